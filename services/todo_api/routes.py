@@ -1,0 +1,57 @@
+"""The URL table of the todo API; the OpenAPI document is generated from it."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.todo_api import views
+from services.todo_api.schemas import Deleted, Todo, TodoIn, TodoList, TodoPatch
+from shared.contract import Error, Health
+from shared.http import health, json_response
+from shared.openapi import Query, Route, add_routes, openapi_document
+
+TODO = "/api/v1/todos/{id}"
+FILTERS = (
+    Query("completed", "only completed (true) or open (false) todos", {"enum": ["true", "false"]}),
+    Query("window", "deadline at most this many days from now", {"type": "integer", "minimum": 0}),
+)
+
+ROUTES: list[Route] = [
+    Route("GET", "/api/v1/health", health, "Is the service up", responses={200: Health}),
+    Route(
+        "GET",
+        "/api/v1/todos",
+        views.list_view,
+        "List todos in creation order",
+        responses={200: TodoList, 400: Error},
+        query=FILTERS,
+    ),
+    Route(
+        "POST",
+        "/api/v1/todos",
+        views.create_view,
+        "Create a todo",
+        body=TodoIn,
+        responses={201: Todo, 400: Error, 413: Error, 415: Error},
+    ),
+    Route("GET", TODO, views.get_view, "Get one todo", responses={200: Todo, 404: Error}),
+    Route(
+        "PUT",
+        TODO,
+        views.update_view,
+        "Change some fields of a todo",
+        body=TodoPatch,
+        responses={200: Todo, 400: Error, 404: Error, 409: Error, 413: Error, 415: Error},
+    ),
+    Route("DELETE", TODO, views.delete_view, "Delete a todo", responses={200: Deleted}),
+]
+
+
+def setup_routes(app: web.Application, routes: list[Route]) -> None:
+    document = openapi_document("TaskOverflow Events", "1.0.0", routes)
+
+    async def openapi(_request: web.Request) -> web.Response:
+        return json_response(document)
+
+    add_routes(app, routes)
+    app.router.add_get("/api/v1/openapi.json", openapi)

@@ -1,0 +1,71 @@
+"""Request and response bodies of the todo API; they validate and they document."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, RootModel
+
+from shared.clock import parse_datetime
+from shared.events import TodoSnapshot
+
+
+def _to_datetime(value: Any) -> Any:
+    if value is None or isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a date-time string such as 2023-04-03T14:00:00")
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        raise ValueError("must be a date-time string such as 2023-04-03T14:00:00") from None
+
+
+def _not_blank(title: str) -> str:
+    if not title.strip():
+        raise ValueError("must not be blank")
+    return title
+
+
+Title = Annotated[str, Field(min_length=1, max_length=80), AfterValidator(_not_blank)]
+Description = Annotated[str, Field(max_length=120)]
+Deadline = Annotated[datetime | None, BeforeValidator(_to_datetime)]
+
+
+class TodoIn(BaseModel):
+    """A new todo."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    title: Title
+    description: Description | None = None
+    completed: bool = False
+    deadline_at: Deadline = None
+
+
+class TodoPatch(BaseModel):
+    """Fields to change on a todo; absent fields keep their values."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    # absent means unchanged (see changes()); an explicit null title or completed is rejected
+    title: Title = None  # type: ignore[assignment]
+    description: Description | None = None
+    completed: bool = None  # type: ignore[assignment]
+    deadline_at: Deadline = None
+
+    def changes(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class Todo(RootModel[TodoSnapshot]):
+    """A todo."""
+
+
+class TodoList(RootModel[list[TodoSnapshot]]):
+    """Todos in creation order."""
+
+
+class Deleted(RootModel[dict[str, Any]]):
+    """The deleted todo, or {} when there was none."""

@@ -1,0 +1,34 @@
+"""todo_api's tables: its event store and the todo list projection."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, MetaData, String, Table
+
+from shared.store import store_tables
+
+OWNER = "todo_api"
+# bump on any change to these tables; ensure_schema refuses a database of another version
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+store = store_tables(metadata, OWNER)
+
+todos = Table(
+    f"{OWNER}_todos",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("title", String(80), nullable=False),
+    Column("description", String(120)),
+    Column("completed", Boolean, nullable=False),
+    Column("deadline_at", DateTime),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# the last todo id handed out; ids are never reused, even after a delete
+todo_ids = Table(
+    f"{OWNER}_todo_ids",
+    metadata,
+    Column("name", String(16), primary_key=True),
+    Column("last_id", BigInteger, nullable=False),
+)

@@ -1,0 +1,69 @@
+"""The todo aggregate: pure decisions and folds, no I/O, no clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from services.todo_api.commands import CreateTodo, UpdateTodo
+from shared.events import AnyEvent, TodoCreated, TodoDeleted, TodoSnapshot, TodoUpdated
+
+Todo = TodoSnapshot | None
+
+
+class TodoNotFoundError(Exception):
+    """The todo does not exist (never created, or deleted)."""
+
+
+def stream_id(todo_id: int) -> str:
+    return f"todo-{todo_id}"
+
+
+def create(command: CreateTodo, todo_id: int, now: datetime) -> list[AnyEvent]:
+    todo = TodoSnapshot(
+        id=todo_id,
+        title=command.title,
+        description=command.description,
+        completed=command.completed,
+        deadline_at=command.deadline_at,
+        created_at=now,
+        updated_at=now,
+    )
+    return [TodoCreated(todo=todo)]
+
+
+def update(state: Todo, command: UpdateTodo, now: datetime) -> list[AnyEvent]:
+    current = check_exists(state)
+    changed = tuple(
+        name for name, value in command.changes.items() if getattr(current, name) != value
+    )
+    if not changed:
+        return []
+    todo = current.model_copy(update={**command.changes, "updated_at": now})
+    return [TodoUpdated(todo=todo, changed=changed)]
+
+
+def delete(state: Todo, now: datetime) -> list[AnyEvent]:
+    current = check_exists(state)
+    return [TodoDeleted(id=current.id, deleted_at=now)]
+
+
+def check_exists(state: Todo) -> TodoSnapshot:
+    if state is None:
+        raise TodoNotFoundError
+    return state
+
+
+def apply(state: Todo, event: AnyEvent) -> Todo:
+    if isinstance(event, TodoCreated | TodoUpdated):
+        return event.todo
+    if isinstance(event, TodoDeleted):
+        return None
+    return state
+
+
+def fold(events: Iterable[AnyEvent], start: Todo = None) -> Todo:
+    state = start
+    for event in events:
+        state = apply(state, event)
+    return state

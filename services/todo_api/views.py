@@ -1,0 +1,104 @@
+"""HTTP views of the todo list: parse, call a handler, shape the answer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aiohttp import web
+
+from services.todo_api import handlers
+from services.todo_api.commands import CreateTodo, DeleteTodo, UpdateTodo
+from services.todo_api.keys import store_key
+from services.todo_api.projection import get_todo, list_todos
+from services.todo_api.schemas import TodoIn, TodoPatch
+from services.todo_api.todo import TodoNotFoundError
+from shared.clock import utcnow
+from shared.events import TodoSnapshot
+from shared.http import bad_request, json_error, json_response, not_found, parse_body
+from shared.store import ConcurrencyError
+
+TODO_NOT_FOUND = "Todo not found"
+# ids outside this range cannot exist; refusing them early keeps BIGINT overflow away from SQL
+MAX_TODO_ID = 2**63 - 1
+
+
+def todo_json(todo: TodoSnapshot, status: int = 200) -> web.Response:
+    return web.Response(text=todo.model_dump_json(), status=status, content_type="application/json")
+
+
+async def list_view(request: web.Request) -> web.Response:
+    completed = _completed_filter(request.query.get("completed"))
+    window = _window_filter(request.query.get("window"))
+    deadline_before = None if window is None else utcnow() + timedelta(days=window)
+    async with request.app[store_key].engine.connect() as conn:
+        todos = await list_todos(conn, completed=completed, deadline_before=deadline_before)
+    body = "[" + ",".join(todo.model_dump_json() for todo in todos) + "]"
+    return web.Response(text=body, content_type="application/json")
+
+
+async def get_view(request: web.Request) -> web.Response:
+    todo_id = _todo_id(request)
+    async with request.app[store_key].engine.connect() as conn:
+        todo = await get_todo(conn, todo_id)
+    if todo is None:
+        raise not_found(TODO_NOT_FOUND)
+    return todo_json(todo)
+
+
+async def create_view(request: web.Request) -> web.Response:
+    body = await parse_body(request, TodoIn)
+    todo = await handlers.create_todo(CreateTodo(**body.model_dump()), request.app[store_key])
+    return todo_json(todo, status=201)
+
+
+async def update_view(request: web.Request) -> web.Response:
+    todo_id = _todo_id(request)
+    body = await parse_body(request, TodoPatch)
+    command = UpdateTodo(todo_id, body.changes())
+    try:
+        todo = await handlers.update_todo(command, request.app[store_key])
+    except TodoNotFoundError:
+        raise not_found(TODO_NOT_FOUND) from None
+    except ConcurrencyError:
+        return json_error("The todo is being changed by others; try again", 409)
+    return todo_json(todo)
+
+
+async def delete_view(request: web.Request) -> web.Response:
+    try:
+        todo_id = _todo_id(request)
+        todo = await handlers.delete_todo(DeleteTodo(todo_id), request.app[store_key])
+    except (web.HTTPNotFound, TodoNotFoundError):
+        # the original contract answers a missing todo with 200 {}
+        return json_response({})
+    except ConcurrencyError:
+        return json_error("The todo is being changed by others; try again", 409)
+    return todo_json(todo)
+
+
+def _todo_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not _is_small_number(raw) or not 0 < int(raw) <= MAX_TODO_ID:
+        raise not_found(TODO_NOT_FOUND)
+    return int(raw)
+
+
+def _completed_filter(raw: str | None) -> bool | None:
+    if raw is None:
+        return None
+    if raw not in ("true", "false"):
+        raise bad_request("completed must be true or false")
+    return raw == "true"
+
+
+def _window_filter(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    # beyond ~2.7 million days the date leaves datetime's range
+    if not _is_small_number(raw) or int(raw) > 1_000_000:
+        raise bad_request("window must be a whole number of days between 0 and 1000000")
+    return int(raw)
+
+
+def _is_small_number(raw: str) -> bool:
+    return raw.isascii() and raw.isdigit() and len(raw) <= 19

@@ -1,0 +1,35 @@
+"""Public response bodies that more than one service serves or documents."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from pydantic import BaseModel
+
+
+class Error(BaseModel):
+    """An error."""
+
+    error: str
+
+
+class Health(BaseModel):
+    """The service is up."""
+
+    status: str
+
+
+class TaskAccepted(BaseModel):
+    """A calendar job was accepted."""
+
+    task_id: UUID
+    task_url: str
+
+
+class TaskStatus(BaseModel):
+    """Where a calendar job stands."""
+
+    task_id: UUID
+    task_status: str
+    result_url: str | None
+    error: str | None = None

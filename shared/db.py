@@ -1,0 +1,76 @@
+"""Engines and the versioned schema: PostgreSQL (asyncpg) or SQLite (aiosqlite)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Column, Integer, MetaData, Table, event, select, text
+from sqlalchemy.engine.url import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from shared.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class SchemaMismatchError(RuntimeError):
+    """The database holds tables of another schema version than this code."""
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """Build the service's engine; for SQLite also create the file's folder."""
+    url = make_url(settings.database_url)
+    if settings.is_sqlite:
+        return _sqlite_engine(url.database)
+    connect_args: dict[str, Any] = {}
+    if settings.database_schema:
+        connect_args["server_settings"] = {"search_path": settings.database_schema}
+    return create_async_engine(
+        url, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=connect_args
+    )
+
+
+def _sqlite_engine(database: str | None) -> AsyncEngine:
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(f"sqlite+aiosqlite:///{database or ':memory:'}")
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL lets readers go on while a writer commits; busy_timeout waits out other processes
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine
+
+
+async def ensure_schema(
+    engine: AsyncEngine, metadata: MetaData, *, owner: str, version: int, schema: str | None
+) -> None:
+    """Create the owner's tables if missing and refuse a database of another version."""
+    versions = _version_table(metadata, owner)
+    async with engine.begin() as conn:
+        if schema:
+            # an identifier cannot be a bound parameter; Settings restricts it to [a-z0-9_]
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        await conn.run_sync(metadata.create_all)
+        found = (await conn.execute(select(versions.c.version))).scalar_one_or_none()
+        if found is None:
+            await conn.execute(versions.insert().values(version=version))
+        elif found != version:
+            raise SchemaMismatchError(
+                f"{owner} tables are at schema version {found}, this code needs {version}; "
+                "migrate or rebuild them from the event log"
+            )
+
+
+def _version_table(metadata: MetaData, owner: str) -> Table:
+    name = f"{owner}_schema_version"
+    if name in metadata.tables:
+        return metadata.tables[name]
+    return Table(name, metadata, Column("version", Integer, nullable=False))

@@ -1,0 +1,92 @@
+"""The event catalogue: every fact any service records or publishes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class Fact(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TodoSnapshot(Fact):
+    """A todo as the API shows it; also the unit of a calendar snapshot."""
+
+    id: int
+    title: str
+    description: str | None
+    completed: bool
+    deadline_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class TodoCreated(Fact):
+    type: Literal["TodoCreated"] = "TodoCreated"
+    todo: TodoSnapshot
+
+
+class TodoUpdated(Fact):
+    """The whole todo after the change, and which fields changed."""
+
+    type: Literal["TodoUpdated"] = "TodoUpdated"
+    todo: TodoSnapshot
+    changed: tuple[str, ...]
+
+
+class TodoDeleted(Fact):
+    type: Literal["TodoDeleted"] = "TodoDeleted"
+    id: int
+    deleted_at: datetime
+
+
+class CalendarRequested(Fact):
+    """A calendar job; `todos` is the snapshot, or None when it sits in the blob store."""
+
+    type: Literal["CalendarRequested"] = "CalendarRequested"
+    task_id: UUID
+    requested_at: datetime
+    todo_count: int
+    todos: tuple[TodoSnapshot, ...] | None = None
+    # claim check: the blob key of a snapshot too large for an SNS message
+    snapshot_key: str | None = None
+
+
+class CalendarStarted(Fact):
+    type: Literal["CalendarStarted"] = "CalendarStarted"
+    task_id: UUID
+    attempt: int
+
+
+class CalendarReady(Fact):
+    type: Literal["CalendarReady"] = "CalendarReady"
+    task_id: UUID
+    blob_key: str
+    size_bytes: int
+    sha256: str
+    event_count: int
+
+
+class CalendarFailed(Fact):
+    type: Literal["CalendarFailed"] = "CalendarFailed"
+    task_id: UUID
+    reason: str
+    attempts: int
+
+
+AnyEvent = Annotated[
+    TodoCreated
+    | TodoUpdated
+    | TodoDeleted
+    | CalendarRequested
+    | CalendarStarted
+    | CalendarReady
+    | CalendarFailed,
+    Field(discriminator="type"),
+]
+EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+CALENDAR_EVENT_TYPES = ("CalendarRequested", "CalendarStarted", "CalendarReady", "CalendarFailed")

@@ -1,0 +1,105 @@
+"""HTTP plumbing every service shares: JSON errors, body parsing, the health route."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+M = TypeVar("M", bound=BaseModel)
+
+_REASONS = {
+    404: "Not found",
+    405: "Method not allowed",
+    413: f"Request body too large (limit {MAX_BODY_BYTES} bytes)",
+    415: "Content-Type must be application/json",
+}
+
+
+class DependencyUnavailableError(Exception):
+    """A database, queue or bucket the request needs cannot be reached."""
+
+
+# errors that mean a dependency is down, not that the request was wrong
+OUTAGES = (DependencyUnavailableError, OperationalError, InterfaceError, OSError, TimeoutError)
+
+
+def json_response(payload: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        text=json.dumps(payload, separators=(",", ":")),
+        status=status,
+        content_type="application/json",
+    )
+
+
+def json_error(message: str, status: int) -> web.Response:
+    return json_response({"error": message}, status)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error leaves as JSON {"error": ...}; outages as 503, never a traceback page."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        return json_error(_REASONS.get(exc.status, exc.reason), exc.status)
+    except OUTAGES as exc:
+        logger.warning("%s %s: dependency unavailable: %r", request.method, request.path, exc)
+        return json_error("Service temporarily unavailable, try again shortly", 503)
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            return json_error("Service temporarily unavailable, try again shortly", 503)
+        logger.exception("%s %s failed", request.method, request.path)
+        return json_error("Internal server error", 500)
+    except Exception:
+        logger.exception("%s %s failed", request.method, request.path)
+        return json_error("Internal server error", 500)
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    """Validate a JSON object body against `model`, or raise a JSON 4xx."""
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(
+            text=json.dumps({"error": _REASONS[415]}), content_type="application/json"
+        )
+    raw = await request.read()
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise bad_request(describe(exc)) from None
+
+
+def describe(exc: ValidationError) -> str:
+    """One readable line from pydantic's first error."""
+    first = exc.errors(include_url=False)[0]
+    if first["type"] == "json_invalid":
+        return "Request body is not valid JSON"
+    if first["type"] == "model_type" or not first["loc"]:
+        return "Request body must be a JSON object"
+    field = ".".join(str(part) for part in first["loc"])
+    if first["type"] == "extra_forbidden":
+        return f"Unknown or read-only field: {field}"
+    return f"{field}: {first['msg']}"
+
+
+def bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+
+
+def not_found(message: str) -> web.HTTPNotFound:
+    return web.HTTPNotFound(text=json.dumps({"error": message}), content_type="application/json")
+
+
+async def health(_request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})

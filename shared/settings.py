@@ -1,0 +1,66 @@
+"""The one settings model every service reads from the environment."""
+
+from __future__ import annotations
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EMBEDDED_DATABASE_URL = "sqlite+aiosqlite:///./var/taskoverflow.db"
+DEV_TASK_SECRET = "taskoverflow-dev-secret"
+
+
+class SettingsError(SystemExit):
+    """A bad setting: the process stops with a one-line message naming the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    database_url: str = EMBEDDED_DATABASE_URL
+    # PostgreSQL schema the service's tables live in (None: the server's default search_path)
+    database_schema: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]*$")
+    aws_endpoint_url: str | None = None
+    aws_region: str = "us-east-1"
+    # prepended to every topic, queue and bucket name, so several stacks share one account
+    resource_prefix: str = Field(default="", pattern=r"^[a-z0-9-]*$")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=6400, ge=0, le=65535)
+    # where todo_api forwards the job status and result routes, giving one public base URL
+    job_tracker_url: str | None = None
+    # signs task ids so the tracker can tell an issued id from a made-up one
+    task_secret: str = Field(default=DEV_TASK_SECRET, min_length=16)
+    blob_dir: str = "./var/blobs"
+    sqs_wait_time_s: int = Field(default=10, ge=0, le=20)
+    sqs_visibility_timeout_s: int = Field(default=30, ge=1, le=43200)
+    sqs_max_receive_count: int = Field(default=5, ge=1, le=1000)
+    consumer_concurrency: int = Field(default=10, ge=1, le=100)
+    relay_poll_interval_ms: int = Field(default=50, ge=1)
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, url: str) -> str:
+        if not url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError("must start with postgresql+asyncpg:// or sqlite+aiosqlite://")
+        return url
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, level: str) -> str:
+        if level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return level.upper()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Read the environment; on a bad value exit with one line naming the variable."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+            raise SettingsError(f"invalid setting {name}: {first['msg']}") from None

@@ -1,0 +1,216 @@
+"""The event store: append-only streams with optimistic concurrency, an outbox and an inbox."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    delete,
+    func,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared.envelope import Envelope, wrap
+from shared.events import AnyEvent
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY
+Position = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class ConcurrencyError(Exception):
+    """Someone appended to the stream since it was loaded."""
+
+
+@dataclass(frozen=True)
+class StoreTables:
+    events: Table
+    outbox: Table
+    inbox: Table
+
+
+def store_tables(metadata: MetaData, owner: str) -> StoreTables:
+    """Declare one service's events, outbox and inbox tables, named after the service."""
+    events = Table(
+        f"{owner}_events",
+        metadata,
+        Column("position", Position, primary_key=True, autoincrement=True),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("stream_id", String(200), nullable=False),
+        Column("stream_version", Integer, nullable=False),
+        Column("type", String(64), nullable=False),
+        Column("occurred_at", DateTime, nullable=False),
+        Column("correlation_id", String(36), index=True),
+        Column("body", Text, nullable=False),
+        UniqueConstraint("stream_id", "stream_version", name=f"{owner}_stream_version_key"),
+    )
+    # rows are deleted once published, so a late commit can never be skipped by a cursor
+    outbox = Table(
+        f"{owner}_outbox",
+        metadata,
+        Column("position", Position, primary_key=True, autoincrement=False),
+        Column("body", Text, nullable=False),
+    )
+    inbox = Table(
+        f"{owner}_inbox",
+        metadata,
+        Column("consumer", String(64), primary_key=True),
+        Column("event_id", String(36), primary_key=True),
+    )
+    return StoreTables(events, outbox, inbox)
+
+
+class EventStore:
+    """Append and load events; callers add their projection writes to the same transaction."""
+
+    def __init__(self, engine: AsyncEngine, tables: StoreTables) -> None:
+        self.engine = engine
+        self.tables = tables
+        # SQLite has one writer at a time; queueing here avoids its immediate SQLITE_BUSY on upgrade
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction: commit on success, roll back on any error."""
+        async with self._serialised(), self.engine.begin() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def _serialised(self) -> AsyncIterator[None]:
+        if self._write_lock is None:
+            yield
+            return
+        async with self._write_lock:
+            yield
+
+    async def append(
+        self,
+        conn: AsyncConnection,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[AnyEvent],
+        *,
+        correlation_id: UUID | None = None,
+        causation_id: UUID | None = None,
+    ) -> list[Envelope]:
+        """Append after `expected_version` (0: a new stream); queue the events to publish."""
+        current = await self.stream_version(conn, stream_id)
+        if current != expected_version:
+            raise ConcurrencyError(f"{stream_id} is at version {current}, not {expected_version}")
+        envelopes = [
+            wrap(
+                event,
+                stream_id=stream_id,
+                stream_version=expected_version + offset,
+                correlation_id=correlation_id,
+                causation_id=causation_id,
+            )
+            for offset, event in enumerate(events, start=1)
+        ]
+        await self.insert(conn, envelopes, publish=True)
+        return envelopes
+
+    async def insert(
+        self, conn: AsyncConnection, envelopes: Iterable[Envelope], *, publish: bool
+    ) -> None:
+        """Store envelopes as they are (imports too), optionally queueing them to publish."""
+        for envelope in envelopes:
+            body = envelope.to_json()
+            try:
+                result = await conn.execute(
+                    self.tables.events.insert().values(**_event_columns(envelope, body))
+                )
+            except IntegrityError as exc:
+                raise ConcurrencyError(
+                    f"{envelope.stream_id} version {envelope.stream_version} exists"
+                ) from exc
+            if publish:
+                position = result.inserted_primary_key[0]  # type: ignore[index]
+                await conn.execute(self.tables.outbox.insert().values(position=position, body=body))
+
+    async def stream_version(self, conn: AsyncConnection, stream_id: str) -> int:
+        events = self.tables.events
+        query = select(func.max(events.c.stream_version)).where(events.c.stream_id == stream_id)
+        return (await conn.execute(query)).scalar_one_or_none() or 0
+
+    async def load(self, stream_id: str, conn: AsyncConnection | None = None) -> list[Envelope]:
+        """The stream's events in version order, inside `conn`'s transaction when given."""
+        events = self.tables.events
+        query = (
+            select(events.c.body)
+            .where(events.c.stream_id == stream_id)
+            .order_by(events.c.stream_version)
+        )
+        if conn is None:
+            async with self.engine.connect() as own:
+                rows = (await own.execute(query)).scalars().all()
+        else:
+            rows = (await conn.execute(query)).scalars().all()
+        return [Envelope.from_json(body) for body in rows]
+
+    async def read_all(self, after: int = 0, limit: int = 1000) -> list[tuple[int, Envelope]]:
+        """Events in global order after a position: for replay and projection rebuilds."""
+        events = self.tables.events
+        query = (
+            select(events.c.position, events.c.body)
+            .where(events.c.position > after)
+            .order_by(events.c.position)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(position, Envelope.from_json(body)) for position, body in rows]
+
+    async def outbox_batch(self, limit: int = 100) -> list[tuple[int, str]]:
+        """The oldest unpublished events: (position, envelope JSON)."""
+        outbox = self.tables.outbox
+        query = select(outbox.c.position, outbox.c.body).order_by(outbox.c.position).limit(limit)
+        async with self.engine.connect() as conn:
+            return [(position, body) for position, body in (await conn.execute(query)).all()]
+
+    async def mark_published(self, positions: Sequence[int]) -> None:
+        outbox = self.tables.outbox
+        async with self.transaction() as conn:
+            await conn.execute(delete(outbox).where(outbox.c.position.in_(positions)))
+
+    async def outbox_backlog(self) -> int:
+        async with self.engine.connect() as conn:
+            query = select(func.count()).select_from(self.tables.outbox)
+            return (await conn.execute(query)).scalar_one()
+
+    async def record_processed(self, conn: AsyncConnection, consumer: str, event_id: UUID) -> bool:
+        """Write the inbox row; False when this consumer already handled the event."""
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        statement = (
+            dialect.insert(self.tables.inbox)
+            .values(consumer=consumer, event_id=str(event_id))
+            .on_conflict_do_nothing()
+        )
+        return (await conn.execute(statement)).rowcount == 1
+
+
+def _event_columns(envelope: Envelope, body: str) -> dict[str, object]:
+    return {
+        "event_id": str(envelope.event_id),
+        "stream_id": envelope.stream_id,
+        "stream_version": envelope.stream_version,
+        "type": envelope.type,
+        "occurred_at": envelope.occurred_at,
+        "correlation_id": str(envelope.correlation_id) if envelope.correlation_id else None,
+        "body": body,
+    }
