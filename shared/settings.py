@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     database_schema: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]*$")
     aws_endpoint_url: str | None = None
     aws_region: str = "us-east-1"
+    # unset: botocore's usual chain (env, profile, role); emulators accept any value
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
     # prepended to every topic, queue and bucket name, so several stacks share one account
     resource_prefix: str = Field(default="", pattern=r"^[a-z0-9-]*$")
     http_host: str = "127.0.0.1"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 
 from services.todo_api import views
@@ -10,6 +12,7 @@ from shared.contract import Error, Health
 from shared.http import health, json_response
 from shared.openapi import Query, Route, add_routes, openapi_document
 
+STATIC_DIR = Path(__file__).parent / "static"
 TODO = "/api/v1/todos/{id}"
 FILTERS = (
     Query("completed", "only completed (true) or open (false) todos", {"enum": ["true", "false"]}),
@@ -53,5 +56,10 @@ def setup_routes(app: web.Application, routes: list[Route]) -> None:
     async def openapi(_request: web.Request) -> web.Response:
         return json_response(document)
 
+    async def index(_request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC_DIR / "index.html")
+
     add_routes(app, routes)
     app.router.add_get("/api/v1/openapi.json", openapi)
+    app.router.add_get("/", index)
+    app.router.add_static("/static", STATIC_DIR)

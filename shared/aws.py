@@ -1,0 +1,39 @@
+"""The one place AWS clients are made: moto, LocalStack and AWS differ only in settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+
+from shared.settings import Settings
+
+# reads must outlast SQS long polls (at most 20 s); connects fail fast so outages show quickly
+CLIENT_CONFIG = AioConfig(
+    connect_timeout=3,
+    read_timeout=30,
+    retries={"max_attempts": 3, "mode": "standard"},
+    max_pool_connections=50,
+)
+EMULATOR_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def aws_client(settings: Settings, service: str) -> Any:
+    """An async client context for `service` ("sns", "sqs", "s3") at the configured endpoint."""
+    return get_session().create_client(  # type: ignore[call-overload]
+        service,
+        region_name=settings.aws_region,
+        endpoint_url=settings.aws_endpoint_url,
+        config=CLIENT_CONFIG,
+        **_credentials(settings),
+    )
+
+
+def _credentials(settings: Settings) -> dict[str, str]:
+    if settings.aws_access_key_id and settings.aws_secret_access_key:
+        return {
+            "aws_access_key_id": settings.aws_access_key_id,
+            "aws_secret_access_key": settings.aws_secret_access_key,
+        }
+    return EMULATOR_CREDENTIALS if settings.aws_endpoint_url else {}

@@ -1,0 +1,80 @@
+"""Fixtures shared by every test layer: settings per database, PostgreSQL schemas, moto."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import asyncpg
+import pytest
+
+from shared.settings import Settings
+
+POSTGRES_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def postgres_reachable() -> bool:
+    parsed = urlparse(POSTGRES_URL.replace("+asyncpg", ""))
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port or 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_postgres() -> None:
+    """Skip without PostgreSQL on a laptop; fail in CI, where it must run."""
+    if postgres_reachable():
+        return
+    if IN_CI:
+        pytest.fail(f"PostgreSQL is required in CI and not reachable at {POSTGRES_URL}")
+    pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
+
+
+@pytest.fixture
+async def postgres_schema() -> AsyncIterator[str]:
+    """A fresh, empty schema for one test, dropped afterwards."""
+    require_postgres()
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    yield name
+    conn = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """Settings for each supported database: the same test body runs on both."""
+    if request.param == "sqlite":
+        yield Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/test.db")
+        return
+    schema = request.getfixturevalue("postgres_schema")
+    yield Settings(database_url=POSTGRES_URL, database_schema=schema)
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """An AWS emulator (moto in server mode) on a loopback port, for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_settings(moto_url: str) -> Settings:
+    """Settings pointing at moto, with names unique to this test."""
+    prefix = f"t{uuid.uuid4().hex[:8]}-"
+    return Settings(aws_endpoint_url=moto_url, resource_prefix=prefix)

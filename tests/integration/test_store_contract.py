@@ -1,0 +1,164 @@
+"""The event store's contract, run against SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+from uuid import uuid4
+
+import pytest
+from sqlalchemy import MetaData, func, select
+
+from shared.db import SchemaMismatchError, create_engine, ensure_schema
+from shared.events import TodoCreated, TodoDeleted, TodoSnapshot
+from shared.settings import Settings
+from shared.store import ConcurrencyError, EventStore, store_tables
+
+NOW = datetime(2024, 4, 17, 14, 0)
+
+
+def created(todo_id: int) -> TodoCreated:
+    todo = TodoSnapshot(
+        id=todo_id,
+        title=f"todo {todo_id}",
+        description=None,
+        completed=False,
+        deadline_at=None,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    return TodoCreated(todo=todo)
+
+
+@pytest.fixture
+async def store(database: Settings) -> AsyncIterator[EventStore]:
+    metadata = MetaData()
+    tables = store_tables(metadata, "contract")
+    engine = create_engine(database)
+    await ensure_schema(
+        engine, metadata, owner="contract", version=1, schema=database.database_schema
+    )
+    yield EventStore(engine, tables)
+    await engine.dispose()
+
+
+async def count(store: EventStore, table_name: str) -> int:
+    table = getattr(store.tables, table_name)
+    async with store.engine.connect() as conn:
+        return (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+
+
+class TestAppendAndLoad:
+    async def test_loads_appended_events_in_version_order(self, store: EventStore) -> None:
+        async with store.transaction() as conn:
+            await store.append(conn, "todo-1", 0, [created(1)])
+        async with store.transaction() as conn:
+            await store.append(conn, "todo-1", 1, [TodoDeleted(id=1, deleted_at=NOW)])
+
+        loaded = await store.load("todo-1")
+
+        assert [(e.stream_version, e.type) for e in loaded] == [
+            (1, "TodoCreated"),
+            (2, "TodoDeleted"),
+        ]
+        assert loaded[0].data == created(1)
+
+    async def test_a_stream_that_was_never_written_loads_empty(self, store: EventStore) -> None:
+        assert await store.load("todo-404") == []
+
+    async def test_read_all_returns_every_stream_in_global_order(self, store: EventStore) -> None:
+        for todo_id in (1, 2, 3):
+            async with store.transaction() as conn:
+                await store.append(conn, f"todo-{todo_id}", 0, [created(todo_id)])
+
+        positions = await store.read_all()
+
+        assert [e.stream_id for _, e in positions] == ["todo-1", "todo-2", "todo-3"]
+        assert [p for p, _ in positions] == sorted(p for p, _ in positions)
+        assert [e.stream_id for _, e in await store.read_all(after=positions[0][0])] == [
+            "todo-2",
+            "todo-3",
+        ]
+
+
+class TestOptimisticConcurrency:
+    async def test_appending_at_a_stale_version_raises(self, store: EventStore) -> None:
+        async with store.transaction() as conn:
+            await store.append(conn, "todo-1", 0, [created(1)])
+
+        with pytest.raises(ConcurrencyError):
+            async with store.transaction() as conn:
+                await store.append(conn, "todo-1", 0, [created(1)])
+
+        assert len(await store.load("todo-1")) == 1
+
+    async def test_concurrent_appends_at_the_same_version_let_exactly_one_win(
+        self, store: EventStore
+    ) -> None:
+        async def append() -> str:
+            try:
+                async with store.transaction() as conn:
+                    await store.append(conn, "todo-7", 0, [created(7)])
+            except ConcurrencyError:
+                return "conflict"
+            return "ok"
+
+        outcomes = await asyncio.gather(*(append() for _ in range(5)))
+
+        assert sorted(outcomes) == ["conflict"] * 4 + ["ok"]
+        assert len(await store.load("todo-7")) == 1
+
+
+class TestTransactions:
+    async def test_a_rolled_back_append_leaves_no_event_and_no_outbox_row(
+        self, store: EventStore
+    ) -> None:
+        with pytest.raises(RuntimeError, match="projection failed"):
+            async with store.transaction() as conn:
+                await store.append(conn, "todo-1", 0, [created(1)])
+                raise RuntimeError("projection failed")
+
+        assert await store.load("todo-1") == []
+        assert await count(store, "outbox") == 0
+
+    async def test_every_append_is_queued_in_the_outbox_until_marked_published(
+        self, store: EventStore
+    ) -> None:
+        async with store.transaction() as conn:
+            await store.append(conn, "todo-1", 0, [created(1)])
+            await store.append(conn, "todo-2", 0, [created(2)])
+
+        batch = await store.outbox_batch()
+        assert len(batch) == 2
+        await store.mark_published([batch[0][0]])
+
+        remaining = await store.outbox_batch()
+        assert [position for position, _ in remaining] == [batch[1][0]]
+        assert await store.outbox_backlog() == 1
+
+
+class TestInbox:
+    async def test_records_an_event_once_per_consumer(self, store: EventStore) -> None:
+        event_id = uuid4()
+        async with store.transaction() as conn:
+            first = await store.record_processed(conn, "tracker", event_id)
+            again = await store.record_processed(conn, "tracker", event_id)
+            other = await store.record_processed(conn, "worker", event_id)
+
+        assert (first, again, other) == (True, False, True)
+
+
+class TestSchemaVersion:
+    async def test_refuses_tables_of_another_schema_version(self, database: Settings) -> None:
+        metadata = MetaData()
+        store_tables(metadata, "versioned")
+        engine = create_engine(database)
+        schema = database.database_schema
+        try:
+            await ensure_schema(engine, metadata, owner="versioned", version=1, schema=schema)
+            await ensure_schema(engine, metadata, owner="versioned", version=1, schema=schema)
+            with pytest.raises(SchemaMismatchError, match="version 1"):
+                await ensure_schema(engine, metadata, owner="versioned", version=2, schema=schema)
+        finally:
+            await engine.dispose()
