@@ -114,10 +114,13 @@ class TestTransactions:
     async def test_a_rolled_back_append_leaves_no_event_and_no_outbox_row(
         self, store: EventStore
     ) -> None:
-        with pytest.raises(RuntimeError, match="projection failed"):
+        async def append_then_fail() -> None:
             async with store.transaction() as conn:
                 await store.append(conn, "todo-1", 0, [created(1)])
                 raise RuntimeError("projection failed")
+
+        with pytest.raises(RuntimeError, match="projection failed"):
+            await append_then_fail()
 
         assert await store.load("todo-1") == []
         assert await count(store, "outbox") == 0
