@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared.bus import Outgoing
 from shared.envelope import Envelope, wrap
 from shared.events import AnyEvent
 
@@ -64,6 +65,7 @@ def store_tables(metadata: MetaData, owner: str) -> StoreTables:
         f"{owner}_outbox",
         metadata,
         Column("position", Position, primary_key=True, autoincrement=False),
+        Column("type", String(64), nullable=False),
         Column("body", Text, nullable=False),
     )
     inbox = Table(
@@ -141,7 +143,8 @@ class EventStore:
                 ) from exc
             if publish:
                 position = result.inserted_primary_key[0]  # type: ignore[index]
-                await conn.execute(self.tables.outbox.insert().values(position=position, body=body))
+                row = {"position": position, "type": envelope.type, "body": body}
+                await conn.execute(self.tables.outbox.insert().values(**row))
 
     async def stream_version(self, conn: AsyncConnection, stream_id: str) -> int:
         events = self.tables.events
@@ -176,12 +179,13 @@ class EventStore:
             rows = (await conn.execute(query)).all()
         return [(position, Envelope.from_json(body)) for position, body in rows]
 
-    async def outbox_batch(self, limit: int = 100) -> list[tuple[int, str]]:
-        """The oldest unpublished events: (position, envelope JSON)."""
+    async def outbox_batch(self, limit: int = 100) -> list[Outgoing]:
+        """The oldest unpublished events, in position order."""
         outbox = self.tables.outbox
-        query = select(outbox.c.position, outbox.c.body).order_by(outbox.c.position).limit(limit)
+        query = select(outbox.c.position, outbox.c.type, outbox.c.body)
         async with self.engine.connect() as conn:
-            return [(position, body) for position, body in (await conn.execute(query)).all()]
+            rows = (await conn.execute(query.order_by(outbox.c.position).limit(limit))).all()
+        return [Outgoing(position, type_, body) for position, type_, body in rows]
 
     async def mark_published(self, positions: Sequence[int]) -> None:
         outbox = self.tables.outbox

@@ -9,8 +9,10 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.todo_api import todo
-from services.todo_api.commands import CreateTodo, DeleteTodo, UpdateTodo
-from services.todo_api.projection import next_todo_id, project
+from services.todo_api.commands import CreateTodo, DeleteTodo, RequestCalendar, UpdateTodo
+from services.todo_api.projection import list_todos, next_todo_id, project
+from shared.blobs import BlobStore
+from shared.claim_check import check_in
 from shared.clock import utcnow
 from shared.events import TodoSnapshot
 from shared.store import ConcurrencyError, EventStore
@@ -66,3 +68,12 @@ async def _with_retries(store: EventStore, attempt: Callable[[AsyncConnection], 
     # the last attempt lets a conflict reach the caller, who answers 409
     async with store.transaction() as conn:
         return await attempt(conn)
+
+
+async def request_calendar(command: RequestCalendar, store: EventStore, blobs: BlobStore) -> None:
+    async with store.transaction() as conn:
+        snapshot = await list_todos(conn)
+        event = todo.request_calendar(command, snapshot, utcnow())
+        event = await check_in(event, blobs)
+        stream = todo.calendar_stream_id(command)
+        await store.append(conn, stream, 0, [event], correlation_id=command.task_id)

@@ -1,9 +1,10 @@
 """Typed application keys of the todo API."""
 
-from aiohttp import web
+from aiohttp import ClientSession, web
 
-from shared.settings import Settings
-from shared.store import EventStore
+from shared.keys import blobs_key, relay_key, settings_key, store_key
 
-settings_key = web.AppKey("settings", Settings)
-store_key = web.AppKey("store", EventStore)
+__all__ = ["blobs_key", "relay_key", "settings_key", "store_key", "tracker_client_key"]
+
+# forwards job status and result requests to the job tracker
+tracker_client_key = web.AppKey("tracker_client", ClientSession)

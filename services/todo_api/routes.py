@@ -7,8 +7,10 @@ from pathlib import Path
 from aiohttp import web
 
 from services.todo_api import views
+from services.todo_api.calendar_views import request_calendar_view
 from services.todo_api.schemas import Deleted, Todo, TodoIn, TodoList, TodoPatch
-from shared.contract import Error, Health
+from services.todo_api.tracker_proxy import forward_to_tracker
+from shared.contract import Error, Health, TaskAccepted, TaskStatus
 from shared.http import health, json_response
 from shared.openapi import Query, Route, add_routes, openapi_document
 
@@ -36,6 +38,27 @@ ROUTES: list[Route] = [
         "Create a todo",
         body=TodoIn,
         responses={201: Todo, 400: Error, 413: Error, 415: Error},
+    ),
+    Route(
+        "POST",
+        "/api/v1/todos/ical",
+        request_calendar_view,
+        "Start a calendar job for a snapshot of the todos",
+        responses={202: TaskAccepted, 503: Error},
+    ),
+    Route(
+        "GET",
+        "/api/v1/todos/ical/{task_id}/status",
+        forward_to_tracker,
+        "Where a calendar job stands (Celery state names)",
+        responses={200: TaskStatus, 404: Error, 503: Error},
+    ),
+    Route(
+        "GET",
+        "/api/v1/todos/ical/{task_id}/result",
+        forward_to_tracker,
+        "Download a finished calendar",
+        responses={200: "text/calendar", 404: Error, 503: Error},
     ),
     Route("GET", TODO, views.get_view, "Get one todo", responses={200: Todo, 404: Error}),
     Route(

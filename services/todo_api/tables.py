@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Boolean, Column, DateTime, MetaData, String, Table
 
+from shared.runtime import ServiceSchema
 from shared.store import store_tables
 
 OWNER = "todo_api"
@@ -32,3 +33,5 @@ todo_ids = Table(
     Column("name", String(16), primary_key=True),
     Column("last_id", BigInteger, nullable=False),
 )
+
+SCHEMA = ServiceSchema(owner=OWNER, version=SCHEMA_VERSION, metadata=metadata, store=store)

@@ -5,8 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from services.todo_api.commands import CreateTodo, UpdateTodo
-from shared.events import AnyEvent, TodoCreated, TodoDeleted, TodoSnapshot, TodoUpdated
+from services.todo_api.commands import CreateTodo, RequestCalendar, UpdateTodo
+from shared.events import (
+    AnyEvent,
+    CalendarRequested,
+    TodoCreated,
+    TodoDeleted,
+    TodoSnapshot,
+    TodoUpdated,
+)
 
 Todo = TodoSnapshot | None
 
@@ -46,6 +53,19 @@ def update(state: Todo, command: UpdateTodo, now: datetime) -> list[AnyEvent]:
 def delete(state: Todo, now: datetime) -> list[AnyEvent]:
     current = check_exists(state)
     return [TodoDeleted(id=current.id, deleted_at=now)]
+
+
+def request_calendar(
+    command: RequestCalendar, todos: list[TodoSnapshot], now: datetime
+) -> CalendarRequested:
+    """The snapshot is taken now, so later edits and replays never change this calendar."""
+    return CalendarRequested(
+        task_id=command.task_id, requested_at=now, todo_count=len(todos), todos=tuple(todos)
+    )
+
+
+def calendar_stream_id(command: RequestCalendar) -> str:
+    return f"calendar-{command.task_id}"
 
 
 def check_exists(state: Todo) -> TodoSnapshot:

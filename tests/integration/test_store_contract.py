@@ -134,10 +134,11 @@ class TestTransactions:
 
         batch = await store.outbox_batch()
         assert len(batch) == 2
-        await store.mark_published([batch[0][0]])
+        assert [message.type for message in batch] == ["TodoCreated", "TodoCreated"]
+        await store.mark_published([batch[0].position])
 
         remaining = await store.outbox_batch()
-        assert [position for position, _ in remaining] == [batch[1][0]]
+        assert [message.position for message in remaining] == [batch[1].position]
         assert await store.outbox_backlog() == 1
 
 

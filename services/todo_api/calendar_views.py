@@ -1,0 +1,21 @@
+"""The calendar job request: record CalendarRequested, answer 202 at once."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.todo_api import handlers
+from services.todo_api.commands import RequestCalendar
+from services.todo_api.keys import blobs_key, relay_key, settings_key, store_key
+from shared.http import json_response
+from shared.task_ids import issue_task_id
+
+
+async def request_calendar_view(request: web.Request) -> web.Response:
+    command = RequestCalendar(task_id=issue_task_id(request.app[settings_key].task_secret))
+    await handlers.request_calendar(command, request.app[store_key], request.app[blobs_key])
+    request.app[relay_key].notify()
+    status_url = request.url.with_path(f"/api/v1/todos/ical/{command.task_id}/status")
+    return json_response(
+        {"task_id": str(command.task_id), "task_url": str(status_url.with_query(None))}, 202
+    )

@@ -1,0 +1,221 @@
+"""The SQS consumer loop every service uses: long-poll, decode, dispatch, delete on success."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.envelope import Envelope
+
+logger = logging.getLogger(__name__)
+SQS_BATCH_LIMIT = 10
+# a message body above SNS/SQS's limit can only come from a misbehaving sender
+MAX_BODY_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What SQS says about one receipt of a message."""
+
+    message_id: str
+    receipt_handle: str
+    receive_count: int
+    max_receive_count: int
+
+    @property
+    def is_last_attempt(self) -> bool:
+        return self.receive_count >= self.max_receive_count
+
+
+@dataclass(frozen=True)
+class ConsumerOptions:
+    name: str
+    wait_time_s: int = 10
+    visibility_timeout_s: int = 30
+    max_receive_count: int = 5
+    concurrency: int = 10
+
+
+class PoisonMessageError(ValueError):
+    """The body is not an event this system can read; only the redrive policy helps."""
+
+
+Handle = Callable[[Envelope, Delivery], Awaitable[None]]
+
+
+def decode(body: str) -> Envelope:
+    if len(body.encode()) > MAX_BODY_BYTES:
+        raise PoisonMessageError(f"body of {len(body)} characters is over the size limit")
+    try:
+        return Envelope.from_json(body)
+    except ValidationError as exc:
+        raise PoisonMessageError(str(exc.errors(include_url=False)[0]["msg"])) from None
+
+
+class SqsConsumer:
+    """Handles messages concurrently (bounded); a failed one stays for the redrive policy."""
+
+    def __init__(self, sqs: Any, queue_url: str, handle: Handle, options: ConsumerOptions) -> None:
+        self._sqs = sqs
+        self.queue_url = queue_url
+        self._handle = handle
+        self.options = options
+        self._slots = asyncio.Semaphore(options.concurrency)
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._receiving: asyncio.Task[list[dict[str, Any]]] | None = None
+        self._stopping = False
+        self.handled = self.failed = self.poisoned = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<SqsConsumer {self.options.name} handled={self.handled} failed={self.failed} "
+            f"poisoned={self.poisoned} in_flight={len(self._in_flight)}>"
+        )
+
+    async def run(self) -> None:
+        """Receive and dispatch until stop() is called."""
+        while not self._stopping:
+            await self._receive_and_dispatch(self.options.wait_time_s)
+
+    async def run_until_idle(self, wait_time_s: int = 1) -> None:
+        """Work until a receive comes back empty with nothing in flight (for tests and tools)."""
+        while True:
+            received = await self._receive_and_dispatch(wait_time_s)
+            if not received and not self._in_flight:
+                return
+            if not received:
+                await asyncio.wait(self._in_flight)
+
+    def stop(self) -> None:
+        """Take nothing new; in-flight messages finish (see drain)."""
+        self._stopping = True
+        if self._receiving is not None:
+            self._receiving.cancel()
+
+    async def drain(self, timeout_s: float) -> None:
+        """Wait for in-flight handlers; those still running after the timeout are released."""
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=timeout_s)
+        for task in set(self._in_flight):
+            task.cancel()
+
+    async def _receive_and_dispatch(self, wait_time_s: int) -> int:
+        await self._slots.acquire()
+        self._slots.release()
+        try:
+            self._receiving = asyncio.create_task(self._receive(wait_time_s))
+            messages = await self._receiving
+        except asyncio.CancelledError:
+            if self._stopping:
+                return 0
+            raise
+        except Exception as exc:
+            logger.warning("%s: receive failed (%r); retrying", self.options.name, exc)
+            await asyncio.sleep(random.uniform(0.5, 1.5))
+            return 0
+        finally:
+            self._receiving = None
+        for message in messages:
+            await self._slots.acquire()
+            task = asyncio.create_task(self._process(message))
+            self._in_flight.add(task)
+            task.add_done_callback(self._finished)
+        return len(messages)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._slots.release()
+
+    async def _receive(self, wait_time_s: int) -> list[dict[str, Any]]:
+        response = await self._sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=SQS_BATCH_LIMIT,
+            WaitTimeSeconds=wait_time_s,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            MessageAttributeNames=["All"],
+        )
+        return list(response.get("Messages", []))
+
+    async def _process(self, message: dict[str, Any]) -> None:
+        delivery = self._delivery(message)
+        heartbeat = asyncio.create_task(self._keep_invisible(delivery))
+        try:
+            await self._handle(decode(message.get("Body", "")), delivery)
+        except PoisonMessageError as exc:
+            self.poisoned += 1
+            self._log_poison(delivery, exc)
+            await self._retry_later(delivery)
+        except Exception as exc:
+            self.failed += 1
+            logger.warning(
+                "%s: message %s failed on attempt %d: %r",
+                self.options.name,
+                delivery.message_id,
+                delivery.receive_count,
+                exc,
+            )
+            await self._retry_later(delivery)
+        else:
+            self.handled += 1
+            await self._delete(delivery)
+        finally:
+            heartbeat.cancel()
+
+    def _delivery(self, message: dict[str, Any]) -> Delivery:
+        attributes = message.get("Attributes", {})
+        return Delivery(
+            message_id=message["MessageId"],
+            receipt_handle=message["ReceiptHandle"],
+            receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
+            max_receive_count=self.options.max_receive_count,
+        )
+
+    def _log_poison(self, delivery: Delivery, exc: Exception) -> None:
+        # logged once, on the last attempt, when the redrive policy is about to dead-letter it
+        if delivery.is_last_attempt:
+            logger.error(
+                "%s: unreadable message %s after %d attempts, leaving it to the DLQ: %s",
+                self.options.name,
+                delivery.message_id,
+                delivery.receive_count,
+                exc,
+            )
+
+    async def _keep_invisible(self, delivery: Delivery) -> None:
+        """Extend the visibility timeout while a long handler is still working."""
+        interval_s = max(1.0, self.options.visibility_timeout_s / 3)
+        while True:
+            await asyncio.sleep(interval_s)
+            with contextlib.suppress(Exception):
+                await self._sqs.change_message_visibility(
+                    QueueUrl=self.queue_url,
+                    ReceiptHandle=delivery.receipt_handle,
+                    VisibilityTimeout=self.options.visibility_timeout_s,
+                )
+
+    async def _retry_later(self, delivery: Delivery) -> None:
+        """Make the message visible again after an exponential, jittered delay."""
+        ceiling_s = min(self.options.visibility_timeout_s, 2 ** (delivery.receive_count - 1))
+        with contextlib.suppress(Exception):
+            await self._sqs.change_message_visibility(
+                QueueUrl=self.queue_url,
+                ReceiptHandle=delivery.receipt_handle,
+                VisibilityTimeout=int(random.uniform(0.5, 1.0) * ceiling_s),
+            )
+
+    async def _delete(self, delivery: Delivery) -> None:
+        try:
+            await self._sqs.delete_message(
+                QueueUrl=self.queue_url, ReceiptHandle=delivery.receipt_handle
+            )
+        except Exception as exc:
+            # the handler was idempotent; a redelivery is harmless
+            name, message_id = self.options.name, delivery.message_id
+            logger.warning("%s: could not delete %s: %r", name, message_id, exc)

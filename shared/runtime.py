@@ -1,0 +1,113 @@
+"""Cleanup contexts shared by the services: each creates one resource, yields, disposes of it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from sqlalchemy import MetaData
+
+from shared.aws import aws_client
+from shared.blobs import S3BlobStore
+from shared.bootstrap import resolve_topic_arn
+from shared.bus import SnsPublisher
+from shared.consumer import ConsumerOptions, Handle, SqsConsumer
+from shared.db import create_engine, ensure_schema
+from shared.keys import AwsClients, aws_key, blobs_key, relay_key, settings_key, store_key
+from shared.relay import OutboxRelay
+from shared.store import EventStore, StoreTables
+from shared.topology import Names, QueueSpec
+
+logger = logging.getLogger(__name__)
+CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
+SHUTDOWN_GRACE_S = 10.0
+
+
+@dataclass(frozen=True)
+class ServiceSchema:
+    """A service's own tables: who owns them, their version, and the event store among them."""
+
+    owner: str
+    version: int
+    metadata: MetaData
+    store: StoreTables
+
+
+def database_ctx(schema: ServiceSchema) -> CleanupCtx:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[settings_key]
+        engine = create_engine(settings)
+        await ensure_schema(
+            engine,
+            schema.metadata,
+            owner=schema.owner,
+            version=schema.version,
+            schema=settings.database_schema,
+        )
+        app[store_key] = EventStore(engine, schema.store)
+        yield
+        await engine.dispose()
+
+    return ctx
+
+
+async def aws_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[settings_key]
+    async with contextlib.AsyncExitStack() as stack:
+        sns = await stack.enter_async_context(aws_client(settings, "sns"))
+        sqs = await stack.enter_async_context(aws_client(settings, "sqs"))
+        s3 = await stack.enter_async_context(aws_client(settings, "s3"))
+        app[aws_key] = AwsClients(sns, sqs, s3)
+        app[blobs_key] = S3BlobStore(s3, Names(settings.resource_prefix).bucket)
+        yield
+
+
+async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Publish the service's outbox in the background; flush it at shutdown."""
+    settings, sns = app[settings_key], app[aws_key].sns
+    topic_arn = await resolve_topic_arn(sns, Names(settings.resource_prefix).topic)
+    relay = OutboxRelay(
+        app[store_key],
+        SnsPublisher(sns, topic_arn),
+        poll_interval_s=settings.relay_poll_interval_ms / 1000,
+    )
+    app[relay_key] = relay
+    task = asyncio.create_task(relay.run(), name="outbox-relay")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await relay.flush(SHUTDOWN_GRACE_S)
+    logger.info("stopped %r", relay)
+
+
+def consumer_ctx(spec: QueueSpec, make_handle: Callable[[web.Application], Handle]) -> CleanupCtx:
+    """Consume `spec`'s queue while the app runs; on shutdown finish in-flight messages."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings, sqs = app[settings_key], app[aws_key].sqs
+        url = (await sqs.get_queue_url(QueueName=Names(settings.resource_prefix).queue(spec)))[
+            "QueueUrl"
+        ]
+        options = ConsumerOptions(
+            name=spec.name,
+            wait_time_s=settings.sqs_wait_time_s,
+            visibility_timeout_s=settings.sqs_visibility_timeout_s,
+            max_receive_count=settings.sqs_max_receive_count,
+            concurrency=settings.consumer_concurrency,
+        )
+        consumer = SqsConsumer(sqs, url, make_handle(app), options)
+        task = asyncio.create_task(consumer.run(), name=f"consumer-{spec.name}")
+        yield
+        consumer.stop()
+        await consumer.drain(SHUTDOWN_GRACE_S)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        logger.info("stopped %r", consumer)
+
+    return ctx
