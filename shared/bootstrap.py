@@ -112,13 +112,3 @@ async def _bucket(s3: Any, bucket: str, region: str) -> None:
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
-
-
-async def resolve_topic_arn(sns: Any, topic: str) -> str:
-    """Find the topic's ARN by name (services never create infrastructure)."""
-    paginator = sns.get_paginator("list_topics")
-    async for page in paginator.paginate():
-        for entry in page.get("Topics", []):
-            if entry["TopicArn"].rsplit(":", 1)[-1] == topic:
-                return str(entry["TopicArn"])
-    raise LookupError(f"SNS topic {topic!r} not found: run the topology bootstrap first")

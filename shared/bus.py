@@ -29,11 +29,15 @@ class Publisher(Protocol):
 class SnsPublisher:
     """Publishes to the topic with the `type` attribute the subscription filters read."""
 
-    def __init__(self, sns: Any, topic_arn: str) -> None:
+    def __init__(self, sns: Any, topic_name: str) -> None:
         self._sns = sns
-        self.topic_arn = topic_arn
+        self.topic_name = topic_name
+        # looked up on first use, so a service starts even while SNS is unreachable
+        self.topic_arn: str | None = None
 
     async def publish(self, messages: Sequence[Outgoing]) -> int:
+        if self.topic_arn is None:
+            self.topic_arn = await resolve_topic_arn(self._sns, self.topic_name)
         sent = 0
         for start in range(0, len(messages), SNS_BATCH_LIMIT):
             chunk = messages[start : start + SNS_BATCH_LIMIT]
@@ -78,3 +82,13 @@ class InMemoryBus:
             raise ConnectionError("bus unavailable")
         self.sent.extend(messages)
         return len(messages)
+
+
+async def resolve_topic_arn(sns: Any, topic: str) -> str:
+    """Find the topic's ARN by name (services never create infrastructure)."""
+    paginator = sns.get_paginator("list_topics")
+    async for page in paginator.paginate():
+        for entry in page.get("Topics", []):
+            if entry["TopicArn"].rsplit(":", 1)[-1] == topic:
+                return str(entry["TopicArn"])
+    raise LookupError(f"SNS topic {topic!r} not found: run the topology bootstrap first")

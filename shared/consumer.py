@@ -62,9 +62,11 @@ def decode(body: str) -> Envelope:
 class SqsConsumer:
     """Handles messages concurrently (bounded); a failed one stays for the redrive policy."""
 
-    def __init__(self, sqs: Any, queue_url: str, handle: Handle, options: ConsumerOptions) -> None:
+    def __init__(self, sqs: Any, queue_name: str, handle: Handle, options: ConsumerOptions) -> None:
         self._sqs = sqs
-        self.queue_url = queue_url
+        self.queue_name = queue_name
+        # looked up on the first receive, so a service starts even while SQS is unreachable
+        self.queue_url = ""
         self._handle = handle
         self.options = options
         self._slots = asyncio.Semaphore(options.concurrency)
@@ -134,6 +136,9 @@ class SqsConsumer:
         self._slots.release()
 
     async def _receive(self, wait_time_s: int) -> list[dict[str, Any]]:
+        if not self.queue_url:
+            found = await self._sqs.get_queue_url(QueueName=self.queue_name)
+            self.queue_url = found["QueueUrl"]
         response = await self._sqs.receive_message(
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=SQS_BATCH_LIMIT,

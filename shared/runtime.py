@@ -13,7 +13,6 @@ from sqlalchemy import MetaData
 
 from shared.aws import aws_client
 from shared.blobs import S3BlobStore
-from shared.bootstrap import resolve_topic_arn
 from shared.bus import SnsPublisher
 from shared.consumer import ConsumerOptions, Handle, SqsConsumer
 from shared.db import create_engine, ensure_schema
@@ -69,10 +68,9 @@ async def aws_ctx(app: web.Application) -> AsyncIterator[None]:
 async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
     """Publish the service's outbox in the background; flush it at shutdown."""
     settings, sns = app[settings_key], app[aws_key].sns
-    topic_arn = await resolve_topic_arn(sns, Names(settings.resource_prefix).topic)
     relay = OutboxRelay(
         app[store_key],
-        SnsPublisher(sns, topic_arn),
+        SnsPublisher(sns, Names(settings.resource_prefix).topic),
         poll_interval_s=settings.relay_poll_interval_ms / 1000,
     )
     app[relay_key] = relay
@@ -90,9 +88,6 @@ def consumer_ctx(spec: QueueSpec, make_handle: Callable[[web.Application], Handl
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings, sqs = app[settings_key], app[aws_key].sqs
-        url = (await sqs.get_queue_url(QueueName=Names(settings.resource_prefix).queue(spec)))[
-            "QueueUrl"
-        ]
         options = ConsumerOptions(
             name=spec.name,
             wait_time_s=settings.sqs_wait_time_s,
@@ -100,7 +95,8 @@ def consumer_ctx(spec: QueueSpec, make_handle: Callable[[web.Application], Handl
             max_receive_count=settings.sqs_max_receive_count,
             concurrency=settings.consumer_concurrency,
         )
-        consumer = SqsConsumer(sqs, url, make_handle(app), options)
+        queue = Names(settings.resource_prefix).queue(spec)
+        consumer = SqsConsumer(sqs, queue, make_handle(app), options)
         task = asyncio.create_task(consumer.run(), name=f"consumer-{spec.name}")
         yield
         consumer.stop()

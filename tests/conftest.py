@@ -14,6 +14,11 @@ import pytest
 
 from shared.settings import Settings
 
+# tests never talk to real AWS: no instance metadata lookups, and an endpoint that refuses at once
+# unless a test points the settings at moto or LocalStack
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+
 POSTGRES_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
