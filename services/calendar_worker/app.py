@@ -1,0 +1,29 @@
+"""The calendar worker's composition root: the consumer, its outbox relay, a health route."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.calendar_worker.handlers import WorkerPorts, make_handle
+from services.calendar_worker.tables import SCHEMA
+from shared.consumer import Handle
+from shared.http import health, json_errors
+from shared.keys import blobs_key, relay_key, settings_key, store_key
+from shared.runtime import aws_ctx, consumer_ctx, database_ctx, relay_ctx
+from shared.settings import Settings
+from shared.topology import CALENDAR_WORKER
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[json_errors])
+    app[settings_key] = settings
+    app.cleanup_ctx.extend(
+        [database_ctx(SCHEMA), aws_ctx, relay_ctx, consumer_ctx(CALENDAR_WORKER, _handle)]
+    )
+    # the worker serves only its health, for container and load-balancer checks
+    app.router.add_get("/api/v1/health", health)
+    return app
+
+
+def _handle(app: web.Application) -> Handle:
+    return make_handle(WorkerPorts(app[store_key], app[blobs_key], app[relay_key]))

@@ -1,0 +1,106 @@
+"""`make run`: the whole system in one process, with SQLite and an in-process AWS emulator.
+
+moto runs in server mode on loopback, the topology is bootstrapped, then todo_api (the public
+base URL), job_tracker and calendar_worker run in one event loop, each with its own database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from services.calendar_worker.app import create_app as create_worker
+from services.job_tracker.app import create_app as create_tracker
+from services.todo_api.app import create_app as create_todo_api
+from shared.aws import aws_client
+from shared.bootstrap import bootstrap
+from shared.demo_queues import DEMO_QUEUE_NAMES, ensure_queue
+from shared.logs import configure_logging
+from shared.settings import Settings
+
+logger = logging.getLogger("embedded")
+AppFactory = Callable[[Settings], web.Application]
+
+
+def start_aws_emulator(port: int) -> str:
+    from moto.server import ThreadedMotoServer
+
+    # werkzeug logs every request the emulator serves
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    host, bound = server.get_host_and_port()
+    return f"http://{host}:{bound}"
+
+
+def service_settings(base: Settings, service: str, var_dir: Path, port: int) -> Settings:
+    """Each service gets its own SQLite file (or shares the PostgreSQL server it is given)."""
+    database_url = base.database_url
+    if base.is_sqlite:
+        database_url = f"sqlite+aiosqlite:///{var_dir / service}.db"
+    return base.model_copy(update={"database_url": database_url, "http_port": port})
+
+
+async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    # with port 0 the OS picks a free port; the runner knows which
+    return runner, int(runner.addresses[0][1])
+
+
+async def run(base: Settings, var_dir: Path, aws_port: int) -> None:
+    endpoint = start_aws_emulator(aws_port)
+    base = base.model_copy(update={"aws_endpoint_url": endpoint})
+    await bootstrap(base)
+    async with aws_client(base, "sqs") as sqs:
+        for name in DEMO_QUEUE_NAMES:
+            await ensure_queue(sqs, name)
+    runners = []
+    tracker, tracker_port = await start_site(
+        create_tracker(service_settings(base, "job_tracker", var_dir, 0)), "127.0.0.1", 0
+    )
+    worker, _ = await start_site(
+        create_worker(service_settings(base, "calendar_worker", var_dir, 0)), "127.0.0.1", 0
+    )
+    api_settings = service_settings(base, "todo_api", var_dir, base.http_port).model_copy(
+        update={"job_tracker_url": f"http://127.0.0.1:{tracker_port}"}
+    )
+    api, api_port = await start_site(create_todo_api(api_settings), base.http_host, base.http_port)
+    runners = [api, worker, tracker]
+    logger.info("embedded mode: AWS emulator at %s, databases under %s", endpoint, var_dir)
+    logger.info("TaskOverflow is up at http://%s:%d  (Ctrl-C stops it)", base.http_host, api_port)
+    try:
+        await _until_stopped()
+    finally:
+        for runner in runners:
+            await runner.cleanup()
+        logger.info("stopped")
+
+
+async def _until_stopped() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+
+
+def main() -> None:
+    base = Settings.from_env()
+    configure_logging(base.log_level)
+    var_dir = Path(os.environ.get("VAR_DIR", "./var")).resolve()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    aws_port = int(os.environ.get("EMBEDDED_AWS_PORT", "4566"))
+    asyncio.run(run(base, var_dir, aws_port))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Record calendar events: the event, the inbox row and the job row in one transaction."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from uuid import UUID
+
+from sqlalchemy import RowMapping, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.job_tracker.jobs import Job, Status, evolve
+from services.job_tracker.tables import jobs
+from shared.clock import utcnow
+from shared.consumer import Delivery, Handle
+from shared.envelope import Envelope
+from shared.store import EventStore
+
+logger = logging.getLogger(__name__)
+CONSUMER = "job_tracker"
+
+
+async def record_job_event(envelope: Envelope, store: EventStore) -> bool:
+    """Fold one delivered event into its job; False when it was a duplicate."""
+    task_id = getattr(envelope.data, "task_id", None)
+    if task_id is None:
+        return False
+    async with store.transaction() as conn:
+        if not await store.record_processed(conn, CONSUMER, envelope.event_id):
+            return False
+        await store.insert(conn, [envelope], publish=False)
+        await _save(conn, evolve(await _load_for_update(conn, task_id), envelope.data))
+    return True
+
+
+def make_handle(store: EventStore) -> Handle:
+    async def handle(envelope: Envelope, _delivery: Delivery) -> None:
+        await record_job_event(envelope, store)
+
+    return handle
+
+
+async def _load_for_update(conn: AsyncConnection, task_id: UUID) -> Job:
+    # create the row first so concurrent events for one job queue on its row lock
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    blank = dialect.insert(jobs).values(
+        task_id=str(task_id), status=Status.PENDING, attempt=0, updated_at=utcnow()
+    )
+    await conn.execute(blank.on_conflict_do_nothing())
+    query = select(jobs).where(jobs.c.task_id == str(task_id)).with_for_update()
+    row = (await conn.execute(query)).mappings().one()
+    return row_to_job(row)
+
+
+async def _save(conn: AsyncConnection, job: Job) -> None:
+    values = {**dataclasses.asdict(job), "task_id": str(job.task_id), "updated_at": utcnow()}
+    await conn.execute(update(jobs).where(jobs.c.task_id == str(job.task_id)).values(**values))
+
+
+def row_to_job(row: RowMapping) -> Job:
+    fields = dict(row)
+    fields.pop("updated_at", None)
+    return Job(**{**fields, "task_id": UUID(fields["task_id"]), "status": Status(fields["status"])})
+
+
+async def find_job(conn: AsyncConnection, task_id: UUID) -> Job | None:
+    query = select(jobs).where(jobs.c.task_id == str(task_id))
+    row = (await conn.execute(query)).mappings().first()
+    return None if row is None else row_to_job(row)

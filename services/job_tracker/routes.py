@@ -1,0 +1,14 @@
+"""The job tracker's URL table."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.job_tracker import views
+from shared.http import health
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/health", health)
+    app.router.add_get("/api/v1/todos/ical/{task_id}/status", views.status_view)
+    app.router.add_get("/api/v1/todos/ical/{task_id}/result", views.result_view)

@@ -1,0 +1,68 @@
+"""Job status and result: plain reads of the jobs table, the file streamed from the blob store."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from aiohttp import web
+
+from services.job_tracker.jobs import Job, Status
+from services.job_tracker.keys import blobs_key, settings_key, store_key
+from services.job_tracker.projection import find_job
+from shared.blobs import BlobNotFoundError
+from shared.http import json_response, not_found
+from shared.task_ids import is_issued, parse_task_id
+
+TASK_NOT_FOUND = "Task not found"
+TASK_NOT_FINISHED = "Task not finished"
+
+
+async def status_view(request: web.Request) -> web.Response:
+    task_id, job = await _job(request)
+    body: dict[str, object] = {
+        "task_id": str(task_id),
+        "task_status": job.status.value,
+        "result_url": _public_url(request, f"/api/v1/todos/ical/{task_id}/result"),
+    }
+    if job.status is Status.FAILURE:
+        body["error"] = job.error
+    return json_response(body)
+
+
+async def result_view(request: web.Request) -> web.StreamResponse:
+    task_id, job = await _job(request)
+    if job.status is not Status.SUCCESS or job.result_key is None:
+        raise not_found(TASK_NOT_FINISHED)
+    chunks = request.app[blobs_key].stream(job.result_key)
+    try:
+        first = await anext(chunks, b"")
+    except BlobNotFoundError:
+        raise not_found("The calendar file is no longer stored") from None
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/calendar; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="taskoverflow-{task_id}.ics"',
+        }
+    )
+    await response.prepare(request)
+    await response.write(first)
+    async for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+async def _job(request: web.Request) -> tuple[UUID, Job]:
+    """The job for the path's task id; PENDING for an issued id not seen yet; else 404."""
+    task_id = parse_task_id(request.match_info["task_id"])
+    if task_id is None or not is_issued(request.app[settings_key].task_secret, task_id):
+        raise not_found(TASK_NOT_FOUND)
+    async with request.app[store_key].engine.connect() as conn:
+        job = await find_job(conn, task_id)
+    return task_id, job or Job(task_id=task_id)
+
+
+def _public_url(request: web.Request, path: str) -> str:
+    # behind todo_api's forwarder or a load balancer, the public scheme comes in a header
+    scheme = request.headers.get("X-Forwarded-Proto", request.scheme)
+    return f"{scheme}://{request.host}{path}"

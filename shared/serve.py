@@ -1,0 +1,17 @@
+"""Run one service's app from the environment: `python -m services.<name>`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from shared.logs import configure_logging
+from shared.settings import Settings
+
+
+def serve(create_app: Callable[[Settings], web.Application]) -> None:
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    # run_app handles SIGINT and SIGTERM: stop accepting, run cleanup contexts, exit 0
+    web.run_app(create_app(settings), host=settings.http_host, port=settings.http_port, print=None)
