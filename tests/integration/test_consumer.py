@@ -1,0 +1,187 @@
+"""The SQS consumer against moto: poison messages dead-letter, good ones keep flowing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from shared.aws import aws_client
+from shared.bootstrap import Deployed, bootstrap
+from shared.consumer import ConsumerOptions, Delivery, SqsConsumer
+from shared.envelope import Envelope, wrap
+from shared.events import CalendarStarted
+from shared.settings import Settings
+from shared.topology import JOB_TRACKER, Names
+
+VISIBILITY_S = 2
+MAX_RECEIVES = 2
+
+
+@pytest.fixture
+async def deployed(aws_settings: Settings) -> Deployed:
+    settings = aws_settings.model_copy(
+        update={"sqs_visibility_timeout_s": VISIBILITY_S, "sqs_max_receive_count": MAX_RECEIVES}
+    )
+    return await bootstrap(settings)
+
+
+@pytest.fixture
+async def sqs(aws_settings: Settings) -> AsyncIterator[Any]:
+    async with aws_client(aws_settings, "sqs") as client:
+        yield client
+
+
+def good_event() -> Envelope:
+    return wrap(CalendarStarted(task_id=uuid4(), attempt=1), stream_id="render-x", stream_version=1)
+
+
+def consumer_for(
+    sqs: Any, settings: Settings, handle: Callable[[Envelope, Delivery], Awaitable[None]]
+) -> SqsConsumer:
+    options = ConsumerOptions(
+        name="test",
+        wait_time_s=1,
+        visibility_timeout_s=VISIBILITY_S,
+        max_receive_count=MAX_RECEIVES,
+        concurrency=4,
+    )
+    return SqsConsumer(sqs, Names(settings.resource_prefix).queue(JOB_TRACKER), handle, options)
+
+
+async def dlq_bodies(sqs: Any, settings: Settings) -> list[str]:
+    url = (await sqs.get_queue_url(QueueName=Names(settings.resource_prefix).dlq(JOB_TRACKER)))[
+        "QueueUrl"
+    ]
+    bodies: list[str] = []
+    for _ in range(5):
+        response = await sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+        )
+        bodies += [message["Body"] for message in response.get("Messages", [])]
+    return bodies
+
+
+async def run_for(
+    consumer: SqsConsumer, until: Callable[[], Awaitable[bool]], limit_s: float
+) -> None:
+    task = asyncio.create_task(consumer.run())
+    try:
+        async with asyncio.timeout(limit_s):
+            while not await until():
+                await asyncio.sleep(0.2)
+    finally:
+        consumer.stop()
+        await consumer.drain(5)
+        await task
+
+
+class TestPoisonMessages:
+    async def test_unreadable_messages_are_dead_lettered_while_good_ones_are_handled(
+        self, deployed: Deployed, sqs: Any, aws_settings: Settings
+    ) -> None:
+        url = deployed.queue_urls[JOB_TRACKER.name]
+        valid = good_event()
+        invalid_payload = json.loads(valid.to_json())
+        invalid_payload["data"]["attempt"] = "first"
+        poison = [
+            "this is not JSON",
+            json.dumps({**json.loads(valid.to_json()), "type": "Nonsense"}),
+            json.dumps(invalid_payload),
+        ]
+        for body in [poison[0], valid.to_json(), *poison[1:]]:
+            await sqs.send_message(QueueUrl=url, MessageBody=body)
+        handled: list[Envelope] = []
+
+        async def handle(envelope: Envelope, _delivery: Delivery) -> None:
+            handled.append(envelope)
+
+        consumer = consumer_for(sqs, aws_settings, handle)
+        dead: list[str] = []
+
+        async def all_dead_lettered() -> bool:
+            dead.extend(await dlq_bodies(sqs, aws_settings))
+            return len(dead) >= len(poison)
+
+        await run_for(consumer, all_dead_lettered, limit_s=30)
+
+        assert sorted(dead) == sorted(poison)
+        assert handled == [valid]
+        assert consumer.handled == 1
+        assert consumer.poisoned >= len(poison)
+
+
+class TestRetries:
+    async def test_a_failing_handler_is_retried_through_visibility_and_then_succeeds(
+        self, deployed: Deployed, sqs: Any, aws_settings: Settings
+    ) -> None:
+        await sqs.send_message(
+            QueueUrl=deployed.queue_urls[JOB_TRACKER.name], MessageBody=good_event().to_json()
+        )
+        attempts: list[int] = []
+
+        async def flaky(_envelope: Envelope, delivery: Delivery) -> None:
+            attempts.append(delivery.receive_count)
+            if len(attempts) == 1:
+                raise ConnectionError("database blinked")
+
+        consumer = consumer_for(sqs, aws_settings, flaky)
+
+        async def handled() -> bool:
+            return consumer.handled == 1
+
+        await run_for(consumer, handled, limit_s=20)
+
+        assert attempts == [1, 2]
+        assert await dlq_bodies(sqs, aws_settings) == []
+
+    async def test_a_handler_longer_than_the_visibility_timeout_is_not_run_twice(
+        self, deployed: Deployed, sqs: Any, aws_settings: Settings
+    ) -> None:
+        await sqs.send_message(
+            QueueUrl=deployed.queue_urls[JOB_TRACKER.name], MessageBody=good_event().to_json()
+        )
+        calls: list[str] = []
+
+        async def slow(_envelope: Envelope, delivery: Delivery) -> None:
+            calls.append(delivery.message_id)
+            await asyncio.sleep(VISIBILITY_S * 2.5)
+
+        consumer = consumer_for(sqs, aws_settings, slow)
+
+        async def handled() -> bool:
+            return consumer.handled == 1
+
+        await run_for(consumer, handled, limit_s=20)
+
+        assert len(calls) == 1
+
+
+class TestShutdown:
+    async def test_stop_lets_the_message_in_hand_finish_and_takes_no_new_one(
+        self, deployed: Deployed, sqs: Any, aws_settings: Settings
+    ) -> None:
+        url = deployed.queue_urls[JOB_TRACKER.name]
+        await sqs.send_message(QueueUrl=url, MessageBody=good_event().to_json())
+        started, finished = asyncio.Event(), asyncio.Event()
+
+        async def slow(_envelope: Envelope, _delivery: Delivery) -> None:
+            started.set()
+            await asyncio.sleep(1)
+            finished.set()
+
+        consumer = consumer_for(sqs, aws_settings, slow)
+        task = asyncio.create_task(consumer.run())
+        await asyncio.wait_for(started.wait(), 10)
+        consumer.stop()
+        await sqs.send_message(QueueUrl=url, MessageBody=good_event().to_json())
+        await consumer.drain(5)
+        await asyncio.wait_for(task, 5)
+
+        assert finished.is_set()
+        assert consumer.handled == 1
