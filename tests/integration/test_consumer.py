@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
@@ -18,6 +17,7 @@ from shared.envelope import Envelope, wrap
 from shared.events import CalendarStarted
 from shared.settings import Settings
 from shared.topology import JOB_TRACKER, Names
+from tests.polling import eventually
 
 VISIBILITY_S = 2
 MAX_RECEIVES = 2
@@ -72,9 +72,7 @@ async def run_for(
 ) -> None:
     task = asyncio.create_task(consumer.run())
     try:
-        async with asyncio.timeout(limit_s):
-            while not await until():
-                await asyncio.sleep(0.2)
+        await eventually(until, limit_s, interval_s=0.2)
     finally:
         consumer.stop()
         await consumer.drain(5)
