@@ -68,7 +68,14 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setting
 
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
-    """An AWS emulator (moto in server mode) on a loopback port, for the whole session."""
+    """The AWS endpoint under test: moto in server mode on a loopback port, for the session.
+
+    TEST_AWS_ENDPOINT_URL runs the same tests against another emulator (LocalStack) instead.
+    """
+    external = os.environ.get("TEST_AWS_ENDPOINT_URL")
+    if external:
+        yield external
+        return
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
