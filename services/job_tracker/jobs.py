@@ -51,13 +51,10 @@ def evolve(job: Job, event: AnyEvent) -> Job:
     """Apply one event; a finished job keeps its outcome, an earlier stage never overwrites."""
     if isinstance(event, CalendarRequested):
         return replace(job, todo_count=event.todo_count, requested_at=event.requested_at)
+    if isinstance(event, CalendarStarted):
+        return _started(job, event)
     if job.finished:
         return job
-    if isinstance(event, CalendarStarted):
-        if event.attempt <= job.attempt:
-            return job
-        status = Status.STARTED if event.attempt == 1 else Status.RETRY
-        return replace(job, status=status, attempt=event.attempt)
     if isinstance(event, CalendarReady):
         return replace(
             job,
@@ -67,5 +64,14 @@ def evolve(job: Job, event: AnyEvent) -> Job:
             sha256=event.sha256,
         )
     if isinstance(event, CalendarFailed):
-        return replace(job, status=Status.FAILURE, error=event.reason, attempt=event.attempts)
+        attempt = max(job.attempt, event.attempts)
+        return replace(job, status=Status.FAILURE, error=event.reason, attempt=attempt)
     return job
+
+
+def _started(job: Job, event: CalendarStarted) -> Job:
+    # the attempt count is kept even when the outcome arrived first
+    if job.finished or event.attempt <= job.attempt:
+        return replace(job, attempt=max(job.attempt, event.attempt))
+    status = Status.STARTED if event.attempt == 1 else Status.RETRY
+    return replace(job, status=status, attempt=event.attempt)
