@@ -1,0 +1,152 @@
+"""build_calendar against a real store (SQLite and PostgreSQL) with an in-memory blob store."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from datetime import datetime
+from uuid import uuid4
+
+import pytest
+
+from services.calendar_worker.handlers import WorkerPorts, build_calendar, render_stream_id
+from services.calendar_worker.tables import SCHEMA
+from shared.blobs import InMemoryBlobStore
+from shared.bus import InMemoryBus
+from shared.consumer import Delivery
+from shared.db import create_engine, ensure_schema
+from shared.envelope import Envelope, wrap
+from shared.events import CalendarRequested, TodoSnapshot
+from shared.relay import OutboxRelay
+from shared.settings import Settings
+from shared.store import ConcurrencyError, EventStore
+
+NOW = datetime(2024, 4, 17, 14, 0)
+
+
+@pytest.fixture
+async def ports(database: Settings) -> AsyncIterator[WorkerPorts]:
+    engine = create_engine(database)
+    await ensure_schema(
+        engine,
+        SCHEMA.metadata,
+        owner=SCHEMA.owner,
+        version=SCHEMA.version,
+        schema=database.database_schema,
+    )
+    store = EventStore(engine, SCHEMA.store)
+    yield WorkerPorts(
+        store, InMemoryBlobStore(), OutboxRelay(store, InMemoryBus(), poll_interval_s=1)
+    )
+    await engine.dispose()
+
+
+def request(
+    todos: tuple[TodoSnapshot, ...] | None = (), snapshot_key: str | None = None
+) -> Envelope:
+    task_id = uuid4()
+    event = CalendarRequested(
+        task_id=task_id,
+        requested_at=NOW,
+        todo_count=len(todos or ()),
+        todos=todos,
+        snapshot_key=snapshot_key,
+    )
+    return wrap(event, stream_id=f"calendar-{task_id}", stream_version=1, correlation_id=task_id)
+
+
+def delivery(receive_count: int = 1, max_receive_count: int = 3) -> Delivery:
+    return Delivery("m-1", "r-1", receive_count, max_receive_count)
+
+
+def todo(todo_id: int) -> TodoSnapshot:
+    return TodoSnapshot(
+        id=todo_id,
+        title=f"Todo {todo_id}",
+        description=None,
+        completed=False,
+        deadline_at=NOW,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+
+
+async def outcome_types(ports: WorkerPorts, envelope: Envelope) -> list[str]:
+    task_id = envelope.correlation_id
+    assert task_id is not None
+    return [event.type for event in await ports.store.load(render_stream_id(task_id))]
+
+
+class TestBuildCalendar:
+    async def test_stores_the_file_and_records_started_then_ready(self, ports: WorkerPorts) -> None:
+        envelope = request((todo(1), todo(2)))
+
+        await build_calendar(envelope, delivery(), ports)
+
+        events = await ports.store.load(render_stream_id(envelope.data.task_id))  # type: ignore[union-attr]
+        assert [event.type for event in events] == ["CalendarStarted", "CalendarReady"]
+        ready = events[1].data
+        blob = await ports.blobs.get(ready.blob_key)  # type: ignore[union-attr]
+        assert hashlib.sha256(blob).hexdigest() == ready.sha256  # type: ignore[union-attr]
+        assert blob.count(b"BEGIN:VEVENT") == 2
+        assert all(event.causation_id == envelope.event_id for event in events)
+        assert await ports.store.outbox_backlog() == 2
+
+    async def test_a_duplicate_delivery_after_success_changes_nothing(
+        self, ports: WorkerPorts
+    ) -> None:
+        envelope = request((todo(1),))
+        await build_calendar(envelope, delivery(), ports)
+
+        await build_calendar(envelope, delivery(receive_count=2), ports)
+
+        assert await outcome_types(ports, envelope) == ["CalendarStarted", "CalendarReady"]
+
+    async def test_concurrent_deliveries_of_one_request_record_one_outcome(
+        self, ports: WorkerPorts
+    ) -> None:
+        envelope = request((todo(1),))
+
+        results = await asyncio.gather(
+            *(build_calendar(envelope, delivery(), ports) for _ in range(5)),
+            return_exceptions=True,
+        )
+
+        assert all(result is None or isinstance(result, ConcurrencyError) for result in results)
+        types = await outcome_types(ports, envelope)
+        assert types.count("CalendarReady") == 1
+
+
+class TestFailures:
+    async def test_a_missing_snapshot_fails_the_job_at_once_with_the_reason(
+        self, ports: WorkerPorts
+    ) -> None:
+        envelope = request(todos=None, snapshot_key="snapshots/gone.json")
+
+        await build_calendar(envelope, delivery(receive_count=1), ports)
+
+        events = await ports.store.load(render_stream_id(envelope.data.task_id))  # type: ignore[union-attr]
+        assert [event.type for event in events] == ["CalendarStarted", "CalendarFailed"]
+        assert "snapshots/gone.json" in events[1].data.reason  # type: ignore[union-attr]
+
+    async def test_a_transient_failure_is_raised_for_a_retry_until_the_last_attempt(
+        self, ports: WorkerPorts
+    ) -> None:
+        broken = WorkerPorts(ports.store, BrokenBlobStore(), ports.relay)
+        envelope = request((todo(1),))
+
+        with pytest.raises(ConnectionError):
+            await build_calendar(envelope, delivery(receive_count=1), broken)
+        await build_calendar(envelope, delivery(receive_count=3), broken)
+
+        assert await outcome_types(ports, envelope) == [
+            "CalendarStarted",
+            "CalendarStarted",
+            "CalendarFailed",
+        ]
+
+
+class BrokenBlobStore(InMemoryBlobStore):
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        raise ConnectionError("S3 is unreachable")
