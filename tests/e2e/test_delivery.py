@@ -1,0 +1,114 @@
+"""At-least-once delivery end to end: duplicated bursts and jobs that can never succeed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import pytest
+
+from shared.aws import aws_client
+from shared.bus import resolve_topic_arn
+from shared.envelope import Envelope, wrap
+from shared.events import CalendarRequested, TodoSnapshot
+from shared.task_ids import issue_task_id
+from shared.topology import Names
+from tests.conftest import POSTGRES_URL
+from tests.e2e.api_client import ApiClient
+from tests.e2e.conftest import Stack
+from tests.e2e.processes import Service
+
+NOW = datetime(2024, 4, 17, 14, 0)
+
+
+@pytest.fixture
+async def api(stack: Stack) -> AsyncIterator[ApiClient]:
+    async with aiohttp.ClientSession() as session:
+        yield ApiClient(session, stack.base_url)
+
+
+def calendar_request(stack: Stack, **fields: object) -> Envelope:
+    task_id = issue_task_id(stack.settings.task_secret)
+    todo = TodoSnapshot(
+        id=1,
+        title="Duplicated",
+        description=None,
+        completed=False,
+        deadline_at=NOW,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    event = CalendarRequested(
+        task_id=task_id, requested_at=NOW, todo_count=1, **{"todos": (todo,), **fields}
+    )
+    return wrap(event, stream_id=f"calendar-{task_id}", stream_version=1, correlation_id=task_id)
+
+
+async def publish(stack: Stack, envelope: Envelope, times: int) -> None:
+    async with aws_client(stack.settings, "sns") as sns:
+        topic_arn = await resolve_topic_arn(sns, Names(stack.settings.resource_prefix).topic)
+        attributes = {"type": {"DataType": "String", "StringValue": envelope.type}}
+        await asyncio.gather(
+            *(
+                sns.publish(
+                    TopicArn=topic_arn, Message=envelope.to_json(), MessageAttributes=attributes
+                )
+                for _ in range(times)
+            )
+        )
+
+
+async def count_rows(schema: str, table: str, where: str, argument: str) -> int:
+    conn = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
+    try:
+        # table and column names come from this test module, never from input
+        query = f'SELECT count(*) FROM "{schema}".{table} WHERE {where} = $1'
+        return int(await conn.fetchval(query, argument))
+    finally:
+        await conn.close()
+
+
+async def test_a_request_delivered_ten_times_to_two_workers_has_one_effect(
+    stack: Stack, stack_env: dict[str, str], api: ApiClient, tmp_path: Path
+) -> None:
+    second = Service("services.calendar_worker", stack_env, tmp_path / "worker-2.log")
+    second.start()
+    try:
+        second.wait_healthy()
+        envelope = calendar_request(stack)
+        task_id = str(envelope.correlation_id)
+        await publish(stack, envelope, times=10)
+
+        final = await api.wait_until_finished(
+            f"{stack.base_url}/api/v1/todos/ical/{task_id}/status"
+        )
+        # give any straggling duplicate time to be handled (and ignored)
+        await asyncio.sleep(2)
+    finally:
+        assert second.terminate() == 0
+    schema = stack_env["DATABASE_SCHEMA"]
+    ready = "type = 'CalendarReady' AND correlation_id"
+    assert final["task_status"] == "SUCCESS"
+    assert await count_rows(schema, "calendar_worker_events", ready, task_id) == 1
+    assert await count_rows(schema, "job_tracker_events", ready, task_id) == 1
+    assert await count_rows(schema, "job_tracker_jobs", "task_id", task_id) == 1
+
+
+async def test_a_request_that_can_never_succeed_ends_in_failure_with_a_reason(
+    stack: Stack, api: ApiClient
+) -> None:
+    envelope = calendar_request(stack, todos=None, snapshot_key="snapshots/missing.json")
+    await publish(stack, envelope, times=1)
+
+    final = await api.wait_until_finished(
+        f"{stack.base_url}/api/v1/todos/ical/{envelope.correlation_id}/status"
+    )
+    code, _, _, _ = await api.result(final["result_url"])
+
+    assert final["task_status"] == "FAILURE"
+    assert "snapshots/missing.json" in final["error"]
+    assert code == 404
