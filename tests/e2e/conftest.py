@@ -91,5 +91,8 @@ def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
             service.wait_healthy()
         yield running
     finally:
+        # stop all at once: each waits out its own graceful shutdown
+        for service in running.services:
+            service.request_stop()
         codes = {service.module: service.terminate() for service in running.services}
     assert codes == {service.module: 0 for service in running.services}, "unclean shutdown"

@@ -55,6 +55,10 @@ class Service:
                 time.sleep(0.1)
         raise TimeoutError(f"{self.module} not healthy in {START_TIMEOUT_S}s:\n{self.log()}")
 
+    def request_stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
     def terminate(self) -> int:
         """SIGTERM, then wait: the exit code of a graceful shutdown is 0."""
         assert self.process is not None
