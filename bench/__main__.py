@@ -1,0 +1,43 @@
+"""`make bench`: performance figures of the calendar pipeline. Prints; asserts nothing."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from bench import jobs, render, stacks
+
+SECTIONS = ("render", "embedded", "postgres")
+
+
+async def embedded() -> None:
+    async with stacks.embedded_stack() as url:
+        print("embedded (SQLite + in-process moto):", await jobs.latency(url), flush=True)
+    async with stacks.embedded_stack() as url:
+        print("embedded (SQLite + in-process moto):", await jobs.throughput(url), flush=True)
+
+
+async def postgres() -> None:
+    async with stacks.postgres_stack(workers=1) as url:
+        print("postgres + moto, 1 worker:", await jobs.latency(url), flush=True)
+    for workers in (1, 2):
+        async with stacks.postgres_stack(workers=workers) as url:
+            print(f"postgres + moto, {workers} worker(s):", await jobs.throughput(url), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("sections", nargs="*", choices=SECTIONS, default=list(SECTIONS))
+    chosen = parser.parse_args().sections
+    if "render" in chosen:
+        for count in (10_000, 100_000):
+            seconds, peak_mb = render.bench_render(count)
+            print(f"render {count:>7,} todos: {seconds:.2f} s, peak {peak_mb:.0f} MB", flush=True)
+    if "embedded" in chosen:
+        asyncio.run(embedded())
+    if "postgres" in chosen:
+        asyncio.run(postgres())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Calendar job latency and throughput over HTTP, as a client of the public API sees them."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+
+import aiohttp
+
+TERMINAL = {"SUCCESS", "FAILURE"}
+POLL_INTERVAL_S = 0.005
+
+
+async def create_todos(session: aiohttp.ClientSession, base_url: str, count: int) -> None:
+    for number in range(count):
+        body = {"title": f"Todo {number}", "deadline_at": "2026-12-01T09:00:00"}
+        async with session.post(f"{base_url}/api/v1/todos", json=body) as response:
+            response.raise_for_status()
+
+
+async def run_job(session: aiohttp.ClientSession, base_url: str) -> float:
+    """Seconds from the POST until SUCCESS is visible to a polling client."""
+    started = time.perf_counter()
+    async with session.post(f"{base_url}/api/v1/todos/ical") as response:
+        task_url = (await response.json())["task_url"]
+    await wait_finished(session, task_url, POLL_INTERVAL_S)
+    return time.perf_counter() - started
+
+
+async def wait_finished(session: aiohttp.ClientSession, task_url: str, interval_s: float) -> None:
+    for _ in range(int(120 / interval_s)):
+        async with session.get(task_url) as response:
+            status = (await response.json())["task_status"]
+        if status in TERMINAL:
+            if status != "SUCCESS":
+                raise RuntimeError(f"job failed: {task_url}")
+            return
+        await asyncio.sleep(interval_s)
+    raise TimeoutError(task_url)
+
+
+async def latency(base_url: str, jobs: int = 40, todos: int = 100) -> str:
+    async with aiohttp.ClientSession() as session:
+        await create_todos(session, base_url, todos)
+        await run_job(session, base_url)  # warm-up
+        samples = sorted([await run_job(session, base_url) for _ in range(jobs)])
+    p50 = statistics.median(samples) * 1000
+    p95 = samples[int(len(samples) * 0.95) - 1] * 1000
+    return f"latency ({todos} todos, {jobs} jobs in a row): p50 {p50:.0f} ms, p95 {p95:.0f} ms"
+
+
+async def throughput(base_url: str, jobs: int = 500) -> str:
+    connector = aiohttp.TCPConnector(limit=50)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await create_todos(session, base_url, 3)
+        started = time.perf_counter()
+        accepted = await asyncio.gather(*(_submit(session, base_url) for _ in range(jobs)))
+        submitted_s = time.perf_counter() - started
+        for task_url in accepted:
+            await wait_finished(session, task_url, 0.05)
+        elapsed_s = time.perf_counter() - started
+    return (
+        f"throughput: {jobs} jobs submitted in {submitted_s:.1f} s, all SUCCESS after "
+        f"{elapsed_s:.1f} s = {jobs / elapsed_s:.0f} jobs/s"
+    )
+
+
+async def _submit(session: aiohttp.ClientSession, base_url: str) -> str:
+    async with session.post(f"{base_url}/api/v1/todos/ical") as response:
+        return str((await response.json())["task_url"])

@@ -1,0 +1,88 @@
+"""Stacks to measure: the embedded mode, and the services as processes on PostgreSQL + moto."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+
+from shared.bootstrap import bootstrap
+from shared.settings import Settings
+from tests.e2e.processes import Service
+
+BENCH_ENV = {"SQS_WAIT_TIME_S": "1", "LOG_LEVEL": "WARNING"}
+POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+@contextlib.asynccontextmanager
+async def embedded_stack() -> AsyncIterator[str]:
+    with tempfile.TemporaryDirectory() as var_dir:
+        env = {**BENCH_ENV, "VAR_DIR": var_dir, "EMBEDDED_AWS_PORT": "0"}
+        service = Service("services.embedded", env, Path(var_dir) / "embedded.log")
+        async with _running([service]):
+            yield service.url
+
+
+@contextlib.asynccontextmanager
+async def postgres_stack(workers: int) -> AsyncIterator[str]:
+    """todo_api, job_tracker and `workers` calendar workers against PostgreSQL and moto."""
+    from moto.server import ThreadedMotoServer
+
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    prefix = f"b{uuid.uuid4().hex[:8]}-"
+    endpoint = f"http://{host}:{port}"
+    await bootstrap(Settings(aws_endpoint_url=endpoint, resource_prefix=prefix))
+    env = {
+        **BENCH_ENV,
+        "AWS_ENDPOINT_URL": endpoint,
+        "RESOURCE_PREFIX": prefix,
+        "DATABASE_URL": POSTGRES_URL,
+        "DATABASE_SCHEMA": schema,
+    }
+    await _postgres(f'CREATE SCHEMA "{schema}"')
+    with tempfile.TemporaryDirectory() as logs:
+        tracker = Service("services.job_tracker", env, Path(logs) / "tracker.log")
+        api = Service(
+            "services.todo_api", {**env, "JOB_TRACKER_URL": tracker.url}, Path(logs) / "api.log"
+        )
+        pool = [
+            Service("services.calendar_worker", env, Path(logs) / f"worker-{n}.log")
+            for n in range(workers)
+        ]
+        try:
+            async with _running([tracker, api, *pool]):
+                yield api.url
+        finally:
+            await _postgres(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            moto.stop()
+
+
+@contextlib.asynccontextmanager
+async def _running(services: list[Service]) -> AsyncIterator[None]:
+    for service in services:
+        service.start()
+    try:
+        for service in services:
+            await asyncio.to_thread(service.wait_healthy)
+        yield
+    finally:
+        for service in services:
+            service.request_stop()
+        for service in services:
+            service.terminate()
+
+
+async def _postgres(statement: str) -> None:
+    conn = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
