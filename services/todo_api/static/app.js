@@ -1,0 +1,591 @@
+// The TaskOverflow page: every change goes through the public API under /api/v1.
+// Deadlines are naive UTC in the API and local time on the page; toApiDeadline and
+// fromApiDeadline convert between the two.
+
+const API = "/api/v1";
+// calendar status polling: start quickly, slow down, give up after two minutes
+const POLL_FIRST_MS = 400;
+const POLL_MAX_MS = 3000;
+const POLL_GIVE_UP_MS = 120_000;
+const POLL_NETWORK_RETRIES = 5;
+const FILTER_DEBOUNCE_MS = 300;
+
+const CALENDAR_STATES = {
+  PENDING: "Waiting for a worker",
+  STARTED: "Being built",
+  RETRY: "Being built again after a failed attempt",
+  SUCCESS: "Ready",
+  FAILURE: "Failed",
+};
+
+const $ = (selector, root = document) => root.querySelector(selector);
+
+const dom = {
+  alert: $("#alert"),
+  notice: $("#notice"),
+  createForm: $("#create-form"),
+  filterForm: $("#filter-form"),
+  filterReset: $("#filter-reset"),
+  list: $("#todo-list"),
+  listHeading: $("#todos-heading"),
+  count: $("#count"),
+  empty: $("#empty"),
+  todoTemplate: $("#todo-template"),
+  editTemplate: $("#edit-template"),
+  calendarButton: $("#calendar-button"),
+  calendarStatus: $("#calendar-status"),
+  calendarState: $("#calendar-state"),
+  calendarDetail: $("#calendar-detail"),
+  calendarDownload: $("#calendar-download"),
+  calendarLink: $("#calendar-link"),
+};
+
+const deadlineFormat = new Intl.DateTimeFormat(undefined, {
+  dateStyle: "medium",
+  timeStyle: "short",
+});
+
+let listRequest = 0;
+let editingId = null;
+let calendarRun = 0;
+let filterTimer = 0;
+
+class ApiError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+  }
+}
+
+// --- talking to the API ---------------------------------------------------------------
+
+async function api(method, url, body) {
+  const options = { method, headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  let response;
+  let text;
+  try {
+    response = await fetch(url, options);
+    text = await response.text();
+  } catch {
+    throw new ApiError(
+      "The TaskOverflow server could not be reached. Check your connection and try again.",
+      0,
+    );
+  }
+  const data = parseJson(text);
+  if (!response.ok) {
+    throw new ApiError(reasonOf(data, response), response.status);
+  }
+  if (data === undefined) {
+    throw new ApiError("The server sent an answer this page cannot read.", response.status);
+  }
+  return data;
+}
+
+function parseJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function reasonOf(data, response) {
+  if (data && typeof data.error === "string" && data.error) {
+    return sentence(data.error);
+  }
+  const statusText = response.statusText ? ` (${response.statusText})` : "";
+  return `The server answered with status ${response.status}${statusText}.`;
+}
+
+function sentence(text) {
+  const trimmed = text.trim();
+  const capital = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
+}
+
+// --- messages -------------------------------------------------------------------------
+
+function showError(action, error) {
+  const reason = error instanceof ApiError ? error.message : "Something unexpected went wrong.";
+  dom.notice.textContent = "";
+  dom.alert.textContent = `${action}. ${reason}`;
+  if (!(error instanceof ApiError)) {
+    console.error(error);
+  }
+}
+
+function clearError() {
+  dom.alert.textContent = "";
+}
+
+function announce(message) {
+  dom.notice.textContent = message;
+}
+
+// --- deadlines: local time on the page, naive UTC in the API --------------------------
+
+function toApiDeadline(localValue) {
+  if (!localValue) {
+    return null;
+  }
+  // a datetime-local value has no offset, so Date reads it as local time
+  const date = new Date(localValue);
+  if (Number.isNaN(date.getTime())) {
+    return localValue;
+  }
+  return date.toISOString().slice(0, 19);
+}
+
+function fromApiDeadline(apiValue) {
+  return new Date(`${apiValue.slice(0, 19)}Z`);
+}
+
+function toLocalInput(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  const day = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+  return `${day}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+// --- the list -------------------------------------------------------------------------
+
+function currentFilters() {
+  const form = new FormData(dom.filterForm);
+  return {
+    completed: String(form.get("completed") ?? ""),
+    window: String(form.get("window") ?? "").trim(),
+  };
+}
+
+function filterQuery(filters) {
+  const query = new URLSearchParams();
+  if (filters.completed) {
+    query.set("completed", filters.completed);
+  }
+  if (filters.window) {
+    query.set("window", filters.window);
+  }
+  return query;
+}
+
+async function loadTodos() {
+  const request = ++listRequest;
+  const filters = currentFilters();
+  const query = filterQuery(filters);
+  history.replaceState(null, "", query.size ? `?${query}` : location.pathname);
+  dom.list.setAttribute("aria-busy", "true");
+  try {
+    const todos = await api("GET", `${API}/todos${query.size ? `?${query}` : ""}`);
+    // a slower, older answer must not overwrite a newer one
+    if (request === listRequest) {
+      renderTodos(todos, filters);
+    }
+  } catch (error) {
+    if (request === listRequest) {
+      showError("Could not load the todos", error);
+    }
+  } finally {
+    if (request === listRequest) {
+      dom.list.setAttribute("aria-busy", "false");
+    }
+  }
+}
+
+function renderTodos(todos, filters) {
+  const focus = rememberFocus();
+  const editing = editingId === null ? null : dom.list.querySelector(`[data-id="${editingId}"]`);
+  const items = todos.map((todo) =>
+    editing && todo.id === editingId ? editing : renderTodo(todo),
+  );
+  if (editing && !todos.some((todo) => todo.id === editingId)) {
+    editingId = null;
+  }
+  dom.list.replaceChildren(...items);
+  const filtered = Boolean(filters.completed || filters.window);
+  dom.count.textContent = `${todos.length} ${todos.length === 1 ? "todo" : "todos"}${filtered ? " match the filters" : ""}`;
+  dom.empty.hidden = todos.length > 0;
+  dom.empty.textContent = filtered
+    ? "No todos match these filters."
+    : "No todos yet. Add one above.";
+  restoreFocus(focus);
+}
+
+function renderTodo(todo) {
+  const item = dom.todoTemplate.content.firstElementChild.cloneNode(true);
+  item.dataset.id = String(todo.id);
+  item.classList.toggle("done", todo.completed);
+  const title = $(".todo-title", item);
+  title.id = `todo-${todo.id}-title`;
+  title.textContent = todo.title;
+  const description = $(".todo-description", item);
+  description.textContent = todo.description ?? "";
+  description.hidden = !todo.description;
+  renderDeadline($(".todo-deadline", item), todo);
+
+  const done = $(".todo-done", item);
+  done.checked = todo.completed;
+  done.setAttribute("aria-label", `Done: ${todo.title}`);
+  done.addEventListener("change", () => setCompleted(todo, done));
+  const edit = $(".todo-edit", item);
+  edit.setAttribute("aria-label", `Edit ${todo.title}`);
+  edit.addEventListener("click", () => startEditing(item, todo));
+  const remove = $(".todo-delete", item);
+  remove.setAttribute("aria-label", `Delete ${todo.title}`);
+  remove.addEventListener("click", () => deleteTodo(todo, remove));
+  return item;
+}
+
+function renderDeadline(element, todo) {
+  if (!todo.deadline_at) {
+    element.textContent = "No deadline";
+    element.classList.add("muted");
+    return;
+  }
+  const deadline = fromApiDeadline(todo.deadline_at);
+  const time = document.createElement("time");
+  time.dateTime = deadline.toISOString();
+  time.textContent = deadlineFormat.format(deadline);
+  element.replaceChildren("Due ", time);
+  if (!todo.completed && deadline < new Date()) {
+    const badge = document.createElement("span");
+    badge.className = "badge overdue";
+    badge.textContent = "Overdue";
+    element.append(" ", badge);
+  }
+}
+
+// after a re-render, keep keyboard focus on the same control of the same todo
+function rememberFocus() {
+  const active = document.activeElement;
+  const item = active?.closest?.("li[data-id]");
+  if (!item || !dom.list.contains(item)) {
+    return null;
+  }
+  const control = ["todo-done", "todo-edit", "todo-delete"].find((name) =>
+    active.classList.contains(name),
+  );
+  return { id: item.dataset.id, control };
+}
+
+function restoreFocus(focus) {
+  if (!focus || document.activeElement !== document.body) {
+    return;
+  }
+  const item = dom.list.querySelector(`[data-id="${focus.id}"]`);
+  const target = item && focus.control ? $(`.${focus.control}`, item) : null;
+  (target ?? dom.listHeading).focus();
+}
+
+// --- changing todos -------------------------------------------------------------------
+
+async function createTodo(event) {
+  event.preventDefault();
+  clearError();
+  const form = dom.createForm;
+  const values = new FormData(form);
+  const body = { title: String(values.get("title")) };
+  const description = String(values.get("description"));
+  if (description) {
+    body.description = description;
+  }
+  const deadline = toApiDeadline(String(values.get("deadline")));
+  if (deadline) {
+    body.deadline_at = deadline;
+  }
+  await whileBusy($("button[type=submit]", form), async () => {
+    try {
+      const todo = await api("POST", `${API}/todos`, body);
+      form.reset();
+      markInvalid(form, null);
+      announce(`Added “${todo.title}”.`);
+      $("[name=title]", form).focus();
+      await loadTodos();
+    } catch (error) {
+      showError("Could not add the todo", error);
+      markInvalid(form, error);
+    }
+  });
+}
+
+// aria-disabled rather than disabled: a disabled control drops the keyboard focus
+async function whileBusy(control, work) {
+  if (control.getAttribute("aria-disabled") === "true") {
+    return false;
+  }
+  control.setAttribute("aria-disabled", "true");
+  try {
+    await work();
+  } finally {
+    control.removeAttribute("aria-disabled");
+  }
+  return true;
+}
+
+// point at the field an API message names ("title: ..."), for sighted and screen reader users
+function markInvalid(form, error) {
+  for (const field of form.querySelectorAll("[aria-invalid]")) {
+    field.removeAttribute("aria-invalid");
+  }
+  const name = error?.message?.match(/^(\w+):/)?.[1]?.toLowerCase();
+  const field = name && $(`[name="${name === "deadline_at" ? "deadline" : name}"]`, form);
+  if (field) {
+    field.setAttribute("aria-invalid", "true");
+    field.focus();
+  }
+}
+
+async function setCompleted(todo, checkbox) {
+  clearError();
+  const completed = checkbox.checked;
+  const started = await whileBusy(checkbox, async () => {
+    try {
+      const updated = await api("PUT", `${API}/todos/${todo.id}`, { completed });
+      announce(`“${updated.title}” is ${updated.completed ? "done" : "open again"}.`);
+    } catch (error) {
+      checkbox.checked = !completed;
+      showError(`Could not update “${todo.title}”`, error);
+    }
+    await loadTodos();
+  });
+  if (!started) {
+    // a second click while the first is on its way: keep what the first one sent
+    checkbox.checked = !completed;
+  }
+}
+
+async function deleteTodo(todo, button) {
+  clearError();
+  await whileBusy(button, async () => {
+    try {
+      const deleted = await api("DELETE", `${API}/todos/${todo.id}`);
+      announce(
+        deleted.id === undefined ? "That todo was already gone." : `Deleted “${todo.title}”.`,
+      );
+    } catch (error) {
+      showError(`Could not delete “${todo.title}”`, error);
+    }
+    await loadTodos();
+  });
+}
+
+function startEditing(item, todo) {
+  if (editingId !== null) {
+    const open = dom.list.querySelector(`[data-id="${editingId}"]`);
+    if (open) {
+      stopEditing(open, false);
+    }
+  }
+  editingId = todo.id;
+  const form = dom.editTemplate.content.firstElementChild.cloneNode(true);
+  form.setAttribute("aria-label", `Edit ${todo.title}`);
+  for (const field of form.querySelectorAll("input, textarea")) {
+    const id = `edit-${todo.id}-${field.name}`;
+    field.id = id;
+    field.closest(".field").querySelector("label").htmlFor = id;
+  }
+  form.elements.title.value = todo.title;
+  form.elements.description.value = todo.description ?? "";
+  form.elements.deadline.value = todo.deadline_at
+    ? toLocalInput(fromApiDeadline(todo.deadline_at))
+    : "";
+  form.addEventListener("submit", (event) => saveEdit(event, item, todo));
+  $(".edit-cancel", form).addEventListener("click", () => stopEditing(item, true));
+  form.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      stopEditing(item, true);
+    }
+  });
+  $(".todo-view", item).hidden = true;
+  item.append(form);
+  form.elements.title.focus();
+}
+
+function stopEditing(item, refocus) {
+  $(".edit-form", item)?.remove();
+  $(".todo-view", item).hidden = false;
+  editingId = null;
+  if (refocus) {
+    $(".todo-edit", item).focus();
+  }
+}
+
+function editChanges(form, todo) {
+  const changes = {};
+  const title = form.elements.title.value;
+  const description = form.elements.description.value || null;
+  const deadline = form.elements.deadline.value;
+  if (title !== todo.title) {
+    changes.title = title;
+  }
+  if (description !== (todo.description ?? null)) {
+    changes.description = description;
+  }
+  // compare with what the field first showed, so an untouched deadline keeps its seconds
+  if (deadline !== toLocalInputOrEmpty(todo)) {
+    changes.deadline_at = toApiDeadline(deadline);
+  }
+  return changes;
+}
+
+function toLocalInputOrEmpty(todo) {
+  return todo.deadline_at ? toLocalInput(fromApiDeadline(todo.deadline_at)) : "";
+}
+
+async function saveEdit(event, item, todo) {
+  event.preventDefault();
+  clearError();
+  const form = event.currentTarget;
+  const changes = editChanges(form, todo);
+  if (Object.keys(changes).length === 0) {
+    stopEditing(item, true);
+    announce("Nothing changed.");
+    return;
+  }
+  await whileBusy($("button[type=submit]", form), async () => {
+    try {
+      const updated = await api("PUT", `${API}/todos/${todo.id}`, changes);
+      editingId = null;
+      announce(`Saved “${updated.title}”.`);
+      await loadTodos();
+      const edit = dom.list.querySelector(`[data-id="${updated.id}"] .todo-edit`);
+      (edit ?? dom.listHeading).focus();
+    } catch (error) {
+      showError(`Could not save “${todo.title}”`, error);
+      markInvalid(form, error);
+    }
+  });
+}
+
+// --- filters --------------------------------------------------------------------------
+
+function applyFiltersSoon() {
+  clearTimeout(filterTimer);
+  filterTimer = setTimeout(() => {
+    clearError();
+    loadTodos();
+  }, FILTER_DEBOUNCE_MS);
+}
+
+function applyFiltersNow(event) {
+  event?.preventDefault();
+  clearTimeout(filterTimer);
+  clearError();
+  loadTodos();
+}
+
+function filtersFromAddress() {
+  const query = new URLSearchParams(location.search);
+  const completed = query.get("completed");
+  if (completed === "true" || completed === "false") {
+    dom.filterForm.elements.completed.value = completed;
+  }
+  dom.filterForm.elements.window.value = query.get("window") ?? "";
+}
+
+// --- the calendar ---------------------------------------------------------------------
+
+async function generateCalendar() {
+  if (dom.calendarButton.getAttribute("aria-disabled") === "true") {
+    return;
+  }
+  const run = ++calendarRun;
+  clearError();
+  setCalendarBusy(true);
+  showCalendarState("REQUESTED", "Asking for a calendar…", "");
+  try {
+    const accepted = await api("POST", `${API}/todos/ical`);
+    showCalendarState("PENDING", CALENDAR_STATES.PENDING, "");
+    await followCalendar(accepted.task_url, run);
+  } catch (error) {
+    showCalendarState("ERROR", "Not available", "");
+    showError("Could not make the calendar", error);
+  } finally {
+    if (run === calendarRun) {
+      setCalendarBusy(false);
+    }
+  }
+}
+
+async function followCalendar(taskUrl, run) {
+  const giveUpAt = Date.now() + POLL_GIVE_UP_MS;
+  let delayMs = POLL_FIRST_MS;
+  let networkFailures = 0;
+  while (run === calendarRun) {
+    let status = null;
+    try {
+      status = await api("GET", taskUrl);
+      networkFailures = 0;
+    } catch (error) {
+      // a dropped connection is worth a few more tries; an answer from the API is final
+      if (error.status !== 0 || ++networkFailures > POLL_NETWORK_RETRIES) {
+        throw error;
+      }
+      dom.calendarDetail.textContent = "Lost contact with the server; trying again…";
+    }
+    if (status && showCalendarStatus(status)) {
+      return;
+    }
+    if (Date.now() > giveUpAt) {
+      throw new ApiError("It is taking longer than expected; try again in a while.", 0);
+    }
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+    delayMs = Math.min(delayMs * 1.5, POLL_MAX_MS);
+  }
+}
+
+// show one status answer; true once the job has finished either way
+function showCalendarStatus(status) {
+  const state = status.task_status;
+  const words = CALENDAR_STATES[state] ?? `Unknown state ${state}`;
+  if (state === "SUCCESS") {
+    showCalendarState(state, words, "Your calendar file is ready.");
+    dom.calendarLink.href = status.result_url;
+    dom.calendarLink.download = `taskoverflow-${new Date().toISOString().slice(0, 10)}.ics`;
+    dom.calendarDownload.hidden = false;
+    return true;
+  }
+  if (state === "FAILURE") {
+    const reason = status.error ? sentence(status.error) : "No reason was given.";
+    showCalendarState(state, words, `The calendar could not be made. ${reason}`);
+    dom.alert.textContent = `The calendar could not be made. ${reason}`;
+    return true;
+  }
+  showCalendarState(state, words, "This page follows it; no need to reload.");
+  return false;
+}
+
+function showCalendarState(state, words, detail) {
+  dom.calendarStatus.dataset.state = state;
+  const badge = document.createElement("span");
+  badge.className = `badge state-${state.toLowerCase()}`;
+  badge.textContent = state;
+  const label = /^[A-Z]+$/.test(state) && state in CALENDAR_STATES ? [" ", badge] : [];
+  dom.calendarState.replaceChildren(`Status: ${words}`, ...label);
+  dom.calendarDetail.textContent = detail;
+  if (state !== "SUCCESS") {
+    dom.calendarDownload.hidden = true;
+  }
+}
+
+function setCalendarBusy(busy) {
+  dom.calendarButton.setAttribute("aria-disabled", String(busy));
+  dom.calendarButton.textContent = busy ? "Generating…" : "Generate calendar";
+}
+
+// --- start ----------------------------------------------------------------------------
+
+dom.createForm.addEventListener("submit", createTodo);
+dom.filterForm.addEventListener("submit", applyFiltersNow);
+dom.filterForm.elements.completed.addEventListener("change", applyFiltersNow);
+dom.filterForm.elements.window.addEventListener("input", applyFiltersSoon);
+dom.filterReset.addEventListener("click", () => {
+  dom.filterForm.reset();
+  applyFiltersNow();
+});
+dom.calendarButton.addEventListener("click", generateCalendar);
+filtersFromAddress();
+loadTodos();
