@@ -1,0 +1,1 @@
+"""The practical's queue demo: publishers push numbered messages, subscribers print them."""
