@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test check fmt pytest bench clean
+.PHONY: help install run test check fmt pytest bench clean queue-demo
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -35,6 +35,9 @@ test: check pytest  ## check, then the whole test suite (unit, integration, e2e)
 
 bench: $(STAMP)  ## print performance figures
 	$(PY) -m bench $(ARGS)
+
+queue-demo: $(STAMP)  ## the practical's SQS queue demo, e.g. make queue-demo ARGS="--name csse6400_prac --client-name alice"
+	$(PY) -m scripts.queue_demo $(ARGS)
 
 clean:  ## remove local state
 	rm -rf var/*.db var/blobs
