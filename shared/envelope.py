@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from uuid import UUID, uuid4
 
@@ -9,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.clock import utcnow
 from shared.events import AnyEvent
+from shared.upcasting import UPCASTERS
 
 CURRENT_SCHEMA_VERSION = 1
 
@@ -38,7 +40,18 @@ class Envelope(BaseModel):
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Envelope:
-        return cls.model_validate_json(text)
+        """Parse an envelope, upcasting an older schema version to the current one."""
+        if not UPCASTERS:
+            # no older shape is registered: skip the extra parse on the hot path
+            return cls.model_validate_json(text)
+        try:
+            raw = json.loads(text)
+        except ValueError:
+            raw = None
+        if not isinstance(raw, dict):
+            # let pydantic report what is wrong, as a ValidationError like any bad message
+            return cls.model_validate_json(text)
+        return cls.model_validate(UPCASTERS.upcast(raw, CURRENT_SCHEMA_VERSION))
 
 
 def wrap(

@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     DateTime,
     Integer,
     MetaData,
@@ -75,6 +77,36 @@ def store_tables(metadata: MetaData, owner: str) -> StoreTables:
         Column("event_id", String(36), primary_key=True),
     )
     return StoreTables(events, outbox, inbox)
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which stored events an operator means: positions inclusive, times as naive UTC."""
+
+    from_position: int = 1
+    to_position: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    types: tuple[str, ...] = ()
+    stream_id: str | None = None
+    # the calendar task id, which calendar events carry as their correlation id
+    correlation_id: UUID | None = None
+
+    def clauses(self, events: Table) -> list[ColumnElement[bool]]:
+        found = [events.c.position >= self.from_position]
+        if self.to_position is not None:
+            found.append(events.c.position <= self.to_position)
+        if self.since is not None:
+            found.append(events.c.occurred_at >= self.since)
+        if self.until is not None:
+            found.append(events.c.occurred_at < self.until)
+        if self.types:
+            found.append(events.c.type.in_(self.types))
+        if self.stream_id is not None:
+            found.append(events.c.stream_id == self.stream_id)
+        if self.correlation_id is not None:
+            found.append(events.c.correlation_id == str(self.correlation_id))
+        return found
 
 
 class EventStore:
@@ -178,6 +210,27 @@ class EventStore:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [(position, Envelope.from_json(body)) for position, body in rows]
+
+    async def read_matching(
+        self, selection: EventFilter, after: int = 0, limit: int = 1000
+    ) -> list[tuple[int, Envelope]]:
+        """The selected events in global order after a position: for operator replays."""
+        events = self.tables.events
+        query = (
+            select(events.c.position, events.c.body)
+            .where(events.c.position > after, *selection.clauses(events))
+            .order_by(events.c.position)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(position, Envelope.from_json(body)) for position, body in rows]
+
+    async def count_matching(self, selection: EventFilter) -> int:
+        events = self.tables.events
+        query = select(func.count()).select_from(events).where(*selection.clauses(events))
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
 
     async def outbox_batch(self, limit: int = 100) -> list[Outgoing]:
         """The oldest unpublished events, in position order."""

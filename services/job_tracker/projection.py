@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import RowMapping, select, update
@@ -54,8 +55,25 @@ async def _load_for_update(conn: AsyncConnection, task_id: UUID) -> Job:
 
 
 async def _save(conn: AsyncConnection, job: Job) -> None:
-    values = {**dataclasses.asdict(job), "task_id": str(job.task_id), "updated_at": utcnow()}
+    values = job_values(job, utcnow())
     await conn.execute(update(jobs).where(jobs.c.task_id == str(job.task_id)).values(**values))
+
+
+def job_values(job: Job, updated_at: datetime) -> dict[str, object]:
+    """The jobs row of a job."""
+    return {**dataclasses.asdict(job), "task_id": str(job.task_id), "updated_at": updated_at}
+
+
+def fold_job_event(jobs_by_id: dict[UUID, Job], envelope: Envelope) -> UUID | None:
+    """Fold one event into jobs held in memory, as a rebuild from the event log does.
+
+    Return the task id it touched (None: not a calendar event).
+    """
+    task_id: UUID | None = getattr(envelope.data, "task_id", None)
+    if task_id is None:
+        return None
+    jobs_by_id[task_id] = evolve(jobs_by_id.get(task_id) or Job(task_id=task_id), envelope.data)
+    return task_id
 
 
 def row_to_job(row: RowMapping) -> Job:

@@ -1,0 +1,1 @@
+"""Operator tools that replay events safely: `python -m scripts.replay --help`."""

@@ -1,0 +1,164 @@
+"""Run one subcommand against one service; every failure becomes one line and an exit status."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import ValidationError
+from rich.console import Console
+
+from scripts.replay import archive
+from scripts.replay.errors import OperatorError, one_line
+from scripts.replay.options import UsageError, parse, selection
+from scripts.replay.projections import find_projection
+from scripts.replay.rebuild import rebuild
+from scripts.replay.redrive import redrive
+from scripts.replay.republish import RepublishOptions, republish
+from scripts.replay.status import print_status, service_status
+from scripts.replay.targets import SERVICES, Service, find_service, open_store, service_settings
+from shared.settings import Settings
+
+USAGE_STATUS = 2
+
+
+@dataclass(frozen=True)
+class Context:
+    base: Settings
+    var_dir: Path
+    out: Console
+    err: Console
+
+    def settings_for(self, args: argparse.Namespace, service: Service) -> Settings:
+        """The base settings with the command line's overrides, for this service's database."""
+        overrides = {
+            name: value
+            for name, value in (
+                ("database_url", args.database_url),
+                ("database_schema", args.database_schema),
+                ("aws_endpoint_url", args.endpoint_url),
+            )
+            if value is not None
+        }
+        try:
+            settings = Settings(**{**self.base.model_dump(), **overrides})
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            raise UsageError(f"bad --{'-'.join(map(str, first['loc']))}: {first['msg']}") from None
+        return service_settings(settings, service, self.var_dir)
+
+
+async def execute(argv: list[str], context: Context) -> int:
+    """Run the command line `argv`; return the process's exit status."""
+    try:
+        args = parse(argv)
+        return await COMMANDS[args.command](args, context)
+    except UsageError as exc:
+        context.err.print(str(exc), markup=False, highlight=False)
+        return USAGE_STATUS
+    except Exception as exc:
+        name = argv[0] if argv else "replay"
+        context.err.print(f"{name} failed: {one_line(exc)}", markup=False, highlight=False)
+        return 1
+
+
+async def _republish(args: argparse.Namespace, context: Context) -> int:
+    service = find_service(args.service)
+    options = RepublishOptions(selection(args), dry_run=args.dry_run, rate_per_s=args.rate)
+    settings = context.settings_for(args, service)
+    async with open_store(settings, service) as store:
+        await republish(store, settings, options, context.out)
+    return 0
+
+
+async def _rebuild(args: argparse.Namespace, context: Context) -> int:
+    service = find_service(args.service)
+    projection = find_projection(service.name)
+    async with open_store(context.settings_for(args, service), service) as store:
+        await rebuild(store, projection, context.out, dry_run=args.dry_run)
+    return 0
+
+
+async def _redrive(args: argparse.Namespace, context: Context) -> int:
+    service = find_service(args.service)
+    if service.queue is None:
+        consumers = ", ".join(name for name, found in SERVICES.items() if found.queue)
+        raise OperatorError(f"{service.name} consumes no queue (these do: {consumers})")
+    settings = context.settings_for(args, service)
+    await redrive(settings, service.queue, context.out, dry_run=args.dry_run, method=args.method)
+    return 0
+
+
+async def _export(args: argparse.Namespace, context: Context) -> int:
+    service = find_service(args.service)
+    chosen = selection(args)
+    async with open_store(context.settings_for(args, service), service) as store:
+        with _output(args.output, context.out.file) as out:
+            written = await archive.export_events(store, chosen, out)
+    context.err.print(f"exported {written} events from {service.name}", markup=False)
+    return 0
+
+
+async def _import(args: argparse.Namespace, context: Context) -> int:
+    service = find_service(args.service)
+    settings = context.settings_for(args, service)
+    async with open_store(settings, service, create=not args.dry_run) as store:
+        with _input(args.input) as lines:
+            found = await archive.import_events(
+                store, service, lines, context.out, dry_run=args.dry_run
+            )
+        if found.added and not args.dry_run and service.name in PROJECTED:
+            # the imported events must show in the service's read model
+            await rebuild(store, find_projection(service.name), context.out)
+    return 0
+
+
+async def _status(args: argparse.Namespace, context: Context) -> int:
+    services = [find_service(args.service)] if args.service else list(SERVICES.values())
+    statuses = [
+        await service_status(context.settings_for(args, service), service) for service in services
+    ]
+    print_status(context.out, statuses)
+    return 1 if any(found.problems for found in statuses) else 0
+
+
+PROJECTED = ("todo_api", "job_tracker")
+COMMANDS: dict[str, Callable[[argparse.Namespace, Context], Awaitable[int]]] = {
+    "republish": _republish,
+    "rebuild": _rebuild,
+    "redrive": _redrive,
+    "export": _export,
+    "import": _import,
+    "status": _status,
+}
+
+
+@contextlib.contextmanager
+def _output(path: str, stdout: Any) -> Iterator[TextIO]:
+    if path == "-":
+        yield stdout if stdout is not None else sys.stdout
+        return
+    with _open(path, writing=True) as out:
+        yield out
+
+
+@contextlib.contextmanager
+def _input(path: str) -> Iterator[TextIO]:
+    if path == "-":
+        yield sys.stdin
+        return
+    with _open(path, writing=False) as lines:
+        yield lines
+
+
+def _open(path: str, *, writing: bool) -> TextIO:
+    try:
+        return Path(path).open("w" if writing else "r", encoding="utf-8")
+    except OSError as exc:
+        verb = "write" if writing else "read"
+        raise OperatorError(f"cannot {verb} {path}: {exc.strerror}") from None

@@ -1,0 +1,169 @@
+"""Rebuild a projection from the service's own event log, swapped in atomically.
+
+The rows are built in `<table>_rebuild` while the service keeps running. One transaction then
+takes the write lock, folds in the events appended meanwhile, drops the live table and renames
+the new one into its place: readers see the old projection or the new one, never a half-built one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from sqlalchemy import MetaData, Table, delete, insert, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from scripts.replay.projections import Fold, Projection, Row
+from shared.envelope import Envelope
+from shared.store import EventStore
+
+PAGE = 1000
+INSERT_BATCH = 500
+SHOWN_KEYS = 10
+
+
+@dataclass(frozen=True)
+class Difference:
+    before: int
+    after: int
+    missing: list[Any] = field(default_factory=list)
+    extra: list[Any] = field(default_factory=list)
+    changed: list[Any] = field(default_factory=list)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.missing or self.extra or self.changed)
+
+
+async def rebuild(
+    store: EventStore, projection: Projection, console: Console, *, dry_run: bool = False
+) -> Difference:
+    """Refold the projection; with `dry_run`, only say what would change."""
+    fold = projection.new_fold()
+    position = await _fold_from(store, fold, after=0)
+    if dry_run:
+        async with store.engine.connect() as conn:
+            difference = compare(projection, await projection.read_rows(conn), _rows(fold))
+        _report(console, projection, difference, dry_run=True)
+        return difference
+    rebuilt = projection.table.to_metadata(MetaData(), name=f"{projection.table.name}_rebuild")
+    await _build(store, rebuilt, _rows(fold))
+    async with store.transaction() as conn:
+        await _lock_writers(conn, projection.table)
+        before = await projection.read_rows(conn)
+        touched = await _catch_up(conn, store, fold, position)
+        await _write(conn, rebuilt, touched, fold)
+        await _swap(conn, projection.table, rebuilt)
+        await projection.after_swap(conn, fold)
+        difference = compare(projection, before, await projection.read_rows(conn))
+    _report(console, projection, difference, dry_run=False)
+    return difference
+
+
+async def _fold_from(store: EventStore, fold: Fold, after: int) -> int:
+    while page := await store.read_all(after=after, limit=PAGE):
+        for _, envelope in page:
+            fold.apply(envelope)
+        after = page[-1][0]
+    return after
+
+
+def _rows(fold: Fold) -> dict[Any, Row]:
+    return {key: row for key in fold.row_keys() if (row := fold.row(key)) is not None}
+
+
+async def _build(store: EventStore, rebuilt: Table, rows: dict[Any, Row]) -> None:
+    async with store.transaction() as conn:
+        await conn.run_sync(lambda sync: rebuilt.drop(sync, checkfirst=True))
+        await conn.run_sync(rebuilt.create)
+    values = list(rows.values())
+    for start in range(0, len(values), INSERT_BATCH):
+        async with store.transaction() as conn:
+            await conn.execute(insert(rebuilt), values[start : start + INSERT_BATCH])
+
+
+async def _lock_writers(conn: AsyncConnection, live: Table) -> None:
+    """Hold off every writer of the projection until the swap commits."""
+    quoted = conn.dialect.identifier_preparer.quote(live.name)
+    if conn.dialect.name == "sqlite":
+        # pysqlite begins a transaction only before DML: begin it now so the DDL below is inside
+        await conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        # writers update the projection in their append's transaction, so they queue here
+        await conn.execute(text(f"LOCK TABLE {quoted} IN ACCESS EXCLUSIVE MODE"))
+
+
+async def _catch_up(conn: AsyncConnection, store: EventStore, fold: Fold, after: int) -> set[Any]:
+    """Fold the events appended while the rows were being built; return the keys they touch."""
+    events = store.tables.events
+    touched: set[Any] = set()
+    query = events.select().with_only_columns(events.c.body).where(events.c.position > after)
+    for body in (await conn.execute(query.order_by(events.c.position))).scalars():
+        key = fold.apply(Envelope.from_json(body))
+        if key is not None:
+            touched.add(key)
+    return touched
+
+
+async def _write(conn: AsyncConnection, rebuilt: Table, keys: Iterable[Any], fold: Fold) -> None:
+    keys = list(keys)
+    if not keys:
+        return
+    key_column = next(iter(rebuilt.primary_key.columns))
+    await conn.execute(delete(rebuilt).where(key_column.in_(keys)))
+    rows = [row for key in keys if (row := fold.row(key)) is not None]
+    if rows:
+        await conn.execute(insert(rebuilt), rows)
+
+
+async def _swap(conn: AsyncConnection, live: Table, rebuilt: Table) -> None:
+    # identifiers cannot be bound parameters; both names come from our own table definitions
+    quote = conn.dialect.identifier_preparer.quote
+    await conn.execute(text(f"DROP TABLE {quote(live.name)}"))
+    await conn.execute(text(f"ALTER TABLE {quote(rebuilt.name)} RENAME TO {quote(live.name)}"))
+    if conn.dialect.name == "postgresql":
+        # the primary key index keeps the name it was created with; give back the usual one
+        old, new = quote(f"{rebuilt.name}_pkey"), quote(f"{live.name}_pkey")
+        await conn.execute(text(f"ALTER INDEX {old} RENAME TO {new}"))
+
+
+def compare(projection: Projection, before: dict[Any, Row], after: dict[Any, Row]) -> Difference:
+    def facts(row: Row) -> Row:
+        return {name: value for name, value in row.items() if name not in projection.bookkeeping}
+
+    return Difference(
+        before=len(before),
+        after=len(after),
+        missing=sorted(key for key in after if key not in before),
+        extra=sorted(key for key in before if key not in after),
+        changed=sorted(
+            key for key in after if key in before and facts(before[key]) != facts(after[key])
+        ),
+    )
+
+
+def _report(
+    console: Console, projection: Projection, difference: Difference, *, dry_run: bool
+) -> None:
+    prefix = "dry run: " if dry_run else ""
+    after = "would be" if dry_run else "after"
+    lines = [
+        f"{prefix}{projection.table.name}: {difference.before} rows before, "
+        f"{difference.after} {after}"
+    ]
+    if not difference.any:
+        lines.append("no difference: the projection matched the event log")
+    for label, done, keys in (
+        ("missing", "restored", difference.missing),
+        ("not in the event log", "removed", difference.extra),
+        ("different from the event log", "corrected", difference.changed),
+    ):
+        if keys:
+            shown = ", ".join(str(key) for key in keys[:SHOWN_KEYS])
+            more = f" and {len(keys) - SHOWN_KEYS} more" if len(keys) > SHOWN_KEYS else ""
+            outcome = f"would be {done}" if dry_run else done
+            lines.append(f"{len(keys)} rows {label} ({outcome}): {shown}{more}")
+    for line in lines:
+        console.print(line, markup=False, highlight=False)

@@ -1,0 +1,112 @@
+"""Which service an operator means: its tables, its queue, and where its database is."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import column, select, table
+from sqlalchemy.exc import DBAPIError
+
+from scripts.replay.errors import OperatorError
+from services.calendar_worker.tables import SCHEMA as CALENDAR_WORKER_SCHEMA
+from services.job_tracker.projection import CONSUMER as JOB_TRACKER_CONSUMER
+from services.job_tracker.tables import SCHEMA as JOB_TRACKER_SCHEMA
+from services.todo_api.tables import SCHEMA as TODO_API_SCHEMA
+from shared.db import create_engine, ensure_schema
+from shared.runtime import ServiceSchema
+from shared.settings import EMBEDDED_DATABASE_URL, Settings
+from shared.store import EventStore
+from shared.topology import CALENDAR_WORKER, JOB_TRACKER, QueueSpec
+
+
+@dataclass(frozen=True)
+class Service:
+    schema: ServiceSchema
+    queue: QueueSpec | None
+    # the consumer name of the service's inbox, filled in when events are imported
+    inbox_consumer: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.schema.owner
+
+
+SERVICES = {
+    "todo_api": Service(TODO_API_SCHEMA, None),
+    "calendar_worker": Service(CALENDAR_WORKER_SCHEMA, CALENDAR_WORKER),
+    "job_tracker": Service(JOB_TRACKER_SCHEMA, JOB_TRACKER, JOB_TRACKER_CONSUMER),
+}
+
+
+def find_service(name: str) -> Service:
+    if name not in SERVICES:
+        raise OperatorError(f"unknown service {name!r}: choose one of {', '.join(SERVICES)}")
+    return SERVICES[name]
+
+
+def service_settings(base: Settings, service: Service, var_dir: Path) -> Settings:
+    """The service's database: DATABASE_URL, or its embedded SQLite file when that is unset.
+
+    The embedded mode gives each service `<VAR_DIR>/<service>.db` instead of the default URL,
+    so the default URL here means the same layout.
+    """
+    if base.database_url != EMBEDDED_DATABASE_URL:
+        return base
+    url = f"sqlite+aiosqlite:///{var_dir / service.name}.db"
+    return base.model_copy(update={"database_url": url})
+
+
+def default_var_dir() -> Path:
+    return Path(os.environ.get("VAR_DIR", "./var"))
+
+
+@contextlib.asynccontextmanager
+async def open_store(
+    settings: Settings, service: Service, *, create: bool = False
+) -> AsyncIterator[EventStore]:
+    """The service's event store; `create` makes missing tables (imports into an empty store)."""
+    _check_sqlite_file(settings, create=create)
+    engine = create_engine(settings)
+    try:
+        if create:
+            schema = service.schema
+            await ensure_schema(
+                engine,
+                schema.metadata,
+                owner=schema.owner,
+                version=schema.version,
+                schema=settings.database_schema,
+            )
+        else:
+            await _check_version(EventStore(engine, service.schema.store), service)
+        yield EventStore(engine, service.schema.store)
+    finally:
+        await engine.dispose()
+
+
+def _check_sqlite_file(settings: Settings, *, create: bool) -> None:
+    if not settings.is_sqlite or create:
+        return
+    path = Path(settings.database_url.split("///", 1)[-1])
+    if not path.is_file():
+        raise OperatorError(f"no database at {path}: has the service run, or is the path wrong?")
+
+
+async def _check_version(store: EventStore, service: Service) -> None:
+    schema = service.schema
+    versions = table(f"{schema.owner}_schema_version", column("version"))
+    try:
+        async with store.engine.connect() as conn:
+            found = (await conn.execute(select(versions.c.version))).scalar_one_or_none()
+    except DBAPIError as exc:
+        if "does not exist" in str(exc.orig) or "no such table" in str(exc.orig):
+            raise OperatorError(f"no {schema.owner} tables in this database") from None
+        raise
+    if found != schema.version:
+        raise OperatorError(
+            f"{schema.owner} tables are at schema version {found}, this code reads {schema.version}"
+        )

@@ -1,0 +1,128 @@
+"""`republish`: stored events go out again with their ids; consumers converge, nothing doubles."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from shared.bus import Outgoing, SnsPublisher
+from shared.settings import Settings
+from shared.topology import CALENDAR_WORKER, JOB_TRACKER, Names
+from tests.integration.test_replay_stack import Stack, running_stack, stack_settings
+
+
+async def purge(stack: Stack, queue: str) -> None:
+    url = (await stack.sqs.get_queue_url(QueueName=queue))["QueueUrl"]
+    await stack.sqs.purge_queue(QueueUrl=url)
+
+
+async def tracker_missed_the_requests(stack: Stack, count: int) -> None:
+    """The worker renders every job, but the tracker's queue lost the requests."""
+    await stack.create_todos(3)
+    await stack.request_calendars(count)
+    await stack.publish_todo_events()
+    await purge(stack, Names(stack.base.resource_prefix).queue(JOB_TRACKER))
+    await stack.run_worker()
+    await stack.run_tracker()
+
+
+class TestRepublish:
+    async def test_consumers_converge_on_the_missed_events_with_no_duplicate_effect(
+        self, database: Settings, aws_settings: Settings, tmp_path: Path
+    ) -> None:
+        async with running_stack(stack_settings(database, aws_settings), tmp_path) as stack:
+            await tracker_missed_the_requests(stack, count=3)
+            before = await stack.jobs()
+            worker_events = await stack.event_count("calendar_worker")
+
+            ran = await stack.replay(
+                "republish", "--service", "todo_api", "--type", "CalendarRequested"
+            )
+            await stack.settle()
+            after = await stack.jobs()
+            # the whole log again: every consumer has seen all of it
+            again = await stack.replay("republish", "--service", "todo_api")
+            await stack.settle()
+
+            assert ran.status == 0, ran.err
+            assert "republished 3 events" in ran.out
+            assert again.status == 0, again.err
+            assert all(job["todo_count"] is None for job in before.values())
+            assert all(job["todo_count"] == 3 for job in after.values())
+            assert all(job["status"] == "SUCCESS" for job in after.values())
+            assert await stack.jobs() == after
+            # the worker ignored the repeated requests: no second render of any job
+            assert await stack.event_count("calendar_worker") == worker_events
+            assert await stack.event_count("job_tracker") == 3 * 3
+
+    async def test_a_dry_run_lists_the_selection_and_sends_nothing(
+        self, database: Settings, aws_settings: Settings, tmp_path: Path
+    ) -> None:
+        async with running_stack(stack_settings(database, aws_settings), tmp_path) as stack:
+            await stack.create_todos(2)
+            [task_id, _other] = await stack.request_calendars(2)
+            await stack.settle()
+            names = Names(stack.base.resource_prefix)
+
+            ran = await stack.replay(
+                "republish", "--service", "todo_api", "--task", str(task_id), "--dry-run"
+            )
+
+            assert ran.status == 0, ran.err
+            assert f"calendar-{task_id}" in ran.out
+            assert "dry run: 1 events would be republished" in ran.out
+            assert await stack.depth(names.queue(CALENDAR_WORKER)) == 0
+            assert await stack.depth(names.queue(JOB_TRACKER)) == 0
+
+    async def test_an_interrupted_run_says_where_to_resume_and_resuming_sends_the_rest(
+        self,
+        database: Settings,
+        aws_settings: Settings,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        sent: list[list[int]] = []
+        real_publish = SnsPublisher.publish
+
+        async def fails_on_the_third_batch(self: SnsPublisher, messages: Sequence[Outgoing]) -> int:
+            if len(sent) == 2:
+                raise ConnectionError("network went away")
+            sent.append([message.position for message in messages])
+            return await real_publish(self, messages)
+
+        async with running_stack(stack_settings(database, aws_settings), tmp_path) as stack:
+            await stack.create_todos(6)
+            monkeypatch.setattr(SnsPublisher, "publish", fails_on_the_third_batch)
+            # at two events a second, batches of two leave a second apart
+            broken = await stack.replay("republish", "--service", "todo_api", "--rate", "2")
+            found = re.search(r"resume with --from-position (\d+)", broken.out)
+            assert found, broken.out
+            monkeypatch.setattr(SnsPublisher, "publish", real_publish)
+            resumed = await stack.replay(
+                "republish", "--service", "todo_api", "--from-position", found.group(1)
+            )
+
+        assert broken.status == 1
+        assert "network went away" in broken.err
+        assert len(broken.err.strip().splitlines()) == 1
+        assert sent == [[1, 2], [3, 4]]
+        assert found.group(1) == "5"
+        assert resumed.status == 0, resumed.err
+        assert "republished 2 events" in resumed.out
+
+    async def test_a_rate_limit_spaces_the_events_out(
+        self, database: Settings, aws_settings: Settings, tmp_path: Path
+    ) -> None:
+        async with running_stack(stack_settings(database, aws_settings), tmp_path) as stack:
+            await stack.create_todos(6)
+            started = time.monotonic()
+            ran = await stack.replay("republish", "--service", "todo_api", "--rate", "4")
+            elapsed_s = time.monotonic() - started
+
+        assert ran.status == 0, ran.err
+        # six events at four a second: the last two may not leave before one second
+        assert elapsed_s >= 1.0

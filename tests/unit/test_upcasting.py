@@ -1,0 +1,118 @@
+"""Upcasters turn events stored in an older schema version into the current shape on load.
+
+Version 1 is the first and current schema, so no real older event exists. These tests stand in a
+hypothetical version 0 of TodoCreated, whose todo named its title `name`, to prove the mechanism
+without inventing product history; they unregister it afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from shared.envelope import CURRENT_SCHEMA_VERSION, Envelope
+from shared.events import TodoCreated
+from shared.upcasting import UPCASTERS, UpcasterRegistry
+
+# a TodoCreated exactly as todo_api stores it today (schema version 1)
+VERSION_1 = json.dumps(
+    {
+        "event_id": "0b6f3c1e-4a43-4c1a-9a55-2c4b8f0e7d11",
+        "type": "TodoCreated",
+        "schema_version": 1,
+        "occurred_at": "2024-04-17T14:00:00",
+        "stream_id": "todo-1",
+        "stream_version": 1,
+        "correlation_id": None,
+        "causation_id": None,
+        "data": {
+            "type": "TodoCreated",
+            "todo": {
+                "id": 1,
+                "title": "Project Proposal",
+                "description": "CSSE6400 Project Proposal Due",
+                "completed": False,
+                "deadline_at": "2023-04-03T14:00:00",
+                "created_at": "2024-04-17T14:00:00",
+                "updated_at": "2024-04-17T14:00:00",
+            },
+        },
+    }
+)
+
+
+def hypothetical_version_0() -> str:
+    raw = json.loads(VERSION_1)
+    raw["schema_version"] = 0
+    raw["data"]["todo"]["name"] = raw["data"]["todo"].pop("title")
+    return json.dumps(raw)
+
+
+def rename_name_to_title(raw: dict[str, Any]) -> dict[str, Any]:
+    todo = dict(raw["data"]["todo"])
+    todo["title"] = todo.pop("name")
+    return {**raw, "data": {**raw["data"], "todo": todo}}
+
+
+@pytest.fixture
+def version_0_upcaster() -> Iterator[None]:
+    UPCASTERS.register("TodoCreated", 0)(rename_name_to_title)
+    yield
+    UPCASTERS.unregister("TodoCreated", 0)
+
+
+class TestEnvelopeLoading:
+    def test_a_version_1_event_loads_unchanged_under_the_current_code(self) -> None:
+        envelope = Envelope.from_json(VERSION_1)
+
+        assert envelope.schema_version == CURRENT_SCHEMA_VERSION == 1
+        assert isinstance(envelope.data, TodoCreated)
+        assert envelope.data.todo.title == "Project Proposal"
+        assert json.loads(envelope.to_json()) == json.loads(VERSION_1)
+
+    @pytest.mark.usefixtures("version_0_upcaster")
+    def test_an_older_event_is_upcast_to_the_current_shape_when_loaded(self) -> None:
+        envelope = Envelope.from_json(hypothetical_version_0())
+
+        assert envelope == Envelope.from_json(VERSION_1)
+
+    @pytest.mark.usefixtures("version_0_upcaster")
+    def test_current_events_and_bad_json_behave_as_without_upcasters(self) -> None:
+        assert Envelope.from_json(VERSION_1).data.type == "TodoCreated"
+        with pytest.raises(ValueError, match="JSON"):
+            Envelope.from_json("not json")
+
+    def test_without_the_upcaster_the_older_shape_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="title"):
+            Envelope.from_json(hypothetical_version_0())
+
+
+class TestRegistry:
+    def test_steps_chain_until_the_current_version(self) -> None:
+        registry = UpcasterRegistry()
+        registry.register("Thing", 1)(lambda raw: {**raw, "two": True})
+        registry.register("Thing", 2)(lambda raw: {**raw, "three": True})
+
+        found = registry.upcast({"type": "Thing", "schema_version": 1}, current_version=3)
+
+        assert found == {"type": "Thing", "schema_version": 3, "two": True, "three": True}
+
+    def test_other_types_and_current_versions_pass_through(self) -> None:
+        registry = UpcasterRegistry()
+        registry.register("Thing", 1)(lambda raw: {**raw, "two": True})
+
+        assert registry.upcast({"type": "Other", "schema_version": 1}, 2)["schema_version"] == 1
+        assert registry.upcast({"type": "Thing", "schema_version": 2}, 2) == {
+            "type": "Thing",
+            "schema_version": 2,
+        }
+
+    def test_registering_a_step_twice_is_refused(self) -> None:
+        registry = UpcasterRegistry()
+        registry.register("Thing", 1)(lambda raw: raw)
+
+        with pytest.raises(ValueError, match="exists already"):
+            registry.register("Thing", 1)(lambda raw: raw)
