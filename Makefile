@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test check fmt pytest bench clean queue-demo
+.PHONY: help install run test check fmt pytest bench clean queue-demo replay
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -38,6 +38,9 @@ bench: $(STAMP)  ## print performance figures
 
 queue-demo: $(STAMP)  ## the practical's SQS queue demo, e.g. make queue-demo ARGS="--name csse6400_prac --client-name alice"
 	$(PY) -m scripts.queue_demo $(ARGS)
+
+replay: $(STAMP)  ## operator tools: make replay ARGS="status" (README, Operations)
+	$(PY) -m scripts.replay $(ARGS)
 
 clean:  ## remove local state
 	rm -rf var/*.db var/blobs
