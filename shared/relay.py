@@ -37,6 +37,8 @@ class OutboxRelay:
         """Publish until cancelled; back off with jitter while the broker is unreachable."""
         backoff_s = 0.0
         while True:
+            # cleared before reading the outbox, so a commit during the read is never missed
+            self._wake.clear()
             try:
                 sent = await self.publish_pending()
                 backoff_s = 0.0
@@ -50,7 +52,6 @@ class OutboxRelay:
                 await self._idle()
 
     async def _idle(self) -> None:
-        self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
 
