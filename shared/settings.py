@@ -32,7 +32,6 @@ class Settings(BaseSettings):
     job_tracker_url: str | None = None
     # signs task ids so the tracker can tell an issued id from a made-up one
     task_secret: str = Field(default=DEV_TASK_SECRET, min_length=16)
-    blob_dir: str = "./var/blobs"
     sqs_wait_time_s: int = Field(default=10, ge=0, le=20)
     sqs_visibility_timeout_s: int = Field(default=30, ge=1, le=43200)
     sqs_max_receive_count: int = Field(default=5, ge=1, le=1000)

@@ -10,7 +10,8 @@ from services.job_tracker.jobs import Job, Status
 from services.job_tracker.keys import blobs_key, settings_key, store_key
 from services.job_tracker.projection import find_job
 from shared.blobs import BlobNotFoundError
-from shared.http import json_response, not_found
+from shared.contract import TaskStatus
+from shared.http import not_found
 from shared.task_ids import is_issued, parse_task_id
 
 TASK_NOT_FOUND = "Task not found"
@@ -19,14 +20,15 @@ TASK_NOT_FINISHED = "Task not finished"
 
 async def status_view(request: web.Request) -> web.Response:
     task_id, job = await _job(request)
-    body: dict[str, object] = {
-        "task_id": str(task_id),
-        "task_status": job.status.value,
-        "result_url": _public_url(request, f"/api/v1/todos/ical/{task_id}/result"),
-    }
-    if job.status is Status.FAILURE:
-        body["error"] = job.error
-    return json_response(body)
+    status = TaskStatus(
+        task_id=task_id,
+        task_status=job.status.value,
+        result_url=_public_url(request, f"/api/v1/todos/ical/{task_id}/result"),
+        error=job.error,
+    )
+    # the practical's clients expect exactly three keys; a failure adds its reason
+    hidden = None if job.status is Status.FAILURE else {"error"}
+    return web.json_response(text=status.model_dump_json(exclude=hidden))
 
 
 async def result_view(request: web.Request) -> web.StreamResponse:

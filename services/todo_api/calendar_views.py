@@ -7,7 +7,7 @@ from aiohttp import web
 from services.todo_api import handlers
 from services.todo_api.commands import RequestCalendar
 from services.todo_api.keys import blobs_key, relay_key, settings_key, store_key
-from shared.http import json_response
+from shared.contract import TaskAccepted
 from shared.task_ids import issue_task_id
 
 
@@ -16,6 +16,5 @@ async def request_calendar_view(request: web.Request) -> web.Response:
     await handlers.request_calendar(command, request.app[store_key], request.app[blobs_key])
     request.app[relay_key].notify()
     status_url = request.url.with_path(f"/api/v1/todos/ical/{command.task_id}/status")
-    return json_response(
-        {"task_id": str(command.task_id), "task_url": str(status_url.with_query(None))}, 202
-    )
+    accepted = TaskAccepted(task_id=command.task_id, task_url=str(status_url.with_query(None)))
+    return web.json_response(text=accepted.model_dump_json(), status=202)

@@ -95,4 +95,6 @@ def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
         for service in running.services:
             service.request_stop()
         codes = {service.module: service.terminate() for service in running.services}
-    assert codes == {service.module: 0 for service in running.services}, "unclean shutdown"
+    unclean = {module: code for module, code in codes.items() if code != 0}
+    logs = "\n".join(service.log() for service in running.services if service.module in unclean)
+    assert not unclean, f"unclean shutdown {unclean}:\n{logs}"

@@ -30,6 +30,7 @@ class Service:
     log_path: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    stopping: bool = False
 
     @property
     def url(self) -> str:
@@ -56,14 +57,15 @@ class Service:
         raise TimeoutError(f"{self.module} not healthy in {START_TIMEOUT_S}s:\n{self.log()}")
 
     def request_stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
+        # one SIGTERM only: a second one asks the service to give up its graceful shutdown
+        if self.process is not None and self.process.poll() is None and not self.stopping:
             self.process.send_signal(signal.SIGTERM)
+            self.stopping = True
 
     def terminate(self) -> int:
         """SIGTERM, then wait: the exit code of a graceful shutdown is 0."""
         assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+        self.request_stop()
         try:
             return self.process.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
