@@ -1,0 +1,44 @@
+output "api_url" {
+  description = "The public base URL (todo_api, with the job routes going to job_tracker)."
+  value       = "${local.https ? "https" : "http"}://${aws_lb.main.dns_name}"
+}
+
+output "topic_arn" {
+  description = "The events topic."
+  value       = aws_sns_topic.events.arn
+}
+
+output "queue_urls" {
+  description = "Working queues by topology name."
+  value       = { for key, queue in aws_sqs_queue.queue : key => queue.url }
+}
+
+output "dlq_urls" {
+  description = "Dead-letter queues by topology name."
+  value       = { for key, queue in aws_sqs_queue.dlq : key => queue.url }
+}
+
+output "demo_queue_urls" {
+  description = "The practical's demo queues, when create_demo_queues is set."
+  value       = { for name, queue in aws_sqs_queue.demo : name => queue.url }
+}
+
+output "bucket" {
+  description = "Calendar files and large event payloads."
+  value       = aws_s3_bucket.results.bucket
+}
+
+output "ecr_repository_urls" {
+  description = "Where to push the image, one repository per service."
+  value       = { for key, repository in aws_ecr_repository.service : key => repository.repository_url }
+}
+
+output "ecs_cluster" {
+  description = "The ECS cluster."
+  value       = aws_ecs_cluster.main.name
+}
+
+output "database_url_secret_arn" {
+  description = "Secrets Manager secret holding DATABASE_URL (the value itself is never in state)."
+  value       = aws_secretsmanager_secret.database_url.arn
+}

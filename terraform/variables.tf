@@ -1,0 +1,201 @@
+variable "region" {
+  description = "AWS region to deploy into."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "availability_zone_suffixes" {
+  description = "The two availability zones used, as suffixes of the region (\"a\" for us-east-1a)."
+  type        = list(string)
+  default     = ["a", "b"]
+
+  validation {
+    condition     = length(var.availability_zone_suffixes) == 2
+    error_message = "availability_zone_suffixes: exactly two zones."
+  }
+}
+
+variable "resource_prefix" {
+  description = "Prepended to every name (RESOURCE_PREFIX in the services). S3 bucket names are global, so pick something unique, e.g. \"jdoe-\"."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^[a-z0-9-]{0,10}$", var.resource_prefix))
+    error_message = "resource_prefix: at most 10 of a-z, 0-9 and '-' (the settings model's pattern; ALB names are short)."
+  }
+}
+
+# --- the topology: values come from topology.auto.tfvars.json, generated from shared/topology.py ---
+
+variable "topic_name" {
+  description = "SNS topic name (shared/topology.py TOPIC)."
+  type        = string
+}
+
+variable "bucket_name" {
+  description = "S3 bucket for calendar files and large event payloads (shared/topology.py BUCKET)."
+  type        = string
+}
+
+variable "queues" {
+  description = "Queue name => its DLQ name and the event types its subscription lets through (shared/topology.py QUEUES)."
+  type = map(object({
+    dlq_name    = string
+    event_types = list(string)
+  }))
+}
+
+variable "queue_retention_s" {
+  description = "Message retention of the working queues, seconds."
+  type        = number
+}
+
+variable "dlq_retention_s" {
+  description = "Message retention of the dead-letter queues, seconds (longer, for inspection and redrive)."
+  type        = number
+}
+
+variable "demo_queue_names" {
+  description = "The practical's demo queues (shared/demo_queues.py DEMO_QUEUE_NAMES; demo_queues.auto.tfvars.json)."
+  type        = list(string)
+}
+
+variable "create_demo_queues" {
+  description = "Create the practical's demo queues csse6400_prac (standard) and csse6400_prac.fifo."
+  type        = bool
+  default     = false
+}
+
+# --- consumers: the queues and the services must agree on these ---
+
+variable "sqs_visibility_timeout_s" {
+  description = "Visibility timeout of the working queues (SQS_VISIBILITY_TIMEOUT_S)."
+  type        = number
+  default     = 30
+}
+
+variable "sqs_max_receive_count" {
+  description = "Receives before a message is dead-lettered (redrive policy and SQS_MAX_RECEIVE_COUNT)."
+  type        = number
+  default     = 5
+}
+
+# --- services ---
+
+variable "image_tag" {
+  description = "Tag of the image pushed to each service's ECR repository (tags are immutable)."
+  type        = string
+}
+
+variable "api_count" {
+  description = "Number of todo_api tasks."
+  type        = number
+  default     = 1
+}
+
+variable "tracker_count" {
+  description = "Number of job_tracker tasks."
+  type        = number
+  default     = 1
+}
+
+variable "worker_count" {
+  description = "Minimum (and initial) number of calendar_worker tasks."
+  type        = number
+  default     = 1
+}
+
+variable "worker_max_count" {
+  description = "Most calendar_worker tasks autoscaling may run."
+  type        = number
+  default     = 4
+}
+
+variable "worker_target_backlog" {
+  description = "Visible messages on the calendar-worker queue that autoscaling aims for."
+  type        = number
+  default     = 50
+}
+
+variable "task_cpu" {
+  description = "Fargate CPU units per task."
+  type        = number
+  default     = 256
+}
+
+variable "task_memory_mib" {
+  description = "Fargate memory per task, MiB."
+  type        = number
+  default     = 512
+}
+
+variable "log_retention_days" {
+  description = "CloudWatch log retention."
+  type        = number
+  default     = 365
+}
+
+variable "result_expiry_days" {
+  description = "Calendar files and snapshots are deleted from S3 after this many days."
+  type        = number
+  default     = 7
+}
+
+# --- network and load balancer ---
+
+variable "vpc_cidr" {
+  description = "CIDR of the VPC the stack creates."
+  type        = string
+  default     = "10.40.0.0/16"
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate for HTTPS on the ALB; empty: HTTP only (see README)."
+  type        = string
+  default     = ""
+}
+
+variable "allowed_cidrs" {
+  description = "Who may reach the ALB."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+}
+
+# --- database ---
+
+variable "db_instance_class" {
+  description = "RDS instance class."
+  type        = string
+  default     = "db.t4g.micro"
+}
+
+variable "db_allocated_storage_gb" {
+  description = "RDS storage, GB."
+  type        = number
+  default     = 20
+}
+
+variable "db_multi_az" {
+  description = "Run RDS in two availability zones."
+  type        = bool
+  default     = false
+}
+
+variable "db_password_version" {
+  description = "Bump to generate a new database password (it is written to Secrets Manager and RDS, never to state)."
+  type        = number
+  default     = 1
+}
+
+variable "deletion_protection" {
+  description = "Protect the database and the load balancer from deletion; set false before `terraform destroy`."
+  type        = bool
+  default     = true
+}
+
+variable "alarm_email" {
+  description = "Where DLQ alarms are e-mailed; empty: the alarm topic has no subscriber."
+  type        = string
+  default     = ""
+}

@@ -1,0 +1,248 @@
+"""terraform/ without a cloud account: its HCL agrees with shared/topology.py and the code."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+
+from scripts.create_topology import TOPOLOGY_TFVARS, render, tfvars_files, write_tfvars
+from services.job_tracker.app import create_app as create_tracker
+from shared.demo_queues import DEMO_QUEUE_NAMES, is_fifo
+from shared.settings import Settings
+from shared.topology import BUCKET, QUEUES, TOPIC, as_terraform_vars
+
+ROOT = Path(__file__).resolve().parents[2]
+TERRAFORM = ROOT / "terraform"
+PARSE_OPTIONS = hcl2.SerializationOptions(
+    with_comments=False, explicit_blocks=False, strip_string_quotes=True
+)
+SETTINGS_ENV = {name.upper() for name in Settings.model_fields}
+
+
+def blocks(parsed: list[dict[str, Any]]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for entry in parsed:
+        for kind, named in entry.items():
+            for name, body in named.items():
+                yield kind, name, body
+
+
+class Terraform:
+    """Every .tf file under terraform/, merged: resources and data by (type, name)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.resources: dict[tuple[str, str], dict[str, Any]] = {}
+        self.data: dict[tuple[str, str], dict[str, Any]] = {}
+        self.variables: dict[str, dict[str, Any]] = {}
+        self.locals: dict[str, Any] = {}
+        for path in sorted(directory.glob("*.tf")):
+            with path.open() as source:
+                self._add(hcl2.load(source, serialization_options=PARSE_OPTIONS))
+
+    def _add(self, parsed: dict[str, Any]) -> None:
+        self.resources |= {(k, n): body for k, n, body in blocks(parsed.get("resource", []))}
+        self.data |= {(k, n): body for k, n, body in blocks(parsed.get("data", []))}
+        for variable in parsed.get("variable", []):
+            self.variables |= variable
+        for local_block in parsed.get("locals", []):
+            self.locals |= local_block
+
+
+@pytest.fixture(scope="module")
+def tf() -> Terraform:
+    return Terraform(TERRAFORM)
+
+
+def only(items: list[Any]) -> Any:
+    assert len(items) == 1, items
+    return items[0]
+
+
+class TestGeneratedVariables:
+    def test_the_tfvars_files_are_what_the_shared_definitions_generate(self) -> None:
+        for name, variables in tfvars_files().items():
+            assert (TERRAFORM / name).read_text() == render(variables), (
+                f"{name} is stale: python -m scripts.create_topology --write-tfvars"
+            )
+
+    def test_the_topology_file_is_exactly_as_terraform_vars(self) -> None:
+        assert json.loads((TERRAFORM / TOPOLOGY_TFVARS).read_text()) == as_terraform_vars()
+
+    def test_writing_them_again_gives_the_committed_files(self, tmp_path: Path) -> None:
+        for path in write_tfvars(tmp_path):
+            assert path.read_text() == (TERRAFORM / path.name).read_text()
+
+    def test_every_generated_value_is_a_declared_variable(self, tf: Terraform) -> None:
+        for variables in tfvars_files().values():
+            assert set(variables) <= set(tf.variables)
+
+    def test_only_the_image_tag_has_to_be_given_by_hand(self, tf: Terraform) -> None:
+        generated = {name for variables in tfvars_files().values() for name in variables}
+        required = {name for name, body in tf.variables.items() if "default" not in body}
+        assert required - generated == {"image_tag"}
+
+    def test_no_topology_name_is_written_into_the_hcl(self) -> None:
+        names = [TOPIC, BUCKET, *(spec.dlq_name for spec in QUEUES), *DEMO_QUEUE_NAMES]
+        for path in TERRAFORM.glob("*.tf"):
+            text = path.read_text()
+            assert [name for name in names if f'"{name}"' in text] == [], path.name
+
+
+class TestMessaging:
+    def test_working_queues_and_dlqs_are_one_per_topology_queue(self, tf: Terraform) -> None:
+        for name in ("queue", "dlq"):
+            assert tf.resources["aws_sqs_queue", name]["for_each"] == "${var.queues}"
+        assert tf.locals["queue_names"] == (
+            '${{for key, queue in var.queues : key => "${var.resource_prefix}${key}"}}'
+        )
+        assert tf.locals["dlq_names"] == (
+            '${{for key, queue in var.queues : key => "${var.resource_prefix}${queue.dlq_name}"}}'
+        )
+
+    def test_dlqs_keep_messages_longer_than_the_queues(self, tf: Terraform) -> None:
+        queue, dlq = tf.resources["aws_sqs_queue", "queue"], tf.resources["aws_sqs_queue", "dlq"]
+        assert queue["message_retention_seconds"] == "${var.queue_retention_s}"
+        assert dlq["message_retention_seconds"] == "${var.dlq_retention_s}"
+        variables = as_terraform_vars()
+        assert int(str(variables["dlq_retention_s"])) > int(str(variables["queue_retention_s"]))
+
+    def test_the_redrive_policy_uses_the_receive_count_the_consumers_use(
+        self, tf: Terraform
+    ) -> None:
+        queue = tf.resources["aws_sqs_queue", "queue"]
+        assert "deadLetterTargetArn = aws_sqs_queue.dlq[each.key].arn" in queue["redrive_policy"]
+        assert "maxReceiveCount = var.sqs_max_receive_count" in queue["redrive_policy"]
+        assert queue["visibility_timeout_seconds"] == "${var.sqs_visibility_timeout_s}"
+        defaults = Settings.model_fields
+        assert tf.variables["sqs_max_receive_count"]["default"] == (
+            defaults["sqs_max_receive_count"].default
+        )
+        assert tf.variables["sqs_visibility_timeout_s"]["default"] == (
+            defaults["sqs_visibility_timeout_s"].default
+        )
+
+    def test_subscriptions_deliver_raw_with_the_shared_filter_policies(self, tf: Terraform) -> None:
+        subscription = tf.resources["aws_sns_topic_subscription", "queue"]
+        assert subscription["for_each"] == "${var.queues}"
+        assert subscription["protocol"] == "sqs"
+        assert subscription["raw_message_delivery"] is True
+        assert subscription["filter_policy_scope"] == "MessageAttributes"
+        assert subscription["filter_policy"] == "${jsonencode({type = each.value.event_types})}"
+        # what that expression gives for each queue is what bootstrap sets on moto and LocalStack
+        queues: Any = as_terraform_vars()["queues"]
+        for spec in QUEUES:
+            rendered = {"type": queues[spec.name]["event_types"]}
+            assert rendered == json.loads(spec.filter_policy())
+
+    def test_only_the_topic_may_send_to_the_queues(self, tf: Terraform) -> None:
+        policy = tf.resources["aws_sqs_queue_policy", "queue"]
+        assert policy["for_each"] == "${var.queues}"
+        statement = only(tf.data["aws_iam_policy_document", "topic_sends"]["statement"])
+        assert statement["actions"] == ["sqs:SendMessage"]
+        assert only(statement["principals"])["identifiers"] == ["sns.amazonaws.com"]
+        condition = only(statement["condition"])
+        assert (condition["test"], condition["variable"]) == ("ArnEquals", "aws:SourceArn")
+        assert condition["values"] == ["${aws_sns_topic.events.arn}"]
+
+    def test_each_dlq_has_an_alarm(self, tf: Terraform) -> None:
+        alarm = tf.resources["aws_cloudwatch_metric_alarm", "dlq_depth"]
+        assert alarm["for_each"] == "${var.queues}"
+        assert alarm["dimensions"] == {"QueueName": "${aws_sqs_queue.dlq[each.key].name}"}
+        assert (alarm["threshold"], alarm["comparison_operator"]) == (0, "GreaterThanThreshold")
+
+
+class TestDemoQueues:
+    def test_the_demo_queues_are_behind_a_variable_that_defaults_to_off(
+        self, tf: Terraform
+    ) -> None:
+        demo = tf.resources["aws_sqs_queue", "demo"]
+        assert demo["for_each"] == (
+            "${var.create_demo_queues ? toset(var.demo_queue_names) : toset([])}"
+        )
+        assert tf.variables["create_demo_queues"]["default"] is False
+
+    def test_the_fifo_one_deduplicates_by_content(self, tf: Terraform) -> None:
+        demo = tf.resources["aws_sqs_queue", "demo"]
+        fifo_only = '${endswith(each.value, ".fifo") ? true : null}'
+        assert demo["fifo_queue"] == demo["content_based_deduplication"] == fifo_only
+        assert [is_fifo(name) for name in DEMO_QUEUE_NAMES] == [False, True]
+
+
+class TestServices:
+    def test_each_topology_queue_is_consumed_by_exactly_one_service(self, tf: Terraform) -> None:
+        services = tf.locals["services"].values()
+        consumed = [service["queue"] for service in services if service["queue"]]
+        assert sorted(consumed) == sorted(spec.name for spec in QUEUES)
+
+    def test_every_service_runs_an_existing_module(self, tf: Terraform) -> None:
+        for name, service in tf.locals["services"].items():
+            assert service["command"] == ["python", "-m", f"services.{name}"]
+            assert (ROOT / "services" / name / "__main__.py").is_file()
+
+    def test_the_task_environment_names_only_settings(self, tf: Terraform) -> None:
+        definitions = tf.resources["aws_ecs_task_definition", "service"]["container_definitions"]
+        names = set(re.findall(r'name = "([A-Z][A-Z0-9_]*)"', definitions))
+        assert {"DATABASE_URL", "TASK_SECRET", "RESOURCE_PREFIX", "AWS_REGION"} <= names
+        assert names <= SETTINGS_ENV
+
+    def test_the_load_balancer_sends_exactly_the_job_routes_to_job_tracker(
+        self, tf: Terraform
+    ) -> None:
+        app = create_tracker(Settings())
+        paths = {resource.canonical for resource in app.router.resources()}
+        job_routes = {re.sub(r"\{[^}]+\}", "*", path) for path in paths if "/ical/" in path}
+        assert set(tf.locals["tracker_paths"]) == job_routes
+        rule = tf.resources["aws_lb_listener_rule", "job_routes"]
+        assert "job_tracker" in only(rule["action"])["target_group_arn"]
+
+    def test_the_worker_scales_on_its_queue_depth(self, tf: Terraform) -> None:
+        policy = tf.resources["aws_appautoscaling_policy", "worker_queue_depth"]
+        metric = only(
+            only(policy["target_tracking_scaling_policy_configuration"])[
+                "customized_metric_specification"
+            ]
+        )
+        assert metric["metric_name"] == "ApproximateNumberOfMessagesVisible"
+        assert only(metric["dimensions"])["value"] == (
+            "${aws_sqs_queue.queue[local.services.calendar_worker.queue].name}"
+        )
+
+    def test_the_database_password_never_reaches_the_state(self, tf: Terraform) -> None:
+        database = tf.resources["aws_db_instance", "main"]
+        assert "password" not in database
+        assert "password_wo" in database
+        for name in ("db_password", "database_url", "task_secret"):
+            version = tf.resources["aws_secretsmanager_secret_version", name]
+            assert "secret_string" not in version
+            assert "secret_string_wo" in version
+
+
+class TestBucket:
+    def test_results_are_private_encrypted_and_expire(self, tf: Terraform) -> None:
+        block = tf.resources["aws_s3_bucket_public_access_block", "results"]
+        flags = ("block_public_acls", "block_public_policy", "ignore_public_acls")
+        assert all(block[flag] is True for flag in (*flags, "restrict_public_buckets"))
+        encryption = tf.resources["aws_s3_bucket_server_side_encryption_configuration", "results"]
+        assert "apply_server_side_encryption_by_default" in only(encryption["rule"])
+        lifecycle = only(tf.resources["aws_s3_bucket_lifecycle_configuration", "results"]["rule"])
+        assert only(lifecycle["expiration"])["days"] == "${var.result_expiry_days}"
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+def test_terraform_fmt_finds_nothing_to_change() -> None:
+    # `terraform validate` needs the providers, which cannot be downloaded here
+    result = subprocess.run(
+        ["terraform", "fmt", "-check", "-recursive", "terraform"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, f"terraform fmt would change: {result.stdout}"
