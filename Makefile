@@ -1,9 +1,13 @@
 .DEFAULT_GOAL := help
 VENV ?= .venv
+COMPOSE ?= docker compose
+# the tests whose AWS endpoint is the fixture's: the same bodies run against moto and LocalStack
+LOCALSTACK_TESTS := tests/e2e/test_calendar_flow.py tests/e2e/test_delivery.py \
+	tests/integration/test_consumer.py tests/integration/test_topology.py
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test check fmt pytest bench clean queue-demo replay
+.PHONY: help install run test check fmt pytest bench clean queue-demo replay up down logs test-localstack check-terraform
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -41,6 +45,23 @@ queue-demo: $(STAMP)  ## the practical's SQS queue demo, e.g. make queue-demo AR
 
 replay: $(STAMP)  ## operator tools: make replay ARGS="status" (README, Operations)
 	$(PY) -m scripts.replay $(ARGS)
+
+up:  ## the local stack in Docker: LocalStack, PostgreSQL, the topology, the three services on http://localhost:6400
+	$(COMPOSE) up --build --detach --wait --wait-timeout 300
+
+down:  ## stop the local stack (ARGS=--volumes also drops its database)
+	$(COMPOSE) down $(ARGS)
+
+logs:  ## follow the local stack's logs (ARGS=todo-api for one service)
+	$(COMPOSE) logs --follow $(ARGS)
+
+test-localstack: $(STAMP)  ## the e2e and DLQ tests against LocalStack on this host (needs Python 3.13+; installs .venv-localstack)
+	scripts/localstack.sh $(PY) -m pytest $(LOCALSTACK_TESTS) $(ARGS)
+
+check-terraform:  ## terraform fmt (when installed) and checkov on terraform/, checkov in its own .venv-checkov
+	if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; fi
+	test -x .venv-checkov/bin/checkov || (python3 -m venv .venv-checkov && .venv-checkov/bin/pip install --quiet checkov)
+	.venv-checkov/bin/checkov -d terraform --framework terraform --quiet --compact --skip-download
 
 clean:  ## remove local state
 	rm -rf var/*.db var/blobs
