@@ -12,6 +12,10 @@ def utcnow() -> datetime:
 def parse_datetime(text: str) -> datetime:
     """Parse ISO 8601 (space or T, fractions, Z or offset) into naive UTC."""
     parsed = datetime.fromisoformat(text.strip())
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
-    return parsed
+    if parsed.tzinfo is None:
+        return parsed
+    try:
+        return parsed.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:
+        # e.g. 0001-01-01T00:00:00+10:00 falls before year 1 in UTC
+        raise ValueError(f"{text!r} is out of range in UTC") from None

@@ -53,7 +53,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise
-        return json_error(_REASONS.get(exc.status, exc.reason), exc.status)
+        return _as_json(exc)
     except OUTAGES as exc:
         logger.warning("%s %s: dependency unavailable: %r", request.method, request.path, exc)
         return json_error("Service temporarily unavailable, try again shortly", 503)
@@ -65,6 +65,14 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except Exception:
         logger.exception("%s %s failed", request.method, request.path)
         return json_error("Internal server error", 500)
+
+
+def _as_json(exc: web.HTTPException) -> web.Response:
+    response = json_error(_REASONS.get(exc.status, exc.reason), exc.status)
+    # a 405 must still say which methods the resource allows (RFC 9110)
+    if "Allow" in exc.headers:
+        response.headers["Allow"] = exc.headers["Allow"]
+    return response
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:

@@ -28,8 +28,17 @@ def _not_blank(title: str) -> str:
     return title
 
 
-Title = Annotated[str, Field(min_length=1, max_length=80), AfterValidator(_not_blank)]
-Description = Annotated[str, Field(max_length=120)]
+def _no_nul(text: str) -> str:
+    # PostgreSQL text cannot hold U+0000; refusing it here keeps both databases alike
+    if "\x00" in text:
+        raise ValueError("must not contain the NUL character")
+    return text
+
+
+Title = Annotated[
+    str, Field(min_length=1, max_length=80), AfterValidator(_not_blank), AfterValidator(_no_nul)
+]
+Description = Annotated[str, Field(max_length=120), AfterValidator(_no_nul)]
 Deadline = Annotated[datetime | None, BeforeValidator(_to_datetime)]
 
 
@@ -56,7 +65,9 @@ class TodoPatch(BaseModel):
     deadline_at: Deadline = None
 
     def changes(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.model_fields_set}
+        # declaration order, so an event's `changed` names do not depend on set ordering
+        sent = self.model_fields_set
+        return {name: getattr(self, name) for name in type(self).model_fields if name in sent}
 
 
 class Todo(RootModel[TodoSnapshot]):
