@@ -5,15 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.todo_api.tables import todo_ids, todos
 from shared.envelope import Envelope
 from shared.events import TodoCreated, TodoDeleted, TodoSnapshot, TodoUpdated
-from shared.store import EventStore
-
-REBUILD_BATCH = 500
 
 
 async def project(conn: AsyncConnection, envelopes: Iterable[Envelope]) -> None:
@@ -27,36 +24,6 @@ async def project(conn: AsyncConnection, envelopes: Iterable[Envelope]) -> None:
             await conn.execute(update(todos).where(todos.c.id == event.todo.id).values(**values))
         elif isinstance(event, TodoDeleted):
             await conn.execute(delete(todos).where(todos.c.id == event.id))
-
-
-async def rebuild_todos(store: EventStore) -> int:
-    """Drop the todo list and refold it from the whole event log; return how many todos remain."""
-    async with store.transaction() as conn:
-        await conn.execute(delete(todos))
-        highest = await _replay(conn, store)
-        await seed_todo_ids(conn)
-        # ids are never reused, so the counter only moves forward
-        await conn.execute(
-            update(todo_ids)
-            .where(todo_ids.c.name == "todo", todo_ids.c.last_id < highest)
-            .values(last_id=highest)
-        )
-        return int((await conn.execute(select(func.count()).select_from(todos))).scalar_one())
-
-
-async def _replay(conn: AsyncConnection, store: EventStore) -> int:
-    """Project every stored event in global order; return the highest todo id created."""
-    highest, position = 0, 0
-    while batch := await store.read_all(after=position, limit=REBUILD_BATCH):
-        envelopes = [envelope for _, envelope in batch]
-        await project(conn, envelopes)
-        highest = max([highest, *_created_ids(envelopes)])
-        position = batch[-1][0]
-    return highest
-
-
-def _created_ids(envelopes: Iterable[Envelope]) -> list[int]:
-    return [e.data.todo.id for e in envelopes if isinstance(e.data, TodoCreated)]
 
 
 async def next_todo_id(conn: AsyncConnection) -> int:

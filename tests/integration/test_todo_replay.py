@@ -12,12 +12,13 @@ from uuid import uuid4
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from rich.console import Console
 from sqlalchemy import delete, update
 
-from services.todo_api import projection
+from scripts.replay import rebuild
+from scripts.replay.projections import PROJECTIONS
 from services.todo_api.app import create_app
 from services.todo_api.keys import store_key
-from services.todo_api.projection import rebuild_todos
 from services.todo_api.tables import todo_ids, todos
 from shared.bootstrap import bootstrap
 from shared.events import CalendarRequested
@@ -91,6 +92,12 @@ async def damage_projection(store: EventStore) -> None:
         await conn.execute(update(todo_ids).values(last_id=0))
 
 
+async def rebuild_todos(store: EventStore) -> int:
+    """The operators' rebuild (scripts/replay) of the todo list; returns the todos after it."""
+    difference = await rebuild.rebuild(store, PROJECTIONS["todo_api"], Console(quiet=True))
+    return difference.after
+
+
 class TestRebuildTodos:
     async def test_refolding_the_log_gives_the_same_todo_list(
         self, client: Client, store: EventStore
@@ -105,12 +112,12 @@ class TestRebuildTodos:
         assert await listed(client) == before
         assert count == len(before) == 2
 
-    async def test_rebuilds_across_many_small_batches(
+    async def test_rebuilds_across_many_small_pages(
         self, client: Client, store: EventStore, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         await make_history(client)
         before = await listed(client)
-        monkeypatch.setattr(projection, "REBUILD_BATCH", 2)
+        monkeypatch.setattr(rebuild, "PAGE", 2)
         await damage_projection(store)
 
         await rebuild_todos(store)
