@@ -13,6 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
+CONNECT_TIMEOUT_S = 3.0
+# far longer than any statement of these services should take; a silent server shows after it
+COMMAND_TIMEOUT_S = 5.0
 
 
 class SchemaMismatchError(RuntimeError):
@@ -24,7 +27,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
     url = make_url(settings.database_url)
     if settings.is_sqlite:
         return _sqlite_engine(url.database)
-    connect_args: dict[str, Any] = {}
+    # asyncpg waits 60 s for a connection and forever for an answer: a silent server would hang
+    # requests, where an outage must answer 503 within seconds
+    connect_args: dict[str, Any] = {
+        "timeout": CONNECT_TIMEOUT_S,
+        "command_timeout": COMMAND_TIMEOUT_S,
+    }
     if settings.database_schema:
         connect_args["server_settings"] = {"search_path": settings.database_schema}
     return create_async_engine(
