@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
+from aiobotocore.session import AioSession, get_session
 
 from shared.settings import Settings
 
@@ -21,13 +22,19 @@ EMULATOR_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key":
 
 def aws_client(settings: Settings, service: str) -> Any:
     """An async client context for `service` ("sns", "sqs", "s3") at the configured endpoint."""
-    return get_session().create_client(  # type: ignore[call-overload]
+    return _session().create_client(  # type: ignore[call-overload]
         service,
         region_name=settings.aws_region,
         endpoint_url=settings.aws_endpoint_url,
         config=CLIENT_CONFIG,
         **_credentials(settings),
     )
+
+
+@functools.cache
+def _session() -> AioSession:
+    # one session per process: each new one parses botocore's service models again (~30 MB)
+    return get_session()
 
 
 def _credentials(settings: Settings) -> dict[str, str]:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
+from botocore.exceptions import BotoCoreError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
@@ -30,7 +31,15 @@ class DependencyUnavailableError(Exception):
 
 
 # errors that mean a dependency is down, not that the request was wrong
-OUTAGES = (DependencyUnavailableError, OperationalError, InterfaceError, OSError, TimeoutError)
+OUTAGES = (
+    DependencyUnavailableError,
+    OperationalError,
+    InterfaceError,
+    OSError,
+    TimeoutError,
+    # S3 or SNS unreachable (a claim-checked snapshot, a calendar download)
+    BotoCoreError,
+)
 
 
 def json_response(payload: Any, status: int = 200) -> web.Response:
@@ -107,6 +116,12 @@ def bad_request(message: str) -> web.HTTPBadRequest:
 
 def not_found(message: str) -> web.HTTPNotFound:
     return web.HTTPNotFound(text=json.dumps({"error": message}), content_type="application/json")
+
+
+def public_url(request: web.Request, path: str) -> str:
+    """An absolute URL as the client sees it, also behind a forwarder or load balancer."""
+    scheme = request.headers.get("X-Forwarded-Proto", request.scheme)
+    return f"{scheme}://{request.host}{path}"
 
 
 async def health(_request: web.Request) -> web.Response:

@@ -23,6 +23,7 @@ class OutboxRelay:
         self._poll_interval_s = poll_interval_s
         self._batch = batch
         self._wake = asyncio.Event()
+        self._stopping = False
         self.published = 0
         self.failures = 0
 
@@ -33,10 +34,15 @@ class OutboxRelay:
         """Something was just committed: publish now instead of at the next poll."""
         self._wake.set()
 
+    def stop(self) -> None:
+        """Finish the batch in hand, then return from run()."""
+        self._stopping = True
+        self._wake.set()
+
     async def run(self) -> None:
-        """Publish until cancelled; back off with jitter while the broker is unreachable."""
+        """Publish until stopped; back off with jitter while the broker is unreachable."""
         backoff_s = 0.0
-        while True:
+        while not self._stopping:
             # cleared before reading the outbox, so a commit during the read is never missed
             self._wake.clear()
             try:
@@ -46,14 +52,15 @@ class OutboxRelay:
                 self.failures += 1
                 backoff_s = min(MAX_BACKOFF_S, max(0.1, backoff_s * 2))
                 logger.warning("outbox relay: publish failed (%r), retry in ~%.1fs", exc, backoff_s)
-                await asyncio.sleep(backoff_s * random.uniform(0.5, 1.0))
+                await self._idle(backoff_s * random.uniform(0.5, 1.0))
                 continue
             if sent == 0:
-                await self._idle()
+                await self._idle(self._poll_interval_s)
 
-    async def _idle(self) -> None:
+    async def _idle(self, timeout_s: float) -> None:
+        """Wait for a nudge (or stop), at most `timeout_s`."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+            await asyncio.wait_for(self._wake.wait(), timeout_s)
 
     async def publish_pending(self) -> int:
         """Publish one batch of the outbox; return how many were sent."""

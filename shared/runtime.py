@@ -76,9 +76,10 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
     app[relay_key] = relay
     task = asyncio.create_task(relay.run(), name="outbox-relay")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    # let a publish in progress finish rather than cancel it halfway through a database call
+    relay.stop()
+    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+        await asyncio.wait_for(task, SHUTDOWN_GRACE_S)
     await relay.flush(SHUTDOWN_GRACE_S)
     logger.info("stopped %r", relay)
 

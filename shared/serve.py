@@ -14,4 +14,11 @@ def serve(create_app: Callable[[Settings], web.Application]) -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     # run_app handles SIGINT and SIGTERM: stop accepting, run cleanup contexts, exit 0
-    web.run_app(create_app(settings), host=settings.http_host, port=settings.http_port, print=None)
+    web.run_app(
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        print=None,
+        # requests in flight get this long to finish before the cleanup contexts run
+        shutdown_timeout=10,
+    )

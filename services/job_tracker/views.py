@@ -11,7 +11,7 @@ from services.job_tracker.keys import blobs_key, settings_key, store_key
 from services.job_tracker.projection import find_job
 from shared.blobs import BlobNotFoundError
 from shared.contract import TaskStatus
-from shared.http import not_found
+from shared.http import not_found, public_url
 from shared.task_ids import is_issued, parse_task_id
 
 TASK_NOT_FOUND = "Task not found"
@@ -23,7 +23,7 @@ async def status_view(request: web.Request) -> web.Response:
     status = TaskStatus(
         task_id=task_id,
         task_status=job.status.value,
-        result_url=_public_url(request, f"/api/v1/todos/ical/{task_id}/result"),
+        result_url=public_url(request, f"/api/v1/todos/ical/{task_id}/result"),
         error=job.error,
     )
     # the practical's clients expect exactly three keys; a failure adds its reason
@@ -62,9 +62,3 @@ async def _job(request: web.Request) -> tuple[UUID, Job]:
     async with request.app[store_key].engine.connect() as conn:
         job = await find_job(conn, task_id)
     return task_id, job or Job(task_id=task_id)
-
-
-def _public_url(request: web.Request, path: str) -> str:
-    # behind todo_api's forwarder or a load balancer, the public scheme comes in a header
-    scheme = request.headers.get("X-Forwarded-Proto", request.scheme)
-    return f"{scheme}://{request.host}{path}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -15,6 +16,7 @@ from shared.relay import OutboxRelay
 from shared.settings import Settings
 from shared.store import EventStore, store_tables
 from tests.conftest import POSTGRES_URL
+from tests.polling import eventually
 
 NOW = datetime(2024, 4, 17, 14, 0)
 
@@ -94,3 +96,22 @@ async def test_a_streams_events_are_published_in_version_order(store: EventStore
 
     versions = [message.body.split('"stream_version":')[1][0] for message in bus.sent]
     assert versions == ["1", "2", "3"]
+
+
+async def test_a_stopped_relay_publishes_what_it_holds_and_returns(store: EventStore) -> None:
+    bus = InMemoryBus()
+    relay = OutboxRelay(store, bus, poll_interval_s=30)
+    running = asyncio.create_task(relay.run())
+    async with store.transaction() as conn:
+        await store.append(conn, "todo-1", 0, [deleted(1)])
+    relay.notify()
+    await eventually(lambda: _sent(bus, 1), timeout_s=5)
+
+    relay.stop()
+
+    await asyncio.wait_for(running, timeout=2)
+    assert relay.published == 1
+
+
+async def _sent(bus: InMemoryBus, count: int) -> bool:
+    return len(bus.sent) == count
