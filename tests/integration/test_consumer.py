@@ -81,7 +81,11 @@ async def run_for(
 
 class TestPoisonMessages:
     async def test_unreadable_messages_are_dead_lettered_while_good_ones_are_handled(
-        self, deployed: Deployed, sqs: Any, aws_settings: Settings
+        self,
+        deployed: Deployed,
+        sqs: Any,
+        aws_settings: Settings,
+        caplog: pytest.LogCaptureFixture,
     ) -> None:
         url = deployed.queue_urls[JOB_TRACKER.name]
         valid = good_event()
@@ -112,6 +116,10 @@ class TestPoisonMessages:
         assert handled == [valid]
         assert consumer.handled == 1
         assert consumer.poisoned >= len(poison)
+        # each dead letter is logged once, naming its message id
+        logged = [r.getMessage() for r in caplog.records if "unreadable message" in r.getMessage()]
+        assert len(logged) == len(poison)
+        assert len({line.split()[3] for line in logged}) == len(poison)
 
 
 class TestRetries:
