@@ -18,6 +18,7 @@ from shared.consumer import ConsumerOptions, Handle, SqsConsumer
 from shared.db import create_engine, ensure_schema
 from shared.keys import AwsClients, aws_key, blobs_key, relay_key, settings_key, store_key
 from shared.relay import OutboxRelay
+from shared.settings import Settings
 from shared.store import EventStore, StoreTables
 from shared.topology import Names, QueueSpec
 
@@ -38,20 +39,25 @@ class ServiceSchema:
 
 def database_ctx(schema: ServiceSchema) -> CleanupCtx:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        settings = app[settings_key]
-        engine = create_engine(settings)
-        await ensure_schema(
-            engine,
-            schema.metadata,
-            owner=schema.owner,
-            version=schema.version,
-            schema=settings.database_schema,
-        )
-        app[store_key] = EventStore(engine, schema.store)
+        store = await open_store(app[settings_key], schema)
+        app[store_key] = store
         yield
-        await engine.dispose()
+        await store.engine.dispose()
 
     return ctx
+
+
+async def open_store(settings: Settings, schema: ServiceSchema) -> EventStore:
+    """Connect to the service's database, create or check its tables, and return its store."""
+    engine = create_engine(settings)
+    await ensure_schema(
+        engine,
+        schema.metadata,
+        owner=schema.owner,
+        version=schema.version,
+        schema=settings.database_schema,
+    )
+    return EventStore(engine, schema.store)
 
 
 async def aws_ctx(app: web.Application) -> AsyncIterator[None]:

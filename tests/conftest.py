@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
@@ -12,6 +13,7 @@ from urllib.parse import urlparse
 import asyncpg
 import pytest
 
+from shared.bootstrap import bootstrap
 from shared.settings import Settings
 
 # tests never talk to real AWS: no instance metadata lookups, and an endpoint that refuses at once
@@ -90,3 +92,18 @@ def aws_settings(moto_url: str) -> Settings:
     """Settings pointing at moto, with names unique to this test."""
     prefix = f"t{uuid.uuid4().hex[:8]}-"
     return Settings(aws_endpoint_url=moto_url, resource_prefix=prefix)
+
+
+@pytest.fixture(scope="module")
+def module_topology(moto_url: str) -> Settings:
+    """The topology made once per module on moto, so outbox relays publish somewhere real."""
+    aws = Settings(aws_endpoint_url=moto_url, resource_prefix=f"t{uuid.uuid4().hex[:8]}-")
+    asyncio.run(bootstrap(aws))
+    return aws
+
+
+@pytest.fixture
+def service_settings(database: Settings, module_topology: Settings) -> Settings:
+    """A service's settings: each database in turn, with the module's AWS topology."""
+    aws = module_topology.model_dump(include={"aws_endpoint_url", "resource_prefix"})
+    return database.model_copy(update=aws)

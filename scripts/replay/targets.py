@@ -16,7 +16,8 @@ from services.calendar_worker.tables import SCHEMA as CALENDAR_WORKER_SCHEMA
 from services.job_tracker.projection import CONSUMER as JOB_TRACKER_CONSUMER
 from services.job_tracker.tables import SCHEMA as JOB_TRACKER_SCHEMA
 from services.todo_api.tables import SCHEMA as TODO_API_SCHEMA
-from shared.db import create_engine, ensure_schema
+from shared import runtime
+from shared.db import create_engine
 from shared.runtime import ServiceSchema
 from shared.settings import EMBEDDED_DATABASE_URL, Settings
 from shared.store import EventStore
@@ -70,22 +71,16 @@ async def open_store(
 ) -> AsyncIterator[EventStore]:
     """The service's event store; `create` makes missing tables (imports into an empty store)."""
     _check_sqlite_file(settings, create=create)
-    engine = create_engine(settings)
+    if create:
+        store = await runtime.open_store(settings, service.schema)
+    else:
+        store = EventStore(create_engine(settings), service.schema.store)
     try:
-        if create:
-            schema = service.schema
-            await ensure_schema(
-                engine,
-                schema.metadata,
-                owner=schema.owner,
-                version=schema.version,
-                schema=settings.database_schema,
-            )
-        else:
-            await _check_version(EventStore(engine, service.schema.store), service)
-        yield EventStore(engine, service.schema.store)
+        if not create:
+            await _check_version(store, service)
+        yield store
     finally:
-        await engine.dispose()
+        await store.engine.dispose()
 
 
 def _check_sqlite_file(settings: Settings, *, create: bool) -> None:

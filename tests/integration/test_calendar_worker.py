@@ -15,31 +15,23 @@ from services.calendar_worker.tables import SCHEMA
 from shared.blobs import InMemoryBlobStore
 from shared.bus import InMemoryBus
 from shared.consumer import Delivery
-from shared.db import create_engine, ensure_schema
 from shared.envelope import Envelope, wrap
 from shared.events import CalendarRequested, TodoSnapshot
 from shared.relay import OutboxRelay
+from shared.runtime import open_store
 from shared.settings import Settings
-from shared.store import ConcurrencyError, EventStore
+from shared.store import ConcurrencyError
 
 NOW = datetime(2024, 4, 17, 14, 0)
 
 
 @pytest.fixture
 async def ports(database: Settings) -> AsyncIterator[WorkerPorts]:
-    engine = create_engine(database)
-    await ensure_schema(
-        engine,
-        SCHEMA.metadata,
-        owner=SCHEMA.owner,
-        version=SCHEMA.version,
-        schema=database.database_schema,
-    )
-    store = EventStore(engine, SCHEMA.store)
+    store = await open_store(database, SCHEMA)
     yield WorkerPorts(
         store, InMemoryBlobStore(), OutboxRelay(store, InMemoryBus(), poll_interval_s=1)
     )
-    await engine.dispose()
+    await store.engine.dispose()
 
 
 def request(

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from services.job_tracker.jobs import Status
 from services.job_tracker.projection import find_job, record_job_event
 from services.job_tracker.tables import SCHEMA
-from shared.db import create_engine, ensure_schema
 from shared.envelope import Envelope, wrap
 from shared.events import CalendarFailed, CalendarReady, CalendarRequested, CalendarStarted
+from shared.runtime import open_store
 from shared.settings import Settings
 from shared.store import EventStore
 
@@ -24,16 +24,9 @@ NOW = datetime(2024, 4, 17, 14, 0)
 
 @pytest.fixture
 async def store(database: Settings) -> AsyncIterator[EventStore]:
-    engine = create_engine(database)
-    await ensure_schema(
-        engine,
-        SCHEMA.metadata,
-        owner=SCHEMA.owner,
-        version=SCHEMA.version,
-        schema=database.database_schema,
-    )
-    yield EventStore(engine, SCHEMA.store)
-    await engine.dispose()
+    store = await open_store(database, SCHEMA)
+    yield store
+    await store.engine.dispose()
 
 
 def job_history(*, succeed: bool) -> list[Envelope]:

@@ -30,9 +30,9 @@ from shared.blobs import S3BlobStore
 from shared.bootstrap import Deployed, bootstrap
 from shared.bus import SnsPublisher
 from shared.consumer import ConsumerOptions, Handle, SqsConsumer
-from shared.db import create_engine, ensure_schema
 from shared.events import TodoSnapshot
 from shared.relay import OutboxRelay
+from shared.runtime import open_store
 from shared.settings import EMBEDDED_DATABASE_URL, Settings
 from shared.store import EventStore
 from shared.topology import CALENDAR_WORKER, JOB_TRACKER, Names, QueueSpec
@@ -179,20 +179,11 @@ async def running_stack(base: Settings, var_dir: Path) -> AsyncIterator[Stack]:
 
 async def open_service_store(base: Settings, name: str, var_dir: Path) -> EventStore:
     service = SERVICES[name]
-    settings = service_settings(base, service, var_dir)
-    engine = create_engine(settings)
-    schema = service.schema
-    await ensure_schema(
-        engine,
-        schema.metadata,
-        owner=schema.owner,
-        version=schema.version,
-        schema=settings.database_schema,
-    )
+    store = await open_store(service_settings(base, service, var_dir), service.schema)
     if name == "todo_api":
-        async with engine.begin() as conn:
+        async with store.engine.begin() as conn:
             await seed_todo_ids(conn)
-    return EventStore(engine, schema.store)
+    return store
 
 
 async def test_a_calendar_request_goes_through_every_service(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,7 +15,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from services.todo_api import todo
 from services.todo_api.app import create_app
 from services.todo_api.keys import store_key
-from shared.bootstrap import bootstrap
 from shared.clock import utcnow
 from shared.http import MAX_BODY_BYTES
 from shared.settings import Settings
@@ -27,23 +25,9 @@ NOT_FOUND = {"error": "Todo not found"}
 FIELDS = {"id", "title", "description", "completed", "deadline_at", "created_at", "updated_at"}
 
 
-@pytest.fixture(scope="module")
-def topology(moto_url: str) -> Settings:
-    """Moto with the topology made once, so the outbox relay publishes and never reaches AWS."""
-    aws = Settings(aws_endpoint_url=moto_url, resource_prefix=f"t{uuid.uuid4().hex[:8]}-")
-    asyncio.run(bootstrap(aws))
-    return aws
-
-
 @pytest.fixture
-def settings(database: Settings, topology: Settings) -> Settings:
-    aws = topology.model_dump(include={"aws_endpoint_url", "resource_prefix"})
-    return database.model_copy(update=aws)
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[Client]:
-    async with TestClient(TestServer(create_app(settings))) as client:
+async def client(service_settings: Settings) -> AsyncIterator[Client]:
+    async with TestClient(TestServer(create_app(service_settings))) as client:
         yield client
 
 
@@ -466,12 +450,12 @@ class TestIds:
 
         assert (await create(client))["id"] == 3
 
-    async def test_ids_keep_counting_after_a_restart(self, settings: Settings) -> None:
-        async with TestClient(TestServer(create_app(settings))) as first:
+    async def test_ids_keep_counting_after_a_restart(self, service_settings: Settings) -> None:
+        async with TestClient(TestServer(create_app(service_settings))) as first:
             await create(first)
             await first.delete(f"{TODOS}/1")
 
-        async with TestClient(TestServer(create_app(settings))) as second:
+        async with TestClient(TestServer(create_app(service_settings))) as second:
             assert (await create(second))["id"] == 2
 
 

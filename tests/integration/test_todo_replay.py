@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -20,7 +18,6 @@ from scripts.replay.projections import PROJECTIONS
 from services.todo_api.app import create_app
 from services.todo_api.keys import store_key
 from services.todo_api.tables import todo_ids, todos
-from shared.bootstrap import bootstrap
 from shared.events import CalendarRequested
 from shared.settings import Settings
 from shared.store import EventStore
@@ -29,23 +26,9 @@ Client = TestClient[web.Request, web.Application]
 TODOS = "/api/v1/todos"
 
 
-@pytest.fixture(scope="module")
-def topology(moto_url: str) -> Settings:
-    """Moto with the topology made once, so the outbox relay publishes and never reaches AWS."""
-    aws = Settings(aws_endpoint_url=moto_url, resource_prefix=f"t{uuid.uuid4().hex[:8]}-")
-    asyncio.run(bootstrap(aws))
-    return aws
-
-
 @pytest.fixture
-def settings(database: Settings, topology: Settings) -> Settings:
-    aws = topology.model_dump(include={"aws_endpoint_url", "resource_prefix"})
-    return database.model_copy(update=aws)
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[Client]:
-    async with TestClient(TestServer(create_app(settings))) as client:
+async def client(service_settings: Settings) -> AsyncIterator[Client]:
+    async with TestClient(TestServer(create_app(service_settings))) as client:
         yield client
 
 
