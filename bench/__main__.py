@@ -27,8 +27,10 @@ async def postgres() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("sections", nargs="*", choices=SECTIONS, default=list(SECTIONS))
-    chosen = parser.parse_args().sections
+    parser.add_argument("sections", nargs="*", metavar="SECTION", help=f"{SECTIONS}; default all")
+    chosen = parser.parse_args().sections or SECTIONS
+    if unknown := set(chosen) - set(SECTIONS):
+        parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
     if "render" in chosen:
         for count in (10_000, 100_000):
             seconds, peak_mb = render.bench_render(count)
