@@ -15,7 +15,7 @@ from shared.http import health, json_response
 from shared.openapi import Query, Route, add_routes, openapi_document
 
 STATIC_DIR = Path(__file__).parent / "static"
-TODO = "/api/v1/todos/{id}"
+TODO_PATH = "/api/v1/todos/{id}"
 FILTERS = (
     Query("completed", "only completed (true) or open (false) todos", {"enum": ["true", "false"]}),
     Query("window", "deadline at most this many days from now", {"type": "integer", "minimum": 0}),
@@ -60,16 +60,16 @@ ROUTES: list[Route] = [
         "Download a finished calendar",
         responses={200: "text/calendar", 404: Error, 503: Error},
     ),
-    Route("GET", TODO, views.get_view, "Get one todo", responses={200: Todo, 404: Error}),
+    Route("GET", TODO_PATH, views.get_view, "Get one todo", responses={200: Todo, 404: Error}),
     Route(
         "PUT",
-        TODO,
+        TODO_PATH,
         views.update_view,
         "Change some fields of a todo",
         body=TodoPatch,
         responses={200: Todo, 400: Error, 404: Error, 409: Error, 413: Error, 415: Error},
     ),
-    Route("DELETE", TODO, views.delete_view, "Delete a todo", responses={200: Deleted}),
+    Route("DELETE", TODO_PATH, views.delete_view, "Delete a todo", responses={200: Deleted}),
 ]
 
 
