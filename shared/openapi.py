@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from shared.http import Handler
 
@@ -44,9 +44,7 @@ def add_routes(app: web.Application, routes: Sequence[Route]) -> None:
 
 def openapi_document(title: str, version: str, routes: Sequence[Route]) -> dict[str, Any]:
     models = _models(routes)
-    _, schemas = models_json_schema(
-        [(model, "serialization") for model in models], ref_template=REF_TEMPLATE
-    )
+    _, schemas = models_json_schema(models, ref_template=REF_TEMPLATE)
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
@@ -58,13 +56,15 @@ def openapi_document(title: str, version: str, routes: Sequence[Route]) -> dict[
     }
 
 
-def _models(routes: Sequence[Route]) -> list[type[BaseModel]]:
-    found: dict[str, type[BaseModel]] = {}
+def _models(routes: Sequence[Route]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
+    """Request bodies as they are validated, responses as they are written."""
+    found: dict[str, tuple[type[BaseModel], JsonSchemaMode]] = {}
     for route in routes:
-        candidates = [route.body, *route.responses.values()]
-        for model in candidates:
-            if isinstance(model, type) and issubclass(model, BaseModel):
-                found[model.__name__] = model
+        if route.body is not None:
+            found[route.body.__name__] = (route.body, "validation")
+        for kind in route.responses.values():
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                found.setdefault(kind.__name__, (kind, "serialization"))
     return list(found.values())
 
 

@@ -35,6 +35,10 @@ def _no_nul(text: str) -> str:
     return text
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
 Title = Annotated[
     str, Field(min_length=1, max_length=80), AfterValidator(_not_blank), AfterValidator(_no_nul)
 ]
@@ -58,10 +62,11 @@ class TodoPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    # absent means unchanged (see changes()); an explicit null title or completed is rejected
-    title: Title = None  # type: ignore[assignment]
+    # absent means unchanged (see changes()); an explicit null title or completed is rejected,
+    # so the documented schema shows no null default for them
+    title: Title = Field(None, json_schema_extra=_no_default)  # type: ignore[assignment]
     description: Description | None = None
-    completed: bool = None  # type: ignore[assignment]
+    completed: bool = Field(None, json_schema_extra=_no_default)  # type: ignore[assignment]
     deadline_at: Deadline = None
 
     def changes(self) -> dict[str, Any]:
