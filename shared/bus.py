@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from botocore.exceptions import ClientError
+
+from shared.batching import batches, message_size
+from shared.outages import is_outage
+
 logger = logging.getLogger(__name__)
-SNS_BATCH_LIMIT = 10
 
 
 @dataclass(frozen=True)
@@ -19,11 +23,32 @@ class Outgoing:
     type: str
     body: str
 
+    @property
+    def attributes(self) -> dict[str, dict[str, str]]:
+        # the attribute every subscription's filter policy reads
+        return {"type": {"DataType": "String", "StringValue": self.type}}
+
+    @property
+    def size_bytes(self) -> int:
+        return message_size(self.body, self.attributes)
+
+
+# position -> why SNS refused that entry
+Refused = dict[int, str]
+
 
 class Publisher(Protocol):
-    async def publish(self, messages: Sequence[Outgoing]) -> int:
-        """Send messages in order; return how many of the first ones were accepted."""
+    async def publish(self, batch: Sequence[Outgoing]) -> Refused:
+        """Send one batch (see outgoing_batches); return the entries refused on their own.
+
+        Raises when the broker cannot be reached: then nothing of the batch is known to be sent.
+        """
         ...
+
+
+def outgoing_batches(messages: Iterable[Outgoing]) -> Iterator[list[Outgoing]]:
+    """The messages in order, in batches SNS PublishBatch accepts (count and bytes)."""
+    return batches(messages, lambda message: message.size_bytes)
 
 
 class SnsPublisher:
@@ -35,38 +60,48 @@ class SnsPublisher:
         # looked up on first use, so a service starts even while SNS is unreachable
         self.topic_arn: str | None = None
 
-    async def publish(self, messages: Sequence[Outgoing]) -> int:
+    async def publish(self, batch: Sequence[Outgoing]) -> Refused:
         if self.topic_arn is None:
             self.topic_arn = await resolve_topic_arn(self._sns, self.topic_name)
-        sent = 0
-        for start in range(0, len(messages), SNS_BATCH_LIMIT):
-            chunk = messages[start : start + SNS_BATCH_LIMIT]
-            accepted = await self._publish_chunk(chunk)
-            sent += accepted
-            if accepted < len(chunk):
-                break
-        return sent
+        try:
+            return await self._publish_batch(batch)
+        except ClientError as exc:
+            if is_outage(exc) or len(batch) == 1:
+                raise
+            # a request refused as a whole for its content: find the entries at fault one by one
+            logger.warning("SNS refused a batch of %d (%r); sending one by one", len(batch), exc)
+            return await self._publish_singly(batch)
 
-    async def _publish_chunk(self, chunk: Sequence[Outgoing]) -> int:
+    async def _publish_singly(self, batch: Sequence[Outgoing]) -> Refused:
+        refused: Refused = {}
+        for message in batch:
+            try:
+                refused.update(await self._publish_batch([message]))
+            except ClientError as exc:
+                if is_outage(exc):
+                    raise
+                refused[message.position] = str(exc.response.get("Error", {}).get("Code", exc))
+        return refused
+
+    async def _publish_batch(self, batch: Sequence[Outgoing]) -> Refused:
         entries = [
             {
                 "Id": str(message.position),
                 "Message": message.body,
-                "MessageAttributes": {"type": {"DataType": "String", "StringValue": message.type}},
+                "MessageAttributes": message.attributes,
             }
-            for message in chunk
+            for message in batch
         ]
         response = await self._sns.publish_batch(
             TopicArn=self.topic_arn, PublishBatchRequestEntries=entries
         )
-        failed = {entry["Id"] for entry in response.get("Failed", [])}
-        if failed:
-            logger.warning("SNS refused %d of %d messages", len(failed), len(chunk))
-        # only the unbroken prefix counts, so a stream's events never overtake each other
-        for index, message in enumerate(chunk):
-            if str(message.position) in failed:
-                return index
-        return len(chunk)
+        refused = {
+            int(entry["Id"]): f"{entry.get('Code', 'Failed')}: {entry.get('Message', '')}"
+            for entry in response.get("Failed", [])
+        }
+        if refused:
+            logger.warning("SNS refused %d of %d messages: %s", len(refused), len(batch), refused)
+        return refused
 
 
 @dataclass
@@ -76,12 +111,12 @@ class InMemoryBus:
     sent: list[Outgoing] = field(default_factory=list)
     fail_next: int = 0
 
-    async def publish(self, messages: Sequence[Outgoing]) -> int:
+    async def publish(self, batch: Sequence[Outgoing]) -> Refused:
         if self.fail_next:
             self.fail_next -= 1
             raise ConnectionError("bus unavailable")
-        self.sent.extend(messages)
-        return len(messages)
+        self.sent.extend(batch)
+        return {}
 
 
 async def resolve_topic_arn(sns: Any, topic: str) -> str:

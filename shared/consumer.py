@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.envelope import Envelope
+from shared.outages import is_outage
 
 logger = logging.getLogger(__name__)
 SQS_BATCH_LIMIT = 10
@@ -41,10 +42,20 @@ class ConsumerOptions:
     visibility_timeout_s: int = 30
     max_receive_count: int = 5
     concurrency: int = 10
+    # the longest pause between two tries of a message held through an outage
+    outage_backoff_max_s: float = 15.0
 
 
 class PoisonMessageError(ValueError):
     """The body is not an event this system can read; only the redrive policy helps."""
+
+
+class BusyError(Exception):
+    """Someone else is working on this message's job: ask again later, it is no failure."""
+
+    def __init__(self, reason: str, retry_after_s: float) -> None:
+        super().__init__(reason)
+        self.retry_after_s = retry_after_s
 
 
 Handle = Callable[[Envelope, Delivery], Awaitable[None]]
@@ -60,7 +71,12 @@ def decode(body: str) -> Envelope:
 
 
 class SqsConsumer:
-    """Handles messages concurrently (bounded); a failed one stays for the redrive policy."""
+    """Handles messages concurrently (bounded); a failed one stays for the redrive policy.
+
+    A dependency outage (database, S3, SNS) is not the message's fault: the message in hand is
+    kept invisible and tried again in place with capped backoff, so the outage uses up none of
+    its receives, and no new message is received until the dependency answers again.
+    """
 
     def __init__(self, sqs: Any, queue_name: str, handle: Handle, options: ConsumerOptions) -> None:
         self._sqs = sqs
@@ -69,17 +85,23 @@ class SqsConsumer:
         self.queue_url = ""
         self._handle = handle
         self.options = options
-        self._slots = asyncio.Semaphore(options.concurrency)
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._held_by_outage = 0
+        self._changed = asyncio.Event()
+        self._stop_requested = asyncio.Event()
         self._receiving: asyncio.Task[list[dict[str, Any]]] | None = None
         self._stopping = False
-        self.handled = self.failed = self.poisoned = 0
+        self.handled = self.failed = self.poisoned = self.held = 0
 
     def __repr__(self) -> str:
         return (
             f"<SqsConsumer {self.options.name} handled={self.handled} failed={self.failed} "
-            f"poisoned={self.poisoned} in_flight={len(self._in_flight)}>"
+            f"poisoned={self.poisoned} held={self.held} in_flight={len(self._in_flight)}>"
         )
+
+    @property
+    def free_slots(self) -> int:
+        return self.options.concurrency - len(self._in_flight)
 
     async def run(self) -> None:
         """Receive and dispatch until stop() is called."""
@@ -98,6 +120,8 @@ class SqsConsumer:
     def stop(self) -> None:
         """Take nothing new; in-flight messages finish (see drain)."""
         self._stopping = True
+        self._changed.set()
+        self._stop_requested.set()
         if self._receiving is not None:
             self._receiving.cancel()
 
@@ -108,11 +132,20 @@ class SqsConsumer:
         for task in set(self._in_flight):
             task.cancel()
 
+    async def _ready_to_receive(self) -> bool:
+        """Wait for a free slot and the end of any outage; False once stopping."""
+        while not self._stopping and (self.free_slots <= 0 or self._held_by_outage):
+            self._changed.clear()
+            await self._changed.wait()
+        return not self._stopping
+
     async def _receive_and_dispatch(self, wait_time_s: int) -> int:
-        await self._slots.acquire()
-        self._slots.release()
+        if not await self._ready_to_receive():
+            return 0
         try:
-            self._receiving = asyncio.create_task(self._receive(wait_time_s))
+            # never more than the free slots: a received message waiting for a slot has no
+            # heartbeat, so it would reappear to other consumers and burn a receive
+            self._receiving = asyncio.create_task(self._receive(wait_time_s, self.free_slots))
             messages = await self._receiving
         except asyncio.CancelledError:
             if self._stopping:
@@ -125,7 +158,6 @@ class SqsConsumer:
         finally:
             self._receiving = None
         for message in messages:
-            await self._slots.acquire()
             task = asyncio.create_task(self._process(message))
             self._in_flight.add(task)
             task.add_done_callback(self._finished)
@@ -133,15 +165,15 @@ class SqsConsumer:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
-        self._slots.release()
+        self._changed.set()
 
-    async def _receive(self, wait_time_s: int) -> list[dict[str, Any]]:
+    async def _receive(self, wait_time_s: int, max_messages: int) -> list[dict[str, Any]]:
         if not self.queue_url:
             found = await self._sqs.get_queue_url(QueueName=self.queue_name)
             self.queue_url = found["QueueUrl"]
         response = await self._sqs.receive_message(
             QueueUrl=self.queue_url,
-            MaxNumberOfMessages=SQS_BATCH_LIMIT,
+            MaxNumberOfMessages=max(1, min(SQS_BATCH_LIMIT, max_messages)),
             WaitTimeSeconds=wait_time_s,
             MessageSystemAttributeNames=["ApproximateReceiveCount"],
             MessageAttributeNames=["All"],
@@ -152,26 +184,56 @@ class SqsConsumer:
         delivery = self._delivery(message)
         heartbeat = asyncio.create_task(self._keep_invisible(delivery))
         try:
-            await self._handle(decode(message.get("Body", "")), delivery)
+            envelope = decode(message.get("Body", ""))
         except PoisonMessageError as exc:
             self.poisoned += 1
             self._log_poison(delivery, exc)
             await self._retry_later(delivery)
-        except Exception as exc:
-            self.failed += 1
-            logger.warning(
-                "%s: message %s failed on attempt %d: %r",
-                self.options.name,
-                delivery.message_id,
-                delivery.receive_count,
-                exc,
-            )
-            await self._retry_later(delivery)
-        else:
-            self.handled += 1
-            await self._delete(delivery)
+            heartbeat.cancel()
+            return
+        try:
+            await self._handle_until_settled(envelope, delivery)
         finally:
             heartbeat.cancel()
+
+    async def _handle_until_settled(self, envelope: Envelope, delivery: Delivery) -> None:
+        """Run the handler; while a dependency is down (or the job busy elsewhere), hold it."""
+        hold = _Hold(self, delivery)
+        try:
+            while True:
+                try:
+                    await self._handle(envelope, delivery)
+                except Exception as exc:
+                    if not (is_outage(exc) or isinstance(exc, BusyError)):
+                        self._note_failure(delivery, exc)
+                        await self._retry_later(delivery)
+                        return
+                    if self._stopping:
+                        # another consumer takes it at once; this one is going away
+                        await self._release(delivery)
+                        return
+                    await self._pause(hold.next_pause_s(exc))
+                else:
+                    self.handled += 1
+                    await self._delete(delivery)
+                    return
+        finally:
+            hold.end()
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep with jitter, cut short by stop()."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop_requested.wait(), seconds * random.uniform(0.5, 1.0))
+
+    def _note_failure(self, delivery: Delivery, exc: Exception) -> None:
+        self.failed += 1
+        logger.warning(
+            "%s: message %s failed on attempt %d: %r",
+            self.options.name,
+            delivery.message_id,
+            delivery.receive_count,
+            exc,
+        )
 
     def _delivery(self, message: dict[str, Any]) -> Delivery:
         attributes = message.get("Attributes", {})
@@ -199,21 +261,23 @@ class SqsConsumer:
         while True:
             await asyncio.sleep(interval_s)
             with contextlib.suppress(Exception):
-                await self._sqs.change_message_visibility(
-                    QueueUrl=self.queue_url,
-                    ReceiptHandle=delivery.receipt_handle,
-                    VisibilityTimeout=self.options.visibility_timeout_s,
-                )
+                await self._set_visibility(delivery, self.options.visibility_timeout_s)
 
     async def _retry_later(self, delivery: Delivery) -> None:
         """Make the message visible again after an exponential, jittered delay."""
         ceiling_s = min(self.options.visibility_timeout_s, 2 ** (delivery.receive_count - 1))
         with contextlib.suppress(Exception):
-            await self._sqs.change_message_visibility(
-                QueueUrl=self.queue_url,
-                ReceiptHandle=delivery.receipt_handle,
-                VisibilityTimeout=int(random.uniform(0.5, 1.0) * ceiling_s),
-            )
+            await self._set_visibility(delivery, int(random.uniform(0.5, 1.0) * ceiling_s))
+
+    async def _release(self, delivery: Delivery) -> None:
+        with contextlib.suppress(Exception):
+            await self._set_visibility(delivery, 0)
+
+    async def _set_visibility(self, delivery: Delivery, seconds: int) -> None:
+        handle = delivery.receipt_handle
+        await self._sqs.change_message_visibility(
+            QueueUrl=self.queue_url, ReceiptHandle=handle, VisibilityTimeout=seconds
+        )
 
     async def _delete(self, delivery: Delivery) -> None:
         try:
@@ -224,3 +288,42 @@ class SqsConsumer:
             # the handler was idempotent; a redelivery is harmless
             name, message_id = self.options.name, delivery.message_id
             logger.warning("%s: could not delete %s: %r", name, message_id, exc)
+
+
+class _Hold:
+    """One message held in place: its growing pause, and the consumer paused while it lasts."""
+
+    def __init__(self, consumer: SqsConsumer, delivery: Delivery) -> None:
+        self._consumer = consumer
+        self._delivery = delivery
+        self._pause_s = 0.0
+        self._outage = False
+
+    def next_pause_s(self, exc: Exception) -> float:
+        if isinstance(exc, BusyError):
+            return min(exc.retry_after_s, self._consumer.options.outage_backoff_max_s)
+        if not self._outage:
+            self._outage = True
+            self._consumer._held_by_outage += 1
+            self._consumer.held += 1
+            logger.warning(
+                "%s: dependency unavailable while handling %s (%r); holding it and receiving "
+                "nothing new until it answers",
+                self._consumer.options.name,
+                self._delivery.message_id,
+                exc,
+            )
+        self._pause_s = min(
+            self._consumer.options.outage_backoff_max_s, max(0.25, self._pause_s * 2)
+        )
+        return self._pause_s
+
+    def end(self) -> None:
+        if self._outage:
+            self._consumer._held_by_outage -= 1
+            self._consumer._changed.set()
+            logger.info(
+                "%s: message %s no longer held",
+                self._consumer.options.name,
+                self._delivery.message_id,
+            )

@@ -6,29 +6,77 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
+from dataclasses import dataclass, field
 
-from shared.bus import Publisher
+from shared.bus import Outgoing, Publisher, Refused, outgoing_batches
+from shared.relay_lease import RelayLease
 from shared.store import EventStore
 
 logger = logging.getLogger(__name__)
 MAX_BACKOFF_S = 5.0
+# an entry SNS refuses on its own waits this long at most before it is tried again
+MAX_REFUSED_BACKOFF_S = 300.0
+
+
+@dataclass
+class RefusedEntries:
+    """Entries refused on their own, set aside with backoff so the rest of the outbox flows."""
+
+    retry_at: dict[int, float] = field(default_factory=dict)
+    attempts: dict[int, int] = field(default_factory=dict)
+
+    def waiting(self) -> list[int]:
+        now = time.monotonic()
+        return [position for position, due in self.retry_at.items() if due > now]
+
+    def note(self, refused: Refused) -> None:
+        for position, reason in refused.items():
+            attempts = self.attempts.get(position, 0) + 1
+            self.attempts[position] = attempts
+            delay_s = min(MAX_REFUSED_BACKOFF_S, 2.0**attempts) * random.uniform(0.5, 1.0)
+            self.retry_at[position] = time.monotonic() + delay_s
+            logger.error(
+                "outbox relay: SNS refused the event at position %d (%s); attempt %d, "
+                "next try in %.0fs",
+                position,
+                reason,
+                attempts,
+                delay_s,
+            )
+
+    def forget(self, positions: list[int]) -> None:
+        for position in positions:
+            self.retry_at.pop(position, None)
+            self.attempts.pop(position, None)
 
 
 class OutboxRelay:
     def __init__(
-        self, store: EventStore, publisher: Publisher, *, poll_interval_s: float, batch: int = 50
+        self,
+        store: EventStore,
+        publisher: Publisher,
+        *,
+        poll_interval_s: float,
+        batch: int = 50,
+        lease: RelayLease | None = None,
     ) -> None:
         self._store = store
         self._publisher = publisher
         self._poll_interval_s = poll_interval_s
         self._batch = batch
+        self._lease = lease or RelayLease(store)
+        self._refused = RefusedEntries()
         self._wake = asyncio.Event()
         self._stopping = False
         self.published = 0
         self.failures = 0
 
     def __repr__(self) -> str:
-        return f"<OutboxRelay published={self.published} failures={self.failures}>"
+        return (
+            f"<OutboxRelay published={self.published} failures={self.failures} "
+            f"set_aside={len(self._refused.retry_at)} lease_held={self._lease.held}>"
+        )
 
     def notify(self) -> None:
         """Something was just committed: publish now instead of at the next poll."""
@@ -63,15 +111,24 @@ class OutboxRelay:
             await asyncio.wait_for(self._wake.wait(), timeout_s)
 
     async def publish_pending(self) -> int:
-        """Publish one batch of the outbox; return how many were sent."""
-        messages = await self._store.outbox_batch(self._batch)
-        if not messages:
+        """Publish one read of the outbox, if this relay holds the lease; return how many."""
+        if not await self._lease.hold():
             return 0
-        sent = await self._publisher.publish(messages)
-        if sent:
-            await self._store.mark_published([message.position for message in messages[:sent]])
-            self.published += sent
+        messages = await self._store.outbox_batch(self._batch, skip=self._refused.waiting())
+        sent = 0
+        for batch in outgoing_batches(messages):
+            sent += await self._publish(batch)
         return sent
+
+    async def _publish(self, batch: list[Outgoing]) -> int:
+        refused = await self._publisher.publish(batch)
+        accepted = [message.position for message in batch if message.position not in refused]
+        if accepted:
+            await self._store.mark_published(accepted)
+            self._refused.forget(accepted)
+            self.published += len(accepted)
+        self._refused.note(refused)
+        return len(accepted)
 
     async def flush(self, timeout_s: float) -> bool:
         """Publish everything pending (used at shutdown); False if the time ran out."""
@@ -85,3 +142,10 @@ class OutboxRelay:
             logger.warning("outbox relay: flush at shutdown failed (%r); events stay stored", exc)
             return False
         return True
+
+    async def release(self) -> None:
+        """Hand the outbox to another instance's relay (after the flush at shutdown)."""
+        try:
+            await self._lease.release()
+        except Exception as exc:
+            logger.warning("outbox relay: could not release its lease (%r); it expires", exc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -45,6 +45,7 @@ class StoreTables:
     events: Table
     outbox: Table
     inbox: Table
+    relay_lease: Table
 
 
 def store_tables(metadata: MetaData, owner: str) -> StoreTables:
@@ -76,7 +77,15 @@ def store_tables(metadata: MetaData, owner: str) -> StoreTables:
         Column("consumer", String(64), primary_key=True),
         Column("event_id", String(36), primary_key=True),
     )
-    return StoreTables(events, outbox, inbox)
+    # which of several instances' relays publishes the outbox now (shared/relay_lease.py)
+    relay_lease = Table(
+        f"{owner}_relay_lease",
+        metadata,
+        Column("name", String(64), primary_key=True),
+        Column("holder", String(64), nullable=False),
+        Column("expires_at", DateTime, nullable=False),
+    )
+    return StoreTables(events, outbox, inbox, relay_lease)
 
 
 @dataclass(frozen=True)
@@ -232,10 +241,12 @@ class EventStore:
         async with self.engine.connect() as conn:
             return int((await conn.execute(query)).scalar_one())
 
-    async def outbox_batch(self, limit: int = 100) -> list[Outgoing]:
-        """The oldest unpublished events, in position order."""
+    async def outbox_batch(self, limit: int = 100, skip: Collection[int] = ()) -> list[Outgoing]:
+        """The oldest unpublished events, in position order, but for those in `skip`."""
         outbox = self.tables.outbox
         query = select(outbox.c.position, outbox.c.type, outbox.c.body)
+        if skip:
+            query = query.where(outbox.c.position.not_in(list(skip)))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query.order_by(outbox.c.position).limit(limit))).all()
         return [Outgoing(position, type_, body) for position, type_, body in rows]

@@ -15,7 +15,8 @@ from scripts.replay.errors import OperatorError
 from scripts.replay.listing import event_line
 from scripts.replay.progress import Pace, ProgressReport
 from shared.aws import aws_client
-from shared.bus import SNS_BATCH_LIMIT, Outgoing, SnsPublisher, resolve_topic_arn
+from shared.batching import MAX_BATCH_ENTRIES
+from shared.bus import Outgoing, SnsPublisher, outgoing_batches, resolve_topic_arn
 from shared.envelope import Envelope
 from shared.settings import Settings
 from shared.store import EventFilter, EventStore
@@ -95,18 +96,22 @@ async def _send_chunk(
 ) -> None:
     # the envelope as this code reads it: an upcast old event goes out in the current shape
     messages = [Outgoing(position, env.type, env.to_json()) for position, env in chunk]
-    accepted = await publisher.publish(messages)
-    if accepted:
-        outcome.sent += accepted
-        outcome.last_position = messages[accepted - 1].position
-    if accepted < len(messages):
-        raise OperatorError(f"SNS refused the event at position {messages[accepted].position}")
+    for batch in outgoing_batches(messages):
+        refused = await publisher.publish(batch)
+        for message in batch:
+            if message.position in refused:
+                raise OperatorError(
+                    f"SNS refused the event at position {message.position}: "
+                    f"{refused[message.position]}"
+                )
+            outcome.sent += 1
+            outcome.last_position = message.position
 
 
 def _chunk_size(rate_per_s: float | None) -> int:
     if rate_per_s is None:
-        return SNS_BATCH_LIMIT
-    return max(1, min(SNS_BATCH_LIMIT, int(rate_per_s)))
+        return MAX_BATCH_ENTRIES
+    return max(1, min(MAX_BATCH_ENTRIES, int(rate_per_s)))
 
 
 def _resume_hint(outcome: Outcome, selection: EventFilter) -> str:

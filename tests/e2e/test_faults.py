@@ -187,7 +187,7 @@ async def request_calendar(settings: Settings, todo_count: int) -> UUID:
             event, stream_id=f"calendar-{task_id}", stream_version=1, correlation_id=task_id
         )
         outgoing = Outgoing(position=1, type=envelope.type, body=envelope.to_json())
-        assert await SnsPublisher(sns, names.topic).publish([outgoing]) == 1
+        assert await SnsPublisher(sns, names.topic).publish([outgoing]) == {}
     assert event.snapshot_key is not None, "the snapshot should travel by claim check"
     return task_id
 

@@ -9,10 +9,11 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from shared.aws import aws_client
 from shared.bootstrap import Deployed, bootstrap
-from shared.consumer import ConsumerOptions, Delivery, SqsConsumer
+from shared.consumer import BusyError, ConsumerOptions, Delivery, SqsConsumer
 from shared.envelope import Envelope, wrap
 from shared.events import CalendarStarted
 from shared.settings import Settings
@@ -50,6 +51,7 @@ def consumer_for(
         visibility_timeout_s=VISIBILITY_S,
         max_receive_count=MAX_RECEIVES,
         concurrency=4,
+        outage_backoff_max_s=1.0,
     )
     return SqsConsumer(sqs, Names(settings.resource_prefix).queue(JOB_TRACKER), handle, options)
 
@@ -134,7 +136,7 @@ class TestRetries:
         async def flaky(_envelope: Envelope, delivery: Delivery) -> None:
             attempts.append(delivery.receive_count)
             if len(attempts) == 1:
-                raise ConnectionError("database blinked")
+                raise RuntimeError("a bug that the next attempt does not meet")
 
         consumer = consumer_for(sqs, aws_settings, flaky)
 
@@ -146,6 +148,125 @@ class TestRetries:
         assert attempts == [1, 2]
         assert await dlq_bodies(sqs, aws_settings) == []
 
+
+class TestOutages:
+    async def test_an_outage_longer_than_every_receive_together_dead_letters_nothing(
+        self, deployed: Deployed, sqs: Any, aws_settings: Settings
+    ) -> None:
+        url = deployed.queue_urls[JOB_TRACKER.name]
+        for _ in range(3):
+            await sqs.send_message(QueueUrl=url, MessageBody=good_event().to_json())
+        # the redrive policy allows MAX_RECEIVES receives of VISIBILITY_S each: outlast them all
+        outage_ends = asyncio.get_running_loop().time() + VISIBILITY_S * MAX_RECEIVES * 3
+        receive_counts: list[int] = []
+
+        async def database_down_for_a_while(_envelope: Envelope, delivery: Delivery) -> None:
+            receive_counts.append(delivery.receive_count)
+            if asyncio.get_running_loop().time() < outage_ends:
+                raise OperationalError("SELECT 1", {}, ConnectionRefusedError())
+
+        consumer = consumer_for(sqs, aws_settings, database_down_for_a_while)
+
+        async def all_handled() -> bool:
+            return consumer.handled == 3
+
+        await run_for(consumer, all_handled, limit_s=40)
+
+        assert set(receive_counts) == {1}
+        assert consumer.failed == 0
+        assert await dlq_bodies(sqs, aws_settings) == []
+
+    async def test_nothing_new_is_received_while_a_message_is_held_by_an_outage(
+        self, deployed: Deployed, sqs: Any, aws_settings: Settings
+    ) -> None:
+        url = deployed.queue_urls[JOB_TRACKER.name]
+        await sqs.send_message(QueueUrl=url, MessageBody=good_event().to_json())
+        outage = asyncio.Event()
+        seen: list[str] = []
+
+        async def outage_until_told(_envelope: Envelope, delivery: Delivery) -> None:
+            seen.append(delivery.message_id)
+            if not outage.is_set():
+                raise ConnectionRefusedError("database refused")
+
+        consumer = consumer_for(sqs, aws_settings, outage_until_told)
+        task = asyncio.create_task(consumer.run())
+        await eventually(lambda: _true_if(len(seen) >= 2), 10, interval_s=0.1)
+        # a long poll already under way when the outage began may still return; let it end
+        await asyncio.sleep(1.5)
+        await sqs.send_message(QueueUrl=url, MessageBody=good_event().to_json())
+        await asyncio.sleep(2)
+        held_ids = set(seen)
+        outage.set()
+        try:
+            await eventually(lambda: _true_if(consumer.handled == 2), 20, interval_s=0.2)
+        finally:
+            consumer.stop()
+            await consumer.drain(5)
+            await task
+
+        assert len(held_ids) == 1, "a second message was received during the outage"
+        assert consumer.held == 1
+
+    async def test_a_busy_job_is_asked_again_in_place_without_a_new_receive(
+        self, deployed: Deployed, sqs: Any, aws_settings: Settings
+    ) -> None:
+        await sqs.send_message(
+            QueueUrl=deployed.queue_urls[JOB_TRACKER.name], MessageBody=good_event().to_json()
+        )
+        receive_counts: list[int] = []
+
+        async def busy_twice(_envelope: Envelope, delivery: Delivery) -> None:
+            receive_counts.append(delivery.receive_count)
+            if len(receive_counts) <= 2:
+                raise BusyError("rendering elsewhere", retry_after_s=0.2)
+
+        consumer = consumer_for(sqs, aws_settings, busy_twice)
+        await run_for(consumer, lambda: _true_if(consumer.handled == 1), limit_s=20)
+
+        assert receive_counts == [1, 1, 1]
+        assert consumer.held == 0
+
+
+class TestSlots:
+    async def test_a_consumer_receives_no_more_messages_than_it_has_free_slots(
+        self, deployed: Deployed, sqs: Any, aws_settings: Settings
+    ) -> None:
+        url = deployed.queue_urls[JOB_TRACKER.name]
+        for _ in range(6):
+            await sqs.send_message(QueueUrl=url, MessageBody=good_event().to_json())
+        release = asyncio.Event()
+        running: list[str] = []
+
+        async def wait_for_release(_envelope: Envelope, delivery: Delivery) -> None:
+            running.append(delivery.message_id)
+            await release.wait()
+
+        consumer = consumer_for(sqs, aws_settings, wait_for_release)
+        task = asyncio.create_task(consumer.run())
+        await eventually(lambda: _true_if(len(running) == 4), 10, interval_s=0.1)
+        await asyncio.sleep(1.5)
+        attributes = await sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+        )
+        release.set()
+        try:
+            await eventually(lambda: _true_if(consumer.handled == 6), 20, interval_s=0.2)
+        finally:
+            consumer.stop()
+            await consumer.drain(5)
+            await task
+
+        # four slots: four in hand, the other two still waiting in the queue for anyone
+        assert len(running) >= 4
+        assert int(attributes["Attributes"]["ApproximateNumberOfMessages"]) == 2
+
+
+async def _true_if(condition: bool) -> bool:
+    return condition
+
+
+class TestLongHandlers:
     async def test_a_handler_longer_than_the_visibility_timeout_is_not_run_twice(
         self, deployed: Deployed, sqs: Any, aws_settings: Settings
     ) -> None:
