@@ -12,9 +12,7 @@ import logging
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, update
-from sqlalchemy.dialects import postgresql, sqlite
-
+from shared import leases
 from shared.clock import utcnow
 from shared.store import EventStore
 
@@ -58,21 +56,11 @@ class RelayLease:
         """Give the lease up at once, so a standby relay takes over without waiting it out."""
         if self._renew_at is None:
             return
-        table = self._store.tables.relay_lease
         async with self._store.transaction() as conn:
-            await conn.execute(delete(table).where(table.c.holder == self.holder))
+            await leases.release(conn, self._store.tables.relay_lease, LEASE_NAME, self.holder)
         self._renew_at = None
 
     async def _claim(self, now: datetime) -> bool:
         table = self._store.tables.relay_lease
-        values = {"holder": self.holder, "expires_at": now + self._ttl}
-        free_or_mine = (table.c.holder == self.holder) | (table.c.expires_at < now)
         async with self._store.transaction() as conn:
-            renewed = await conn.execute(
-                update(table).where(table.c.name == LEASE_NAME, free_or_mine).values(**values)
-            )
-            if renewed.rowcount == 1:
-                return True
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            first = dialect.insert(table).values(name=LEASE_NAME, **values).on_conflict_do_nothing()
-            return (await conn.execute(first)).rowcount == 1
+            return await leases.claim(conn, table, LEASE_NAME, self.holder, now, self._ttl)

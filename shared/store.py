@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared.bus import Outgoing
 from shared.envelope import Envelope, wrap
 from shared.events import AnyEvent
+from shared.leases import lease_table
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY
 Position = BigInteger().with_variant(Integer(), "sqlite")
@@ -78,13 +79,7 @@ def store_tables(metadata: MetaData, owner: str) -> StoreTables:
         Column("event_id", String(36), primary_key=True),
     )
     # which of several instances' relays publishes the outbox now (shared/relay_lease.py)
-    relay_lease = Table(
-        f"{owner}_relay_lease",
-        metadata,
-        Column("name", String(64), primary_key=True),
-        Column("holder", String(64), nullable=False),
-        Column("expires_at", DateTime, nullable=False),
-    )
+    relay_lease = lease_table(metadata, f"{owner}_relay_lease")
     return StoreTables(events, outbox, inbox, relay_lease)
 
 

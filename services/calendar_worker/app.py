@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from aiohttp import web
 
 from services.calendar_worker.handlers import WorkerPorts, make_handle
@@ -26,4 +28,6 @@ def create_app(settings: Settings) -> web.Application:
 
 
 def _handle(app: web.Application) -> Handle:
-    return make_handle(WorkerPorts(app[store_key], app[blobs_key], app[relay_key]))
+    # a render is claimed for as long as its message stays invisible to other workers
+    lease = timedelta(seconds=app[settings_key].sqs_visibility_timeout_s)
+    return make_handle(WorkerPorts(app[store_key], app[blobs_key], app[relay_key], lease))

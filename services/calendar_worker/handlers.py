@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from uuid import UUID
 
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from services.calendar_worker.rendering import render_and_store
+from services.calendar_worker.tables import render_leases
+from shared import leases
 from shared.blobs import BlobNotFoundError, BlobStore
 from shared.claim_check import check_out
-from shared.consumer import Delivery, Handle
+from shared.clock import utcnow
+from shared.consumer import BusyError, Delivery, Handle
 from shared.envelope import Envelope
 from shared.events import AnyEvent, CalendarFailed, CalendarRequested, CalendarStarted
+from shared.outages import is_outage
 from shared.relay import OutboxRelay
 from shared.store import EventStore
 
@@ -19,6 +30,13 @@ logger = logging.getLogger(__name__)
 TERMINAL_TYPES = frozenset({"CalendarReady", "CalendarFailed"})
 # failures that no retry can mend: fail the job at once instead of waiting out the redrive count
 PERMANENT = (BlobNotFoundError, ValueError)
+# what an anonymous client is told; the exception itself (which may name accounts, buckets or
+# hosts) goes to the log only
+PUBLIC_REASONS: dict[type[Exception], str] = {
+    BlobNotFoundError: "the calendar's snapshot of todos is missing",
+    ValueError: "the calendar request is invalid",
+}
+DEFAULT_REASON = "the calendar could not be built"
 
 
 @dataclass(frozen=True)
@@ -26,6 +44,9 @@ class WorkerPorts:
     store: EventStore
     blobs: BlobStore
     relay: OutboxRelay
+    # one render per job at a time, held as long as a message stays invisible
+    lease: timedelta = timedelta(seconds=30)
+    leases: Table = render_leases
 
 
 def render_stream_id(task_id: UUID) -> str:
@@ -41,38 +62,108 @@ async def build_calendar(envelope: Envelope, delivery: Delivery, ports: WorkerPo
     if any(event.type in TERMINAL_TYPES for event in history):
         logger.info("calendar %s already finished; duplicate delivery ignored", request.task_id)
         return
-    started = CalendarStarted(task_id=request.task_id, attempt=delivery.receive_count)
-    version = await _record(ports, stream, len(history), started, envelope)
+    version = await _start(ports, stream, history, envelope, delivery)
     try:
-        todos = await check_out(request, ports.blobs)
-        outcome: AnyEvent = await render_and_store(
-            request.task_id, todos, request.requested_at, ports.blobs
-        )
+        async with _lease_kept(ports, request.task_id, delivery.message_id):
+            todos = await check_out(request, ports.blobs)
+            outcome: AnyEvent = await render_and_store(
+                request.task_id, todos, request.requested_at, ports.blobs
+            )
     except Exception as exc:
-        if not (delivery.is_last_attempt or isinstance(exc, PERMANENT)):
+        if is_outage(exc) or not (delivery.is_last_attempt or isinstance(exc, PERMANENT)):
             raise
-        reason = f"{type(exc).__name__}: {exc}"
-        outcome = CalendarFailed(
-            task_id=request.task_id, reason=reason, attempts=delivery.receive_count
-        )
-    await _record(ports, stream, version, outcome, envelope)
+        outcome = _failed(request.task_id, exc, delivery)
+    await _finish(ports, stream, version, outcome, envelope, delivery)
 
 
-async def _record(
-    ports: WorkerPorts, stream: str, version: int, event: AnyEvent, cause: Envelope
+async def _start(
+    ports: WorkerPorts, stream: str, history: list[Envelope], cause: Envelope, delivery: Delivery
 ) -> int:
-    """Append one event to the render stream (a conflict means another worker got there first)."""
+    """Claim the job's render and record CalendarStarted; BusyError while another renders it."""
+    task_id = _task_id(cause)
+    started = CalendarStarted(task_id=task_id, attempt=delivery.receive_count)
     async with ports.store.transaction() as conn:
-        await ports.store.append(
-            conn,
-            stream,
-            version,
-            [event],
-            correlation_id=cause.correlation_id,
-            causation_id=cause.event_id,
-        )
+        now = utcnow()
+        name = str(task_id)
+        if not await leases.claim(conn, ports.leases, name, delivery.message_id, now, ports.lease):
+            until = await leases.expires_at(conn, ports.leases, name) or now
+            wait_s = max(0.5, (until - now).total_seconds())
+            raise BusyError(f"calendar {task_id} is being rendered by another delivery", wait_s)
+        # tried again in place after an outage: this attempt's start is already recorded
+        if history and history[-1].data == started:
+            return len(history)
+        await _append(ports, conn, stream, len(history), started, cause)
     ports.relay.notify()
-    return version + 1
+    return len(history) + 1
+
+
+async def _finish(
+    ports: WorkerPorts,
+    stream: str,
+    version: int,
+    outcome: AnyEvent,
+    cause: Envelope,
+    delivery: Delivery,
+) -> None:
+    """Record the outcome and give the render lease up, in one transaction."""
+    async with ports.store.transaction() as conn:
+        await _append(ports, conn, stream, version, outcome, cause)
+        await leases.release(conn, ports.leases, str(_task_id(cause)), delivery.message_id)
+    ports.relay.notify()
+
+
+async def _append(
+    ports: WorkerPorts,
+    conn: AsyncConnection,
+    stream: str,
+    version: int,
+    event: AnyEvent,
+    cause: Envelope,
+) -> None:
+    # a version conflict means another worker got there first
+    await ports.store.append(
+        conn,
+        stream,
+        version,
+        [event],
+        correlation_id=cause.correlation_id,
+        causation_id=cause.event_id,
+    )
+
+
+@contextlib.asynccontextmanager
+async def _lease_kept(ports: WorkerPorts, task_id: UUID, holder: str) -> AsyncIterator[None]:
+    """Renew the render lease while the body runs, so a duplicate waits instead of restarting."""
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(ports.lease.total_seconds() / 3)
+            with contextlib.suppress(Exception):
+                async with ports.store.transaction() as conn:
+                    await leases.claim(
+                        conn, ports.leases, str(task_id), holder, utcnow(), ports.lease
+                    )
+
+    renewing = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        renewing.cancel()
+
+
+def _task_id(request: Envelope) -> UUID:
+    assert isinstance(request.data, CalendarRequested)
+    return request.data.task_id
+
+
+def _failed(task_id: UUID, exc: Exception, delivery: Delivery) -> CalendarFailed:
+    logger.error(
+        "calendar %s failed on attempt %d: %r", task_id, delivery.receive_count, exc, exc_info=exc
+    )
+    reason = next(
+        (text for kind, text in PUBLIC_REASONS.items() if isinstance(exc, kind)), DEFAULT_REASON
+    )
+    return CalendarFailed(task_id=task_id, reason=reason, attempts=delivery.receive_count)
 
 
 def make_handle(ports: WorkerPorts) -> Handle:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
+from shared.leases import lease_table
 from shared.runtime import ServiceSchema
 from shared.store import store_tables
 
@@ -12,5 +13,7 @@ SCHEMA_VERSION = 1
 
 metadata = MetaData()
 store = store_tables(metadata, OWNER)
+# which delivery renders a job now: a duplicate waits for it instead of starting over
+render_leases = lease_table(metadata, f"{OWNER}_render_leases")
 
 SCHEMA = ServiceSchema(owner=OWNER, version=SCHEMA_VERSION, metadata=metadata, store=store)

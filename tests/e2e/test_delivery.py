@@ -110,5 +110,5 @@ async def test_a_request_that_can_never_succeed_ends_in_failure_with_a_reason(
     code, _, _, _ = await api.result(final["result_url"])
 
     assert final["task_status"] == "FAILURE"
-    assert "snapshots/missing.json" in final["error"]
+    assert final["error"] == "the calendar's snapshot of todos is missing"
     assert code == 404

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -14,13 +14,12 @@ from services.calendar_worker.handlers import WorkerPorts, build_calendar, rende
 from services.calendar_worker.tables import SCHEMA
 from shared.blobs import InMemoryBlobStore
 from shared.bus import InMemoryBus
-from shared.consumer import Delivery
+from shared.consumer import BusyError, Delivery
 from shared.envelope import Envelope, wrap
 from shared.events import CalendarRequested, TodoSnapshot
 from shared.relay import OutboxRelay
 from shared.runtime import open_store
 from shared.settings import Settings
-from shared.store import ConcurrencyError
 
 NOW = datetime(2024, 4, 17, 14, 0)
 
@@ -48,8 +47,10 @@ def request(
     return wrap(event, stream_id=f"calendar-{task_id}", stream_version=1, correlation_id=task_id)
 
 
-def delivery(receive_count: int = 1, max_receive_count: int = 3) -> Delivery:
-    return Delivery("m-1", "r-1", receive_count, max_receive_count)
+def delivery(
+    receive_count: int = 1, max_receive_count: int = 3, message_id: str = "m-1"
+) -> Delivery:
+    return Delivery(message_id, "r-1", receive_count, max_receive_count)
 
 
 def todo(todo_id: int) -> TodoSnapshot:
@@ -100,14 +101,47 @@ class TestBuildCalendar:
     ) -> None:
         envelope = request((todo(1),))
 
+        # five copies of one request, as SNS may deliver it: five SQS messages
         results = await asyncio.gather(
-            *(build_calendar(envelope, delivery(), ports) for _ in range(5)),
+            *(build_calendar(envelope, delivery(message_id=f"m-{n}"), ports) for n in range(5)),
             return_exceptions=True,
         )
 
-        assert all(result is None or isinstance(result, ConcurrencyError) for result in results)
-        types = await outcome_types(ports, envelope)
-        assert types.count("CalendarReady") == 1
+        assert all(isinstance(result, (type(None), BusyError)) for result in results), results
+        assert await outcome_types(ports, envelope) == ["CalendarStarted", "CalendarReady"]
+
+    async def test_a_duplicate_waits_for_a_render_in_progress_instead_of_restarting_it(
+        self, ports: WorkerPorts
+    ) -> None:
+        slow = WorkerPorts(ports.store, SlowBlobStore(), ports.relay)
+        envelope = request((todo(1),))
+        first = asyncio.create_task(build_calendar(envelope, delivery(message_id="m-1"), slow))
+        await asyncio.sleep(0.2)
+
+        with pytest.raises(BusyError) as busy:
+            await build_calendar(envelope, delivery(message_id="m-2"), slow)
+        await first
+
+        assert busy.value.retry_after_s > 0
+        assert await outcome_types(ports, envelope) == ["CalendarStarted", "CalendarReady"]
+        # asked again once the first is done, the duplicate finds the job finished
+        await build_calendar(envelope, delivery(message_id="m-2"), slow)
+        assert await outcome_types(ports, envelope) == ["CalendarStarted", "CalendarReady"]
+
+    async def test_a_render_whose_lease_ran_out_is_taken_over_by_a_duplicate(
+        self, ports: WorkerPorts
+    ) -> None:
+        short = WorkerPorts(ports.store, BrokenBlobStore(), ports.relay, lease=timedelta(0))
+        envelope = request((todo(1),))
+        with pytest.raises(ConnectionError):
+            await build_calendar(envelope, delivery(message_id="m-1"), short)
+
+        await build_calendar(envelope, delivery(message_id="m-2"), ports)
+
+        assert await outcome_types(ports, envelope) == [
+            "CalendarStarted",
+            "CalendarReady",
+        ]
 
 
 class TestFailures:
@@ -120,25 +154,53 @@ class TestFailures:
 
         events = await ports.store.load(render_stream_id(envelope.data.task_id))  # type: ignore[union-attr]
         assert [event.type for event in events] == ["CalendarStarted", "CalendarFailed"]
-        assert "snapshots/gone.json" in events[1].data.reason  # type: ignore[union-attr]
+        assert events[1].data.reason == "the calendar's snapshot of todos is missing"  # type: ignore[union-attr]
 
-    async def test_a_transient_failure_is_raised_for_a_retry_until_the_last_attempt(
+    async def test_a_failure_is_raised_for_a_retry_until_the_last_attempt_then_recorded(
+        self, ports: WorkerPorts
+    ) -> None:
+        buggy = WorkerPorts(ports.store, BuggyBlobStore(), ports.relay)
+        envelope = request((todo(1),))
+
+        with pytest.raises(RuntimeError):
+            await build_calendar(envelope, delivery(receive_count=1), buggy)
+        await build_calendar(envelope, delivery(receive_count=3), buggy)
+
+        events = await ports.store.load(render_stream_id(envelope.data.task_id))  # type: ignore[union-attr]
+        assert [event.type for event in events] == [
+            "CalendarStarted",
+            "CalendarStarted",
+            "CalendarFailed",
+        ]
+        # the client is told a short reason; the exception text stays in the log
+        assert events[-1].data.reason == "the calendar could not be built"  # type: ignore[union-attr]
+        assert "arn:aws" not in events[-1].data.reason  # type: ignore[union-attr]
+
+    async def test_an_outage_is_never_recorded_as_a_failure_even_on_the_last_attempt(
         self, ports: WorkerPorts
     ) -> None:
         broken = WorkerPorts(ports.store, BrokenBlobStore(), ports.relay)
         envelope = request((todo(1),))
 
         with pytest.raises(ConnectionError):
-            await build_calendar(envelope, delivery(receive_count=1), broken)
-        await build_calendar(envelope, delivery(receive_count=3), broken)
+            await build_calendar(envelope, delivery(receive_count=3), broken)
+        # held and tried again in place once S3 answers: one start, one outcome
+        await build_calendar(envelope, delivery(receive_count=3), ports)
 
-        assert await outcome_types(ports, envelope) == [
-            "CalendarStarted",
-            "CalendarStarted",
-            "CalendarFailed",
-        ]
+        assert await outcome_types(ports, envelope) == ["CalendarStarted", "CalendarReady"]
 
 
 class BrokenBlobStore(InMemoryBlobStore):
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         raise ConnectionError("S3 is unreachable")
+
+
+class BuggyBlobStore(InMemoryBlobStore):
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        raise RuntimeError("AccessDenied for arn:aws:s3:::taskoverflow-calendars/123456789012")
+
+
+class SlowBlobStore(InMemoryBlobStore):
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        await asyncio.sleep(1)
+        await super().put(key, data, content_type)

@@ -1,0 +1,48 @@
+"""Leases in the database: a named claim held by one holder until it runs out or is released.
+
+The holder renews its lease while it works; if it dies, the lease runs out and someone else may
+claim the name. Used for the one relay per outbox and the one render per calendar job.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+def lease_table(metadata: MetaData, name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("name", String(64), primary_key=True),
+        Column("holder", String(64), nullable=False),
+        Column("expires_at", DateTime, nullable=False),
+    )
+
+
+async def claim(
+    conn: AsyncConnection, table: Table, name: str, holder: str, now: datetime, ttl: timedelta
+) -> bool:
+    """Take or renew the lease on `name` until now + ttl; False while another holder has it."""
+    values = {"holder": holder, "expires_at": now + ttl}
+    free_or_mine = (table.c.holder == holder) | (table.c.expires_at < now)
+    renewed = await conn.execute(
+        update(table).where(table.c.name == name, free_or_mine).values(**values)
+    )
+    if renewed.rowcount == 1:
+        return True
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    first = dialect.insert(table).values(name=name, **values).on_conflict_do_nothing()
+    return (await conn.execute(first)).rowcount == 1
+
+
+async def expires_at(conn: AsyncConnection, table: Table, name: str) -> datetime | None:
+    query = select(table.c.expires_at).where(table.c.name == name)
+    return (await conn.execute(query)).scalar_one_or_none()
+
+
+async def release(conn: AsyncConnection, table: Table, name: str, holder: str) -> None:
+    await conn.execute(delete(table).where(table.c.name == name, table.c.holder == holder))
