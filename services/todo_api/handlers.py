@@ -71,9 +71,11 @@ async def _with_retries(store: EventStore, attempt: Callable[[AsyncConnection], 
 
 
 async def request_calendar(command: RequestCalendar, store: EventStore, blobs: BlobStore) -> None:
-    async with store.transaction() as conn:
+    async with store.engine.connect() as conn:
         snapshot = await list_todos(conn)
-        event = todo.request_calendar(command, snapshot, utcnow())
-        event = await check_in(event, blobs)
+    event = todo.request_calendar(command, snapshot, utcnow())
+    # a large snapshot goes to S3 before the write transaction, which never waits on S3
+    event = await check_in(event, blobs)
+    async with store.transaction() as conn:
         stream = todo.calendar_stream_id(command)
         await store.append(conn, stream, 0, [event], correlation_id=command.task_id)
