@@ -21,12 +21,12 @@ from rich.table import Table
 from scripts.replay.errors import OperatorError
 from scripts.replay.listing import task_id_of
 from shared.aws import aws_client
+from shared.batching import MAX_BATCH_ENTRIES, batches, message_size
 from shared.bootstrap import queue_arn
 from shared.consumer import PoisonMessageError, decode
 from shared.settings import Settings
 from shared.topology import Names, QueueSpec
 
-SQS_BATCH_LIMIT = 10
 # long enough to send a batch on and delete it before the DLQ shows the messages again
 MOVE_HIDE_S = 60
 PEEK_HIDE_S = 30
@@ -124,30 +124,66 @@ async def _move_task(sqs: Any, queues: Queues) -> int | None:
 
 
 async def _move_in_batches(sqs: Any, queues: Queues) -> int:
+    """Send and delete what the DLQ holds; a message SQS refuses stays there for a later run."""
     moved = 0
+    refused: dict[str, str] = {}  # message id: why SQS refused it
     while messages := await _receive(sqs, queues.dlq_url, MOVE_HIDE_S):
-        entries = [
-            {
-                "Id": str(index),
-                "MessageBody": message["Body"],
-                "MessageAttributes": _attributes(message),
-            }
-            for index, message in enumerate(messages)
-        ]
-        sent = await sqs.send_message_batch(QueueUrl=queues.source_url, Entries=entries)
-        done = [messages[int(entry["Id"])] for entry in sent.get("Successful", [])]
-        if done:
-            await sqs.delete_message_batch(
-                QueueUrl=queues.dlq_url,
-                Entries=[
-                    {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
-                    for index, message in enumerate(done)
-                ],
-            )
-        moved += len(done)
-        if failed := sent.get("Failed", []):
-            raise OperatorError(f"SQS refused {len(failed)} messages after {moved} were moved")
+        for batch in batches(messages, size_of=_sent_size):
+            done, failed = await _send(sqs, queues.source_url, batch)
+            await _delete(sqs, queues.dlq_url, done)
+            moved += len(done)
+            refused.update(failed)
+            for message in done:
+                refused.pop(message["MessageId"], None)
+    if refused:
+        reasons = ", ".join(sorted(set(refused.values())))
+        raise OperatorError(
+            f"moved {moved} messages; SQS refused {len(refused)} ({reasons}), "
+            "which stay in the DLQ for a later redrive"
+        )
     return moved
+
+
+async def _send(
+    sqs: Any, url: str, messages: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Send a batch: the messages SQS took, and the ids of those it refused with the reason."""
+    entries = [_send_entry(index, message) for index, message in enumerate(messages)]
+    sent = await sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    done = [messages[int(entry["Id"])] for entry in sent.get("Successful", [])]
+    failed = {
+        messages[int(entry["Id"])]["MessageId"]: str(entry.get("Code", "?"))
+        for entry in sent.get("Failed", [])
+    }
+    return done, failed
+
+
+def _send_entry(index: int, message: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Id": str(index),
+        "MessageBody": message["Body"],
+        "MessageAttributes": _attributes(message),
+    }
+
+
+def _sent_size(message: dict[str, Any]) -> int:
+    return message_size(message["Body"], _attributes(message))
+
+
+async def _delete(sqs: Any, url: str, messages: list[dict[str, Any]]) -> None:
+    for batch in batches(messages, size_of=_no_bytes):
+        await sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+                for index, message in enumerate(batch)
+            ],
+        )
+
+
+def _no_bytes(_entry: object) -> int:
+    # receipt handles carry no message: only the count limit applies
+    return 0
 
 
 async def peek(sqs: Any, dlq_url: str) -> list[DeadLetter]:
@@ -156,8 +192,7 @@ async def peek(sqs: Any, dlq_url: str) -> list[DeadLetter]:
     while len(seen) < PEEK_LIMIT and (messages := await _receive(sqs, dlq_url, PEEK_HIDE_S)):
         seen.update({message["MessageId"]: message for message in messages})
     handles = [message["ReceiptHandle"] for message in seen.values()]
-    for start in range(0, len(handles), SQS_BATCH_LIMIT):
-        chunk = handles[start : start + SQS_BATCH_LIMIT]
+    for chunk in batches(handles, size_of=_no_bytes):
         await sqs.change_message_visibility_batch(
             QueueUrl=dlq_url,
             Entries=[
@@ -171,7 +206,7 @@ async def peek(sqs: Any, dlq_url: str) -> list[DeadLetter]:
 async def _receive(sqs: Any, url: str, hide_s: int) -> list[dict[str, Any]]:
     response = await sqs.receive_message(
         QueueUrl=url,
-        MaxNumberOfMessages=SQS_BATCH_LIMIT,
+        MaxNumberOfMessages=MAX_BATCH_ENTRIES,
         WaitTimeSeconds=1,
         VisibilityTimeout=hide_s,
         MessageSystemAttributeNames=["ApproximateReceiveCount"],

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
+import pytest
+
+from scripts.replay import redrive as redrive_module
+from shared.aws import aws_client
 from shared.consumer import Delivery
 from shared.envelope import Envelope
 from shared.settings import Settings
 from shared.topology import JOB_TRACKER, Names
 from tests.integration.test_replay_stack import Stack, running_stack, stack_settings
 from tests.polling import eventually
+
+TYPE = {"type": {"DataType": "String", "StringValue": "CalendarReady"}}
 
 
 async def dead_letter_the_trackers_events(stack: Stack) -> list[UUID]:
@@ -32,6 +41,57 @@ async def dead_letter_the_trackers_events(stack: Stack) -> list[UUID]:
 
     await eventually(all_dead, timeout_s=60, interval_s=0.2)
     return task_ids
+
+
+async def dead_letter_large_messages(stack: Stack, *, count: int, size: int) -> set[str]:
+    """Put `count` messages of `size` bytes in the tracker's DLQ; return their bodies."""
+    dlq = await queue_url(stack, Names(stack.base.resource_prefix).dlq(JOB_TRACKER))
+    bodies = {f"{index:02d}".ljust(size, "x") for index in range(count)}
+    for body in sorted(bodies):
+        await stack.sqs.send_message(QueueUrl=dlq, MessageBody=body, MessageAttributes=TYPE)
+    return bodies
+
+
+async def received_bodies(stack: Stack, queue: str) -> set[str]:
+    url = await queue_url(stack, queue)
+    found: set[str] = set()
+    while messages := (
+        await stack.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=60
+        )
+    ).get("Messages", []):
+        found.update(message["Body"] for message in messages)
+    return found
+
+
+async def queue_url(stack: Stack, name: str) -> str:
+    return str((await stack.sqs.get_queue_url(QueueName=name))["QueueUrl"])
+
+
+class RefusingSqs:
+    """An SQS client whose SendMessageBatch refuses, entry by entry, bodies with a prefix."""
+
+    def __init__(self, sqs: Any, prefix: str) -> None:
+        self._sqs, self._prefix = sqs, prefix
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sqs, name)
+
+    async def send_message_batch(self, *, QueueUrl: str, Entries: list[Any]) -> Any:
+        refused = [entry for entry in Entries if entry["MessageBody"].startswith(self._prefix)]
+        kept = [entry for entry in Entries if entry not in refused]
+        sent = await self._sqs.send_message_batch(QueueUrl=QueueUrl, Entries=kept) if kept else {}
+        failed = [{"Id": entry["Id"], "Code": "InvalidParameterValue"} for entry in refused]
+        return {"Successful": sent.get("Successful", []), "Failed": failed}
+
+
+def refusing_sends(prefix: str) -> Callable[[Settings, str], Any]:
+    @contextlib.asynccontextmanager
+    async def client(settings: Settings, service: str) -> AsyncIterator[Any]:
+        async with aws_client(settings, service) as real:
+            yield RefusingSqs(real, prefix)
+
+    return client
 
 
 class TestRedrive:
@@ -77,6 +137,49 @@ class TestRedrive:
             assert ran.status == 0, ran.err
             assert "moved 1 messages" in ran.out
             assert await stack.depth(names.queue(JOB_TRACKER)) == 1
+
+    async def test_dead_letters_adding_up_past_a_batch_limit_all_return(
+        self, database: Settings, aws_settings: Settings, tmp_path: Path
+    ) -> None:
+        # 12 x 120 KiB: far past 256 KiB, and ten in one batch past the 1 MiB SQS itself refuses
+        async with running_stack(stack_settings(database, aws_settings), tmp_path) as stack:
+            names = Names(stack.base.resource_prefix)
+            bodies = await dead_letter_large_messages(stack, count=12, size=120 * 1024)
+
+            ran = await stack.replay("redrive", "--service", "job_tracker", "--method", "batches")
+
+            assert ran.status == 0, ran.err
+            assert "moved 12 messages" in ran.out
+            assert await stack.depth(names.dlq(JOB_TRACKER)) == 0
+            assert await received_bodies(stack, names.queue(JOB_TRACKER)) == bodies
+
+    async def test_messages_sqs_refuses_stay_in_the_dlq_and_the_others_still_move(
+        self,
+        database: Settings,
+        aws_settings: Settings,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        async with running_stack(stack_settings(database, aws_settings), tmp_path) as stack:
+            names = Names(stack.base.resource_prefix)
+            dlq = await queue_url(stack, names.dlq(JOB_TRACKER))
+            bodies = [
+                f"refuse {index}" if index in (1, 10) else f"ok {index}" for index in range(12)
+            ]
+            for body in bodies:
+                await stack.sqs.send_message(QueueUrl=dlq, MessageBody=body)
+            monkeypatch.setattr(redrive_module, "aws_client", refusing_sends(prefix="refuse"))
+
+            ran = await stack.replay("redrive", "--service", "job_tracker", "--method", "batches")
+
+            assert ran.status == 1
+            assert ran.err.strip() == (
+                "redrive failed: moved 10 messages; SQS refused 2 (InvalidParameterValue), "
+                "which stay in the DLQ for a later redrive"
+            )
+            moved = await received_bodies(stack, names.queue(JOB_TRACKER))
+            assert moved == {body for body in bodies if body.startswith("ok")}
+            assert await stack.depth(names.dlq(JOB_TRACKER)) == 2
 
     async def test_a_service_without_a_queue_is_one_clear_line(
         self, database: Settings, aws_settings: Settings, tmp_path: Path
