@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
 
 from shared.bootstrap import bootstrap
 from shared.settings import Settings
 from tests.conftest import POSTGRES_URL, require_postgres
+from tests.e2e.cluster import Cluster
 from tests.e2e.processes import Service
 
 # short timeouts so retries and redeliveries happen within a test's patience
@@ -98,3 +100,26 @@ def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
     unclean = {module: code for module, code in codes.items() if code != 0}
     logs = "\n".join(service.log() for service in running.services if service.module in unclean)
     assert not unclean, f"unclean shutdown {unclean}:\n{logs}"
+
+
+@pytest.fixture
+async def cluster(
+    stack_env: dict[str, str], e2e_schema: str, tmp_path: Path
+) -> AsyncIterator[Cluster]:
+    settings = Settings(
+        aws_endpoint_url=stack_env["AWS_ENDPOINT_URL"], resource_prefix=stack_env["RESOURCE_PREFIX"]
+    )
+    db = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""), timeout=5, command_timeout=10)
+    running = Cluster(stack_env, tmp_path, settings, e2e_schema, db)
+    try:
+        yield running
+    finally:
+        codes = await running.close()
+        await db.close()
+    assert codes == dict.fromkeys(codes, 0), f"unclean shutdown {codes}\n{running.logs()}"
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
+        yield session
