@@ -39,8 +39,8 @@ pytest: $(STAMP)
 
 test: check pytest  ## check, then the whole test suite (unit, integration, e2e)
 
-bench: $(STAMP)  ## print performance figures
-	$(PY) -m bench $(ARGS)
+bench: $(STAMP)  ## print performance figures (ARGS: sections; LocalStack is started for its section)
+	scripts/localstack.sh $(PY) -m bench $(ARGS)
 
 queue-demo: $(STAMP)  ## the practical's SQS queue demo, e.g. make queue-demo ARGS="--name csse6400_prac --client-name alice"
 	$(PY) -m scripts.queue_demo $(ARGS)

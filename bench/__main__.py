@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 
 from bench import jobs, render, stacks
 
-SECTIONS = ("render", "embedded", "postgres")
+SECTIONS = ("render", "embedded", "postgres", "localstack")
+# set by scripts/localstack.sh, which `make bench` runs the bench under
+LOCALSTACK_ENV = "TEST_AWS_ENDPOINT_URL"
 
 
 async def embedded() -> None:
@@ -25,6 +28,15 @@ async def postgres() -> None:
             print(f"postgres + moto, {workers} worker(s):", await jobs.throughput(url), flush=True)
 
 
+async def localstack(endpoint: str) -> None:
+    async with stacks.postgres_stack(workers=1, aws_endpoint=endpoint) as url:
+        print("postgres + localstack, 1 worker:", await jobs.latency(url), flush=True)
+    for workers in (1, 2):
+        async with stacks.postgres_stack(workers=workers, aws_endpoint=endpoint) as url:
+            result = await jobs.concurrent_throughput(url)
+            print(f"postgres + localstack, {workers} worker(s):", result, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("sections", nargs="*", metavar="SECTION", help=f"{SECTIONS}; default all")
@@ -39,6 +51,11 @@ def main() -> None:
         asyncio.run(embedded())
     if "postgres" in chosen:
         asyncio.run(postgres())
+    if "localstack" in chosen:
+        if endpoint := os.environ.get(LOCALSTACK_ENV):
+            asyncio.run(localstack(endpoint))
+        else:
+            print(f"localstack: skipped, {LOCALSTACK_ENV} is not set (make bench sets it)")
 
 
 if __name__ == "__main__":

@@ -69,3 +69,30 @@ async def throughput(base_url: str, jobs: int = 500) -> str:
 async def _submit(session: aiohttp.ClientSession, base_url: str) -> str:
     async with session.post(f"{base_url}/api/v1/todos/ical") as response:
         return str((await response.json())["task_url"])
+
+
+async def concurrent_throughput(
+    base_url: str, jobs: int = 200, todos: int = 100, concurrency: int = 16
+) -> str:
+    """`jobs` requests of `todos` todos, `concurrency` clients each submitting and waiting."""
+    async with aiohttp.ClientSession() as session:
+        await create_todos(session, base_url, todos)
+        queue: asyncio.Queue[None] = asyncio.Queue()
+        for _ in range(jobs):
+            queue.put_nowait(None)
+        started = time.perf_counter()
+        await asyncio.gather(*(_client(session, base_url, queue) for _ in range(concurrency)))
+        elapsed_s = time.perf_counter() - started
+    return (
+        f"throughput ({jobs} jobs of {todos} todos, {concurrency} clients): all SUCCESS after "
+        f"{elapsed_s:.1f} s = {jobs / elapsed_s:.1f} jobs/s"
+    )
+
+
+async def _client(
+    session: aiohttp.ClientSession, base_url: str, queue: asyncio.Queue[None]
+) -> None:
+    while not queue.empty():
+        queue.get_nowait()
+        task_url = await _submit(session, base_url)
+        await wait_finished(session, task_url, POLL_INTERVAL_S * 10)

@@ -1,4 +1,4 @@
-"""Stacks to measure: the embedded mode, and the services as processes on PostgreSQL + moto."""
+"""Stacks to measure: the embedded mode, and the services as processes on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -29,40 +29,52 @@ async def embedded_stack() -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def postgres_stack(workers: int) -> AsyncIterator[str]:
-    """todo_api, job_tracker and `workers` calendar workers against PostgreSQL and moto."""
+async def postgres_stack(workers: int, aws_endpoint: str | None = None) -> AsyncIterator[str]:
+    """todo_api, job_tracker and `workers` calendar workers on PostgreSQL.
+
+    The AWS side is `aws_endpoint` (LocalStack, say) or, when None, a moto server started here.
+    """
+    async with _aws_endpoint(aws_endpoint) as endpoint:
+        schema = f"bench_{uuid.uuid4().hex[:10]}"
+        prefix = f"b{uuid.uuid4().hex[:8]}-"
+        await bootstrap(Settings(aws_endpoint_url=endpoint, resource_prefix=prefix))
+        env = {
+            **BENCH_ENV,
+            "AWS_ENDPOINT_URL": endpoint,
+            "RESOURCE_PREFIX": prefix,
+            "DATABASE_URL": POSTGRES_URL,
+            "DATABASE_SCHEMA": schema,
+        }
+        await _postgres(f'CREATE SCHEMA "{schema}"')
+        with tempfile.TemporaryDirectory() as logs:
+            tracker = Service("services.job_tracker", env, Path(logs) / "tracker.log")
+            api_env = {**env, "JOB_TRACKER_URL": tracker.url}
+            api = Service("services.todo_api", api_env, Path(logs) / "api.log")
+            pool = [
+                Service("services.calendar_worker", env, Path(logs) / f"worker-{n}.log")
+                for n in range(workers)
+            ]
+            try:
+                async with _running([tracker, api, *pool]):
+                    yield api.url
+            finally:
+                await _postgres(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@contextlib.asynccontextmanager
+async def _aws_endpoint(given: str | None) -> AsyncIterator[str]:
+    if given is not None:
+        yield given
+        return
     from moto.server import ThreadedMotoServer
 
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    prefix = f"b{uuid.uuid4().hex[:8]}-"
-    endpoint = f"http://{host}:{port}"
-    await bootstrap(Settings(aws_endpoint_url=endpoint, resource_prefix=prefix))
-    env = {
-        **BENCH_ENV,
-        "AWS_ENDPOINT_URL": endpoint,
-        "RESOURCE_PREFIX": prefix,
-        "DATABASE_URL": POSTGRES_URL,
-        "DATABASE_SCHEMA": schema,
-    }
-    await _postgres(f'CREATE SCHEMA "{schema}"')
-    with tempfile.TemporaryDirectory() as logs:
-        tracker = Service("services.job_tracker", env, Path(logs) / "tracker.log")
-        api = Service(
-            "services.todo_api", {**env, "JOB_TRACKER_URL": tracker.url}, Path(logs) / "api.log"
-        )
-        pool = [
-            Service("services.calendar_worker", env, Path(logs) / f"worker-{n}.log")
-            for n in range(workers)
-        ]
-        try:
-            async with _running([tracker, api, *pool]):
-                yield api.url
-        finally:
-            await _postgres(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            moto.stop()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        moto.stop()
 
 
 @contextlib.asynccontextmanager
