@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Column, Integer, MetaData, Table, event, select, text
 from sqlalchemy.engine.url import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.settings import Settings
@@ -16,6 +18,14 @@ logger = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 3.0
 # far longer than any statement of these services should take; a silent server shows after it
 COMMAND_TIMEOUT_S = 5.0
+# one key for every service and schema in the database: creating tables is rare and quick, so
+# serialising all of it costs nothing and needs no agreement on per-schema keys
+SCHEMA_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"taskoverflow.ensure_schema").digest()[:8], "big", signed=True
+)
+# SQLSTATE classes of a server that is there but cannot serve yet: connection exception,
+# insufficient resources (too many connections), operator intervention (starting, shutting down)
+UNREACHABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
 
 
 class SchemaMismatchError(RuntimeError):
@@ -63,6 +73,11 @@ async def ensure_schema(
     """Create the owner's tables if missing and refuse a database of another version."""
     versions = _version_table(metadata, owner)
     async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # replicas started together race on the catalogue's unique indexes (pg_namespace,
+            # pg_type) even with IF NOT EXISTS. SQLite needs no lock: it is a file for one
+            # process per service (embedded mode, a laptop), never shared by replicas
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
         if schema:
             # an identifier cannot be a bound parameter; Settings restricts it to [a-z0-9_]
             await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
@@ -82,3 +97,33 @@ def _version_table(metadata: MetaData, owner: str) -> Table:
     if name in metadata.tables:
         return metadata.tables[name]
     return Table(name, metadata, Column("version", Integer, nullable=False))
+
+
+def server_address(settings: Settings) -> str:
+    """Where the database is, for a log line: host:port/name, never the credentials."""
+    url = make_url(settings.database_url)
+    if settings.is_sqlite:
+        return f"SQLite {url.database or ':memory:'}"
+    return f"PostgreSQL at {url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """Tell a database that is away (wait for it) from one that refuses us (a setup error)."""
+    sqlstate = _sqlstate(exc)
+    if sqlstate is not None:
+        return sqlstate[:2] in UNREACHABLE_SQLSTATE_CLASSES
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OSError | TimeoutError | OperationalError | InterfaceError)
+
+
+def _sqlstate(exc: BaseException | None) -> str | None:
+    # SQLAlchemy wraps the driver's error, which carries the server's code (asyncpg: .sqlstate)
+    while exc is not None:
+        code = getattr(exc, "sqlstate", None) or getattr(
+            getattr(exc, "orig", None), "sqlstate", None
+        )
+        if isinstance(code, str):
+            return code
+        exc = exc.__cause__
+    return None

@@ -11,6 +11,7 @@ from aiohttp import web
 from botocore.exceptions import BotoCoreError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ OUTAGES = (
     InterfaceError,
     OSError,
     TimeoutError,
+    # every pooled connection is busy (SQLAlchemy's own TimeoutError, not the builtin one)
+    PoolTimeoutError,
     # S3 or SNS unreachable (a claim-checked snapshot, a calendar download)
     BotoCoreError,
 )

@@ -15,10 +15,11 @@ from shared.aws import aws_client
 from shared.blobs import S3BlobStore
 from shared.bus import SnsPublisher
 from shared.consumer import ConsumerOptions, Handle, SqsConsumer
-from shared.db import create_engine, ensure_schema
+from shared.db import create_engine, ensure_schema, is_unreachable, server_address
 from shared.keys import AwsClients, aws_key, blobs_key, relay_key, settings_key, store_key
 from shared.relay import OutboxRelay
 from shared.settings import Settings
+from shared.startup import wait_for
 from shared.store import EventStore, StoreTables
 from shared.topology import Names, QueueSpec
 
@@ -48,16 +49,34 @@ def database_ctx(schema: ServiceSchema) -> CleanupCtx:
 
 
 async def open_store(settings: Settings, schema: ServiceSchema) -> EventStore:
-    """Connect to the service's database, create or check its tables, and return its store."""
+    """Connect to the service's database, create or check its tables, and return its store.
+
+    A PostgreSQL server that does not answer yet is waited for; one that refuses (unknown
+    database or role, wrong password, another schema version) fails the start at once.
+    """
     engine = create_engine(settings)
-    await ensure_schema(
-        engine,
-        schema.metadata,
-        owner=schema.owner,
-        version=schema.version,
-        schema=settings.database_schema,
-    )
+
+    async def create_tables() -> None:
+        await ensure_schema(
+            engine,
+            schema.metadata,
+            owner=schema.owner,
+            version=schema.version,
+            schema=settings.database_schema,
+        )
+
+    # a SQLite file is local: what fails to open it does not go away by waiting
+    is_transient = _never if settings.is_sqlite else is_unreachable
+    try:
+        await wait_for(create_tables, what=server_address(settings), is_transient=is_transient)
+    except BaseException:
+        await engine.dispose()
+        raise
     return EventStore(engine, schema.store)
+
+
+def _never(_exc: BaseException) -> bool:
+    return False
 
 
 async def aws_ctx(app: web.Application) -> AsyncIterator[None]:

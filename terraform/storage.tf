@@ -1,5 +1,6 @@
 # Calendar files (calendars/) and large CalendarRequested snapshots (snapshots/): private,
-# encrypted, TLS only, expired after var.result_expiry_days.
+# encrypted, TLS only; calendars expire after var.result_expiry_days, snapshots after
+# var.snapshot_expiry_days.
 
 resource "aws_s3_bucket" "results" {
   #checkov:skip=CKV_AWS_18:objects are derived (rebuilt from the event store) and expire in days; access is through two task roles only
@@ -43,17 +44,43 @@ resource "aws_s3_bucket_versioning" "results" {
   }
 }
 
+# Where rules overlap S3 applies the shortest expiration, so each prefix has its own rule and
+# none covers the whole bucket. The task roles write nothing outside these two prefixes.
 resource "aws_s3_bucket_lifecycle_configuration" "results" {
   bucket = aws_s3_bucket.results.id
 
   rule {
-    id     = "expire-results"
+    id     = "expire-calendars"
     status = "Enabled"
 
-    filter {}
+    filter {
+      prefix = "calendars/"
+    }
 
     expiration {
       days = var.result_expiry_days
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = 1
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+
+  # a claim-checked CalendarRequested may sit in a DLQ and be redriven; its snapshot must last
+  rule {
+    id     = "expire-snapshots"
+    status = "Enabled"
+
+    filter {
+      prefix = "snapshots/"
+    }
+
+    expiration {
+      days = var.snapshot_expiry_days
     }
 
     noncurrent_version_expiration {

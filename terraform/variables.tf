@@ -137,9 +137,21 @@ variable "log_retention_days" {
 }
 
 variable "result_expiry_days" {
-  description = "Calendar files and snapshots are deleted from S3 after this many days."
+  description = "Calendar files are deleted from S3 after this many days."
   type        = number
   default     = 7
+}
+
+variable "snapshot_expiry_days" {
+  description = "Claim-checked CalendarRequested snapshots are deleted from S3 after this many days: longer than a message can wait in a DLQ and then, redriven, in its queue."
+  type        = number
+  # 14 days in a DLQ + 4 in the queue after a redrive, and a day for an outbox that waited
+  default = 19
+
+  validation {
+    condition     = var.snapshot_expiry_days * 86400 > var.dlq_retention_s + var.queue_retention_s
+    error_message = "snapshot_expiry_days must outlast dlq_retention_s + queue_retention_s, or a redriven request finds its snapshot gone."
+  }
 }
 
 # --- network and load balancer ---

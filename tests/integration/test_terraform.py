@@ -7,17 +7,29 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import hcl2
 import pytest
 
 from scripts.create_topology import TOPOLOGY_TFVARS, render, tfvars_files, write_tfvars
+from services.calendar_worker.rendering import calendar_key
 from services.job_tracker.app import create_app as create_tracker
+from shared.claim_check import snapshot_key
 from shared.demo_queues import DEMO_QUEUE_NAMES, is_fifo
+from shared.events import CalendarRequested
 from shared.settings import Settings
-from shared.topology import BUCKET, QUEUES, TOPIC, as_terraform_vars
+from shared.topology import (
+    BUCKET,
+    DLQ_RETENTION_S,
+    QUEUE_RETENTION_S,
+    QUEUES,
+    TOPIC,
+    as_terraform_vars,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
@@ -231,8 +243,30 @@ class TestBucket:
         assert all(block[flag] is True for flag in (*flags, "restrict_public_buckets"))
         encryption = tf.resources["aws_s3_bucket_server_side_encryption_configuration", "results"]
         assert "apply_server_side_encryption_by_default" in only(encryption["rule"])
-        lifecycle = only(tf.resources["aws_s3_bucket_lifecycle_configuration", "results"]["rule"])
-        assert only(lifecycle["expiration"])["days"] == "${var.result_expiry_days}"
+        assert expiry_of(tf, calendar_key(uuid4())) == "${var.result_expiry_days}"
+
+    def test_snapshots_outlive_a_dead_letter_redriven_through_its_queue(
+        self, tf: Terraform
+    ) -> None:
+        request = CalendarRequested(task_id=uuid4(), requested_at=datetime.now(), todo_count=0)
+        assert expiry_of(tf, snapshot_key(request)) == "${var.snapshot_expiry_days}"
+        # SQS keeps a dead letter until DLQ retention after its first send; a redrive starts
+        # the queue's retention afresh
+        snapshot_days = tf.variables["snapshot_expiry_days"]["default"]
+        assert snapshot_days * 24 * 3600 > DLQ_RETENTION_S + QUEUE_RETENTION_S
+        condition = only(tf.variables["snapshot_expiry_days"]["validation"])["condition"]
+        assert "var.dlq_retention_s + var.queue_retention_s" in condition
+
+
+def expiry_of(tf: Terraform, key: str) -> Any:
+    """The expiration days of the one lifecycle rule that covers `key`.
+
+    S3 applies the shortest of overlapping expirations, so a second rule (a bucket-wide one,
+    say) would silently cut the longer one short.
+    """
+    rules = tf.resources["aws_s3_bucket_lifecycle_configuration", "results"]["rule"]
+    covering = [r for r in rules if key.startswith(only(r["filter"]).get("prefix", ""))]
+    return only(only(covering)["expiration"])["days"]
 
 
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
