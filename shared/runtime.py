@@ -106,6 +106,7 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(asyncio.CancelledError, TimeoutError):
         await asyncio.wait_for(task, SHUTDOWN_GRACE_S)
     await relay.flush(SHUTDOWN_GRACE_S)
+    await relay.release()
     logger.info("stopped %r", relay)
 
 
