@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.bus import Outgoing, SnsPublisher
+from shared.bus import Outgoing, Refused, SnsPublisher
 from shared.settings import Settings
 from shared.topology import CALENDAR_WORKER, JOB_TRACKER, Names
 from tests.integration.test_replay_stack import Stack, running_stack, stack_settings
@@ -88,7 +88,9 @@ class TestRepublish:
         sent: list[list[int]] = []
         real_publish = SnsPublisher.publish
 
-        async def fails_on_the_third_batch(self: SnsPublisher, messages: Sequence[Outgoing]) -> int:
+        async def fails_on_the_third_batch(
+            self: SnsPublisher, messages: Sequence[Outgoing]
+        ) -> Refused:
             if len(sent) == 2:
                 raise ConnectionError("network went away")
             sent.append([message.position for message in messages])
