@@ -17,6 +17,7 @@ from sqlalchemy import select
 from scripts.replay.errors import OperatorError
 from scripts.replay.targets import Service
 from shared.envelope import Envelope
+from shared.log_horizon import Page, committed_horizon, settled_pages
 from shared.store import ConcurrencyError, EventFilter, EventStore
 
 PAGE = 1000
@@ -24,13 +25,17 @@ IMPORT_BATCH = 500
 
 
 async def export_events(store: EventStore, selection: EventFilter, out: TextIO) -> int:
-    """Write the selected events, one envelope per line, in position order."""
+    """Write the selected events committed before the export began, one per line, in order."""
+
+    async def read_page(after: int) -> Page:
+        return await store.read_matching(selection, after, PAGE)
+
+    # one horizon, taken first: an export is a cut of the log that ends even while writers go on
+    horizon = await committed_horizon(store.engine, store.tables.events)
     written = 0
-    after = selection.from_position - 1
-    while page := await store.read_matching(selection, after, PAGE):
+    async for page in settled_pages(read_page, selection.from_position - 1, horizon):
         out.writelines(envelope.to_json() + "\n" for _, envelope in page)
         written += len(page)
-        after = page[-1][0]
     out.flush()
     return written
 

@@ -1,8 +1,10 @@
 """Rebuild a projection from the service's own event log, swapped in atomically.
 
-The rows are built in `<table>_rebuild` while the service keeps running. One transaction then
-takes the write lock, folds in the events appended meanwhile, drops the live table and renames
-the new one into its place: readers see the old projection or the new one, never a half-built one.
+The rows are built in `<table>_rebuild` while the service keeps running, from the events up to the
+committed horizon (`shared/log_horizon.py`), so none that commit late below it are passed over.
+One transaction then takes the write lock, folds in every event above that horizon, drops the live
+table and renames the new one into its place: readers see the old projection or the new one, never
+a half-built one.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scripts.replay.projections import Fold, Projection, Row
 from shared.envelope import Envelope
+from shared.log_horizon import Page, committed_horizon, settled_pages
 from shared.store import EventStore
 
 PAGE = 1000
+# folds of the unlocked phase: the first one, then up to two for what was appended meanwhile
+CHASES = 3
 INSERT_BATCH = 500
 SHOWN_KEYS = 10
 
@@ -42,7 +47,7 @@ async def rebuild(
 ) -> Difference:
     """Refold the projection; with `dry_run`, only say what would change."""
     fold = projection.new_fold()
-    position = await _fold_from(store, fold, after=0)
+    horizon = await _fold_settled(store, fold)
     if dry_run:
         async with store.engine.connect() as conn:
             difference = compare(projection, await projection.read_rows(conn), _rows(fold))
@@ -53,7 +58,7 @@ async def rebuild(
     async with store.transaction() as conn:
         await _lock_writers(conn, projection.table)
         before = await projection.read_rows(conn)
-        touched = await _catch_up(conn, store, fold, position)
+        touched = await _catch_up(conn, store, fold, horizon)
         await _write(conn, rebuilt, touched, fold)
         await _swap(conn, projection.table, rebuilt)
         await projection.after_swap(conn, fold)
@@ -62,12 +67,27 @@ async def rebuild(
     return difference
 
 
-async def _fold_from(store: EventStore, fold: Fold, after: int) -> int:
-    while page := await store.read_all(after=after, limit=PAGE):
+async def _fold_settled(store: EventStore, fold: Fold) -> int:
+    """Fold the log up to a committed horizon, and return it; everything above is left to fold."""
+    horizon = 0
+    # what was appended meanwhile is chased, a few times at most, to shorten the locked phase
+    for _ in range(CHASES):
+        folded_to, horizon = horizon, await committed_horizon(store.engine, store.tables.events)
+        if await _fold_between(store, fold, folded_to, horizon) < PAGE:
+            break
+    return horizon
+
+
+async def _fold_between(store: EventStore, fold: Fold, after: int, horizon: int) -> int:
+    async def read_page(after: int) -> Page:
+        return await store.read_all(after=after, limit=PAGE)
+
+    folded = 0
+    async for page in settled_pages(read_page, after, horizon):
         for _, envelope in page:
             fold.apply(envelope)
-        after = page[-1][0]
-    return after
+        folded += len(page)
+    return folded
 
 
 def _rows(fold: Fold) -> dict[Any, Row]:
@@ -96,7 +116,12 @@ async def _lock_writers(conn: AsyncConnection, live: Table) -> None:
 
 
 async def _catch_up(conn: AsyncConnection, store: EventStore, fold: Fold, after: int) -> set[Any]:
-    """Fold the events appended while the rows were being built; return the keys they touch."""
+    """Fold every event committed above the horizon `after`; return the keys they touch.
+
+    Appends still in flight are not visible: their writers update the projection in the same
+    transaction, so either the lock waited for them or they queue on it and then update the
+    swapped-in table themselves.
+    """
     events = store.tables.events
     touched: set[Any] = set()
     query = events.select().with_only_columns(events.c.body).where(events.c.position > after)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -10,12 +12,15 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from scripts.replay.archive import export_events
 from services.job_tracker.tables import jobs
 from services.todo_api.commands import CreateTodo
 from services.todo_api.handlers import create_todo
 from services.todo_api.projection import list_todos
 from shared.settings import Settings
+from shared.store import EventFilter, EventStore
 from tests.conftest import POSTGRES_URL
+from tests.integration.test_log_horizon import deleted, until_blocked_or_done
 from tests.integration.test_replay_stack import (
     Stack,
     open_service_store,
@@ -168,3 +173,32 @@ class TestExportImport:
         assert ran.status == 1
         assert ran.err.startswith("import failed: line 1 is not an event")
         assert len(ran.err.strip().splitlines()) == 1
+
+
+@pytest.fixture
+async def postgres_todo_store(postgres_schema: str, tmp_path: Path) -> AsyncIterator[EventStore]:
+    settings = Settings(database_url=POSTGRES_URL, database_schema=postgres_schema)
+    store = await open_service_store(settings, "todo_api", tmp_path)
+    yield store
+    await store.engine.dispose()
+
+
+class TestExportWhileWritersCommit:
+    async def test_an_event_that_commits_after_a_later_one_is_exported(
+        self, postgres_todo_store: EventStore, postgres_schema: str
+    ) -> None:
+        store, out = postgres_todo_store, io.StringIO()
+        async with store.engine.connect() as early:
+            transaction = await early.begin()
+            # takes the lower position but commits last
+            await store.append(early, "todo-1", 0, [deleted(1)])
+            async with store.transaction() as late:
+                await store.append(late, "todo-2", 0, [deleted(2)])
+            exporting = asyncio.create_task(export_events(store, EventFilter(), out))
+            await until_blocked_or_done(store.engine, postgres_schema, exporting)
+            await transaction.commit()
+            written = await exporting
+
+        streams = [json.loads(line)["stream_id"] for line in out.getvalue().splitlines()]
+        assert written == 2
+        assert streams == ["todo-1", "todo-2"]
