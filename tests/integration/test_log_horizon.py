@@ -3,47 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable
 
-import pytest
-from sqlalchemy import MetaData, text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from shared.db import create_engine, ensure_schema
-from shared.events import TodoDeleted
 from shared.log_horizon import Page, committed_horizon, settled_pages
-from shared.settings import Settings
-from shared.store import EventStore, store_tables
-from tests.conftest import POSTGRES_URL
-from tests.polling import eventually
-
-NOW = datetime(2024, 4, 17, 14, 0)
-WAIT_S = 5
-
-
-async def make_store(settings: Settings) -> EventStore:
-    metadata = MetaData()
-    tables = store_tables(metadata, "horizon_test")
-    engine = create_engine(settings)
-    await ensure_schema(
-        engine, metadata, owner="horizon_test", version=1, schema=settings.database_schema
-    )
-    return EventStore(engine, tables)
-
-
-@pytest.fixture
-async def store(database: Settings) -> AsyncIterator[EventStore]:
-    store = await make_store(database)
-    yield store
-    await store.engine.dispose()
-
-
-@pytest.fixture
-async def postgres_store(postgres_schema: str) -> AsyncIterator[EventStore]:
-    store = await make_store(Settings(database_url=POSTGRES_URL, database_schema=postgres_schema))
-    yield store
-    await store.engine.dispose()
+from shared.store import EventStore
+from tests.stores import WAIT_S, deleted, until_blocked_or_done
 
 
 def store_pages(store: EventStore) -> Callable[[int], Awaitable[Page]]:
@@ -55,36 +19,9 @@ def store_pages(store: EventStore) -> Callable[[int], Awaitable[Page]]:
     return read_page
 
 
-def deleted(todo_id: int) -> TodoDeleted:
-    return TodoDeleted(id=todo_id, deleted_at=NOW)
-
-
 async def append(store: EventStore, stream_id: str) -> None:
     async with store.transaction() as conn:
         await store.append(conn, stream_id, 0, [deleted(1)])
-
-
-async def lock_waited_on(engine: AsyncEngine, schema: str) -> bool:
-    """Whether a session waits for a table lock in `schema` (PostgreSQL)."""
-    query = text(
-        "SELECT count(*) FROM pg_locks AS l "
-        "JOIN pg_class AS c ON c.oid = l.relation "
-        "JOIN pg_namespace AS n ON n.oid = c.relnamespace "
-        "WHERE NOT l.granted AND n.nspname = :schema"
-    )
-    async with engine.connect() as conn:
-        return bool((await conn.execute(query, {"schema": schema})).scalar_one())
-
-
-async def until_blocked_or_done(
-    engine: AsyncEngine, schema: str, task: asyncio.Task[object]
-) -> None:
-    """Wait until `task` waits for a lock in `schema`, or has finished without waiting."""
-
-    async def blocked_or_done() -> bool:
-        return task.done() or await lock_waited_on(engine, schema)
-
-    await eventually(blocked_or_done, timeout_s=WAIT_S, interval_s=0.02)
 
 
 class TestCommittedHorizon:

@@ -3,50 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import datetime
 
 import pytest
-from sqlalchemy import MetaData
 
 from shared.bus import InMemoryBus
-from shared.db import create_engine, ensure_schema
-from shared.events import TodoDeleted
 from shared.relay import OutboxRelay
-from shared.settings import Settings
-from shared.store import EventStore, store_tables
-from tests.conftest import POSTGRES_URL
+from shared.store import EventStore
 from tests.polling import eventually
-
-NOW = datetime(2024, 4, 17, 14, 0)
-
-
-async def make_store(settings: Settings) -> EventStore:
-    metadata = MetaData()
-    tables = store_tables(metadata, "outbox_test")
-    engine = create_engine(settings)
-    await ensure_schema(
-        engine, metadata, owner="outbox_test", version=1, schema=settings.database_schema
-    )
-    return EventStore(engine, tables)
-
-
-@pytest.fixture
-async def store(database: Settings) -> AsyncIterator[EventStore]:
-    store = await make_store(database)
-    yield store
-    await store.engine.dispose()
-
-
-@pytest.fixture
-async def postgres_store(postgres_schema: str) -> AsyncIterator[EventStore]:
-    store = await make_store(Settings(database_url=POSTGRES_URL, database_schema=postgres_schema))
-    yield store
-    await store.engine.dispose()
-
-
-def deleted(todo_id: int) -> TodoDeleted:
-    return TodoDeleted(id=todo_id, deleted_at=NOW)
+from tests.stores import deleted
 
 
 async def test_a_commit_that_lands_after_a_later_position_is_still_published(

@@ -15,8 +15,8 @@ from shared.relay_lease import RelayLease
 from shared.settings import Settings
 from shared.store import EventStore
 from tests.conftest import POSTGRES_URL
-from tests.integration.test_outbox import deleted, make_store
 from tests.polling import eventually
+from tests.stores import deleted, make_store
 
 STREAMS = 20
 EVENTS_PER_STREAM = 10
@@ -148,13 +148,6 @@ async def test_an_entry_refused_on_its_own_is_set_aside_and_the_rest_flows(
         "todo-3",
         "todo-4",
     }
-
-
-@pytest.fixture
-async def store(database: Settings) -> AsyncIterator[EventStore]:
-    store = await make_store(database)
-    yield store
-    await store.engine.dispose()
 
 
 async def _true_if(condition: bool) -> bool:

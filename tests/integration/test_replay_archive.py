@@ -20,13 +20,13 @@ from services.todo_api.projection import list_todos
 from shared.settings import Settings
 from shared.store import EventFilter, EventStore
 from tests.conftest import POSTGRES_URL
-from tests.integration.test_log_horizon import deleted, until_blocked_or_done
 from tests.integration.test_replay_stack import (
     Stack,
     open_service_store,
     running_stack,
     stack_settings,
 )
+from tests.stores import deleted, until_blocked_or_done
 
 
 @pytest.fixture

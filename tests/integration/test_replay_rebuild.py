@@ -27,13 +27,13 @@ from shared.events import TodoSnapshot
 from shared.settings import Settings
 from shared.store import EventStore
 from tests.conftest import POSTGRES_URL
-from tests.integration.test_log_horizon import until_blocked_or_done
 from tests.integration.test_replay_stack import (
     Stack,
     open_service_store,
     running_stack,
     stack_settings,
 )
+from tests.stores import until_blocked_or_done
 
 WRITERS = 8
 # todos each writer changes in turn, so none is changed again right after a rebuild
