@@ -132,6 +132,15 @@ class SqsConsumer:
         for task in set(self._in_flight):
             task.cancel()
 
+    def outage_began(self) -> None:
+        """A message in hand meets an outage: receive nothing new until it is over."""
+        self._held_by_outage += 1
+        self.held += 1
+
+    def outage_ended(self) -> None:
+        self._held_by_outage -= 1
+        self._changed.set()
+
     async def _ready_to_receive(self) -> bool:
         """Wait for a free slot and the end of any outage; False once stopping."""
         while not self._stopping and (self.free_slots <= 0 or self._held_by_outage):
@@ -304,8 +313,7 @@ class _Hold:
             return min(exc.retry_after_s, self._consumer.options.outage_backoff_max_s)
         if not self._outage:
             self._outage = True
-            self._consumer._held_by_outage += 1
-            self._consumer.held += 1
+            self._consumer.outage_began()
             logger.warning(
                 "%s: dependency unavailable while handling %s (%r); holding it and receiving "
                 "nothing new until it answers",
@@ -320,8 +328,7 @@ class _Hold:
 
     def end(self) -> None:
         if self._outage:
-            self._consumer._held_by_outage -= 1
-            self._consumer._changed.set()
+            self._consumer.outage_ended()
             logger.info(
                 "%s: message %s no longer held",
                 self._consumer.options.name,

@@ -46,7 +46,7 @@ class WorkerPorts:
     relay: OutboxRelay
     # one render per job at a time, held as long as a message stays invisible
     lease: timedelta = timedelta(seconds=30)
-    leases: Table = render_leases
+    lease_table: Table = render_leases
 
 
 def render_stream_id(task_id: UUID) -> str:
@@ -83,18 +83,25 @@ async def _start(
     task_id = _task_id(cause)
     started = CalendarStarted(task_id=task_id, attempt=delivery.receive_count)
     async with ports.store.transaction() as conn:
-        now = utcnow()
-        name = str(task_id)
-        if not await leases.claim(conn, ports.leases, name, delivery.message_id, now, ports.lease):
-            until = await leases.expires_at(conn, ports.leases, name) or now
-            wait_s = max(0.5, (until - now).total_seconds())
-            raise BusyError(f"calendar {task_id} is being rendered by another delivery", wait_s)
+        await _claim_render(ports, conn, task_id, delivery.message_id)
         # tried again in place after an outage: this attempt's start is already recorded
         if history and history[-1].data == started:
             return len(history)
         await _append(ports, conn, stream, len(history), started, cause)
     ports.relay.notify()
     return len(history) + 1
+
+
+async def _claim_render(
+    ports: WorkerPorts, conn: AsyncConnection, task_id: UUID, holder: str
+) -> None:
+    """Lease the job's render to this delivery, or raise BusyError while another holds it."""
+    now, name = utcnow(), str(task_id)
+    if await leases.claim(conn, ports.lease_table, name, holder, now, ports.lease):
+        return
+    until = await leases.expires_at(conn, ports.lease_table, name) or now
+    wait_s = max(0.5, (until - now).total_seconds())
+    raise BusyError(f"calendar {task_id} is being rendered by another delivery", wait_s)
 
 
 async def _finish(
@@ -108,7 +115,7 @@ async def _finish(
     """Record the outcome and give the render lease up, in one transaction."""
     async with ports.store.transaction() as conn:
         await _append(ports, conn, stream, version, outcome, cause)
-        await leases.release(conn, ports.leases, str(_task_id(cause)), delivery.message_id)
+        await leases.release(conn, ports.lease_table, str(_task_id(cause)), delivery.message_id)
     ports.relay.notify()
 
 
@@ -141,7 +148,7 @@ async def _lease_kept(ports: WorkerPorts, task_id: UUID, holder: str) -> AsyncIt
             with contextlib.suppress(Exception):
                 async with ports.store.transaction() as conn:
                     await leases.claim(
-                        conn, ports.leases, str(task_id), holder, utcnow(), ports.lease
+                        conn, ports.lease_table, str(task_id), holder, utcnow(), ports.lease
                     )
 
     renewing = asyncio.create_task(renew())
