@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from botocore.exceptions import ClientError
 
 CHUNK_BYTES = 64 * 1024
+# S3 takes parts of 5 MiB or more (but the last); larger files go up part by part, so a file is
+# never held whole in memory
+PART_BYTES = 8 * 1024 * 1024
 
 
 class BlobNotFoundError(LookupError):
@@ -17,6 +21,10 @@ class BlobNotFoundError(LookupError):
 
 class BlobStore(Protocol):
     async def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    async def put_file(self, key: str, file: IO[bytes], content_type: str) -> None:
+        """Store a file from its current position, reading it a part at a time."""
+        ...
 
     async def get(self, key: str) -> bytes: ...
 
@@ -32,6 +40,42 @@ class S3BlobStore:
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         await self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
+    async def put_file(self, key: str, file: IO[bytes], content_type: str) -> None:
+        first = await asyncio.to_thread(file.read, PART_BYTES)
+        if len(first) < PART_BYTES:
+            await self.put(key, first, content_type)
+            return
+        upload = await self._s3.create_multipart_upload(
+            Bucket=self.bucket, Key=key, ContentType=content_type
+        )
+        try:
+            parts = await self._upload_parts(key, upload["UploadId"], first, file)
+        except BaseException:
+            await self._s3.abort_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload["UploadId"]
+            )
+            raise
+        await self._s3.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=upload["UploadId"],
+            MultipartUpload={"Parts": parts},
+        )
+
+    async def _upload_parts(
+        self, key: str, upload_id: str, first: bytes, file: IO[bytes]
+    ) -> list[dict[str, Any]]:
+        parts: list[dict[str, Any]] = []
+        data = first
+        while data:
+            number = len(parts) + 1
+            answer = await self._s3.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+            )
+            parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+            data = await asyncio.to_thread(file.read, PART_BYTES)
+        return parts
 
     async def get(self, key: str) -> bytes:
         chunks = [chunk async for chunk in self.stream(key)]
@@ -57,6 +101,9 @@ class InMemoryBlobStore:
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         self.blobs[key] = data
+
+    async def put_file(self, key: str, file: IO[bytes], content_type: str) -> None:
+        await self.put(key, file.read(), content_type)
 
     async def get(self, key: str) -> bytes:
         if key not in self.blobs:

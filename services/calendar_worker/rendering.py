@@ -4,34 +4,44 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import tempfile
 from collections.abc import Sequence
 from datetime import datetime
+from typing import IO
 from uuid import UUID
 
 from services.calendar_worker.ical import render_calendar
-from shared.blobs import BlobStore
+from shared.blobs import PART_BYTES, BlobStore
 from shared.events import CalendarReady, TodoSnapshot
+
+# what stays in memory before the file moves to disk: one S3 part
+SPOOL_BYTES = PART_BYTES
 
 
 def calendar_key(task_id: UUID) -> str:
     return f"calendars/{task_id}.ics"
 
 
-def _render(todos: Sequence[TodoSnapshot], stamp: datetime) -> tuple[bytes, str]:
-    digest, body = hashlib.sha256(), bytearray()
+def _render(todos: Sequence[TodoSnapshot], stamp: datetime, file: IO[bytes]) -> tuple[int, str]:
+    """Write the calendar to `file`; its size and sha256."""
+    digest, size = hashlib.sha256(), 0
     for chunk in render_calendar(todos, stamp):
         digest.update(chunk)
-        body += chunk
-    return bytes(body), digest.hexdigest()
+        file.write(chunk)
+        size += len(chunk)
+    file.seek(0)
+    return size, digest.hexdigest()
 
 
 async def render_and_store(
     task_id: UUID, todos: Sequence[TodoSnapshot], stamp: datetime, blobs: BlobStore
 ) -> CalendarReady:
-    # rendering a large calendar takes a while: a thread keeps the loop (and heartbeats) going
-    body, sha256 = await asyncio.to_thread(_render, todos, stamp)
-    key = calendar_key(task_id)
-    await blobs.put(key, body, "text/calendar; charset=utf-8")
+    # a large calendar spills to a temporary file instead of memory, and goes up part by part
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as file:
+        # rendering takes a while: a thread keeps the loop (and heartbeats) going
+        size, sha256 = await asyncio.to_thread(_render, todos, stamp, file)
+        key = calendar_key(task_id)
+        await blobs.put_file(key, file, "text/calendar; charset=utf-8")
     return CalendarReady(
-        task_id=task_id, blob_key=key, size_bytes=len(body), sha256=sha256, event_count=len(todos)
+        task_id=task_id, blob_key=key, size_bytes=size, sha256=sha256, event_count=len(todos)
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,7 @@ from uuid import uuid4
 import pytest
 
 from shared.aws import aws_client
-from shared.blobs import S3BlobStore
+from shared.blobs import PART_BYTES, S3BlobStore
 from shared.bootstrap import bootstrap
 from shared.claim_check import INLINE_LIMIT_BYTES, check_in, check_out
 from shared.events import CalendarRequested, TodoSnapshot
@@ -135,3 +136,31 @@ class TestClaimCheck:
 async def test_bootstrap_is_safe_to_run_concurrently(aws_settings: Settings) -> None:
     results = await asyncio.gather(bootstrap(aws_settings), bootstrap(aws_settings))
     assert results[0].queue_urls == results[1].queue_urls
+
+
+class TestLargeFiles:
+    async def test_a_file_larger_than_one_part_is_uploaded_in_parts_and_read_back_whole(
+        self, aws_settings: Settings
+    ) -> None:
+        await bootstrap(aws_settings)
+        data = bytes(range(256)) * (PART_BYTES * 2 // 256) + b"tail"
+        async with aws_client(aws_settings, "s3") as s3:
+            blobs = S3BlobStore(s3, Names(aws_settings.resource_prefix).bucket)
+            await blobs.put_file("calendars/large.ics", io.BytesIO(data), "text/calendar")
+            stored = await blobs.get("calendars/large.ics")
+            head = await s3.head_object(Bucket=blobs.bucket, Key="calendars/large.ics")
+
+        assert stored == data
+        # a multipart upload's ETag ends in the number of its parts
+        assert head["ETag"].strip('"').endswith("-3")
+
+    async def test_a_small_file_is_one_plain_upload(self, aws_settings: Settings) -> None:
+        await bootstrap(aws_settings)
+        async with aws_client(aws_settings, "s3") as s3:
+            blobs = S3BlobStore(s3, Names(aws_settings.resource_prefix).bucket)
+            await blobs.put_file(
+                "calendars/small.ics", io.BytesIO(b"BEGIN:VCALENDAR"), "text/calendar"
+            )
+            head = await s3.head_object(Bucket=blobs.bucket, Key="calendars/small.ics")
+
+        assert "-" not in head["ETag"]
