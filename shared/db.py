@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 3.0
 # far longer than any statement of these services should take; a silent server shows after it
 COMMAND_TIMEOUT_S = 5.0
+# a request that cannot get a connection this soon answers 503 (SQLAlchemy would wait 30 s)
+POOL_TIMEOUT_S = 5.0
 # one key for every service and schema in the database: creating tables is rare and quick, so
 # serialising all of it costs nothing and needs no agreement on per-schema keys
 SCHEMA_LOCK_KEY = int.from_bytes(
@@ -46,7 +48,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if settings.database_schema:
         connect_args["server_settings"] = {"search_path": settings.database_schema}
     return create_async_engine(
-        url, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=connect_args
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_timeout=POOL_TIMEOUT_S,
+        pool_pre_ping=True,
+        connect_args=connect_args,
     )
 
 
