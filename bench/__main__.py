@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import tempfile
+from collections import Counter
+from pathlib import Path
 
 from bench import jobs, render, stacks
 
@@ -32,9 +35,20 @@ async def localstack(endpoint: str) -> None:
     async with stacks.postgres_stack(workers=1, aws_endpoint=endpoint) as url:
         print("postgres + localstack, 1 worker:", await jobs.latency(url), flush=True)
     for workers in (1, 2):
-        async with stacks.postgres_stack(workers=workers, aws_endpoint=endpoint) as url:
-            result = await jobs.concurrent_throughput(url)
+        with tempfile.TemporaryDirectory() as counted:
+            async with stacks.postgres_stack(workers, endpoint, Path(counted)) as url:
+                result = await jobs.concurrent_throughput(url)
             print(f"postgres + localstack, {workers} worker(s):", result, flush=True)
+            print(_per_job(stacks.aws_requests(Path(counted)), jobs.THROUGHPUT_JOBS), flush=True)
+
+
+def _per_job(requests: dict[str, dict[str, int]], job_count: int) -> str:
+    """AWS requests per job by operation, all services together (setup and idle polls included)."""
+    total: Counter[str] = Counter()
+    for counts in requests.values():
+        total.update(counts)
+    by_operation = ", ".join(f"{op} {n / job_count:.2f}" for op, n in total.most_common())
+    return f"  AWS requests per job: {sum(total.values()) / job_count:.2f} ({by_operation})"
 
 
 def main() -> None:

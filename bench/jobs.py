@@ -10,6 +10,7 @@ import aiohttp
 
 TERMINAL = {"SUCCESS", "FAILURE"}
 POLL_INTERVAL_S = 0.005
+THROUGHPUT_JOBS = 200
 
 
 async def create_todos(session: aiohttp.ClientSession, base_url: str, count: int) -> None:
@@ -72,7 +73,7 @@ async def _submit(session: aiohttp.ClientSession, base_url: str) -> str:
 
 
 async def concurrent_throughput(
-    base_url: str, jobs: int = 200, todos: int = 100, concurrency: int = 16
+    base_url: str, jobs: int = THROUGHPUT_JOBS, todos: int = 100, concurrency: int = 16
 ) -> str:
     """`jobs` requests of `todos` todos, `concurrency` clients each submitting and waiting."""
     async with aiohttp.ClientSession() as session:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -29,10 +30,13 @@ async def embedded_stack() -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def postgres_stack(workers: int, aws_endpoint: str | None = None) -> AsyncIterator[str]:
+async def postgres_stack(
+    workers: int, aws_endpoint: str | None = None, requests_dir: Path | None = None
+) -> AsyncIterator[str]:
     """todo_api, job_tracker and `workers` calendar workers on PostgreSQL.
 
     The AWS side is `aws_endpoint` (LocalStack, say) or, when None, a moto server started here.
+    With `requests_dir`, each service writes its AWS request counts there when it stops.
     """
     async with _aws_endpoint(aws_endpoint) as endpoint:
         schema = f"bench_{uuid.uuid4().hex[:10]}"
@@ -47,12 +51,17 @@ async def postgres_stack(workers: int, aws_endpoint: str | None = None) -> Async
         }
         await _postgres(f'CREATE SCHEMA "{schema}"')
         with tempfile.TemporaryDirectory() as logs:
-            tracker = Service("services.job_tracker", env, Path(logs) / "tracker.log")
-            api_env = {**env, "JOB_TRACKER_URL": tracker.url}
-            api = Service("services.todo_api", api_env, Path(logs) / "api.log")
+
+            def service(module: str, name: str, **extra: str) -> Service:
+                own_env = {**env, **extra}
+                if requests_dir is not None:
+                    own_env["AWS_REQUESTS_FILE"] = str(requests_dir / f"{name}.json")
+                return Service(module, own_env, Path(logs) / f"{name}.log")
+
+            tracker = service("services.job_tracker", "job_tracker")
+            api = service("services.todo_api", "todo_api", JOB_TRACKER_URL=tracker.url)
             pool = [
-                Service("services.calendar_worker", env, Path(logs) / f"worker-{n}.log")
-                for n in range(workers)
+                service("services.calendar_worker", f"calendar_worker-{n}") for n in range(workers)
             ]
             try:
                 async with _running([tracker, api, *pool]):
@@ -98,3 +107,8 @@ async def _postgres(statement: str) -> None:
         await conn.execute(statement)
     finally:
         await conn.close()
+
+
+def aws_requests(requests_dir: Path) -> dict[str, dict[str, int]]:
+    """The AWS requests each service of a stopped stack sent, by operation."""
+    return {path.stem: json.loads(path.read_text()) for path in sorted(requests_dir.glob("*.json"))}

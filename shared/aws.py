@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from typing import Any
 
 from aiobotocore.config import AioConfig
@@ -31,10 +32,21 @@ def aws_client(settings: Settings, service: str) -> Any:
     )
 
 
+# HTTP requests this process sent to AWS, by "service.Operation", retries included (each is billed)
+REQUESTS: Counter[str] = Counter()
+
+
 @functools.cache
 def _session() -> AioSession:
     # one session per process: each new one parses botocore's service models again (~30 MB)
-    return get_session()
+    session = get_session()
+    session.register("before-send", _count_request)
+    return session
+
+
+def _count_request(event_name: str, **_: Any) -> None:
+    # event_name is "before-send.<service>.<Operation>"
+    REQUESTS[event_name.split(".", 1)[1]] += 1
 
 
 def _credentials(settings: Settings) -> dict[str, str]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared.delete_batcher import DeleteBatcher
 from shared.envelope import Envelope
 from shared.outages import is_outage
 
@@ -89,6 +90,7 @@ class SqsConsumer:
         self._held_by_outage = 0
         self._changed = asyncio.Event()
         self._stop_requested = asyncio.Event()
+        self._deletes = DeleteBatcher(sqs, lambda: self.queue_url, options.name)
         self._receiving: asyncio.Task[list[dict[str, Any]]] | None = None
         self._stopping = False
         self.handled = self.failed = self.poisoned = self.held = 0
@@ -113,6 +115,7 @@ class SqsConsumer:
         while True:
             received = await self._receive_and_dispatch(wait_time_s)
             if not received and not self._in_flight:
+                await self._deletes.close()
                 return
             if not received:
                 await asyncio.wait(self._in_flight)
@@ -126,11 +129,13 @@ class SqsConsumer:
             self._receiving.cancel()
 
     async def drain(self, timeout_s: float) -> None:
-        """Wait for in-flight handlers; those still running after the timeout are released."""
+        """Wait for in-flight handlers (those still running after the timeout are released),
+        then for the deletes of what they handled."""
         if self._in_flight:
             await asyncio.wait(set(self._in_flight), timeout=timeout_s)
         for task in set(self._in_flight):
             task.cancel()
+        await self._deletes.close()
 
     def outage_began(self) -> None:
         """A message in hand meets an outage: receive nothing new until it is over."""
@@ -224,7 +229,7 @@ class SqsConsumer:
                     await self._pause(hold.next_pause_s(exc))
                 else:
                     self.handled += 1
-                    await self._delete(delivery)
+                    self._delete(delivery)
                     return
         finally:
             hold.end()
@@ -288,15 +293,9 @@ class SqsConsumer:
             QueueUrl=self.queue_url, ReceiptHandle=handle, VisibilityTimeout=seconds
         )
 
-    async def _delete(self, delivery: Delivery) -> None:
-        try:
-            await self._sqs.delete_message(
-                QueueUrl=self.queue_url, ReceiptHandle=delivery.receipt_handle
-            )
-        except Exception as exc:
-            # the handler was idempotent; a redelivery is harmless
-            name, message_id = self.options.name, delivery.message_id
-            logger.warning("%s: could not delete %s: %r", name, message_id, exc)
+    def _delete(self, delivery: Delivery) -> None:
+        # batched in the background: the handler's work is committed, a redelivery is harmless
+        self._deletes.add(delivery.message_id, delivery.receipt_handle)
 
 
 class _Hold:

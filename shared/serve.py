@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from aiohttp import web
 
+from shared.aws import REQUESTS
 from shared.logs import configure_logging
 from shared.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 def serve(create_app: Callable[[Settings], web.Application]) -> None:
@@ -22,3 +28,7 @@ def serve(create_app: Callable[[Settings], web.Application]) -> None:
         # requests in flight get this long to finish before the cleanup contexts run
         shutdown_timeout=10,
     )
+    counts = json.dumps(dict(sorted(REQUESTS.items())))
+    logger.info("AWS requests sent: %s", counts)
+    if settings.aws_requests_file:
+        Path(settings.aws_requests_file).write_text(counts)

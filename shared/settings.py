@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -38,6 +41,12 @@ class Settings(BaseSettings):
     consumer_concurrency: int = Field(default=10, ge=1, le=100)
     relay_poll_interval_ms: int = Field(default=50, ge=1)
     log_level: str = "INFO"
+    # "embedded": SNS/SQS semantics on one SQLite file and blobs in a folder, both under var_dir
+    transport: Literal["aws", "embedded"] = "aws"
+    # the embedded mode's files: service databases, the transport's file, blobs
+    var_dir: Path = Path("./var")
+    # where a service writes what it cost in AWS requests, as JSON, when it stops (make bench)
+    aws_requests_file: str | None = None
 
     @field_validator("database_url")
     @classmethod

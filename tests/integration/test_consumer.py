@@ -11,7 +11,7 @@ from uuid import uuid4
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from shared.aws import aws_client
+from shared.aws import REQUESTS, aws_client
 from shared.bootstrap import Deployed, bootstrap
 from shared.consumer import BusyError, ConsumerOptions, Delivery, SqsConsumer
 from shared.envelope import Envelope, wrap
@@ -312,3 +312,28 @@ class TestShutdown:
 
         assert finished.is_set()
         assert consumer.handled == 1
+
+
+class TestDeletes:
+    async def test_handled_messages_are_deleted_in_batches(
+        self, deployed: Deployed, sqs: Any, aws_settings: Settings
+    ) -> None:
+        url = deployed.queue_urls[JOB_TRACKER.name]
+        entries = [{"Id": str(n), "MessageBody": good_event().to_json()} for n in range(4)]
+        await sqs.send_message_batch(QueueUrl=url, Entries=entries)
+        before = REQUESTS.copy()
+
+        async def handle(_envelope: Envelope, _delivery: Delivery) -> None:
+            return None
+
+        consumer = consumer_for(sqs, aws_settings, handle)
+        await run_for(consumer, lambda: _true_if(consumer.handled == 4), limit_s=20)
+        sent = REQUESTS - before
+        attributes = await sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )
+
+        assert sent["sqs.DeleteMessage"] == 0
+        assert 1 <= sent["sqs.DeleteMessageBatch"] < 4
+        assert set(attributes["Attributes"].values()) == {"0"}
