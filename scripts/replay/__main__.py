@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from scripts.replay.cli import Context, execute
-from scripts.replay.targets import default_var_dir
 from shared.settings import Settings
 
 INTERRUPTED_STATUS = 130
@@ -19,9 +18,10 @@ INTERRUPTED_STATUS = 130
 def main(argv: Sequence[str] | None = None) -> int:
     # the tools speak for themselves; library logs only when something is wrong
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    base = Settings.from_env()
     context = Context(
-        base=Settings.from_env(),
-        var_dir=default_var_dir(),
+        base=base,
+        var_dir=base.var_dir,
         out=Console(highlight=False, soft_wrap=True),
         err=Console(stderr=True, highlight=False, soft_wrap=True),
     )

@@ -20,12 +20,12 @@ from rich.table import Table
 
 from scripts.replay.errors import OperatorError
 from scripts.replay.listing import task_id_of
-from shared.aws import aws_client
 from shared.batching import MAX_BATCH_ENTRIES, batches, message_size
 from shared.bootstrap import queue_arn
 from shared.consumer import PoisonMessageError, decode
 from shared.settings import Settings
 from shared.topology import Names, QueueSpec
+from shared.transport.clients import transport_client
 
 # long enough to send a batch on and delete it before the DLQ shows the messages again
 MOVE_HIDE_S = 60
@@ -68,7 +68,7 @@ async def redrive(
 ) -> int:
     """Return how many messages were moved (or, with `dry_run`, are waiting in the DLQ)."""
     names = Names(settings.resource_prefix)
-    async with aws_client(settings, "sqs") as sqs:
+    async with transport_client(settings, "sqs") as sqs:
         queues = Queues(await _url(sqs, names.queue(spec)), await _url(sqs, names.dlq(spec)))
         if dry_run:
             letters = await peek(sqs, queues.dlq_url)

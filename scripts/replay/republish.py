@@ -14,13 +14,13 @@ from rich.console import Console
 from scripts.replay.errors import OperatorError
 from scripts.replay.listing import event_line
 from scripts.replay.progress import Pace, ProgressReport
-from shared.aws import aws_client
 from shared.batching import MAX_BATCH_ENTRIES
 from shared.bus import Outgoing, SnsPublisher, outgoing_batches, resolve_topic_arn
 from shared.envelope import Envelope
 from shared.settings import Settings
 from shared.store import EventFilter, EventStore
 from shared.topology import Names
+from shared.transport.clients import transport_client
 
 PAGE = 500
 
@@ -46,7 +46,7 @@ async def republish(
         return await _list(store, options.selection, console)
     total = await store.count_matching(options.selection)
     outcome = Outcome()
-    async with aws_client(settings, "sns") as sns:
+    async with transport_client(settings, "sns") as sns:
         publisher = await _publisher(sns, Names(settings.resource_prefix).topic)
         try:
             with ProgressReport(console, "republish", total) as report:

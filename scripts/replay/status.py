@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 
 from scripts.replay.errors import one_line
 from scripts.replay.targets import Service, open_store
-from shared.aws import aws_client
 from shared.settings import Settings
 from shared.store import EventStore
 from shared.topology import Names
+from shared.transport.clients import transport_client
 
 UNAVAILABLE = "unavailable"
 DEPTH_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
@@ -64,7 +64,7 @@ async def _queue_figures(settings: Settings, service: Service) -> tuple[str, str
     if service.queue is None:
         return "-", "-"
     names = Names(settings.resource_prefix)
-    async with aws_client(settings, "sqs") as sqs:
+    async with transport_client(settings, "sqs") as sqs:
         return await _depth(sqs, names.queue(service.queue)), await _depth(
             sqs, names.dlq(service.queue)
         )

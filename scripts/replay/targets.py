@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,10 +58,6 @@ def service_settings(base: Settings, service: Service, var_dir: Path) -> Setting
         return base
     url = f"sqlite+aiosqlite:///{var_dir / service.name}.db"
     return base.model_copy(update={"database_url": url})
-
-
-def default_var_dir() -> Path:
-    return Path(os.environ.get("VAR_DIR", "./var"))
 
 
 @contextlib.asynccontextmanager

@@ -168,7 +168,7 @@ class TestRedrive:
             ]
             for body in bodies:
                 await stack.sqs.send_message(QueueUrl=dlq, MessageBody=body)
-            monkeypatch.setattr(redrive_module, "aws_client", refusing_sends(prefix="refuse"))
+            monkeypatch.setattr(redrive_module, "transport_client", refusing_sends(prefix="refuse"))
 
             ran = await stack.replay("redrive", "--service", "job_tracker", "--method", "batches")
 

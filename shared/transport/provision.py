@@ -1,0 +1,41 @@
+"""Create shared/topology.py's topic, queues, DLQs and subscriptions in the transport's file.
+
+The embedded counterpart of shared/bootstrap.py; running it again updates what is there.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from shared.settings import Settings
+from shared.topology import QUEUES, Names
+from shared.transport.database import write_transaction
+
+UPSERT_QUEUE = """
+INSERT INTO queues (name, visibility_timeout_s, dead_letter_queue, max_receive_count)
+VALUES (?, ?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET
+    visibility_timeout_s = excluded.visibility_timeout_s,
+    dead_letter_queue = excluded.dead_letter_queue,
+    max_receive_count = excluded.max_receive_count
+"""
+UPSERT_SUBSCRIPTION = """
+INSERT INTO subscriptions (topic, queue, filter_policy) VALUES (?, ?, ?)
+ON CONFLICT (topic, queue) DO UPDATE SET filter_policy = excluded.filter_policy
+"""
+
+
+def provision(conn: sqlite3.Connection, settings: Settings) -> None:
+    names = Names(settings.resource_prefix)
+    visibility_s = settings.sqs_visibility_timeout_s
+    with write_transaction(conn):
+        conn.execute("INSERT OR IGNORE INTO topics (name) VALUES (?)", (names.topic,))
+        for spec in QUEUES:
+            conn.execute(UPSERT_QUEUE, (names.dlq(spec), visibility_s, None, None))
+            conn.execute(
+                UPSERT_QUEUE,
+                (names.queue(spec), visibility_s, names.dlq(spec), settings.sqs_max_receive_count),
+            )
+            conn.execute(
+                UPSERT_SUBSCRIPTION, (names.topic, names.queue(spec), spec.filter_policy())
+            )

@@ -1,0 +1,52 @@
+"""SQS operations as they run in the database thread: find the queue, then act on it."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from shared.transport import messages, queues
+from shared.transport.database import write_transaction
+from shared.transport.errors import no_such_queue
+from shared.transport.messages import Receipt, Received
+
+
+def lookup(conn: sqlite3.Connection, operation: str, name: str) -> queues.QueueRow:
+    found = queues.find_queue(conn, name)
+    if found is None:
+        raise no_such_queue(operation, name)
+    return found
+
+
+def receive(
+    conn: sqlite3.Connection, name: str, max_messages: int, visibility_timeout_s: int | None
+) -> tuple[list[Received], str | None]:
+    """Received messages, and the DLQ's name if some were dead-lettered on the way."""
+    queue = lookup(conn, "ReceiveMessage", name)
+    hide_s = queue.visibility_timeout_s if visibility_timeout_s is None else visibility_timeout_s
+    received, dead_lettered = messages.receive(conn, queue, max_messages, hide_s)
+    return received, queue.dead_letter_queue if dead_lettered else None
+
+
+def delete(conn: sqlite3.Connection, name: str, receipts: list[Receipt]) -> None:
+    lookup(conn, "DeleteMessage", name)
+    with write_transaction(conn):
+        for receipt in receipts:
+            messages.delete(conn, name, receipt)
+
+
+def change_visibility(
+    conn: sqlite3.Connection, name: str, changes: list[tuple[Receipt, int]]
+) -> list[bool]:
+    lookup(conn, "ChangeMessageVisibility", name)
+    with write_transaction(conn):
+        return [messages.change_visibility(conn, name, receipt, s) for receipt, s in changes]
+
+
+def send(conn: sqlite3.Connection, name: str, batch: list[messages.NewMessage]) -> list[str]:
+    lookup(conn, "SendMessageBatch", name)
+    return messages.send(conn, name, batch)
+
+
+def describe(conn: sqlite3.Connection, name: str) -> tuple[queues.QueueRow, queues.Depth]:
+    queue = lookup(conn, "GetQueueAttributes", name)
+    return queue, queues.depth(conn, name, messages.now_ms())
