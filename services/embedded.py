@@ -2,6 +2,8 @@
 
 moto runs in server mode on loopback, the topology is bootstrapped, then todo_api (the public
 base URL), job_tracker and calendar_worker run in one event loop, each with its own database.
+With TRANSPORT=embedded the topic and queues live in `<VAR_DIR>/transport.db` and blobs under
+`<VAR_DIR>/blobs/`; moto then serves only the practical's two demo queues.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from shared.bootstrap import bootstrap
 from shared.demo_queues import DEMO_QUEUE_NAMES, ensure_queue
 from shared.logs import configure_logging
 from shared.settings import Settings
+from shared.transport.clients import provision_embedded, transport_path
 
 logger = logging.getLogger("embedded")
 AppFactory = Callable[[Settings], web.Application]
@@ -56,14 +59,25 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
     return runner, int(runner.addresses[0][1])
 
 
-async def run(base: Settings, var_dir: Path, aws_port: int) -> None:
+async def prepare_messaging(base: Settings, aws_port: int) -> Settings:
+    """Start the emulator, create the topology; return the settings the services run with."""
     endpoint = start_aws_emulator(aws_port)
-    base = base.model_copy(update={"aws_endpoint_url": endpoint})
-    await bootstrap(base)
-    async with aws_client(base, "sqs") as sqs:
+    emulated = base.model_copy(update={"aws_endpoint_url": endpoint})
+    # the queue demo talks SQS on the wire, whichever transport the services use
+    async with aws_client(emulated, "sqs") as sqs:
         for name in DEMO_QUEUE_NAMES:
             await ensure_queue(sqs, name)
-    runners = []
+    if base.transport == "embedded":
+        await provision_embedded(base)
+        logger.info("embedded transport in %s; demo queues at %s", transport_path(base), endpoint)
+        return base
+    await bootstrap(emulated)
+    logger.info("AWS emulator at %s", endpoint)
+    return emulated
+
+
+async def run(base: Settings, var_dir: Path, aws_port: int) -> None:
+    base = await prepare_messaging(base, aws_port)
     tracker, tracker_port = await start_site(
         create_tracker(service_settings(base, "job_tracker", var_dir, 0)), "127.0.0.1", 0
     )
@@ -75,7 +89,7 @@ async def run(base: Settings, var_dir: Path, aws_port: int) -> None:
     )
     api, api_port = await start_site(create_todo_api(api_settings), base.http_host, base.http_port)
     runners = [api, worker, tracker]
-    logger.info("embedded mode: AWS emulator at %s, databases under %s", endpoint, var_dir)
+    logger.info("embedded mode: databases under %s", var_dir)
     logger.info("TaskOverflow is up at http://%s:%d  (Ctrl-C stops it)", base.http_host, api_port)
     try:
         await _until_stopped()
@@ -96,10 +110,10 @@ async def _until_stopped() -> None:
 def main() -> None:
     base = Settings.from_env()
     configure_logging(base.log_level)
-    var_dir = Path(os.environ.get("VAR_DIR", "./var")).resolve()
+    var_dir = base.var_dir.resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
     aws_port = int(os.environ.get("EMBEDDED_AWS_PORT", "4566"))
-    asyncio.run(run(base, var_dir, aws_port))
+    asyncio.run(run(base.model_copy(update={"var_dir": var_dir}), var_dir, aws_port))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from shared.blobs import S3BlobStore
+from shared.blobs import BlobStore
 from shared.relay import OutboxRelay
 from shared.settings import Settings
 from shared.store import EventStore
@@ -23,5 +23,5 @@ class AwsClients:
 settings_key = web.AppKey("settings", Settings)
 store_key = web.AppKey("store", EventStore)
 aws_key = web.AppKey("aws", AwsClients)
-blobs_key = web.AppKey("blobs", S3BlobStore)
+blobs_key = web.AppKey("blobs", BlobStore)
 relay_key = web.AppKey("relay", OutboxRelay)

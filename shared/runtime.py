@@ -11,17 +11,16 @@ from dataclasses import dataclass
 from aiohttp import web
 from sqlalchemy import MetaData
 
-from shared.aws import aws_client
-from shared.blobs import S3BlobStore
 from shared.bus import SnsPublisher
 from shared.consumer import ConsumerOptions, Handle, SqsConsumer
 from shared.db import create_engine, ensure_schema, is_unreachable, server_address
-from shared.keys import AwsClients, aws_key, blobs_key, relay_key, settings_key, store_key
+from shared.keys import aws_key, blobs_key, relay_key, settings_key, store_key
 from shared.relay import OutboxRelay
 from shared.settings import Settings
 from shared.startup import wait_for
 from shared.store import EventStore, StoreTables
 from shared.topology import Names, QueueSpec
+from shared.transport.clients import open_clients
 
 logger = logging.getLogger(__name__)
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
@@ -80,13 +79,10 @@ def _never(_exc: BaseException) -> bool:
 
 
 async def aws_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[settings_key]
-    async with contextlib.AsyncExitStack() as stack:
-        sns = await stack.enter_async_context(aws_client(settings, "sns"))
-        sqs = await stack.enter_async_context(aws_client(settings, "sqs"))
-        s3 = await stack.enter_async_context(aws_client(settings, "s3"))
-        app[aws_key] = AwsClients(sns, sqs, s3)
-        app[blobs_key] = S3BlobStore(s3, Names(settings.resource_prefix).bucket)
+    """The messaging clients and blob store of the configured transport (AWS or embedded)."""
+    async with open_clients(app[settings_key]) as (clients, blobs):
+        app[aws_key] = clients
+        app[blobs_key] = blobs
         yield
 
 
