@@ -1,0 +1,100 @@
+"""`make run` on the embedded transport (TRANSPORT=embedded): no AWS emulator on the event path.
+
+The practical's calendar session runs to SUCCESS through the SQLite transport and the file blob
+store, and the operator tools read the same transport file from another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import icalendar
+import pytest
+
+from tests.e2e.api_client import ApiClient
+from tests.e2e.processes import ROOT, Service
+
+
+@dataclass(frozen=True)
+class EmbeddedStack:
+    url: str
+    var_dir: Path
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
+    var_dir = tmp_path_factory.mktemp("embedded-transport")
+    env = {
+        "TRANSPORT": "embedded",
+        "VAR_DIR": str(var_dir),
+        "EMBEDDED_AWS_PORT": "0",
+        "SQS_WAIT_TIME_S": "1",
+    }
+    service = Service("services.embedded", env, var_dir / "embedded.log")
+    service.start()
+    try:
+        service.wait_healthy()
+        yield EmbeddedStack(service.url, var_dir)
+    finally:
+        exit_code = service.terminate()
+    assert exit_code == 0, service.log()
+
+
+@pytest.fixture
+async def api(stack: EmbeddedStack) -> AsyncIterator[ApiClient]:
+    async with aiohttp.ClientSession() as session:
+        yield ApiClient(session, stack.url)
+
+
+async def replay(var_dir: Path, *argv: str) -> tuple[int, str]:
+    env = {**os.environ, "TRANSPORT": "embedded", "VAR_DIR": str(var_dir)}
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "scripts.replay", *argv],
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await process.communicate()
+    return await process.wait(), out.decode()
+
+
+class TestEmbeddedTransport:
+    async def test_the_practicals_calendar_session_succeeds(
+        self, api: ApiClient, stack: EmbeddedStack
+    ) -> None:
+        await api.create_todo(title="Project Proposal", deadline_at="2023-04-03T14:00:00")
+        await api.create_todo(title="No deadline, no description")
+        accepted = await api.request_calendar()
+
+        final = await api.wait_until_finished(accepted["task_url"])
+        code, content_type, body, _ = await api.result(final["result_url"])
+
+        assert final["task_status"] == "SUCCESS", final
+        assert code == 200
+        assert content_type == "text/calendar"
+        calendar = icalendar.Calendar.from_ical(body)
+        assert [str(event["SUMMARY"]) for event in calendar.walk("VEVENT")] == [
+            "Project Proposal",
+            "No deadline, no description",
+        ]
+        assert (stack.var_dir / "transport.db").is_file()
+        assert any((stack.var_dir / "blobs").rglob("*.ics"))
+
+    async def test_status_reads_the_queues_of_the_running_stack(
+        self, api: ApiClient, stack: EmbeddedStack
+    ) -> None:
+        await api.create_todo(title="counted")
+        final = await api.wait_until_finished((await api.request_calendar())["task_url"])
+
+        status, out = await replay(stack.var_dir, "status", "--service", "job_tracker")
+
+        assert final["task_status"] == "SUCCESS"
+        assert status == 0, out
+        assert "0 waiting" in out
