@@ -11,16 +11,19 @@ from pathlib import Path
 
 from bench import jobs, render, stacks
 
-SECTIONS = ("render", "embedded", "postgres", "localstack")
+SECTIONS = ("render", "embedded", "embedded-moto", "postgres", "localstack")
 # set by scripts/localstack.sh, which `make bench` runs the bench under
 LOCALSTACK_ENV = "TEST_AWS_ENDPOINT_URL"
 
 
-async def embedded() -> None:
-    async with stacks.embedded_stack() as url:
-        print("embedded (SQLite + in-process moto):", await jobs.latency(url), flush=True)
-    async with stacks.embedded_stack() as url:
-        print("embedded (SQLite + in-process moto):", await jobs.throughput(url), flush=True)
+async def embedded(transport: str) -> None:
+    label = {"embedded": "embedded transport", "aws": "in-process moto"}[transport]
+    async with stacks.embedded_stack(transport) as url:
+        print(f"make run (SQLite + {label}):", await jobs.latency(url), flush=True)
+    async with stacks.embedded_stack(transport) as url:
+        print(f"make run (SQLite + {label}):", await jobs.concurrent_throughput(url), flush=True)
+    async with stacks.embedded_stack(transport) as url:
+        print(f"make run (SQLite + {label}):", await jobs.http_rates(url), flush=True)
 
 
 async def postgres() -> None:
@@ -62,7 +65,9 @@ def main() -> None:
             seconds, peak_mb = render.bench_render(count)
             print(f"render {count:>7,} todos: {seconds:.2f} s, peak {peak_mb:.0f} MB", flush=True)
     if "embedded" in chosen:
-        asyncio.run(embedded())
+        asyncio.run(embedded("embedded"))
+    if "embedded-moto" in chosen:
+        asyncio.run(embedded("aws"))
     if "postgres" in chosen:
         asyncio.run(postgres())
     if "localstack" in chosen:

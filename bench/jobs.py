@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 import aiohttp
 
@@ -97,3 +99,38 @@ async def _client(
         queue.get_nowait()
         task_url = await _submit(session, base_url)
         await wait_finished(session, task_url, POLL_INTERVAL_S * 10)
+
+
+async def http_rates(base_url: str, requests: int = 3000, concurrency: int = 32) -> str:
+    """Creates, then gets of the created todos, `concurrency` clients at a time: requests/s."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        created: list[int] = []
+
+        async def create(number: int) -> None:
+            body = {"title": f"Rate {number}", "deadline_at": "2026-12-01T09:00:00"}
+            async with session.post(f"{base_url}/api/v1/todos", json=body) as response:
+                created.append(int((await response.json())["id"]))
+
+        async def get(todo_id: int) -> None:
+            async with session.get(f"{base_url}/api/v1/todos/{todo_id}") as response:
+                response.raise_for_status()
+                await response.read()
+
+        create_s = await _timed(concurrency, [create(n) for n in range(requests)])
+        get_s = await _timed(concurrency, [get(todo_id) for todo_id in created])
+    return (
+        f"create todo: {requests / create_s:.0f} req/s, get todo: {len(created) / get_s:.0f} "
+        f"req/s ({requests} each, {concurrency} concurrent)"
+    )
+
+
+async def _timed(concurrency: int, calls: list[Coroutine[Any, Any, None]]) -> float:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def limited(call: Coroutine[Any, Any, None]) -> None:
+        async with gate:
+            await call
+
+    started = time.perf_counter()
+    await asyncio.gather(*(limited(call) for call in calls))
+    return time.perf_counter() - started

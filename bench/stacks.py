@@ -21,9 +21,10 @@ POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
 @contextlib.asynccontextmanager
-async def embedded_stack() -> AsyncIterator[str]:
+async def embedded_stack(transport: str = "embedded") -> AsyncIterator[str]:
+    """`make run` in a process of its own: on the embedded transport, or "aws" (moto inside)."""
     with tempfile.TemporaryDirectory() as var_dir:
-        env = {**BENCH_ENV, "VAR_DIR": var_dir, "EMBEDDED_AWS_PORT": "0"}
+        env = {**BENCH_ENV, "VAR_DIR": var_dir, "EMBEDDED_AWS_PORT": "0", "TRANSPORT": transport}
         service = Service("services.embedded", env, Path(var_dir) / "embedded.log")
         async with _running([service]):
             yield service.url

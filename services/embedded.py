@@ -1,9 +1,10 @@
-"""`make run`: the whole system in one process, with SQLite and an in-process AWS emulator.
+"""`make run`: the whole system in one process, on SQLite and the embedded transport.
 
-moto runs in server mode on loopback, the topology is bootstrapped, then todo_api (the public
-base URL), job_tracker and calendar_worker run in one event loop, each with its own database.
-With TRANSPORT=embedded the topic and queues live in `<VAR_DIR>/transport.db` and blobs under
-`<VAR_DIR>/blobs/`; moto then serves only the practical's two demo queues.
+The topic and queues live in `<VAR_DIR>/transport.db` and blobs under `<VAR_DIR>/blobs/`; moto,
+in server mode on loopback, serves only the practical's two demo queues. With TRANSPORT=aws the
+services use SNS/SQS/S3 on that moto instead, the topology bootstrapped there. todo_api (the
+public base URL), job_tracker and calendar_worker run in one event loop, each with its own
+SQLite file.
 """
 
 from __future__ import annotations
@@ -109,6 +110,9 @@ async def _until_stopped() -> None:
 
 def main() -> None:
     base = Settings.from_env()
+    # `make run` uses the embedded transport unless TRANSPORT=aws asks for SNS/SQS/S3 on moto
+    if "TRANSPORT" not in os.environ:
+        base = base.model_copy(update={"transport": "embedded"})
     configure_logging(base.log_level)
     var_dir = base.var_dir.resolve()
     var_dir.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ from tests.e2e.processes import Service
 
 @pytest.fixture(scope="module")
 def embedded_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One embedded stack for a test module: SQLite files in a temp dir, moto on a free port."""
+    """One embedded stack for a test module: SQLite and the transport file in a temp dir."""
     var_dir = tmp_path_factory.mktemp("embedded")
     env = {"VAR_DIR": str(var_dir), "EMBEDDED_AWS_PORT": "0", "SQS_WAIT_TIME_S": "1"}
     service = Service("services.embedded", env, var_dir / "embedded.log")
