@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select, update
+from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,15 +28,18 @@ async def claim(
 ) -> bool:
     """Take or renew the lease on `name` until now + ttl; False while another holder has it."""
     values = {"holder": holder, "expires_at": now + ttl}
-    free_or_mine = (table.c.holder == holder) | (table.c.expires_at < now)
-    renewed = await conn.execute(
-        update(table).where(table.c.name == name, free_or_mine).values(**values)
-    )
-    if renewed.rowcount == 1:
-        return True
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    first = dialect.insert(table).values(name=name, **values).on_conflict_do_nothing()
-    return (await conn.execute(first)).rowcount == 1
+    # one statement: insert the lease, or take it over when it is ours or has run out
+    upsert = (
+        dialect.insert(table)
+        .values(name=name, **values)
+        .on_conflict_do_update(
+            index_elements=[table.c.name],
+            set_=values,
+            where=(table.c.holder == holder) | (table.c.expires_at < now),
+        )
+    )
+    return (await conn.execute(upsert)).rowcount == 1
 
 
 async def expires_at(conn: AsyncConnection, table: Table, name: str) -> datetime | None:
