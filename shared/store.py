@@ -147,9 +147,13 @@ class EventStore:
         causation_id: UUID | None = None,
     ) -> list[Envelope]:
         """Append after `expected_version` (0: a new stream); queue the events to publish."""
-        current = await self.stream_version(conn, stream_id)
-        if current != expected_version:
-            raise ConcurrencyError(f"{stream_id} is at version {current}, not {expected_version}")
+        # a new stream needs no look: if it exists, its version 1 is taken and the insert conflicts
+        if expected_version:
+            current = await self.stream_version(conn, stream_id)
+            if current != expected_version:
+                raise ConcurrencyError(
+                    f"{stream_id} is at version {current}, not {expected_version}"
+                )
         envelopes = [
             wrap(
                 event,

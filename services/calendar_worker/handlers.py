@@ -58,11 +58,10 @@ async def build_calendar(envelope: Envelope, delivery: Delivery, ports: WorkerPo
     if not isinstance(request, CalendarRequested):
         return
     stream = render_stream_id(request.task_id)
-    history = await ports.store.load(stream)
-    if any(event.type in TERMINAL_TYPES for event in history):
+    version = await _start(ports, stream, envelope, delivery)
+    if version is None:
         logger.info("calendar %s already finished; duplicate delivery ignored", request.task_id)
         return
-    version = await _start(ports, stream, history, envelope, delivery)
     try:
         async with _lease_kept(ports, request.task_id, delivery.message_id):
             todos = await check_out(request, ports.blobs)
@@ -77,12 +76,19 @@ async def build_calendar(envelope: Envelope, delivery: Delivery, ports: WorkerPo
 
 
 async def _start(
-    ports: WorkerPorts, stream: str, history: list[Envelope], cause: Envelope, delivery: Delivery
-) -> int:
-    """Claim the job's render and record CalendarStarted; BusyError while another renders it."""
+    ports: WorkerPorts, stream: str, cause: Envelope, delivery: Delivery
+) -> int | None:
+    """Claim the job's render and record CalendarStarted; the render stream's version after it.
+
+    None when the job is finished already; BusyError while another delivery renders it. The
+    stream is read inside the claim's transaction, so a render that just finished is seen.
+    """
     task_id = _task_id(cause)
     started = CalendarStarted(task_id=task_id, attempt=delivery.receive_count)
     async with ports.store.transaction() as conn:
+        history = await ports.store.load(stream, conn)
+        if any(event.type in TERMINAL_TYPES for event in history):
+            return None
         await _claim_render(ports, conn, task_id, delivery.message_id)
         # tried again in place after an outage: this attempt's start is already recorded
         if history and history[-1].data == started:
