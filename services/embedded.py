@@ -10,6 +10,7 @@ SQLite file.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -19,8 +20,10 @@ from pathlib import Path
 from aiohttp import web
 
 from services.calendar_worker.app import create_app as create_worker
+from services.job_tracker import views as tracker_views
 from services.job_tracker.app import create_app as create_tracker
 from services.todo_api.app import create_app as create_todo_api
+from services.todo_api.keys import LocalTracker
 from shared.aws import aws_client
 from shared.bootstrap import bootstrap
 from shared.demo_queues import DEMO_QUEUE_NAMES, ensure_queue
@@ -79,16 +82,21 @@ async def prepare_messaging(base: Settings, aws_port: int) -> Settings:
 
 async def run(base: Settings, var_dir: Path, aws_port: int) -> None:
     base = await prepare_messaging(base, aws_port)
-    tracker, tracker_port = await start_site(
-        create_tracker(service_settings(base, "job_tracker", var_dir, 0)), "127.0.0.1", 0
-    )
+    tracker_app = create_tracker(service_settings(base, "job_tracker", var_dir, 0))
+    tracker, tracker_port = await start_site(tracker_app, "127.0.0.1", 0)
     worker, _ = await start_site(
         create_worker(service_settings(base, "calendar_worker", var_dir, 0)), "127.0.0.1", 0
     )
     api_settings = service_settings(base, "todo_api", var_dir, base.http_port).model_copy(
         update={"job_tracker_url": f"http://127.0.0.1:{tracker_port}"}
     )
-    api, api_port = await start_site(create_todo_api(api_settings), base.http_host, base.http_port)
+    # one process: the public port answers the job routes from the tracker's own tables
+    local_tracker = LocalTracker(
+        status=functools.partial(tracker_views.job_status, tracker_app),
+        result=functools.partial(tracker_views.job_result, tracker_app),
+    )
+    api_app = create_todo_api(api_settings, local_tracker=local_tracker)
+    api, api_port = await start_site(api_app, base.http_host, base.http_port)
     runners = [api, worker, tracker]
     logger.info("embedded mode: databases under %s", var_dir)
     logger.info("TaskOverflow is up at http://%s:%d  (Ctrl-C stops it)", base.http_host, api_port)

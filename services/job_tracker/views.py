@@ -19,7 +19,16 @@ TASK_NOT_FINISHED = "Task not finished"
 
 
 async def status_view(request: web.Request) -> web.Response:
-    task_id, job = await _job(request)
+    return await job_status(request.app, request)
+
+
+async def result_view(request: web.Request) -> web.StreamResponse:
+    return await job_result(request.app, request)
+
+
+async def job_status(app: web.Application, request: web.Request) -> web.Response:
+    """The status of the path's job, answered from `app`'s tables (any app's request will do)."""
+    task_id, job = await _job(app, request)
     status = TaskStatus(
         task_id=task_id,
         task_status=job.status.value,
@@ -31,11 +40,12 @@ async def status_view(request: web.Request) -> web.Response:
     return web.json_response(text=status.model_dump_json(exclude=hidden))
 
 
-async def result_view(request: web.Request) -> web.StreamResponse:
-    task_id, job = await _job(request)
+async def job_result(app: web.Application, request: web.Request) -> web.StreamResponse:
+    """The path's calendar file, streamed from `app`'s blob store."""
+    task_id, job = await _job(app, request)
     if job.status is not Status.SUCCESS or job.result_key is None:
         raise not_found(TASK_NOT_FINISHED)
-    chunks = request.app[blobs_key].stream(job.result_key)
+    chunks = app[blobs_key].stream(job.result_key)
     try:
         first = await anext(chunks, b"")
     except BlobNotFoundError:
@@ -54,11 +64,11 @@ async def result_view(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _job(request: web.Request) -> tuple[UUID, Job]:
+async def _job(app: web.Application, request: web.Request) -> tuple[UUID, Job]:
     """The job for the path's task id; PENDING for an issued id not seen yet; else 404."""
     task_id = parse_task_id(request.match_info["task_id"])
-    if task_id is None or not is_issued(request.app[settings_key].task_secret, task_id):
+    if task_id is None or not is_issued(app[settings_key].task_secret, task_id):
         raise not_found(TASK_NOT_FOUND)
-    async with request.app[store_key].engine.connect() as conn:
+    async with app[store_key].engine.connect() as conn:
         job = await find_job(conn, task_id)
     return task_id, job or Job(task_id=task_id)

@@ -9,7 +9,7 @@ from aiohttp import web
 from services.todo_api import views
 from services.todo_api.calendar_views import request_calendar_view
 from services.todo_api.schemas import Deleted, Todo, TodoIn, TodoList, TodoPatch
-from services.todo_api.tracker_proxy import forward_to_tracker
+from services.todo_api.tracker_proxy import job_result_route, job_status_route
 from shared.contract import Error, Health, TaskAccepted, TaskStatus
 from shared.http import health, json_response
 from shared.openapi import Query, Route, add_routes, openapi_document
@@ -49,14 +49,14 @@ ROUTES: list[Route] = [
     Route(
         "GET",
         "/api/v1/todos/ical/{task_id}/status",
-        forward_to_tracker,
+        job_status_route,
         "Where a calendar job stands (Celery state names)",
         responses={200: TaskStatus, 404: Error, 503: Error},
     ),
     Route(
         "GET",
         "/api/v1/todos/ical/{task_id}/result",
-        forward_to_tracker,
+        job_result_route,
         "Download a finished calendar",
         responses={200: "text/calendar", 404: Error, 503: Error},
     ),

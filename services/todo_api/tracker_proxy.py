@@ -1,15 +1,31 @@
-"""Forward the job routes to the job tracker, so the public API has one base URL."""
+"""The job routes on the public base URL: forwarded to the job tracker, or in process.
+
+Services started on their own forward over HTTP to JOB_TRACKER_URL; the embedded mode hands
+todo_api the tracker's views, which saves a request per status poll.
+"""
 
 from __future__ import annotations
 
 import aiohttp
 from aiohttp import web
 
-from services.todo_api.keys import settings_key, tracker_client_key
+from services.todo_api.keys import local_tracker_key, settings_key, tracker_client_key
 from shared.http import DependencyUnavailableError, json_error
 
 PASSED_HEADERS = ("Content-Type", "Content-Disposition")
 CHUNK_BYTES = 64 * 1024
+
+
+async def job_status_route(request: web.Request) -> web.StreamResponse:
+    if local := request.app.get(local_tracker_key):
+        return await local.status(request)
+    return await forward_to_tracker(request)
+
+
+async def job_result_route(request: web.Request) -> web.StreamResponse:
+    if local := request.app.get(local_tracker_key):
+        return await local.result(request)
+    return await forward_to_tracker(request)
 
 
 async def forward_to_tracker(request: web.Request) -> web.StreamResponse:

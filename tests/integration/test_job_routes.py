@@ -1,0 +1,54 @@
+"""The job routes on todo_api's port: forwarded to JOB_TRACKER_URL, or answered in process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from services.todo_api.app import create_app
+from services.todo_api.keys import LocalTracker
+from shared.settings import Settings
+
+Client = TestClient[web.Request, web.Application]
+STATUS = "/api/v1/todos/ical/{}/status"
+RESULT = "/api/v1/todos/ical/{}/result"
+
+
+async def answered_here(request: web.Request) -> web.StreamResponse:
+    route = "status" if request.path.endswith("/status") else "result"
+    return web.json_response({"route": route, "task_id": request.match_info["task_id"]})
+
+
+@pytest.fixture
+async def client(service_settings: Settings) -> AsyncIterator[Client]:
+    # no JOB_TRACKER_URL: only the local tracker can answer
+    local = LocalTracker(status=answered_here, result=answered_here)
+    app = create_app(
+        service_settings.model_copy(update={"job_tracker_url": None}), local_tracker=local
+    )
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+async def test_a_local_tracker_answers_status_and_result_without_an_http_hop(
+    client: Client,
+) -> None:
+    status = await client.get(STATUS.format("abc"))
+    result = await client.get(RESULT.format("abc"))
+
+    assert await status.json() == {"route": "status", "task_id": "abc"}
+    assert await result.json() == {"route": "result", "task_id": "abc"}
+
+
+async def test_without_a_local_tracker_or_url_the_job_routes_say_so(
+    service_settings: Settings,
+) -> None:
+    app = create_app(service_settings.model_copy(update={"job_tracker_url": None}))
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get(STATUS.format("abc"))
+
+        assert response.status == 503
+        assert "JOB_TRACKER_URL" in (await response.json())["error"]
