@@ -14,35 +14,52 @@ from bench import jobs, render, stacks
 SECTIONS = ("render", "embedded", "embedded-moto", "postgres", "localstack")
 # set by scripts/localstack.sh, which `make bench` runs the bench under
 LOCALSTACK_ENV = "TEST_AWS_ENDPOINT_URL"
+TRANSPORT_LABELS = {"embedded": "embedded transport", "aws": "in-process moto"}
 
 
 async def embedded(transport: str) -> None:
-    label = {"embedded": "embedded transport", "aws": "in-process moto"}[transport]
-    async with stacks.embedded_stack(transport) as url:
-        print(f"make run (SQLite + {label}):", await jobs.latency(url), flush=True)
-    async with stacks.embedded_stack(transport) as url:
-        print(f"make run (SQLite + {label}):", await jobs.concurrent_throughput(url), flush=True)
-    async with stacks.embedded_stack(transport) as url:
-        print(f"make run (SQLite + {label}):", await jobs.http_rates(url), flush=True)
+    label = f"make run (SQLite + {TRANSPORT_LABELS[transport]}):"
+    async with stacks.embedded_stack(transport) as stack:
+        print(label, await jobs.latency(stack.url), flush=True)
+    async with stacks.embedded_stack(transport) as stack:
+        print(label, await _throughput_and_cpu(stack), flush=True)
+    async with stacks.embedded_stack(transport) as stack:
+        print(label, await jobs.http_rates(stack.url), flush=True)
+    async with stacks.embedded_stack(transport) as stack:
+        print(label, await jobs.big_calendar(stack.url), flush=True)
 
 
 async def postgres() -> None:
-    async with stacks.postgres_stack(workers=1) as url:
-        print("postgres + moto, 1 worker:", await jobs.latency(url), flush=True)
+    async with stacks.postgres_stack(workers=1) as stack:
+        print("postgres + moto, 1 worker:", await jobs.latency(stack.url), flush=True)
     for workers in (1, 2):
-        async with stacks.postgres_stack(workers=workers) as url:
-            print(f"postgres + moto, {workers} worker(s):", await jobs.throughput(url), flush=True)
+        async with stacks.postgres_stack(workers=workers) as stack:
+            result = await jobs.throughput(stack.url)
+            print(f"postgres + moto, {workers} worker(s):", result, flush=True)
 
 
 async def localstack(endpoint: str) -> None:
-    async with stacks.postgres_stack(workers=1, aws_endpoint=endpoint) as url:
-        print("postgres + localstack, 1 worker:", await jobs.latency(url), flush=True)
+    async with stacks.postgres_stack(workers=1, aws_endpoint=endpoint) as stack:
+        print("postgres + localstack, 1 worker:", await jobs.latency(stack.url), flush=True)
     for workers in (1, 2):
         with tempfile.TemporaryDirectory() as counted:
-            async with stacks.postgres_stack(workers, endpoint, Path(counted)) as url:
-                result = await jobs.concurrent_throughput(url)
+            async with stacks.postgres_stack(workers, endpoint, Path(counted)) as stack:
+                result = await _throughput_and_cpu(stack)
             print(f"postgres + localstack, {workers} worker(s):", result, flush=True)
             print(_per_job(stacks.aws_requests(Path(counted)), jobs.THROUGHPUT_JOBS), flush=True)
+
+
+async def _throughput_and_cpu(stack: stacks.Stack) -> str:
+    """The concurrent throughput run, and the CPU each process spent on it per job."""
+    before = stack.cpu_seconds()
+    result = await jobs.concurrent_throughput(stack.url)
+    after = stack.cpu_seconds()
+    per_job = ", ".join(
+        f"{name} {(after[name] - before[name]) / jobs.THROUGHPUT_JOBS * 1000:.1f} ms"
+        for name in after
+    )
+    # the setup (creating the todos) is inside the window; it is small beside 200 jobs
+    return f"{result}\n  CPU per job: {per_job}"
 
 
 def _per_job(requests: dict[str, dict[str, int]], job_count: int) -> str:

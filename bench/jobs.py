@@ -134,3 +134,17 @@ async def _timed(concurrency: int, calls: list[Coroutine[Any, Any, None]]) -> fl
     started = time.perf_counter()
     await asyncio.gather(*(limited(call) for call in calls))
     return time.perf_counter() - started
+
+
+async def big_calendar(base_url: str, todos: int = 20_000, concurrency: int = 32) -> str:
+    """Seconds from the POST of a calendar of `todos` todos until SUCCESS is polled."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
+        async def create(number: int) -> None:
+            body = {"title": f"Big {number}", "deadline_at": "2026-12-01T09:00:00"}
+            async with session.post(f"{base_url}/api/v1/todos", json=body) as response:
+                response.raise_for_status()
+
+        await _timed(concurrency, [create(n) for n in range(todos)])
+        seconds = await run_job(session, base_url)
+    return f"calendar of {todos:,} todos: POST to SUCCESS in {seconds:.2f} s"

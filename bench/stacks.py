@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -18,22 +20,40 @@ from tests.e2e.processes import Service
 
 BENCH_ENV = {"SQS_WAIT_TIME_S": "1", "LOG_LEVEL": "WARNING"}
 POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Stack:
+    url: str
+    services: list[Service]
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) each service's process has used so far (Linux /proc)."""
+        return {Path(s.log_path).stem: _cpu_seconds(s) for s in self.services}
+
+
+def _cpu_seconds(service: Service) -> float:
+    assert service.process is not None
+    fields = Path(f"/proc/{service.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # utime and stime are the 14th and 15th fields; the split starts at the 3rd
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S
 
 
 @contextlib.asynccontextmanager
-async def embedded_stack(transport: str = "embedded") -> AsyncIterator[str]:
+async def embedded_stack(transport: str = "embedded") -> AsyncIterator[Stack]:
     """`make run` in a process of its own: on the embedded transport, or "aws" (moto inside)."""
     with tempfile.TemporaryDirectory() as var_dir:
         env = {**BENCH_ENV, "VAR_DIR": var_dir, "EMBEDDED_AWS_PORT": "0", "TRANSPORT": transport}
         service = Service("services.embedded", env, Path(var_dir) / "embedded.log")
         async with _running([service]):
-            yield service.url
+            yield Stack(service.url, [service])
 
 
 @contextlib.asynccontextmanager
 async def postgres_stack(
     workers: int, aws_endpoint: str | None = None, requests_dir: Path | None = None
-) -> AsyncIterator[str]:
+) -> AsyncIterator[Stack]:
     """todo_api, job_tracker and `workers` calendar workers on PostgreSQL.
 
     The AWS side is `aws_endpoint` (LocalStack, say) or, when None, a moto server started here.
@@ -66,7 +86,7 @@ async def postgres_stack(
             ]
             try:
                 async with _running([tracker, api, *pool]):
-                    yield api.url
+                    yield Stack(api.url, [tracker, api, *pool])
             finally:
                 await _postgres(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
