@@ -8,10 +8,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
-from botocore.exceptions import BotoCoreError
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from shared.outages import is_outage
 
 logger = logging.getLogger(__name__)
 
@@ -25,24 +24,6 @@ _REASONS = {
     413: f"Request body too large (limit {MAX_BODY_BYTES} bytes)",
     415: "Content-Type must be application/json",
 }
-
-
-class DependencyUnavailableError(Exception):
-    """A database, queue or bucket the request needs cannot be reached."""
-
-
-# errors that mean a dependency is down, not that the request was wrong
-OUTAGES = (
-    DependencyUnavailableError,
-    OperationalError,
-    InterfaceError,
-    OSError,
-    TimeoutError,
-    # every pooled connection is busy (SQLAlchemy's own TimeoutError, not the builtin one)
-    PoolTimeoutError,
-    # S3 or SNS unreachable (a claim-checked snapshot, a calendar download)
-    BotoCoreError,
-)
 
 
 def json_response(payload: Any, status: int = 200) -> web.Response:
@@ -66,15 +47,11 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if exc.status < 400 or exc.content_type == "application/json":
             raise
         return _as_json(exc)
-    except OUTAGES as exc:
-        logger.warning("%s %s: dependency unavailable: %r", request.method, request.path, exc)
-        return json_error("Service temporarily unavailable, try again shortly", 503)
-    except DBAPIError as exc:
-        if exc.connection_invalidated:
+    except Exception as exc:
+        # the same rule the consumers use (shared/outages.py): a dependency away is a 503
+        if is_outage(exc):
+            logger.warning("%s %s: dependency unavailable: %r", request.method, request.path, exc)
             return json_error("Service temporarily unavailable, try again shortly", 503)
-        logger.exception("%s %s failed", request.method, request.path)
-        return json_error("Internal server error", 500)
-    except Exception:
         logger.exception("%s %s failed", request.method, request.path)
         return json_error("Internal server error", 500)
 

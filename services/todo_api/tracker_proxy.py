@@ -10,7 +10,8 @@ import aiohttp
 from aiohttp import web
 
 from services.todo_api.keys import local_tracker_key, settings_key, tracker_client_key
-from shared.http import DependencyUnavailableError, json_error
+from shared.http import json_error
+from shared.outages import DependencyUnavailableError
 
 PASSED_HEADERS = ("Content-Type", "Content-Disposition")
 CHUNK_BYTES = 64 * 1024
