@@ -7,11 +7,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, Table, event, select, text
+from sqlalchemy import Column, Integer, MetaData, Table, select, text
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from shared import sqlite_inline
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -58,20 +59,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 def _sqlite_engine(database: str | None) -> AsyncEngine:
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(f"sqlite+aiosqlite:///{database or ':memory:'}")
+    path = database or ":memory:"
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
 
-    @event.listens_for(engine.sync_engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        # WAL lets readers go on while a writer commits; busy_timeout waits out other processes
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+    async def open_inline() -> sqlite_inline.InlineConnection:
+        return sqlite_inline.connect(path)
 
-    return engine
+    # statements run on the event loop: a local file answers faster than a thread hand-off
+    return create_async_engine(f"sqlite+aiosqlite:///{path}", async_creator=open_inline)
 
 
 async def ensure_schema(

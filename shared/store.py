@@ -119,6 +119,11 @@ class EventStore:
     def __init__(self, engine: AsyncEngine, tables: StoreTables) -> None:
         self.engine = engine
         self.tables = tables
+        # built once: a statement given its values at execution is compiled once and cached
+        self._insert_event = tables.events.insert()
+        self._insert_outbox = tables.outbox.insert()
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        self._insert_inbox = dialect.insert(tables.inbox).on_conflict_do_nothing()
         # SQLite has one writer at a time; queueing here avoids its immediate SQLITE_BUSY on upgrade
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
@@ -146,14 +151,11 @@ class EventStore:
         correlation_id: UUID | None = None,
         causation_id: UUID | None = None,
     ) -> list[Envelope]:
-        """Append after `expected_version` (0: a new stream); queue the events to publish."""
-        # a new stream needs no look: if it exists, its version 1 is taken and the insert conflicts
-        if expected_version:
-            current = await self.stream_version(conn, stream_id)
-            if current != expected_version:
-                raise ConcurrencyError(
-                    f"{stream_id} is at version {current}, not {expected_version}"
-                )
+        """Append after `expected_version`, the version the caller loaded (0: a new stream).
+
+        Streams only grow, so a stale version is one already taken: the insert conflicts on the
+        (stream, version) key and raises ConcurrencyError, with no read of the stream first.
+        """
         envelopes = [
             wrap(
                 event,
@@ -174,9 +176,7 @@ class EventStore:
         for envelope in envelopes:
             body = envelope.to_json()
             try:
-                result = await conn.execute(
-                    self.tables.events.insert().values(**_event_columns(envelope, body))
-                )
+                result = await conn.execute(self._insert_event, _event_columns(envelope, body))
             except IntegrityError as exc:
                 raise ConcurrencyError(
                     f"{envelope.stream_id} version {envelope.stream_version} exists"
@@ -184,12 +184,7 @@ class EventStore:
             if publish:
                 position = result.inserted_primary_key[0]  # type: ignore[index]
                 row = {"position": position, "type": envelope.type, "body": body}
-                await conn.execute(self.tables.outbox.insert().values(**row))
-
-    async def stream_version(self, conn: AsyncConnection, stream_id: str) -> int:
-        events = self.tables.events
-        query = select(func.max(events.c.stream_version)).where(events.c.stream_id == stream_id)
-        return (await conn.execute(query)).scalar_one_or_none() or 0
+                await conn.execute(self._insert_outbox, row)
 
     async def load(self, stream_id: str, conn: AsyncConnection | None = None) -> list[Envelope]:
         """The stream's events in version order, inside `conn`'s transaction when given."""
@@ -262,13 +257,8 @@ class EventStore:
 
     async def record_processed(self, conn: AsyncConnection, consumer: str, event_id: UUID) -> bool:
         """Write the inbox row; False when this consumer already handled the event."""
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        statement = (
-            dialect.insert(self.tables.inbox)
-            .values(consumer=consumer, event_id=str(event_id))
-            .on_conflict_do_nothing()
-        )
-        return (await conn.execute(statement)).rowcount == 1
+        row = {"consumer": consumer, "event_id": str(event_id)}
+        return (await conn.execute(self._insert_inbox, row)).rowcount == 1
 
 
 def _event_columns(envelope: Envelope, body: str) -> dict[str, object]:

@@ -7,7 +7,7 @@ import logging
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import RowMapping, select, update
+from sqlalchemy import RowMapping, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -16,10 +16,14 @@ from services.job_tracker.tables import jobs
 from shared.clock import utcnow
 from shared.consumer import Delivery, Handle
 from shared.envelope import Envelope
+from shared.events import AnyEvent
 from shared.store import EventStore
 
 logger = logging.getLogger(__name__)
 CONSUMER = "job_tracker"
+# built once, given their values at execution: compiled once and cached
+SELECT_JOB_FOR_UPDATE = select(jobs).where(jobs.c.task_id == bindparam("key")).with_for_update()
+UPDATE_JOB = update(jobs).where(jobs.c.task_id == bindparam("key"))
 
 
 async def record_job_event(envelope: Envelope, store: EventStore) -> bool:
@@ -31,7 +35,7 @@ async def record_job_event(envelope: Envelope, store: EventStore) -> bool:
         if not await store.record_processed(conn, CONSUMER, envelope.event_id):
             return False
         await store.insert(conn, [envelope], publish=False)
-        await _save(conn, evolve(await _load_for_update(conn, task_id), envelope.data))
+        await _fold_into_row(conn, task_id, envelope.data)
     return True
 
 
@@ -42,25 +46,33 @@ def make_handle(store: EventStore) -> Handle:
     return handle
 
 
-async def _load_for_update(conn: AsyncConnection, task_id: UUID) -> Job:
-    # create the row first so concurrent events for one job queue on its row lock
+async def _fold_into_row(conn: AsyncConnection, task_id: UUID, event: AnyEvent) -> None:
+    """Read the job's row under a lock, fold the event in, write it back: two statements."""
+    found = await _find_for_update(conn, task_id)
+    if found is None:
+        job = evolve(Job(task_id=task_id), event)
+        if await _insert_new(conn, job):
+            return
+        # another transaction created the row since the read: fold into its row instead
+        found = await _find_for_update(conn, task_id)
+        assert found is not None, "a jobs row is never deleted"
+    await conn.execute(UPDATE_JOB, {"key": str(task_id), **job_values(evolve(found, event))})
+
+
+async def _find_for_update(conn: AsyncConnection, task_id: UUID) -> Job | None:
+    row = (await conn.execute(SELECT_JOB_FOR_UPDATE, {"key": str(task_id)})).mappings().first()
+    return None if row is None else row_to_job(row)
+
+
+async def _insert_new(conn: AsyncConnection, job: Job) -> bool:
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    blank = dialect.insert(jobs).values(
-        task_id=str(task_id), status=Status.PENDING, attempt=0, updated_at=utcnow()
-    )
-    await conn.execute(blank.on_conflict_do_nothing())
-    query = select(jobs).where(jobs.c.task_id == str(task_id)).with_for_update()
-    row = (await conn.execute(query)).mappings().one()
-    return row_to_job(row)
+    statement = dialect.insert(jobs).on_conflict_do_nothing()
+    return (await conn.execute(statement, job_values(job))).rowcount == 1
 
 
-async def _save(conn: AsyncConnection, job: Job) -> None:
-    values = job_values(job, utcnow())
-    await conn.execute(update(jobs).where(jobs.c.task_id == str(job.task_id)).values(**values))
-
-
-def job_values(job: Job, updated_at: datetime) -> dict[str, object]:
-    """The jobs row of a job."""
+def job_values(job: Job, updated_at: datetime | None = None) -> dict[str, object]:
+    """The jobs row of a job, last updated at `updated_at` (default: now)."""
+    updated_at = updated_at or utcnow()
     return {**dataclasses.asdict(job), "task_id": str(job.task_id), "updated_at": updated_at}
 
 
