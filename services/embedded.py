@@ -27,6 +27,7 @@ from services.todo_api.keys import LocalTracker
 from shared.aws import aws_client
 from shared.bootstrap import bootstrap
 from shared.demo_queues import DEMO_QUEUE_NAMES, ensure_queue
+from shared.heap import freeze_long_lived
 from shared.logs import configure_logging
 from shared.settings import Settings
 from shared.transport.clients import provision_embedded, transport_path
@@ -98,6 +99,7 @@ async def run(base: Settings, var_dir: Path, aws_port: int) -> None:
     api_app = create_todo_api(api_settings, local_tracker=local_tracker)
     api, api_port = await start_site(api_app, base.http_host, base.http_port)
     runners = [api, worker, tracker]
+    freeze_long_lived()
     logger.info("embedded mode: databases under %s", var_dir)
     logger.info("TaskOverflow is up at http://%s:%d  (Ctrl-C stops it)", base.http_host, api_port)
     try:

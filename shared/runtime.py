@@ -19,7 +19,7 @@ from shared.relay import OutboxRelay
 from shared.settings import Settings
 from shared.startup import wait_for
 from shared.store import EventStore, StoreTables
-from shared.topology import Names, QueueSpec
+from shared.topology import ROUTED_TYPES, Names, QueueSpec
 from shared.transport.clients import open_clients
 
 logger = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ async def open_store(settings: Settings, schema: ServiceSchema) -> EventStore:
     except BaseException:
         await engine.dispose()
         raise
-    return EventStore(engine, schema.store)
+    return EventStore(engine, schema.store, routed=ROUTED_TYPES)
 
 
 def _never(_exc: BaseException) -> bool:

@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from shared.aws import REQUESTS
+from shared.heap import freeze_on_startup
 from shared.logs import configure_logging
 from shared.settings import Settings
 
@@ -19,9 +20,11 @@ logger = logging.getLogger(__name__)
 def serve(create_app: Callable[[Settings], web.Application]) -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level)
+    app = create_app(settings)
+    app.on_startup.append(freeze_on_startup)
     # run_app handles SIGINT and SIGTERM: stop accepting, run cleanup contexts, exit 0
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.http_host,
         port=settings.http_port,
         print=None,

@@ -116,9 +116,17 @@ class EventFilter:
 class EventStore:
     """Append and load events; callers add their projection writes to the same transaction."""
 
-    def __init__(self, engine: AsyncEngine, tables: StoreTables) -> None:
+    def __init__(
+        self, engine: AsyncEngine, tables: StoreTables, *, routed: Collection[str] | None = None
+    ) -> None:
+        """`routed`: the event types some queue subscribes to (None: all of them).
+
+        Only those go into the outbox: publishing an event no queue receives costs a request and
+        delivers nothing. The log keeps every event, so `republish` can backfill a new subscriber.
+        """
         self.engine = engine
         self.tables = tables
+        self._routed = None if routed is None else frozenset(routed)
         # built once: a statement given its values at execution is compiled once and cached
         self._insert_event = tables.events.insert()
         self._insert_outbox = tables.outbox.insert()
@@ -181,7 +189,7 @@ class EventStore:
                 raise ConcurrencyError(
                     f"{envelope.stream_id} version {envelope.stream_version} exists"
                 ) from exc
-            if publish:
+            if publish and (self._routed is None or envelope.type in self._routed):
                 position = result.inserted_primary_key[0]  # type: ignore[index]
                 row = {"position": position, "type": envelope.type, "body": body}
                 await conn.execute(self._insert_outbox, row)

@@ -31,6 +31,8 @@ class QueueSpec:
 CALENDAR_WORKER = QueueSpec("calendar-worker", ("CalendarRequested",))
 JOB_TRACKER = QueueSpec("job-tracker", CALENDAR_EVENT_TYPES)
 QUEUES = (CALENDAR_WORKER, JOB_TRACKER)
+# the event types some queue receives: only these are worth publishing
+ROUTED_TYPES = frozenset(event_type for spec in QUEUES for event_type in spec.event_types)
 
 
 @dataclass(frozen=True)

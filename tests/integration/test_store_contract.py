@@ -141,6 +141,20 @@ class TestTransactions:
         assert [message.position for message in remaining] == [batch[1].position]
         assert await store.outbox_backlog() == 1
 
+    async def test_only_routed_event_types_are_queued_but_every_event_is_stored(
+        self, store: EventStore
+    ) -> None:
+        routed = EventStore(store.engine, store.tables, routed={"TodoDeleted"})
+        async with routed.transaction() as conn:
+            await routed.append(conn, "todo-1", 0, [created(1)])
+            await routed.append(conn, "todo-1", 1, [TodoDeleted(id=1, deleted_at=NOW)])
+
+        assert [message.type for message in await routed.outbox_batch()] == ["TodoDeleted"]
+        assert [event.type for event in await routed.load("todo-1")] == [
+            "TodoCreated",
+            "TodoDeleted",
+        ]
+
 
 class TestInbox:
     async def test_records_an_event_once_per_consumer(self, store: EventStore) -> None:
