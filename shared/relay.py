@@ -94,7 +94,7 @@ class OutboxRelay:
             # cleared before reading the outbox, so a commit during the read is never missed
             self._wake.clear()
             try:
-                sent = await self.publish_pending()
+                drained = await self._publish_read()
                 backoff_s = 0.0
             except Exception as exc:
                 self.failures += 1
@@ -102,7 +102,8 @@ class OutboxRelay:
                 logger.warning("outbox relay: publish failed (%r), retry in ~%.1fs", exc, backoff_s)
                 await self._idle(backoff_s * random.uniform(0.5, 1.0))
                 continue
-            if sent == 0:
+            # a read that was not full emptied the outbox: what commits next nudges the relay
+            if drained:
                 await self._idle(self._poll_interval_s)
 
     async def _idle(self, timeout_s: float) -> None:
@@ -112,13 +113,18 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publish one read of the outbox, if this relay holds the lease; return how many."""
+        before = self.published
+        await self._publish_read()
+        return self.published - before
+
+    async def _publish_read(self) -> bool:
+        """Publish one read of the outbox; True when it was all there was (or not ours)."""
         if not await self._lease.hold():
-            return 0
+            return True
         messages = await self._store.outbox_batch(self._batch, skip=self._refused.waiting())
-        sent = 0
         for batch in outgoing_batches(messages):
-            sent += await self._publish(batch)
-        return sent
+            await self._publish(batch)
+        return len(messages) < self._batch
 
     async def _publish(self, batch: list[Outgoing]) -> int:
         refused = await self._publisher.publish(batch)

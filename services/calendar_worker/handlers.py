@@ -94,7 +94,8 @@ async def _start(
         if history and history[-1].data == started:
             return len(history)
         await _append(ports, conn, stream, len(history), started, cause)
-    ports.relay.notify()
+    # no nudge: a quick render's start goes out in one batch with its outcome (one publish, one
+    # receive for the tracker), a long one's with the relay's next poll of the outbox
     return len(history) + 1
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
@@ -24,6 +25,8 @@ class TransportDatabase:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._conn = connect(path)
+        # loops in other threads of the process (a test's, a tool's) may share the transport
+        self._lock = threading.Lock()
 
     async def run(
         self,
@@ -32,10 +35,12 @@ class TransportDatabase:
         **kwargs: P.kwargs,
     ) -> T:
         """Run `work(conn, ...)`: one transaction, without suspending."""
-        return work(self._conn, *args, **kwargs)
+        with self._lock:
+            return work(self._conn, *args, **kwargs)
 
     def close(self) -> None:
-        self._conn.close()
+        with self._lock:
+            self._conn.close()
 
 
 @contextlib.contextmanager
