@@ -132,6 +132,13 @@ class EventStore:
         self._insert_outbox = tables.outbox.insert()
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
         self._insert_inbox = dialect.insert(tables.inbox).on_conflict_do_nothing()
+        # a single SELECT needs no transaction around it: on PostgreSQL that saves the BEGIN and
+        # ROLLBACK round trips of each read (SQLite reads begin no transaction anyway)
+        self._reader = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else engine
+        )
         # SQLite has one writer at a time; queueing here avoids its immediate SQLITE_BUSY on upgrade
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
@@ -140,6 +147,10 @@ class EventStore:
         """One write transaction: commit on success, roll back on any error."""
         async with self._serialised(), self.engine.begin() as conn:
             yield conn
+
+    def reading(self) -> AsyncConnection:
+        """A connection for reads of one statement each, outside any transaction."""
+        return self._reader.connect()
 
     @contextlib.asynccontextmanager
     async def _serialised(self) -> AsyncIterator[None]:
@@ -203,7 +214,7 @@ class EventStore:
             .order_by(events.c.stream_version)
         )
         if conn is None:
-            async with self.engine.connect() as own:
+            async with self.reading() as own:
                 rows = (await own.execute(query)).scalars().all()
         else:
             rows = (await conn.execute(query)).scalars().all()
@@ -218,7 +229,7 @@ class EventStore:
             .order_by(events.c.position)
             .limit(limit)
         )
-        async with self.engine.connect() as conn:
+        async with self.reading() as conn:
             rows = (await conn.execute(query)).all()
         return [(position, Envelope.from_json(body)) for position, body in rows]
 
@@ -233,14 +244,14 @@ class EventStore:
             .order_by(events.c.position)
             .limit(limit)
         )
-        async with self.engine.connect() as conn:
+        async with self.reading() as conn:
             rows = (await conn.execute(query)).all()
         return [(position, Envelope.from_json(body)) for position, body in rows]
 
     async def count_matching(self, selection: EventFilter) -> int:
         events = self.tables.events
         query = select(func.count()).select_from(events).where(*selection.clauses(events))
-        async with self.engine.connect() as conn:
+        async with self.reading() as conn:
             return int((await conn.execute(query)).scalar_one())
 
     async def outbox_batch(self, limit: int = 100, skip: Collection[int] = ()) -> list[Outgoing]:
@@ -249,7 +260,7 @@ class EventStore:
         query = select(outbox.c.position, outbox.c.type, outbox.c.body)
         if skip:
             query = query.where(outbox.c.position.not_in(list(skip)))
-        async with self.engine.connect() as conn:
+        async with self.reading() as conn:
             rows = (await conn.execute(query.order_by(outbox.c.position).limit(limit))).all()
         return [Outgoing(position, type_, body) for position, type_, body in rows]
 
@@ -259,7 +270,7 @@ class EventStore:
             await conn.execute(delete(outbox).where(outbox.c.position.in_(positions)))
 
     async def outbox_backlog(self) -> int:
-        async with self.engine.connect() as conn:
+        async with self.reading() as conn:
             query = select(func.count()).select_from(self.tables.outbox)
             return (await conn.execute(query)).scalar_one()
 

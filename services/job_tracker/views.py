@@ -69,6 +69,6 @@ async def _job(app: web.Application, request: web.Request) -> tuple[UUID, Job]:
     task_id = parse_task_id(request.match_info["task_id"])
     if task_id is None or not is_issued(app[settings_key].task_secret, task_id):
         raise not_found(TASK_NOT_FOUND)
-    async with app[store_key].engine.connect() as conn:
+    async with app[store_key].reading() as conn:
         job = await find_job(conn, task_id)
     return task_id, job or Job(task_id=task_id)

@@ -71,7 +71,7 @@ async def _with_retries(store: EventStore, attempt: Callable[[AsyncConnection], 
 
 
 async def request_calendar(command: RequestCalendar, store: EventStore, blobs: BlobStore) -> None:
-    async with store.engine.connect() as conn:
+    async with store.reading() as conn:
         snapshot = await list_todos(conn)
     event = todo.request_calendar(command, snapshot, utcnow())
     # a large snapshot goes to S3 before the write transaction, which never waits on S3

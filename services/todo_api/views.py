@@ -30,7 +30,7 @@ async def list_view(request: web.Request) -> web.Response:
     completed = _completed_filter(request.query.get("completed"))
     window = _window_filter(request.query.get("window"))
     deadline_before = None if window is None else utcnow() + timedelta(days=window)
-    async with request.app[store_key].engine.connect() as conn:
+    async with request.app[store_key].reading() as conn:
         todos = await list_todos(conn, completed=completed, deadline_before=deadline_before)
     body = "[" + ",".join(todo.model_dump_json() for todo in todos) + "]"
     return web.Response(text=body, content_type="application/json")
@@ -38,7 +38,7 @@ async def list_view(request: web.Request) -> web.Response:
 
 async def get_view(request: web.Request) -> web.Response:
     todo_id = _todo_id(request)
-    async with request.app[store_key].engine.connect() as conn:
+    async with request.app[store_key].reading() as conn:
         todo = await get_todo(conn, todo_id)
     if todo is None:
         raise not_found(TODO_NOT_FOUND)
