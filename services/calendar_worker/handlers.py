@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
@@ -21,10 +21,17 @@ from shared.claim_check import check_out
 from shared.clock import utcnow
 from shared.consumer import BusyError, Delivery, Handle
 from shared.envelope import Envelope
-from shared.events import AnyEvent, CalendarFailed, CalendarRequested, CalendarStarted
+from shared.events import (
+    AnyEvent,
+    CalendarFailed,
+    CalendarReady,
+    CalendarRequested,
+    CalendarStarted,
+    TodoSnapshot,
+)
 from shared.outages import is_outage
 from shared.relay import OutboxRelay
-from shared.store import EventStore
+from shared.store import ConcurrencyError, EventStore
 
 logger = logging.getLogger(__name__)
 TERMINAL_TYPES = frozenset({"CalendarReady", "CalendarFailed"})
@@ -37,6 +44,8 @@ PUBLIC_REASONS: dict[type[Exception], str] = {
     ValueError: "the calendar request is invalid",
 }
 DEFAULT_REASON = "the calendar could not be built"
+# a calendar this small renders in a few milliseconds: see build_calendar
+QUICK_RENDER_TODOS = 1000
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,8 @@ class WorkerPorts:
     # one render per job at a time, held as long as a message stays invisible
     lease: timedelta = timedelta(seconds=30)
     lease_table: Table = render_leases
+    # calendars of at most this many inline todos are rendered without a lease
+    quick_render_todos: int = QUICK_RENDER_TODOS
 
 
 def render_stream_id(task_id: UUID) -> str:
@@ -54,25 +65,84 @@ def render_stream_id(task_id: UUID) -> str:
 
 
 async def build_calendar(envelope: Envelope, delivery: Delivery, ports: WorkerPorts) -> None:
+    """Render the request's calendar and record its outcome, once per job.
+
+    A small calendar is rendered at once and its outcome appended as the render stream's first
+    event: a duplicate delivery rendering it at the same time costs less than a lease's two
+    transactions, and the stream's version lets only one outcome in. A large one (seconds of
+    work) is leased to one delivery and its start recorded, so a duplicate waits instead.
+    """
     request = envelope.data
     if not isinstance(request, CalendarRequested):
         return
+    todos = request.todos
+    quick = todos is not None and len(todos) <= ports.quick_render_todos
+    if quick and await _render_at_once(envelope, request, todos or (), delivery, ports):
+        return
+    await _render_leased(envelope, request, delivery, ports)
+
+
+async def _render_at_once(
+    envelope: Envelope,
+    request: CalendarRequested,
+    todos: Sequence[TodoSnapshot],
+    delivery: Delivery,
+    ports: WorkerPorts,
+) -> bool:
+    """Render, store, append the outcome at version 1; False if a leased render began it."""
+    stream = render_stream_id(request.task_id)
+    # one read spares a duplicate of a finished job (a redelivery, a replay) its render
+    if await _finished(ports, stream):
+        logger.info("calendar %s already finished; duplicate delivery ignored", request.task_id)
+        return True
+    rendering = render_and_store(request.task_id, todos, request.requested_at, ports.blobs)
+    outcome = await _outcome(delivery, request, rendering)
+    try:
+        async with ports.store.transaction() as conn:
+            await _append(ports, conn, stream, 0, outcome, envelope)
+    except ConcurrencyError:
+        # another delivery recorded its outcome first (or, from a worker with another threshold,
+        # a leased start: that path decides then)
+        if await _finished(ports, stream):
+            logger.info("calendar %s already finished; duplicate delivery ignored", request.task_id)
+            return True
+        return False
+    ports.relay.notify()
+    return True
+
+
+async def _render_leased(
+    envelope: Envelope, request: CalendarRequested, delivery: Delivery, ports: WorkerPorts
+) -> None:
     stream = render_stream_id(request.task_id)
     version = await _start(ports, stream, envelope, delivery)
     if version is None:
         logger.info("calendar %s already finished; duplicate delivery ignored", request.task_id)
         return
+    async with _lease_kept(ports, request.task_id, delivery.message_id):
+        outcome = await _outcome(delivery, request, _check_out_and_render(request, ports))
+    await _finish(ports, stream, version, outcome, envelope, delivery)
+
+
+async def _check_out_and_render(request: CalendarRequested, ports: WorkerPorts) -> CalendarReady:
+    todos = await check_out(request, ports.blobs)
+    return await render_and_store(request.task_id, todos, request.requested_at, ports.blobs)
+
+
+async def _outcome(
+    delivery: Delivery, request: CalendarRequested, rendering: Awaitable[CalendarReady]
+) -> AnyEvent:
+    """CalendarReady, or CalendarFailed when no retry can help; otherwise the error is raised."""
     try:
-        async with _lease_kept(ports, request.task_id, delivery.message_id):
-            todos = await check_out(request, ports.blobs)
-            outcome: AnyEvent = await render_and_store(
-                request.task_id, todos, request.requested_at, ports.blobs
-            )
+        return await rendering
     except Exception as exc:
         if is_outage(exc) or not (delivery.is_last_attempt or isinstance(exc, PERMANENT)):
             raise
-        outcome = _failed(request.task_id, exc, delivery)
-    await _finish(ports, stream, version, outcome, envelope, delivery)
+        return _failed(request.task_id, exc, delivery)
+
+
+async def _finished(ports: WorkerPorts, stream: str) -> bool:
+    return any(event.type in TERMINAL_TYPES for event in await ports.store.load(stream))
 
 
 async def _start(

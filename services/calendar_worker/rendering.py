@@ -16,6 +16,8 @@ from shared.events import CalendarReady, TodoSnapshot
 
 # what stays in memory before the file moves to disk: one S3 part
 SPOOL_BYTES = PART_BYTES
+# up to this many todos render in well under a millisecond: less than a hand-off to a thread
+RENDER_ON_LOOP_TODOS = 200
 
 
 def calendar_key(task_id: UUID) -> str:
@@ -38,8 +40,11 @@ async def render_and_store(
 ) -> CalendarReady:
     # a large calendar spills to a temporary file instead of memory, and goes up part by part
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as file:
-        # rendering takes a while: a thread keeps the loop (and heartbeats) going
-        size, sha256 = await asyncio.to_thread(_render, todos, stamp, file)
+        if len(todos) <= RENDER_ON_LOOP_TODOS:
+            size, sha256 = _render(todos, stamp, file)
+        else:
+            # rendering takes a while: a thread keeps the loop (and heartbeats) going
+            size, sha256 = await asyncio.to_thread(_render, todos, stamp, file)
         key = calendar_key(task_id)
         await blobs.put_file(key, file, "text/calendar; charset=utf-8")
     return CalendarReady(

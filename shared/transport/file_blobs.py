@@ -13,9 +13,11 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Any
 
 from shared.blobs import CHUNK_BYTES, BlobNotFoundError
+
+WRITE_ON_LOOP_BYTES = 256 * 1024
 
 
 class FileBlobStore:
@@ -23,10 +25,11 @@ class FileBlobStore:
         self.root = root.resolve()
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
-        await asyncio.to_thread(self._write, key, lambda out: out.write(data))
+        await _run(len(data), self._write, key, lambda out: out.write(data))
 
     async def put_file(self, key: str, file: IO[bytes], content_type: str) -> None:
-        await asyncio.to_thread(self._write, key, lambda out: shutil.copyfileobj(file, out))
+        size = _remaining(file)
+        await _run(size, self._write, key, lambda out: shutil.copyfileobj(file, out))
 
     async def get(self, key: str) -> bytes:
         try:
@@ -58,6 +61,22 @@ class FileBlobStore:
             # no fsync, like the queue file's synchronous=NORMAL: a killed process loses nothing
             out.close()
             os.replace(temporary, target)
+
+
+async def _run(size: int, write: Callable[..., None], *args: Any) -> None:
+    # a small write lands in the page cache in microseconds (no fsync), less than a hand-off
+    # to a thread and back; a large one goes to a thread so the loop keeps serving
+    if size <= WRITE_ON_LOOP_BYTES:
+        write(*args)
+    else:
+        await asyncio.to_thread(write, *args)
+
+
+def _remaining(file: IO[bytes]) -> int:
+    here = file.tell()
+    end = file.seek(0, os.SEEK_END)
+    file.seek(here)
+    return end - here
 
 
 @contextlib.contextmanager

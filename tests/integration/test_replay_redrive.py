@@ -36,8 +36,8 @@ async def dead_letter_the_trackers_events(stack: Stack) -> list[UUID]:
 
     async def all_dead() -> bool:
         await stack.tracker(buggy).run_until_idle(wait_time_s=1)
-        # each job: requested, started, ready
-        return await stack.depth(dlq) == 2 * 3
+        # each job: requested, ready (a small calendar records no start)
+        return await stack.depth(dlq) == 2 * 2
 
     await eventually(all_dead, timeout_s=60, interval_s=0.2)
     return task_ids
@@ -109,12 +109,12 @@ class TestRedrive:
             await stack.run_tracker()
 
             assert dry.status == 0, dry.err
-            assert "dry run: 6 messages" in dry.out
+            assert "dry run: 4 messages" in dry.out
             assert all(str(task_id) in dry.out for task_id in task_ids)
             assert "CalendarReady" in dry.out
-            assert depth_after_dry_run == 6
+            assert depth_after_dry_run == 4
             assert ran.status == 0, ran.err
-            assert "moved 6 messages" in ran.out
+            assert "moved 4 messages" in ran.out
             assert await stack.depth(names.dlq(JOB_TRACKER)) == 0
             assert nothing_recorded == {}
             jobs = await stack.jobs()
