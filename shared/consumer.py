@@ -45,6 +45,8 @@ class ConsumerOptions:
     concurrency: int = 10
     # the longest pause between two tries of a message held through an outage
     outage_backoff_max_s: float = 15.0
+    # see shared/settings.py, batch_window_ms
+    batch_window_s: float = 0.0
 
 
 class PoisonMessageError(ValueError):
@@ -108,7 +110,12 @@ class SqsConsumer:
     async def run(self) -> None:
         """Receive and dispatch until stop() is called."""
         while not self._stopping:
-            await self._receive_and_dispatch(self.options.wait_time_s)
+            received = await self._receive_and_dispatch(self.options.wait_time_s)
+            if 2 <= received < SQS_BATCH_LIMIT and self.options.batch_window_s:
+                # several messages but no full batch: traffic is steady, so the next receive
+                # waits a moment and takes more of them instead of a request per message or two
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_requested.wait(), self.options.batch_window_s)
 
     async def run_until_idle(self, wait_time_s: int = 1) -> None:
         """Work until a receive comes back empty with nothing in flight (for tests and tools)."""

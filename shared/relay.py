@@ -60,14 +60,18 @@ class OutboxRelay:
         poll_interval_s: float,
         batch: int = 50,
         lease: RelayLease | None = None,
+        batch_window_s: float = 0.0,
     ) -> None:
         self._store = store
         self._publisher = publisher
         self._poll_interval_s = poll_interval_s
+        # see shared/settings.py, batch_window_ms
+        self._batch_window_s = batch_window_s
         self._batch = batch
         self._lease = lease or RelayLease(store)
         self._refused = RefusedEntries()
         self._wake = asyncio.Event()
+        self._stopped = asyncio.Event()
         self._stopping = False
         self.published = 0
         self.failures = 0
@@ -85,6 +89,7 @@ class OutboxRelay:
     def stop(self) -> None:
         """Finish the batch in hand, then return from run()."""
         self._stopping = True
+        self._stopped.set()
         self._wake.set()
 
     async def run(self) -> None:
@@ -94,6 +99,7 @@ class OutboxRelay:
             # cleared before reading the outbox, so a commit during the read is never missed
             self._wake.clear()
             try:
+                before = self.published
                 drained = await self._publish_read()
                 backoff_s = 0.0
             except Exception as exc:
@@ -102,9 +108,18 @@ class OutboxRelay:
                 logger.warning("outbox relay: publish failed (%r), retry in ~%.1fs", exc, backoff_s)
                 await self._idle(backoff_s * random.uniform(0.5, 1.0))
                 continue
-            # a read that was not full emptied the outbox: what commits next nudges the relay
-            if drained:
+            if drained and self.published - before >= 2 and self._batch_window_s:
+                # several events at once: traffic is steady, so the next publish waits a moment
+                # and carries more of them instead of costing a request per event or two
+                await self._pause(self._batch_window_s)
+            elif drained:
+                # the outbox is empty: what commits next nudges the relay
                 await self._idle(self._poll_interval_s)
+
+    async def _pause(self, seconds: float) -> None:
+        """Gather for `seconds`, nudges or not (the next read takes all of it); stop cuts it."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopped.wait(), seconds)
 
     async def _idle(self, timeout_s: float) -> None:
         """Wait for a nudge (or stop), at most `timeout_s`."""

@@ -93,6 +93,7 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
         app[store_key],
         SnsPublisher(sns, Names(settings.resource_prefix).topic),
         poll_interval_s=settings.relay_poll_interval_ms / 1000,
+        batch_window_s=settings.batch_window_s,
     )
     app[relay_key] = relay
     task = asyncio.create_task(relay.run(), name="outbox-relay")
@@ -117,6 +118,7 @@ def consumer_ctx(spec: QueueSpec, make_handle: Callable[[web.Application], Handl
             visibility_timeout_s=settings.sqs_visibility_timeout_s,
             max_receive_count=settings.sqs_max_receive_count,
             concurrency=settings.consumer_concurrency,
+            batch_window_s=settings.batch_window_s,
         )
         queue = Names(settings.resource_prefix).queue(spec)
         consumer = SqsConsumer(sqs, queue, make_handle(app), options)

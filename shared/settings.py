@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     sqs_max_receive_count: int = Field(default=5, ge=1, le=1000)
     consumer_concurrency: int = Field(default=10, ge=1, le=100)
     relay_poll_interval_ms: int = Field(default=50, ge=1)
+    # on AWS, where each request is billed: a consumer whose receive brought several messages
+    # but no full batch, or a relay that published several events, waits this long before its
+    # next request so that it carries more; a lone message never waits. The embedded transport
+    # has no per-request cost and ignores it
+    batch_window_ms: int = Field(default=40, ge=0, le=1000)
     log_level: str = "INFO"
     # "embedded": SNS/SQS semantics on one SQLite file and blobs in a folder, both under var_dir
     transport: Literal["aws", "embedded"] = "aws"
@@ -47,6 +52,11 @@ class Settings(BaseSettings):
     var_dir: Path = Path("./var")
     # where a service writes what it cost in AWS requests, as JSON, when it stops (make bench)
     aws_requests_file: str | None = None
+
+    @property
+    def batch_window_s(self) -> float:
+        """The batch window in effect: none on the embedded transport."""
+        return self.batch_window_ms / 1000 if self.transport == "aws" else 0.0
 
     @field_validator("database_url")
     @classmethod

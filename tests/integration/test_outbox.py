@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from uuid import uuid4
 
 import pytest
 
-from shared.bus import InMemoryBus
+from shared.bus import InMemoryBus, Outgoing, Refused
 from shared.relay import OutboxRelay
 from shared.store import EventStore
 from tests.polling import eventually
@@ -79,3 +83,59 @@ async def test_a_stopped_relay_publishes_what_it_holds_and_returns(store: EventS
 
 async def _sent(bus: InMemoryBus, count: int) -> bool:
     return len(bus.sent) == count
+
+
+@dataclass
+class TimedBus(InMemoryBus):
+    """Remembers when each batch was published and how many events it held."""
+
+    batches: list[tuple[float, int]] = field(default_factory=list)
+
+    async def publish(self, batch: Sequence[Outgoing]) -> Refused:
+        self.batches.append((time.monotonic(), len(batch)))
+        return await super().publish(batch)
+
+
+async def _append(store: EventStore, relay: OutboxRelay, count: int) -> None:
+    """`count` events in one transaction, and the nudge a service gives after a commit."""
+    async with store.transaction() as conn:
+        for _ in range(count):
+            await store.append(conn, f"todo-{uuid4()}", 0, [deleted(1)])
+    relay.notify()
+
+
+class TestBatchWindow:
+    WINDOW_S = 1.0
+
+    async def test_after_several_events_the_next_publish_waits_the_window(
+        self, store: EventStore
+    ) -> None:
+        bus = TimedBus()
+        relay = OutboxRelay(store, bus, poll_interval_s=30, batch_window_s=self.WINDOW_S)
+        running = asyncio.create_task(relay.run())
+        await _append(store, relay, 3)
+        await eventually(lambda: _sent(bus, 3), timeout_s=10)
+        # two commits, each nudging: they leave together once the window has passed
+        await _append(store, relay, 1)
+        await _append(store, relay, 1)
+        await eventually(lambda: _sent(bus, 5), timeout_s=10)
+        relay.stop()
+        await asyncio.wait_for(running, timeout=5)
+
+        (first, three), (second, two) = bus.batches
+        assert (three, two) == (3, 2)
+        assert second - first >= self.WINDOW_S * 0.9
+
+    async def test_a_lone_event_never_waits(self, store: EventStore) -> None:
+        bus = TimedBus()
+        relay = OutboxRelay(store, bus, poll_interval_s=30, batch_window_s=self.WINDOW_S)
+        running = asyncio.create_task(relay.run())
+        await _append(store, relay, 1)
+        await eventually(lambda: _sent(bus, 1), timeout_s=10)
+        await _append(store, relay, 1)
+        await eventually(lambda: _sent(bus, 2), timeout_s=10)
+        relay.stop()
+        await asyncio.wait_for(running, timeout=5)
+
+        (first, _), (second, _) = bus.batches
+        assert second - first < self.WINDOW_S / 2
