@@ -1,9 +1,10 @@
 """A stack of services as processes, one at a time, and what tests read of it.
 
-Services run as real processes against the AWS endpoint under test (moto server or LocalStack)
-and PostgreSQL. A fault is injected by giving one service its AWS endpoint or database through a
-`FaultProxy` and cutting that proxy; the servers themselves, and every other service, are never
-disturbed.
+Services run as real processes on PostgreSQL and the test's broker: the AWS endpoint under test
+(moto server or LocalStack) or the embedded transport's file. A fault is injected by giving one
+service its AWS endpoint or database through a `FaultProxy` and cutting that proxy; the servers
+themselves, and every other service, are never disturbed. What the test itself sends or reads of
+the broker goes through the configured transport's clients, so it reads alike on both.
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ import asyncpg
 import pytest
 
 from services.job_tracker.jobs import Job, Status, evolve
-from shared.aws import aws_client
-from shared.blobs import S3BlobStore
+from shared.blobs import BlobStore, S3BlobStore
 from shared.bus import Outgoing, SnsPublisher
 from shared.claim_check import check_in
 from shared.db import COMMAND_TIMEOUT_S
@@ -36,6 +36,8 @@ from shared.runtime import SHUTDOWN_GRACE_S
 from shared.settings import Settings
 from shared.task_ids import issue_task_id
 from shared.topology import Names
+from shared.transport.clients import open_clients
+from shared.transport.file_blobs import FileBlobStore
 from tests.e2e.api_client import ApiClient
 from tests.e2e.processes import STOP_TIMEOUT_S, Service
 from tests.faults import FaultProxy, target_of
@@ -155,14 +157,14 @@ async def request_calendar(settings: Settings, todo_count: int) -> UUID:
         for number in range(1, todo_count + 1)
     )
     event = CalendarRequested(task_id=task_id, requested_at=NOW, todo_count=todo_count, todos=todos)
-    names = Names(settings.resource_prefix)
-    async with aws_client(settings, "s3") as s3, aws_client(settings, "sns") as sns:
-        event = await check_in(event, S3BlobStore(s3, names.bucket))
+    async with open_clients(settings) as (clients, blobs):
+        event = await check_in(event, blobs)
         envelope = wrap(
             event, stream_id=f"calendar-{task_id}", stream_version=1, correlation_id=task_id
         )
         outgoing = Outgoing(position=1, type=envelope.type, body=envelope.to_json())
-        assert await SnsPublisher(sns, names.topic).publish([outgoing]) == {}
+        topic = Names(settings.resource_prefix).topic
+        assert await SnsPublisher(clients.sns, topic).publish([outgoing]) == {}
     assert event.snapshot_key is not None, "the snapshot should travel by claim check"
     return task_id
 
@@ -220,12 +222,22 @@ async def job_finished(
 
 
 async def stored_calendars(cluster: Cluster, task_id: UUID) -> dict[str, bytes]:
-    """Every object S3 holds for this job's calendar, by key."""
-    bucket = Names(cluster.settings.resource_prefix).bucket
-    async with aws_client(cluster.settings, "s3") as s3:
-        listed = await s3.list_objects_v2(Bucket=bucket, Prefix=f"calendars/{task_id}")
-        keys = [entry["Key"] for entry in listed.get("Contents", [])]
-        return {key: await S3BlobStore(s3, bucket).get(key) for key in keys}
+    """Every blob (S3 object or embedded file) stored for this job's calendar, by key."""
+    prefix = f"calendars/{task_id}"
+    async with open_clients(cluster.settings) as (clients, blobs):
+        keys = await blob_keys(clients.s3, blobs, prefix)
+        return {key: await blobs.get(key) for key in keys}
+
+
+async def blob_keys(s3: Any, blobs: BlobStore, prefix: str) -> list[str]:
+    """The keys that start with `prefix` (BlobStore lists nothing, so each store its own way)."""
+    if isinstance(blobs, FileBlobStore):
+        folder, _, start = prefix.rpartition("/")
+        found = blobs.root.joinpath(folder).glob(f"{start}*")
+        return sorted(f"{folder}/{path.name}" for path in found if path.is_file())
+    assert isinstance(blobs, S3BlobStore), blobs
+    listed = await s3.list_objects_v2(Bucket=blobs.bucket, Prefix=prefix)
+    return [entry["Key"] for entry in listed.get("Contents", [])]
 
 
 async def assert_one_calendar(cluster: Cluster, task_id: UUID, todo_count: int) -> None:

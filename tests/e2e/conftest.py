@@ -1,7 +1,13 @@
-"""The three services as separate processes against moto server and PostgreSQL."""
+"""The three services as separate processes on PostgreSQL and a broker: AWS or embedded.
+
+`broker` runs each test on both transports: "aws" (moto server, or LocalStack under
+TEST_AWS_ENDPOINT_URL) and "embedded" (TRANSPORT=embedded: every process opens one SQLite
+transport file and one blob folder under the test's VAR_DIR).
+"""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -13,17 +19,26 @@ import pytest
 
 from shared.bootstrap import bootstrap
 from shared.settings import Settings
+from shared.transport.clients import provision_embedded
 from tests.conftest import POSTGRES_URL, require_postgres
 from tests.e2e.cluster import Cluster
 from tests.e2e.processes import Service
 
-# short timeouts so retries and redeliveries happen within a test's patience
-E2E_ENV = {
-    "SQS_WAIT_TIME_S": "1",
-    "SQS_VISIBILITY_TIMEOUT_S": "5",
-    "SQS_MAX_RECEIVE_COUNT": "3",
-    "LOG_LEVEL": "INFO",
+# what a service process is told of the stack's settings (the rest are its defaults)
+SERVICE_FIELDS = {
+    "transport",
+    "var_dir",
+    "aws_endpoint_url",
+    "resource_prefix",
+    "database_url",
+    "database_schema",
+    "sqs_wait_time_s",
+    "sqs_visibility_timeout_s",
+    "sqs_max_receive_count",
+    "log_level",
 }
+# the LocalStack run (make test-localstack) is for the AWS endpoint only
+BROKERS = ["aws"] if os.environ.get("TEST_AWS_ENDPOINT_URL") else ["aws", "embedded"]
 
 
 @dataclass
@@ -55,37 +70,53 @@ async def e2e_schema() -> AsyncIterator[str]:
         await conn.close()
 
 
+@pytest.fixture(params=BROKERS)
+def broker(request: pytest.FixtureRequest) -> str:
+    """The transport the services talk over, "aws" or "embedded": test ids `[aws]`, `[embedded]`."""
+    return str(request.param)
+
+
 @pytest.fixture
-async def stack_env(moto_url: str, e2e_schema: str) -> dict[str, str]:
-    prefix = f"e{uuid.uuid4().hex[:8]}-"
-    env = {
-        **E2E_ENV,
-        "AWS_ENDPOINT_URL": moto_url,
-        "RESOURCE_PREFIX": prefix,
-        "DATABASE_URL": POSTGRES_URL,
-        "DATABASE_SCHEMA": e2e_schema,
-    }
-    settings = Settings(
-        aws_endpoint_url=moto_url,
-        resource_prefix=prefix,
+async def stack_settings(
+    broker: str, e2e_schema: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Settings:
+    """The settings every process of the test shares; the topology exists before any starts."""
+    base = Settings(
+        resource_prefix=f"e{uuid.uuid4().hex[:8]}-",
+        database_url=POSTGRES_URL,
+        database_schema=e2e_schema,
+        # the embedded transport's file and blobs; unused on AWS
+        var_dir=tmp_path / "var",
+        # short timeouts so retries and redeliveries happen within a test's patience
+        sqs_wait_time_s=1,
         sqs_visibility_timeout_s=5,
         sqs_max_receive_count=3,
+        log_level="INFO",
     )
+    if broker == "embedded":
+        settings = base.model_copy(update={"transport": "embedded"})
+        await provision_embedded(settings)
+        return settings
+    moto_url = request.getfixturevalue("moto_url")
+    settings = base.model_copy(update={"transport": "aws", "aws_endpoint_url": moto_url})
     await bootstrap(settings)
-    return env
+    return settings
 
 
 @pytest.fixture
-def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
+def stack_env(stack_settings: Settings) -> dict[str, str]:
+    """The environment of a service process: the stack's settings, as Settings reads them."""
+    values = stack_settings.model_dump(include=SERVICE_FIELDS, exclude_none=True)
+    return {name.upper(): str(value) for name, value in values.items()}
+
+
+@pytest.fixture
+def stack(stack_env: dict[str, str], stack_settings: Settings, tmp_path: Path) -> Iterator[Stack]:
     tracker = Service("services.job_tracker", stack_env, tmp_path / "job_tracker.log")
     worker = Service("services.calendar_worker", stack_env, tmp_path / "calendar_worker.log")
     api_env = {**stack_env, "JOB_TRACKER_URL": tracker.url}
     api = Service("services.todo_api", api_env, tmp_path / "todo_api.log")
-    settings = Settings(
-        aws_endpoint_url=stack_env["AWS_ENDPOINT_URL"],
-        resource_prefix=stack_env["RESOURCE_PREFIX"],
-    )
-    running = Stack(api, tracker, worker, settings)
+    running = Stack(api, tracker, worker, stack_settings)
     for service in running.services:
         service.start()
     try:
@@ -104,13 +135,10 @@ def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
 
 @pytest.fixture
 async def cluster(
-    stack_env: dict[str, str], e2e_schema: str, tmp_path: Path
+    stack_env: dict[str, str], stack_settings: Settings, e2e_schema: str, tmp_path: Path
 ) -> AsyncIterator[Cluster]:
-    settings = Settings(
-        aws_endpoint_url=stack_env["AWS_ENDPOINT_URL"], resource_prefix=stack_env["RESOURCE_PREFIX"]
-    )
     db = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""), timeout=5, command_timeout=10)
-    running = Cluster(stack_env, tmp_path, settings, e2e_schema, db)
+    running = Cluster(stack_env, tmp_path, stack_settings, e2e_schema, db)
     try:
         yield running
     finally:

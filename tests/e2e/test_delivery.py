@@ -11,12 +11,12 @@ import aiohttp
 import asyncpg
 import pytest
 
-from shared.aws import aws_client
-from shared.bus import resolve_topic_arn
+from shared.bus import Outgoing, SnsPublisher, outgoing_batches
 from shared.envelope import Envelope, wrap
 from shared.events import CalendarRequested, TodoSnapshot
 from shared.task_ids import issue_task_id
 from shared.topology import Names
+from shared.transport.clients import transport_client
 from tests.conftest import POSTGRES_URL
 from tests.e2e.api_client import ApiClient
 from tests.e2e.conftest import Stack
@@ -49,17 +49,13 @@ def calendar_request(stack: Stack, **fields: object) -> Envelope:
 
 
 async def publish(stack: Stack, envelope: Envelope, times: int) -> None:
-    async with aws_client(stack.settings, "sns") as sns:
-        topic_arn = await resolve_topic_arn(sns, Names(stack.settings.resource_prefix).topic)
-        attributes = {"type": {"DataType": "String", "StringValue": envelope.type}}
-        await asyncio.gather(
-            *(
-                sns.publish(
-                    TopicArn=topic_arn, Message=envelope.to_json(), MessageAttributes=attributes
-                )
-                for _ in range(times)
-            )
-        )
+    """The same event published `times` times, in batches, as a relay publishes."""
+    body = envelope.to_json()
+    copies = [Outgoing(position=n, type=envelope.type, body=body) for n in range(times)]
+    async with transport_client(stack.settings, "sns") as sns:
+        publisher = SnsPublisher(sns, Names(stack.settings.resource_prefix).topic)
+        for batch in outgoing_batches(copies):
+            assert await publisher.publish(batch) == {}
 
 
 async def count_rows(schema: str, table: str, where: str, argument: str) -> int:

@@ -4,24 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from typing import Any
 
 import aiohttp
 
-from shared.aws import aws_client
-from shared.bootstrap import bootstrap
+from shared.bus import resolve_topic_arn
 from shared.envelope import Envelope
+from shared.settings import Settings
+from shared.topology import Names
+from shared.transport import transport as transports
+from shared.transport.clients import transport_client, transport_path
+from shared.transport.database import write_transaction
+from shared.transport.provision import UPSERT_QUEUE, UPSERT_SUBSCRIPTION
 from tests.e2e.api_client import ApiClient
 from tests.e2e.cluster import Cluster
 from tests.polling import eventually
 
 TODOS_PER_INSTANCE = 20
+AUDIT_VISIBILITY_S = 30
 
 
-async def audit_queue(cluster: Cluster, sqs: Any, sns: Any) -> str:
+async def audit_queue(settings: Settings, sqs: Any, sns: Any) -> str:
     """A queue subscribed to every event of the topic, unfiltered."""
-    deployed = await bootstrap(cluster.settings)
-    name = f"{cluster.settings.resource_prefix}audit"
+    name = f"{settings.resource_prefix}audit"
+    topic_arn = await resolve_topic_arn(sns, Names(settings.resource_prefix).topic)
+    if settings.transport == "embedded":
+        await subscribe_embedded(settings, topic_arn.rsplit(":", 1)[-1], name)
+        return str((await sqs.get_queue_url(QueueName=name))["QueueUrl"])
     url = (await sqs.create_queue(QueueName=name))["QueueUrl"]
     arn = (await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"]))["Attributes"][
         "QueueArn"
@@ -34,18 +44,34 @@ async def audit_queue(cluster: Cluster, sqs: Any, sns: Any) -> str:
                 "Principal": {"Service": "sns.amazonaws.com"},
                 "Action": "sqs:SendMessage",
                 "Resource": arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": deployed.topic_arn}},
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
             }
         ],
     }
     await sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
     await sns.subscribe(
-        TopicArn=deployed.topic_arn,
+        TopicArn=topic_arn,
         Protocol="sqs",
         Endpoint=arn,
         Attributes={"RawMessageDelivery": "true"},
     )
     return str(url)
+
+
+async def subscribe_embedded(settings: Settings, topic: str, queue: str) -> None:
+    """The embedded clients create nothing (its topology is provisioned into the transport's
+    file), so the audit queue and its unfiltered subscription are written there the same way."""
+
+    def add(conn: sqlite3.Connection) -> None:
+        with write_transaction(conn):
+            conn.execute(UPSERT_QUEUE, (queue, AUDIT_VISIBILITY_S, None, None))
+            conn.execute(UPSERT_SUBSCRIPTION, (topic, queue, "{}"))
+
+    transport = transports.acquire(transport_path(settings), settings.aws_region)
+    try:
+        await transport.database.run(add)
+    finally:
+        transports.release(transport)
 
 
 async def drain(sqs: Any, url: str) -> list[Envelope]:
@@ -68,10 +94,10 @@ async def test_two_instances_publish_every_event_once(
     cluster: Cluster, http: aiohttp.ClientSession
 ) -> None:
     async with (
-        aws_client(cluster.settings, "sqs") as sqs,
-        aws_client(cluster.settings, "sns") as sns,
+        transport_client(cluster.settings, "sqs") as sqs,
+        transport_client(cluster.settings, "sns") as sns,
     ):
-        url = await audit_queue(cluster, sqs, sns)
+        url = await audit_queue(cluster.settings, sqs, sns)
         first, second = cluster.service("todo_api"), cluster.service("todo_api")
         await cluster.start(first, second)
         clients = [ApiClient(http, first.url), ApiClient(http, second.url)]
