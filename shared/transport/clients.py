@@ -22,6 +22,7 @@ from shared.transport.sns_client import EmbeddedSns
 from shared.transport.sqs_client import EmbeddedSqs
 
 TRANSPORT_FILE = "transport.db"
+EMBEDDED_CLIENTS: dict[str, Any] = {"sns": EmbeddedSns, "sqs": EmbeddedSqs}
 BLOBS_FOLDER = "blobs"
 
 
@@ -47,12 +48,14 @@ async def open_clients(settings: Settings) -> AsyncIterator[tuple[AwsClients, Bl
 @contextlib.asynccontextmanager
 async def transport_client(settings: Settings, service: str) -> AsyncIterator[Any]:
     """One client, "sns" or "sqs", for the operator tools."""
+    if service not in EMBEDDED_CLIENTS:
+        raise ValueError(f"no {service!r} client here: blobs go through open_clients")
     if settings.transport == "aws":
         async with aws_client(settings, service) as client:
             yield client
         return
     async with _embedded(settings) as transport:
-        yield EmbeddedSns(transport) if service == "sns" else EmbeddedSqs(transport)
+        yield EMBEDDED_CLIENTS[service](transport)
 
 
 async def provision_embedded(settings: Settings) -> None:
