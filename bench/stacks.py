@@ -18,7 +18,7 @@ from shared.bootstrap import bootstrap
 from shared.settings import Settings
 from tests.e2e.processes import Service
 
-BENCH_ENV = {"SQS_WAIT_TIME_S": "1", "LOG_LEVEL": "WARNING"}
+BENCH_ENV = {"LOG_LEVEL": "WARNING"}
 POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
