@@ -2,7 +2,8 @@
 
 The topic and queues live in `<VAR_DIR>/transport.db` and blobs under `<VAR_DIR>/blobs/`; moto,
 in server mode on loopback, serves only the practical's two demo queues. With TRANSPORT=aws the
-services use SNS/SQS/S3 on that moto instead, the topology bootstrapped there. todo_api (the
+services use SNS/SQS/S3 on that moto instead, the topology bootstrapped there, or on
+AWS_ENDPOINT_URL when it is set (LocalStack, for instance). todo_api (the
 public base URL), job_tracker and calendar_worker run in one event loop, each with its own
 SQLite file.
 """
@@ -65,13 +66,21 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
 
 
 async def prepare_messaging(base: Settings, aws_port: int) -> Settings:
-    """Start the emulator, create the topology; return the settings the services run with."""
+    """Create the topology where the services will find it; return their settings.
+
+    TRANSPORT=aws with AWS_ENDPOINT_URL (LocalStack, say) uses that endpoint for everything;
+    otherwise an emulator is started here for the practical's queue demo (and, with
+    TRANSPORT=aws, for the services too).
+    """
+    if base.transport == "aws" and base.aws_endpoint_url:
+        await _demo_queues(base)
+        await bootstrap(base)
+        logger.info("SNS/SQS/S3 at %s", base.aws_endpoint_url)
+        return base
     endpoint = start_aws_emulator(aws_port)
     emulated = base.model_copy(update={"aws_endpoint_url": endpoint})
     # the queue demo talks SQS on the wire, whichever transport the services use
-    async with aws_client(emulated, "sqs") as sqs:
-        for name in DEMO_QUEUE_NAMES:
-            await ensure_queue(sqs, name)
+    await _demo_queues(emulated)
     if base.transport == "embedded":
         await provision_embedded(base)
         logger.info("embedded transport in %s; demo queues at %s", transport_path(base), endpoint)
@@ -79,6 +88,12 @@ async def prepare_messaging(base: Settings, aws_port: int) -> Settings:
     await bootstrap(emulated)
     logger.info("AWS emulator at %s", endpoint)
     return emulated
+
+
+async def _demo_queues(settings: Settings) -> None:
+    async with aws_client(settings, "sqs") as sqs:
+        for name in DEMO_QUEUE_NAMES:
+            await ensure_queue(sqs, name)
 
 
 async def run(base: Settings, var_dir: Path, aws_port: int) -> None:

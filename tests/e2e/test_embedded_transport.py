@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,10 @@ import aiohttp
 import icalendar
 import pytest
 
+from shared.aws import aws_client
+from shared.demo_queues import DEMO_QUEUE_NAMES
+from shared.settings import Settings
+from shared.topology import Names
 from tests.e2e.api_client import ApiClient
 from tests.e2e.processes import ROOT, Service
 
@@ -98,3 +103,35 @@ class TestEmbeddedTransport:
         assert final["task_status"] == "SUCCESS"
         assert status == 0, out
         assert "0 waiting" in out
+
+
+async def test_make_run_on_an_aws_endpoint_keeps_every_queue_and_file_there(
+    moto_url: str, tmp_path: Path
+) -> None:
+    """TRANSPORT=aws with AWS_ENDPOINT_URL (LocalStack, say): no emulator of its own is started."""
+    settings = Settings(aws_endpoint_url=moto_url, resource_prefix=f"r{uuid.uuid4().hex[:8]}-")
+    env = {
+        "TRANSPORT": "aws",
+        "AWS_ENDPOINT_URL": moto_url,
+        "RESOURCE_PREFIX": settings.resource_prefix,
+        "VAR_DIR": str(tmp_path),
+        "SQS_WAIT_TIME_S": "1",
+    }
+    service = Service("services.embedded", env, tmp_path / "embedded.log")
+    service.start()
+    try:
+        await asyncio.to_thread(service.wait_healthy)
+        async with aiohttp.ClientSession() as session:
+            api = ApiClient(session, service.url)
+            await api.create_todo(title="On the endpoint")
+            final = await api.wait_until_finished((await api.request_calendar())["task_url"])
+    finally:
+        exit_code = service.terminate()
+
+    assert (final["task_status"], exit_code) == ("SUCCESS", 0), service.log()
+    async with aws_client(settings, "s3") as s3, aws_client(settings, "sqs") as sqs:
+        stored = await s3.list_objects_v2(Bucket=Names(settings.resource_prefix).bucket)
+        demo = [await sqs.get_queue_url(QueueName=name) for name in DEMO_QUEUE_NAMES]
+    assert [entry["Key"] for entry in stored["Contents"]] == [f"calendars/{final['task_id']}.ics"]
+    assert len(demo) == len(DEMO_QUEUE_NAMES)
+    assert not (tmp_path / "transport.db").exists()
