@@ -96,6 +96,8 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
         batch_window_s=settings.batch_window_s,
     )
     app[relay_key] = relay
+    # every commit that queues events nudges the relay, whoever made it
+    app[store_key].on_outbox_commit(relay.notify)
     task = asyncio.create_task(relay.run(), name="outbox-relay")
     yield
     # let a publish in progress finish rather than cancel it halfway through a database call

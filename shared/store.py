@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -33,6 +33,8 @@ from shared.envelope import Envelope, wrap
 from shared.events import AnyEvent
 from shared.leases import lease_table
 
+# marks a transaction's connection once it has queued an event in the outbox
+_QUEUED = "taskoverflow.outbox_queued"
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY
 Position = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -127,6 +129,7 @@ class EventStore:
         self.engine = engine
         self.tables = tables
         self._routed = None if routed is None else frozenset(routed)
+        self._outbox_listeners: list[Callable[[], None]] = []
         # built once: a statement given its values at execution is compiled once and cached
         self._insert_event = tables.events.insert()
         self._insert_outbox = tables.outbox.insert()
@@ -142,11 +145,22 @@ class EventStore:
         # SQLite has one writer at a time; queueing here avoids its immediate SQLITE_BUSY on upgrade
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
+    def on_outbox_commit(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after each commit that queued events to publish (the relay's nudge)."""
+        self._outbox_listeners.append(listener)
+
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """One write transaction: commit on success, roll back on any error."""
-        async with self._serialised(), self.engine.begin() as conn:
-            yield conn
+        async with self._serialised():
+            async with self.engine.begin() as conn:
+                conn.info.pop(_QUEUED, None)
+                yield conn
+                queued = conn.info.pop(_QUEUED, False)
+            # committed: whoever publishes the outbox need not wait for its next poll
+            if queued:
+                for listener in self._outbox_listeners:
+                    listener()
 
     def reading(self) -> AsyncConnection:
         """A connection for reads of one statement each, outside any transaction."""
@@ -204,6 +218,7 @@ class EventStore:
                 position = result.inserted_primary_key[0]  # type: ignore[index]
                 row = {"position": position, "type": envelope.type, "body": body}
                 await conn.execute(self._insert_outbox, row)
+                conn.info[_QUEUED] = True
 
     async def load(self, stream_id: str, conn: AsyncConnection | None = None) -> list[Envelope]:
         """The stream's events in version order, inside `conn`'s transaction when given."""

@@ -10,7 +10,7 @@ from services.calendar_worker.handlers import WorkerPorts, make_handle
 from services.calendar_worker.tables import SCHEMA
 from shared.consumer import Handle
 from shared.http import health, json_errors
-from shared.keys import blobs_key, relay_key, settings_key, store_key
+from shared.keys import blobs_key, settings_key, store_key
 from shared.runtime import aws_ctx, consumer_ctx, database_ctx, relay_ctx
 from shared.settings import Settings
 from shared.topology import CALENDAR_WORKER
@@ -30,4 +30,4 @@ def create_app(settings: Settings) -> web.Application:
 def _handle(app: web.Application) -> Handle:
     # a render is claimed for as long as its message stays invisible to other workers
     lease = timedelta(seconds=app[settings_key].sqs_visibility_timeout_s)
-    return make_handle(WorkerPorts(app[store_key], app[blobs_key], app[relay_key], lease))
+    return make_handle(WorkerPorts(app[store_key], app[blobs_key], lease))

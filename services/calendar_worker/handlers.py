@@ -30,7 +30,6 @@ from shared.events import (
     TodoSnapshot,
 )
 from shared.outages import is_outage
-from shared.relay import OutboxRelay
 from shared.store import ConcurrencyError, EventStore
 
 logger = logging.getLogger(__name__)
@@ -52,7 +51,6 @@ QUICK_RENDER_TODOS = 1000
 class WorkerPorts:
     store: EventStore
     blobs: BlobStore
-    relay: OutboxRelay
     # one render per job at a time, held as long as a message stays invisible
     lease: timedelta = timedelta(seconds=30)
     lease_table: Table = render_leases
@@ -107,7 +105,6 @@ async def _render_at_once(
             logger.info("calendar %s already finished; duplicate delivery ignored", request.task_id)
             return True
         return False
-    ports.relay.notify()
     return True
 
 
@@ -164,8 +161,6 @@ async def _start(
         if history and history[-1].data == started:
             return len(history)
         await _append(ports, conn, stream, len(history), started, cause)
-    # no nudge: a quick render's start goes out in one batch with its outcome (one publish, one
-    # receive for the tracker), a long one's with the relay's next poll of the outbox
     return len(history) + 1
 
 
@@ -193,7 +188,6 @@ async def _finish(
     async with ports.store.transaction() as conn:
         await _append(ports, conn, stream, version, outcome, cause)
         await leases.release(conn, ports.lease_table, str(_task_id(cause)), delivery.message_id)
-    ports.relay.notify()
 
 
 async def _append(

@@ -14,11 +14,9 @@ import pytest
 from services.calendar_worker.handlers import WorkerPorts, build_calendar, render_stream_id
 from services.calendar_worker.tables import SCHEMA
 from shared.blobs import InMemoryBlobStore
-from shared.bus import InMemoryBus
 from shared.consumer import BusyError, Delivery
 from shared.envelope import Envelope, wrap
 from shared.events import CalendarRequested, TodoSnapshot
-from shared.relay import OutboxRelay
 from shared.runtime import open_store
 from shared.settings import Settings
 
@@ -28,9 +26,7 @@ NOW = datetime(2024, 4, 17, 14, 0)
 @pytest.fixture
 async def ports(database: Settings) -> AsyncIterator[WorkerPorts]:
     store = await open_store(database, SCHEMA)
-    yield WorkerPorts(
-        store, InMemoryBlobStore(), OutboxRelay(store, InMemoryBus(), poll_interval_s=1)
-    )
+    yield WorkerPorts(store, InMemoryBlobStore())
     await store.engine.dispose()
 
 
@@ -142,7 +138,7 @@ class TestBuildCalendar:
     async def test_a_duplicate_waits_for_a_render_in_progress_instead_of_restarting_it(
         self, ports: WorkerPorts
     ) -> None:
-        slow = leased(WorkerPorts(ports.store, SlowBlobStore(), ports.relay))
+        slow = leased(WorkerPorts(ports.store, SlowBlobStore()))
         envelope = request((todo(1),))
         first = asyncio.create_task(build_calendar(envelope, delivery(message_id="m-1"), slow))
         await asyncio.sleep(0.2)
@@ -160,7 +156,7 @@ class TestBuildCalendar:
     async def test_a_render_whose_lease_ran_out_is_taken_over_by_a_duplicate(
         self, ports: WorkerPorts
     ) -> None:
-        short = leased(WorkerPorts(ports.store, BrokenBlobStore(), ports.relay, lease=timedelta(0)))
+        short = leased(WorkerPorts(ports.store, BrokenBlobStore(), lease=timedelta(0)))
         envelope = request((todo(1),))
         with pytest.raises(ConnectionError):
             await build_calendar(envelope, delivery(message_id="m-1"), short)
@@ -181,7 +177,7 @@ class TestBuildCalendar:
             await build_calendar(
                 envelope,
                 delivery(),
-                leased(WorkerPorts(ports.store, BrokenBlobStore(), ports.relay)),
+                leased(WorkerPorts(ports.store, BrokenBlobStore())),
             )
 
         await build_calendar(envelope, delivery(receive_count=2), ports)

@@ -82,7 +82,7 @@ class Stack:
 
     def worker(self) -> SqsConsumer:
         assert self.blobs is not None
-        ports = WorkerPorts(self.stores["calendar_worker"], self.blobs, self.relays["worker"])
+        ports = WorkerPorts(self.stores["calendar_worker"], self.blobs)
         return self.consumer(CALENDAR_WORKER, worker_handle(ports))
 
     def tracker(self, handle: Handle | None = None) -> SqsConsumer:

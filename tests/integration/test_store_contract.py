@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import MetaData, func, select
 
 from shared.db import SchemaMismatchError, create_engine, ensure_schema
+from shared.envelope import wrap
 from shared.events import TodoCreated, TodoDeleted, TodoSnapshot
 from shared.settings import Settings
 from shared.store import ConcurrencyError, EventStore, store_tables
@@ -154,6 +155,44 @@ class TestTransactions:
             "TodoCreated",
             "TodoDeleted",
         ]
+
+
+class TestOutboxListeners:
+    async def test_a_commit_that_queued_events_calls_the_listeners_after_it(
+        self, store: EventStore
+    ) -> None:
+        calls: list[int] = []
+        store.on_outbox_commit(lambda: calls.append(len(calls)))
+
+        async with store.transaction() as conn:
+            await store.append(conn, "todo-1", 0, [created(1)])
+            await store.append(conn, "todo-2", 0, [created(2)])
+            assert calls == [], "called before the commit"
+
+        assert calls == [0]
+
+    async def test_a_rollback_or_a_commit_without_outbox_rows_calls_nobody(
+        self, store: EventStore
+    ) -> None:
+        calls: list[None] = []
+        store.on_outbox_commit(lambda: calls.append(None))
+        unrouted = EventStore(store.engine, store.tables, routed=set())
+        unrouted.on_outbox_commit(lambda: calls.append(None))
+
+        async def append_then_fail() -> None:
+            async with store.transaction() as conn:
+                await store.append(conn, "todo-1", 0, [created(1)])
+                raise RuntimeError("projection failed")
+
+        with pytest.raises(RuntimeError):
+            await append_then_fail()
+        async with unrouted.transaction() as conn:
+            await unrouted.append(conn, "todo-2", 0, [created(2)])
+        async with store.transaction() as conn:
+            imported = wrap(created(3), stream_id="todo-3", stream_version=1)
+            await store.insert(conn, [imported], publish=False)
+
+        assert calls == []
 
 
 class TestInbox:
