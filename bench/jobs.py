@@ -10,7 +10,8 @@ from typing import Any
 
 import aiohttp
 
-TERMINAL = {"SUCCESS", "FAILURE"}
+from shared.contract import TERMINAL_STATUSES
+
 POLL_INTERVAL_S = 0.005
 THROUGHPUT_JOBS = 200
 
@@ -35,7 +36,7 @@ async def wait_finished(session: aiohttp.ClientSession, task_url: str, interval_
     for _ in range(int(120 / interval_s)):
         async with session.get(task_url) as response:
             status = (await response.json())["task_status"]
-        if status in TERMINAL:
+        if status in TERMINAL_STATUSES:
             if status != "SUCCESS":
                 raise RuntimeError(f"job failed: {task_url}")
             return

@@ -50,10 +50,8 @@ def start_aws_emulator(port: int) -> str:
 
 def service_settings(base: Settings, service: str, var_dir: Path, port: int) -> Settings:
     """Each service gets its own SQLite file (or shares the PostgreSQL server it is given)."""
-    database_url = base.database_url
-    if base.is_sqlite:
-        database_url = f"sqlite+aiosqlite:///{var_dir / service}.db"
-    return base.model_copy(update={"database_url": database_url, "http_port": port})
+    own = base.with_embedded_database(service, var_dir) if base.is_sqlite else base
+    return own.model_copy(update={"http_port": port})
 
 
 async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:

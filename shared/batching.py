@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 MAX_BATCH_ENTRIES = 10
-MAX_BATCH_BYTES = 256 * 1024
+# one message may be as large as a whole batch
+MAX_MESSAGE_BYTES = MAX_BATCH_BYTES = 256 * 1024
 
 
 def batches(

@@ -12,14 +12,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared.batching import MAX_BATCH_ENTRIES, MAX_MESSAGE_BYTES
 from shared.delete_batcher import DeleteBatcher
 from shared.envelope import Envelope
 from shared.outages import is_outage
 
 logger = logging.getLogger(__name__)
-SQS_BATCH_LIMIT = 10
-# a message body above SNS/SQS's limit can only come from a misbehaving sender
-MAX_BODY_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -65,7 +63,8 @@ Handle = Callable[[Envelope, Delivery], Awaitable[None]]
 
 
 def decode(body: str) -> Envelope:
-    if len(body.encode()) > MAX_BODY_BYTES:
+    # a message body above SNS/SQS's limit can only come from a misbehaving sender
+    if len(body.encode()) > MAX_MESSAGE_BYTES:
         raise PoisonMessageError(f"body of {len(body)} characters is over the size limit")
     try:
         return Envelope.from_json(body)
@@ -111,7 +110,7 @@ class SqsConsumer:
         """Receive and dispatch until stop() is called."""
         while not self._stopping:
             received = await self._receive_and_dispatch(self.options.wait_time_s)
-            if 2 <= received < SQS_BATCH_LIMIT and self.options.batch_window_s:
+            if 2 <= received < MAX_BATCH_ENTRIES and self.options.batch_window_s:
                 # several messages but no full batch: traffic is steady, so the next receive
                 # waits a moment and takes more of them instead of a request per message or two
                 with contextlib.suppress(TimeoutError):
@@ -194,7 +193,7 @@ class SqsConsumer:
             self.queue_url = found["QueueUrl"]
         response = await self._sqs.receive_message(
             QueueUrl=self.queue_url,
-            MaxNumberOfMessages=max(1, min(SQS_BATCH_LIMIT, max_messages)),
+            MaxNumberOfMessages=max(1, min(MAX_BATCH_ENTRIES, max_messages)),
             WaitTimeSeconds=wait_time_s,
             MessageSystemAttributeNames=["ApproximateReceiveCount"],
             MessageAttributeNames=["All"],

@@ -90,3 +90,5 @@ AnyEvent = Annotated[
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 CALENDAR_EVENT_TYPES = ("CalendarRequested", "CalendarStarted", "CalendarReady", "CalendarFailed")
+# the events that end a calendar job: after one of them nothing about the job changes
+TERMINAL_CALENDAR_EVENTS = frozenset({"CalendarReady", "CalendarFailed"})

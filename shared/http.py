@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -26,12 +26,21 @@ _REASONS = {
 }
 
 
-def json_response(payload: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        text=json.dumps(payload, separators=(",", ":")),
-        status=status,
-        content_type="application/json",
-    )
+def json_response(
+    payload: BaseModel | Sequence[BaseModel] | Any,
+    status: int = 200,
+    *,
+    exclude: set[str] | None = None,
+) -> web.Response:
+    """The one way a JSON body is written: a model (less `exclude`), a list of models, or plain
+    JSON values. Models are encoded by pydantic, the way their OpenAPI schema describes them."""
+    if isinstance(payload, BaseModel):
+        text = payload.model_dump_json(exclude=exclude)
+    elif isinstance(payload, list | tuple) and all(isinstance(item, BaseModel) for item in payload):
+        text = "[" + ",".join(item.model_dump_json(exclude=exclude) for item in payload) + "]"
+    else:
+        text = json.dumps(payload, separators=(",", ":"))
+    return web.Response(text=text, status=status, content_type="application/json")
 
 
 def json_error(message: str, status: int) -> web.Response:

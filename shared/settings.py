@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     # where a service writes what it cost in AWS requests, as JSON, when it stops (make bench)
     aws_requests_file: str | None = None
 
+    def with_embedded_database(self, service: str, var_dir: Path | None = None) -> Settings:
+        """These settings with the service's own SQLite file, `<VAR_DIR>/<service>.db`: the
+        embedded mode's layout (one file per service, so their writers never queue on each
+        other), which the operator tools find again."""
+        folder = self.var_dir if var_dir is None else var_dir
+        return self.model_copy(
+            update={"database_url": f"sqlite+aiosqlite:///{folder / service}.db"}
+        )
+
     @property
     def batch_window_s(self) -> float:
         """The batch window in effect: none on the embedded transport."""

@@ -56,8 +56,7 @@ def service_settings(base: Settings, service: Service, var_dir: Path) -> Setting
     """
     if base.database_url != EMBEDDED_DATABASE_URL:
         return base
-    url = f"sqlite+aiosqlite:///{var_dir / service.name}.db"
-    return base.model_copy(update={"database_url": url})
+    return base.with_embedded_database(service.name, var_dir)
 
 
 @contextlib.asynccontextmanager

@@ -22,6 +22,7 @@ from shared.clock import utcnow
 from shared.consumer import BusyError, Delivery, Handle
 from shared.envelope import Envelope
 from shared.events import (
+    TERMINAL_CALENDAR_EVENTS,
     AnyEvent,
     CalendarFailed,
     CalendarReady,
@@ -33,7 +34,6 @@ from shared.outages import is_outage
 from shared.store import ConcurrencyError, EventStore
 
 logger = logging.getLogger(__name__)
-TERMINAL_TYPES = frozenset({"CalendarReady", "CalendarFailed"})
 # failures that no retry can mend: fail the job at once instead of waiting out the redrive count
 PERMANENT = (BlobNotFoundError, ValueError)
 # what an anonymous client is told; the exception itself (which may name accounts, buckets or
@@ -139,7 +139,7 @@ async def _outcome(
 
 
 async def _finished(ports: WorkerPorts, stream: str) -> bool:
-    return any(event.type in TERMINAL_TYPES for event in await ports.store.load(stream))
+    return any(event.type in TERMINAL_CALENDAR_EVENTS for event in await ports.store.load(stream))
 
 
 async def _start(
@@ -154,7 +154,7 @@ async def _start(
     started = CalendarStarted(task_id=task_id, attempt=delivery.receive_count)
     async with ports.store.transaction() as conn:
         history = await ports.store.load(stream, conn)
-        if any(event.type in TERMINAL_TYPES for event in history):
+        if any(event.type in TERMINAL_CALENDAR_EVENTS for event in history):
             return None
         await _claim_render(ports, conn, task_id, delivery.message_id)
         # tried again in place after an outage: this attempt's start is already recorded

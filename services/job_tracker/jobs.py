@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+from shared.contract import TERMINAL_STATUSES
 from shared.events import (
     AnyEvent,
     CalendarFailed,
@@ -27,7 +28,7 @@ class Status(StrEnum):
     FAILURE = "FAILURE"
 
 
-TERMINAL = frozenset({Status.SUCCESS, Status.FAILURE})
+TERMINAL = frozenset(Status(status) for status in TERMINAL_STATUSES)
 
 
 @dataclass(frozen=True)

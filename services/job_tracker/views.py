@@ -11,7 +11,7 @@ from services.job_tracker.keys import blobs_key, settings_key, store_key
 from services.job_tracker.projection import find_job
 from shared.blobs import BlobNotFoundError
 from shared.contract import TaskStatus
-from shared.http import not_found, public_url
+from shared.http import json_response, not_found, public_url
 from shared.task_ids import is_issued, parse_task_id
 
 TASK_NOT_FOUND = "Task not found"
@@ -37,7 +37,7 @@ async def job_status(app: web.Application, request: web.Request) -> web.Response
     )
     # the practical's clients expect exactly three keys; a failure adds its reason
     hidden = None if job.status is Status.FAILURE else {"error"}
-    return web.json_response(text=status.model_dump_json(exclude=hidden))
+    return json_response(status, exclude=hidden)
 
 
 async def job_result(app: web.Application, request: web.Request) -> web.StreamResponse:

@@ -8,7 +8,7 @@ from services.todo_api import handlers
 from services.todo_api.commands import RequestCalendar
 from services.todo_api.keys import blobs_key, settings_key, store_key
 from shared.contract import TaskAccepted
-from shared.http import public_url
+from shared.http import json_response, public_url
 from shared.task_ids import issue_task_id
 
 
@@ -17,4 +17,4 @@ async def request_calendar_view(request: web.Request) -> web.Response:
     await handlers.request_calendar(command, request.app[store_key], request.app[blobs_key])
     status_url = public_url(request, f"/api/v1/todos/ical/{command.task_id}/status")
     accepted = TaskAccepted(task_id=command.task_id, task_url=status_url)
-    return web.json_response(text=accepted.model_dump_json(), status=202)
+    return json_response(accepted, status=202)

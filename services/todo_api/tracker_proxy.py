@@ -10,11 +10,11 @@ import aiohttp
 from aiohttp import web
 
 from services.todo_api.keys import local_tracker_key, settings_key, tracker_client_key
+from shared.blobs import CHUNK_BYTES
 from shared.http import json_error
 from shared.outages import DependencyUnavailableError
 
 PASSED_HEADERS = ("Content-Type", "Content-Disposition")
-CHUNK_BYTES = 64 * 1024
 
 
 async def job_status_route(request: web.Request) -> web.StreamResponse:

@@ -13,7 +13,6 @@ from services.todo_api.projection import get_todo, list_todos
 from services.todo_api.schemas import TodoIn, TodoPatch
 from services.todo_api.todo import TodoNotFoundError
 from shared.clock import utcnow
-from shared.events import TodoSnapshot
 from shared.http import bad_request, json_error, json_response, not_found, parse_body
 from shared.store import ConcurrencyError
 
@@ -22,18 +21,13 @@ TODO_NOT_FOUND = "Todo not found"
 MAX_TODO_ID = 2**63 - 1
 
 
-def todo_json(todo: TodoSnapshot, status: int = 200) -> web.Response:
-    return web.Response(text=todo.model_dump_json(), status=status, content_type="application/json")
-
-
 async def list_view(request: web.Request) -> web.Response:
     completed = _completed_filter(request.query.get("completed"))
     window = _window_filter(request.query.get("window"))
     deadline_before = None if window is None else utcnow() + timedelta(days=window)
     async with request.app[store_key].reading() as conn:
         todos = await list_todos(conn, completed=completed, deadline_before=deadline_before)
-    body = "[" + ",".join(todo.model_dump_json() for todo in todos) + "]"
-    return web.Response(text=body, content_type="application/json")
+    return json_response(todos)
 
 
 async def get_view(request: web.Request) -> web.Response:
@@ -42,13 +36,13 @@ async def get_view(request: web.Request) -> web.Response:
         todo = await get_todo(conn, todo_id)
     if todo is None:
         raise not_found(TODO_NOT_FOUND)
-    return todo_json(todo)
+    return json_response(todo)
 
 
 async def create_view(request: web.Request) -> web.Response:
     body = await parse_body(request, TodoIn)
     todo = await handlers.create_todo(CreateTodo(**body.model_dump()), request.app[store_key])
-    return todo_json(todo, status=201)
+    return json_response(todo, status=201)
 
 
 async def update_view(request: web.Request) -> web.Response:
@@ -61,7 +55,7 @@ async def update_view(request: web.Request) -> web.Response:
         raise not_found(TODO_NOT_FOUND) from None
     except ConcurrencyError:
         return json_error("The todo is being changed by others; try again", 409)
-    return todo_json(todo)
+    return json_response(todo)
 
 
 async def delete_view(request: web.Request) -> web.Response:
@@ -73,7 +67,7 @@ async def delete_view(request: web.Request) -> web.Response:
         return json_response({})
     except ConcurrencyError:
         return json_error("The todo is being changed by others; try again", 409)
-    return todo_json(todo)
+    return json_response(todo)
 
 
 def _todo_id(request: web.Request) -> int:

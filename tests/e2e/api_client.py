@@ -7,9 +7,8 @@ from typing import Any
 
 import aiohttp
 
+from shared.contract import TERMINAL_STATUSES
 from tests.polling import eventually
-
-TERMINAL = {"SUCCESS", "FAILURE"}
 
 
 class ApiClient:
@@ -44,7 +43,7 @@ class ApiClient:
             status, body = await self.status(task_url)
             assert status == 200, body
             seen.append(body)
-            return body["task_status"] in TERMINAL
+            return body["task_status"] in TERMINAL_STATUSES
 
         started = time.monotonic()
         await eventually(finished, timeout_s, interval_s=0.05)

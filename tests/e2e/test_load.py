@@ -18,10 +18,11 @@ from uuid import UUID
 import aiohttp
 import icalendar
 
+from shared.contract import TERMINAL_STATUSES
 from shared.topology import QUEUES, Names
 from shared.transport.clients import transport_client
 from tests.conftest import POSTGRES_URL
-from tests.e2e.api_client import TERMINAL, ApiClient
+from tests.e2e.api_client import ApiClient
 from tests.e2e.cluster import Cluster
 from tests.e2e.processes import Service
 from tests.faults import proxied_url
@@ -69,7 +70,7 @@ async def wait_all_finished(
     async def poll(task_id: UUID) -> None:
         url = f"{client.base_url}/api/v1/todos/ical/{task_id}/status"
         status, body = await client.status(url)
-        if status == 200 and body["task_status"] in TERMINAL:
+        if status == 200 and body["task_status"] in TERMINAL_STATUSES:
             finished[task_id] = body
 
     async def all_finished() -> bool:

@@ -7,7 +7,8 @@ from uuid import uuid4
 
 import pytest
 
-from shared.consumer import MAX_BODY_BYTES, PoisonMessageError, decode
+from shared.batching import MAX_MESSAGE_BYTES
+from shared.consumer import PoisonMessageError, decode
 from shared.envelope import wrap
 from shared.events import CalendarStarted
 
@@ -40,6 +41,6 @@ def test_unreadable_bodies_are_poison(body: str) -> None:
 
 
 def test_a_body_over_the_message_size_limit_is_poison_before_parsing() -> None:
-    body = valid_body()[:-1] + ', "padding": "' + "x" * MAX_BODY_BYTES + '"}'
+    body = valid_body()[:-1] + ', "padding": "' + "x" * MAX_MESSAGE_BYTES + '"}'
     with pytest.raises(PoisonMessageError, match="size limit"):
         decode(body)
