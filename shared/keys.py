@@ -20,7 +20,18 @@ class AwsClients:
     s3: Any
 
 
+@dataclass(frozen=True)
+class Adapters:
+    """What a composition root may be handed instead of building it from the settings (tests,
+    an embedding process); whoever hands it over also closes it."""
+
+    store: EventStore | None = None
+    clients: AwsClients | None = None
+    blobs: BlobStore | None = None
+
+
 settings_key = web.AppKey("settings", Settings)
+adapters_key = web.AppKey("adapters", Adapters)
 store_key = web.AppKey("store", EventStore)
 aws_key = web.AppKey("aws", AwsClients)
 blobs_key = web.AppKey("blobs", BlobStore)

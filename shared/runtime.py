@@ -14,7 +14,16 @@ from sqlalchemy import MetaData
 from shared.bus import SnsPublisher
 from shared.consumer import ConsumerOptions, Handle, SqsConsumer
 from shared.db import create_engine, ensure_schema, is_unreachable, server_address
-from shared.keys import aws_key, blobs_key, relay_key, settings_key, store_key
+from shared.http import MAX_BODY_BYTES, json_errors
+from shared.keys import (
+    Adapters,
+    adapters_key,
+    aws_key,
+    blobs_key,
+    relay_key,
+    settings_key,
+    store_key,
+)
 from shared.relay import OutboxRelay
 from shared.settings import Settings
 from shared.startup import wait_for
@@ -25,6 +34,7 @@ from shared.transport.clients import open_clients
 logger = logging.getLogger(__name__)
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
 SHUTDOWN_GRACE_S = 10.0
+NO_ADAPTERS = Adapters()
 
 
 @dataclass(frozen=True)
@@ -37,8 +47,23 @@ class ServiceSchema:
     store: StoreTables
 
 
+def service_app(
+    settings: Settings, adapters: Adapters | None = None, *, max_body_bytes: int = MAX_BODY_BYTES
+) -> web.Application:
+    """A service's application: JSON errors, its settings, and any adapters it is handed."""
+    app = web.Application(client_max_size=max_body_bytes, middlewares=[json_errors])
+    app[settings_key] = settings
+    app[adapters_key] = adapters or NO_ADAPTERS
+    return app
+
+
 def database_ctx(schema: ServiceSchema) -> CleanupCtx:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
+        given = app.get(adapters_key, NO_ADAPTERS).store
+        if given is not None:
+            app[store_key] = given
+            yield
+            return
         store = await open_store(app[settings_key], schema)
         app[store_key] = store
         yield
@@ -80,9 +105,10 @@ def _never(_exc: BaseException) -> bool:
 
 async def aws_ctx(app: web.Application) -> AsyncIterator[None]:
     """The messaging clients and blob store of the configured transport (AWS or embedded)."""
+    given = app.get(adapters_key, NO_ADAPTERS)
     async with open_clients(app[settings_key]) as (clients, blobs):
-        app[aws_key] = clients
-        app[blobs_key] = blobs
+        app[aws_key] = given.clients or clients
+        app[blobs_key] = given.blobs or blobs
         yield
 
 

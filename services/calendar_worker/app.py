@@ -9,16 +9,15 @@ from aiohttp import web
 from services.calendar_worker.handlers import WorkerPorts, make_handle
 from services.calendar_worker.tables import SCHEMA
 from shared.consumer import Handle
-from shared.http import health, json_errors
-from shared.keys import blobs_key, settings_key, store_key
-from shared.runtime import aws_ctx, consumer_ctx, database_ctx, relay_ctx
+from shared.http import health
+from shared.keys import Adapters, blobs_key, settings_key, store_key
+from shared.runtime import aws_ctx, consumer_ctx, database_ctx, relay_ctx, service_app
 from shared.settings import Settings
 from shared.topology import CALENDAR_WORKER
 
 
-def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[json_errors])
-    app[settings_key] = settings
+def create_app(settings: Settings, *, adapters: Adapters | None = None) -> web.Application:
+    app = service_app(settings, adapters)
     app.cleanup_ctx.extend(
         [database_ctx(SCHEMA), aws_ctx, relay_ctx, consumer_ctx(CALENDAR_WORKER, _handle)]
     )

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.job_tracker.keys import settings_key, store_key
+from services.job_tracker.keys import store_key
 from services.job_tracker.projection import make_handle
 from services.job_tracker.routes import setup_routes
 from services.job_tracker.tables import SCHEMA
 from shared.consumer import Handle
-from shared.http import json_errors
-from shared.runtime import aws_ctx, consumer_ctx, database_ctx
+from shared.keys import Adapters
+from shared.runtime import aws_ctx, consumer_ctx, database_ctx, service_app
 from shared.settings import Settings
 from shared.topology import JOB_TRACKER
 
 
-def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[json_errors])
-    app[settings_key] = settings
+def create_app(settings: Settings, *, adapters: Adapters | None = None) -> web.Application:
+    app = service_app(settings, adapters)
     app.cleanup_ctx.extend(
         [database_ctx(SCHEMA), aws_ctx, consumer_ctx(JOB_TRACKER, _projection_handle)]
     )

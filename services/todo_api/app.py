@@ -9,22 +9,25 @@ from aiohttp import ClientSession, ClientTimeout, web
 from services.todo_api.keys import (
     LocalTracker,
     local_tracker_key,
-    settings_key,
     store_key,
     tracker_client_key,
 )
 from services.todo_api.projection import seed_todo_ids
 from services.todo_api.routes import ROUTES, setup_routes
 from services.todo_api.tables import SCHEMA
-from shared.http import MAX_BODY_BYTES, json_errors
-from shared.runtime import aws_ctx, database_ctx, relay_ctx
+from shared.keys import Adapters
+from shared.runtime import aws_ctx, database_ctx, relay_ctx, service_app
 from shared.settings import Settings
 
 
-def create_app(settings: Settings, *, local_tracker: LocalTracker | None = None) -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    adapters: Adapters | None = None,
+    local_tracker: LocalTracker | None = None,
+) -> web.Application:
     """The todo API; `local_tracker` answers the job routes in process instead of over HTTP."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[json_errors])
-    app[settings_key] = settings
+    app = service_app(settings, adapters)
     if local_tracker is not None:
         app[local_tracker_key] = local_tracker
     app.cleanup_ctx.extend(

@@ -1,0 +1,52 @@
+"""Composition roots take the adapters they are handed: a store and a blob store built elsewhere."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from services.job_tracker.app import create_app
+from services.job_tracker.projection import record_job_event
+from services.job_tracker.tables import SCHEMA
+from shared.blobs import InMemoryBlobStore
+from shared.envelope import wrap
+from shared.events import CalendarReady, CalendarRequested
+from shared.keys import Adapters
+from shared.runtime import open_store
+from shared.settings import Settings
+from shared.task_ids import issue_task_id
+
+NOW = datetime(2024, 4, 17, 14, 0)
+CALENDAR = b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
+
+
+async def test_the_tracker_answers_from_the_store_and_blobs_it_is_handed_and_leaves_them_open(
+    service_settings: Settings,
+) -> None:
+    store, blobs = await open_store(service_settings, SCHEMA), InMemoryBlobStore()
+    task_id = issue_task_id(service_settings.task_secret)
+    key = f"calendars/{task_id}.ics"
+    await blobs.put(key, CALENDAR, "text/calendar")
+    ready = CalendarReady(
+        task_id=task_id,
+        blob_key=key,
+        size_bytes=len(CALENDAR),
+        sha256=hashlib.sha256(CALENDAR).hexdigest(),
+        event_count=0,
+    )
+    requested = CalendarRequested(task_id=task_id, requested_at=NOW, todo_count=0, todos=())
+    await record_job_event(wrap(requested, stream_id="calendar", stream_version=1), store)
+    await record_job_event(wrap(ready, stream_id="render", stream_version=1), store)
+
+    app = create_app(service_settings, adapters=Adapters(store=store, blobs=blobs))
+    async with TestClient(TestServer(app)) as client:
+        status = await (await client.get(f"/api/v1/todos/ical/{task_id}/status")).json()
+        result = await (await client.get(f"/api/v1/todos/ical/{task_id}/result")).read()
+
+    assert status["task_status"] == "SUCCESS"
+    assert result == CALENDAR
+    # the app closed what it built, not what it was handed
+    assert await store.outbox_backlog() == 0
+    await store.engine.dispose()
