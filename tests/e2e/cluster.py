@@ -16,7 +16,6 @@ import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -30,8 +29,8 @@ from shared.blobs import BlobStore, S3BlobStore
 from shared.bus import Outgoing, SnsPublisher
 from shared.claim_check import check_in
 from shared.db import COMMAND_TIMEOUT_S
-from shared.envelope import Envelope, wrap
-from shared.events import CalendarReady, CalendarRequested, CalendarStarted, TodoSnapshot
+from shared.envelope import Envelope
+from shared.events import CalendarReady, CalendarStarted
 from shared.runtime import SHUTDOWN_GRACE_S
 from shared.settings import Settings
 from shared.task_ids import issue_task_id
@@ -40,10 +39,10 @@ from shared.transport.clients import open_clients
 from shared.transport.file_blobs import FileBlobStore
 from tests.e2e.api_client import ApiClient
 from tests.e2e.processes import STOP_TIMEOUT_S, Service
+from tests.factories import calendar_envelope, calendar_requested, todo_snapshots
 from tests.faults import FaultProxy, target_of
 from tests.polling import eventually
 
-NOW = datetime(2024, 4, 17, 14, 0)
 # large enough that rendering takes seconds (a window to kill or stop the worker in), small
 # enough that a retry still fits the test's patience
 SLOW_JOB_TODOS = 60_000
@@ -144,24 +143,11 @@ def stop_or_dump(service: Service) -> int:
 async def request_calendar(settings: Settings, todo_count: int) -> UUID:
     """Publish a CalendarRequested as todo_api would, its snapshot claim-checked into S3."""
     task_id = issue_task_id(settings.task_secret)
-    todos = tuple(
-        TodoSnapshot(
-            id=number,
-            title=f"Todo {number}",
-            description="Rendered under fault injection",
-            completed=False,
-            deadline_at=NOW,
-            created_at=NOW,
-            updated_at=NOW,
-        )
-        for number in range(1, todo_count + 1)
-    )
-    event = CalendarRequested(task_id=task_id, requested_at=NOW, todo_count=todo_count, todos=todos)
+    todos = todo_snapshots(todo_count, description="Rendered under fault injection")
+    event = calendar_requested(todos, task_id=task_id)
     async with open_clients(settings) as (clients, blobs):
         event = await check_in(event, blobs)
-        envelope = wrap(
-            event, stream_id=f"calendar-{task_id}", stream_version=1, correlation_id=task_id
-        )
+        envelope = calendar_envelope(event)
         outgoing = Outgoing(position=1, type=envelope.type, body=envelope.to_json())
         topic = Names(settings.resource_prefix).topic
         assert await SnsPublisher(clients.sns, topic).publish([outgoing]) == {}

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import asyncpg
 import pytest
 
 from shared.bus import Outgoing, SnsPublisher, outgoing_batches
-from shared.envelope import Envelope, wrap
-from shared.events import CalendarRequested, TodoSnapshot
+from shared.envelope import Envelope
 from shared.task_ids import issue_task_id
 from shared.topology import Names
 from shared.transport.clients import transport_client
@@ -21,8 +20,7 @@ from tests.conftest import POSTGRES_URL
 from tests.e2e.api_client import ApiClient
 from tests.e2e.conftest import Stack
 from tests.e2e.processes import Service
-
-NOW = datetime(2024, 4, 17, 14, 0)
+from tests.factories import calendar_envelope, calendar_requested, todo_snapshot
 
 
 @pytest.fixture
@@ -31,21 +29,11 @@ async def api(stack: Stack) -> AsyncIterator[ApiClient]:
         yield ApiClient(session, stack.base_url)
 
 
-def calendar_request(stack: Stack, **fields: object) -> Envelope:
+def calendar_request(stack: Stack, **fields: Any) -> Envelope:
     task_id = issue_task_id(stack.settings.task_secret)
-    todo = TodoSnapshot(
-        id=1,
-        title="Duplicated",
-        description=None,
-        completed=False,
-        deadline_at=NOW,
-        created_at=NOW,
-        updated_at=NOW,
-    )
-    event = CalendarRequested(
-        task_id=task_id, requested_at=NOW, todo_count=1, **{"todos": (todo,), **fields}
-    )
-    return wrap(event, stream_id=f"calendar-{task_id}", stream_version=1, correlation_id=task_id)
+    todos = (todo_snapshot(1, title="Duplicated"),)
+    fields = {"todos": todos, "todo_count": 1, **fields}
+    return calendar_envelope(calendar_requested(task_id=task_id, **fields))
 
 
 async def publish(stack: Stack, envelope: Envelope, times: int) -> None:

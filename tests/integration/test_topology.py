@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
@@ -15,11 +14,9 @@ from shared.aws import aws_client
 from shared.blobs import PART_BYTES, S3BlobStore
 from shared.bootstrap import bootstrap
 from shared.claim_check import INLINE_LIMIT_BYTES, check_in, check_out
-from shared.events import CalendarRequested, TodoSnapshot
 from shared.settings import Settings
 from shared.topology import QUEUES, Names
-
-NOW = datetime(2024, 4, 17, 14, 0)
+from tests.factories import calendar_requested, todo_snapshot
 
 
 async def queue_depth(sqs: Any, url: str) -> int:
@@ -99,20 +96,10 @@ class TestClaimCheck:
     ) -> None:
         deployed = await bootstrap(aws_settings)
         todos = tuple(
-            TodoSnapshot(
-                id=n,
-                title=f"todo {n} " + "x" * 70,
-                description="d" * 120,
-                completed=False,
-                deadline_at=NOW,
-                created_at=NOW,
-                updated_at=NOW,
-            )
+            todo_snapshot(n, title=f"todo {n} " + "x" * 70, description="d" * 120)
             for n in range(1, 1200)
         )
-        event = CalendarRequested(
-            task_id=uuid4(), requested_at=NOW, todo_count=len(todos), todos=todos
-        )
+        event = calendar_requested(todos)
         assert len(event.model_dump_json()) > 256 * 1024
 
         async with aws_client(aws_settings, "s3") as s3:
@@ -127,7 +114,7 @@ class TestClaimCheck:
 
     async def test_a_small_snapshot_stays_inline(self, aws_settings: Settings) -> None:
         deployed = await bootstrap(aws_settings)
-        event = CalendarRequested(task_id=uuid4(), requested_at=NOW, todo_count=0, todos=())
+        event = calendar_requested(())
         async with aws_client(aws_settings, "s3") as s3:
             checked = await check_in(event, S3BlobStore(s3, deployed.bucket))
         assert checked == event

@@ -18,6 +18,7 @@ from services.calendar_worker.ical import (
     render_calendar_bytes,
 )
 from shared.events import TodoSnapshot
+from tests.factories import todo_snapshot
 
 GOLDEN = Path(__file__).parent / "golden"
 STAMP = datetime(2024, 4, 17, 14, 0, tzinfo=UTC)
@@ -26,16 +27,15 @@ AWKWARD = "Review: a, b; c\\d\nnext line — 東京の会議について話し�
 
 
 def a_todo(**overrides: Any) -> TodoSnapshot:
+    """The practical's proposal todo, with any field changed."""
     fields: dict[str, Any] = {
-        "id": 1,
         "title": "Project Proposal",
         "description": "CSSE6400 Project Proposal Due",
-        "completed": False,
         "deadline_at": datetime(2023, 4, 3, 14, 0),
         "created_at": CREATED_AT,
         "updated_at": CREATED_AT,
     }
-    return TodoSnapshot.model_validate({**fields, **overrides})
+    return todo_snapshot(**{**fields, **overrides})
 
 
 def reference_calendar(todos: Iterable[TodoSnapshot], stamp: datetime) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -10,23 +11,23 @@ import pytest
 from services.todo_api import todo
 from services.todo_api.commands import CreateTodo, UpdateTodo
 from shared.events import CalendarRequested, TodoCreated, TodoDeleted, TodoSnapshot, TodoUpdated
+from tests.factories import todo_snapshot
 
 CREATED_AT = datetime(2024, 4, 17, 14, 0)
 LATER = CREATED_AT + timedelta(hours=1)
 DEADLINE = datetime(2024, 5, 1, 9, 30)
 
 
-def existing(**overrides: object) -> TodoSnapshot:
-    fields: dict[str, object] = {
+def existing(**overrides: Any) -> TodoSnapshot:
+    fields: dict[str, Any] = {
         "id": 3,
         "title": "Write tests",
         "description": "for the aggregate",
-        "completed": False,
         "deadline_at": DEADLINE,
         "created_at": CREATED_AT,
         "updated_at": CREATED_AT,
     }
-    return TodoSnapshot.model_validate({**fields, **overrides})
+    return todo_snapshot(**{**fields, **overrides})
 
 
 class TestStreamId:

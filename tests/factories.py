@@ -1,0 +1,60 @@
+"""Builders of the values tests make in many files: todos, calendar requests, deliveries.
+
+Each takes any field as a keyword, so a test names only what it is about.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import uuid4
+
+from shared.consumer import Delivery
+from shared.envelope import Envelope, wrap
+from shared.events import CalendarRequested, TodoSnapshot
+
+NOW = datetime(2024, 4, 17, 14, 0)
+
+
+def todo_snapshot(todo_id: int = 1, **fields: Any) -> TodoSnapshot:
+    """An open todo named `Todo <id>`, due, created and updated at NOW."""
+    defaults = {
+        "id": todo_id,
+        "title": f"Todo {todo_id}",
+        "description": None,
+        "completed": False,
+        "deadline_at": NOW,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    return TodoSnapshot.model_validate({**defaults, **fields})
+
+
+def todo_snapshots(count: int, **fields: Any) -> tuple[TodoSnapshot, ...]:
+    """Todos 1 to `count`, each with the same `fields`."""
+    return tuple(todo_snapshot(todo_id, **fields) for todo_id in range(1, count + 1))
+
+
+def calendar_requested(
+    todos: tuple[TodoSnapshot, ...] | None = (), **fields: Any
+) -> CalendarRequested:
+    """A calendar job of `todos`, requested at NOW under a fresh task id."""
+    defaults = {"task_id": uuid4(), "requested_at": NOW, "todo_count": len(todos or ())}
+    return CalendarRequested.model_validate({**defaults, "todos": todos, **fields})
+
+
+def calendar_envelope(event: CalendarRequested) -> Envelope:
+    """The request in its envelope, on the calendar's stream, as todo_api publishes it."""
+    return wrap(
+        event,
+        stream_id=f"calendar-{event.task_id}",
+        stream_version=1,
+        correlation_id=event.task_id,
+    )
+
+
+def delivery(
+    receive_count: int = 1, max_receive_count: int = 3, message_id: str = "m-1"
+) -> Delivery:
+    """What SQS says of a receipt: the first of three allowed, unless told otherwise."""
+    return Delivery(message_id, "r-1", receive_count, max_receive_count)
