@@ -2,7 +2,8 @@
 
 `broker` runs each test on both transports: "aws" (moto server, or LocalStack under
 TEST_AWS_ENDPOINT_URL) and "embedded" (TRANSPORT=embedded: every process opens one SQLite
-transport file and one blob folder under the test's VAR_DIR).
+transport file and one blob folder under the test's VAR_DIR). `embedded_stack` is `make run`
+instead: all three in one process, one per test module.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -21,8 +21,9 @@ from shared.bootstrap import bootstrap
 from shared.settings import Settings
 from shared.transport.clients import provision_embedded
 from tests.conftest import POSTGRES_URL, require_postgres
+from tests.e2e.api_client import ApiClient
 from tests.e2e.cluster import Cluster
-from tests.e2e.processes import Service
+from tests.e2e.processes import EmbeddedStack, Service, Stack
 
 # what a service process is told of the stack's settings (the rest are its defaults)
 SERVICE_FIELDS = {
@@ -39,22 +40,6 @@ SERVICE_FIELDS = {
 }
 # the LocalStack run (make test-localstack) is for the AWS endpoint only
 BROKERS = ["aws"] if os.environ.get("TEST_AWS_ENDPOINT_URL") else ["aws", "embedded"]
-
-
-@dataclass
-class Stack:
-    api: Service
-    tracker: Service
-    worker: Service
-    settings: Settings
-
-    @property
-    def base_url(self) -> str:
-        return self.api.url
-
-    @property
-    def services(self) -> list[Service]:
-        return [self.api, self.tracker, self.worker]
 
 
 @pytest.fixture
@@ -131,6 +116,34 @@ def stack(stack_env: dict[str, str], stack_settings: Settings, tmp_path: Path) -
     unclean = {module: code for module, code in codes.items() if code != 0}
     logs = "\n".join(service.log() for service in running.services if service.module in unclean)
     assert not unclean, f"unclean shutdown {unclean}:\n{logs}"
+
+
+@pytest.fixture
+async def api(stack: Stack) -> AsyncIterator[ApiClient]:
+    """The HTTP API of the three-process stack."""
+    async with aiohttp.ClientSession() as session:
+        yield ApiClient(session, stack.base_url)
+
+
+@pytest.fixture(scope="module")
+def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
+    """`python -m services.embedded` on free ports, its files in a temp dir; SIGTERM stops it."""
+    var_dir = tmp_path_factory.mktemp("embedded")
+    env = {
+        "TRANSPORT": "embedded",
+        "VAR_DIR": str(var_dir),
+        "EMBEDDED_AWS_PORT": "0",
+        "SQS_WAIT_TIME_S": "1",
+        "LOG_LEVEL": "INFO",
+    }
+    service = Service("services.embedded", env, var_dir / "embedded.log")
+    service.start()
+    try:
+        service.wait_healthy()
+        yield EmbeddedStack(service.url, var_dir)
+    finally:
+        exit_code = service.terminate()
+    assert exit_code == 0, f"unclean shutdown ({exit_code}):\n{service.log()}"
 
 
 @pytest.fixture

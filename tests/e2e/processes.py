@@ -12,6 +12,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.settings import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
@@ -80,3 +82,29 @@ class Service:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
+
+
+@dataclass
+class Stack:
+    """The three services, each its own process, sharing one database and broker."""
+
+    api: Service
+    tracker: Service
+    worker: Service
+    settings: Settings
+
+    @property
+    def base_url(self) -> str:
+        return self.api.url
+
+    @property
+    def services(self) -> list[Service]:
+        return [self.api, self.tracker, self.worker]
+
+
+@dataclass(frozen=True)
+class EmbeddedStack:
+    """`make run` in one process: its URL and the folder of its SQLite files and blobs."""
+
+    url: str
+    var_dir: Path

@@ -6,8 +6,6 @@ Without Playwright or Chromium these tests skip on a laptop and fail in CI (CI=t
 from __future__ import annotations
 
 import shutil
-import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +15,7 @@ import icalendar
 import pytest
 
 from tests.conftest import IN_CI
-from tests.e2e.processes import ROOT, Service
+from tests.e2e.processes import ROOT, EmbeddedStack
 
 try:
     from playwright.sync_api import Browser, Locator, Page, Route, expect, sync_playwright
@@ -39,8 +37,6 @@ SCREENSHOT_DIR = ROOT / "test-output"
 # UTC+10 all year: a deadline picked on the page is stored ten hours earlier, as naive UTC
 BROWSER_TIMEZONE = "Australia/Brisbane"
 CALENDAR_TIMEOUT_MS = 30_000
-# moto, the topology and three services: about 10 s alone, 30 s on a busy two-core machine
-START_TIMEOUT_S = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -62,38 +58,10 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python -m services.embedded` on free ports; SIGTERM must stop it cleanly."""
-    var_dir = tmp_path_factory.mktemp("embedded")
-    env = {"VAR_DIR": str(var_dir), "EMBEDDED_AWS_PORT": "0", "LOG_LEVEL": "INFO"}
-    embedded = Service("services.embedded", env, var_dir / "embedded.log")
-    embedded.start()
-    try:
-        wait_until_up(embedded)
-        yield embedded.url
-    finally:
-        code = embedded.terminate()
-    assert code == 0, f"the embedded stack did not stop cleanly ({code}):\n{embedded.log()}"
-
-
-def wait_until_up(embedded: Service) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if embedded.process is not None and embedded.process.poll() is not None:
-            pytest.fail(f"the embedded stack exited at start:\n{embedded.log()}")
-        try:
-            with urllib.request.urlopen(f"{embedded.url}/api/v1/health", timeout=1) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"the embedded stack was not healthy in {START_TIMEOUT_S}s:\n{embedded.log()}")
-
-
 @pytest.fixture
-def page(browser: Browser, base_url: str) -> Iterator[Page]:
+def page(browser: Browser, embedded_stack: EmbeddedStack) -> Iterator[Page]:
     """A fresh browser context on an empty todo list; no request may leave loopback."""
+    base_url = embedded_stack.url
     context = browser.new_context(
         base_url=base_url,
         timezone_id=BROWSER_TIMEZONE,

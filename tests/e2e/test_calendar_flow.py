@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from uuid import uuid4
 
-import aiohttp
 import icalendar
-import pytest
 
 from shared.task_ids import issue_task_id
 from tests.e2e.api_client import ApiClient
-from tests.e2e.conftest import Stack
-
-
-@pytest.fixture
-async def api(stack: Stack) -> AsyncIterator[ApiClient]:
-    async with aiohttp.ClientSession() as session:
-        yield ApiClient(session, stack.base_url)
+from tests.e2e.processes import Stack
 
 
 def vevents(body: bytes) -> list[icalendar.Event]:

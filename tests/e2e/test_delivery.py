@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import asyncpg
-import pytest
 
 from shared.bus import Outgoing, SnsPublisher, outgoing_batches
 from shared.envelope import Envelope
@@ -18,15 +15,8 @@ from shared.topology import Names
 from shared.transport.clients import transport_client
 from tests.conftest import POSTGRES_URL
 from tests.e2e.api_client import ApiClient
-from tests.e2e.conftest import Stack
-from tests.e2e.processes import Service
+from tests.e2e.processes import Service, Stack
 from tests.factories import calendar_envelope, calendar_requested, todo_snapshot
-
-
-@pytest.fixture
-async def api(stack: Stack) -> AsyncIterator[ApiClient]:
-    async with aiohttp.ClientSession() as session:
-        yield ApiClient(session, stack.base_url)
 
 
 def calendar_request(stack: Stack, **fields: Any) -> Envelope:

@@ -10,8 +10,7 @@ import asyncio
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -23,38 +22,14 @@ from shared.demo_queues import DEMO_QUEUE_NAMES
 from shared.settings import Settings
 from shared.topology import Names
 from tests.e2e.api_client import ApiClient
-from tests.e2e.processes import ROOT, Service
-
-
-@dataclass(frozen=True)
-class EmbeddedStack:
-    url: str
-    var_dir: Path
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
-    var_dir = tmp_path_factory.mktemp("embedded-transport")
-    env = {
-        "TRANSPORT": "embedded",
-        "VAR_DIR": str(var_dir),
-        "EMBEDDED_AWS_PORT": "0",
-        "SQS_WAIT_TIME_S": "1",
-    }
-    service = Service("services.embedded", env, var_dir / "embedded.log")
-    service.start()
-    try:
-        service.wait_healthy()
-        yield EmbeddedStack(service.url, var_dir)
-    finally:
-        exit_code = service.terminate()
-    assert exit_code == 0, service.log()
+from tests.e2e.processes import ROOT, EmbeddedStack, Service
 
 
 @pytest.fixture
-async def api(stack: EmbeddedStack) -> AsyncIterator[ApiClient]:
+async def api(embedded_stack: EmbeddedStack) -> AsyncIterator[ApiClient]:
+    """The embedded stack's HTTP API, in place of conftest's (the three-process stack's)."""
     async with aiohttp.ClientSession() as session:
-        yield ApiClient(session, stack.url)
+        yield ApiClient(session, embedded_stack.url)
 
 
 async def replay(var_dir: Path, *argv: str) -> tuple[int, str]:
@@ -72,7 +47,7 @@ async def replay(var_dir: Path, *argv: str) -> tuple[int, str]:
 
 class TestEmbeddedTransport:
     async def test_the_practicals_calendar_session_succeeds(
-        self, api: ApiClient, stack: EmbeddedStack
+        self, api: ApiClient, embedded_stack: EmbeddedStack
     ) -> None:
         await api.create_todo(title="Project Proposal", deadline_at="2023-04-03T14:00:00")
         await api.create_todo(title="No deadline, no description")
@@ -89,16 +64,16 @@ class TestEmbeddedTransport:
             "Project Proposal",
             "No deadline, no description",
         ]
-        assert (stack.var_dir / "transport.db").is_file()
-        assert any((stack.var_dir / "blobs").rglob("*.ics"))
+        assert (embedded_stack.var_dir / "transport.db").is_file()
+        assert any((embedded_stack.var_dir / "blobs").rglob("*.ics"))
 
     async def test_status_reads_the_queues_of_the_running_stack(
-        self, api: ApiClient, stack: EmbeddedStack
+        self, api: ApiClient, embedded_stack: EmbeddedStack
     ) -> None:
         await api.create_todo(title="counted")
         final = await api.wait_until_finished((await api.request_calendar())["task_url"])
 
-        status, out = await replay(stack.var_dir, "status", "--service", "job_tracker")
+        status, out = await replay(embedded_stack.var_dir, "status", "--service", "job_tracker")
 
         assert final["task_status"] == "SUCCESS"
         assert status == 0, out

@@ -9,9 +9,7 @@ from hypothesis import HealthCheck, settings
 
 from services.todo_api.routes import ROUTES
 from shared.openapi import openapi_document
-from tests.e2e.embedded import embedded_url
-
-__all__ = ["embedded_url"]
+from tests.e2e.processes import EmbeddedStack
 
 schema = schemathesis.openapi.from_dict(openapi_document("TaskOverflow Events", "1.0.0", ROUTES))
 schema.config.generation.update(
@@ -22,9 +20,9 @@ schema.config.generation.update(
 @schema.parametrize()
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_generated_request_gets_a_server_error(
-    case: schemathesis.Case[Any], embedded_url: str
+    case: schemathesis.Case[Any], embedded_stack: EmbeddedStack
 ) -> None:
-    response = case.call(base_url=embedded_url, timeout=15)
+    response = case.call(base_url=embedded_stack.url, timeout=15)
 
     assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text}"
     if response.status_code >= 400:
