@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from shared.batching import batches, message_size
+from shared.batching import MAX_MESSAGE_BYTES, batches, message_size
 from shared.outages import is_outage
 
 logger = logging.getLogger(__name__)
@@ -63,25 +63,29 @@ class SnsPublisher:
     async def publish(self, batch: Sequence[Outgoing]) -> Refused:
         if self.topic_arn is None:
             self.topic_arn = await resolve_topic_arn(self._sns, self.topic_name)
+        if len(batch) == 1:
+            return await self._publish_one(batch[0])
         try:
             return await self._publish_batch(batch)
         except ClientError as exc:
-            if is_outage(exc) or len(batch) == 1:
+            if is_outage(exc):
                 raise
             # a request refused as a whole for its content: find the entries at fault one by one
             logger.warning("SNS refused a batch of %d (%r); sending one by one", len(batch), exc)
-            return await self._publish_singly(batch)
+            refused: Refused = {}
+            for message in batch:
+                refused.update(await self._publish_one(message))
+            return refused
 
-    async def _publish_singly(self, batch: Sequence[Outgoing]) -> Refused:
-        refused: Refused = {}
-        for message in batch:
-            try:
-                refused.update(await self._publish_batch([message]))
-            except ClientError as exc:
-                if is_outage(exc):
-                    raise
-                refused[message.position] = str(exc.response.get("Error", {}).get("Code", exc))
-        return refused
+    async def _publish_one(self, message: Outgoing) -> Refused:
+        """A batch of one: refused for its content, it is refused on its own (never raised, or
+        the relay would retry it forever ahead of everything behind it)."""
+        try:
+            return await self._publish_batch([message])
+        except ClientError as exc:
+            if is_outage(exc):
+                raise
+            return {message.position: str(exc.response.get("Error", {}).get("Code", exc))}
 
     async def _publish_batch(self, batch: Sequence[Outgoing]) -> Refused:
         entries = [
@@ -106,7 +110,11 @@ class SnsPublisher:
 
 @dataclass
 class InMemoryBus:
-    """A Publisher that keeps what it was sent, for unit tests of pure logic."""
+    """A Publisher that keeps what it was sent, for unit tests of pure logic.
+
+    It answers as SnsPublisher does on SNS (tests/integration/test_publisher.py holds the two to
+    one contract): an entry too large for any message is refused on its own, the rest is sent.
+    """
 
     sent: list[Outgoing] = field(default_factory=list)
     fail_next: int = 0
@@ -115,8 +123,13 @@ class InMemoryBus:
         if self.fail_next:
             self.fail_next -= 1
             raise ConnectionError("bus unavailable")
-        self.sent.extend(batch)
-        return {}
+        refused = {
+            message.position: "BatchRequestTooLong: the message is too large"
+            for message in batch
+            if message.size_bytes > MAX_MESSAGE_BYTES
+        }
+        self.sent.extend(message for message in batch if message.position not in refused)
+        return refused
 
 
 async def resolve_topic_arn(sns: Any, topic: str) -> str:

@@ -1,67 +1,116 @@
-"""SnsPublisher on the wire: batches that add up past SNS's 256 KiB arrive whole.
+"""The Publisher port, one contract: the in-memory bus the unit tests use, SnsPublisher on the
+embedded transport, and SnsPublisher on the wire (moto; LocalStack under TEST_AWS_ENDPOINT_URL).
 
-Moto enforces no batch size; LocalStack does, like AWS (make test-localstack runs this file).
+Moto enforces no size limit, so the refusal of an oversized entry is held against LocalStack
+(make test-localstack runs this file), the embedded transport and the fake.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
 
-from shared.aws import aws_client
+import pytest
+
+from shared.batching import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
 from shared.bootstrap import bootstrap
-from shared.bus import Outgoing, SnsPublisher, outgoing_batches
+from shared.bus import InMemoryBus, Outgoing, Publisher, SnsPublisher, outgoing_batches
 from shared.settings import Settings
 from shared.topology import JOB_TRACKER, Names
+from shared.transport.clients import provision_embedded, transport_client
 
 ENTRY_BYTES = 30 * 1024
 ENTRIES = 12
+ENFORCING = ["memory", "embedded"] + (["aws"] if os.environ.get("TEST_AWS_ENDPOINT_URL") else [])
 
 
-def large_event(position: int) -> Outgoing:
-    body = json.dumps({"position": position, "padding": "x" * ENTRY_BYTES})
+def event(position: int, padding: int = ENTRY_BYTES) -> Outgoing:
+    body = json.dumps({"position": position, "padding": "x" * padding})
     return Outgoing(position=position, type="CalendarStarted", body=body)
 
 
-async def receive_all(sqs: Any, url: str, expected: int) -> list[str]:
-    bodies: list[str] = []
-    for _ in range(expected * 2):
-        response = await sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-        )
-        bodies += [message["Body"] for message in response.get("Messages", [])]
-        if len(bodies) >= expected:
-            break
-    return bodies
+@dataclass
+class Bus:
+    publisher: Publisher
+    # the positions that arrived where a subscriber reads them
+    arrived: Callable[[int], Awaitable[list[int]]]
 
 
+@pytest.fixture
+async def bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Bus]:
+    if request.param == "memory":
+        memory = InMemoryBus()
+
+        async def sent(_expected: int) -> list[int]:
+            return [json.loads(message.body)["position"] for message in memory.sent]
+
+        yield Bus(memory, sent)
+        return
+    settings: Settings = request.getfixturevalue("aws_settings")
+    if request.param == "embedded":
+        settings = settings.model_copy(update={"transport": "embedded", "var_dir": tmp_path})
+        await provision_embedded(settings)
+    else:
+        await bootstrap(settings)
+    names = Names(settings.resource_prefix)
+    async with transport_client(settings, "sns") as sns, transport_client(settings, "sqs") as sqs:
+        url = (await sqs.get_queue_url(QueueName=names.queue(JOB_TRACKER)))["QueueUrl"]
+
+        async def received(expected: int) -> list[int]:
+            positions: list[int] = []
+            for _ in range(expected * 2):
+                answer = await sqs.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                )
+                positions += [json.loads(m["Body"])["position"] for m in answer.get("Messages", [])]
+                if len(positions) >= expected:
+                    break
+            return positions
+
+        yield Bus(SnsPublisher(sns, names.topic), received)
+
+
+every_publisher = pytest.mark.parametrize("bus", ["memory", "embedded", "aws"], indirect=True)
+
+
+@every_publisher
 async def test_events_whose_sizes_add_up_past_the_batch_limit_are_all_published(
-    aws_settings: Settings,
+    bus: Bus,
 ) -> None:
-    deployed = await bootstrap(aws_settings)
-    messages = [large_event(position) for position in range(1, ENTRIES + 1)]
+    messages = [event(position) for position in range(1, ENTRIES + 1)]
     batches = list(outgoing_batches(messages))
-    assert sum(message.size_bytes for message in messages) > 256 * 1024
-    assert all(sum(m.size_bytes for m in batch) <= 256 * 1024 for batch in batches)
+    assert sum(message.size_bytes for message in messages) > MAX_BATCH_BYTES
+    assert all(sum(m.size_bytes for m in batch) <= MAX_BATCH_BYTES for batch in batches)
 
-    async with aws_client(aws_settings, "sns") as sns, aws_client(aws_settings, "sqs") as sqs:
-        publisher = SnsPublisher(sns, Names(aws_settings.resource_prefix).topic)
-        refused = [await publisher.publish(batch) for batch in batches]
-        bodies = await receive_all(sqs, deployed.queue_urls[JOB_TRACKER.name], ENTRIES)
+    refused = [await bus.publisher.publish(batch) for batch in batches]
 
     assert refused == [{}] * len(batches)
-    assert sorted(json.loads(body)["position"] for body in bodies) == list(range(1, ENTRIES + 1))
+    assert sorted(await bus.arrived(ENTRIES)) == list(range(1, ENTRIES + 1))
 
 
-async def test_a_batch_refused_as_a_whole_is_sent_one_by_one(aws_settings: Settings) -> None:
-    deployed = await bootstrap(aws_settings)
+@every_publisher
+async def test_a_batch_refused_as_a_whole_is_sent_one_by_one(bus: Bus) -> None:
     # one batch over the limit, as a miscounting sender would build it
-    oversized = [large_event(position) for position in range(1, 10)]
+    oversized = [event(position) for position in range(1, 10)]
 
-    async with aws_client(aws_settings, "sns") as sns, aws_client(aws_settings, "sqs") as sqs:
-        publisher = SnsPublisher(sns, Names(aws_settings.resource_prefix).topic)
-        refused = await publisher.publish(oversized)
-        bodies = await receive_all(sqs, deployed.queue_urls[JOB_TRACKER.name], len(oversized))
+    refused = await bus.publisher.publish(oversized)
 
     assert refused == {}
-    assert len(bodies) == len(oversized)
+    assert sorted(await bus.arrived(len(oversized))) == list(range(1, 10))
+
+
+@pytest.mark.parametrize("bus", ENFORCING, indirect=True)
+@pytest.mark.parametrize("company", [0, 2], ids=["alone", "in-a-batch"])
+async def test_an_entry_too_large_for_any_message_is_refused_on_its_own(
+    bus: Bus, company: int
+) -> None:
+    too_large = event(1, padding=MAX_MESSAGE_BYTES)
+    others = [event(position, padding=100) for position in range(2, 2 + company)]
+
+    refused = await bus.publisher.publish([too_large, *others])
+
+    assert list(refused) == [1]
+    assert sorted(await bus.arrived(company)) == [message.position for message in others]
