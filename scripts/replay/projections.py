@@ -1,25 +1,21 @@
-"""The projections a rebuild can refold from a service's event log, held in memory while built."""
+"""The projections a rebuild can refold from a service's event log, held in memory while built.
+
+Each service's ops face names its table, key column and fold; this module only assembles them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
-from uuid import UUID
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scripts.replay.errors import OperatorError
-from services.job_tracker.jobs import Job
-from services.job_tracker.projection import fold_job_event, job_values
-from services.job_tracker.tables import jobs
-from services.todo_api import todo
-from services.todo_api.projection import seed_todo_ids
-from services.todo_api.tables import todo_ids, todos
-from shared.clock import utcnow
+from services.job_tracker import ops as job_tracker
+from services.todo_api import ops as todo_api
 from shared.envelope import Envelope
-from shared.events import TodoCreated, TodoDeleted, TodoSnapshot, TodoUpdated
 
 Row = dict[str, Any]
 
@@ -38,61 +34,7 @@ class Fold(Protocol):
     def row_keys(self) -> Iterable[Any]: ...
 
 
-@dataclass
-class TodoFold:
-    todos: dict[int, TodoSnapshot] = field(default_factory=dict)
-    highest_id: int = 0
-
-    def apply(self, envelope: Envelope) -> int | None:
-        event = envelope.data
-        if isinstance(event, TodoCreated | TodoUpdated):
-            key = event.todo.id
-        elif isinstance(event, TodoDeleted):
-            key = event.id
-        else:
-            return None
-        self.highest_id = max(self.highest_id, key)
-        folded = todo.apply(self.todos.get(key), event)
-        if folded is None:
-            self.todos.pop(key, None)
-        else:
-            self.todos[key] = folded
-        return key
-
-    def row(self, key: int) -> Row | None:
-        found = self.todos.get(key)
-        return None if found is None else found.model_dump()
-
-    def row_keys(self) -> Iterable[int]:
-        return self.todos.keys()
-
-
-@dataclass
-class JobFold:
-    jobs: dict[UUID, Job] = field(default_factory=dict)
-
-    def apply(self, envelope: Envelope) -> str | None:
-        task_id = fold_job_event(self.jobs, envelope)
-        return None if task_id is None else str(task_id)
-
-    def row(self, key: str) -> Row | None:
-        found = self.jobs.get(UUID(key))
-        return None if found is None else job_values(found, utcnow())
-
-    def row_keys(self) -> Iterable[str]:
-        return [str(task_id) for task_id in self.jobs]
-
-
-async def raise_todo_counter(conn: AsyncConnection, fold: Fold) -> None:
-    """Ids are never reused: the counter moves past every id the log has handed out."""
-    if not isinstance(fold, TodoFold):
-        raise TypeError(f"the todo counter needs a TodoFold, not {type(fold).__name__}")
-    await seed_todo_ids(conn)
-    await conn.execute(
-        update(todo_ids)
-        .where(todo_ids.c.name == "todo", todo_ids.c.last_id < fold.highest_id)
-        .values(last_id=fold.highest_id)
-    )
+F = TypeVar("F", bound=Fold)
 
 
 async def _nothing(_conn: AsyncConnection, _fold: Fold) -> None:
@@ -100,12 +42,14 @@ async def _nothing(_conn: AsyncConnection, _fold: Fold) -> None:
 
 
 @dataclass(frozen=True)
-class Projection:
+class Projection(Generic[F]):
+    """A service's projection as its ops face describes it: table, key column, fold, extras."""
+
     table: Table
     key: str
-    new_fold: Callable[[], Fold]
+    new_fold: Callable[[], F]
     # runs in the swap's transaction, for state that lives beside the projected rows
-    after_swap: Callable[[AsyncConnection, Fold], Awaitable[None]] = _nothing
+    after_swap: Callable[[AsyncConnection, F], Awaitable[None]] = _nothing
     # columns saying when a row was written, not what the events say: left out of comparisons
     bookkeeping: tuple[str, ...] = ()
 
@@ -118,13 +62,23 @@ class Projection:
         return int((await conn.execute(query)).scalar_one())
 
 
-PROJECTIONS = {
-    "todo_api": Projection(todos, "id", TodoFold, after_swap=raise_todo_counter),
-    "job_tracker": Projection(jobs, "task_id", JobFold, bookkeeping=("updated_at",)),
+PROJECTIONS: dict[str, Projection[Any]] = {
+    "todo_api": Projection(
+        todo_api.PROJECTION_TABLE,
+        todo_api.PROJECTION_KEY,
+        todo_api.TodoFold,
+        after_swap=todo_api.raise_todo_counter,
+    ),
+    "job_tracker": Projection(
+        job_tracker.PROJECTION_TABLE,
+        job_tracker.PROJECTION_KEY,
+        job_tracker.JobFold,
+        bookkeeping=job_tracker.PROJECTION_BOOKKEEPING,
+    ),
 }
 
 
-def find_projection(service: str) -> Projection:
+def find_projection(service: str) -> Projection[Any]:
     if service not in PROJECTIONS:
         raise OperatorError(
             f"{service} keeps no projection to rebuild (these do: {', '.join(PROJECTIONS)})"

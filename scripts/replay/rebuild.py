@@ -17,7 +17,7 @@ from rich.console import Console
 from sqlalchemy import MetaData, Table, delete, insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from scripts.replay.projections import Fold, Projection, Row
+from scripts.replay.projections import F, Fold, Projection, Row
 from shared.envelope import Envelope
 from shared.log_horizon import Page, committed_horizon, settled_pages
 from shared.store import EventStore
@@ -43,7 +43,7 @@ class Difference:
 
 
 async def rebuild(
-    store: EventStore, projection: Projection, console: Console, *, dry_run: bool = False
+    store: EventStore, projection: Projection[F], console: Console, *, dry_run: bool = False
 ) -> Difference:
     """Refold the projection; with `dry_run`, only say what would change."""
     fold = projection.new_fold()
@@ -154,7 +154,9 @@ async def _swap(conn: AsyncConnection, live: Table, rebuilt: Table) -> None:
         await conn.execute(text(f"ALTER INDEX {old} RENAME TO {new}"))
 
 
-def compare(projection: Projection, before: dict[Any, Row], after: dict[Any, Row]) -> Difference:
+def compare(
+    projection: Projection[Any], before: dict[Any, Row], after: dict[Any, Row]
+) -> Difference:
     def facts(row: Row) -> Row:
         return {name: value for name, value in row.items() if name not in projection.bookkeeping}
 
@@ -170,7 +172,7 @@ def compare(projection: Projection, before: dict[Any, Row], after: dict[Any, Row
 
 
 def _report(
-    console: Console, projection: Projection, difference: Difference, *, dry_run: bool
+    console: Console, projection: Projection[Any], difference: Difference, *, dry_run: bool
 ) -> None:
     prefix = "dry run: " if dry_run else ""
     after = "would be" if dry_run else "after"

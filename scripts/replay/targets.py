@@ -6,21 +6,29 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import column, select, table
 from sqlalchemy.exc import DBAPIError
 
 from scripts.replay.errors import OperatorError
-from services.calendar_worker.tables import SCHEMA as CALENDAR_WORKER_SCHEMA
-from services.job_tracker.projection import CONSUMER as JOB_TRACKER_CONSUMER
-from services.job_tracker.tables import SCHEMA as JOB_TRACKER_SCHEMA
-from services.todo_api.tables import SCHEMA as TODO_API_SCHEMA
+from services.calendar_worker import ops as calendar_worker
+from services.job_tracker import ops as job_tracker
+from services.todo_api import ops as todo_api
 from shared import runtime
 from shared.db import create_engine
 from shared.runtime import ServiceSchema
 from shared.settings import EMBEDDED_DATABASE_URL, Settings
 from shared.store import EventStore
-from shared.topology import CALENDAR_WORKER, JOB_TRACKER, QueueSpec
+from shared.topology import QueueSpec
+
+
+class OpsFace(Protocol):
+    """What every service's `ops` module tells about it."""
+
+    SCHEMA: ServiceSchema
+    QUEUE: QueueSpec | None
+    INBOX_CONSUMER: str | None
 
 
 @dataclass(frozen=True)
@@ -35,10 +43,9 @@ class Service:
         return self.schema.owner
 
 
+FACES: tuple[OpsFace, ...] = (todo_api, calendar_worker, job_tracker)
 SERVICES = {
-    "todo_api": Service(TODO_API_SCHEMA, None),
-    "calendar_worker": Service(CALENDAR_WORKER_SCHEMA, CALENDAR_WORKER),
-    "job_tracker": Service(JOB_TRACKER_SCHEMA, JOB_TRACKER, JOB_TRACKER_CONSUMER),
+    face.SCHEMA.owner: Service(face.SCHEMA, face.QUEUE, face.INBOX_CONSUMER) for face in FACES
 }
 
 

@@ -1,9 +1,14 @@
-"""Record calendar events: the event, the inbox row and the job row in one transaction."""
+"""Record calendar events: the event, the inbox row and the job row in one transaction.
+
+`next_job` is the one fold of a job: `record_job_event` writes it row by row, and `JobFold` applies
+it in memory for a rebuild (`ops.py`).
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from uuid import UUID
 
@@ -28,7 +33,7 @@ UPDATE_JOB = update(jobs).where(jobs.c.task_id == bindparam("key"))
 
 async def record_job_event(envelope: Envelope, store: EventStore) -> bool:
     """Fold one delivered event into its job; False when it was a duplicate."""
-    task_id = getattr(envelope.data, "task_id", None)
+    task_id = job_key(envelope.data)
     if task_id is None:
         return False
     async with store.transaction() as conn:
@@ -50,13 +55,15 @@ async def _fold_into_row(conn: AsyncConnection, task_id: UUID, event: AnyEvent) 
     """Read the job's row under a lock, fold the event in, write it back: two statements."""
     found = await _find_for_update(conn, task_id)
     if found is None:
-        job = evolve(Job(task_id=task_id), event)
+        job = next_job(None, task_id, event)
         if await _insert_new(conn, job):
             return
         # another transaction created the row since the read: fold into its row instead
         found = await _find_for_update(conn, task_id)
         assert found is not None, "a jobs row is never deleted"
-    await conn.execute(UPDATE_JOB, {"key": str(task_id), **job_values(evolve(found, event))})
+    await conn.execute(
+        UPDATE_JOB, {"key": str(task_id), **job_values(next_job(found, task_id, event))}
+    )
 
 
 async def _find_for_update(conn: AsyncConnection, task_id: UUID) -> Job | None:
@@ -73,19 +80,39 @@ async def _insert_new(conn: AsyncConnection, job: Job) -> bool:
 def job_values(job: Job, updated_at: datetime | None = None) -> dict[str, object]:
     """The jobs row of a job, last updated at `updated_at` (default: now)."""
     updated_at = updated_at or utcnow()
-    return {**dataclasses.asdict(job), "task_id": str(job.task_id), "updated_at": updated_at}
+    return {**asdict(job), "task_id": str(job.task_id), "updated_at": updated_at}
 
 
-def fold_job_event(jobs_by_id: dict[UUID, Job], envelope: Envelope) -> UUID | None:
-    """Fold one event into jobs held in memory, as a rebuild from the event log does.
-
-    Return the task id it touched (None: not a calendar event).
-    """
-    task_id: UUID | None = getattr(envelope.data, "task_id", None)
-    if task_id is None:
-        return None
-    jobs_by_id[task_id] = evolve(jobs_by_id.get(task_id) or Job(task_id=task_id), envelope.data)
+def job_key(event: AnyEvent) -> UUID | None:
+    """The job an event is about (None: not a calendar event)."""
+    task_id: UUID | None = getattr(event, "task_id", None)
     return task_id
+
+
+def next_job(found: Job | None, task_id: UUID, event: AnyEvent) -> Job:
+    """The job after `event`, from its row before (None: no row yet)."""
+    return evolve(found or Job(task_id=task_id), event)
+
+
+@dataclass
+class JobFold:
+    """The jobs folded in memory, as a rebuild does: `next_job`, as `record_job_event` writes it."""
+
+    jobs: dict[UUID, Job] = field(default_factory=dict)
+
+    def apply(self, envelope: Envelope) -> str | None:
+        task_id = job_key(envelope.data)
+        if task_id is None:
+            return None
+        self.jobs[task_id] = next_job(self.jobs.get(task_id), task_id, envelope.data)
+        return str(task_id)
+
+    def row(self, key: str) -> dict[str, object] | None:
+        found = self.jobs.get(UUID(key))
+        return None if found is None else job_values(found, utcnow())
+
+    def row_keys(self) -> Iterable[str]:
+        return [str(task_id) for task_id in self.jobs]
 
 
 def row_to_job(row: RowMapping) -> Job:

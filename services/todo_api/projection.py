@@ -1,29 +1,96 @@
-"""The todo list read model, written in the same transaction as the events."""
+"""The todo list read model, written in the same transaction as the events.
+
+`list_change` is its one fold: `project` writes it row by row on the hot path, and `TodoFold`
+applies it in memory for a rebuild (`ops.py`), so the live list and a rebuilt one cannot differ.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.todo_api.tables import todo_ids, todos
 from shared.envelope import Envelope
-from shared.events import TodoCreated, TodoDeleted, TodoSnapshot, TodoUpdated
+from shared.events import AnyEvent, TodoCreated, TodoDeleted, TodoSnapshot, TodoUpdated
+
+
+class ListChange(NamedTuple):
+    todo_id: int
+    # the row as the event leaves it; None: the todo is gone from the list
+    row: TodoSnapshot | None
+
+
+def list_change(event: AnyEvent) -> ListChange | None:
+    """What an event does to the todo list (None: nothing).
+
+    Todo events carry the whole row, so the change needs no current row: `project` writes it in
+    one statement without reading first.
+    """
+    if isinstance(event, TodoCreated | TodoUpdated):
+        return ListChange(event.todo.id, event.todo)
+    if isinstance(event, TodoDeleted):
+        return ListChange(event.id, None)
+    return None
+
+
+def _upsert(statement: postgresql.Insert | sqlite.Insert) -> postgresql.Insert | sqlite.Insert:
+    kept = {
+        column.name: statement.excluded[column.name] for column in todos.c if column.name != "id"
+    }
+    return statement.on_conflict_do_update(index_elements=[todos.c.id], set_=kept)
+
+
+# built once, given their values at execution: compiled once and cached
+UPSERT_TODO = {
+    "postgresql": _upsert(postgresql.insert(todos)),
+    "sqlite": _upsert(sqlite.insert(todos)),
+}
+DELETE_TODO = delete(todos).where(todos.c.id == bindparam("key"))
 
 
 async def project(conn: AsyncConnection, envelopes: Iterable[Envelope]) -> None:
-    """Apply todo events to the list; other events leave it alone."""
+    """Write what each event does to the list (`list_change`): one statement per todo event."""
     for envelope in envelopes:
-        event = envelope.data
-        if isinstance(event, TodoCreated):
-            await conn.execute(insert(todos).values(**event.todo.model_dump()))
-        elif isinstance(event, TodoUpdated):
-            values = event.todo.model_dump(exclude={"id"})
-            await conn.execute(update(todos).where(todos.c.id == event.todo.id).values(**values))
-        elif isinstance(event, TodoDeleted):
-            await conn.execute(delete(todos).where(todos.c.id == event.id))
+        change = list_change(envelope.data)
+        if change is None:
+            continue
+        if change.row is None:
+            await conn.execute(DELETE_TODO, {"key": change.todo_id})
+        else:
+            await conn.execute(UPSERT_TODO[conn.dialect.name], change.row.model_dump())
+
+
+@dataclass
+class TodoFold:
+    """The todo list folded in memory, as a rebuild does: `list_change`, as `project` writes it."""
+
+    todos: dict[int, TodoSnapshot] = field(default_factory=dict)
+    # the highest id the log has handed out, deleted todos included
+    highest_id: int = 0
+
+    def apply(self, envelope: Envelope) -> int | None:
+        change = list_change(envelope.data)
+        if change is None:
+            return None
+        self.highest_id = max(self.highest_id, change.todo_id)
+        if change.row is None:
+            self.todos.pop(change.todo_id, None)
+        else:
+            self.todos[change.todo_id] = change.row
+        return change.todo_id
+
+    def row(self, key: int) -> dict[str, Any] | None:
+        found = self.todos.get(key)
+        return None if found is None else found.model_dump()
+
+    def row_keys(self) -> Iterable[int]:
+        return self.todos.keys()
 
 
 async def next_todo_id(conn: AsyncConnection) -> int:
@@ -42,6 +109,16 @@ async def seed_todo_ids(conn: AsyncConnection) -> None:
     found = (await conn.execute(select(todo_ids.c.last_id))).first()
     if found is None:
         await conn.execute(insert(todo_ids).values(name="todo", last_id=0))
+
+
+async def raise_todo_counter(conn: AsyncConnection, fold: TodoFold) -> None:
+    """After a rebuild: ids are never reused, so the counter moves past every id of the log."""
+    await seed_todo_ids(conn)
+    await conn.execute(
+        update(todo_ids)
+        .where(todo_ids.c.name == "todo", todo_ids.c.last_id < fold.highest_id)
+        .values(last_id=fold.highest_id)
+    )
 
 
 async def list_todos(

@@ -13,12 +13,13 @@ from sqlalchemy import MetaData, Table, delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scripts.replay import rebuild
-from scripts.replay.projections import PROJECTIONS, TodoFold
+from scripts.replay.projections import PROJECTIONS
 from scripts.replay.rebuild import _lock_writers, _swap
 from services.job_tracker.tables import jobs
 from services.todo_api import handlers, todo
 from services.todo_api.commands import CreateTodo, DeleteTodo, UpdateTodo
 from services.todo_api.handlers import create_todo, delete_todo, update_todo
+from services.todo_api.ops import TodoFold
 from services.todo_api.projection import list_todos, project
 from services.todo_api.tables import todos
 from shared.clock import utcnow

@@ -1,0 +1,16 @@
+"""What operators' tools (scripts/, bench/) may use of calendar_worker; everything else is internal.
+
+The import contract (pyproject.toml, `lint-imports`) lets tools import this module only.
+"""
+
+from __future__ import annotations
+
+from services.calendar_worker.ical import render_calendar
+from services.calendar_worker.tables import SCHEMA
+from shared.topology import CALENDAR_WORKER, QueueSpec
+
+__all__ = ["INBOX_CONSUMER", "QUEUE", "SCHEMA", "render_calendar"]
+
+QUEUE: QueueSpec | None = CALENDAR_WORKER
+# its render streams' versions make deliveries idempotent: it keeps no inbox
+INBOX_CONSUMER: str | None = None

@@ -1,0 +1,30 @@
+"""What operators' tools (scripts/, bench/) may use of job_tracker; everything else is internal.
+
+The import contract (pyproject.toml, `lint-imports`) lets tools import this module only.
+"""
+
+from __future__ import annotations
+
+from services.job_tracker.projection import CONSUMER, JobFold
+from services.job_tracker.tables import SCHEMA, jobs
+from shared.topology import JOB_TRACKER, QueueSpec
+
+__all__ = [
+    "INBOX_CONSUMER",
+    "PROJECTION_BOOKKEEPING",
+    "PROJECTION_KEY",
+    "PROJECTION_TABLE",
+    "QUEUE",
+    "SCHEMA",
+    "JobFold",
+]
+
+QUEUE: QueueSpec | None = JOB_TRACKER
+# the consumer name of its inbox rows, which an import of events fills in
+INBOX_CONSUMER: str | None = CONSUMER
+
+# the jobs, rebuilt by folding the log into a JobFold
+PROJECTION_TABLE = jobs
+PROJECTION_KEY = "task_id"
+# columns saying when a row was written, not what the events say: a rebuild compares without them
+PROJECTION_BOOKKEEPING = ("updated_at",)

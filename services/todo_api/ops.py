@@ -1,0 +1,29 @@
+"""What operators' tools (scripts/, bench/) may use of todo_api; everything else is internal.
+
+The import contract (pyproject.toml, `lint-imports`) lets tools import this module only.
+"""
+
+from __future__ import annotations
+
+from services.todo_api.projection import TodoFold, raise_todo_counter
+from services.todo_api.tables import SCHEMA, todos
+from shared.topology import QueueSpec
+
+__all__ = [
+    "INBOX_CONSUMER",
+    "PROJECTION_KEY",
+    "PROJECTION_TABLE",
+    "QUEUE",
+    "SCHEMA",
+    "TodoFold",
+    "raise_todo_counter",
+]
+
+# todo_api consumes no queue, so it keeps no inbox either
+QUEUE: QueueSpec | None = None
+INBOX_CONSUMER: str | None = None
+
+# the todo list, rebuilt by folding the log into a TodoFold; `raise_todo_counter` runs after the
+# swap so that no id of the log is handed out again
+PROJECTION_TABLE = todos
+PROJECTION_KEY = "id"
