@@ -20,12 +20,7 @@ from services.todo_api.projection import list_todos
 from shared.settings import Settings
 from shared.store import EventFilter, EventStore
 from tests.conftest import POSTGRES_URL
-from tests.integration.test_replay_stack import (
-    Stack,
-    open_service_store,
-    running_stack,
-    stack_settings,
-)
+from tests.integration.replay_stack import Stack, open_service_store
 from tests.stores import deleted, until_blocked_or_done
 
 
@@ -60,30 +55,29 @@ def target_settings(stack: Stack, options: list[str], service: str) -> Settings:
 
 class TestExportImport:
     async def test_import_into_an_empty_store_reproduces_the_projections(
-        self, database: Settings, aws_settings: Settings, tmp_path: Path, elsewhere: list[str]
+        self, replay_stack: Stack, tmp_path: Path, elsewhere: list[str]
     ) -> None:
-        async with running_stack(stack_settings(database, aws_settings), tmp_path) as stack:
-            await stack.create_todos(3)
-            await stack.request_calendars(2)
-            await stack.settle()
-            results: dict[str, tuple[int, str, str]] = {}
-            for service in ("todo_api", "job_tracker"):
-                archive = tmp_path / f"{service}.jsonl"
-                exported = await stack.replay(
-                    "export", "--service", service, "--output", str(archive)
-                )
-                assert exported.status == 0, exported.err
-                options = target(elsewhere, service)
-                first = await stack.replay(
-                    "import", "--service", service, "--input", str(archive), *options
-                )
-                second = await stack.replay(
-                    "import", "--service", service, "--input", str(archive), *options
-                )
-                results[service] = (first.status, first.out, second.out)
-            expected_todos, expected_jobs = await stack.todos(), await stack.jobs()
-            restored_todos, next_id = await self.todos_at(stack, elsewhere)
-            restored_jobs = await self.jobs_at(stack, elsewhere)
+        await replay_stack.create_todos(3)
+        await replay_stack.request_calendars(2)
+        await replay_stack.settle()
+        results: dict[str, tuple[int, str, str]] = {}
+        for service in ("todo_api", "job_tracker"):
+            archive = tmp_path / f"{service}.jsonl"
+            exported = await replay_stack.replay(
+                "export", "--service", service, "--output", str(archive)
+            )
+            assert exported.status == 0, exported.err
+            options = target(elsewhere, service)
+            first = await replay_stack.replay(
+                "import", "--service", service, "--input", str(archive), *options
+            )
+            second = await replay_stack.replay(
+                "import", "--service", service, "--input", str(archive), *options
+            )
+            results[service] = (first.status, first.out, second.out)
+        expected_todos, expected_jobs = await replay_stack.todos(), await replay_stack.jobs()
+        restored_todos, next_id = await self.todos_at(replay_stack, elsewhere)
+        restored_jobs = await self.jobs_at(replay_stack, elsewhere)
 
         assert restored_todos == expected_todos
         # ids carry on after the imported ones
@@ -119,39 +113,37 @@ class TestExportImport:
         return {row["task_id"]: {k: v for k, v in row.items() if k != "updated_at"} for row in rows}
 
     async def test_a_dry_run_import_counts_and_changes_nothing(
-        self, database: Settings, aws_settings: Settings, tmp_path: Path
+        self, replay_stack: Stack, tmp_path: Path
     ) -> None:
-        async with running_stack(stack_settings(database, aws_settings), tmp_path) as stack:
-            await stack.create_todos(2)
-            archive = tmp_path / "todos.jsonl"
-            await stack.replay("export", "--service", "todo_api", "--output", str(archive))
-            await stack.create_todos(1)
-            ran = await stack.replay(
-                "import", "--service", "todo_api", "--input", str(archive), "--dry-run"
-            )
-            count = await stack.event_count("todo_api")
+        await replay_stack.create_todos(2)
+        archive = tmp_path / "todos.jsonl"
+        await replay_stack.replay("export", "--service", "todo_api", "--output", str(archive))
+        await replay_stack.create_todos(1)
+        ran = await replay_stack.replay(
+            "import", "--service", "todo_api", "--input", str(archive), "--dry-run"
+        )
+        count = await replay_stack.event_count("todo_api")
 
         assert ran.status == 0, ran.err
         assert "dry run: would import 0 events into todo_api, skipped 2" in ran.out
         assert count == 3
 
     async def test_export_selects_one_calendar_job(
-        self, database: Settings, aws_settings: Settings, tmp_path: Path
+        self, replay_stack: Stack, tmp_path: Path
     ) -> None:
-        async with running_stack(stack_settings(database, aws_settings), tmp_path) as stack:
-            await stack.create_todos(1)
-            [task_id, _other] = await stack.request_calendars(2)
-            await stack.settle()
-            archive = tmp_path / "job.jsonl"
-            ran = await stack.replay(
-                "export",
-                "--service",
-                "job_tracker",
-                "--task",
-                str(task_id),
-                "--output",
-                str(archive),
-            )
+        await replay_stack.create_todos(1)
+        [task_id, _other] = await replay_stack.request_calendars(2)
+        await replay_stack.settle()
+        archive = tmp_path / "job.jsonl"
+        ran = await replay_stack.replay(
+            "export",
+            "--service",
+            "job_tracker",
+            "--task",
+            str(task_id),
+            "--output",
+            str(archive),
+        )
 
         lines = [json.loads(line) for line in archive.read_text().splitlines()]
         assert ran.status == 0, ran.err
@@ -160,24 +152,15 @@ class TestExportImport:
         assert {line["data"]["task_id"] for line in lines} == {str(task_id)}
 
     async def test_a_line_that_is_not_an_event_stops_the_import_with_its_number(
-        self, database: Settings, aws_settings: Settings, tmp_path: Path
+        self, replay_stack: Stack, tmp_path: Path
     ) -> None:
-        async with running_stack(stack_settings(database, aws_settings), tmp_path) as stack:
-            archive = tmp_path / "bad.jsonl"
-            archive.write_text('{"event_id": "nope"}\n')
-            ran = await stack.replay("import", "--service", "todo_api", "--input", str(archive))
+        archive = tmp_path / "bad.jsonl"
+        archive.write_text('{"event_id": "nope"}\n')
+        ran = await replay_stack.replay("import", "--service", "todo_api", "--input", str(archive))
 
         assert ran.status == 1
         assert ran.err.startswith("import failed: line 1 is not an event")
         assert len(ran.err.strip().splitlines()) == 1
-
-
-@pytest.fixture
-async def postgres_todo_store(postgres_schema: str, tmp_path: Path) -> AsyncIterator[EventStore]:
-    settings = Settings(database_url=POSTGRES_URL, database_schema=postgres_schema)
-    store = await open_service_store(settings, "todo_api", tmp_path)
-    yield store
-    await store.engine.dispose()
 
 
 class TestExportWhileWritersCommit:

@@ -27,13 +27,7 @@ from shared.envelope import Envelope
 from shared.events import TodoSnapshot
 from shared.settings import Settings
 from shared.store import EventStore
-from tests.conftest import POSTGRES_URL
-from tests.integration.test_replay_stack import (
-    Stack,
-    open_service_store,
-    running_stack,
-    stack_settings,
-)
+from tests.integration.replay_stack import Stack, open_service_store
 from tests.stores import until_blocked_or_done
 
 WRITERS = 8
@@ -59,18 +53,17 @@ async def corrupt_todos(stack: Stack) -> None:
 
 class TestRebuildTodos:
     async def test_rebuild_restores_corrupted_rows_and_reports_the_difference(
-        self, database: Settings, aws_settings: Settings, tmp_path: Path
+        self, replay_stack: Stack
     ) -> None:
-        async with running_stack(stack_settings(database, aws_settings), tmp_path) as stack:
-            await stack.create_todos(3)
-            expected = await stack.todos()
-            await corrupt_todos(stack)
+        await replay_stack.create_todos(3)
+        expected = await replay_stack.todos()
+        await corrupt_todos(replay_stack)
 
-            ran = await stack.replay("rebuild", "--service", "todo_api")
-            rebuilt = await stack.todos()
-            # a second rebuild finds nothing to mend (and the swap works again)
-            again = await stack.replay("rebuild", "--service", "todo_api")
-            created = await create_todo(CreateTodo(title="after"), stack.stores["todo_api"])
+        ran = await replay_stack.replay("rebuild", "--service", "todo_api")
+        rebuilt = await replay_stack.todos()
+        # a second rebuild finds nothing to mend (and the swap works again)
+        again = await replay_stack.replay("rebuild", "--service", "todo_api")
+        created = await create_todo(CreateTodo(title="after"), replay_stack.stores["todo_api"])
 
         assert ran.status == 0, ran.err
         assert rebuilt == expected
@@ -83,47 +76,44 @@ class TestRebuildTodos:
         assert created.id == 4
 
     async def test_a_dry_run_shows_the_difference_and_changes_nothing(
-        self, database: Settings, aws_settings: Settings, tmp_path: Path
+        self, replay_stack: Stack
     ) -> None:
-        async with running_stack(stack_settings(database, aws_settings), tmp_path) as stack:
-            await stack.create_todos(3)
-            await corrupt_todos(stack)
-            corrupted = await stack.todos()
+        await replay_stack.create_todos(3)
+        await corrupt_todos(replay_stack)
+        corrupted = await replay_stack.todos()
 
-            ran = await stack.replay("rebuild", "--service", "todo_api", "--dry-run")
+        ran = await replay_stack.replay("rebuild", "--service", "todo_api", "--dry-run")
 
-            assert ran.status == 0, ran.err
-            assert "1 rows missing (would be restored): 2" in ran.out
-            assert await stack.todos() == corrupted
+        assert ran.status == 0, ran.err
+        assert "1 rows missing (would be restored): 2" in ran.out
+        assert await replay_stack.todos() == corrupted
 
 
 class TestRebuildJobs:
     async def test_rebuild_restores_a_corrupted_job_from_the_trackers_own_log(
-        self, database: Settings, aws_settings: Settings, tmp_path: Path
+        self, replay_stack: Stack
     ) -> None:
-        async with running_stack(stack_settings(database, aws_settings), tmp_path) as stack:
-            await stack.create_todos(1)
-            [task_id, _other] = await stack.request_calendars(2)
-            await stack.settle()
-            expected = await stack.jobs()
-            async with stack.stores["job_tracker"].transaction() as conn:
-                await conn.execute(
-                    update(jobs)
-                    .where(jobs.c.task_id == str(task_id))
-                    .values(status="FAILURE", error="drifted")
-                )
+        await replay_stack.create_todos(1)
+        [task_id, _other] = await replay_stack.request_calendars(2)
+        await replay_stack.settle()
+        expected = await replay_stack.jobs()
+        async with replay_stack.stores["job_tracker"].transaction() as conn:
+            await conn.execute(
+                update(jobs)
+                .where(jobs.c.task_id == str(task_id))
+                .values(status="FAILURE", error="drifted")
+            )
 
-            ran = await stack.replay("rebuild", "--service", "job_tracker")
+        ran = await replay_stack.replay("rebuild", "--service", "job_tracker")
 
-            assert ran.status == 0, ran.err
-            assert await stack.jobs() == expected
-            assert f"1 rows different from the event log (corrected): {task_id}" in ran.out
+        assert ran.status == 0, ran.err
+        assert await replay_stack.jobs() == expected
+        assert f"1 rows different from the event log (corrected): {task_id}" in ran.out
 
     async def test_a_service_without_a_projection_is_one_clear_line(
-        self, database: Settings, aws_settings: Settings, tmp_path: Path
+        self, replay_stack: Stack
     ) -> None:
-        async with running_stack(stack_settings(database, aws_settings), tmp_path) as stack:
-            ran = await stack.replay("rebuild", "--service", "calendar_worker")
+        ran = await replay_stack.replay("rebuild", "--service", "calendar_worker")
 
         assert ran.status == 1
         assert ran.err.strip() == (
@@ -134,21 +124,20 @@ class TestRebuildJobs:
 
 class TestSwap:
     async def test_a_swap_that_fails_midway_leaves_the_live_projection_as_it_was(
-        self, database: Settings, aws_settings: Settings, tmp_path: Path
+        self, replay_stack: Stack
     ) -> None:
-        async with running_stack(stack_settings(database, aws_settings), tmp_path) as stack:
-            await stack.create_todos(2)
-            before = await stack.todos()
-            store = stack.stores["todo_api"]
-            live = PROJECTIONS["todo_api"].table
-            rebuilt = live.to_metadata(MetaData(), name=f"{live.name}_rebuild")
-            async with store.transaction() as conn:
-                await conn.run_sync(rebuilt.create)
+        await replay_stack.create_todos(2)
+        before = await replay_stack.todos()
+        store = replay_stack.stores["todo_api"]
+        live = PROJECTIONS["todo_api"].table
+        rebuilt = live.to_metadata(MetaData(), name=f"{live.name}_rebuild")
+        async with store.transaction() as conn:
+            await conn.run_sync(rebuilt.create)
 
-            with pytest.raises(RuntimeError, match="crash"):
-                await swap_then_crash(store, live, rebuilt)
+        with pytest.raises(RuntimeError, match="crash"):
+            await swap_then_crash(store, live, rebuilt)
 
-            assert await stack.todos() == before
+        assert await replay_stack.todos() == before
 
 
 async def swap_then_crash(store: EventStore, live: Table, rebuilt: Table) -> None:
@@ -161,14 +150,6 @@ async def swap_then_crash(store: EventStore, live: Table, rebuilt: Table) -> Non
 @pytest.fixture
 async def todo_store(database: Settings, tmp_path: Path) -> AsyncIterator[EventStore]:
     store = await open_service_store(database, "todo_api", tmp_path)
-    yield store
-    await store.engine.dispose()
-
-
-@pytest.fixture
-async def postgres_todo_store(postgres_schema: str, tmp_path: Path) -> AsyncIterator[EventStore]:
-    settings = Settings(database_url=POSTGRES_URL, database_schema=postgres_schema)
-    store = await open_service_store(settings, "todo_api", tmp_path)
     yield store
     await store.engine.dispose()
 

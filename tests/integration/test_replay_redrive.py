@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -16,7 +15,7 @@ from shared.consumer import Delivery
 from shared.envelope import Envelope
 from shared.settings import Settings
 from shared.topology import JOB_TRACKER, Names
-from tests.integration.test_replay_stack import Stack, running_stack, stack_settings
+from tests.integration.replay_stack import Stack
 from tests.polling import eventually
 
 TYPE = {"type": {"DataType": "String", "StringValue": "CalendarReady"}}
@@ -96,96 +95,87 @@ def refusing_sends(prefix: str) -> Callable[[Settings, str], Any]:
 
 class TestRedrive:
     async def test_dead_letters_return_and_are_processed_once_the_bug_is_fixed(
-        self, database: Settings, aws_settings: Settings, tmp_path: Path
+        self, replay_stack: Stack
     ) -> None:
-        async with running_stack(stack_settings(database, aws_settings), tmp_path) as stack:
-            names = Names(stack.base.resource_prefix)
-            task_ids = await dead_letter_the_trackers_events(stack)
-            nothing_recorded = await stack.jobs()
+        names = Names(replay_stack.base.resource_prefix)
+        task_ids = await dead_letter_the_trackers_events(replay_stack)
+        nothing_recorded = await replay_stack.jobs()
 
-            dry = await stack.replay("redrive", "--service", "job_tracker", "--dry-run")
-            depth_after_dry_run = await stack.depth(names.dlq(JOB_TRACKER))
-            ran = await stack.replay("redrive", "--service", "job_tracker")
-            await stack.run_tracker()
+        dry = await replay_stack.replay("redrive", "--service", "job_tracker", "--dry-run")
+        depth_after_dry_run = await replay_stack.depth(names.dlq(JOB_TRACKER))
+        ran = await replay_stack.replay("redrive", "--service", "job_tracker")
+        await replay_stack.run_tracker()
 
-            assert dry.status == 0, dry.err
-            assert "dry run: 4 messages" in dry.out
-            assert all(str(task_id) in dry.out for task_id in task_ids)
-            assert "CalendarReady" in dry.out
-            assert depth_after_dry_run == 4
-            assert ran.status == 0, ran.err
-            assert "moved 4 messages" in ran.out
-            assert await stack.depth(names.dlq(JOB_TRACKER)) == 0
-            assert nothing_recorded == {}
-            jobs = await stack.jobs()
-            assert set(jobs) == {str(task_id) for task_id in task_ids}
-            assert all(job["status"] == "SUCCESS" for job in jobs.values())
-            assert all(job["todo_count"] == 1 for job in jobs.values())
+        assert dry.status == 0, dry.err
+        assert "dry run: 4 messages" in dry.out
+        assert all(str(task_id) in dry.out for task_id in task_ids)
+        assert "CalendarReady" in dry.out
+        assert depth_after_dry_run == 4
+        assert ran.status == 0, ran.err
+        assert "moved 4 messages" in ran.out
+        assert await replay_stack.depth(names.dlq(JOB_TRACKER)) == 0
+        assert nothing_recorded == {}
+        jobs = await replay_stack.jobs()
+        assert set(jobs) == {str(task_id) for task_id in task_ids}
+        assert all(job["status"] == "SUCCESS" for job in jobs.values())
+        assert all(job["todo_count"] == 1 for job in jobs.values())
 
     async def test_batches_are_used_where_the_endpoint_has_no_move_task(
-        self, database: Settings, aws_settings: Settings, tmp_path: Path
+        self, replay_stack: Stack
     ) -> None:
-        async with running_stack(stack_settings(database, aws_settings), tmp_path) as stack:
-            names = Names(stack.base.resource_prefix)
-            dlq = (await stack.sqs.get_queue_url(QueueName=names.dlq(JOB_TRACKER)))["QueueUrl"]
-            await stack.sqs.send_message(QueueUrl=dlq, MessageBody="not an event")
+        names = Names(replay_stack.base.resource_prefix)
+        dlq = (await replay_stack.sqs.get_queue_url(QueueName=names.dlq(JOB_TRACKER)))["QueueUrl"]
+        await replay_stack.sqs.send_message(QueueUrl=dlq, MessageBody="not an event")
 
-            dry = await stack.replay("redrive", "--service", "job_tracker", "--dry-run")
-            ran = await stack.replay("redrive", "--service", "job_tracker", "--method", "auto")
+        dry = await replay_stack.replay("redrive", "--service", "job_tracker", "--dry-run")
+        ran = await replay_stack.replay("redrive", "--service", "job_tracker", "--method", "auto")
 
-            assert "unreadable" in dry.out
-            assert ran.status == 0, ran.err
-            assert "moved 1 messages" in ran.out
-            assert await stack.depth(names.queue(JOB_TRACKER)) == 1
+        assert "unreadable" in dry.out
+        assert ran.status == 0, ran.err
+        assert "moved 1 messages" in ran.out
+        assert await replay_stack.depth(names.queue(JOB_TRACKER)) == 1
 
     async def test_dead_letters_adding_up_past_a_batch_limit_all_return(
-        self, database: Settings, aws_settings: Settings, tmp_path: Path
+        self, replay_stack: Stack
     ) -> None:
         # 12 x 120 KiB: far past 256 KiB, and ten in one batch past the 1 MiB SQS itself refuses
-        async with running_stack(stack_settings(database, aws_settings), tmp_path) as stack:
-            names = Names(stack.base.resource_prefix)
-            bodies = await dead_letter_large_messages(stack, count=12, size=120 * 1024)
+        names = Names(replay_stack.base.resource_prefix)
+        bodies = await dead_letter_large_messages(replay_stack, count=12, size=120 * 1024)
 
-            ran = await stack.replay("redrive", "--service", "job_tracker", "--method", "batches")
+        ran = await replay_stack.replay(
+            "redrive", "--service", "job_tracker", "--method", "batches"
+        )
 
-            assert ran.status == 0, ran.err
-            assert "moved 12 messages" in ran.out
-            assert await stack.depth(names.dlq(JOB_TRACKER)) == 0
-            assert await received_bodies(stack, names.queue(JOB_TRACKER)) == bodies
+        assert ran.status == 0, ran.err
+        assert "moved 12 messages" in ran.out
+        assert await replay_stack.depth(names.dlq(JOB_TRACKER)) == 0
+        assert await received_bodies(replay_stack, names.queue(JOB_TRACKER)) == bodies
 
     async def test_messages_sqs_refuses_stay_in_the_dlq_and_the_others_still_move(
-        self,
-        database: Settings,
-        aws_settings: Settings,
-        tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch,
+        self, replay_stack: Stack, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        async with running_stack(stack_settings(database, aws_settings), tmp_path) as stack:
-            names = Names(stack.base.resource_prefix)
-            dlq = await queue_url(stack, names.dlq(JOB_TRACKER))
-            bodies = [
-                f"refuse {index}" if index in (1, 10) else f"ok {index}" for index in range(12)
-            ]
-            for body in bodies:
-                await stack.sqs.send_message(QueueUrl=dlq, MessageBody=body)
-            monkeypatch.setattr(redrive_module, "transport_client", refusing_sends(prefix="refuse"))
+        names = Names(replay_stack.base.resource_prefix)
+        dlq = await queue_url(replay_stack, names.dlq(JOB_TRACKER))
+        bodies = [f"refuse {index}" if index in (1, 10) else f"ok {index}" for index in range(12)]
+        for body in bodies:
+            await replay_stack.sqs.send_message(QueueUrl=dlq, MessageBody=body)
+        monkeypatch.setattr(redrive_module, "transport_client", refusing_sends(prefix="refuse"))
 
-            ran = await stack.replay("redrive", "--service", "job_tracker", "--method", "batches")
+        ran = await replay_stack.replay(
+            "redrive", "--service", "job_tracker", "--method", "batches"
+        )
 
-            assert ran.status == 1
-            assert ran.err.strip() == (
-                "redrive failed: moved 10 messages; SQS refused 2 (InvalidParameterValue), "
-                "which stay in the DLQ for a later redrive"
-            )
-            moved = await received_bodies(stack, names.queue(JOB_TRACKER))
-            assert moved == {body for body in bodies if body.startswith("ok")}
-            assert await stack.depth(names.dlq(JOB_TRACKER)) == 2
+        assert ran.status == 1
+        assert ran.err.strip() == (
+            "redrive failed: moved 10 messages; SQS refused 2 (InvalidParameterValue), "
+            "which stay in the DLQ for a later redrive"
+        )
+        moved = await received_bodies(replay_stack, names.queue(JOB_TRACKER))
+        assert moved == {body for body in bodies if body.startswith("ok")}
+        assert await replay_stack.depth(names.dlq(JOB_TRACKER)) == 2
 
-    async def test_a_service_without_a_queue_is_one_clear_line(
-        self, database: Settings, aws_settings: Settings, tmp_path: Path
-    ) -> None:
-        async with running_stack(stack_settings(database, aws_settings), tmp_path) as stack:
-            ran = await stack.replay("redrive", "--service", "todo_api")
+    async def test_a_service_without_a_queue_is_one_clear_line(self, replay_stack: Stack) -> None:
+        ran = await replay_stack.replay("redrive", "--service", "todo_api")
 
         assert ran.status == 1
         assert ran.err.strip() == (

@@ -10,21 +10,20 @@ from pathlib import Path
 import pytest
 
 from shared.settings import Settings
-from tests.integration.test_replay_stack import run_replay, running_stack, stack_settings
+from tests.integration.replay_stack import Stack, run_replay
 
 
 class TestStatus:
     async def test_shows_events_backlogs_checkpoints_and_queue_depths(
-        self, database: Settings, aws_settings: Settings, tmp_path: Path
+        self, replay_stack: Stack
     ) -> None:
-        async with running_stack(stack_settings(database, aws_settings), tmp_path) as stack:
-            await stack.create_todos(2)
-            await stack.request_calendars(1)
-            await stack.publish_todo_events()
-            # waits in the outbox (todo changes do not go there: no queue subscribes to them)
-            await stack.request_calendars(1)
+        await replay_stack.create_todos(2)
+        await replay_stack.request_calendars(1)
+        await replay_stack.publish_todo_events()
+        # waits in the outbox (todo changes do not go there: no queue subscribes to them)
+        await replay_stack.request_calendars(1)
 
-            ran = await stack.replay("status")
+        ran = await replay_stack.replay("status")
 
         assert ran.status == 0, ran.err
         rows = {line.split("│")[1].strip(): line for line in ran.out.splitlines() if "│" in line}
@@ -38,12 +37,11 @@ class TestStatus:
         assert tracker[6] == "0 waiting, 0 in flight"
 
     async def test_an_unreachable_endpoint_is_named_and_the_exit_is_non_zero(
-        self, database: Settings, aws_settings: Settings, tmp_path: Path
+        self, replay_stack: Stack
     ) -> None:
-        async with running_stack(stack_settings(database, aws_settings), tmp_path) as stack:
-            ran = await stack.replay(
-                "status", "--service", "job_tracker", "--endpoint-url", "http://127.0.0.1:9"
-            )
+        ran = await replay_stack.replay(
+            "status", "--service", "job_tracker", "--endpoint-url", "http://127.0.0.1:9"
+        )
 
         assert ran.status == 1
         assert "job_tracker queues: AWS endpoint unreachable" in ran.out
