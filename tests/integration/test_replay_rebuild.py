@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import pytest
 from rich.console import Console
-from sqlalchemy import MetaData, Table, delete, insert, update
+from sqlalchemy import delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scripts.replay import rebuild
 from scripts.replay.projections import PROJECTIONS
-from scripts.replay.rebuild import _lock_writers, _swap
 from services.job_tracker.tables import jobs
 from services.todo_api import handlers, todo
 from services.todo_api.commands import CreateTodo, DeleteTodo, UpdateTodo
@@ -127,24 +127,20 @@ class TestSwap:
         self, replay_stack: Stack
     ) -> None:
         await replay_stack.create_todos(2)
+        # the rebuilt rows differ from the live ones: a committed swap would show
+        await corrupt_todos(replay_stack)
         before = await replay_stack.todos()
-        store = replay_stack.stores["todo_api"]
-        live = PROJECTIONS["todo_api"].table
-        rebuilt = live.to_metadata(MetaData(), name=f"{live.name}_rebuild")
-        async with store.transaction() as conn:
-            await conn.run_sync(rebuilt.create)
+        crashing = dataclasses.replace(PROJECTIONS["todo_api"], after_swap=crash_after_the_swap)
 
         with pytest.raises(RuntimeError, match="crash"):
-            await swap_then_crash(store, live, rebuilt)
+            await rebuild.rebuild(replay_stack.stores["todo_api"], crashing, Console(quiet=True))
 
         assert await replay_stack.todos() == before
 
 
-async def swap_then_crash(store: EventStore, live: Table, rebuilt: Table) -> None:
-    async with store.transaction() as conn:
-        await _lock_writers(conn, live)
-        await _swap(conn, live, rebuilt)
-        raise RuntimeError("crash after the swap, before the commit")
+async def crash_after_the_swap(_conn: AsyncConnection, _fold: object) -> None:
+    """Runs in the swap's transaction, once the rebuilt table has taken the live one's name."""
+    raise RuntimeError("crash after the swap, before the commit")
 
 
 @pytest.fixture
