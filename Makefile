@@ -10,10 +10,10 @@ LOCALSTACK_TESTS := tests/e2e/test_calendar_flow.py tests/e2e/test_delivery.py \
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test check fmt pytest bench clean queue-demo replay up down logs test-localstack check-terraform
+.PHONY: help install run test check fmt pytest test-unit test-integration test-e2e bench clean queue-demo replay up down logs test-localstack check-terraform
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -40,6 +40,15 @@ pytest: $(STAMP)
 	$(PY) -m pytest $(ARGS)
 
 test: check pytest  ## check, then the whole test suite (unit, integration, e2e)
+
+test-unit: $(STAMP)  ## the unit tests alone: pure logic, no database or network (ARGS for pytest)
+	$(PY) -m pytest tests/unit $(ARGS)
+
+test-integration: $(STAMP)  ## one real adapter at a time: SQLite, PostgreSQL, moto (ARGS for pytest)
+	$(PY) -m pytest tests/integration $(ARGS)
+
+test-e2e: $(STAMP)  ## the services as processes, over HTTP on loopback (ARGS for pytest)
+	$(PY) -m pytest tests/e2e $(ARGS)
 
 bench: $(STAMP)  ## print performance figures (ARGS: sections; LocalStack is started for its section)
 	scripts/localstack.sh $(PY) -m bench $(ARGS)
