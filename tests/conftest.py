@@ -21,10 +21,6 @@ from shared.settings import Settings
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
 
-# the replay tests' fixtures (replay_stack, postgres_todo_store) live beside the stack they build;
-# pytest reads pytest_plugins in the top conftest.py only
-pytest_plugins = ["tests.integration.replay_stack"]
-
 POSTGRES_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )

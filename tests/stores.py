@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,9 +11,9 @@ from shared.db import create_engine, ensure_schema
 from shared.events import TodoDeleted
 from shared.settings import Settings
 from shared.store import EventStore, store_tables
+from tests.factories import NOW
 from tests.polling import eventually
 
-NOW = datetime(2024, 4, 17, 14, 0)
 WAIT_S = 5
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-import pytest
 from rich.console import Console
 from sqlalchemy import func, select
 
@@ -38,7 +37,6 @@ from shared.runtime import open_store
 from shared.settings import EMBEDDED_DATABASE_URL, Settings
 from shared.store import EventStore
 from shared.topology import CALENDAR_WORKER, JOB_TRACKER, Names, QueueSpec
-from tests.conftest import POSTGRES_URL
 
 VISIBILITY_S = 2
 MAX_RECEIVES = 2
@@ -187,21 +185,3 @@ async def open_service_store(base: Settings, name: str, var_dir: Path) -> EventS
         async with store.engine.begin() as conn:
             await seed_todo_ids(conn)
     return store
-
-
-@pytest.fixture
-async def replay_stack(
-    database: Settings, aws_settings: Settings, tmp_path: Path
-) -> AsyncIterator[Stack]:
-    """The stack on each database, its files (and SQLite databases) in the test's tmp_path."""
-    async with running_stack(stack_settings(database, aws_settings), tmp_path) as stack:
-        yield stack
-
-
-@pytest.fixture
-async def postgres_todo_store(postgres_schema: str, tmp_path: Path) -> AsyncIterator[EventStore]:
-    """todo_api's store alone, on PostgreSQL, where commits can land out of order."""
-    settings = Settings(database_url=POSTGRES_URL, database_schema=postgres_schema)
-    store = await open_service_store(settings, "todo_api", tmp_path)
-    yield store
-    await store.engine.dispose()

@@ -6,21 +6,19 @@ import asyncio
 import dataclasses
 import hashlib
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
-from uuid import uuid4
+from datetime import timedelta
 
 import pytest
 
 from services.calendar_worker.handlers import WorkerPorts, build_calendar, render_stream_id
 from services.calendar_worker.tables import SCHEMA
 from shared.blobs import InMemoryBlobStore
-from shared.consumer import BusyError, Delivery
-from shared.envelope import Envelope, wrap
-from shared.events import CalendarRequested, TodoSnapshot
+from shared.consumer import BusyError
+from shared.envelope import Envelope
+from shared.events import TodoSnapshot
 from shared.runtime import open_store
 from shared.settings import Settings
-
-NOW = datetime(2024, 4, 17, 14, 0)
+from tests.factories import calendar_envelope, calendar_requested, delivery, todo_snapshot
 
 
 @pytest.fixture
@@ -33,33 +31,7 @@ async def ports(database: Settings) -> AsyncIterator[WorkerPorts]:
 def request(
     todos: tuple[TodoSnapshot, ...] | None = (), snapshot_key: str | None = None
 ) -> Envelope:
-    task_id = uuid4()
-    event = CalendarRequested(
-        task_id=task_id,
-        requested_at=NOW,
-        todo_count=len(todos or ()),
-        todos=todos,
-        snapshot_key=snapshot_key,
-    )
-    return wrap(event, stream_id=f"calendar-{task_id}", stream_version=1, correlation_id=task_id)
-
-
-def delivery(
-    receive_count: int = 1, max_receive_count: int = 3, message_id: str = "m-1"
-) -> Delivery:
-    return Delivery(message_id, "r-1", receive_count, max_receive_count)
-
-
-def todo(todo_id: int) -> TodoSnapshot:
-    return TodoSnapshot(
-        id=todo_id,
-        title=f"Todo {todo_id}",
-        description=None,
-        completed=False,
-        deadline_at=NOW,
-        created_at=NOW,
-        updated_at=NOW,
-    )
+    return calendar_envelope(calendar_requested(todos, snapshot_key=snapshot_key))
 
 
 async def outcome_types(ports: WorkerPorts, envelope: Envelope) -> list[str]:
@@ -86,7 +58,7 @@ def started(ports: WorkerPorts, times: int = 1) -> list[str]:
 
 class TestBuildCalendar:
     async def test_stores_the_file_and_records_the_outcome(self, either: WorkerPorts) -> None:
-        envelope = request((todo(1), todo(2)))
+        envelope = request((todo_snapshot(1), todo_snapshot(2)))
 
         await build_calendar(envelope, delivery(), either)
 
@@ -102,7 +74,7 @@ class TestBuildCalendar:
     async def test_a_small_calendar_is_rendered_without_a_lease_and_a_large_one_with(
         self, ports: WorkerPorts
     ) -> None:
-        small, large = request((todo(1),)), request((todo(1), todo(2)))
+        small, large = request((todo_snapshot(1),)), request((todo_snapshot(1), todo_snapshot(2)))
         threshold = dataclasses.replace(ports, quick_render_todos=1)
 
         await build_calendar(small, delivery(), threshold)
@@ -114,7 +86,7 @@ class TestBuildCalendar:
     async def test_a_duplicate_delivery_after_success_changes_nothing(
         self, either: WorkerPorts
     ) -> None:
-        envelope = request((todo(1),))
+        envelope = request((todo_snapshot(1),))
         await build_calendar(envelope, delivery(), either)
 
         await build_calendar(envelope, delivery(receive_count=2), either)
@@ -124,7 +96,7 @@ class TestBuildCalendar:
     async def test_concurrent_deliveries_of_one_request_record_one_outcome(
         self, either: WorkerPorts
     ) -> None:
-        envelope = request((todo(1),))
+        envelope = request((todo_snapshot(1),))
 
         # five copies of one request, as SNS may deliver it: five SQS messages
         results = await asyncio.gather(
@@ -139,7 +111,7 @@ class TestBuildCalendar:
         self, ports: WorkerPorts
     ) -> None:
         slow = leased(WorkerPorts(ports.store, SlowBlobStore()))
-        envelope = request((todo(1),))
+        envelope = request((todo_snapshot(1),))
         first = asyncio.create_task(build_calendar(envelope, delivery(message_id="m-1"), slow))
         await asyncio.sleep(0.2)
 
@@ -157,7 +129,7 @@ class TestBuildCalendar:
         self, ports: WorkerPorts
     ) -> None:
         short = leased(WorkerPorts(ports.store, BrokenBlobStore(), lease=timedelta(0)))
-        envelope = request((todo(1),))
+        envelope = request((todo_snapshot(1),))
         with pytest.raises(ConnectionError):
             await build_calendar(envelope, delivery(message_id="m-1"), short)
 
@@ -172,7 +144,7 @@ class TestBuildCalendar:
         self, ports: WorkerPorts
     ) -> None:
         # a start recorded by a worker that leases every calendar, whose message came back
-        envelope = request((todo(1),))
+        envelope = request((todo_snapshot(1),))
         with pytest.raises(ConnectionError):
             await build_calendar(
                 envelope,
@@ -206,7 +178,7 @@ class TestFailures:
         self, either: WorkerPorts
     ) -> None:
         buggy = dataclasses.replace(either, blobs=BuggyBlobStore())
-        envelope = request((todo(1),))
+        envelope = request((todo_snapshot(1),))
 
         with pytest.raises(RuntimeError):
             await build_calendar(envelope, delivery(receive_count=1), buggy)
@@ -222,7 +194,7 @@ class TestFailures:
         self, either: WorkerPorts
     ) -> None:
         broken = dataclasses.replace(either, blobs=BrokenBlobStore())
-        envelope = request((todo(1),))
+        envelope = request((todo_snapshot(1),))
 
         with pytest.raises(ConnectionError):
             await build_calendar(envelope, delivery(receive_count=3), broken)

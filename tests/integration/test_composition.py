@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.pool import QueuePool
@@ -18,8 +17,8 @@ from shared.keys import Adapters
 from shared.runtime import open_store
 from shared.settings import Settings
 from shared.task_ids import issue_task_id
+from tests.factories import NOW
 
-NOW = datetime(2024, 4, 17, 14, 0)
 CALENDAR = b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
-from datetime import datetime
 from uuid import uuid4
 
 import pytest
@@ -18,8 +17,7 @@ from shared.events import CalendarFailed, CalendarReady, CalendarRequested, Cale
 from shared.runtime import open_store
 from shared.settings import Settings
 from shared.store import EventStore
-
-NOW = datetime(2024, 4, 17, 14, 0)
+from tests.factories import NOW
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime
 from uuid import uuid4
 
 import pytest
@@ -12,24 +11,14 @@ from sqlalchemy import MetaData, func, select
 
 from shared.db import SchemaMismatchError, create_engine, ensure_schema
 from shared.envelope import wrap
-from shared.events import TodoCreated, TodoDeleted, TodoSnapshot
+from shared.events import TodoCreated, TodoDeleted
 from shared.settings import Settings
 from shared.store import ConcurrencyError, EventStore, store_tables
-
-NOW = datetime(2024, 4, 17, 14, 0)
+from tests.factories import NOW, todo_snapshot
 
 
 def created(todo_id: int) -> TodoCreated:
-    todo = TodoSnapshot(
-        id=todo_id,
-        title=f"todo {todo_id}",
-        description=None,
-        completed=False,
-        deadline_at=None,
-        created_at=NOW,
-        updated_at=NOW,
-    )
-    return TodoCreated(todo=todo)
+    return TodoCreated(todo=todo_snapshot(todo_id, deadline_at=None))
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
 from functools import reduce
 from uuid import uuid4
 
@@ -17,9 +16,9 @@ from shared.events import (
     CalendarRequested,
     CalendarStarted,
 )
+from tests.factories import NOW
 
 TASK = uuid4()
-NOW = datetime(2024, 4, 17, 14, 0)
 REQUESTED = CalendarRequested(task_id=TASK, requested_at=NOW, todo_count=2, todos=())
 STARTED = CalendarStarted(task_id=TASK, attempt=1)
 RETRIED = CalendarStarted(task_id=TASK, attempt=2)
