@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -107,35 +108,34 @@ async def _append(store: EventStore, relay: OutboxRelay, count: int) -> None:
 class TestBatchWindow:
     WINDOW_S = 1.0
 
-    async def test_after_several_events_the_next_publish_waits_the_window(
-        self, store: EventStore
-    ) -> None:
+    async def published(
+        self, store: EventStore, rounds: list[list[int]]
+    ) -> list[tuple[float, int]]:
+        """Run a relay with the window; each round commits transactions of the given sizes and
+        waits until they are out. The batches it published: when, and how many events."""
         bus = TimedBus()
         relay = OutboxRelay(store, bus, poll_interval_s=30, batch_window_s=self.WINDOW_S)
         running = asyncio.create_task(relay.run())
-        await _append(store, relay, 3)
-        await eventually(lambda: _sent(bus, 3), timeout_s=10)
-        # two commits, each nudging: they leave together once the window has passed
-        await _append(store, relay, 1)
-        await _append(store, relay, 1)
-        await eventually(lambda: _sent(bus, 5), timeout_s=10)
+        expected = 0
+        for commits in rounds:
+            expected += sum(commits)
+            for count in commits:
+                await _append(store, relay, count)
+            await eventually(functools.partial(_sent, bus, expected), timeout_s=10)
         relay.stop()
         await asyncio.wait_for(running, timeout=5)
+        return bus.batches
 
-        (first, three), (second, two) = bus.batches
+    async def test_after_several_events_the_next_publish_waits_the_window(
+        self, store: EventStore
+    ) -> None:
+        # then two commits, each nudging: they leave together once the window has passed
+        (first, three), (second, two) = await self.published(store, [[3], [1, 1]])
+
         assert (three, two) == (3, 2)
         assert second - first >= self.WINDOW_S * 0.9
 
     async def test_a_lone_event_never_waits(self, store: EventStore) -> None:
-        bus = TimedBus()
-        relay = OutboxRelay(store, bus, poll_interval_s=30, batch_window_s=self.WINDOW_S)
-        running = asyncio.create_task(relay.run())
-        await _append(store, relay, 1)
-        await eventually(lambda: _sent(bus, 1), timeout_s=10)
-        await _append(store, relay, 1)
-        await eventually(lambda: _sent(bus, 2), timeout_s=10)
-        relay.stop()
-        await asyncio.wait_for(running, timeout=5)
+        (first, _), (second, _) = await self.published(store, [[1], [1]])
 
-        (first, _), (second, _) = bus.batches
         assert second - first < self.WINDOW_S / 2
