@@ -4,45 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import urlparse
 
 import asyncpg
 import pytest
 
 from shared.bootstrap import bootstrap
 from shared.settings import Settings
+from tests.environment import POSTGRES_URL, require_postgres
 
 # tests never talk to real AWS: no instance metadata lookups, and an endpoint that refuses at once
 # unless a test points the settings at moto or LocalStack
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-
-POSTGRES_URL = os.environ.get(
-    "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def postgres_reachable() -> bool:
-    parsed = urlparse(POSTGRES_URL.replace("+asyncpg", ""))
-    try:
-        with socket.create_connection((parsed.hostname, parsed.port or 5432), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def require_postgres() -> None:
-    """Skip without PostgreSQL on a laptop; fail in CI, where it must run."""
-    if postgres_reachable():
-        return
-    if IN_CI:
-        pytest.fail(f"PostgreSQL is required in CI and not reachable at {POSTGRES_URL}")
-    pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
 
 
 @pytest.fixture

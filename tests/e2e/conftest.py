@@ -20,10 +20,10 @@ import pytest
 from shared.bootstrap import bootstrap
 from shared.settings import Settings
 from shared.transport.clients import provision_embedded
-from tests.conftest import POSTGRES_URL, require_postgres
 from tests.e2e.api_client import ApiClient
 from tests.e2e.cluster import Cluster
 from tests.e2e.processes import EmbeddedStack, Service, Stack
+from tests.environment import POSTGRES_URL, require_postgres
 
 # what a service process is told of the stack's settings (the rest are its defaults)
 SERVICE_FIELDS = {

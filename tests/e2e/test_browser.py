@@ -14,8 +14,8 @@ from typing import Any
 import icalendar
 import pytest
 
-from tests.conftest import IN_CI
 from tests.e2e.processes import ROOT, EmbeddedStack
+from tests.environment import IN_CI
 
 try:
     from playwright.sync_api import Browser, Locator, Page, Route, expect, sync_playwright

@@ -16,8 +16,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.conftest import POSTGRES_URL
 from tests.e2e.processes import STOP_TIMEOUT_S, Service
+from tests.environment import POSTGRES_URL
 from tests.faults import FaultProxy, proxied_url, target_of
 
 MODULES = ("services.todo_api", "services.job_tracker", "services.calendar_worker")

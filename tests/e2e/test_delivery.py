@@ -13,9 +13,9 @@ from shared.envelope import Envelope
 from shared.task_ids import issue_task_id
 from shared.topology import Names
 from shared.transport.clients import transport_client
-from tests.conftest import POSTGRES_URL
 from tests.e2e.api_client import ApiClient
 from tests.e2e.processes import Service, Stack
+from tests.environment import POSTGRES_URL
 from tests.factories import calendar_envelope, calendar_requested, todo_snapshot
 
 

@@ -19,7 +19,6 @@ import icalendar
 import pytest
 
 from services.job_tracker.jobs import Status
-from tests.conftest import POSTGRES_URL
 from tests.e2e.api_client import ApiClient
 from tests.e2e.cluster import (
     MEDIUM_JOB_TODOS,
@@ -38,6 +37,7 @@ from tests.e2e.cluster import (
     tracker_log,
     types,
 )
+from tests.environment import POSTGRES_URL
 from tests.faults import FaultProxy, proxied_url, target_of
 
 # ---------------------------------------------------------------------------------------------

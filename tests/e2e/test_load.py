@@ -21,10 +21,10 @@ import icalendar
 from shared.contract import TERMINAL_STATUSES
 from shared.topology import QUEUES, Names
 from shared.transport.clients import transport_client
-from tests.conftest import POSTGRES_URL
 from tests.e2e.api_client import ApiClient
 from tests.e2e.cluster import Cluster
 from tests.e2e.processes import Service
+from tests.environment import POSTGRES_URL
 from tests.faults import proxied_url
 
 ON_LOCALSTACK = bool(os.environ.get("TEST_AWS_ENDPOINT_URL"))

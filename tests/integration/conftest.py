@@ -9,7 +9,7 @@ import pytest
 
 from shared.settings import Settings
 from shared.store import EventStore
-from tests.conftest import POSTGRES_URL
+from tests.environment import POSTGRES_URL
 from tests.integration.replay_stack import (
     Stack,
     open_service_store,

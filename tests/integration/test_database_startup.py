@@ -17,7 +17,7 @@ from services.todo_api.tables import SCHEMA as API_SCHEMA
 from shared.db import SchemaMismatchError, create_engine, ensure_schema, is_unreachable
 from shared.runtime import ServiceSchema, open_store
 from shared.settings import Settings
-from tests.conftest import POSTGRES_URL, require_postgres
+from tests.environment import POSTGRES_URL, require_postgres
 from tests.faults import FaultProxy, proxied_url, target_of
 
 SERVICES = (API_SCHEMA, WORKER_SCHEMA, TRACKER_SCHEMA)

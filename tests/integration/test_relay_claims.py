@@ -14,7 +14,7 @@ from shared.relay import OutboxRelay
 from shared.relay_lease import RelayLease
 from shared.settings import Settings
 from shared.store import EventStore
-from tests.conftest import POSTGRES_URL
+from tests.environment import POSTGRES_URL
 from tests.polling import eventually
 from tests.stores import deleted, make_store
 

@@ -19,7 +19,7 @@ from services.todo_api.handlers import create_todo
 from services.todo_api.projection import list_todos
 from shared.settings import Settings
 from shared.store import EventFilter, EventStore
-from tests.conftest import POSTGRES_URL
+from tests.environment import POSTGRES_URL
 from tests.integration.replay_stack import Stack, open_service_store
 from tests.stores import deleted, until_blocked_or_done
 

@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 from rich.console import Console
 from sqlalchemy import delete, update
 
 from scripts.replay import rebuild
 from scripts.replay.projections import PROJECTIONS
-from services.todo_api.app import create_app
 from services.todo_api.keys import store_key
 from services.todo_api.tables import todo_ids, todos
 from shared.events import CalendarRequested
-from shared.settings import Settings
 from shared.store import EventStore
+from tests.integration.todo_api.todo_http import Client
 
-Client = TestClient[web.Request, web.Application]
 TODOS = "/api/v1/todos"
-
-
-@pytest.fixture
-async def client(service_settings: Settings) -> AsyncIterator[Client]:
-    async with TestClient(TestServer(create_app(service_settings))) as client:
-        yield client
 
 
 @pytest.fixture
