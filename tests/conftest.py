@@ -8,12 +8,11 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from shared.bootstrap import bootstrap
 from shared.settings import Settings
-from tests.environment import POSTGRES_URL, require_postgres
+from tests.environment import POSTGRES_URL, fresh_schema
 
 # tests never talk to real AWS: no instance metadata lookups, and an endpoint that refuses at once
 # unless a test points the settings at moto or LocalStack
@@ -24,14 +23,8 @@ os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
 @pytest.fixture
 async def postgres_schema() -> AsyncIterator[str]:
     """A fresh, empty schema for one test, dropped afterwards."""
-    require_postgres()
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    yield name
-    conn = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    finally:
-        await conn.close()
+    async with fresh_schema() as name:
+        yield name
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

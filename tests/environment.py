@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import uuid
+from collections.abc import AsyncIterator
 from urllib.parse import urlparse
 
+import asyncpg
 import pytest
 
 POSTGRES_URL = os.environ.get(
@@ -30,3 +34,18 @@ def require_postgres() -> None:
     if IN_CI:
         pytest.fail(f"PostgreSQL is required in CI and not reachable at {POSTGRES_URL}")
     pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
+
+
+@contextlib.asynccontextmanager
+async def fresh_schema() -> AsyncIterator[str]:
+    """The name of a PostgreSQL schema to create tables in, dropped with them afterwards."""
+    require_postgres()
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    try:
+        yield name
+    finally:
+        conn = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        finally:
+            await conn.close()

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from services.job_tracker.keys import store_key
 from services.job_tracker.projection import make_handle
+from services.job_tracker.records import SqlJobBook
 from services.job_tracker.routes import setup_routes
 from services.job_tracker.tables import SCHEMA
 from shared.consumer import Handle
@@ -25,4 +26,4 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> web.A
 
 
 def _projection_handle(app: web.Application) -> Handle:
-    return make_handle(app[store_key])
+    return make_handle(SqlJobBook(app[store_key]))

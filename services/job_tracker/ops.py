@@ -5,7 +5,8 @@ The import contract (pyproject.toml, `lint-imports`) lets tools import this modu
 
 from __future__ import annotations
 
-from services.job_tracker.projection import CONSUMER, JobFold
+from services.job_tracker.projection import JobFold
+from services.job_tracker.records import CONSUMER
 from services.job_tracker.tables import SCHEMA, jobs
 from shared.topology import JOB_TRACKER, QueueSpec
 

@@ -22,6 +22,7 @@ from scripts.replay.targets import SERVICES, service_settings
 from services.calendar_worker.handlers import WorkerPorts
 from services.calendar_worker.handlers import make_handle as worker_handle
 from services.job_tracker.projection import make_handle as tracker_handle
+from services.job_tracker.records import SqlJobBook
 from services.job_tracker.tables import jobs
 from services.todo_api.commands import CreateTodo, RequestCalendar
 from services.todo_api.handlers import create_todo, request_calendar
@@ -87,7 +88,9 @@ class Stack:
         return self.consumer(CALENDAR_WORKER, worker_handle(ports))
 
     def tracker(self, handle: Handle | None = None) -> SqsConsumer:
-        return self.consumer(JOB_TRACKER, handle or tracker_handle(self.stores["job_tracker"]))
+        return self.consumer(
+            JOB_TRACKER, handle or tracker_handle(SqlJobBook(self.stores["job_tracker"]))
+        )
 
     async def publish_todo_events(self) -> None:
         assert await self.relays["todo_api"].flush(10)

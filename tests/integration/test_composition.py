@@ -9,6 +9,7 @@ from sqlalchemy.pool import QueuePool
 
 from services.job_tracker.app import create_app
 from services.job_tracker.projection import record_job_event
+from services.job_tracker.records import SqlJobBook
 from services.job_tracker.tables import SCHEMA
 from shared.blobs import InMemoryBlobStore
 from shared.envelope import wrap
@@ -37,8 +38,9 @@ async def test_the_tracker_answers_from_the_store_and_blobs_it_is_handed_and_lea
         event_count=0,
     )
     requested = CalendarRequested(task_id=task_id, requested_at=NOW, todo_count=0, todos=())
-    await record_job_event(wrap(requested, stream_id="calendar", stream_version=1), store)
-    await record_job_event(wrap(ready, stream_id="render", stream_version=1), store)
+    book = SqlJobBook(store)
+    await record_job_event(wrap(requested, stream_id="calendar", stream_version=1), book)
+    await record_job_event(wrap(ready, stream_id="render", stream_version=1), book)
 
     app = create_app(service_settings, adapters=Adapters(store=store, blobs=blobs))
     async with TestClient(TestServer(app)) as client:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from services.job_tracker.jobs import Status
 from services.job_tracker.projection import find_job, record_job_event
+from services.job_tracker.records import SqlJobBook
 from services.job_tracker.tables import SCHEMA
 from shared.envelope import Envelope, wrap
 from shared.events import CalendarFailed, CalendarReady, CalendarRequested, CalendarStarted
@@ -63,8 +64,8 @@ async def test_shuffled_and_duplicated_deliveries_fold_to_the_in_order_job(
     random.Random(7).shuffle(deliveries)
 
     for envelope in in_order:
-        assert await record_job_event(envelope, store)
-    outcomes = [await record_job_event(envelope, store) for envelope in deliveries]
+        assert await record_job_event(envelope, SqlJobBook(store))
+    outcomes = [await record_job_event(envelope, SqlJobBook(store)) for envelope in deliveries]
 
     async with store.engine.connect() as conn:
         expected = await find_job(conn, in_order[0].data.task_id)  # type: ignore[union-attr]

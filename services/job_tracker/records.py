@@ -1,0 +1,111 @@
+"""The tracker's records port: what folding one event into its job needs, in one transaction.
+
+`record_job_event` (projection.py) decides against this port only; `SqlJobBook` is the real
+implementation on the service's database, and tests hold an in-memory one to it
+(tests/integration/test_job_book_contract.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import asdict
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from sqlalchemy import RowMapping, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.job_tracker.jobs import Job, Status
+from services.job_tracker.tables import jobs
+from shared.clock import utcnow
+from shared.envelope import Envelope
+from shared.store import EventStore
+
+# the inbox's name for this consumer
+CONSUMER = "job_tracker"
+# built once, given their values at execution: compiled once and cached
+SELECT_JOB_FOR_UPDATE = select(jobs).where(jobs.c.task_id == bindparam("key")).with_for_update()
+UPDATE_JOB = update(jobs).where(jobs.c.task_id == bindparam("key"))
+
+
+class JobRecords(Protocol):
+    """One transaction's view of the tracker's state."""
+
+    async def first_time(self, event_id: UUID) -> bool:
+        """Mark the event handled (the inbox); False when it was already."""
+        ...
+
+    async def keep(self, envelope: Envelope) -> None:
+        """Store the event in the tracker's own log, which a rebuild refolds."""
+        ...
+
+    async def locked_job(self, task_id: UUID) -> Job | None:
+        """The job, locked until the transaction ends; None while it has no row."""
+        ...
+
+    async def add(self, job: Job) -> bool:
+        """Write a new job; False when another transaction created its row first."""
+        ...
+
+    async def replace(self, job: Job) -> None:
+        """Write the job over its row."""
+        ...
+
+
+class JobBook(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[JobRecords]:
+        """All or nothing: committed when the block ends, rolled back if it raises."""
+        ...
+
+
+class SqlJobBook:
+    """The records in the service's database: its inbox, event log and jobs table."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[JobRecords]:
+        async with self._store.transaction() as conn:
+            yield SqlJobRecords(self._store, conn)
+
+
+class SqlJobRecords:
+    def __init__(self, store: EventStore, conn: AsyncConnection) -> None:
+        self._store = store
+        self._conn = conn
+
+    async def first_time(self, event_id: UUID) -> bool:
+        return await self._store.record_processed(self._conn, CONSUMER, event_id)
+
+    async def keep(self, envelope: Envelope) -> None:
+        await self._store.insert(self._conn, [envelope], publish=False)
+
+    async def locked_job(self, task_id: UUID) -> Job | None:
+        found = await self._conn.execute(SELECT_JOB_FOR_UPDATE, {"key": str(task_id)})
+        row = found.mappings().first()
+        return None if row is None else row_to_job(row)
+
+    async def add(self, job: Job) -> bool:
+        dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(jobs).on_conflict_do_nothing()
+        return (await self._conn.execute(statement, job_values(job))).rowcount == 1
+
+    async def replace(self, job: Job) -> None:
+        await self._conn.execute(UPDATE_JOB, {"key": str(job.task_id), **job_values(job)})
+
+
+def job_values(job: Job, updated_at: datetime | None = None) -> dict[str, object]:
+    """The jobs row of a job, last updated at `updated_at` (default: now)."""
+    updated_at = updated_at or utcnow()
+    return {**asdict(job), "task_id": str(job.task_id), "updated_at": updated_at}
+
+
+def row_to_job(row: RowMapping) -> Job:
+    fields = dict(row)
+    fields.pop("updated_at", None)
+    return Job(**{**fields, "task_id": UUID(fields["task_id"]), "status": Status(fields["status"])})

@@ -1,0 +1,85 @@
+"""The job tracker's records port, one contract: the database (SQLite, PostgreSQL) and the
+in-memory fake the unit tests of record_job_event use (tests/fakes.py)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+
+from services.job_tracker.jobs import Job, Status
+from services.job_tracker.records import JobBook, SqlJobBook
+from services.job_tracker.tables import SCHEMA
+from shared.envelope import wrap
+from shared.events import CalendarStarted
+from shared.runtime import open_store
+from shared.settings import Settings
+from tests.environment import POSTGRES_URL, fresh_schema
+from tests.fakes import MemoryJobBook
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+async def book(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[JobBook]:
+    if request.param == "memory":
+        yield MemoryJobBook()
+        return
+    async with contextlib.AsyncExitStack() as stack:
+        if request.param == "sqlite":
+            database = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/records.db")
+        else:
+            schema = await stack.enter_async_context(fresh_schema())
+            database = Settings(database_url=POSTGRES_URL, database_schema=schema)
+        store = await open_store(database, SCHEMA)
+        stack.push_async_callback(store.engine.dispose)
+        yield SqlJobBook(store)
+
+
+def started() -> CalendarStarted:
+    return CalendarStarted(task_id=uuid4(), attempt=1)
+
+
+class TestJobBook:
+    async def test_an_event_is_handled_the_first_time_only(self, book: JobBook) -> None:
+        event_id = uuid4()
+        async with book.transaction() as records:
+            first, again = await records.first_time(event_id), await records.first_time(event_id)
+        async with book.transaction() as records:
+            later = await records.first_time(event_id)
+
+        assert (first, again, later) == (True, False, False)
+
+    async def test_a_job_added_is_found_and_replaced(self, book: JobBook) -> None:
+        job = Job(task_id=uuid4())
+        async with book.transaction() as records:
+            missing = await records.locked_job(job.task_id)
+            added = await records.add(job)
+        async with book.transaction() as records:
+            twice = await records.add(job)
+            await records.replace(Job(task_id=job.task_id, status=Status.STARTED, attempt=1))
+        async with book.transaction() as records:
+            found = await records.locked_job(job.task_id)
+
+        assert (missing, added, twice) == (None, True, False)
+        assert found == Job(task_id=job.task_id, status=Status.STARTED, attempt=1)
+
+    async def test_a_transaction_that_raises_leaves_nothing(self, book: JobBook) -> None:
+        event = started()
+        envelope = wrap(event, stream_id=f"render-{event.task_id}", stream_version=1)
+
+        async def fail_halfway() -> None:
+            async with book.transaction() as records:
+                await records.first_time(envelope.event_id)
+                await records.keep(envelope)
+                await records.add(Job(task_id=event.task_id))
+                raise RuntimeError("the fold failed")
+
+        with pytest.raises(RuntimeError):
+            await fail_halfway()
+        async with book.transaction() as records:
+            first = await records.first_time(envelope.event_id)
+            found = await records.locked_job(event.task_id)
+
+        assert (first, found) == (True, None)

@@ -1,0 +1,50 @@
+"""record_job_event on the in-memory records (tests/fakes.py, held to the database's by
+tests/integration/test_job_book_contract.py): the decisions, without a database."""
+
+from __future__ import annotations
+
+from services.job_tracker.jobs import Status
+from services.job_tracker.projection import record_job_event
+from shared.envelope import Envelope, wrap
+from shared.events import CalendarReady, TodoDeleted
+from tests.factories import NOW, calendar_envelope, calendar_requested, todo_snapshots
+from tests.fakes import MemoryJobBook
+
+
+def requested_and_ready() -> tuple[Envelope, Envelope]:
+    requested = calendar_envelope(calendar_requested(todo_snapshots(3)))
+    task_id = requested.data.task_id  # type: ignore[union-attr]
+    ready = CalendarReady(task_id=task_id, blob_key="k", size_bytes=1, sha256="s", event_count=3)
+    return requested, wrap(ready, stream_id=f"render-{task_id}", stream_version=1)
+
+
+async def test_an_outcome_before_its_request_folds_to_the_same_job() -> None:
+    book = MemoryJobBook()
+    requested, ready = requested_and_ready()
+
+    assert await record_job_event(ready, book)
+    assert await record_job_event(requested, book)
+
+    [job] = book.state.jobs.values()
+    assert (job.status, job.todo_count, job.result_key) == (Status.SUCCESS, 3, "k")
+    assert [envelope.type for envelope in book.state.log] == ["CalendarReady", "CalendarRequested"]
+
+
+async def test_a_duplicate_delivery_changes_nothing() -> None:
+    book = MemoryJobBook()
+    requested, _ = requested_and_ready()
+    assert await record_job_event(requested, book)
+    before = (dict(book.state.jobs), list(book.state.log))
+
+    assert not await record_job_event(requested, book)
+
+    assert (book.state.jobs, book.state.log) == before
+
+
+async def test_an_event_about_no_job_is_left_alone() -> None:
+    book = MemoryJobBook()
+    deleted = wrap(TodoDeleted(id=1, deleted_at=NOW), stream_id="todo-1", stream_version=1)
+
+    assert not await record_job_event(deleted, book)
+
+    assert (book.state.jobs, book.state.log, book.state.handled) == ({}, [], set())
