@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from shared.consumer import Delivery
 from shared.envelope import Envelope, wrap
-from shared.events import CalendarRequested, TodoSnapshot
+from shared.events import CalendarReady, CalendarRequested, TodoSnapshot
 
 NOW = datetime(2024, 4, 17, 14, 0)
 
@@ -41,6 +41,14 @@ def calendar_requested(
     """A calendar job of `todos`, requested at NOW under a fresh task id."""
     defaults = {"task_id": uuid4(), "requested_at": NOW, "todo_count": len(todos or ())}
     return CalendarRequested.model_validate({**defaults, "todos": todos, **fields})
+
+
+def calendar_ready(task_id: UUID, **fields: Any) -> CalendarReady:
+    """The outcome of a rendered job: a small file of one event."""
+    defaults = {"blob_key": f"calendars/{task_id}.ics", "size_bytes": 1, "sha256": "s"}
+    return CalendarReady.model_validate(
+        {"task_id": task_id, "event_count": 1, **defaults, **fields}
+    )
 
 
 def calendar_envelope(event: CalendarRequested) -> Envelope:

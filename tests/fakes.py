@@ -1,7 +1,8 @@
 """In-memory twins of the services' ports, for handler tests in tests/unit.
 
 Each is held to its real implementation by a contract test in tests/integration
-(`test_job_book_contract.py` for the job tracker's records).
+(`test_job_book_contract.py` for the job tracker's records, `test_render_book_contract.py` for the
+worker's, `test_todo_book_contract.py` for the todo service's).
 """
 
 from __future__ import annotations
@@ -9,13 +10,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 from uuid import UUID
 
+from services.calendar_worker.records import RenderRecords, render_stream_id
 from services.job_tracker.jobs import Job
 from services.job_tracker.records import JobRecords
-from shared.envelope import Envelope
+from services.todo_api import todo
+from services.todo_api.projection import TodoFold
+from services.todo_api.records import TodoRecords
+from shared.bus import Outgoing
+from shared.envelope import Envelope, wrap
+from shared.events import AnyEvent, CalendarRequested, TodoSnapshot
+from shared.store import ConcurrencyError
+
+S = TypeVar("S")
+R = TypeVar("R")
+
+
+class MemoryBook(Generic[S, R]):
+    """Records in memory: one transaction at a time, on a copy kept only if the block succeeds."""
+
+    def __init__(self, state: S, records: Callable[[S], R]) -> None:
+        self.state = state
+        self._records = records
+        self._lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[R]:
+        async with self._lock:
+            draft = copy.deepcopy(self.state)
+            yield self._records(draft)
+            self.state = draft
 
 
 @dataclass
@@ -51,16 +80,143 @@ class MemoryJobRecords:
         self.state.jobs[job.task_id] = job
 
 
-class MemoryJobBook:
-    """The tracker's records in memory: one transaction at a time, all or nothing."""
+class MemoryJobBook(MemoryBook[JobState, JobRecords]):
+    def __init__(self) -> None:
+        super().__init__(JobState(), MemoryJobRecords)
+
+
+@dataclass
+class RenderState:
+    streams: dict[UUID, list[Envelope]] = field(default_factory=dict)
+    # task id -> (holder, expires at)
+    leases: dict[UUID, tuple[str, datetime]] = field(default_factory=dict)
+    # what the worker's outbox would publish, in commit order
+    queued: list[Envelope] = field(default_factory=list)
+
+
+@dataclass
+class MemoryRenderRecords:
+    state: RenderState
+
+    async def history(self, task_id: UUID) -> list[Envelope]:
+        return list(self.state.streams.get(task_id, []))
+
+    async def append(self, task_id: UUID, version: int, event: AnyEvent, cause: Envelope) -> None:
+        stream = self.state.streams.setdefault(task_id, [])
+        if len(stream) != version:
+            raise ConcurrencyError(f"render of {task_id} version {version + 1} exists")
+        envelope = wrap(
+            event,
+            stream_id=render_stream_id(task_id),
+            stream_version=version + 1,
+            correlation_id=cause.correlation_id,
+            causation_id=cause.event_id,
+        )
+        stream.append(envelope)
+        self.state.queued.append(envelope)
+
+    async def claim(self, task_id: UUID, holder: str, now: datetime, lease: timedelta) -> bool:
+        current = self.state.leases.get(task_id)
+        if current is not None and current[0] != holder and current[1] >= now:
+            return False
+        self.state.leases[task_id] = (holder, now + lease)
+        return True
+
+    async def lease_expiry(self, task_id: UUID) -> datetime | None:
+        current = self.state.leases.get(task_id)
+        return None if current is None else current[1]
+
+    async def release(self, task_id: UUID, holder: str) -> None:
+        current = self.state.leases.get(task_id)
+        if current is not None and current[0] == holder:
+            del self.state.leases[task_id]
+
+
+class MemoryRenderBook(MemoryBook[RenderState, RenderRecords]):
+    def __init__(self) -> None:
+        super().__init__(RenderState(), MemoryRenderRecords)
+
+    async def history(self, task_id: UUID) -> list[Envelope]:
+        return list(self.state.streams.get(task_id, []))
+
+
+class MemoryOutbox:
+    """The outbox in memory, for relay tests; held to SqlOutbox by test_outbox_contract.py."""
 
     def __init__(self) -> None:
-        self.state = JobState()
-        self._lock = asyncio.Lock()
+        # position -> entry; positions only grow, so the dict keeps them in order
+        self.entries: dict[int, Outgoing] = {}
+        self._last_position = 0
 
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[JobRecords]:
-        async with self._lock:
-            draft = copy.deepcopy(self.state)
-            yield MemoryJobRecords(draft)
-            self.state = draft
+    def queue(self, envelopes: Iterable[Envelope]) -> list[int]:
+        """What a committed append puts in the outbox; the positions it took."""
+        taken = []
+        for envelope in envelopes:
+            self._last_position += 1
+            position = self._last_position
+            self.entries[position] = Outgoing(position, envelope.type, envelope.to_json())
+            taken.append(position)
+        return taken
+
+    async def pending(self, limit: int = 100, skip: Collection[int] = ()) -> list[Outgoing]:
+        waiting = [entry for position, entry in self.entries.items() if position not in skip]
+        return waiting[:limit]
+
+    async def mark_published(self, positions: Sequence[int]) -> None:
+        for position in positions:
+            self.entries.pop(position, None)
+
+    async def backlog(self) -> int:
+        return len(self.entries)
+
+
+@dataclass
+class TodoState:
+    streams: dict[str, list[Envelope]] = field(default_factory=dict)
+    # the list, folded as the service's projection writes it
+    listed: TodoFold = field(default_factory=TodoFold)
+    last_id: int = 0
+    queued: list[Envelope] = field(default_factory=list)
+
+    def append(self, stream_id: str, version: int, events: Sequence[AnyEvent]) -> list[Envelope]:
+        stream = self.streams.setdefault(stream_id, [])
+        if len(stream) != version:
+            raise ConcurrencyError(f"{stream_id} version {version + 1} exists")
+        correlation_id = next(
+            (event.task_id for event in events if isinstance(event, CalendarRequested)), None
+        )
+        envelopes = [
+            wrap(event, stream_id=stream_id, stream_version=number, correlation_id=correlation_id)
+            for number, event in enumerate(events, start=version + 1)
+        ]
+        stream.extend(envelopes)
+        return envelopes
+
+
+@dataclass
+class MemoryTodoRecords:
+    state: TodoState
+
+    async def next_id(self) -> int:
+        self.state.last_id += 1
+        return self.state.last_id
+
+    async def history(self, todo_id: int) -> list[AnyEvent]:
+        return [envelope.data for envelope in self.state.streams.get(todo.stream_id(todo_id), [])]
+
+    async def record(self, todo_id: int, version: int, events: Sequence[AnyEvent]) -> None:
+        for envelope in self.state.append(todo.stream_id(todo_id), version, events):
+            self.state.listed.apply(envelope)
+
+    async def record_calendar_request(self, event: CalendarRequested) -> None:
+        stream = todo.calendar_stream_id(event.task_id)
+        self.state.queued.extend(self.state.append(stream, 0, [event]))
+
+
+class MemoryTodoBook(MemoryBook[TodoState, TodoRecords]):
+    def __init__(self) -> None:
+        super().__init__(TodoState(), MemoryTodoRecords)
+
+    async def todos(self) -> list[TodoSnapshot]:
+        listed = self.state.listed.todos
+        return [listed[todo_id] for todo_id in sorted(listed)]

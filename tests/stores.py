@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import create_engine, ensure_schema
 from shared.events import TodoDeleted
+from shared.runtime import ServiceSchema, open_store
 from shared.settings import Settings
 from shared.store import EventStore, store_tables
 from tests.factories import NOW
@@ -24,6 +27,16 @@ async def make_store(settings: Settings, owner: str = "store_test") -> EventStor
     engine = create_engine(settings)
     await ensure_schema(engine, metadata, owner=owner, version=1, schema=settings.database_schema)
     return EventStore(engine, tables)
+
+
+@contextlib.asynccontextmanager
+async def service_store(settings: Settings, schema: ServiceSchema) -> AsyncIterator[EventStore]:
+    """A service's own store (all its tables) on `settings`' database, disposed of afterwards."""
+    store = await open_store(settings, schema)
+    try:
+        yield store
+    finally:
+        await store.engine.dispose()
 
 
 def deleted(todo_id: int) -> TodoDeleted:

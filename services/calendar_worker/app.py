@@ -7,10 +7,12 @@ from datetime import timedelta
 from aiohttp import web
 
 from services.calendar_worker.handlers import WorkerPorts, make_handle
+from services.calendar_worker.records import SqlRenderBook
 from services.calendar_worker.tables import SCHEMA
 from shared.consumer import Handle
 from shared.http import health
 from shared.keys import Adapters, blobs_key, settings_key, store_key
+from shared.readiness import queue_found, readiness, topic_found
 from shared.runtime import aws_ctx, consumer_ctx, database_ctx, relay_ctx, service_app
 from shared.settings import Settings
 from shared.topology import CALENDAR_WORKER
@@ -21,12 +23,13 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> web.A
     app.cleanup_ctx.extend(
         [database_ctx(SCHEMA), aws_ctx, relay_ctx, consumer_ctx(CALENDAR_WORKER, _handle)]
     )
-    # the worker serves only its health, for container and load-balancer checks
+    # the worker serves only its health and readiness (and metrics), for container checks
     app.router.add_get("/api/v1/health", health)
+    app.router.add_get("/api/v1/ready", readiness(topic_found, queue_found(CALENDAR_WORKER)))
     return app
 
 
 def _handle(app: web.Application) -> Handle:
     # a render is claimed for as long as its message stays invisible to other workers
     lease = timedelta(seconds=app[settings_key].sqs_visibility_timeout_s)
-    return make_handle(WorkerPorts(app[store_key], app[blobs_key], lease))
+    return make_handle(WorkerPorts(SqlRenderBook(app[store_key]), app[blobs_key], lease))

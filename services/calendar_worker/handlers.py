@@ -10,12 +10,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
-from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from services.calendar_worker.records import RenderBook, RenderRecords
 from services.calendar_worker.rendering import render_and_store
-from services.calendar_worker.tables import render_leases
-from shared import leases
 from shared.blobs import BlobNotFoundError, BlobStore
 from shared.claim_check import check_out
 from shared.clock import utcnow
@@ -31,7 +27,7 @@ from shared.events import (
     TodoSnapshot,
 )
 from shared.outages import is_outage
-from shared.store import ConcurrencyError, EventStore
+from shared.store import ConcurrencyError
 
 logger = logging.getLogger(__name__)
 # failures that no retry can mend: fail the job at once instead of waiting out the redrive count
@@ -49,17 +45,13 @@ QUICK_RENDER_TODOS = 1000
 
 @dataclass(frozen=True)
 class WorkerPorts:
-    store: EventStore
+    # each job's render stream and render lease (records.py)
+    book: RenderBook
     blobs: BlobStore
     # one render per job at a time, held as long as a message stays invisible
     lease: timedelta = timedelta(seconds=30)
-    lease_table: Table = render_leases
     # calendars of at most this many inline todos are rendered without a lease
     quick_render_todos: int = QUICK_RENDER_TODOS
-
-
-def render_stream_id(task_id: UUID) -> str:
-    return f"render-{task_id}"
 
 
 async def build_calendar(envelope: Envelope, delivery: Delivery, ports: WorkerPorts) -> None:
@@ -88,21 +80,21 @@ async def _render_at_once(
     ports: WorkerPorts,
 ) -> bool:
     """Render, store, append the outcome at version 1; False if a leased render began it."""
-    stream = render_stream_id(request.task_id)
+    task_id = request.task_id
     # one read spares a duplicate of a finished job (a redelivery, a replay) its render
-    if await _finished(ports, stream):
-        logger.info("calendar %s already finished; duplicate delivery ignored", request.task_id)
+    if _is_finished(await ports.book.history(task_id)):
+        logger.info("calendar %s already finished; duplicate delivery ignored", task_id)
         return True
-    rendering = render_and_store(request.task_id, todos, request.requested_at, ports.blobs)
+    rendering = render_and_store(task_id, todos, request.requested_at, ports.blobs)
     outcome = await _outcome(delivery, request, rendering)
     try:
-        async with ports.store.transaction() as conn:
-            await _append(ports, conn, stream, 0, outcome, envelope)
+        async with ports.book.transaction() as records:
+            await records.append(task_id, 0, outcome, envelope)
     except ConcurrencyError:
         # another delivery recorded its outcome first (or, from a worker with another threshold,
         # a leased start: that path decides then)
-        if await _finished(ports, stream):
-            logger.info("calendar %s already finished; duplicate delivery ignored", request.task_id)
+        if _is_finished(await ports.book.history(task_id)):
+            logger.info("calendar %s already finished; duplicate delivery ignored", task_id)
             return True
         return False
     return True
@@ -111,14 +103,16 @@ async def _render_at_once(
 async def _render_leased(
     envelope: Envelope, request: CalendarRequested, delivery: Delivery, ports: WorkerPorts
 ) -> None:
-    stream = render_stream_id(request.task_id)
-    version = await _start(ports, stream, envelope, delivery)
+    version = await _start(ports, request.task_id, envelope, delivery)
     if version is None:
         logger.info("calendar %s already finished; duplicate delivery ignored", request.task_id)
         return
     async with _lease_kept(ports, request.task_id, delivery.message_id):
         outcome = await _outcome(delivery, request, _check_out_and_render(request, ports))
-    await _finish(ports, stream, version, outcome, envelope, delivery)
+    async with ports.book.transaction() as records:
+        # the outcome and the lease given up together
+        await records.append(request.task_id, version, outcome, envelope)
+        await records.release(request.task_id, delivery.message_id)
 
 
 async def _check_out_and_render(request: CalendarRequested, ports: WorkerPorts) -> CalendarReady:
@@ -138,75 +132,41 @@ async def _outcome(
         return _failed(request.task_id, exc, delivery)
 
 
-async def _finished(ports: WorkerPorts, stream: str) -> bool:
-    return any(event.type in TERMINAL_CALENDAR_EVENTS for event in await ports.store.load(stream))
+def _is_finished(history: Sequence[Envelope]) -> bool:
+    return any(event.type in TERMINAL_CALENDAR_EVENTS for event in history)
 
 
 async def _start(
-    ports: WorkerPorts, stream: str, cause: Envelope, delivery: Delivery
+    ports: WorkerPorts, task_id: UUID, cause: Envelope, delivery: Delivery
 ) -> int | None:
     """Claim the job's render and record CalendarStarted; the render stream's version after it.
 
     None when the job is finished already; BusyError while another delivery renders it. The
     stream is read inside the claim's transaction, so a render that just finished is seen.
     """
-    task_id = _task_id(cause)
     started = CalendarStarted(task_id=task_id, attempt=delivery.receive_count)
-    async with ports.store.transaction() as conn:
-        history = await ports.store.load(stream, conn)
-        if any(event.type in TERMINAL_CALENDAR_EVENTS for event in history):
+    async with ports.book.transaction() as records:
+        history = await records.history(task_id)
+        if _is_finished(history):
             return None
-        await _claim_render(ports, conn, task_id, delivery.message_id)
+        await _claim_render(ports, records, task_id, delivery.message_id)
         # tried again in place after an outage: this attempt's start is already recorded
         if history and history[-1].data == started:
             return len(history)
-        await _append(ports, conn, stream, len(history), started, cause)
+        await records.append(task_id, len(history), started, cause)
     return len(history) + 1
 
 
 async def _claim_render(
-    ports: WorkerPorts, conn: AsyncConnection, task_id: UUID, holder: str
+    ports: WorkerPorts, records: RenderRecords, task_id: UUID, holder: str
 ) -> None:
     """Lease the job's render to this delivery, or raise BusyError while another holds it."""
-    now, name = utcnow(), str(task_id)
-    if await leases.claim(conn, ports.lease_table, name, holder, now, ports.lease):
+    now = utcnow()
+    if await records.claim(task_id, holder, now, ports.lease):
         return
-    until = await leases.expires_at(conn, ports.lease_table, name) or now
+    until = await records.lease_expiry(task_id) or now
     wait_s = max(0.5, (until - now).total_seconds())
     raise BusyError(f"calendar {task_id} is being rendered by another delivery", wait_s)
-
-
-async def _finish(
-    ports: WorkerPorts,
-    stream: str,
-    version: int,
-    outcome: AnyEvent,
-    cause: Envelope,
-    delivery: Delivery,
-) -> None:
-    """Record the outcome and give the render lease up, in one transaction."""
-    async with ports.store.transaction() as conn:
-        await _append(ports, conn, stream, version, outcome, cause)
-        await leases.release(conn, ports.lease_table, str(_task_id(cause)), delivery.message_id)
-
-
-async def _append(
-    ports: WorkerPorts,
-    conn: AsyncConnection,
-    stream: str,
-    version: int,
-    event: AnyEvent,
-    cause: Envelope,
-) -> None:
-    # a version conflict means another worker got there first
-    await ports.store.append(
-        conn,
-        stream,
-        version,
-        [event],
-        correlation_id=cause.correlation_id,
-        causation_id=cause.event_id,
-    )
 
 
 @contextlib.asynccontextmanager
@@ -217,21 +177,14 @@ async def _lease_kept(ports: WorkerPorts, task_id: UUID, holder: str) -> AsyncIt
         while True:
             await asyncio.sleep(ports.lease.total_seconds() / 3)
             with contextlib.suppress(Exception):
-                async with ports.store.transaction() as conn:
-                    await leases.claim(
-                        conn, ports.lease_table, str(task_id), holder, utcnow(), ports.lease
-                    )
+                async with ports.book.transaction() as records:
+                    await records.claim(task_id, holder, utcnow(), ports.lease)
 
     renewing = asyncio.create_task(renew())
     try:
         yield
     finally:
         renewing.cancel()
-
-
-def _task_id(request: Envelope) -> UUID:
-    assert isinstance(request.data, CalendarRequested)
-    return request.data.task_id
 
 
 def _failed(task_id: UUID, exc: Exception, delivery: Delivery) -> CalendarFailed:

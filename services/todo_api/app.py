@@ -8,11 +8,13 @@ from aiohttp import ClientSession, ClientTimeout, web
 
 from services.todo_api.keys import (
     LocalTracker,
+    book_key,
     local_tracker_key,
     store_key,
     tracker_client_key,
 )
 from services.todo_api.projection import seed_todo_ids
+from services.todo_api.records import SqlTodoBook
 from services.todo_api.routes import ROUTES, setup_routes
 from services.todo_api.tables import SCHEMA
 from shared.keys import Adapters
@@ -31,15 +33,17 @@ def create_app(
     if local_tracker is not None:
         app[local_tracker_key] = local_tracker
     app.cleanup_ctx.extend(
-        [database_ctx(SCHEMA), todo_ids_ctx, aws_ctx, relay_ctx, tracker_client_ctx]
+        [database_ctx(SCHEMA), records_ctx, aws_ctx, relay_ctx, tracker_client_ctx]
     )
     setup_routes(app, ROUTES)
     return app
 
 
-async def todo_ids_ctx(app: web.Application) -> AsyncIterator[None]:
+async def records_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The records on the service's store, its id counter created first."""
     async with app[store_key].engine.begin() as conn:
         await seed_todo_ids(conn)
+    app[book_key] = SqlTodoBook(app[store_key])
     yield
 
 

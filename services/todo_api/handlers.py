@@ -1,4 +1,7 @@
-"""One function per command: load, decide, append with the projection, in one transaction."""
+"""One function per command: load, decide, record (events and list together), in one transaction.
+
+Each decides against the records port (records.py): the database, or a test's in-memory twin.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +9,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from services.todo_api import todo
 from services.todo_api.commands import CreateTodo, DeleteTodo, RequestCalendar, UpdateTodo
-from services.todo_api.projection import list_todos, next_todo_id, project
+from services.todo_api.records import TodoBook, TodoRecords
 from shared.blobs import BlobStore
 from shared.claim_check import check_in
 from shared.clock import utcnow
 from shared.events import TodoSnapshot
-from shared.store import ConcurrencyError, EventStore
+from shared.store import ConcurrencyError
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -23,59 +24,54 @@ T = TypeVar("T")
 MAX_ATTEMPTS = 5
 
 
-async def create_todo(command: CreateTodo, store: EventStore) -> TodoSnapshot:
-    async with store.transaction() as conn:
-        todo_id = await next_todo_id(conn)
+async def create_todo(command: CreateTodo, book: TodoBook) -> TodoSnapshot:
+    async with book.transaction() as records:
+        todo_id = await records.next_id()
         events = todo.create(command, todo_id, utcnow())
-        await project(conn, await store.append(conn, todo.stream_id(todo_id), 0, events))
+        await records.record(todo_id, 0, events)
     return todo.check_exists(todo.fold(events, start=None))
 
 
-async def update_todo(command: UpdateTodo, store: EventStore) -> TodoSnapshot:
-    async def attempt(conn: AsyncConnection) -> TodoSnapshot:
-        state, version = await _load(conn, store, command.todo_id)
+async def update_todo(command: UpdateTodo, book: TodoBook) -> TodoSnapshot:
+    async def attempt(records: TodoRecords) -> TodoSnapshot:
+        state, version = await _load(records, command.todo_id)
         events = todo.update(state, command, utcnow())
-        stream = todo.stream_id(command.todo_id)
-        await project(conn, await store.append(conn, stream, version, events))
+        await records.record(command.todo_id, version, events)
         return todo.check_exists(todo.fold(events, start=state))
 
-    return await _with_retries(store, attempt)
+    return await _with_retries(book, attempt)
 
 
-async def delete_todo(command: DeleteTodo, store: EventStore) -> TodoSnapshot:
-    async def attempt(conn: AsyncConnection) -> TodoSnapshot:
-        state, version = await _load(conn, store, command.todo_id)
+async def delete_todo(command: DeleteTodo, book: TodoBook) -> TodoSnapshot:
+    async def attempt(records: TodoRecords) -> TodoSnapshot:
+        state, version = await _load(records, command.todo_id)
         events = todo.delete(state, utcnow())
-        stream = todo.stream_id(command.todo_id)
-        await project(conn, await store.append(conn, stream, version, events))
+        await records.record(command.todo_id, version, events)
         return todo.check_exists(state)
 
-    return await _with_retries(store, attempt)
+    return await _with_retries(book, attempt)
 
 
-async def _load(conn: AsyncConnection, store: EventStore, todo_id: int) -> tuple[todo.Todo, int]:
-    envelopes = await store.load(todo.stream_id(todo_id), conn)
-    return todo.fold(envelope.data for envelope in envelopes), len(envelopes)
+async def _load(records: TodoRecords, todo_id: int) -> tuple[todo.Todo, int]:
+    history = await records.history(todo_id)
+    return todo.fold(history), len(history)
 
 
-async def _with_retries(store: EventStore, attempt: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+async def _with_retries(book: TodoBook, attempt: Callable[[TodoRecords], Awaitable[T]]) -> T:
     for number in range(1, MAX_ATTEMPTS):
         try:
-            async with store.transaction() as conn:
-                return await attempt(conn)
+            async with book.transaction() as records:
+                return await attempt(records)
         except ConcurrencyError:
             logger.debug("concurrent change, deciding again (attempt %d)", number)
     # the last attempt lets a conflict reach the caller, who answers 409
-    async with store.transaction() as conn:
-        return await attempt(conn)
+    async with book.transaction() as records:
+        return await attempt(records)
 
 
-async def request_calendar(command: RequestCalendar, store: EventStore, blobs: BlobStore) -> None:
-    async with store.reading() as conn:
-        snapshot = await list_todos(conn)
-    event = todo.request_calendar(command, snapshot, utcnow())
+async def request_calendar(command: RequestCalendar, book: TodoBook, blobs: BlobStore) -> None:
+    event = todo.request_calendar(command, await book.todos(), utcnow())
     # a large snapshot goes to S3 before the write transaction, which never waits on S3
     event = await check_in(event, blobs)
-    async with store.transaction() as conn:
-        stream = todo.calendar_stream_id(command)
-        await store.append(conn, stream, 0, [event], correlation_id=command.task_id)
+    async with book.transaction() as records:
+        await records.record_calendar_request(event)

@@ -5,11 +5,13 @@ from dataclasses import dataclass
 
 from aiohttp import ClientSession, web
 
+from services.todo_api.records import TodoBook
 from shared.keys import blobs_key, relay_key, settings_key, store_key
 
 __all__ = [
     "LocalTracker",
     "blobs_key",
+    "book_key",
     "local_tracker_key",
     "relay_key",
     "settings_key",
@@ -28,6 +30,8 @@ class LocalTracker:
     result: JobRoute
 
 
+# the records the command handlers decide against
+book_key = web.AppKey("todo_book", TodoBook)
 # forwards job status and result requests to the job tracker
 tracker_client_key = web.AppKey("tracker_client", ClientSession)
 # when set, the job routes are answered in process instead of forwarded over HTTP

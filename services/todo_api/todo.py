@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from uuid import UUID
 
 from services.todo_api.commands import CreateTodo, RequestCalendar, UpdateTodo
 from shared.events import (
@@ -64,8 +65,8 @@ def request_calendar(
     )
 
 
-def calendar_stream_id(command: RequestCalendar) -> str:
-    return f"calendar-{command.task_id}"
+def calendar_stream_id(task_id: UUID) -> str:
+    return f"calendar-{task_id}"
 
 
 def check_exists(state: Todo) -> TodoSnapshot:

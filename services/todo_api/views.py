@@ -8,7 +8,7 @@ from aiohttp import web
 
 from services.todo_api import handlers
 from services.todo_api.commands import CreateTodo, DeleteTodo, UpdateTodo
-from services.todo_api.keys import store_key
+from services.todo_api.keys import book_key, store_key
 from services.todo_api.projection import get_todo, list_todos
 from services.todo_api.schemas import TodoIn, TodoPatch
 from services.todo_api.todo import TodoNotFoundError
@@ -41,7 +41,7 @@ async def get_view(request: web.Request) -> web.Response:
 
 async def create_view(request: web.Request) -> web.Response:
     body = await parse_body(request, TodoIn)
-    todo = await handlers.create_todo(CreateTodo(**body.model_dump()), request.app[store_key])
+    todo = await handlers.create_todo(CreateTodo(**body.model_dump()), request.app[book_key])
     return json_response(todo, status=201)
 
 
@@ -50,7 +50,7 @@ async def update_view(request: web.Request) -> web.Response:
     body = await parse_body(request, TodoPatch)
     command = UpdateTodo(todo_id, body.changes())
     try:
-        todo = await handlers.update_todo(command, request.app[store_key])
+        todo = await handlers.update_todo(command, request.app[book_key])
     except TodoNotFoundError:
         raise not_found(TODO_NOT_FOUND) from None
     except ConcurrencyError:
@@ -61,7 +61,7 @@ async def update_view(request: web.Request) -> web.Response:
 async def delete_view(request: web.Request) -> web.Response:
     try:
         todo_id = _todo_id(request)
-        todo = await handlers.delete_todo(DeleteTodo(todo_id), request.app[store_key])
+        todo = await handlers.delete_todo(DeleteTodo(todo_id), request.app[book_key])
     except (web.HTTPNotFound, TodoNotFoundError):
         # the original contract answers a missing todo with 200 {}
         return json_response({})

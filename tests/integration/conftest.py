@@ -19,6 +19,19 @@ from tests.integration.replay_stack import (
 from tests.stores import make_store
 
 
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Settings | None:
+    """A port's contract runs three times: None for its in-memory twin (tests/fakes.py), then
+    settings for each database its real implementation runs on."""
+    if request.param == "memory":
+        return None
+    if request.param == "sqlite":
+        return Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/records.db")
+    return Settings(
+        database_url=POSTGRES_URL, database_schema=request.getfixturevalue("postgres_schema")
+    )
+
+
 @pytest.fixture
 async def store(database: Settings) -> AsyncIterator[EventStore]:
     """A bare event store, once on each database."""

@@ -3,9 +3,7 @@ in-memory fake the unit tests of record_job_event use (tests/fakes.py)."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 from uuid import uuid4
 
 import pytest
@@ -15,25 +13,17 @@ from services.job_tracker.records import JobBook, SqlJobBook
 from services.job_tracker.tables import SCHEMA
 from shared.envelope import wrap
 from shared.events import CalendarStarted
-from shared.runtime import open_store
 from shared.settings import Settings
-from tests.environment import POSTGRES_URL, fresh_schema
 from tests.fakes import MemoryJobBook
+from tests.stores import service_store
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-async def book(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[JobBook]:
-    if request.param == "memory":
+@pytest.fixture
+async def book(backend: Settings | None) -> AsyncIterator[JobBook]:
+    if backend is None:
         yield MemoryJobBook()
         return
-    async with contextlib.AsyncExitStack() as stack:
-        if request.param == "sqlite":
-            database = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/records.db")
-        else:
-            schema = await stack.enter_async_context(fresh_schema())
-            database = Settings(database_url=POSTGRES_URL, database_schema=schema)
-        store = await open_store(database, SCHEMA)
-        stack.push_async_callback(store.engine.dispose)
+    async with service_store(backend, SCHEMA) as store:
         yield SqlJobBook(store)
 
 

@@ -1,0 +1,106 @@
+"""The worker's records port: each job's render stream and its render lease.
+
+`build_calendar` (handlers.py) decides against this port only; `SqlRenderBook` is the real
+implementation on the service's database, and tests hold an in-memory one to it
+(tests/integration/test_render_book_contract.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timedelta
+from typing import Protocol
+from uuid import UUID
+
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.calendar_worker.tables import render_leases
+from shared import leases
+from shared.envelope import Envelope
+from shared.events import AnyEvent
+from shared.store import EventStore
+
+
+def render_stream_id(task_id: UUID) -> str:
+    return f"render-{task_id}"
+
+
+class RenderRecords(Protocol):
+    """One transaction's view of a job's render."""
+
+    async def history(self, task_id: UUID) -> list[Envelope]:
+        """The job's render stream so far, in version order."""
+        ...
+
+    async def append(self, task_id: UUID, version: int, event: AnyEvent, cause: Envelope) -> None:
+        """Append after `version` (0: the first event), caused by `cause`, queued to publish;
+        ConcurrencyError when another render appended that version first."""
+        ...
+
+    async def claim(self, task_id: UUID, holder: str, now: datetime, lease: timedelta) -> bool:
+        """Take or renew the job's render lease until now + lease; False while another holds it."""
+        ...
+
+    async def lease_expiry(self, task_id: UUID) -> datetime | None: ...
+
+    async def release(self, task_id: UUID, holder: str) -> None:
+        """Give the lease up if `holder` has it."""
+        ...
+
+
+class RenderBook(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[RenderRecords]:
+        """All or nothing: committed when the block ends, rolled back if it raises."""
+        ...
+
+    async def history(self, task_id: UUID) -> list[Envelope]:
+        """The job's render stream, read outside any transaction."""
+        ...
+
+
+class SqlRenderBook:
+    """Render streams in the service's event store; leases in its render-lease table."""
+
+    def __init__(self, store: EventStore, lease_table: Table = render_leases) -> None:
+        self._store = store
+        self._leases = lease_table
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[RenderRecords]:
+        async with self._store.transaction() as conn:
+            yield SqlRenderRecords(self._store, self._leases, conn)
+
+    async def history(self, task_id: UUID) -> list[Envelope]:
+        return await self._store.load(render_stream_id(task_id))
+
+
+class SqlRenderRecords:
+    def __init__(self, store: EventStore, lease_table: Table, conn: AsyncConnection) -> None:
+        self._store = store
+        self._leases = lease_table
+        self._conn = conn
+
+    async def history(self, task_id: UUID) -> list[Envelope]:
+        return await self._store.load(render_stream_id(task_id), self._conn)
+
+    async def append(self, task_id: UUID, version: int, event: AnyEvent, cause: Envelope) -> None:
+        await self._store.append(
+            self._conn,
+            render_stream_id(task_id),
+            version,
+            [event],
+            correlation_id=cause.correlation_id,
+            causation_id=cause.event_id,
+        )
+
+    async def claim(self, task_id: UUID, holder: str, now: datetime, lease: timedelta) -> bool:
+        return await leases.claim(self._conn, self._leases, str(task_id), holder, now, lease)
+
+    async def lease_expiry(self, task_id: UUID) -> datetime | None:
+        return await leases.expires_at(self._conn, self._leases, str(task_id))
+
+    async def release(self, task_id: UUID, holder: str) -> None:
+        await leases.release(self._conn, self._leases, str(task_id), holder)

@@ -1,0 +1,88 @@
+"""The todo service's records port: the todo streams, their list, the id counter, calendar requests.
+
+The command handlers (handlers.py) decide against this port only; `SqlTodoBook` is the real
+implementation on the service's database, and tests hold an in-memory one to it
+(tests/integration/test_todo_book_contract.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.todo_api import todo
+from services.todo_api.projection import list_todos, next_todo_id, project
+from shared.events import AnyEvent, CalendarRequested, TodoSnapshot
+from shared.store import EventStore
+
+
+class TodoRecords(Protocol):
+    """One transaction's view of the todos."""
+
+    async def next_id(self) -> int:
+        """Hand out the next todo id; never one handed out before, even if that todo is gone."""
+        ...
+
+    async def history(self, todo_id: int) -> list[AnyEvent]:
+        """The todo's events in version order (its version is their number)."""
+        ...
+
+    async def record(self, todo_id: int, version: int, events: Sequence[AnyEvent]) -> None:
+        """Append after `version` and write what the events do to the list, together;
+        ConcurrencyError when someone appended that version first."""
+        ...
+
+    async def record_calendar_request(self, event: CalendarRequested) -> None:
+        """Store the request as its job's first event, queued to publish, correlated by task id."""
+        ...
+
+
+class TodoBook(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[TodoRecords]:
+        """All or nothing: committed when the block ends, rolled back if it raises."""
+        ...
+
+    async def todos(self) -> list[TodoSnapshot]:
+        """The todo list in id order, read outside any transaction."""
+        ...
+
+
+class SqlTodoBook:
+    """The todos in the service's event store, with the list and the counter beside them."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[TodoRecords]:
+        async with self._store.transaction() as conn:
+            yield SqlTodoRecords(self._store, conn)
+
+    async def todos(self) -> list[TodoSnapshot]:
+        async with self._store.reading() as conn:
+            return await list_todos(conn)
+
+
+class SqlTodoRecords:
+    def __init__(self, store: EventStore, conn: AsyncConnection) -> None:
+        self._store = store
+        self._conn = conn
+
+    async def next_id(self) -> int:
+        return await next_todo_id(self._conn)
+
+    async def history(self, todo_id: int) -> list[AnyEvent]:
+        envelopes = await self._store.load(todo.stream_id(todo_id), self._conn)
+        return [envelope.data for envelope in envelopes]
+
+    async def record(self, todo_id: int, version: int, events: Sequence[AnyEvent]) -> None:
+        stream = todo.stream_id(todo_id)
+        await project(self._conn, await self._store.append(self._conn, stream, version, events))
+
+    async def record_calendar_request(self, event: CalendarRequested) -> None:
+        stream = todo.calendar_stream_id(event.task_id)
+        await self._store.append(self._conn, stream, 0, [event], correlation_id=event.task_id)

@@ -1,0 +1,102 @@
+"""The calendar worker's records port, one contract: the database (SQLite, PostgreSQL) and the
+in-memory fake the unit tests of build_calendar use (tests/fakes.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from uuid import uuid4
+
+import pytest
+
+from services.calendar_worker.records import RenderBook, SqlRenderBook, render_stream_id
+from services.calendar_worker.tables import SCHEMA
+from shared.events import CalendarStarted
+from shared.settings import Settings
+from shared.store import ConcurrencyError
+from tests.factories import NOW, calendar_envelope, calendar_ready, calendar_requested
+from tests.fakes import MemoryRenderBook
+from tests.stores import service_store
+
+LEASE = timedelta(seconds=30)
+
+
+@pytest.fixture
+async def book(backend: Settings | None) -> AsyncIterator[RenderBook]:
+    if backend is None:
+        yield MemoryRenderBook()
+        return
+    async with service_store(backend, SCHEMA) as store:
+        yield SqlRenderBook(store)
+
+
+class TestRenderStream:
+    async def test_appended_events_are_the_history_in_order_with_their_cause(
+        self, book: RenderBook
+    ) -> None:
+        cause = calendar_envelope(calendar_requested(()))
+        task_id = cause.data.task_id  # type: ignore[union-attr]
+        async with book.transaction() as records:
+            await records.append(task_id, 0, CalendarStarted(task_id=task_id, attempt=1), cause)
+        async with book.transaction() as records:
+            await records.append(task_id, 1, calendar_ready(task_id), cause)
+            inside = await records.history(task_id)
+
+        history = await book.history(task_id)
+
+        assert [event.type for event in history] == ["CalendarStarted", "CalendarReady"]
+        assert [event.stream_version for event in history] == [1, 2]
+        assert {event.stream_id for event in history} == {render_stream_id(task_id)}
+        assert all(event.causation_id == cause.event_id for event in history)
+        assert all(event.correlation_id == cause.correlation_id for event in history)
+        assert inside == history
+
+    async def test_a_version_taken_already_conflicts_and_rolls_its_transaction_back(
+        self, book: RenderBook
+    ) -> None:
+        cause = calendar_envelope(calendar_requested(()))
+        task_id = cause.data.task_id  # type: ignore[union-attr]
+        async with book.transaction() as records:
+            await records.append(task_id, 0, calendar_ready(task_id), cause)
+
+        async def claim_and_append_again() -> None:
+            async with book.transaction() as records:
+                await records.claim(task_id, "m-2", NOW, LEASE)
+                await records.append(task_id, 0, calendar_ready(task_id), cause)
+
+        with pytest.raises(ConcurrencyError):
+            await claim_and_append_again()
+
+        assert len(await book.history(task_id)) == 1
+        async with book.transaction() as records:
+            assert await records.lease_expiry(task_id) is None
+
+    async def test_a_job_never_rendered_has_no_history(self, book: RenderBook) -> None:
+        assert await book.history(uuid4()) == []
+
+
+class TestRenderLease:
+    async def test_one_holder_at_a_time_until_it_runs_out(self, book: RenderBook) -> None:
+        task_id = uuid4()
+        async with book.transaction() as records:
+            first = await records.claim(task_id, "m-1", NOW, LEASE)
+            renewed = await records.claim(task_id, "m-1", NOW + LEASE / 2, LEASE)
+            other = await records.claim(task_id, "m-2", NOW + LEASE, LEASE)
+            expiry = await records.lease_expiry(task_id)
+        async with book.transaction() as records:
+            later = await records.claim(task_id, "m-2", NOW + LEASE * 2, LEASE)
+
+        assert (first, renewed, other, later) == (True, True, False, True)
+        assert expiry == NOW + LEASE / 2 + LEASE
+
+    async def test_only_the_holder_releases_it(self, book: RenderBook) -> None:
+        task_id = uuid4()
+        async with book.transaction() as records:
+            await records.claim(task_id, "m-1", NOW, LEASE)
+            await records.release(task_id, "m-2")
+            kept = await records.lease_expiry(task_id)
+            await records.release(task_id, "m-1")
+            taken = await records.claim(task_id, "m-2", NOW, LEASE)
+
+        assert kept is not None
+        assert taken is True

@@ -1,0 +1,170 @@
+"""The todo service's command handlers on the in-memory twins of its records and blob store.
+
+The same records on SQLite and PostgreSQL: tests/integration/test_todo_book_contract.py; the
+handlers behind HTTP: tests/integration/todo_api/.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from uuid import uuid4
+
+import pytest
+
+from services.todo_api.commands import CreateTodo, DeleteTodo, RequestCalendar, UpdateTodo
+from services.todo_api.handlers import (
+    MAX_ATTEMPTS,
+    create_todo,
+    delete_todo,
+    request_calendar,
+    update_todo,
+)
+from services.todo_api.records import TodoRecords
+from services.todo_api.todo import TodoNotFoundError
+from shared.blobs import InMemoryBlobStore
+from shared.claim_check import INLINE_LIMIT_BYTES, snapshot_key
+from shared.events import AnyEvent, CalendarRequested
+from shared.store import ConcurrencyError
+from tests.fakes import MemoryTodoBook
+
+
+@pytest.fixture
+def book() -> MemoryTodoBook:
+    return MemoryTodoBook()
+
+
+class TestTodoCommands:
+    async def test_created_todos_get_ids_in_turn_and_join_the_list(
+        self, book: MemoryTodoBook
+    ) -> None:
+        first = await create_todo(CreateTodo(title="Water the plants"), book)
+        second = await create_todo(CreateTodo(title="Feed the cat", completed=True), book)
+
+        assert (first.id, second.id) == (1, 2)
+        assert await book.todos() == [first, second]
+
+    async def test_an_update_changes_only_what_it_names(self, book: MemoryTodoBook) -> None:
+        created = await create_todo(CreateTodo(title="Water", description="the ferns"), book)
+
+        updated = await update_todo(UpdateTodo(created.id, {"completed": True}), book)
+
+        assert (updated.title, updated.description, updated.completed) == (
+            "Water",
+            "the ferns",
+            True,
+        )
+        assert await book.todos() == [updated]
+
+    async def test_an_update_that_changes_nothing_records_nothing(
+        self, book: MemoryTodoBook
+    ) -> None:
+        created = await create_todo(CreateTodo(title="Water"), book)
+
+        await update_todo(UpdateTodo(created.id, {"title": "Water"}), book)
+
+        assert len(book.state.streams[f"todo-{created.id}"]) == 1
+
+    async def test_a_deleted_todo_leaves_the_list_and_cannot_be_changed(
+        self, book: MemoryTodoBook
+    ) -> None:
+        created = await create_todo(CreateTodo(title="Water"), book)
+
+        deleted = await delete_todo(DeleteTodo(created.id), book)
+
+        assert deleted == created
+        assert await book.todos() == []
+        with pytest.raises(TodoNotFoundError):
+            await update_todo(UpdateTodo(created.id, {"completed": True}), book)
+        with pytest.raises(TodoNotFoundError):
+            await delete_todo(DeleteTodo(created.id), book)
+
+
+class TestRetries:
+    async def test_a_conflict_on_every_attempt_reaches_the_caller(self) -> None:
+        book = ConflictingBook(conflicts=MAX_ATTEMPTS)
+        created = await create_todo(CreateTodo(title="Water"), book)
+
+        with pytest.raises(ConcurrencyError):
+            await update_todo(UpdateTodo(created.id, {"title": "Never"}), book)
+        assert book.attempts == MAX_ATTEMPTS
+        assert await book.todos() == [created]
+
+    async def test_a_conflict_short_of_the_limit_is_decided_again(self) -> None:
+        book = ConflictingBook(conflicts=MAX_ATTEMPTS - 1)
+        created = await create_todo(CreateTodo(title="Water"), book)
+
+        updated = await update_todo(UpdateTodo(created.id, {"title": "At last"}), book)
+
+        assert updated.title == "At last"
+        assert book.attempts == MAX_ATTEMPTS
+        assert await book.todos() == [updated]
+
+
+class TestRequestCalendar:
+    async def test_the_request_snapshots_the_list_as_it_is_now(self, book: MemoryTodoBook) -> None:
+        todos = [await create_todo(CreateTodo(title=f"Todo {n}"), book) for n in range(3)]
+        task_id = uuid4()
+
+        await request_calendar(RequestCalendar(task_id), book, InMemoryBlobStore())
+        await update_todo(UpdateTodo(todos[0].id, {"title": "Changed later"}), book)
+
+        (queued,) = book.state.queued
+        assert queued.correlation_id == task_id
+        assert isinstance(queued.data, CalendarRequested)
+        assert queued.data.todos == tuple(todos)
+        assert queued.data.todo_count == 3
+
+    async def test_a_snapshot_too_large_for_a_message_travels_through_the_blob_store(
+        self, book: MemoryTodoBook
+    ) -> None:
+        blobs = InMemoryBlobStore()
+        description = "x" * 2000
+        count = INLINE_LIMIT_BYTES // len(description) + 1
+        for n in range(count):
+            await create_todo(CreateTodo(title=f"Todo {n}", description=description), book)
+
+        await request_calendar(RequestCalendar(uuid4()), book, blobs)
+
+        request = book.state.queued[0].data
+        assert isinstance(request, CalendarRequested)
+        assert (request.todos, request.todo_count) == (None, count)
+        assert request.snapshot_key == snapshot_key(request)
+        assert len(await blobs.get(request.snapshot_key)) > INLINE_LIMIT_BYTES
+
+
+class ConflictingBook(MemoryTodoBook):
+    """Records on which the first `conflicts` updates find another change recorded first."""
+
+    def __init__(self, conflicts: int) -> None:
+        super().__init__()
+        self.conflicts = conflicts
+        self.attempts = 0
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[TodoRecords]:
+        async with super().transaction() as records:
+            yield ConflictingRecords(records, self)
+
+
+@dataclass
+class ConflictingRecords:
+    records: TodoRecords
+    book: ConflictingBook
+
+    async def next_id(self) -> int:
+        return await self.records.next_id()
+
+    async def history(self, todo_id: int) -> list[AnyEvent]:
+        return await self.records.history(todo_id)
+
+    async def record(self, todo_id: int, version: int, events: Sequence[AnyEvent]) -> None:
+        if version > 0:
+            self.book.attempts += 1
+            if self.book.attempts <= self.book.conflicts:
+                raise ConcurrencyError(f"todo-{todo_id} version {version + 1} exists")
+        await self.records.record(todo_id, version, events)
+
+    async def record_calendar_request(self, event: CalendarRequested) -> None:
+        await self.records.record_calendar_request(event)
