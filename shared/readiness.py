@@ -1,0 +1,109 @@
+"""GET /api/v1/ready: can this instance work now, its database and broker answering?
+
+`/api/v1/health` says the process is alive (restart it if not); readiness says whether to send
+it traffic. Each check is one cheap request with a short timeout, run side by side; the answer
+names what failed with a short reason, the detail (hosts, accounts) going to the log only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+from sqlalchemy import select, true
+
+from shared.bus import resolve_topic_arn
+from shared.http import Handler, json_response
+from shared.keys import aws_key, settings_key, store_key
+from shared.outages import is_outage
+from shared.topology import Names, QueueSpec
+
+logger = logging.getLogger(__name__)
+CHECK_TIMEOUT_S = 2.0
+OK = "ok"
+Probe = Callable[[web.Application], Awaitable[object]]
+SELECT_TRUE = select(true())
+
+
+class Readiness(BaseModel):
+    """The database and the broker answer."""
+
+    status: str
+    checks: dict[str, str]
+
+
+class NotReady(BaseModel):
+    """The database or the broker does not answer: which, and why in a few words."""
+
+    error: str
+    checks: dict[str, str]
+
+
+async def database_answers(app: web.Application) -> None:
+    async with app[store_key].reading() as conn:
+        await conn.execute(SELECT_TRUE)
+
+
+async def topic_found(app: web.Application) -> str:
+    """The service's topic, looked up as its relay does (ListTopics)."""
+    topic = Names(app[settings_key].resource_prefix).topic
+    return await resolve_topic_arn(app[aws_key].sns, topic)
+
+
+def queue_found(spec: QueueSpec) -> Probe:
+    """The queue `spec` names, looked up as its consumer does (GetQueueUrl)."""
+
+    async def probe(app: web.Application) -> object:
+        name = Names(app[settings_key].resource_prefix).queue(spec)
+        return await app[aws_key].sqs.get_queue_url(QueueName=name)
+
+    return probe
+
+
+def readiness(*broker: Probe) -> Handler:
+    """The readiness view of a service whose broker is what the `broker` probes ask."""
+
+    async def ready(request: web.Request) -> web.Response:
+        app = request.app
+        database, *brokers = await asyncio.gather(
+            _check("database", database_answers, app),
+            *(_check("broker", probe, app) for probe in broker),
+        )
+        failed_broker = next((reason for reason in brokers if reason != OK), OK)
+        checks = {"database": database, "broker": failed_broker}
+        failed = [name for name, reason in checks.items() if reason != OK]
+        if not failed:
+            return json_response(Readiness(status="ready", checks=checks))
+        message = f"Not ready: {' and '.join(failed)} unavailable"
+        return json_response(NotReady(error=message, checks=checks), 503)
+
+    return ready
+
+
+async def _check(name: str, probe: Probe, app: web.Application) -> str:
+    """ "ok", or a short reason the probe failed."""
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            await probe(app)
+    except Exception as exc:
+        reason = short_reason(exc)
+        logger.warning("not ready: %s %s: %r", name, reason, exc)
+        return reason
+    return OK
+
+
+def short_reason(exc: BaseException) -> str:
+    """A few words for an anonymous client: nothing of hosts, accounts or credentials."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {CHECK_TIMEOUT_S:g}s"
+    if isinstance(exc, LookupError):
+        return "not found"
+    if is_outage(exc):
+        return "unreachable"
+    if isinstance(exc, ClientError):
+        return f"refused ({exc.response.get('Error', {}).get('Code', 'error')})"
+    return "failed"
