@@ -4,7 +4,7 @@ COMPOSE ?= docker compose
 # the tests whose AWS endpoint is the fixture's: the same bodies run against moto and LocalStack
 LOCALSTACK_TESTS := tests/e2e/test_calendar_flow.py tests/e2e/test_delivery.py \
 	tests/e2e/test_load.py tests/e2e/test_relays.py tests/e2e/test_concurrent_start.py \
-	tests/integration/test_consumer.py tests/integration/test_topology.py \
+	tests/integration/consumer tests/integration/test_topology.py \
 	tests/integration/test_publisher.py tests/integration/test_replay_redrive.py \
 	tests/integration/test_transport_contract.py tests/integration/test_blob_contract.py
 PY := $(VENV)/bin/python

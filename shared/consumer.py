@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from shared.batching import MAX_BATCH_ENTRIES, MAX_MESSAGE_BYTES
 from shared.delete_batcher import DeleteBatcher
 from shared.envelope import Envelope
+from shared.metrics import ConsumerMetrics, Metrics
 from shared.outages import is_outage
 
 logger = logging.getLogger(__name__)
@@ -80,7 +82,15 @@ class SqsConsumer:
     its receives, and no new message is received until the dependency answers again.
     """
 
-    def __init__(self, sqs: Any, queue_name: str, handle: Handle, options: ConsumerOptions) -> None:
+    def __init__(
+        self,
+        sqs: Any,
+        queue_name: str,
+        handle: Handle,
+        options: ConsumerOptions,
+        *,
+        metrics: ConsumerMetrics | None = None,
+    ) -> None:
         self._sqs = sqs
         self.queue_name = queue_name
         # looked up on the first receive, so a service starts even while SQS is unreachable
@@ -94,6 +104,7 @@ class SqsConsumer:
         self._deletes = DeleteBatcher(sqs, lambda: self.queue_url, options.name)
         self._receiving: asyncio.Task[list[dict[str, Any]]] | None = None
         self._stopping = False
+        self._metrics = metrics or Metrics().consumer(options.name)
         self.handled = self.failed = self.poisoned = self.held = 0
 
     def __repr__(self) -> str:
@@ -178,6 +189,8 @@ class SqsConsumer:
         finally:
             self._receiving = None
         for message in messages:
+            self._metrics.received_message(message.get("Attributes", {}).get("SentTimestamp"))
+            self._metrics.in_flight.inc()
             task = asyncio.create_task(self._process(message))
             self._in_flight.add(task)
             task.add_done_callback(self._finished)
@@ -185,6 +198,7 @@ class SqsConsumer:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
+        self._metrics.in_flight.dec()
         self._changed.set()
 
     async def _receive(self, wait_time_s: int, max_messages: int) -> list[dict[str, Any]]:
@@ -195,7 +209,8 @@ class SqsConsumer:
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=max(1, min(MAX_BATCH_ENTRIES, max_messages)),
             WaitTimeSeconds=wait_time_s,
-            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            # SentTimestamp: how long the message waited in the queue (metrics)
+            MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
             MessageAttributeNames=["All"],
         )
         return list(response.get("Messages", []))
@@ -207,6 +222,7 @@ class SqsConsumer:
             envelope = decode(message.get("Body", ""))
         except PoisonMessageError as exc:
             self.poisoned += 1
+            self._metrics.failure(last_attempt=delivery.is_last_attempt)
             self._log_poison(delivery, exc)
             await self._retry_later(delivery)
             heartbeat.cancel()
@@ -222,7 +238,7 @@ class SqsConsumer:
         try:
             while True:
                 try:
-                    await self._handle(envelope, delivery)
+                    await self._timed_handle(envelope, delivery)
                 except Exception as exc:
                     if not (is_outage(exc) or isinstance(exc, BusyError)):
                         self._note_failure(delivery, exc)
@@ -235,10 +251,18 @@ class SqsConsumer:
                     await self._pause(hold.next_pause_s(exc))
                 else:
                     self.handled += 1
+                    self._metrics.handled.inc()
                     self._delete(delivery)
                     return
         finally:
             hold.end()
+
+    async def _timed_handle(self, envelope: Envelope, delivery: Delivery) -> None:
+        started = time.perf_counter()
+        try:
+            await self._handle(envelope, delivery)
+        finally:
+            self._metrics.duration.observe(time.perf_counter() - started)
 
     async def _pause(self, seconds: float) -> None:
         """Sleep with jitter, cut short by stop()."""
@@ -247,6 +271,7 @@ class SqsConsumer:
 
     def _note_failure(self, delivery: Delivery, exc: Exception) -> None:
         self.failed += 1
+        self._metrics.failure(last_attempt=delivery.is_last_attempt)
         logger.warning(
             "%s: message %s failed on attempt %d: %r",
             self.options.name,

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from shared.blobs import BlobStore
+from shared.metrics import Metrics
 from shared.relay import OutboxRelay
 from shared.settings import Settings
 from shared.store import EventStore
@@ -36,3 +37,4 @@ store_key = web.AppKey("store", EventStore)
 aws_key = web.AppKey("aws", AwsClients)
 blobs_key = web.AppKey("blobs", BlobStore)
 relay_key = web.AppKey("relay", OutboxRelay)
+metrics_key = web.AppKey("metrics", Metrics)

@@ -20,10 +20,12 @@ from shared.keys import (
     adapters_key,
     aws_key,
     blobs_key,
+    metrics_key,
     relay_key,
     settings_key,
     store_key,
 )
+from shared.metrics import Metrics, http_metrics, metrics_view
 from shared.relay import OutboxRelay
 from shared.settings import Settings
 from shared.startup import wait_for
@@ -50,10 +52,17 @@ class ServiceSchema:
 def service_app(
     settings: Settings, adapters: Adapters | None = None, *, max_body_bytes: int = MAX_BODY_BYTES
 ) -> web.Application:
-    """A service's application: JSON errors, its settings, and any adapters it is handed."""
-    app = web.Application(client_max_size=max_body_bytes, middlewares=[json_errors])
+    """A service's application: JSON errors, metrics, its settings, and any adapters it is
+    handed."""
+    metrics = Metrics()
+    # outermost, so the status counted is the one sent, JSON errors included
+    middlewares = [http_metrics(metrics), json_errors]
+    app = web.Application(client_max_size=max_body_bytes, middlewares=middlewares)
     app[settings_key] = settings
     app[adapters_key] = adapters or NO_ADAPTERS
+    app[metrics_key] = metrics
+    # for scrapers inside the network: the load balancer does not route it (terraform/alb.tf)
+    app.router.add_get("/metrics", metrics_view(metrics))
     return app
 
 
@@ -106,7 +115,7 @@ def _never(_exc: BaseException) -> bool:
 async def aws_ctx(app: web.Application) -> AsyncIterator[None]:
     """The messaging clients and blob store of the configured transport (AWS or embedded)."""
     given = app.get(adapters_key, NO_ADAPTERS)
-    async with open_clients(app[settings_key]) as (clients, blobs):
+    async with open_clients(app[settings_key], metrics=app[metrics_key]) as (clients, blobs):
         app[aws_key] = given.clients or clients
         app[blobs_key] = given.blobs or blobs
         yield
@@ -149,7 +158,8 @@ def consumer_ctx(spec: QueueSpec, make_handle: Callable[[web.Application], Handl
             batch_window_s=settings.batch_window_s,
         )
         queue = Names(settings.resource_prefix).queue(spec)
-        consumer = SqsConsumer(sqs, queue, make_handle(app), options)
+        metrics = app[metrics_key].consumer(spec.name)
+        consumer = SqsConsumer(sqs, queue, make_handle(app), options, metrics=metrics)
         task = asyncio.create_task(consumer.run(), name=f"consumer-{spec.name}")
         yield
         consumer.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import tempfile
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import IO
@@ -13,6 +14,7 @@ from uuid import UUID
 from services.calendar_worker.ical import render_calendar
 from shared.blobs import PART_BYTES, BlobStore
 from shared.events import CalendarReady, TodoSnapshot
+from shared.metrics import RenderMetrics
 
 # what stays in memory before the file moves to disk: one S3 part
 SPOOL_BYTES = PART_BYTES
@@ -36,8 +38,14 @@ def _render(todos: Sequence[TodoSnapshot], stamp: datetime, file: IO[bytes]) -> 
 
 
 async def render_and_store(
-    task_id: UUID, todos: Sequence[TodoSnapshot], stamp: datetime, blobs: BlobStore
+    task_id: UUID,
+    todos: Sequence[TodoSnapshot],
+    stamp: datetime,
+    blobs: BlobStore,
+    renders: RenderMetrics | None = None,
 ) -> CalendarReady:
+    """Render and store the calendar; count it in `renders` once its file is stored."""
+    started = time.perf_counter()
     # a large calendar spills to a temporary file instead of memory, and goes up part by part
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as file:
         if len(todos) <= RENDER_ON_LOOP_TODOS:
@@ -47,6 +55,8 @@ async def render_and_store(
             size, sha256 = await asyncio.to_thread(_render, todos, stamp, file)
         key = calendar_key(task_id)
         await blobs.put_file(key, file, "text/calendar; charset=utf-8")
+    if renders is not None:
+        renders.rendered(len(todos), size, time.perf_counter() - started)
     return CalendarReady(
         task_id=task_id, blob_key=key, size_bytes=size, sha256=sha256, event_count=len(todos)
     )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from services.job_tracker.job_metrics import add_job_metrics, job_finished
 from services.job_tracker.keys import store_key
 from services.job_tracker.projection import make_handle
 from services.job_tracker.records import SqlJobBook
 from services.job_tracker.routes import setup_routes
 from services.job_tracker.tables import SCHEMA
 from shared.consumer import Handle
-from shared.keys import Adapters
+from shared.keys import Adapters, metrics_key
 from shared.runtime import aws_ctx, consumer_ctx, database_ctx, service_app
 from shared.settings import Settings
 from shared.topology import JOB_TRACKER
@@ -22,8 +23,9 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> web.A
         [database_ctx(SCHEMA), aws_ctx, consumer_ctx(JOB_TRACKER, _projection_handle)]
     )
     setup_routes(app)
+    add_job_metrics(app)
     return app
 
 
 def _projection_handle(app: web.Application) -> Handle:
-    return make_handle(SqlJobBook(app[store_key]))
+    return make_handle(SqlJobBook(app[store_key]), job_finished(app[metrics_key].jobs))

@@ -9,7 +9,7 @@ it in memory for a rebuild (`ops.py`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.job_tracker.jobs import Job, evolve
-from services.job_tracker.records import JobBook, job_values, row_to_job
+from services.job_tracker.records import JobBook, JobRecords, job_values, row_to_job
 from services.job_tracker.tables import jobs
 from shared.clock import utcnow
 from shared.consumer import Delivery, Handle
@@ -25,33 +25,51 @@ from shared.envelope import Envelope
 from shared.events import AnyEvent
 
 logger = logging.getLogger(__name__)
+# told of a job once it has both its outcome and its request time (metrics: the job's duration)
+JobFinished = Callable[[Job], None]
 
 
-async def record_job_event(envelope: Envelope, book: JobBook) -> bool:
+async def record_job_event(
+    envelope: Envelope, book: JobBook, finished: JobFinished | None = None
+) -> bool:
     """Fold one delivered event into its job; False when it was a duplicate."""
     task_id = job_key(envelope.data)
     if task_id is None:
         return False
-    event = envelope.data
     async with book.transaction() as records:
         if not await records.first_time(envelope.event_id):
             return False
         await records.keep(envelope)
-        # the row is read under a lock and written back: two statements on the database
-        found = await records.locked_job(task_id)
-        if found is None:
-            if await records.add(next_job(None, task_id, event)):
-                return True
-            # another transaction created the row since the read: fold into its row instead
-            found = await records.locked_job(task_id)
-            assert found is not None, "a jobs row is never deleted"
-        await records.replace(next_job(found, task_id, event))
+        before, after = await _fold(records, task_id, envelope.data)
+    # after the commit: a rolled-back fold is tried again, and must not count twice
+    if finished is not None and _timed(after) and not _timed(before):
+        finished(after)
     return True
 
 
-def make_handle(book: JobBook) -> Handle:
+async def _fold(records: JobRecords, task_id: UUID, event: AnyEvent) -> tuple[Job | None, Job]:
+    """Write the job after `event`; the job before (None: no row yet) and after."""
+    # the row is read under a lock and written back: two statements on the database
+    found = await records.locked_job(task_id)
+    if found is None:
+        job = next_job(None, task_id, event)
+        if await records.add(job):
+            return None, job
+        # another transaction created the row since the read: fold into its row instead
+        found = await records.locked_job(task_id)
+        assert found is not None, "a jobs row is never deleted"
+    job = next_job(found, task_id, event)
+    await records.replace(job)
+    return found, job
+
+
+def _timed(job: Job | None) -> bool:
+    return job is not None and job.finished and job.requested_at is not None
+
+
+def make_handle(book: JobBook, finished: JobFinished | None = None) -> Handle:
     async def handle(envelope: Envelope, _delivery: Delivery) -> None:
-        await record_job_event(envelope, book)
+        await record_job_event(envelope, book, finished)
 
     return handle
 

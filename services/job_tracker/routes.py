@@ -6,9 +6,12 @@ from aiohttp import web
 
 from services.job_tracker import views
 from shared.http import health
+from shared.readiness import queue_found, readiness
+from shared.topology import JOB_TRACKER
 
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/health", health)
+    app.router.add_get("/api/v1/ready", readiness(queue_found(JOB_TRACKER)))
     app.router.add_get("/api/v1/todos/ical/{task_id}/status", views.status_view)
     app.router.add_get("/api/v1/todos/ical/{task_id}/result", views.result_view)

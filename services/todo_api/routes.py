@@ -13,6 +13,7 @@ from services.todo_api.tracker_proxy import job_result_route, job_status_route
 from shared.contract import Error, Health, TaskAccepted, TaskStatus
 from shared.http import health, json_response
 from shared.openapi import Query, Route, add_routes, openapi_document
+from shared.readiness import NotReady, Readiness, readiness, topic_found
 
 STATIC_DIR = Path(__file__).parent / "static"
 TODO_PATH = "/api/v1/todos/{id}"
@@ -23,6 +24,14 @@ FILTERS = (
 
 ROUTES: list[Route] = [
     Route("GET", "/api/v1/health", health, "Is the service up", responses={200: Health}),
+    Route(
+        "GET",
+        "/api/v1/ready",
+        # the API publishes to the topic; it consumes no queue
+        readiness(topic_found),
+        "Can this instance serve: do its database and broker answer",
+        responses={200: Readiness, 503: NotReady},
+    ),
     Route(
         "GET",
         "/api/v1/todos",

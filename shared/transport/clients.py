@@ -13,6 +13,7 @@ from typing import Any
 from shared.aws import aws_client
 from shared.blobs import BlobStore, S3BlobStore
 from shared.keys import AwsClients
+from shared.metrics import Metrics, instrument_aws
 from shared.settings import Settings
 from shared.topology import Names
 from shared.transport import transport as transports
@@ -31,8 +32,11 @@ def transport_path(settings: Settings) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def open_clients(settings: Settings) -> AsyncIterator[tuple[AwsClients, BlobStore]]:
-    """SNS, SQS and S3 clients (S3 is None when embedded) and the blob store."""
+async def open_clients(
+    settings: Settings, *, metrics: Metrics | None = None
+) -> AsyncIterator[tuple[AwsClients, BlobStore]]:
+    """SNS, SQS and S3 clients (S3 is None when embedded) and the blob store; AWS clients count
+    their requests in `metrics` (the embedded ones make none)."""
     if settings.transport == "embedded":
         async with _embedded(settings) as transport:
             clients = AwsClients(EmbeddedSns(transport), EmbeddedSqs(transport), None)
@@ -42,6 +46,9 @@ async def open_clients(settings: Settings) -> AsyncIterator[tuple[AwsClients, Bl
         sns = await stack.enter_async_context(aws_client(settings, "sns"))
         sqs = await stack.enter_async_context(aws_client(settings, "sqs"))
         s3 = await stack.enter_async_context(aws_client(settings, "s3"))
+        if metrics is not None:
+            for client in (sns, sqs, s3):
+                instrument_aws(client, metrics)
         yield AwsClients(sns, sqs, s3), S3BlobStore(s3, Names(settings.resource_prefix).bucket)
 
 
