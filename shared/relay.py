@@ -8,10 +8,10 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from shared.bus import Outgoing, Publisher, Refused, outgoing_batches
-from shared.relay_lease import RelayLease
-from shared.store import EventStore
+from shared.outbox import Outbox
 
 logger = logging.getLogger(__name__)
 MAX_BACKOFF_S = 5.0
@@ -51,24 +51,39 @@ class RefusedEntries:
             self.attempts.pop(position, None)
 
 
+class Lease(Protocol):
+    """Whether this relay may publish the outbox now (shared/relay_lease.py: one of several)."""
+
+    @property
+    def held(self) -> bool: ...
+
+    async def hold(self) -> bool:
+        """True while this relay may publish: take the lease, or keep it."""
+        ...
+
+    async def release(self) -> None:
+        """Give the lease up, so another relay takes over at once."""
+        ...
+
+
 class OutboxRelay:
     def __init__(
         self,
-        store: EventStore,
+        outbox: Outbox,
         publisher: Publisher,
         *,
+        lease: Lease,
         poll_interval_s: float,
         batch: int = 50,
-        lease: RelayLease | None = None,
         batch_window_s: float = 0.0,
     ) -> None:
-        self._store = store
+        self._outbox = outbox
         self._publisher = publisher
         self._poll_interval_s = poll_interval_s
         # see shared/settings.py, batch_window_ms
         self._batch_window_s = batch_window_s
         self._batch = batch
-        self._lease = lease or RelayLease(store)
+        self._lease = lease
         self._refused = RefusedEntries()
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -136,7 +151,7 @@ class OutboxRelay:
         """Publish one read of the outbox; True when it was all there was (or not ours)."""
         if not await self._lease.hold():
             return True
-        messages = await self._store.outbox_batch(self._batch, skip=self._refused.waiting())
+        messages = await self._outbox.pending(self._batch, skip=self._refused.waiting())
         for batch in outgoing_batches(messages):
             await self._publish(batch)
         return len(messages) < self._batch
@@ -145,7 +160,7 @@ class OutboxRelay:
         refused = await self._publisher.publish(batch)
         accepted = [message.position for message in batch if message.position not in refused]
         if accepted:
-            await self._store.mark_published(accepted)
+            await self._outbox.mark_published(accepted)
             self._refused.forget(accepted)
             self.published += len(accepted)
         self._refused.note(refused)

@@ -26,7 +26,9 @@ from shared.keys import (
     store_key,
 )
 from shared.metrics import Metrics, http_metrics, metrics_view
+from shared.outbox import SqlOutbox
 from shared.relay import OutboxRelay
+from shared.relay_lease import RelayLease
 from shared.settings import Settings
 from shared.startup import wait_for
 from shared.store import EventStore, StoreTables
@@ -123,16 +125,17 @@ async def aws_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
     """Publish the service's outbox in the background; flush it at shutdown."""
-    settings, sns = app[settings_key], app[aws_key].sns
+    settings, sns, store = app[settings_key], app[aws_key].sns, app[store_key]
     relay = OutboxRelay(
-        app[store_key],
+        SqlOutbox(store),
         SnsPublisher(sns, Names(settings.resource_prefix).topic),
+        lease=RelayLease(store),
         poll_interval_s=settings.relay_poll_interval_ms / 1000,
         batch_window_s=settings.batch_window_s,
     )
     app[relay_key] = relay
     # every commit that queues events nudges the relay, whoever made it
-    app[store_key].on_outbox_commit(relay.notify)
+    store.on_outbox_commit(relay.notify)
     task = asyncio.create_task(relay.run(), name="outbox-relay")
     yield
     # let a publish in progress finish rather than cancel it halfway through a database call

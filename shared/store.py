@@ -1,4 +1,9 @@
-"""The event store: append-only streams with optimistic concurrency, an outbox and an inbox."""
+"""The event log: append-only streams with optimistic concurrency.
+
+An append queues the events to publish in the outbox table in its own transaction, so an event is
+stored and queued, or neither. Reading the outbox is shared/outbox.py's job, the inbox
+shared/inbox.py's, and operators' queries of the whole log shared/event_queries.py's.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import (
     BigInteger,
     Column,
-    ColumnElement,
     DateTime,
     Integer,
     MetaData,
@@ -20,15 +23,11 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    delete,
-    func,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.bus import Outgoing
 from shared.envelope import Envelope, wrap
 from shared.events import AnyEvent
 from shared.leases import lease_table
@@ -85,36 +84,6 @@ def store_tables(metadata: MetaData, owner: str) -> StoreTables:
     return StoreTables(events, outbox, inbox, relay_lease)
 
 
-@dataclass(frozen=True)
-class EventFilter:
-    """Which stored events an operator means: positions inclusive, times as naive UTC."""
-
-    from_position: int = 1
-    to_position: int | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    types: tuple[str, ...] = ()
-    stream_id: str | None = None
-    # the calendar task id, which calendar events carry as their correlation id
-    correlation_id: UUID | None = None
-
-    def clauses(self, events: Table) -> list[ColumnElement[bool]]:
-        found = [events.c.position >= self.from_position]
-        if self.to_position is not None:
-            found.append(events.c.position <= self.to_position)
-        if self.since is not None:
-            found.append(events.c.occurred_at >= self.since)
-        if self.until is not None:
-            found.append(events.c.occurred_at < self.until)
-        if self.types:
-            found.append(events.c.type.in_(self.types))
-        if self.stream_id is not None:
-            found.append(events.c.stream_id == self.stream_id)
-        if self.correlation_id is not None:
-            found.append(events.c.correlation_id == str(self.correlation_id))
-        return found
-
-
 class EventStore:
     """Append and load events; callers add their projection writes to the same transaction."""
 
@@ -133,8 +102,6 @@ class EventStore:
         # built once: a statement given its values at execution is compiled once and cached
         self._insert_event = tables.events.insert()
         self._insert_outbox = tables.outbox.insert()
-        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        self._insert_inbox = dialect.insert(tables.inbox).on_conflict_do_nothing()
         # a single SELECT needs no transaction around it: on PostgreSQL that saves the BEGIN and
         # ROLLBACK round trips of each read (SQLite reads begin no transaction anyway)
         self._reader = (
@@ -234,65 +201,6 @@ class EventStore:
         else:
             rows = (await conn.execute(query)).scalars().all()
         return [Envelope.from_json(body) for body in rows]
-
-    async def read_all(self, after: int = 0, limit: int = 1000) -> list[tuple[int, Envelope]]:
-        """Events in global order after a position: for replay and projection rebuilds."""
-        events = self.tables.events
-        query = (
-            select(events.c.position, events.c.body)
-            .where(events.c.position > after)
-            .order_by(events.c.position)
-            .limit(limit)
-        )
-        async with self.reading() as conn:
-            rows = (await conn.execute(query)).all()
-        return [(position, Envelope.from_json(body)) for position, body in rows]
-
-    async def read_matching(
-        self, selection: EventFilter, after: int = 0, limit: int = 1000
-    ) -> list[tuple[int, Envelope]]:
-        """The selected events in global order after a position: for operator replays."""
-        events = self.tables.events
-        query = (
-            select(events.c.position, events.c.body)
-            .where(events.c.position > after, *selection.clauses(events))
-            .order_by(events.c.position)
-            .limit(limit)
-        )
-        async with self.reading() as conn:
-            rows = (await conn.execute(query)).all()
-        return [(position, Envelope.from_json(body)) for position, body in rows]
-
-    async def count_matching(self, selection: EventFilter) -> int:
-        events = self.tables.events
-        query = select(func.count()).select_from(events).where(*selection.clauses(events))
-        async with self.reading() as conn:
-            return int((await conn.execute(query)).scalar_one())
-
-    async def outbox_batch(self, limit: int = 100, skip: Collection[int] = ()) -> list[Outgoing]:
-        """The oldest unpublished events, in position order, but for those in `skip`."""
-        outbox = self.tables.outbox
-        query = select(outbox.c.position, outbox.c.type, outbox.c.body)
-        if skip:
-            query = query.where(outbox.c.position.not_in(list(skip)))
-        async with self.reading() as conn:
-            rows = (await conn.execute(query.order_by(outbox.c.position).limit(limit))).all()
-        return [Outgoing(position, type_, body) for position, type_, body in rows]
-
-    async def mark_published(self, positions: Sequence[int]) -> None:
-        outbox = self.tables.outbox
-        async with self.transaction() as conn:
-            await conn.execute(delete(outbox).where(outbox.c.position.in_(positions)))
-
-    async def outbox_backlog(self) -> int:
-        async with self.reading() as conn:
-            query = select(func.count()).select_from(self.tables.outbox)
-            return (await conn.execute(query)).scalar_one()
-
-    async def record_processed(self, conn: AsyncConnection, consumer: str, event_id: UUID) -> bool:
-        """Write the inbox row; False when this consumer already handled the event."""
-        row = {"consumer": consumer, "event_id": str(event_id)}
-        return (await conn.execute(self._insert_inbox, row)).rowcount == 1
 
 
 def _event_columns(envelope: Envelope, body: str) -> dict[str, object]:

@@ -17,8 +17,10 @@ from sqlalchemy import select
 from scripts.replay.errors import OperatorError
 from scripts.replay.targets import Service
 from shared.envelope import Envelope
+from shared.event_queries import EventFilter, EventQueries
+from shared.inbox import record_processed
 from shared.log_horizon import Page, committed_horizon, settled_pages
-from shared.store import ConcurrencyError, EventFilter, EventStore
+from shared.store import ConcurrencyError, EventStore
 
 PAGE = 1000
 IMPORT_BATCH = 500
@@ -27,8 +29,10 @@ IMPORT_BATCH = 500
 async def export_events(store: EventStore, selection: EventFilter, out: TextIO) -> int:
     """Write the selected events committed before the export began, one per line, in order."""
 
+    queries = EventQueries(store)
+
     async def read_page(after: int) -> Page:
-        return await store.read_matching(selection, after, PAGE)
+        return await queries.read_matching(selection, after, PAGE)
 
     # one horizon, taken first: an export is a cut of the log that ends even while writers go on
     horizon = await committed_horizon(store.engine, store.tables.events)
@@ -113,7 +117,9 @@ async def _store(store: EventStore, service: Service, fresh: list[Envelope], fir
             if service.inbox_consumer:
                 # the service consumed these where they came from: a redelivery must be a duplicate
                 for envelope in fresh:
-                    await store.record_processed(conn, service.inbox_consumer, envelope.event_id)
+                    await record_processed(
+                        conn, store.tables.inbox, service.inbox_consumer, envelope.event_id
+                    )
     except ConcurrencyError as exc:
         raise OperatorError(
             f"from line {first} on nothing was imported: {exc} with another event id"

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scripts.replay.projections import F, Fold, Projection, Row
 from shared.envelope import Envelope
+from shared.event_queries import EventQueries
 from shared.log_horizon import Page, committed_horizon, settled_pages
 from shared.store import EventStore
 
@@ -79,8 +80,10 @@ async def _fold_settled(store: EventStore, fold: Fold) -> int:
 
 
 async def _fold_between(store: EventStore, fold: Fold, after: int, horizon: int) -> int:
+    queries = EventQueries(store)
+
     async def read_page(after: int) -> Page:
-        return await store.read_all(after=after, limit=PAGE)
+        return await queries.read_all(after=after, limit=PAGE)
 
     folded = 0
     async for page in settled_pages(read_page, after, horizon):

@@ -17,8 +17,9 @@ from scripts.replay.progress import Pace, ProgressReport
 from shared.batching import MAX_BATCH_ENTRIES
 from shared.bus import Outgoing, SnsPublisher, outgoing_batches, resolve_topic_arn
 from shared.envelope import Envelope
+from shared.event_queries import EventFilter, EventQueries
 from shared.settings import Settings
-from shared.store import EventFilter, EventStore
+from shared.store import EventStore
 from shared.topology import Names
 from shared.transport.clients import transport_client
 
@@ -44,7 +45,7 @@ async def republish(
     """Send the selected events in position order; on any stop, say where to resume."""
     if options.dry_run:
         return await _list(store, options.selection, console)
-    total = await store.count_matching(options.selection)
+    total = await EventQueries(store).count_matching(options.selection)
     outcome = Outcome()
     async with transport_client(settings, "sns") as sns:
         publisher = await _publisher(sns, Names(settings.resource_prefix).topic)
@@ -81,8 +82,9 @@ async def _send_all(
 ) -> None:
     pace = Pace(options.rate_per_s)
     chunk_size = _chunk_size(options.rate_per_s)
+    queries = EventQueries(store)
     after = options.selection.from_position - 1
-    while page := await store.read_matching(options.selection, after, PAGE):
+    while page := await queries.read_matching(options.selection, after, PAGE):
         for start in range(0, len(page), chunk_size):
             chunk = page[start : start + chunk_size]
             await pace.admit(len(chunk))
@@ -126,9 +128,10 @@ def _resume_hint(outcome: Outcome, selection: EventFilter) -> str:
 
 async def _list(store: EventStore, selection: EventFilter, console: Console) -> Outcome:
     outcome = Outcome()
+    queries = EventQueries(store)
     after = selection.from_position - 1
     console.print("position\ttype\tstream\tevent id\toccurred at", markup=False)
-    while page := await store.read_matching(selection, after, PAGE):
+    while page := await queries.read_matching(selection, after, PAGE):
         for position, envelope in page:
             console.print(event_line(position, envelope), markup=False, highlight=False)
         outcome.sent += len(page)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from scripts.replay.errors import one_line
 from scripts.replay.targets import Service, open_store
+from shared.outbox import SqlOutbox
 from shared.settings import Settings
 from shared.store import EventStore
 from shared.topology import Names
@@ -57,7 +58,7 @@ async def _database_figures(store: EventStore) -> tuple[str, str, str, str]:
         per_consumer = select(inbox.c.consumer, func.count()).group_by(inbox.c.consumer)
         consumers = (await conn.execute(per_consumer)).all()
     checkpoints = ", ".join(f"{name}: {done} events" for name, done in consumers) or "-"
-    return str(count), str(last or "-"), str(await store.outbox_backlog()), checkpoints
+    return str(count), str(last or "-"), str(await SqlOutbox(store).backlog()), checkpoints
 
 
 async def _queue_figures(settings: Settings, service: Service) -> tuple[str, str]:

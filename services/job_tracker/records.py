@@ -23,6 +23,7 @@ from services.job_tracker.jobs import Job, Status
 from services.job_tracker.tables import jobs
 from shared.clock import utcnow
 from shared.envelope import Envelope
+from shared.inbox import record_processed
 from shared.store import EventStore
 
 # the inbox's name for this consumer
@@ -80,7 +81,7 @@ class SqlJobRecords:
         self._conn = conn
 
     async def first_time(self, event_id: UUID) -> bool:
-        return await self._store.record_processed(self._conn, CONSUMER, event_id)
+        return await record_processed(self._conn, self._store.tables.inbox, CONSUMER, event_id)
 
     async def keep(self, envelope: Envelope) -> None:
         await self._store.insert(self._conn, [envelope], publish=False)

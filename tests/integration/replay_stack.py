@@ -33,7 +33,9 @@ from shared.bootstrap import Deployed, bootstrap
 from shared.bus import SnsPublisher
 from shared.consumer import ConsumerOptions, Handle, SqsConsumer
 from shared.events import TodoSnapshot
+from shared.outbox import SqlOutbox
 from shared.relay import OutboxRelay
+from shared.relay_lease import RelayLease
 from shared.runtime import open_store
 from shared.settings import EMBEDDED_DATABASE_URL, Settings
 from shared.store import EventStore
@@ -175,8 +177,12 @@ async def running_stack(base: Settings, var_dir: Path) -> AsyncIterator[Stack]:
             resources.push_async_callback(stack.stores[name].engine.dispose)
         topic = Names(base.resource_prefix).topic
         for relay, service in (("todo_api", "todo_api"), ("worker", "calendar_worker")):
+            store = stack.stores[service]
             stack.relays[relay] = OutboxRelay(
-                stack.stores[service], SnsPublisher(sns, topic), poll_interval_s=0.05
+                SqlOutbox(store),
+                SnsPublisher(sns, topic),
+                lease=RelayLease(store),
+                poll_interval_s=0.05,
             )
         yield stack
 

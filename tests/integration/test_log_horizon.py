@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from shared.event_queries import EventQueries
 from shared.log_horizon import Page, committed_horizon, settled_pages
 from shared.store import EventStore
 from tests.stores import WAIT_S, deleted, until_blocked_or_done
@@ -14,7 +15,7 @@ def store_pages(store: EventStore) -> Callable[[int], Awaitable[Page]]:
     """Read the store two events a page."""
 
     async def read_page(after: int) -> Page:
-        return await store.read_all(after=after, limit=2)
+        return await EventQueries(store).read_all(after=after, limit=2)
 
     return read_page
 
@@ -49,7 +50,7 @@ class TestCommittedHorizon:
             await until_blocked_or_done(store.engine, postgres_schema, horizon)
             waited = not horizon.done()
             await transaction.commit()
-        settled = [position for position, _ in await store.read_all(after=0)]
+        settled = [position for position, _ in await EventQueries(store).read_all(after=0)]
 
         assert waited
         assert await horizon == 2

@@ -12,7 +12,9 @@ from uuid import uuid4
 import pytest
 
 from shared.bus import InMemoryBus, Outgoing, Refused
+from shared.outbox import SqlOutbox
 from shared.relay import OutboxRelay
+from shared.relay_lease import RelayLease
 from shared.store import EventStore
 from tests.polling import eventually
 from tests.stores import deleted
@@ -22,7 +24,7 @@ async def test_a_commit_that_lands_after_a_later_position_is_still_published(
     postgres_store: EventStore,
 ) -> None:
     store, bus = postgres_store, InMemoryBus()
-    relay = OutboxRelay(store, bus, poll_interval_s=1)
+    relay = OutboxRelay(SqlOutbox(store), bus, lease=RelayLease(store), poll_interval_s=1)
     async with store.engine.connect() as early:
         transaction = await early.begin()
         # takes the lower position but commits last
@@ -37,22 +39,22 @@ async def test_a_commit_that_lands_after_a_later_position_is_still_published(
     assert len(sent_streams) == 2
     assert '"todo-2"' in sent_streams[0]
     assert '"todo-1"' in sent_streams[1]
-    assert await store.outbox_backlog() == 0
+    assert await SqlOutbox(store).backlog() == 0
 
 
 async def test_events_wait_in_the_outbox_while_the_bus_is_down(store: EventStore) -> None:
     bus = InMemoryBus(fail_next=2)
-    relay = OutboxRelay(store, bus, poll_interval_s=1)
+    relay = OutboxRelay(SqlOutbox(store), bus, lease=RelayLease(store), poll_interval_s=1)
     async with store.transaction() as conn:
         await store.append(conn, "todo-1", 0, [deleted(1)])
 
     for _ in range(2):
         with pytest.raises(ConnectionError):
             await relay.publish_pending()
-    assert await store.outbox_backlog() == 1
+    assert await SqlOutbox(store).backlog() == 1
 
     assert await relay.publish_pending() == 1
-    assert await store.outbox_backlog() == 0
+    assert await SqlOutbox(store).backlog() == 0
     assert len(bus.sent) == 1
 
 
@@ -61,7 +63,9 @@ async def test_a_streams_events_are_published_in_version_order(store: EventStore
     async with store.transaction() as conn:
         await store.append(conn, "todo-1", 0, [deleted(1), deleted(1), deleted(1)])
 
-    await OutboxRelay(store, bus, poll_interval_s=1).publish_pending()
+    await OutboxRelay(
+        SqlOutbox(store), bus, lease=RelayLease(store), poll_interval_s=1
+    ).publish_pending()
 
     versions = [message.body.split('"stream_version":')[1][0] for message in bus.sent]
     assert versions == ["1", "2", "3"]
@@ -69,7 +73,7 @@ async def test_a_streams_events_are_published_in_version_order(store: EventStore
 
 async def test_a_stopped_relay_publishes_what_it_holds_and_returns(store: EventStore) -> None:
     bus = InMemoryBus()
-    relay = OutboxRelay(store, bus, poll_interval_s=30)
+    relay = OutboxRelay(SqlOutbox(store), bus, lease=RelayLease(store), poll_interval_s=30)
     running = asyncio.create_task(relay.run())
     async with store.transaction() as conn:
         await store.append(conn, "todo-1", 0, [deleted(1)])
@@ -114,7 +118,13 @@ class TestBatchWindow:
         """Run a relay with the window; each round commits transactions of the given sizes and
         waits until they are out. The batches it published: when, and how many events."""
         bus = TimedBus()
-        relay = OutboxRelay(store, bus, poll_interval_s=30, batch_window_s=self.WINDOW_S)
+        relay = OutboxRelay(
+            SqlOutbox(store),
+            bus,
+            lease=RelayLease(store),
+            poll_interval_s=30,
+            batch_window_s=self.WINDOW_S,
+        )
         running = asyncio.create_task(relay.run())
         expected = 0
         for commits in rounds:

@@ -10,6 +10,7 @@ import pytest
 
 from shared.bus import InMemoryBus, Outgoing, Refused
 from shared.envelope import Envelope
+from shared.outbox import SqlOutbox
 from shared.relay import OutboxRelay
 from shared.relay_lease import RelayLease
 from shared.settings import Settings
@@ -53,7 +54,10 @@ async def test_two_relays_on_one_outbox_publish_each_event_once_in_stream_order(
     two_instances: tuple[EventStore, EventStore],
 ) -> None:
     bus = InMemoryBus()
-    relays = [OutboxRelay(store, bus, poll_interval_s=0.01) for store in two_instances]
+    relays = [
+        OutboxRelay(SqlOutbox(store), bus, lease=RelayLease(store), poll_interval_s=0.01)
+        for store in two_instances
+    ]
     running = [asyncio.create_task(relay.run()) for relay in relays]
     try:
         await append_all(two_instances)
@@ -78,8 +82,12 @@ async def test_a_standby_relay_takes_over_when_the_publishing_one_stops(
 ) -> None:
     first_store, second_store = two_instances
     bus = InMemoryBus()
-    first = OutboxRelay(first_store, bus, poll_interval_s=0.01)
-    second = OutboxRelay(second_store, bus, poll_interval_s=0.01)
+    first = OutboxRelay(
+        SqlOutbox(first_store), bus, lease=RelayLease(first_store), poll_interval_s=0.01
+    )
+    second = OutboxRelay(
+        SqlOutbox(second_store), bus, lease=RelayLease(second_store), poll_interval_s=0.01
+    )
     assert await first.publish_pending() == 0
     assert await second.publish_pending() == 0, "the lease is the first relay's"
 
@@ -129,7 +137,7 @@ async def test_an_entry_refused_on_its_own_is_set_aside_and_the_rest_flows(
     store: EventStore,
 ) -> None:
     bus = RefusingBus(refused_stream="todo-2")
-    relay = OutboxRelay(store, bus, poll_interval_s=1)
+    relay = OutboxRelay(SqlOutbox(store), bus, lease=RelayLease(store), poll_interval_s=1)
     for todo_id in (1, 2, 3):
         async with store.transaction() as conn:
             await store.append(conn, f"todo-{todo_id}", 0, [deleted(todo_id)])
@@ -142,7 +150,7 @@ async def test_an_entry_refused_on_its_own_is_set_aside_and_the_rest_flows(
     assert await relay.publish_pending() == 1
 
     assert bus.calls == calls + 1
-    assert await store.outbox_backlog() == 1
+    assert await SqlOutbox(store).backlog() == 1
     assert {Envelope.from_json(m.body).stream_id for m in bus.sent} == {
         "todo-1",
         "todo-3",

@@ -24,6 +24,7 @@ from services.todo_api.projection import list_todos, project
 from services.todo_api.tables import todos
 from shared.clock import utcnow
 from shared.envelope import Envelope
+from shared.event_queries import EventQueries
 from shared.events import TodoSnapshot
 from shared.settings import Settings
 from shared.store import EventStore
@@ -170,7 +171,7 @@ async def titles(store: EventStore) -> dict[int, str]:
 async def folded_log(store: EventStore) -> list[TodoSnapshot]:
     """The todo list as the whole event log folds it."""
     fold, after = TodoFold(), 0
-    while page := await store.read_all(after=after):
+    while page := await EventQueries(store).read_all(after=after):
         for _, envelope in page:
             fold.apply(envelope)
         after = page[-1][0]

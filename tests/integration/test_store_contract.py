@@ -1,4 +1,5 @@
-"""The event store's contract, run against SQLite and PostgreSQL alike."""
+"""The event store's contract, with the outbox, inbox and log queries on its tables, run against
+SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from sqlalchemy import MetaData, func, select
 
 from shared.db import SchemaMismatchError, create_engine, ensure_schema
 from shared.envelope import wrap
+from shared.event_queries import EventQueries
 from shared.events import TodoCreated, TodoDeleted
+from shared.inbox import record_processed
+from shared.outbox import SqlOutbox
 from shared.settings import Settings
 from shared.store import ConcurrencyError, EventStore, store_tables
 from tests.factories import NOW, todo_snapshot
@@ -62,11 +66,12 @@ class TestAppendAndLoad:
             async with store.transaction() as conn:
                 await store.append(conn, f"todo-{todo_id}", 0, [created(todo_id)])
 
-        positions = await store.read_all()
+        queries = EventQueries(store)
+        positions = await queries.read_all()
 
         assert [e.stream_id for _, e in positions] == ["todo-1", "todo-2", "todo-3"]
         assert [p for p, _ in positions] == sorted(p for p, _ in positions)
-        assert [e.stream_id for _, e in await store.read_all(after=positions[0][0])] == [
+        assert [e.stream_id for _, e in await queries.read_all(after=positions[0][0])] == [
             "todo-2",
             "todo-3",
         ]
@@ -122,14 +127,15 @@ class TestTransactions:
             await store.append(conn, "todo-1", 0, [created(1)])
             await store.append(conn, "todo-2", 0, [created(2)])
 
-        batch = await store.outbox_batch()
+        outbox = SqlOutbox(store)
+        batch = await outbox.pending()
         assert len(batch) == 2
         assert [message.type for message in batch] == ["TodoCreated", "TodoCreated"]
-        await store.mark_published([batch[0].position])
+        await outbox.mark_published([batch[0].position])
 
-        remaining = await store.outbox_batch()
+        remaining = await outbox.pending()
         assert [message.position for message in remaining] == [batch[1].position]
-        assert await store.outbox_backlog() == 1
+        assert await outbox.backlog() == 1
 
     async def test_only_routed_event_types_are_queued_but_every_event_is_stored(
         self, store: EventStore
@@ -139,7 +145,7 @@ class TestTransactions:
             await routed.append(conn, "todo-1", 0, [created(1)])
             await routed.append(conn, "todo-1", 1, [TodoDeleted(id=1, deleted_at=NOW)])
 
-        assert [message.type for message in await routed.outbox_batch()] == ["TodoDeleted"]
+        assert [message.type for message in await SqlOutbox(routed).pending()] == ["TodoDeleted"]
         assert [event.type for event in await routed.load("todo-1")] == [
             "TodoCreated",
             "TodoDeleted",
@@ -188,9 +194,10 @@ class TestInbox:
     async def test_records_an_event_once_per_consumer(self, store: EventStore) -> None:
         event_id = uuid4()
         async with store.transaction() as conn:
-            first = await store.record_processed(conn, "tracker", event_id)
-            again = await store.record_processed(conn, "tracker", event_id)
-            other = await store.record_processed(conn, "worker", event_id)
+            inbox = store.tables.inbox
+            first = await record_processed(conn, inbox, "tracker", event_id)
+            again = await record_processed(conn, inbox, "tracker", event_id)
+            other = await record_processed(conn, inbox, "worker", event_id)
 
         assert (first, again, other) == (True, False, True)
 

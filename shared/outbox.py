@@ -1,0 +1,58 @@
+"""The outbox as its relay sees it: the events an append queued, until they are published.
+
+The rows are written by `EventStore.insert` in the append's own transaction (shared/store.py);
+this port only reads and removes them. An in-memory twin (tests/fakes.py) is held to `SqlOutbox`
+by tests/integration/test_outbox_contract.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Protocol
+
+from sqlalchemy import delete, func, select
+
+from shared.bus import Outgoing
+from shared.store import EventStore
+
+
+class Outbox(Protocol):
+    async def pending(self, limit: int = 100, skip: Collection[int] = ()) -> list[Outgoing]:
+        """The oldest unpublished events, in position order, but for those in `skip`."""
+        ...
+
+    async def mark_published(self, positions: Sequence[int]) -> None:
+        """Remove the entries at `positions`: they reached the topic."""
+        ...
+
+    async def backlog(self) -> int:
+        """How many events wait to be published."""
+        ...
+
+
+class SqlOutbox:
+    """The outbox table of a service's event store."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+        self._table = store.tables.outbox
+
+    async def pending(self, limit: int = 100, skip: Collection[int] = ()) -> list[Outgoing]:
+        outbox = self._table
+        query = select(outbox.c.position, outbox.c.type, outbox.c.body)
+        if skip:
+            query = query.where(outbox.c.position.not_in(list(skip)))
+        async with self._store.reading() as conn:
+            rows = (await conn.execute(query.order_by(outbox.c.position).limit(limit))).all()
+        return [Outgoing(position, type_, body) for position, type_, body in rows]
+
+    async def mark_published(self, positions: Sequence[int]) -> None:
+        outbox = self._table
+        # a write like any other: on SQLite it queues behind the store's other writers
+        async with self._store.transaction() as conn:
+            await conn.execute(delete(outbox).where(outbox.c.position.in_(positions)))
+
+    async def backlog(self) -> int:
+        async with self._store.reading() as conn:
+            query = select(func.count()).select_from(self._table)
+            return (await conn.execute(query)).scalar_one()

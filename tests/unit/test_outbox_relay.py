@@ -1,0 +1,136 @@
+"""The outbox relay on the in-memory outbox (tests/fakes.py, held to the outbox table by
+tests/integration/test_outbox_contract.py): what it reads, sends and marks, without a database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pytest
+
+from shared.batching import MAX_BATCH_ENTRIES
+from shared.bus import InMemoryBus, Outgoing, Refused
+from shared.envelope import Envelope, wrap
+from shared.events import TodoDeleted
+from shared.relay import OutboxRelay
+from tests.factories import NOW
+from tests.fakes import MemoryOutbox
+
+
+@dataclass
+class Lease:
+    """A relay's lease that a test grants or withholds (the real one: tests/integration)."""
+
+    held: bool = True
+
+    async def hold(self) -> bool:
+        return self.held
+
+    async def release(self) -> None:
+        self.held = False
+
+
+@dataclass
+class ScriptedBus(InMemoryBus):
+    """Remembers each batch it was offered; refuses some positions, or fails from a call on."""
+
+    refuse: set[int] = field(default_factory=set)
+    fail_from_call: int | None = None
+    offered: list[list[int]] = field(default_factory=list)
+
+    async def publish(self, batch: Sequence[Outgoing]) -> Refused:
+        if self.fail_from_call is not None and len(self.offered) + 1 >= self.fail_from_call:
+            raise ConnectionError("bus unavailable")
+        self.offered.append([message.position for message in batch])
+        refused = {
+            m.position: "InvalidParameter: refused" for m in batch if m.position in self.refuse
+        }
+        self.sent.extend(message for message in batch if message.position not in refused)
+        return refused
+
+
+def deleted(todo_id: int) -> Envelope:
+    return wrap(
+        TodoDeleted(id=todo_id, deleted_at=NOW), stream_id=f"todo-{todo_id}", stream_version=1
+    )
+
+
+def outbox_of(count: int) -> MemoryOutbox:
+    """An outbox holding `count` events, at positions 1 to `count`."""
+    outbox = MemoryOutbox()
+    outbox.queue(deleted(number) for number in range(1, count + 1))
+    return outbox
+
+
+def relay(
+    outbox: MemoryOutbox, bus: InMemoryBus, *, batch: int = 50, held: bool = True
+) -> OutboxRelay:
+    return OutboxRelay(outbox, bus, lease=Lease(held), poll_interval_s=1, batch=batch)
+
+
+def sent(bus: InMemoryBus) -> list[int]:
+    return [message.position for message in bus.sent]
+
+
+class TestOutboxRelay:
+    async def test_publishes_the_outbox_oldest_first_and_marks_it_published(self) -> None:
+        outbox, bus = outbox_of(3), ScriptedBus()
+
+        assert await relay(outbox, bus).publish_pending() == 3
+
+        assert sent(bus) == [1, 2, 3]
+        assert await outbox.backlog() == 0
+
+    async def test_one_read_takes_at_most_a_batch_and_the_next_read_goes_on(self) -> None:
+        outbox, bus = outbox_of(5), ScriptedBus()
+        publisher = relay(outbox, bus, batch=2)
+
+        published = [await publisher.publish_pending() for _ in range(4)]
+
+        assert published == [2, 2, 1, 0]
+        assert sent(bus) == [1, 2, 3, 4, 5]
+
+    async def test_a_read_goes_out_in_batches_sns_accepts(self) -> None:
+        outbox, bus = outbox_of(MAX_BATCH_ENTRIES * 2 + 3), ScriptedBus()
+
+        await relay(outbox, bus).publish_pending()
+
+        assert [len(batch) for batch in bus.offered] == [MAX_BATCH_ENTRIES, MAX_BATCH_ENTRIES, 3]
+
+    async def test_a_relay_without_the_lease_publishes_nothing(self) -> None:
+        outbox, bus = outbox_of(2), ScriptedBus()
+
+        assert await relay(outbox, bus, held=False).publish_pending() == 0
+
+        assert bus.offered == []
+        assert await outbox.backlog() == 2
+
+    async def test_what_sns_accepted_before_an_outage_is_not_published_again(self) -> None:
+        outbox, bus = outbox_of(MAX_BATCH_ENTRIES + 2), ScriptedBus(fail_from_call=2)
+        publisher = relay(outbox, bus)
+
+        with pytest.raises(ConnectionError):
+            await publisher.publish_pending()
+        bus.fail_from_call = None
+        assert await publisher.publish_pending() == 2
+
+        assert sent(bus) == list(range(1, MAX_BATCH_ENTRIES + 3))
+
+    async def test_an_entry_refused_on_its_own_is_set_aside_and_the_rest_flows(self) -> None:
+        outbox, bus = outbox_of(3), ScriptedBus(refuse={2})
+        publisher = relay(outbox, bus)
+        assert await publisher.publish_pending() == 2
+
+        outbox.queue([deleted(4)])
+        assert await publisher.publish_pending() == 1
+
+        assert bus.offered == [[1, 2, 3], [4]]
+        assert [entry.position for entry in await outbox.pending()] == [2]
+
+    async def test_flush_publishes_every_read_until_the_outbox_is_empty(self) -> None:
+        outbox, bus = outbox_of(5), ScriptedBus()
+
+        assert await relay(outbox, bus, batch=2).flush(timeout_s=5)
+
+        assert sent(bus) == [1, 2, 3, 4, 5]
+        assert await outbox.backlog() == 0
