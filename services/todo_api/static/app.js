@@ -1,6 +1,7 @@
 // The TaskOverflow page: every change goes through the public API under /api/v1.
-// Deadlines are naive UTC in the API and local time on the page; toApiDeadline and
-// fromApiDeadline convert between the two.
+// A deadline is the wall-clock time the user meant (DESIGN §2): the page sends the time as
+// picked and shows a stored one as it is, with no time-zone conversion either way, so the
+// calendar's floating DTSTART shows in a calendar app the time that was typed.
 
 const API = "/api/v1";
 // calendar status polling: start quickly, slow down, give up after two minutes
@@ -127,22 +128,19 @@ function announce(message) {
   dom.notice.textContent = message;
 }
 
-// --- deadlines: local time on the page, naive UTC in the API --------------------------
+// --- deadlines: wall-clock times, the same on the page and in the API ------------------
 
 function toApiDeadline(localValue) {
   if (!localValue) {
     return null;
   }
-  // a datetime-local value has no offset, so Date reads it as local time
-  const date = new Date(localValue);
-  if (Number.isNaN(date.getTime())) {
-    return localValue;
-  }
-  return date.toISOString().slice(0, 19);
+  // a datetime-local value is YYYY-MM-DDTHH:MM, with seconds only when they were given
+  return localValue.length === 16 ? `${localValue}:00` : localValue;
 }
 
 function fromApiDeadline(apiValue) {
-  return new Date(`${apiValue.slice(0, 19)}Z`);
+  // without an offset, Date reads a date-time as local time: the wall clock as stored
+  return new Date(apiValue.slice(0, 19));
 }
 
 function toLocalInput(date) {
@@ -247,7 +245,8 @@ function renderDeadline(element, todo) {
   }
   const deadline = fromApiDeadline(todo.deadline_at);
   const time = document.createElement("time");
-  time.dateTime = deadline.toISOString();
+  // a local date-time, as the deadline is: no zone to claim
+  time.dateTime = todo.deadline_at.slice(0, 19);
   time.textContent = deadlineFormat.format(deadline);
   element.replaceChildren("Due ", time);
   if (!todo.completed && deadline < new Date()) {
