@@ -124,6 +124,31 @@ resource "aws_vpc_security_group_ingress_rule" "tasks_from_alb" {
   to_port                      = local.container_port
 }
 
+# a Prometheus (or an ADOT collector) put in this group may scrape GET /metrics of every task
+resource "aws_security_group" "metrics_scrapers" {
+  name        = "${local.name}-metrics-scrapers"
+  description = "TaskOverflow metrics scrapers inside the VPC: may reach the tasks' /metrics"
+  vpc_id      = aws_vpc.main.id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "tasks_from_scrapers" {
+  security_group_id            = aws_security_group.tasks.id
+  description                  = "metrics scrapers inside the VPC"
+  referenced_security_group_id = aws_security_group.metrics_scrapers.id
+  ip_protocol                  = "tcp"
+  from_port                    = local.container_port
+  to_port                      = local.container_port
+}
+
+resource "aws_vpc_security_group_egress_rule" "scrapers_to_tasks" {
+  security_group_id            = aws_security_group.metrics_scrapers.id
+  description                  = "scrapes of the services' /metrics"
+  referenced_security_group_id = aws_security_group.tasks.id
+  ip_protocol                  = "tcp"
+  from_port                    = local.container_port
+  to_port                      = local.container_port
+}
+
 resource "aws_vpc_security_group_egress_rule" "tasks_https" {
   security_group_id = aws_security_group.tasks.id
   description       = "AWS APIs (SNS, SQS, S3, ECR, logs, Secrets Manager) through the NAT gateway"

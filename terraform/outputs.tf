@@ -42,3 +42,8 @@ output "database_url_secret_arn" {
   description = "Secrets Manager secret holding DATABASE_URL (the value itself is never in state)."
   value       = aws_secretsmanager_secret.database_url.arn
 }
+
+output "metrics_scrapers_security_group_id" {
+  description = "Put a metrics scraper in this security group to reach GET /metrics of the tasks."
+  value       = aws_security_group.metrics_scrapers.id
+}

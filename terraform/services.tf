@@ -111,6 +111,7 @@ resource "aws_ecs_task_definition" "service" {
       { name = "DATABASE_URL", valueFrom = aws_secretsmanager_secret.database_url.arn },
       { name = "TASK_SECRET", valueFrom = aws_secretsmanager_secret.task_secret.arn },
     ]
+    # liveness: ECS replaces a task whose process stops answering (readiness is the ALB's, alb.tf)
     healthCheck = {
       command     = ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:${local.container_port}/api/v1/health', timeout=2)"]
       interval    = 10

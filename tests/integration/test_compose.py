@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import subprocess
@@ -149,7 +150,17 @@ class TestHealthAndPorts:
             port = env["HTTP_PORT"]
             assert env["HTTP_HOST"] == "0.0.0.0"
             assert port in [str(exposed) for exposed in spec["expose"]]
-            assert f":{port}/api/v1/health" in " ".join(spec["healthcheck"]["test"])
+            assert f":{port}/api/v1/" in " ".join(spec["healthcheck"]["test"])
+
+    def test_a_service_counts_as_healthy_once_ready_for_those_that_wait_on_it(
+        self, apps: dict[str, dict[str, Any]]
+    ) -> None:
+        # depends_on: service_healthy waits for the health check: readiness, not mere liveness
+        for spec in apps.values():
+            [path] = re.findall(r":\d+(/[\w/]+)", " ".join(spec["healthcheck"]["test"]))
+            assert path == "/api/v1/ready"
+            factory = importlib.import_module(f"{module_of(spec)}.app").create_app
+            assert path in {r.canonical for r in factory(Settings()).router.resources()}
 
     def test_todo_api_is_the_single_base_url_on_port_6400_of_loopback(
         self, compose: dict[str, Any]

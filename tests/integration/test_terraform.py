@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+import importlib
 import json
 import re
 import shutil
@@ -37,6 +39,7 @@ PARSE_OPTIONS = hcl2.SerializationOptions(
     with_comments=False, explicit_blocks=False, strip_string_quotes=True
 )
 SETTINGS_ENV = {name.upper() for name in Settings.model_fields}
+HEALTH_PATH, READY_PATH, METRICS_PATH = "/api/v1/health", "/api/v1/ready", "/metrics"
 
 
 def blocks(parsed: list[dict[str, Any]]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -214,6 +217,52 @@ class TestServices:
         rule = tf.resources["aws_lb_listener_rule", "job_routes"]
         assert "job_tracker" in only(rule["action"])["target_group_arn"]
 
+    def test_the_load_balancer_sends_traffic_to_ready_tasks_only(self, tf: Terraform) -> None:
+        target_group = tf.resources["aws_lb_target_group", "service"]
+        assert only(target_group["health_check"])["path"] == READY_PATH
+        for name in ("todo_api", "job_tracker"):
+            assert READY_PATH in served_paths(name)
+
+    def test_ecs_replaces_a_task_only_when_its_process_stops_answering(self, tf: Terraform) -> None:
+        definitions = tf.resources["aws_ecs_task_definition", "service"]["container_definitions"]
+        [command] = re.findall(r"healthCheck = \{\s*command\s*= \[([^\]]*)\]", definitions)
+        assert f"{HEALTH_PATH}'" in command
+        assert READY_PATH not in command
+
+    def test_the_load_balancer_does_not_route_the_metrics(self, tf: Terraform) -> None:
+        rule = tf.resources["aws_lb_listener_rule", "metrics_not_public"]
+        action = only(rule["action"])
+        assert action["type"] == "fixed-response"
+        assert only(action["fixed_response"])["status_code"] == "404"
+        [pattern] = only(only(rule["condition"])["path_pattern"])["values"]
+        assert fnmatch.fnmatchcase(METRICS_PATH, pattern)
+        # ahead of every rule that forwards, and on the listener that serves
+        forwarding = [
+            body for (kind, _), body in tf.resources.items() if kind == "aws_lb_listener_rule"
+        ]
+        assert all(rule["priority"] <= other["priority"] for other in forwarding)
+        assert (
+            rule["listener_arn"]
+            == (tf.resources["aws_lb_listener_rule", "job_routes"]["listener_arn"])
+        )
+        for name in ("todo_api", "job_tracker", "calendar_worker"):
+            assert METRICS_PATH in served_paths(name)
+
+    def test_only_the_scrapers_group_may_reach_the_tasks_besides_the_load_balancer(
+        self, tf: Terraform
+    ) -> None:
+        ingress = [
+            body
+            for (kind, _), body in tf.resources.items()
+            if kind == "aws_vpc_security_group_ingress_rule"
+            and body["security_group_id"] == "${aws_security_group.tasks.id}"
+        ]
+        assert sorted(rule["referenced_security_group_id"] for rule in ingress) == [
+            "${aws_security_group.alb.id}",
+            "${aws_security_group.metrics_scrapers.id}",
+        ]
+        assert all("cidr_ipv4" not in rule for rule in ingress)
+
     def test_the_worker_scales_on_its_queue_depth(self, tf: Terraform) -> None:
         policy = tf.resources["aws_appautoscaling_policy", "worker_queue_depth"]
         metric = only(
@@ -256,6 +305,12 @@ class TestBucket:
         assert snapshot_days * 24 * 3600 > DLQ_RETENTION_S + QUEUE_RETENTION_S
         condition = only(tf.variables["snapshot_expiry_days"]["validation"])["condition"]
         assert "var.dlq_retention_s + var.queue_retention_s" in condition
+
+
+def served_paths(service: str) -> set[str]:
+    """The route templates the service's app answers."""
+    factory = importlib.import_module(f"services.{service}.app").create_app
+    return {resource.canonical for resource in factory(Settings()).router.resources()}
 
 
 def expiry_of(tf: Terraform, key: str) -> Any:
