@@ -21,12 +21,14 @@ from scripts.replay.cli import Context, execute
 from scripts.replay.targets import SERVICES, service_settings
 from services.calendar_worker.handlers import WorkerPorts
 from services.calendar_worker.handlers import make_handle as worker_handle
+from services.calendar_worker.records import SqlRenderBook
 from services.job_tracker.projection import make_handle as tracker_handle
 from services.job_tracker.records import SqlJobBook
 from services.job_tracker.tables import jobs
 from services.todo_api.commands import CreateTodo, RequestCalendar
 from services.todo_api.handlers import create_todo, request_calendar
 from services.todo_api.projection import list_todos, seed_todo_ids
+from services.todo_api.records import SqlTodoBook
 from shared.aws import aws_client
 from shared.blobs import S3BlobStore
 from shared.bootstrap import Deployed, bootstrap
@@ -65,14 +67,15 @@ class Stack:
     blobs: S3BlobStore | None = None
 
     async def create_todos(self, count: int) -> list[TodoSnapshot]:
-        store = self.stores["todo_api"]
-        return [await create_todo(CreateTodo(title=f"todo {n}"), store) for n in range(count)]
+        book = SqlTodoBook(self.stores["todo_api"])
+        return [await create_todo(CreateTodo(title=f"todo {n}"), book) for n in range(count)]
 
     async def request_calendars(self, count: int) -> list[UUID]:
         assert self.blobs is not None
         task_ids = [uuid4() for _ in range(count)]
+        book = SqlTodoBook(self.stores["todo_api"])
         for task_id in task_ids:
-            await request_calendar(RequestCalendar(task_id), self.stores["todo_api"], self.blobs)
+            await request_calendar(RequestCalendar(task_id), book, self.blobs)
         return task_ids
 
     def consumer(self, spec: QueueSpec, handle: Handle) -> SqsConsumer:
@@ -86,7 +89,7 @@ class Stack:
 
     def worker(self) -> SqsConsumer:
         assert self.blobs is not None
-        ports = WorkerPorts(self.stores["calendar_worker"], self.blobs)
+        ports = WorkerPorts(SqlRenderBook(self.stores["calendar_worker"]), self.blobs)
         return self.consumer(CALENDAR_WORKER, worker_handle(ports))
 
     def tracker(self, handle: Handle | None = None) -> SqsConsumer:

@@ -17,6 +17,7 @@ from services.job_tracker.tables import jobs
 from services.todo_api.commands import CreateTodo
 from services.todo_api.handlers import create_todo
 from services.todo_api.projection import list_todos
+from services.todo_api.records import SqlTodoBook
 from shared.event_queries import EventFilter
 from shared.settings import Settings
 from shared.store import EventStore
@@ -98,7 +99,7 @@ class TestExportImport:
         try:
             async with store.engine.connect() as conn:
                 todos = await list_todos(conn)
-            created = await create_todo(CreateTodo(title="new here"), store)
+            created = await create_todo(CreateTodo(title="new here"), SqlTodoBook(store))
             return todos, created.id
         finally:
             await store.engine.dispose()

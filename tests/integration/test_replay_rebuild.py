@@ -16,11 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from scripts.replay import rebuild
 from scripts.replay.projections import PROJECTIONS
 from services.job_tracker.tables import jobs
-from services.todo_api import handlers, todo
+from services.todo_api import records, todo
 from services.todo_api.commands import CreateTodo, DeleteTodo, UpdateTodo
 from services.todo_api.handlers import create_todo, delete_todo, update_todo
 from services.todo_api.ops import TodoFold
 from services.todo_api.projection import list_todos, project
+from services.todo_api.records import SqlTodoBook, SqlTodoRecords
 from services.todo_api.tables import todos
 from shared.clock import utcnow
 from shared.envelope import Envelope
@@ -64,7 +65,9 @@ class TestRebuildTodos:
         rebuilt = await replay_stack.todos()
         # a second rebuild finds nothing to mend (and the swap works again)
         again = await replay_stack.replay("rebuild", "--service", "todo_api")
-        created = await create_todo(CreateTodo(title="after"), replay_stack.stores["todo_api"])
+        created = await create_todo(
+            CreateTodo(title="after"), SqlTodoBook(replay_stack.stores["todo_api"])
+        )
 
         assert ran.status == 0, ran.err
         assert rebuilt == expected
@@ -157,10 +160,10 @@ async def rebuild_todos(store: EventStore) -> None:
 
 async def retitle_in(conn: AsyncConnection, store: EventStore, todo_id: int, title: str) -> None:
     """What `update_todo` does, inside a transaction the caller commits."""
-    history = await store.load(todo.stream_id(todo_id), conn)
-    state = todo.fold(envelope.data for envelope in history)
-    events = todo.update(state, UpdateTodo(todo_id, {"title": title}), utcnow())
-    await project(conn, await store.append(conn, todo.stream_id(todo_id), len(history), events))
+    inside = SqlTodoRecords(store, conn)
+    history = await inside.history(todo_id)
+    events = todo.update(todo.fold(history), UpdateTodo(todo_id, {"title": title}), utcnow())
+    await inside.record(todo_id, len(history), events)
 
 
 async def titles(store: EventStore) -> dict[int, str]:
@@ -195,10 +198,12 @@ async def keep_writing(store: EventStore, owned: list[int], stop: asyncio.Event)
         step += 1
         if step % 4:
             todo_id = owned[step % len(owned)]
-            await update_todo(UpdateTodo(todo_id, {"title": f"step {step}"}), store)
+            await update_todo(UpdateTodo(todo_id, {"title": f"step {step}"}), SqlTodoBook(store))
         else:
-            await delete_todo(DeleteTodo(owned.pop(0)), store)
-            owned.append((await create_todo(CreateTodo(title=f"step {step}"), store)).id)
+            await delete_todo(DeleteTodo(owned.pop(0)), SqlTodoBook(store))
+            owned.append(
+                (await create_todo(CreateTodo(title=f"step {step}"), SqlTodoBook(store))).id
+            )
 
 
 async def rebuild_among_writers(store: EventStore, owned: list[list[int]]) -> None:
@@ -220,12 +225,12 @@ class TestRebuildWhileWritersCommit:
     ) -> None:
         store = postgres_todo_store
         for title in ("one", "two"):
-            await create_todo(CreateTodo(title=title), store)
+            await create_todo(CreateTodo(title=title), SqlTodoBook(store))
         async with store.engine.connect() as early:
             transaction = await early.begin()
             # takes the lower position but commits last
             await retitle_in(early, store, 1, "one, changed first")
-            await update_todo(UpdateTodo(2, {"title": "two, changed second"}), store)
+            await update_todo(UpdateTodo(2, {"title": "two, changed second"}), SqlTodoBook(store))
             rebuilding = asyncio.create_task(rebuild_todos(store))
             await until_blocked_or_done(store.engine, postgres_schema, rebuilding)
             await transaction.commit()
@@ -238,10 +243,13 @@ class TestRebuildWhileWritersCommit:
     ) -> None:
         store = todo_store
         owned = [
-            [(await create_todo(CreateTodo(title="new"), store)).id for _ in range(OWNED)]
+            [
+                (await create_todo(CreateTodo(title="new"), SqlTodoBook(store))).id
+                for _ in range(OWNED)
+            ]
             for _ in range(WRITERS)
         ]
-        monkeypatch.setattr(handlers, "project", project_slowly)
+        monkeypatch.setattr(records, "project", project_slowly)
         # small pages: the unlocked fold takes many reads while the writers go on
         monkeypatch.setattr(rebuild, "PAGE", 10)
         # SQLite commits in position order anyway: a few rounds show the same holds there
