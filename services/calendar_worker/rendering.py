@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import IO
 from uuid import UUID
 
-from services.calendar_worker.ical import render_calendar
+from shared.ical import render_calendar
 from shared.blobs import PART_BYTES, BlobStore
 from shared.events import CalendarReady, TodoSnapshot
 from shared.metrics import RenderMetrics

@@ -11,13 +11,13 @@ import icalendar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.calendar_worker.ical import (
+from shared.events import TodoSnapshot
+from shared.ical import (
     EVENTS_PER_CHUNK,
     PRODUCT_ID,
     render_calendar,
     render_calendar_bytes,
 )
-from shared.events import TodoSnapshot
 from tests.factories import todo_snapshot
 
 GOLDEN = Path(__file__).parent / "golden"
