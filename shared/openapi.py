@@ -32,7 +32,8 @@ class Route:
     handler: Handler
     summary: str
     body: type[BaseModel] | None = None
-    # status -> response model, or a media type string for non-JSON bodies
+    # status -> response model, a media type string for non-JSON bodies, or a description
+    # for answers without a body (304)
     responses: dict[int, type[BaseModel] | str] = field(default_factory=dict)
     query: Sequence[Query] = ()
 
@@ -97,8 +98,11 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
 
 
 def _response(kind: type[BaseModel] | str) -> dict[str, Any]:
+    """A model is a JSON body, a media type another body, any other text a bodiless answer."""
     if isinstance(kind, str):
-        return {"description": kind, "content": {kind: {}}}
+        return (
+            {"description": kind, "content": {kind: {}}} if "/" in kind else {"description": kind}
+        )
     ref = {"$ref": REF_TEMPLATE.format(model=kind.__name__)}
     return {
         "description": kind.__doc__ or kind.__name__,

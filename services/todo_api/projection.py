@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.todo_api.tables import todo_ids, todos
+from services.todo_api.tables import store, todo_ids, todos
 from shared.envelope import Envelope
 from shared.events import AnyEvent, TodoCreated, TodoDeleted, TodoSnapshot, TodoUpdated
 
@@ -122,10 +122,16 @@ async def raise_todo_counter(conn: AsyncConnection, fold: TodoFold) -> None:
 
 
 async def list_todos(
-    conn: AsyncConnection, *, completed: bool | None = None, deadline_before: datetime | None = None
+    conn: AsyncConnection,
+    *,
+    completed: bool | None = None,
+    deadline_before: datetime | None = None,
+    after_id: int = 0,
+    limit: int | None = None,
 ) -> list[TodoSnapshot]:
-    """Todos in creation order, filtered by completion and a latest deadline."""
-    query = select(todos).order_by(todos.c.id)
+    """Todos in creation order, filtered by completion and a latest deadline; optionally one page
+    of them: at most `limit`, with ids above `after_id`."""
+    query = select(todos).where(todos.c.id > after_id).order_by(todos.c.id).limit(limit)
     if completed is not None:
         query = query.where(todos.c.completed == completed)
     if deadline_before is not None:
@@ -134,6 +140,30 @@ async def list_todos(
         )
     rows = (await conn.execute(query)).mappings().all()
     return [TodoSnapshot.model_validate(dict(row)) for row in rows]
+
+
+class ListMark(NamedTuple):
+    """Where the todo list stands: the log position of its last change, and that change's time."""
+
+    position: int
+    changed_at: datetime
+
+
+TODO_EVENT_TYPES = ("TodoCreated", "TodoUpdated", "TodoDeleted")
+_events = store.events
+# read backwards along the primary key, stopping at the first todo event: the newest
+LAST_CHANGE = (
+    select(_events.c.position, _events.c.occurred_at)
+    .where(_events.c.type.in_(TODO_EVENT_TYPES))
+    .order_by(_events.c.position.desc())
+    .limit(1)
+)
+
+
+async def last_list_change(conn: AsyncConnection) -> ListMark | None:
+    """The list's last change (None: no todo was ever written)."""
+    found = (await conn.execute(LAST_CHANGE)).first()
+    return None if found is None else ListMark(int(found.position), found.occurred_at)
 
 
 async def get_todo(conn: AsyncConnection, todo_id: int) -> TodoSnapshot | None:

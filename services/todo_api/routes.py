@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.todo_api import views
+from services.todo_api import feed_views, views
 from services.todo_api.calendar_views import request_calendar_view
 from services.todo_api.schemas import Deleted, Todo, TodoIn, TodoList, TodoPatch
 from services.todo_api.tracker_proxy import job_result_route, job_status_route
@@ -20,6 +20,12 @@ TODO_PATH = "/api/v1/todos/{id}"
 FILTERS = (
     Query("completed", "only completed (true) or open (false) todos", {"enum": ["true", "false"]}),
     Query("window", "deadline at most this many days from now", {"type": "integer", "minimum": 0}),
+    Query(
+        "limit",
+        "at most this many todos (a full page links the next in a Link header)",
+        {"type": "integer", "minimum": 1, "maximum": 1000},
+    ),
+    Query("after_id", "only todos with a higher id", {"type": "integer", "minimum": 0}),
 )
 
 ROUTES: list[Route] = [
@@ -47,6 +53,14 @@ ROUTES: list[Route] = [
         "Create a todo",
         body=TodoIn,
         responses={201: Todo, 400: Error, 413: Error, 415: Error},
+    ),
+    # before the todo routes: "calendar.ics" is no todo id
+    Route(
+        "GET",
+        "/api/v1/todos/calendar.ics",
+        feed_views.calendar_feed_view,
+        "The current todos as a calendar to subscribe to (ETag, If-None-Match)",
+        responses={200: "text/calendar", 304: "Not Modified: the todos are as tagged"},
     ),
     Route(
         "POST",

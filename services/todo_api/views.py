@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
 from aiohttp import web
@@ -13,21 +14,42 @@ from services.todo_api.projection import get_todo, list_todos
 from services.todo_api.schemas import TodoIn, TodoPatch
 from services.todo_api.todo import TodoNotFoundError
 from shared.clock import utcnow
-from shared.http import bad_request, json_error, json_response, not_found, parse_body
+from shared.http import (
+    bad_request,
+    json_error,
+    json_response,
+    not_found,
+    parse_body,
+    public_url,
+)
 from shared.store import ConcurrencyError
 
 TODO_NOT_FOUND = "Todo not found"
 # ids outside this range cannot exist; refusing them early keeps BIGINT overflow away from SQL
 MAX_TODO_ID = 2**63 - 1
+# the largest page a client may ask for
+MAX_PAGE = 1000
 
 
 async def list_view(request: web.Request) -> web.Response:
     completed = _completed_filter(request.query.get("completed"))
     window = _window_filter(request.query.get("window"))
     deadline_before = None if window is None else utcnow() + timedelta(days=window)
+    after_id, limit = _page(request.query)
     async with request.app[store_key].reading() as conn:
-        todos = await list_todos(conn, completed=completed, deadline_before=deadline_before)
-    return json_response(todos)
+        todos = await list_todos(
+            conn,
+            completed=completed,
+            deadline_before=deadline_before,
+            after_id=after_id,
+            limit=limit,
+        )
+    response = json_response(todos)
+    # a full page may have more after it; the body stays the plain list of the original contract
+    if limit is not None and len(todos) == limit:
+        following = request.rel_url.update_query(after_id=todos[-1].id, limit=limit)
+        response.headers["Link"] = f'<{public_url(request, str(following))}>; rel="next"'
+    return response
 
 
 async def get_view(request: web.Request) -> web.Response:
@@ -92,6 +114,16 @@ def _window_filter(raw: str | None) -> int | None:
     if not _is_small_number(raw) or int(raw) > 1_000_000:
         raise bad_request("window must be a whole number of days between 0 and 1000000")
     return int(raw)
+
+
+def _page(query: Mapping[str, str]) -> tuple[int, int | None]:
+    """`after_id` and `limit`: without them, the whole list."""
+    after_id, limit = query.get("after_id"), query.get("limit")
+    if after_id is not None and not (_is_small_number(after_id) and int(after_id) <= MAX_TODO_ID):
+        raise bad_request(f"after_id must be a whole number between 0 and {MAX_TODO_ID}")
+    if limit is not None and not (_is_small_number(limit) and 1 <= int(limit) <= MAX_PAGE):
+        raise bad_request(f"limit must be a whole number between 1 and {MAX_PAGE}")
+    return int(after_id or 0), None if limit is None else int(limit)
 
 
 def _is_small_number(raw: str) -> bool:

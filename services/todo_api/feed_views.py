@@ -1,0 +1,49 @@
+"""The subscribable calendar: the current todos as one .ics, for calendar apps that poll it.
+
+Its ETag is the todo log's position, so a poll while nothing changed costs one indexed read and
+answers 304 without a body; the calendar itself is streamed as it is written.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.todo_api.keys import store_key
+from services.todo_api.projection import last_list_change, list_todos
+from shared.clock import utcnow
+from shared.ical import render_calendar
+
+FEED_NAME = "taskoverflow.ics"
+
+
+async def calendar_feed_view(request: web.Request) -> web.StreamResponse:
+    async with request.app[store_key].reading() as conn:
+        # the mark first: a list read after it is at least as new, never older than its tag
+        mark = await last_list_change(conn)
+        etag = f'"todos-{mark.position if mark else 0}"'
+        if _matches(request.headers.get("If-None-Match"), etag):
+            return web.Response(status=304, headers={"ETag": etag})
+        todos = await list_todos(conn)
+    response = web.StreamResponse(
+        headers={
+            "ETag": etag,
+            "Cache-Control": "no-cache",
+            "Content-Disposition": f'inline; filename="{FEED_NAME}"',
+        }
+    )
+    response.content_type = "text/calendar"
+    response.charset = "utf-8"
+    await response.prepare(request)
+    # one tag, one body: every DTSTAMP is the time of the change the tag names
+    for chunk in render_calendar(todos, mark.changed_at if mark else utcnow()):
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 13.1.2: `*`, or any listed tag equal to ours, weak or strong alike."""
+    if if_none_match is None:
+        return False
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in tags or etag in tags
