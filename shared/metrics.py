@@ -341,9 +341,11 @@ def instrument_aws(client: Any, metrics: Metrics) -> None:
         # response-received.<service>.<Operation>: once per HTTP request, retries included
         _event, service, operation = event_name.split(".", 2)
         aws.requests.labels(service, operation).inc()
+        # the error series exists, at 0, from the operation's first request: rates need it
+        errors = aws.errors.labels(service, operation)
         status = int((response_dict or {}).get("status_code", 0))
         if exception is not None or status >= 400:
-            aws.errors.labels(service, operation).inc()
+            errors.inc()
 
     def call_started(context: dict[str, Any], **_: Any) -> None:
         context["metrics_started_s"] = time.perf_counter()

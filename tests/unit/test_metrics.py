@@ -8,30 +8,13 @@ import time
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
-from prometheus_client import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
 from shared.metrics import UNMATCHED_ROUTE, Metrics, Samples, method_label, route_label
+from tests.scrapes import Scrape
 
 
 async def ok(_request: web.Request) -> web.Response:
     return web.Response(text="ok")
-
-
-Labels = tuple[tuple[str, str], ...]
-
-
-def samples(text: str) -> dict[tuple[str, Labels], float]:
-    """Every sample of an exposition, by name and sorted labels."""
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
-    return found
-
-
-def metrics_text(metrics: Metrics) -> str:
-    return generate_latest(metrics.registry).decode()
 
 
 def router() -> web.UrlDispatcher:
@@ -90,10 +73,9 @@ class TestConsumerMetrics:
         consumer.failure(last_attempt=False)
         consumer.failure(last_attempt=True)
 
-        found = samples(metrics_text(metrics))
-        labels = (("consumer", "calendar-worker"),)
-        assert found["consumer_messages_failed_total", labels] == 2
-        assert found["consumer_messages_dead_lettered_total", labels] == 1
+        found = Scrape.of(metrics)
+        assert found.value("consumer_messages_failed_total", consumer="calendar-worker") == 2
+        assert found.value("consumer_messages_dead_lettered_total", consumer="calendar-worker") == 1
 
     def test_the_age_of_a_message_is_from_its_sent_timestamp(self) -> None:
         metrics = Metrics()
@@ -104,20 +86,21 @@ class TestConsumerMetrics:
         consumer.received_message(None)
         consumer.received_message("yesterday")
 
-        found = samples(metrics_text(metrics))
-        labels = (("consumer", "job-tracker"),)
-        assert found["consumer_messages_received_total", labels] == 3
-        assert found["consumer_message_age_seconds_count", labels] == 1
-        assert 3.0 <= found["consumer_message_age_seconds_sum", labels] < 10.0
+        found = Scrape.of(metrics)
+        assert found.value("consumer_messages_received_total", consumer="job-tracker") == 3
+        assert found.value("consumer_message_age_seconds_count", consumer="job-tracker") == 1
+        age_s = found.value("consumer_message_age_seconds_sum", consumer="job-tracker")
+        assert age_s is not None
+        assert 3.0 <= age_s < 10.0
 
     def test_each_consumer_has_its_own_series(self) -> None:
         metrics = Metrics()
         metrics.consumer("a").handled.inc()
         metrics.consumer("b").handled.inc(2)
 
-        found = samples(metrics_text(metrics))
-        assert found["consumer_messages_handled_total", (("consumer", "a"),)] == 1
-        assert found["consumer_messages_handled_total", (("consumer", "b"),)] == 2
+        found = Scrape.of(metrics)
+        assert found.value("consumer_messages_handled_total", consumer="a") == 1
+        assert found.value("consumer_messages_handled_total", consumer="b") == 2
 
 
 class TestReadAtScrape:
@@ -128,12 +111,12 @@ class TestReadAtScrape:
             return {(): backlog[0]}
 
         metrics.read_at_scrape("outbox_backlog_events", "Events waiting", [], read)
-        first = samples((await metrics.exposition()).decode())
+        first = Scrape.parse((await metrics.exposition()).decode())
         backlog[0] = 0.0
-        second = samples((await metrics.exposition()).decode())
+        second = Scrape.parse((await metrics.exposition()).decode())
 
-        assert first["outbox_backlog_events", ()] == 3
-        assert second["outbox_backlog_events", ()] == 0
+        assert first.value("outbox_backlog_events") == 3
+        assert second.value("outbox_backlog_events") == 0
 
     async def test_leaves_a_failed_read_out_instead_of_repeating_its_last_value(self) -> None:
         metrics, fail = Metrics(), [False]
@@ -144,15 +127,14 @@ class TestReadAtScrape:
             return {("SUCCESS",): 1.0}
 
         metrics.read_at_scrape("calendar_jobs", "Jobs by state", ["state"], read)
-        assert ("calendar_jobs", (("state", "SUCCESS"),)) in samples(
-            (await metrics.exposition()).decode()
-        )
+        before = Scrape.parse((await metrics.exposition()).decode())
         fail[0] = True
-        after = samples((await metrics.exposition()).decode())
+        after = Scrape.parse((await metrics.exposition()).decode())
 
-        assert not [key for key in after if key[0] == "calendar_jobs"]
+        assert before.value("calendar_jobs", state="SUCCESS") == 1
+        assert "calendar_jobs" not in after.names()
         # the rest of the scrape is still there
-        assert any(key[0].startswith("process_") for key in after)
+        assert "process_cpu_seconds_total" in after.names()
 
     async def test_a_slow_read_does_not_hold_up_the_scrape(
         self, monkeypatch: pytest.MonkeyPatch
@@ -176,5 +158,6 @@ def test_two_apps_keep_separate_counts() -> None:
     first, second = Metrics(), Metrics()
     first.renders.rendered(todos=3, size_bytes=100, seconds=0.01)
 
-    assert samples(metrics_text(first))["calendar_renders_total", ()] == 1
-    assert ("calendar_renders_total", ()) not in samples(metrics_text(second))
+    assert Scrape.of(first).value("calendar_renders_total") == 1
+    # a service shows only the groups it uses
+    assert "calendar_renders_total" not in Scrape.of(second).names()
