@@ -131,6 +131,11 @@ class RelayMetrics:
         self.published = Counter(
             "relay_events_published", "Outbox events the topic accepted", registry=registry
         )
+        self.failures = Counter(
+            "relay_publish_failures",
+            "Reads or publishes of the outbox that failed (the relay backs off and tries again)",
+            registry=registry,
+        )
         self.publish_duration = Histogram(
             "relay_publish_duration_seconds",
             "Time to publish one batch of the outbox and remove it from the outbox",
@@ -280,6 +285,16 @@ class Metrics:
         gauge = ReadAtScrape(name, documentation, labels, read)
         self.registry.register(gauge)
         self._read_at_scrape.append(gauge)
+
+    def watch_outbox(self, backlog: Callable[[], Awaitable[int]]) -> None:
+        """Read the outbox's backlog at each scrape."""
+
+        async def read() -> Samples:
+            return {(): float(await backlog())}
+
+        self.read_at_scrape(
+            "outbox_backlog_events", "Events stored and waiting to be published", [], read
+        )
 
     async def exposition(self) -> bytes:
         """The registry in the Prometheus text format, gauges read at scrape time read now."""

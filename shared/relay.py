@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from shared.bus import Outgoing, Publisher, Refused, outgoing_batches
+from shared.metrics import Metrics, RelayMetrics
 from shared.outbox import Outbox
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class OutboxRelay:
         poll_interval_s: float,
         batch: int = 50,
         batch_window_s: float = 0.0,
+        metrics: RelayMetrics | None = None,
     ) -> None:
         self._outbox = outbox
         self._publisher = publisher
@@ -85,6 +87,7 @@ class OutboxRelay:
         self._batch = batch
         self._lease = lease
         self._refused = RefusedEntries()
+        self._metrics = metrics or Metrics().relay
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
         self._stopping = False
@@ -119,6 +122,7 @@ class OutboxRelay:
                 backoff_s = 0.0
             except Exception as exc:
                 self.failures += 1
+                self._metrics.failures.inc()
                 backoff_s = min(MAX_BACKOFF_S, max(0.1, backoff_s * 2))
                 logger.warning("outbox relay: publish failed (%r), retry in ~%.1fs", exc, backoff_s)
                 await self._idle(backoff_s * random.uniform(0.5, 1.0))
@@ -157,14 +161,21 @@ class OutboxRelay:
         return len(messages) < self._batch
 
     async def _publish(self, batch: list[Outgoing]) -> int:
+        started = time.perf_counter()
         refused = await self._publisher.publish(batch)
         accepted = [message.position for message in batch if message.position not in refused]
         if accepted:
             await self._outbox.mark_published(accepted)
             self._refused.forget(accepted)
             self.published += len(accepted)
+            self._metrics.published.inc(len(accepted))
+        self._metrics.publish_duration.observe(time.perf_counter() - started)
         self._refused.note(refused)
         return len(accepted)
+
+    async def backlog(self) -> int:
+        """How many events wait in the outbox, this relay's or another instance's to publish."""
+        return await self._outbox.backlog()
 
     async def flush(self, timeout_s: float) -> bool:
         """Publish everything pending (used at shutdown); False if the time ran out."""

@@ -132,8 +132,10 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
         lease=RelayLease(store),
         poll_interval_s=settings.relay_poll_interval_ms / 1000,
         batch_window_s=settings.batch_window_s,
+        metrics=app[metrics_key].relay,
     )
     app[relay_key] = relay
+    app[metrics_key].watch_outbox(relay.backlog)
     # every commit that queues events nudges the relay, whoever made it
     store.on_outbox_commit(relay.notify)
     task = asyncio.create_task(relay.run(), name="outbox-relay")
