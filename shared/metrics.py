@@ -28,6 +28,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from shared.deadline import Deadline
 from shared.http import Handler
 
 logger = logging.getLogger(__name__)
@@ -217,11 +218,11 @@ class ReadAtScrape:
         self._labels = labels
         self._read = read
         self._samples: Samples | None = None
+        self._deadline = Deadline()
 
     async def refresh(self, timeout_s: float) -> None:
         try:
-            async with asyncio.timeout(timeout_s):
-                self._samples = await self._read()
+            self._samples = await self._deadline.run(self._read(), timeout_s)
         except Exception as exc:
             self._samples = None
             logger.warning("metrics: %s left out of this scrape: %r", self.name, exc)

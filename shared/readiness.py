@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy import select, true
 
 from shared.bus import resolve_topic_arn
+from shared.deadline import Deadline
 from shared.http import Handler, json_response
 from shared.keys import aws_key, settings_key, store_key
 from shared.outages import is_outage
@@ -67,11 +68,13 @@ def queue_found(spec: QueueSpec) -> Probe:
 def readiness(*broker: Probe) -> Handler:
     """The readiness view of a service whose broker is what the `broker` probes ask."""
 
+    deadline = Deadline()
+
     async def ready(request: web.Request) -> web.Response:
         app = request.app
         database, *brokers = await asyncio.gather(
-            _check("database", database_answers, app),
-            *(_check("broker", probe, app) for probe in broker),
+            _check("database", database_answers, app, deadline),
+            *(_check("broker", probe, app, deadline) for probe in broker),
         )
         failed_broker = next((reason for reason in brokers if reason != OK), OK)
         checks = {"database": database, "broker": failed_broker}
@@ -84,11 +87,10 @@ def readiness(*broker: Probe) -> Handler:
     return ready
 
 
-async def _check(name: str, probe: Probe, app: web.Application) -> str:
-    """ "ok", or a short reason the probe failed."""
+async def _check(name: str, probe: Probe, app: web.Application, deadline: Deadline) -> str:
+    """OK, or a short reason the probe failed, within CHECK_TIMEOUT_S."""
     try:
-        async with asyncio.timeout(CHECK_TIMEOUT_S):
-            await probe(app)
+        await deadline.run(probe(app), CHECK_TIMEOUT_S)
     except Exception as exc:
         reason = short_reason(exc)
         logger.warning("not ready: %s %s: %r", name, reason, exc)
