@@ -21,6 +21,7 @@ from pathlib import Path
 from aiohttp import web
 
 from services.calendar_worker.app import create_app as create_worker
+from services.job_tracker import ops_views as tracker_ops_views
 from services.job_tracker import views as tracker_views
 from services.job_tracker.app import create_app as create_tracker
 from services.todo_api.app import create_app as create_todo_api
@@ -98,16 +99,20 @@ async def run(base: Settings, var_dir: Path, aws_port: int) -> None:
     base = await prepare_messaging(base, aws_port)
     tracker_app = create_tracker(service_settings(base, "job_tracker", var_dir, 0))
     tracker, tracker_port = await start_site(tracker_app, "127.0.0.1", 0)
-    worker, _ = await start_site(
+    worker, worker_port = await start_site(
         create_worker(service_settings(base, "calendar_worker", var_dir, 0)), "127.0.0.1", 0
     )
     api_settings = service_settings(base, "todo_api", var_dir, base.http_port).model_copy(
-        update={"job_tracker_url": f"http://127.0.0.1:{tracker_port}"}
+        update={
+            "job_tracker_url": f"http://127.0.0.1:{tracker_port}",
+            "calendar_worker_url": f"http://127.0.0.1:{worker_port}",
+        }
     )
     # one process: the public port answers the job routes from the tracker's own tables
     local_tracker = LocalTracker(
         status=functools.partial(tracker_views.job_status, tracker_app),
         result=functools.partial(tracker_views.job_result, tracker_app),
+        overview=functools.partial(tracker_ops_views.overview_of, tracker_app),
     )
     api_app = create_todo_api(api_settings, local_tracker=local_tracker)
     api, api_port = await start_site(api_app, base.http_host, base.http_port)

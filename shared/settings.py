@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     http_port: int = Field(default=6400, ge=0, le=65535)
     # where todo_api forwards the job status and result routes, giving one public base URL
     job_tracker_url: str | None = None
+    # where todo_api's operations page asks calendar_worker for its readiness and metrics
+    # (unset: the page shows the worker as unknown)
+    calendar_worker_url: str | None = None
+    # how long the operations page waits for each service, queue or the tracker's figures; by
+    # default longer than a service's own readiness checks take (2 s), so it hears their reason
+    ops_probe_timeout_ms: int = Field(default=3000, ge=100, le=30000)
     # signs task ids so the tracker can tell an issued id from a made-up one
     task_secret: str = Field(default=DEV_TASK_SECRET, min_length=16)
     sqs_wait_time_s: int = Field(default=10, ge=0, le=20)

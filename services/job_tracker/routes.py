@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.job_tracker import views
+from services.job_tracker import ops_views, views
 from shared.http import health
+from shared.ops_report import JOBS_OVERVIEW_PATH
 from shared.readiness import queue_found, readiness
 from shared.topology import JOB_TRACKER
 
@@ -15,3 +16,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/ready", readiness(queue_found(JOB_TRACKER)))
     app.router.add_get("/api/v1/todos/ical/{task_id}/status", views.status_view)
     app.router.add_get("/api/v1/todos/ical/{task_id}/result", views.result_view)
+    app.router.add_get(JOBS_OVERVIEW_PATH, ops_views.jobs_overview_view)

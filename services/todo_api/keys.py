@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from aiohttp import ClientSession, web
 
 from services.todo_api.records import TodoBook
-from shared.keys import blobs_key, relay_key, settings_key, store_key
+from shared.keys import aws_key, blobs_key, relay_key, settings_key, store_key
+from shared.ops_report import JobsOverview
 
 __all__ = [
     "LocalTracker",
+    "aws_key",
     "blobs_key",
     "book_key",
     "local_tracker_key",
@@ -20,14 +22,18 @@ __all__ = [
 ]
 
 JobRoute = Callable[[web.Request], Awaitable[web.StreamResponse]]
+JobsFigures = Callable[[], Awaitable[JobsOverview]]
 
 
 @dataclass(frozen=True)
 class LocalTracker:
-    """The job tracker's status and result views in this process (the embedded mode)."""
+    """The job tracker's status and result views, and the jobs figures of the operations page,
+    in this process (the embedded mode)."""
 
     status: JobRoute
     result: JobRoute
+    # None: the operations page asks JOB_TRACKER_URL for them
+    overview: JobsFigures | None = None
 
 
 # the records the command handlers decide against

@@ -6,13 +6,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.todo_api import feed_views, views
+from services.todo_api import feed_views, ops_views, views
 from services.todo_api.calendar_views import request_calendar_view
 from services.todo_api.schemas import Deleted, Todo, TodoIn, TodoList, TodoPatch
 from services.todo_api.tracker_proxy import job_result_route, job_status_route
 from shared.contract import Error, Health, TaskAccepted, TaskStatus
 from shared.http import health, json_response
 from shared.openapi import Query, Route, add_routes, openapi_document
+from shared.ops_report import OpsReport
 from shared.readiness import NotReady, Readiness, readiness, topic_found
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -93,6 +94,14 @@ ROUTES: list[Route] = [
         responses={200: Todo, 400: Error, 404: Error, 409: Error, 413: Error, 415: Error},
     ),
     Route("DELETE", TODO_PATH, views.delete_view, "Delete a todo", responses={200: Deleted}),
+    Route(
+        "GET",
+        "/api/v1/ops",
+        ops_views.ops_report_view,
+        "Jobs, queue and DLQ depths, and each service's readiness and outbox backlog",
+        responses={200: OpsReport},
+    ),
+    Route("GET", "/ops", ops_views.ops_page, "The operations page", responses={200: "text/html"}),
 ]
 
 

@@ -1,0 +1,171 @@
+"""What the operations page asks of the others, each with a short timeout: a part that does not
+answer in time, or at all, is reported as such and never fails the page."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+from pydantic import BaseModel, Field, ValidationError
+
+from shared.ops_report import JOBS_OVERVIEW_PATH, JobsOverview, QueueDepth, ServiceState
+from shared.topology import QUEUES, Names
+
+logger = logging.getLogger(__name__)
+
+READY_PATH = "/api/v1/ready"
+METRICS_PATH = "/metrics"
+# the relay's gauge in shared/metrics.py
+BACKLOG_METRIC = "outbox_backlog_events"
+DEPTH_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+REASON_CHARS = 200
+
+
+class JobsUnavailableError(Exception):
+    """The jobs part of the page could not be had; the message says why."""
+
+
+class Readiness(BaseModel):
+    """A service's answer on /api/v1/ready: 200 with its checks, or 503 with an error too."""
+
+    checks: dict[str, str] = Field(default_factory=dict)
+    error: str | None = None
+
+
+def reason(exc: BaseException, timeout_s: float) -> str:
+    """One short line for the page."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout_s:g} s"
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text.splitlines()[0][:REASON_CHARS]
+
+
+async def probe_service(
+    client: aiohttp.ClientSession, service: str, base_url: str | None, timeout_s: float
+) -> ServiceState:
+    """Readiness and outbox backlog of the service at `base_url` (None: unknown)."""
+    if not base_url:
+        setting = f"{service.upper()}_URL"
+        return ServiceState(
+            service=service,
+            status="unknown",
+            checks={},
+            outbox_backlog=None,
+            error=f"{setting} is not set",
+        )
+    root = base_url.rstrip("/")
+    ready, backlog = await asyncio.gather(
+        _readiness(client, root + READY_PATH, timeout_s),
+        _backlog(client, root + METRICS_PATH, timeout_s),
+    )
+    status, readiness = ready
+    return service_state(service, status == 200, readiness, backlog)
+
+
+def service_state(
+    service: str, is_ready: bool, readiness: Readiness, outbox_backlog: int | None
+) -> ServiceState:
+    return ServiceState(
+        service=service,
+        status="ready" if is_ready else "not ready",
+        checks=readiness.checks,
+        outbox_backlog=outbox_backlog,
+        error=None if is_ready else readiness.error or "not ready",
+    )
+
+
+async def _readiness(
+    client: aiohttp.ClientSession, url: str, timeout_s: float
+) -> tuple[int, Readiness]:
+    try:
+        async with client.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as answer:
+            body = await answer.read()
+            status = answer.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return 0, Readiness(error=f"unreachable: {reason(exc, timeout_s)}")
+    try:
+        readiness = Readiness.model_validate_json(body)
+    except ValidationError:
+        readiness = Readiness()
+    if status not in (200, 503):
+        readiness = Readiness(error=f"{READY_PATH} answered {status}")
+    return status, readiness
+
+
+async def _backlog(client: aiohttp.ClientSession, url: str, timeout_s: float) -> int | None:
+    try:
+        async with client.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as answer:
+            if answer.status != 200:
+                return None
+            text = await answer.text()
+    except (aiohttp.ClientError, TimeoutError, UnicodeDecodeError):
+        return None
+    return backlog_in(text)
+
+
+def backlog_in(exposition: str) -> int | None:
+    """The outbox backlog gauge in a Prometheus text exposition (None: the service has none)."""
+    try:
+        for family in text_string_to_metric_families(exposition):
+            if family.name == BACKLOG_METRIC and family.samples:
+                return int(sum(sample.value for sample in family.samples))
+    except ValueError:
+        logger.debug("unparsable metrics exposition")
+    return None
+
+
+async def fetch_jobs_overview(
+    client: aiohttp.ClientSession, tracker_url: str | None, timeout_s: float
+) -> JobsOverview:
+    """The job tracker's figures; raises JobsUnavailableError with the reason."""
+    if not tracker_url:
+        raise JobsUnavailableError("JOB_TRACKER_URL is not set")
+    url = tracker_url.rstrip("/") + JOBS_OVERVIEW_PATH
+    try:
+        async with client.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as answer:
+            body = await answer.read()
+            status = answer.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise JobsUnavailableError(f"job tracker unreachable: {reason(exc, timeout_s)}") from exc
+    if status != 200:
+        raise JobsUnavailableError(f"job tracker answered {status}")
+    try:
+        return JobsOverview.model_validate_json(body)
+    except ValidationError as exc:
+        raise JobsUnavailableError("job tracker answered something else than its figures") from exc
+
+
+async def queue_depths(sqs: Any, names: Names, timeout_s: float) -> list[QueueDepth]:
+    """Every queue of the topology and its DLQ, in that order."""
+    wanted = [
+        (name, dead_letter)
+        for spec in QUEUES
+        for name, dead_letter in ((names.queue(spec), False), (names.dlq(spec), True))
+    ]
+    return list(
+        await asyncio.gather(
+            *(_depth(sqs, name, dead_letter, timeout_s) for name, dead_letter in wanted)
+        )
+    )
+
+
+async def _depth(sqs: Any, name: str, dead_letter: bool, timeout_s: float) -> QueueDepth:
+    try:
+        async with asyncio.timeout(timeout_s):
+            url = (await sqs.get_queue_url(QueueName=name))["QueueUrl"]
+            found = await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=DEPTH_ATTRIBUTES)
+        visible, in_flight = (int(found["Attributes"][each]) for each in DEPTH_ATTRIBUTES)
+    # whatever the broker or its client raise, the page shows it for this queue alone
+    except Exception as exc:
+        logger.debug("depth of %s: %r", name, exc)
+        return QueueDepth(
+            queue=name,
+            dead_letter=dead_letter,
+            visible=None,
+            in_flight=None,
+            error=reason(exc, timeout_s),
+        )
+    return QueueDepth(queue=name, dead_letter=dead_letter, visible=visible, in_flight=in_flight)

@@ -1,0 +1,81 @@
+"""The operations page and its JSON: the jobs figures of the job tracker, the depth of every queue
+and DLQ, and each service's readiness and outbox backlog, asked for at once, each with a short
+timeout. A part that cannot be had is reported in the JSON; the answer itself is always 200."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from aiohttp import web
+
+from services.todo_api.keys import aws_key, local_tracker_key, settings_key, tracker_client_key
+from services.todo_api.ops_probes import (
+    JobsUnavailableError,
+    fetch_jobs_overview,
+    probe_service,
+    queue_depths,
+    reason,
+)
+from shared.clock import utcnow
+from shared.http import json_response
+from shared.ops_report import JobsOverview, OpsReport
+from shared.topology import Names
+
+logger = logging.getLogger(__name__)
+
+OPS_PAGE = Path(__file__).parent / "static" / "ops.html"
+
+
+async def ops_page(_request: web.Request) -> web.FileResponse:
+    return web.FileResponse(OPS_PAGE)
+
+
+async def ops_report_view(request: web.Request) -> web.Response:
+    return json_response(await ops_report(request))
+
+
+async def ops_report(request: web.Request) -> OpsReport:
+    app = request.app
+    settings, client = app[settings_key], app[tracker_client_key]
+    timeout_s = settings.ops_probe_timeout_ms / 1000
+    (jobs, jobs_error), queues, *services = await asyncio.gather(
+        _jobs(app, timeout_s),
+        queue_depths(app[aws_key].sqs, Names(settings.resource_prefix), timeout_s),
+        probe_service(client, "todo_api", own_url(request), timeout_s),
+        probe_service(client, "job_tracker", settings.job_tracker_url, timeout_s),
+        probe_service(client, "calendar_worker", settings.calendar_worker_url, timeout_s),
+    )
+    return OpsReport(
+        generated_at=utcnow(),
+        services=services,
+        queues=queues,
+        jobs=jobs,
+        jobs_error=jobs_error,
+    )
+
+
+def own_url(request: web.Request) -> str:
+    """This service as it listens (the connection's own address), so it is asked like the others."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if not sockname:
+        return f"http://127.0.0.1:{request.app[settings_key].http_port}"
+    host, port = sockname[0], sockname[1]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def _jobs(app: web.Application, timeout_s: float) -> tuple[JobsOverview | None, str | None]:
+    local = app.get(local_tracker_key)
+    try:
+        if local is not None and local.overview is not None:
+            async with asyncio.timeout(timeout_s):
+                return await local.overview(), None
+        tracker_url = app[settings_key].job_tracker_url
+        return await fetch_jobs_overview(app[tracker_client_key], tracker_url, timeout_s), None
+    except JobsUnavailableError as exc:
+        return None, str(exc)
+    # the tracker's tables in this process (the embedded mode): whatever keeps them from answering
+    except Exception as exc:
+        logger.debug("jobs overview: %r", exc)
+        return None, reason(exc, timeout_s)

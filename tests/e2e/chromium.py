@@ -1,0 +1,56 @@
+"""Chromium through Playwright for the page tests: launched from Debian's `chromium`, or skipped
+on a laptop and failed in CI (CI=true) when Playwright or Chromium is missing."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, NoReturn
+
+import pytest
+
+from tests.e2e.processes import ROOT
+from tests.environment import IN_CI
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOT_DIR = ROOT / "test-output"
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Browser]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("Playwright for Python is not installed: pip install playwright")
+    executable = shutil.which("chromium")
+    if executable is None:
+        unavailable("Chromium is not installed: apt-get install -y chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def unavailable(reason: str) -> NoReturn:
+    if IN_CI:
+        pytest.fail(f"{reason} (with CI=true the browser tests must run)", pytrace=False)
+    pytest.skip(reason)
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOT_DIR.mkdir(exist_ok=True)
+    page.screenshot(path=SCREENSHOT_DIR / name, full_page=True)
