@@ -307,6 +307,84 @@ class TestBucket:
         assert "var.dlq_retention_s + var.queue_retention_s" in condition
 
 
+class TestMonitoring:
+    def test_each_queue_alarms_on_the_age_of_its_oldest_message_and_on_its_depth(
+        self, tf: Terraform
+    ) -> None:
+        for name, metric in (
+            ("queue_age", "ApproximateAgeOfOldestMessage"),
+            ("queue_depth", "ApproximateNumberOfMessagesVisible"),
+        ):
+            alarm = tf.resources["aws_cloudwatch_metric_alarm", name]
+            assert alarm["for_each"] == "${var.queues}"
+            assert (alarm["namespace"], alarm["metric_name"]) == ("AWS/SQS", metric)
+            assert alarm["dimensions"] == {"QueueName": "${aws_sqs_queue.queue[each.key].name}"}
+
+    def test_the_load_balancer_alarms_on_5xx_of_both_kinds_and_on_slow_answers(
+        self, tf: Terraform
+    ) -> None:
+        errors = tf.resources["aws_cloudwatch_metric_alarm", "alb_5xx"]
+        assert set(errors["for_each"].values()) == {
+            "HTTPCode_Target_5XX_Count",
+            "HTTPCode_ELB_5XX_Count",
+        }
+        assert errors["dimensions"] == {"LoadBalancer": "${aws_lb.main.arn_suffix}"}
+        slow = tf.resources["aws_cloudwatch_metric_alarm", "response_time"]
+        assert slow["for_each"] == "${local.public}"
+        assert (slow["metric_name"], slow["extended_statistic"]) == ("TargetResponseTime", "p95")
+        assert slow["dimensions"]["TargetGroup"] == (
+            "${aws_lb_target_group.service[each.key].arn_suffix}"
+        )
+
+    def test_every_ecs_service_alarms_on_its_cpu_and_memory(self, tf: Terraform) -> None:
+        alarm = tf.resources["aws_cloudwatch_metric_alarm", "ecs_utilization"]
+        assert "setproduct(keys(local.services)" in alarm["for_each"]
+        assert '["CPUUtilization", "MemoryUtilization"]' in alarm["for_each"]
+        assert alarm["namespace"] == "AWS/ECS"
+        named = tf.locals["ecs_service_names"]
+        assert "aws_ecs_service.web" in named
+        assert "calendar_worker = aws_ecs_service.worker.name" in named
+
+    def test_every_alarm_notifies_the_alarm_topic_and_is_on_the_dashboard(
+        self, tf: Terraform
+    ) -> None:
+        alarms = [name for kind, name in tf.resources if kind == "aws_cloudwatch_metric_alarm"]
+        assert len(alarms) == 6
+        topic = "${aws_sns_topic.alarms.arn}"
+        for name in alarms:
+            actions = tf.resources["aws_cloudwatch_metric_alarm", name]["alarm_actions"]
+            assert actions in ([topic], "${local.alarm_actions}"), name
+            assert f"aws_cloudwatch_metric_alarm.{name} :" in tf.locals["alarm_arns"], name
+        assert tf.locals["alarm_actions"] == [topic]
+        assert (
+            "local.alarm_arns" in tf.resources["aws_cloudwatch_dashboard", "main"]["dashboard_body"]
+        )
+
+    def test_the_dashboard_graphs_the_signals_of_the_operations_page(self, tf: Terraform) -> None:
+        graphed = " ".join(str(graph[1]) for graph in tf.locals["dashboard_graphs"])
+        rows = {name: str(tf.locals[name]) for name in ("queue_metric_rows", "dlq_rows")}
+        for metric in (
+            "ApproximateNumberOfMessagesVisible",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateAgeOfOldestMessage",
+        ):
+            assert metric in rows["queue_metric_rows"]
+            assert f"local.queue_metric_rows.{metric}" in graphed
+        assert "aws_sqs_queue.dlq" in rows["dlq_rows"]
+        for local_name in ("dlq_rows", "alb_rows", "latency_rows", "ecs_rows"):
+            assert f"local.{local_name}" in graphed
+
+    def test_the_operations_page_may_read_the_depth_of_every_queue_and_dlq(
+        self, tf: Terraform
+    ) -> None:
+        statement = only(tf.data["aws_iam_policy_document", "queue_depths"]["statement"])
+        assert statement["actions"] == ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"]
+        assert "aws_sqs_queue.queue" in statement["resources"]
+        assert "aws_sqs_queue.dlq" in statement["resources"]
+        policy = tf.resources["aws_iam_role_policy", "queue_depths"]
+        assert policy["role"] == '${aws_iam_role.task["todo_api"].id}'
+
+
 def served_paths(service: str) -> set[str]:
     """The route templates the service's app answers."""
     factory = importlib.import_module(f"services.{service}.app").create_app
