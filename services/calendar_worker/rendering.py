@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import IO
 from uuid import UUID
 
-from shared.ical import render_calendar
 from shared.blobs import PART_BYTES, BlobStore
 from shared.events import CalendarReady, TodoSnapshot
+from shared.ical import render_calendar
 from shared.metrics import RenderMetrics
 
 # what stays in memory before the file moves to disk: one S3 part
