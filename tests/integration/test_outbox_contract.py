@@ -3,10 +3,8 @@ the relay's unit tests use (tests/fakes.py)."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -15,7 +13,6 @@ from shared.envelope import Envelope, wrap
 from shared.outbox import Outbox, SqlOutbox
 from shared.settings import Settings
 from shared.store import EventStore
-from tests.environment import POSTGRES_URL, fresh_schema
 from tests.fakes import MemoryOutbox
 from tests.stores import deleted, make_store
 
@@ -28,9 +25,9 @@ class Queued:
     queue: Callable[[list[Envelope]], Awaitable[list[int]]]
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-async def queued(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Queued]:
-    if request.param == "memory":
+@pytest.fixture
+async def queued(backend: Settings | None) -> AsyncIterator[Queued]:
+    if backend is None:
         memory = MemoryOutbox()
 
         async def queue_in_memory(envelopes: list[Envelope]) -> list[int]:
@@ -38,15 +35,9 @@ async def queued(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
         yield Queued(memory, queue_in_memory)
         return
-    async with contextlib.AsyncExitStack() as stack:
-        if request.param == "sqlite":
-            database = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/outbox.db")
-        else:
-            schema = await stack.enter_async_context(fresh_schema())
-            database = Settings(database_url=POSTGRES_URL, database_schema=schema)
-        store = await make_store(database)
-        stack.push_async_callback(store.engine.dispose)
-        yield Queued(SqlOutbox(store), lambda envelopes: _append(store, envelopes))
+    store = await make_store(backend)
+    yield Queued(SqlOutbox(store), lambda envelopes: _append(store, envelopes))
+    await store.engine.dispose()
 
 
 async def _append(store: EventStore, envelopes: list[Envelope]) -> list[int]:
