@@ -92,6 +92,18 @@ resource "aws_s3_bucket_lifecycle_configuration" "results" {
     }
   }
 
+  # the whole bucket, with no expiration: only a failed upload's parts are cleared away
+  rule {
+    id     = "abort-incomplete-uploads"
+    status = "Enabled"
+
+    filter {}
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+
   depends_on = [aws_s3_bucket_versioning.results]
 }
 

@@ -392,13 +392,18 @@ def served_paths(service: str) -> set[str]:
 
 
 def expiry_of(tf: Terraform, key: str) -> Any:
-    """The expiration days of the one lifecycle rule that covers `key`.
+    """The expiration days of the one expiring lifecycle rule that covers `key`.
 
-    S3 applies the shortest of overlapping expirations, so a second rule (a bucket-wide one,
-    say) would silently cut the longer one short.
+    S3 applies the shortest of overlapping expirations, so a second expiring rule (a bucket-wide
+    one, say) would silently cut the longer one short; a rule that only aborts failed uploads
+    expires nothing.
     """
     rules = tf.resources["aws_s3_bucket_lifecycle_configuration", "results"]["rule"]
-    covering = [r for r in rules if key.startswith(only(r["filter"]).get("prefix", ""))]
+    covering = [
+        r
+        for r in rules
+        if "expiration" in r and key.startswith(only(r["filter"]).get("prefix", ""))
+    ]
     return only(only(covering)["expiration"])["days"]
 
 
