@@ -10,9 +10,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.clock import utcnow
 from shared.events import AnyEvent
+from shared.trace_context import TRACEPARENT, current_traceparent
 from shared.upcasting import UPCASTERS
 
 CURRENT_SCHEMA_VERSION = 1
+# the envelope's fields before `data` take a few hundred characters: its trace context is there
+_HEAD_CHARS = 1024
+_TRACEPARENT_KEY = f'"{TRACEPARENT}":"'
+
+
+def _is_none(value: object) -> bool:
+    return value is None
 
 
 class Envelope(BaseModel):
@@ -27,6 +35,10 @@ class Envelope(BaseModel):
     # the calendar task id for calendar events: one id follows a job through every service
     correlation_id: UUID | None = None
     causation_id: UUID | None = None
+    # W3C trace context of the span that made the event (shared/trace_context.py), so the
+    # services that handle it continue one trace. Optional: events stored without it (older
+    # ones, imports, events made outside any span) omit the field and read as before
+    traceparent: str | None = Field(default=None, exclude_if=_is_none)
     data: AnyEvent
 
     @model_validator(mode="after")
@@ -62,7 +74,7 @@ def wrap(
     correlation_id: UUID | None = None,
     causation_id: UUID | None = None,
 ) -> Envelope:
-    """Put a new event in a fresh envelope."""
+    """Put a new event in a fresh envelope, in the trace of the span at hand."""
     return Envelope(
         event_id=uuid4(),
         type=event.type,
@@ -71,5 +83,20 @@ def wrap(
         stream_version=stream_version,
         correlation_id=correlation_id,
         causation_id=causation_id,
+        traceparent=current_traceparent(),
         data=event,
     )
+
+
+def stored_traceparent(body: str) -> str | None:
+    """The `traceparent` of an envelope's JSON, read from its head without parsing the body.
+
+    The field comes before `data` in every envelope this module writes, and inside a JSON
+    string a quote is always escaped, so the first match in the head is the envelope's own.
+    """
+    start = body.find(_TRACEPARENT_KEY, 0, _HEAD_CHARS)
+    if start < 0:
+        return None
+    start += len(_TRACEPARENT_KEY)
+    end = body.find('"', start, start + 256)
+    return body[start:end] if end > start else None
