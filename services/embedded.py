@@ -32,6 +32,7 @@ from shared.demo_queues import DEMO_QUEUE_NAMES, ensure_queue
 from shared.heap import freeze_long_lived
 from shared.logs import configure_logging
 from shared.settings import Settings
+from shared.tracing import configure_tracing
 from shared.transport.clients import provision_embedded, transport_path
 
 logger = logging.getLogger("embedded")
@@ -50,9 +51,10 @@ def start_aws_emulator(port: int) -> str:
 
 
 def service_settings(base: Settings, service: str, var_dir: Path, port: int) -> Settings:
-    """Each service gets its own SQLite file (or shares the PostgreSQL server it is given)."""
+    """Each service gets its own SQLite file (or shares the PostgreSQL server it is given), and
+    its name, which its spans and log lines carry."""
     own = base.with_embedded_database(service, var_dir) if base.is_sqlite else base
-    return own.model_copy(update={"http_port": port})
+    return own.model_copy(update={"http_port": port, "service_name": service})
 
 
 async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
@@ -141,7 +143,8 @@ def main() -> None:
     # `make run` uses the embedded transport unless TRANSPORT=aws asks for SNS/SQS/S3 on moto
     if "TRANSPORT" not in os.environ:
         base = base.model_copy(update={"transport": "embedded"})
-    configure_logging(base.log_level)
+    configure_logging(base)
+    configure_tracing(base)
     var_dir = base.var_dir.resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
     aws_port = int(os.environ.get("EMBEDDED_AWS_PORT", "4566"))

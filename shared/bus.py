@@ -11,6 +11,8 @@ from botocore.exceptions import ClientError
 
 from shared.batching import MAX_MESSAGE_BYTES, batches, message_size
 from shared.outages import is_outage
+from shared.settings import DEFAULT_SERVICE_NAME
+from shared.tracing import sending
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +56,11 @@ def outgoing_batches(messages: Iterable[Outgoing]) -> Iterator[list[Outgoing]]:
 class SnsPublisher:
     """Publishes to the topic with the `type` attribute the subscription filters read."""
 
-    def __init__(self, sns: Any, topic_name: str) -> None:
+    def __init__(self, sns: Any, topic_name: str, *, service: str = DEFAULT_SERVICE_NAME) -> None:
         self._sns = sns
         self.topic_name = topic_name
+        # whose producer spans the sends are
+        self.service = service
         # looked up on first use, so a service starts even while SNS is unreachable
         self.topic_arn: str | None = None
 
@@ -96,13 +100,16 @@ class SnsPublisher:
             }
             for message in batch
         ]
-        response = await self._sns.publish_batch(
-            TopicArn=self.topic_arn, PublishBatchRequestEntries=entries
-        )
-        refused = {
-            int(entry["Id"]): f"{entry.get('Code', 'Failed')}: {entry.get('Message', '')}"
-            for entry in response.get("Failed", [])
-        }
+        with sending(self.service, self.topic_name, batch) as spans:
+            response = await self._sns.publish_batch(
+                TopicArn=self.topic_arn, PublishBatchRequestEntries=entries
+            )
+            refused = {
+                int(entry["Id"]): f"{entry.get('Code', 'Failed')}: {entry.get('Message', '')}"
+                for entry in response.get("Failed", [])
+            }
+            if spans is not None:
+                spans.refused(refused)
         if refused:
             logger.warning("SNS refused %d of %d messages: %s", len(refused), len(batch), refused)
         return refused

@@ -13,11 +13,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared import log_context
 from shared.batching import MAX_BATCH_ENTRIES, MAX_MESSAGE_BYTES
 from shared.delete_batcher import DeleteBatcher
 from shared.envelope import Envelope
 from shared.metrics import ConsumerMetrics, Metrics
 from shared.outages import is_outage
+from shared.settings import DEFAULT_SERVICE_NAME
+from shared.tracing import consuming, record_failure
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,8 @@ class ConsumerOptions:
     outage_backoff_max_s: float = 15.0
     # see shared/settings.py, batch_window_ms
     batch_window_s: float = 0.0
+    # the service consuming: its spans and log lines name it
+    service: str = DEFAULT_SERVICE_NAME
 
 
 class PoisonMessageError(ValueError):
@@ -217,6 +222,8 @@ class SqsConsumer:
 
     async def _process(self, message: dict[str, Any]) -> None:
         delivery = self._delivery(message)
+        # each message is handled in a task of its own: its log lines say which message it is
+        log_context.bind(message_id=delivery.message_id)
         heartbeat = asyncio.create_task(self._keep_invisible(delivery))
         try:
             envelope = decode(message.get("Body", ""))
@@ -228,7 +235,8 @@ class SqsConsumer:
             heartbeat.cancel()
             return
         try:
-            await self._handle_until_settled(envelope, delivery)
+            with consuming(self.options.service, self.options.name, envelope, delivery.message_id):
+                await self._handle_until_settled(envelope, delivery)
         finally:
             heartbeat.cancel()
 
@@ -251,6 +259,7 @@ class SqsConsumer:
                     await self._pause(hold.next_pause_s(exc))
                 else:
                     self.handled += 1
+                    logger.debug("%s: handled %s", self.options.name, envelope.type)
                     self._metrics.handled.inc()
                     self._delete(delivery)
                     return
@@ -271,6 +280,7 @@ class SqsConsumer:
 
     def _note_failure(self, delivery: Delivery, exc: Exception) -> None:
         self.failed += 1
+        record_failure(exc)
         self._metrics.failure(last_attempt=delivery.is_last_attempt)
         logger.warning(
             "%s: message %s failed on attempt %d: %r",

@@ -33,6 +33,7 @@ from shared.settings import Settings
 from shared.startup import wait_for
 from shared.store import EventStore, StoreTables
 from shared.topology import ROUTED_TYPES, Names, QueueSpec
+from shared.tracing import request_tracing, send_trace_headers
 from shared.transport.clients import open_clients
 
 logger = logging.getLogger(__name__)
@@ -57,9 +58,11 @@ def service_app(
     """A service's application: JSON errors, metrics, its settings, and any adapters it is
     handed."""
     metrics = Metrics()
-    # outermost, so the status counted is the one sent, JSON errors included
-    middlewares = [http_metrics(metrics), json_errors]
+    # the trace and request id first, so every line logged and every response carries them;
+    # metrics outside the JSON errors, so the status counted is the one sent
+    middlewares = [request_tracing(settings.service_name), http_metrics(metrics), json_errors]
     app = web.Application(client_max_size=max_body_bytes, middlewares=middlewares)
+    app.on_response_prepare.append(send_trace_headers)
     app[settings_key] = settings
     app[adapters_key] = adapters or NO_ADAPTERS
     app[metrics_key] = metrics
@@ -128,7 +131,7 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, sns, store = app[settings_key], app[aws_key].sns, app[store_key]
     relay = OutboxRelay(
         SqlOutbox(store),
-        SnsPublisher(sns, Names(settings.resource_prefix).topic),
+        SnsPublisher(sns, Names(settings.resource_prefix).topic, service=settings.service_name),
         lease=RelayLease(store),
         poll_interval_s=settings.relay_poll_interval_ms / 1000,
         batch_window_s=settings.batch_window_s,
@@ -161,6 +164,7 @@ def consumer_ctx(spec: QueueSpec, make_handle: Callable[[web.Application], Handl
             max_receive_count=settings.sqs_max_receive_count,
             concurrency=settings.consumer_concurrency,
             batch_window_s=settings.batch_window_s,
+            service=settings.service_name,
         )
         queue = Names(settings.resource_prefix).queue(spec)
         metrics = app[metrics_key].consumer(spec.name)

@@ -13,13 +13,18 @@ from shared.aws import REQUESTS
 from shared.heap import freeze_on_startup
 from shared.logs import configure_logging
 from shared.settings import Settings
+from shared.tracing import configure_tracing
 
 logger = logging.getLogger(__name__)
 
 
-def serve(create_app: Callable[[Settings], web.Application]) -> None:
+def serve(create_app: Callable[[Settings], web.Application], *, service: str) -> None:
+    """Run `service` until SIGINT or SIGTERM (SERVICE_NAME, when set, renames it)."""
     settings = Settings.from_env()
-    configure_logging(settings.log_level)
+    if "service_name" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"service_name": service})
+    configure_logging(settings)
+    configure_tracing(settings)
     app = create_app(settings)
     app.on_startup.append(freeze_on_startup)
     # run_app handles SIGINT and SIGTERM: stop accepting, run cleanup contexts, exit 0

@@ -10,6 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EMBEDDED_DATABASE_URL = "sqlite+aiosqlite:///./var/taskoverflow.db"
 DEV_TASK_SECRET = "taskoverflow-dev-secret"
+# what logs and spans call a process that names no service of its own (tools, tests)
+DEFAULT_SERVICE_NAME = "taskoverflow"
 
 
 class SettingsError(SystemExit):
@@ -52,6 +54,15 @@ class Settings(BaseSettings):
     # has no per-request cost and ignores it
     batch_window_ms: int = Field(default=40, ge=0, le=1000)
     log_level: str = "INFO"
+    # "text": readable lines; "json": one JSON object a line, for a log collector
+    log_format: Literal["text", "json"] = "text"
+    # the name logs and spans give the service; each service's entry point sets its own
+    service_name: str = Field(default=DEFAULT_SERVICE_NAME, pattern=r"^[A-Za-z0-9_.-]+$")
+    # where spans go: "none" (still made, so trace ids travel and reach the logs and responses,
+    # but not recorded), "console" (stdout) or "otlp" (OTLP over HTTP to the endpoint below)
+    traces_exporter: Literal["none", "console", "otlp"] = "none"
+    # the OTLP collector's base URL, spans go to <it>/v1/traces (unset: http://localhost:4318)
+    otel_exporter_otlp_endpoint: str | None = Field(default=None, pattern=r"^https?://")
     # "embedded": SNS/SQS semantics on one SQLite file and blobs in a folder, both under var_dir
     transport: Literal["aws", "embedded"] = "aws"
     # the embedded mode's files: service databases, the transport's file, blobs

@@ -15,6 +15,7 @@ from shared.blobs import PART_BYTES, BlobStore
 from shared.events import CalendarReady, TodoSnapshot
 from shared.ical import render_calendar
 from shared.metrics import RenderMetrics
+from shared.tracing import Attributes, span
 
 # what stays in memory before the file moves to disk: one S3 part
 SPOOL_BYTES = PART_BYTES
@@ -46,8 +47,15 @@ async def render_and_store(
 ) -> CalendarReady:
     """Render and store the calendar; count it in `renders` once its file is stored."""
     started = time.perf_counter()
+    about: Attributes = {
+        "taskoverflow.task.id": str(task_id),
+        "taskoverflow.todo.count": len(todos),
+    }
     # a large calendar spills to a temporary file instead of memory, and goes up part by part
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as file:
+    with (
+        span("render calendar", about),
+        tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as file,
+    ):
         if len(todos) <= RENDER_ON_LOOP_TODOS:
             size, sha256 = _render(todos, stamp, file)
         else:

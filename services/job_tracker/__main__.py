@@ -4,4 +4,4 @@ from services.job_tracker.app import create_app
 from shared.serve import serve
 
 if __name__ == "__main__":
-    serve(create_app)
+    serve(create_app, service="job_tracker")
