@@ -62,6 +62,16 @@ class CalendarStarted(Fact):
     attempt: int
 
 
+class CalendarProgress(Fact):
+    """How far a large calendar's render has got: `done` of its `total` todos, on `attempt`."""
+
+    type: Literal["CalendarProgress"] = "CalendarProgress"
+    task_id: UUID
+    attempt: int
+    done: int
+    total: int
+
+
 class CalendarReady(Fact):
     type: Literal["CalendarReady"] = "CalendarReady"
     task_id: UUID
@@ -78,17 +88,34 @@ class CalendarFailed(Fact):
     attempts: int
 
 
+class CalendarCancelled(Fact):
+    """The client cancelled the job: it is not rendered, or its render stops and stores nothing."""
+
+    type: Literal["CalendarCancelled"] = "CalendarCancelled"
+    task_id: UUID
+    cancelled_at: datetime
+
+
 AnyEvent = Annotated[
     TodoCreated
     | TodoUpdated
     | TodoDeleted
     | CalendarRequested
     | CalendarStarted
+    | CalendarProgress
     | CalendarReady
-    | CalendarFailed,
+    | CalendarFailed
+    | CalendarCancelled,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
-CALENDAR_EVENT_TYPES = ("CalendarRequested", "CalendarStarted", "CalendarReady", "CalendarFailed")
+CALENDAR_EVENT_TYPES = (
+    "CalendarRequested",
+    "CalendarStarted",
+    "CalendarProgress",
+    "CalendarReady",
+    "CalendarFailed",
+    "CalendarCancelled",
+)
 # the events that end a calendar job: after one of them nothing about the job changes
-TERMINAL_CALENDAR_EVENTS = frozenset({"CalendarReady", "CalendarFailed"})
+TERMINAL_CALENDAR_EVENTS = frozenset({"CalendarReady", "CalendarFailed", "CalendarCancelled"})

@@ -28,7 +28,9 @@ class QueueSpec:
         return json.dumps({"type": list(self.event_types)})
 
 
-CALENDAR_WORKER = QueueSpec("calendar-worker", ("CalendarRequested",))
+# the worker renders requests and stops the renders of cancelled jobs; progress and outcomes
+# are for the tracker only
+CALENDAR_WORKER = QueueSpec("calendar-worker", ("CalendarRequested", "CalendarCancelled"))
 JOB_TRACKER = QueueSpec("job-tracker", CALENDAR_EVENT_TYPES)
 QUEUES = (CALENDAR_WORKER, JOB_TRACKER)
 # the event types some queue receives: only these are worth publishing

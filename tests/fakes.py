@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 from uuid import UUID
 
-from services.calendar_worker.records import RenderRecords, render_stream_id
+from services.calendar_worker.records import RenderRecords, progress_stream_id, render_stream_id
 from services.job_tracker.jobs import Job
 from services.job_tracker.records import JobRecords
 from services.todo_api import todo
@@ -24,7 +24,7 @@ from services.todo_api.projection import TodoFold
 from services.todo_api.records import TodoRecords
 from shared.bus import Outgoing
 from shared.envelope import Envelope, wrap
-from shared.events import AnyEvent, CalendarRequested, TodoSnapshot
+from shared.events import AnyEvent, CalendarCancelled, CalendarRequested, TodoSnapshot
 from shared.store import ConcurrencyError
 
 S = TypeVar("S")
@@ -90,6 +90,8 @@ class RenderState:
     streams: dict[UUID, list[Envelope]] = field(default_factory=dict)
     # task id -> (holder, expires at)
     leases: dict[UUID, tuple[str, datetime]] = field(default_factory=dict)
+    # each job's progress reports
+    progress: dict[UUID, list[Envelope]] = field(default_factory=dict)
     # what the worker's outbox would publish, in commit order
     queued: list[Envelope] = field(default_factory=list)
 
@@ -102,18 +104,19 @@ class MemoryRenderRecords:
         return list(self.state.streams.get(task_id, []))
 
     async def append(self, task_id: UUID, version: int, event: AnyEvent, cause: Envelope) -> None:
+        await self.note(task_id, version, event, cause)
+        self.state.queued.append(self.state.streams[task_id][-1])
+
+    async def note(self, task_id: UUID, version: int, event: AnyEvent, cause: Envelope) -> None:
         stream = self.state.streams.setdefault(task_id, [])
         if len(stream) != version:
             raise ConcurrencyError(f"render of {task_id} version {version + 1} exists")
-        envelope = wrap(
-            event,
-            stream_id=render_stream_id(task_id),
-            stream_version=version + 1,
-            correlation_id=cause.correlation_id,
-            causation_id=cause.event_id,
-        )
-        stream.append(envelope)
-        self.state.queued.append(envelope)
+        stream.append(_caused(event, render_stream_id(task_id), version + 1, cause))
+
+    async def report(self, task_id: UUID, event: AnyEvent, cause: Envelope) -> None:
+        reports = self.state.progress.setdefault(task_id, [])
+        reports.append(_caused(event, progress_stream_id(task_id), len(reports) + 1, cause))
+        self.state.queued.append(reports[-1])
 
     async def claim(self, task_id: UUID, holder: str, now: datetime, lease: timedelta) -> bool:
         current = self.state.leases.get(task_id)
@@ -130,6 +133,16 @@ class MemoryRenderRecords:
         current = self.state.leases.get(task_id)
         if current is not None and current[0] == holder:
             del self.state.leases[task_id]
+
+
+def _caused(event: AnyEvent, stream_id: str, version: int, cause: Envelope) -> Envelope:
+    return wrap(
+        event,
+        stream_id=stream_id,
+        stream_version=version,
+        correlation_id=cause.correlation_id,
+        causation_id=cause.event_id,
+    )
 
 
 class MemoryRenderBook(MemoryBook[RenderState, RenderRecords]):
@@ -183,7 +196,12 @@ class TodoState:
         if len(stream) != version:
             raise ConcurrencyError(f"{stream_id} version {version + 1} exists")
         correlation_id = next(
-            (event.task_id for event in events if isinstance(event, CalendarRequested)), None
+            (
+                event.task_id
+                for event in events
+                if isinstance(event, CalendarRequested | CalendarCancelled)
+            ),
+            None,
         )
         envelopes = [
             wrap(event, stream_id=stream_id, stream_version=number, correlation_id=correlation_id)
@@ -212,6 +230,10 @@ class MemoryTodoRecords:
         stream = todo.calendar_stream_id(event.task_id)
         self.state.queued.extend(self.state.append(stream, 0, [event]))
 
+    async def record_calendar_cancel(self, event: CalendarCancelled) -> None:
+        stream = todo.calendar_stream_id(event.task_id)
+        self.state.queued.extend(self.state.append(stream, 1, [event]))
+
 
 class MemoryTodoBook(MemoryBook[TodoState, TodoRecords]):
     def __init__(self) -> None:
@@ -220,3 +242,7 @@ class MemoryTodoBook(MemoryBook[TodoState, TodoRecords]):
     async def todos(self) -> list[TodoSnapshot]:
         listed = self.state.listed.todos
         return [listed[todo_id] for todo_id in sorted(listed)]
+
+    async def calendar_job(self, task_id: UUID) -> list[AnyEvent]:
+        stream = self.state.streams.get(todo.calendar_stream_id(task_id), [])
+        return [envelope.data for envelope in stream]

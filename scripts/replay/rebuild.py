@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
-from sqlalchemy import MetaData, Table, delete, insert, text
+from sqlalchemy import MetaData, Table, delete, insert, quoted_name, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scripts.replay.projections import F, Fold, Projection, Row
@@ -24,6 +24,8 @@ from shared.log_horizon import Page, committed_horizon, settled_pages
 from shared.store import EventStore
 
 PAGE = 1000
+# the rebuilt table's name, and its indexes', while they sit beside the live ones
+REBUILD_SUFFIX = "_rebuild"
 # folds of the unlocked phase: the first one, then up to two for what was appended meanwhile
 CHASES = 3
 INSERT_BATCH = 500
@@ -54,7 +56,7 @@ async def rebuild(
             difference = compare(projection, await projection.read_rows(conn), _rows(fold))
         _report(console, projection, difference, dry_run=True)
         return difference
-    rebuilt = projection.table.to_metadata(MetaData(), name=f"{projection.table.name}_rebuild")
+    rebuilt = _rebuild_table(projection.table)
     await _build(store, rebuilt, _rows(fold))
     async with store.transaction() as conn:
         await _lock_writers(conn, projection.table)
@@ -66,6 +68,15 @@ async def rebuild(
         difference = compare(projection, before, await projection.read_rows(conn))
     _report(console, projection, difference, dry_run=False)
     return difference
+
+
+def _rebuild_table(live: Table) -> Table:
+    """The live table's definition under another name; its indexes too, whose names are unique
+    in the schema (the swap gives them their names back)."""
+    rebuilt = live.to_metadata(MetaData(), name=f"{live.name}{REBUILD_SUFFIX}")
+    for index in rebuilt.indexes:
+        index.name = quoted_name(f"{index.name}{REBUILD_SUFFIX}", quote=None)
+    return rebuilt
 
 
 async def _fold_settled(store: EventStore, fold: Fold) -> int:
@@ -155,6 +166,22 @@ async def _swap(conn: AsyncConnection, live: Table, rebuilt: Table) -> None:
         # the primary key index keeps the name it was created with; give back the usual one
         old, new = quote(f"{rebuilt.name}_pkey"), quote(f"{live.name}_pkey")
         await conn.execute(text(f"ALTER INDEX {old} RENAME TO {new}"))
+    await _restore_index_names(conn, live, rebuilt)
+
+
+async def _restore_index_names(conn: AsyncConnection, live: Table, rebuilt: Table) -> None:
+    """Give the swapped-in table's indexes the live names, which the next rebuild's copy needs
+    free; SQLite cannot rename an index, so it builds them again under their names."""
+    quote = conn.dialect.identifier_preparer.quote
+    for index in rebuilt.indexes:
+        old, new = str(index.name), str(index.name).removesuffix(REBUILD_SUFFIX)
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text(f"ALTER INDEX {quote(old)} RENAME TO {quote(new)}"))
+        else:
+            await conn.execute(text(f"DROP INDEX {quote(old)}"))
+    if conn.dialect.name != "postgresql":
+        for index in live.indexes:
+            await conn.run_sync(index.create)
 
 
 def compare(

@@ -1,4 +1,8 @@
-"""CalendarRequested -> CalendarStarted -> the .ics file -> CalendarReady | CalendarFailed."""
+"""CalendarRequested -> CalendarStarted -> the .ics file -> CalendarReady | CalendarFailed.
+
+CalendarCancelled -> noted in the job's render stream: a render not begun never begins, one under
+way stops at its next chunk, and no outcome can be recorded after the cancel.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from datetime import timedelta
 from uuid import UUID
 
 from services.calendar_worker.records import RenderBook, RenderRecords
-from services.calendar_worker.rendering import render_and_store
+from services.calendar_worker.rendering import RenderCancelledError, RenderWatch, render_and_store
 from shared.blobs import BlobNotFoundError, BlobStore
 from shared.claim_check import check_out
 from shared.clock import utcnow
@@ -20,7 +24,9 @@ from shared.envelope import Envelope
 from shared.events import (
     TERMINAL_CALENDAR_EVENTS,
     AnyEvent,
+    CalendarCancelled,
     CalendarFailed,
+    CalendarProgress,
     CalendarReady,
     CalendarRequested,
     CalendarStarted,
@@ -41,6 +47,9 @@ PUBLIC_REASONS: dict[type[Exception], str] = {
 DEFAULT_REASON = "the calendar could not be built"
 # a calendar this small renders in a few milliseconds: see build_calendar
 QUICK_RENDER_TODOS = 1000
+# a large calendar's render looks for a cancel, and reports its progress, this often: at most
+# two progress events a second per job, and none for a render shorter than this
+WATCH_INTERVAL_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,7 @@ class WorkerPorts:
     lease: timedelta = timedelta(seconds=30)
     # calendars of at most this many inline todos are rendered without a lease
     quick_render_todos: int = QUICK_RENDER_TODOS
+    watch_interval_s: float = WATCH_INTERVAL_S
 
 
 async def build_calendar(envelope: Envelope, delivery: Delivery, ports: WorkerPorts) -> None:
@@ -81,9 +91,9 @@ async def _render_at_once(
 ) -> bool:
     """Render, store, append the outcome at version 1; False if a leased render began it."""
     task_id = request.task_id
-    # one read spares a duplicate of a finished job (a redelivery, a replay) its render
-    if _is_finished(await ports.book.history(task_id)):
-        logger.info("calendar %s already finished; duplicate delivery ignored", task_id)
+    # one read spares a duplicate of a finished job (a redelivery, a replay) its render, and a
+    # cancelled job any render
+    if _has_ended(await ports.book.history(task_id), task_id):
         return True
     rendering = render_and_store(task_id, todos, request.requested_at, ports.blobs)
     outcome = await _outcome(delivery, request, rendering)
@@ -91,33 +101,61 @@ async def _render_at_once(
         async with ports.book.transaction() as records:
             await records.append(task_id, 0, outcome, envelope)
     except ConcurrencyError:
-        # another delivery recorded its outcome first (or, from a worker with another threshold,
-        # a leased start: that path decides then)
-        if _is_finished(await ports.book.history(task_id)):
-            logger.info("calendar %s already finished; duplicate delivery ignored", task_id)
-            return True
-        return False
+        # another delivery recorded its outcome first, or the job was cancelled meanwhile (the
+        # file just stored is left to the bucket's lifecycle rule); or, from a worker with
+        # another threshold, a leased start: that path decides then
+        return _has_ended(await ports.book.history(task_id), task_id)
     return True
 
 
 async def _render_leased(
     envelope: Envelope, request: CalendarRequested, delivery: Delivery, ports: WorkerPorts
 ) -> None:
-    version = await _start(ports, request.task_id, envelope, delivery)
+    task_id, holder = request.task_id, delivery.message_id
+    version = await _start(ports, task_id, envelope, delivery)
     if version is None:
-        logger.info("calendar %s already finished; duplicate delivery ignored", request.task_id)
+        logger.info("calendar %s finished or cancelled already; delivery ignored", task_id)
         return
-    async with _lease_kept(ports, request.task_id, delivery.message_id):
-        outcome = await _outcome(delivery, request, _check_out_and_render(request, ports))
-    async with ports.book.transaction() as records:
-        # the outcome and the lease given up together
-        await records.append(request.task_id, version, outcome, envelope)
-        await records.release(request.task_id, delivery.message_id)
+    watch = RenderWatch(total=request.todo_count)
+    try:
+        async with _lease_kept(ports, task_id, holder), _watched(ports, watch, envelope, delivery):
+            rendering = _check_out_and_render(request, ports, watch)
+            outcome = await _outcome(delivery, request, rendering)
+        await _finish(ports, task_id, version, outcome, envelope, holder)
+    except RenderCancelledError:
+        async with ports.book.transaction() as records:
+            await records.release(task_id, holder)
+        logger.info("calendar %s cancelled while rendering; no outcome recorded", task_id)
 
 
-async def _check_out_and_render(request: CalendarRequested, ports: WorkerPorts) -> CalendarReady:
+async def _check_out_and_render(
+    request: CalendarRequested, ports: WorkerPorts, watch: RenderWatch
+) -> CalendarReady:
     todos = await check_out(request, ports.blobs)
-    return await render_and_store(request.task_id, todos, request.requested_at, ports.blobs)
+    watch.check()
+    return await render_and_store(
+        request.task_id, todos, request.requested_at, ports.blobs, watch=watch
+    )
+
+
+async def _finish(
+    ports: WorkerPorts,
+    task_id: UUID,
+    version: int,
+    outcome: AnyEvent,
+    cause: Envelope,
+    holder: str,
+) -> None:
+    """Record the outcome and give the lease up together; RenderCancelledError when the job was
+    cancelled since its start (the cancel took the outcome's version)."""
+    try:
+        async with ports.book.transaction() as records:
+            await records.append(task_id, version, outcome, cause)
+            await records.release(task_id, holder)
+    except ConcurrencyError:
+        if _is_cancelled(await ports.book.history(task_id)):
+            raise RenderCancelledError from None
+        raise
 
 
 async def _outcome(
@@ -126,6 +164,8 @@ async def _outcome(
     """CalendarReady, or CalendarFailed when no retry can help; otherwise the error is raised."""
     try:
         return await rendering
+    except RenderCancelledError:
+        raise
     except Exception as exc:
         if is_outage(exc) or not (delivery.is_last_attempt or isinstance(exc, PERMANENT)):
             raise
@@ -133,7 +173,20 @@ async def _outcome(
 
 
 def _is_finished(history: Sequence[Envelope]) -> bool:
+    """Whether the job has its outcome or its cancel: either way it needs no render."""
     return any(event.type in TERMINAL_CALENDAR_EVENTS for event in history)
+
+
+def _is_cancelled(history: Sequence[Envelope]) -> bool:
+    return any(event.type == "CalendarCancelled" for event in history)
+
+
+def _has_ended(history: Sequence[Envelope], task_id: UUID) -> bool:
+    """`_is_finished`, saying so in the log."""
+    if not _is_finished(history):
+        return False
+    logger.info("calendar %s finished or cancelled already; delivery ignored", task_id)
+    return True
 
 
 async def _start(
@@ -187,6 +240,56 @@ async def _lease_kept(ports: WorkerPorts, task_id: UUID, holder: str) -> AsyncIt
         renewing.cancel()
 
 
+@contextlib.asynccontextmanager
+async def _watched(
+    ports: WorkerPorts, watch: RenderWatch, cause: Envelope, delivery: Delivery
+) -> AsyncIterator[None]:
+    """While the body renders: stop it once its job is cancelled, and report its progress.
+
+    The cancel may have reached another worker: the render stream says so to every worker.
+    """
+
+    async def look_regularly() -> None:
+        reported = 0
+        while not watch.cancelled.is_set():
+            await asyncio.sleep(ports.watch_interval_s)
+            try:
+                reported = await _look(ports, watch, cause, delivery.receive_count, reported)
+            except Exception as exc:
+                # progress is a courtesy and a cancel still meets the outcome's append: the
+                # render goes on
+                logger.warning(
+                    "a calendar render could not look for a cancel or report progress: %r", exc
+                )
+
+    looking = asyncio.create_task(look_regularly())
+    try:
+        yield
+    finally:
+        looking.cancel()
+        # no report commits after the outcome
+        with contextlib.suppress(asyncio.CancelledError):
+            await looking
+
+
+async def _look(
+    ports: WorkerPorts, watch: RenderWatch, cause: Envelope, attempt: int, reported: int
+) -> int:
+    """Stop a cancelled job's render, or report how far it got if it moved; the count reported."""
+    task_id = cause.correlation_id
+    assert task_id is not None, "a calendar request is correlated by its task id"
+    if _is_cancelled(await ports.book.history(task_id)):
+        watch.cancelled.set()
+        return reported
+    done = watch.done
+    if done == reported:
+        return reported
+    progress = CalendarProgress(task_id=task_id, attempt=attempt, done=done, total=watch.total)
+    async with ports.book.transaction() as records:
+        await records.report(task_id, progress, cause)
+    return done
+
+
 def _failed(task_id: UUID, exc: Exception, delivery: Delivery) -> CalendarFailed:
     logger.error(
         "calendar %s failed on attempt %d: %r", task_id, delivery.receive_count, exc, exc_info=exc
@@ -195,6 +298,31 @@ def _failed(task_id: UUID, exc: Exception, delivery: Delivery) -> CalendarFailed
         (text for kind, text in PUBLIC_REASONS.items() if isinstance(exc, kind)), DEFAULT_REASON
     )
     return CalendarFailed(task_id=task_id, reason=reason, attempts=delivery.receive_count)
+
+
+async def cancel_calendar(envelope: Envelope, _delivery: Delivery, ports: WorkerPorts) -> None:
+    """Note the job's cancel in its render stream, unless the job has ended already.
+
+    Noted there, the cancel takes the version a render's outcome would take, so no outcome can
+    follow it; the note is the worker's own record and is not published again.
+    """
+    cancel = envelope.data
+    if not isinstance(cancel, CalendarCancelled):
+        return
+    try:
+        await _note_cancel(ports, cancel, envelope)
+    except ConcurrencyError:
+        # a start or an outcome was appended since the read: decide again on the new stream
+        await _note_cancel(ports, cancel, envelope)
+
+
+async def _note_cancel(ports: WorkerPorts, cancel: CalendarCancelled, cause: Envelope) -> None:
+    async with ports.book.transaction() as records:
+        history = await records.history(cancel.task_id)
+        if _is_finished(history):
+            return
+        await records.note(cancel.task_id, len(history), cancel, cause)
+    logger.info("calendar %s cancelled", cancel.task_id)
 
 
 def make_handle(ports: WorkerPorts) -> Handle:
@@ -208,4 +336,4 @@ async def _ignore(envelope: Envelope, _delivery: Delivery, _ports: WorkerPorts) 
     logger.debug("calendar_worker does not handle %s", envelope.type)
 
 
-HANDLERS = {"CalendarRequested": build_calendar}
+HANDLERS = {"CalendarRequested": build_calendar, "CalendarCancelled": cancel_calendar}

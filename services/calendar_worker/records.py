@@ -1,4 +1,4 @@
-"""The worker's records port: each job's render stream and its render lease.
+"""The worker's records port: each job's render stream, its render lease and its progress.
 
 `build_calendar` (handlers.py) decides against this port only; `SqlRenderBook` is the real
 implementation on the service's database, and tests hold an in-memory one to it
@@ -11,21 +11,26 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
-from sqlalchemy import Table
+from sqlalchemy import Select, Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.calendar_worker.tables import render_leases
 from shared import leases
-from shared.envelope import Envelope
+from shared.envelope import Envelope, wrap
 from shared.events import AnyEvent
 from shared.store import EventStore
 
 
 def render_stream_id(task_id: UUID) -> str:
     return f"render-{task_id}"
+
+
+def progress_stream_id(task_id: UUID) -> str:
+    # apart from the render stream, whose versions order the job's start, outcome and cancel
+    return f"progress-{task_id}"
 
 
 class RenderRecords(Protocol):
@@ -38,6 +43,14 @@ class RenderRecords(Protocol):
     async def append(self, task_id: UUID, version: int, event: AnyEvent, cause: Envelope) -> None:
         """Append after `version` (0: the first event), caused by `cause`, queued to publish;
         ConcurrencyError when another render appended that version first."""
+        ...
+
+    async def note(self, task_id: UUID, version: int, event: AnyEvent, cause: Envelope) -> None:
+        """Append like `append`, but not to publish: a fact another service published already."""
+        ...
+
+    async def report(self, task_id: UUID, event: AnyEvent, cause: Envelope) -> None:
+        """Append to the job's progress stream after its last report, queued to publish."""
         ...
 
     async def claim(self, task_id: UUID, holder: str, now: datetime, lease: timedelta) -> bool:
@@ -67,21 +80,33 @@ class SqlRenderBook:
     def __init__(self, store: EventStore, lease_table: Table = render_leases) -> None:
         self._store = store
         self._leases = lease_table
+        events = store.tables.events
+        # built once: compiled once and given its stream at execution
+        self._last_version = select(func.max(events.c.stream_version)).where(
+            events.c.stream_id == bindparam("stream")
+        )
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[RenderRecords]:
         async with self._store.transaction() as conn:
-            yield SqlRenderRecords(self._store, self._leases, conn)
+            yield SqlRenderRecords(self._store, self._leases, conn, self._last_version)
 
     async def history(self, task_id: UUID) -> list[Envelope]:
         return await self._store.load(render_stream_id(task_id))
 
 
 class SqlRenderRecords:
-    def __init__(self, store: EventStore, lease_table: Table, conn: AsyncConnection) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        lease_table: Table,
+        conn: AsyncConnection,
+        last_version: Select[Any],
+    ) -> None:
         self._store = store
         self._leases = lease_table
         self._conn = conn
+        self._last_version = last_version
 
     async def history(self, task_id: UUID) -> list[Envelope]:
         return await self._store.load(render_stream_id(task_id), self._conn)
@@ -91,6 +116,28 @@ class SqlRenderRecords:
             self._conn,
             render_stream_id(task_id),
             version,
+            [event],
+            correlation_id=cause.correlation_id,
+            causation_id=cause.event_id,
+        )
+
+    async def note(self, task_id: UUID, version: int, event: AnyEvent, cause: Envelope) -> None:
+        envelope = wrap(
+            event,
+            stream_id=render_stream_id(task_id),
+            stream_version=version + 1,
+            correlation_id=cause.correlation_id,
+            causation_id=cause.event_id,
+        )
+        await self._store.insert(self._conn, [envelope], publish=False)
+
+    async def report(self, task_id: UUID, event: AnyEvent, cause: Envelope) -> None:
+        stream = progress_stream_id(task_id)
+        found = await self._conn.execute(self._last_version, {"stream": stream})
+        await self._store.append(
+            self._conn,
+            stream,
+            int(found.scalar_one() or 0),
             [event],
             correlation_id=cause.correlation_id,
             causation_id=cause.event_id,

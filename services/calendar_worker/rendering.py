@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO
 from uuid import UUID
 
 from shared.blobs import PART_BYTES, BlobStore
 from shared.events import CalendarReady, TodoSnapshot
-from shared.ical import render_calendar
+from shared.ical import EVENTS_PER_CHUNK, render_calendar
 from shared.metrics import RenderMetrics
 from shared.tracing import Attributes, span
 
@@ -23,14 +25,38 @@ SPOOL_BYTES = PART_BYTES
 RENDER_ON_LOOP_TODOS = 200
 
 
+class RenderCancelledError(Exception):
+    """The job was cancelled while its calendar rendered: no outcome is recorded for it."""
+
+
+@dataclass
+class RenderWatch:
+    """What a large calendar's render shares with the loop watching it: how far it got, and
+    whether to stop. The render's thread writes `done` and reads `cancelled` between chunks."""
+
+    total: int = 0
+    done: int = 0
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def check(self) -> None:
+        if self.cancelled.is_set():
+            raise RenderCancelledError
+
+
 def calendar_key(task_id: UUID) -> str:
     return f"calendars/{task_id}.ics"
 
 
-def _render(todos: Sequence[TodoSnapshot], stamp: datetime, file: IO[bytes]) -> tuple[int, str]:
-    """Write the calendar to `file`; its size and sha256."""
+def _render(
+    todos: Sequence[TodoSnapshot], stamp: datetime, file: IO[bytes], watch: RenderWatch | None
+) -> tuple[int, str]:
+    """Write the calendar to `file`; its size and sha256. A cancel stops it at the next chunk."""
     digest, size = hashlib.sha256(), 0
-    for chunk in render_calendar(todos, stamp):
+    for number, chunk in enumerate(render_calendar(todos, stamp)):
+        if watch is not None:
+            watch.check()
+            # the first chunk is the header, each one after it holds EVENTS_PER_CHUNK todos
+            watch.done = min(watch.total, number * EVENTS_PER_CHUNK)
         digest.update(chunk)
         file.write(chunk)
         size += len(chunk)
@@ -44,8 +70,13 @@ async def render_and_store(
     stamp: datetime,
     blobs: BlobStore,
     renders: RenderMetrics | None = None,
+    watch: RenderWatch | None = None,
 ) -> CalendarReady:
-    """Render and store the calendar; count it in `renders` once its file is stored."""
+    """Render and store the calendar; count it in `renders` once its file is stored.
+
+    A `watch` learns how far the render got, and stops it (RenderCancelledError) when its job
+    is cancelled before the file is stored.
+    """
     started = time.perf_counter()
     about: Attributes = {
         "taskoverflow.task.id": str(task_id),
@@ -56,11 +87,15 @@ async def render_and_store(
         span("render calendar", about),
         tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as file,
     ):
+        if watch is not None:
+            watch.total = len(todos)
         if len(todos) <= RENDER_ON_LOOP_TODOS:
-            size, sha256 = _render(todos, stamp, file)
+            size, sha256 = _render(todos, stamp, file, watch)
         else:
             # rendering takes a while: a thread keeps the loop (and heartbeats) going
-            size, sha256 = await asyncio.to_thread(_render, todos, stamp, file)
+            size, sha256 = await asyncio.to_thread(_render, todos, stamp, file, watch)
+        if watch is not None:
+            watch.check()
         key = calendar_key(task_id)
         await blobs.put_file(key, file, "text/calendar; charset=utf-8")
     if renders is not None:

@@ -10,6 +10,7 @@ from services.job_tracker.projection import make_handle
 from services.job_tracker.records import SqlJobBook
 from services.job_tracker.routes import setup_routes
 from services.job_tracker.tables import SCHEMA
+from services.job_tracker.upgrade import upgrade_ctx
 from shared.consumer import Handle
 from shared.keys import Adapters, metrics_key
 from shared.runtime import aws_ctx, consumer_ctx, database_ctx, service_app
@@ -20,7 +21,13 @@ from shared.topology import JOB_TRACKER
 def create_app(settings: Settings, *, adapters: Adapters | None = None) -> web.Application:
     app = service_app(settings, adapters)
     app.cleanup_ctx.extend(
-        [database_ctx(SCHEMA), aws_ctx, consumer_ctx(JOB_TRACKER, _projection_handle)]
+        [
+            # an older database is brought up to this code's schema before it is opened
+            upgrade_ctx,
+            database_ctx(SCHEMA),
+            aws_ctx,
+            consumer_ctx(JOB_TRACKER, _projection_handle),
+        ]
     )
     setup_routes(app)
     add_job_metrics(app)

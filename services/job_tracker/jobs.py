@@ -42,6 +42,8 @@ class Job:
     size_bytes: int | None = None
     sha256: str | None = None
     error: str | None = None
+    # set by the projection when the outcome arrives (the event's time, not part of `evolve`)
+    finished_at: datetime | None = None
 
     @property
     def finished(self) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from uuid import UUID
 
 from sqlalchemy import select
@@ -40,25 +40,27 @@ async def record_job_event(
         if not await records.first_time(envelope.event_id):
             return False
         await records.keep(envelope)
-        before, after = await _fold(records, task_id, envelope.data)
+        before, after = await _fold(records, task_id, envelope)
     # after the commit: a rolled-back fold is tried again, and must not count twice
     if finished is not None and _timed(after) and not _timed(before):
         finished(after)
     return True
 
 
-async def _fold(records: JobRecords, task_id: UUID, event: AnyEvent) -> tuple[Job | None, Job]:
-    """Write the job after `event`; the job before (None: no row yet) and after."""
+async def _fold(
+    records: JobRecords, task_id: UUID, envelope: Envelope
+) -> tuple[Job | None, Job]:
+    """Write the job after the envelope's event; the job before (None: no row yet) and after."""
     # the row is read under a lock and written back: two statements on the database
     found = await records.locked_job(task_id)
     if found is None:
-        job = next_job(None, task_id, event)
+        job = next_job(None, task_id, envelope)
         if await records.add(job):
             return None, job
         # another transaction created the row since the read: fold into its row instead
         found = await records.locked_job(task_id)
         assert found is not None, "a jobs row is never deleted"
-    job = next_job(found, task_id, event)
+    job = next_job(found, task_id, envelope)
     await records.replace(job)
     return found, job
 
@@ -80,9 +82,15 @@ def job_key(event: AnyEvent) -> UUID | None:
     return task_id
 
 
-def next_job(found: Job | None, task_id: UUID, event: AnyEvent) -> Job:
-    """The job after `event`, from its row before (None: no row yet)."""
-    return evolve(found or Job(task_id=task_id), event)
+def next_job(found: Job | None, task_id: UUID, envelope: Envelope) -> Job:
+    """The job after the envelope's event, from its row before (None: no row yet)."""
+    before = found or Job(task_id=task_id)
+    after = evolve(before, envelope.data)
+    # the event that decided the outcome dates it: a calendar's age counts from when it was
+    # stored, as the blob store's lifecycle rule counts it
+    if after.finished and not before.finished:
+        return replace(after, finished_at=envelope.occurred_at)
+    return after
 
 
 @dataclass
@@ -95,7 +103,7 @@ class JobFold:
         task_id = job_key(envelope.data)
         if task_id is None:
             return None
-        self.jobs[task_id] = next_job(self.jobs.get(task_id), task_id, envelope.data)
+        self.jobs[task_id] = next_job(self.jobs.get(task_id), task_id, envelope)
         return str(task_id)
 
     def row(self, key: str) -> dict[str, object] | None:

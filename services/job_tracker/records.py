@@ -8,14 +8,14 @@ implementation on the service's database, and tests hold an in-memory one to it
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
-from sqlalchemy import RowMapping, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -106,7 +106,7 @@ def job_values(job: Job, updated_at: datetime | None = None) -> dict[str, object
     return {**asdict(job), "task_id": str(job.task_id), "updated_at": updated_at}
 
 
-def row_to_job(row: RowMapping) -> Job:
+def row_to_job(row: Mapping[Any, Any]) -> Job:
     fields = dict(row)
     fields.pop("updated_at", None)
     return Job(**{**fields, "task_id": UUID(fields["task_id"]), "status": Status(fields["status"])})

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 from shared.runtime import ServiceSchema
 from shared.store import store_tables
 
 OWNER = "job_tracker"
-SCHEMA_VERSION = 1
+# bump on any change to these tables; ensure_schema refuses a database of another version, and
+# upgrade.py brings an older one up to this one
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 store = store_tables(metadata, OWNER)
@@ -25,7 +37,22 @@ jobs = Table(
     Column("size_bytes", BigInteger),
     Column("sha256", String(64)),
     Column("error", Text),
+    # when the outcome was recorded (its event's time): a calendar's age counts from it
+    Column("finished_at", DateTime),
     Column("updated_at", DateTime, nullable=False),
+)
+# the history, newest first, of all jobs or those in one state: (requested_at, task_id) is its
+# unique order
+Index(f"ix_{OWNER}_jobs_requested", jobs.c.requested_at, jobs.c.task_id)
+Index(f"ix_{OWNER}_jobs_state_requested", jobs.c.status, jobs.c.requested_at, jobs.c.task_id)
+
+# calendar files found missing from the blob store (deleted early, or by hand): the status says
+# expired from then on. Not part of the projection: the event log does not know it
+lost_results = Table(
+    f"{OWNER}_lost_results",
+    metadata,
+    Column("task_id", String(36), primary_key=True),
+    Column("noticed_at", DateTime, nullable=False),
 )
 
 SCHEMA = ServiceSchema(owner=OWNER, version=SCHEMA_VERSION, metadata=metadata, store=store)

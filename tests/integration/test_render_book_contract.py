@@ -3,7 +3,7 @@ in-memory fake the unit tests of build_calendar use (tests/fakes.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from uuid import uuid4
 
@@ -11,7 +11,8 @@ import pytest
 
 from services.calendar_worker.records import RenderBook, SqlRenderBook, render_stream_id
 from services.calendar_worker.tables import SCHEMA
-from shared.events import CalendarStarted
+from shared.events import CalendarCancelled, CalendarProgress, CalendarStarted
+from shared.outbox import SqlOutbox
 from shared.settings import Settings
 from shared.store import ConcurrencyError
 from tests.factories import NOW, calendar_envelope, calendar_ready, calendar_requested
@@ -21,13 +22,36 @@ from tests.stores import service_store
 LEASE = timedelta(seconds=30)
 
 
+# what a book's outbox holds, by event type, in order
+Queued = Callable[[], Awaitable[list[str]]]
+
+
 @pytest.fixture
-async def book(backend: Settings | None) -> AsyncIterator[RenderBook]:
+async def subject(backend: Settings | None) -> AsyncIterator[tuple[RenderBook, Queued]]:
     if backend is None:
-        yield MemoryRenderBook()
+        memory = MemoryRenderBook()
+
+        async def queued_in_memory() -> list[str]:
+            return [envelope.type for envelope in memory.state.queued]
+
+        yield memory, queued_in_memory
         return
     async with service_store(backend, SCHEMA) as store:
-        yield SqlRenderBook(store)
+
+        async def queued_in_outbox() -> list[str]:
+            return [entry.type for entry in await SqlOutbox(store).pending()]
+
+        yield SqlRenderBook(store), queued_in_outbox
+
+
+@pytest.fixture
+def book(subject: tuple[RenderBook, Queued]) -> RenderBook:
+    return subject[0]
+
+
+@pytest.fixture
+def queued(subject: tuple[RenderBook, Queued]) -> Queued:
+    return subject[1]
 
 
 class TestRenderStream:
@@ -73,6 +97,44 @@ class TestRenderStream:
 
     async def test_a_job_never_rendered_has_no_history(self, book: RenderBook) -> None:
         assert await book.history(uuid4()) == []
+
+
+class TestNotesAndReports:
+    async def test_a_note_joins_the_render_stream_but_is_not_published(
+        self, book: RenderBook, queued: Queued
+    ) -> None:
+        cause = calendar_envelope(calendar_requested(()))
+        task_id = cause.data.task_id  # type: ignore[union-attr]
+        cancel = CalendarCancelled(task_id=task_id, cancelled_at=NOW)
+        async with book.transaction() as records:
+            await records.append(task_id, 0, CalendarStarted(task_id=task_id, attempt=1), cause)
+            await records.note(task_id, 1, cancel, cause)
+
+        with pytest.raises(ConcurrencyError):
+            async with book.transaction() as records:
+                await records.append(task_id, 1, calendar_ready(task_id), cause)
+
+        history = await book.history(task_id)
+        assert [event.data for event in history][1:] == [cancel]
+        assert history[1].stream_version == 2
+        assert history[1].causation_id == cause.event_id
+        assert await queued() == ["CalendarStarted"]
+
+    async def test_reports_follow_each_other_apart_from_the_render_stream_and_are_published(
+        self, book: RenderBook, queued: Queued
+    ) -> None:
+        cause = calendar_envelope(calendar_requested(()))
+        task_id = cause.data.task_id  # type: ignore[union-attr]
+
+        for done in (500, 1000):
+            async with book.transaction() as records:
+                report = CalendarProgress(task_id=task_id, attempt=1, done=done, total=2000)
+                await records.report(task_id, report, cause)
+        async with book.transaction() as records:
+            await records.append(task_id, 0, CalendarStarted(task_id=task_id, attempt=1), cause)
+
+        assert [event.type for event in await book.history(task_id)] == ["CalendarStarted"]
+        assert await queued() == ["CalendarProgress", "CalendarProgress", "CalendarStarted"]
 
 
 class TestRenderLease:

@@ -65,8 +65,10 @@ class TestFanOut:
         [
             ("CalendarRequested", {"calendar-worker", "job-tracker"}),
             ("CalendarStarted", {"job-tracker"}),
+            ("CalendarProgress", {"job-tracker"}),
             ("CalendarReady", {"job-tracker"}),
             ("CalendarFailed", {"job-tracker"}),
+            ("CalendarCancelled", {"calendar-worker", "job-tracker"}),
             ("TodoCreated", set()),
         ],
     )

@@ -1,0 +1,181 @@
+"""A cancelled job on the worker, on the in-memory twins of its records and blob store: never
+rendered once the cancel is noted, stopped at its next chunk while it renders, nothing recorded
+after the cancel. The same on SQLite and PostgreSQL: tests/integration/test_calendar_cancel.py."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+
+from services.calendar_worker.handlers import WorkerPorts, build_calendar, cancel_calendar
+from services.calendar_worker.rendering import calendar_key
+from shared.blobs import InMemoryBlobStore
+from shared.envelope import Envelope, wrap
+from shared.events import CalendarCancelled, TodoSnapshot
+from tests.factories import (
+    NOW,
+    calendar_envelope,
+    calendar_requested,
+    delivery,
+    todo_snapshot,
+    todo_snapshots,
+)
+from tests.fakes import MemoryRenderBook
+from tests.polling import eventually
+from tests.slow_render import chunks_of, slow_render
+
+LARGE = 10_000
+
+
+@pytest.fixture
+def book() -> MemoryRenderBook:
+    return MemoryRenderBook()
+
+
+@pytest.fixture
+def blobs() -> InMemoryBlobStore:
+    return InMemoryBlobStore()
+
+
+@pytest.fixture
+def ports(book: MemoryRenderBook, blobs: InMemoryBlobStore) -> WorkerPorts:
+    return WorkerPorts(book, blobs, watch_interval_s=0.02)
+
+
+@pytest.fixture(params=["quick", "leased"])
+def either(request: pytest.FixtureRequest, ports: WorkerPorts) -> WorkerPorts:
+    """Each test twice: a small calendar rendered at once, and the leased path of large ones."""
+    return ports if request.param == "quick" else dataclasses.replace(ports, quick_render_todos=0)
+
+
+def request(todos: tuple[TodoSnapshot, ...]) -> Envelope:
+    return calendar_envelope(calendar_requested(todos))
+
+
+def cancel_of(requested: Envelope) -> Envelope:
+    """The job's cancel as todo_api publishes it: the second event of the job's stream."""
+    task_id = requested.correlation_id
+    assert task_id is not None
+    cancel = CalendarCancelled(task_id=task_id, cancelled_at=NOW)
+    return wrap(cancel, stream_id=f"calendar-{task_id}", stream_version=2, correlation_id=task_id)
+
+
+async def render_types(ports: WorkerPorts, requested: Envelope) -> list[str]:
+    assert requested.correlation_id is not None
+    return [event.type for event in await ports.book.history(requested.correlation_id)]
+
+
+def stored(blobs: InMemoryBlobStore, requested: Envelope) -> bool:
+    assert requested.correlation_id is not None
+    return calendar_key(requested.correlation_id) in blobs.blobs
+
+
+class TestCancelBeforeTheRender:
+    async def test_a_request_whose_cancel_came_first_is_never_rendered_even_when_redelivered(
+        self, either: WorkerPorts, book: MemoryRenderBook, blobs: InMemoryBlobStore
+    ) -> None:
+        requested = request((todo_snapshot(1),))
+        await cancel_calendar(cancel_of(requested), delivery(message_id="c-1"), either)
+
+        await build_calendar(requested, delivery(), either)
+        await build_calendar(requested, delivery(receive_count=2), either)
+
+        assert await render_types(either, requested) == ["CalendarCancelled"]
+        assert not stored(blobs, requested)
+        # the note is the worker's own record of todo_api's event: it publishes nothing
+        assert book.state.queued == []
+
+    async def test_a_cancel_delivered_twice_is_noted_once(self, ports: WorkerPorts) -> None:
+        requested = request((todo_snapshot(1),))
+
+        await cancel_calendar(cancel_of(requested), delivery(message_id="c-1"), ports)
+        await cancel_calendar(cancel_of(requested), delivery(message_id="c-2"), ports)
+
+        assert await render_types(ports, requested) == ["CalendarCancelled"]
+
+    async def test_a_cancel_after_the_outcome_changes_nothing(
+        self, either: WorkerPorts, book: MemoryRenderBook
+    ) -> None:
+        requested = request((todo_snapshot(1),))
+        await build_calendar(requested, delivery(), either)
+        before = await render_types(either, requested)
+
+        await cancel_calendar(cancel_of(requested), delivery(message_id="c-1"), either)
+
+        assert await render_types(either, requested) == before
+        assert before[-1] == "CalendarReady"
+
+
+class TestCancelWhileRendering:
+    async def test_the_render_stops_at_its_next_chunk_and_stores_nothing(
+        self,
+        ports: WorkerPorts,
+        book: MemoryRenderBook,
+        blobs: InMemoryBlobStore,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        render = slow_render(monkeypatch, chunk_s=0.05)
+        requested = request(todo_snapshots(LARGE))
+        rendering = asyncio.create_task(build_calendar(requested, delivery(), ports))
+
+        await eventually(lambda: _at_least(render.chunks, 3), timeout_s=10, interval_s=0.01)
+        await cancel_calendar(cancel_of(requested), delivery(message_id="c-1"), ports)
+        chunks_at_cancel = render.chunks
+        await rendering
+
+        assert await render_types(ports, requested) == ["CalendarStarted", "CalendarCancelled"]
+        # the render looks every 20 ms and a chunk takes 50 ms: it stops within a chunk or two
+        assert render.chunks <= chunks_at_cancel + 2 < chunks_of(LARGE)
+        assert not stored(blobs, requested)
+        assert book.state.leases == {}
+        assert "CalendarReady" not in [event.type for event in book.state.queued]
+
+    async def test_a_redelivery_after_a_stopped_render_is_not_rendered_again(
+        self, ports: WorkerPorts, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        render = slow_render(monkeypatch, chunk_s=0.05)
+        requested = request(todo_snapshots(LARGE))
+        rendering = asyncio.create_task(build_calendar(requested, delivery(), ports))
+        await eventually(lambda: _at_least(render.chunks, 2), timeout_s=10, interval_s=0.01)
+        await cancel_calendar(cancel_of(requested), delivery(message_id="c-1"), ports)
+        await rendering
+        chunks = render.chunks
+
+        await build_calendar(requested, delivery(receive_count=2, message_id="m-2"), ports)
+
+        assert render.chunks == chunks
+        assert await render_types(ports, requested) == ["CalendarStarted", "CalendarCancelled"]
+
+    async def test_a_cancel_while_the_file_is_stored_leaves_no_outcome(
+        self, ports: WorkerPorts, book: MemoryRenderBook
+    ) -> None:
+        slow = dataclasses.replace(ports, blobs=SlowBlobStore(), quick_render_todos=0)
+        requested = request((todo_snapshot(1),))
+        rendering = asyncio.create_task(build_calendar(requested, delivery(), slow))
+        await eventually(lambda: _storing(slow), timeout_s=5, interval_s=0.01)
+
+        await cancel_calendar(cancel_of(requested), delivery(message_id="c-1"), slow)
+        await rendering
+
+        assert await render_types(slow, requested) == ["CalendarStarted", "CalendarCancelled"]
+        assert book.state.leases == {}
+
+
+async def _at_least(value: int, minimum: int) -> bool:
+    return value >= minimum
+
+
+async def _storing(ports: WorkerPorts) -> bool:
+    assert isinstance(ports.blobs, SlowBlobStore)
+    return ports.blobs.storing
+
+
+class SlowBlobStore(InMemoryBlobStore):
+    storing = False
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        self.storing = True
+        await asyncio.sleep(0.5)
+        await super().put(key, data, content_type)
