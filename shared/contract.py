@@ -29,6 +29,21 @@ class TaskAccepted(BaseModel):
     task_url: str
 
 
+class Progress(BaseModel):
+    """How many of a calendar's todos are rendered so far."""
+
+    done: int
+    total: int
+
+
+class TaskCancelled(BaseModel):
+    """The cancel of a calendar job is recorded: its status turns REVOKED."""
+
+    task_id: UUID
+    task_status: str
+    task_url: str
+
+
 class TaskStatus(BaseModel):
     """Where a calendar job stands."""
 
@@ -36,3 +51,5 @@ class TaskStatus(BaseModel):
     task_status: str
     result_url: str | None
     error: str | None = None
+    # only while a large calendar renders: the practical's clients know the first three keys alone
+    progress: Progress | None = None

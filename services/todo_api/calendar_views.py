@@ -1,16 +1,23 @@
-"""The calendar job request: record CalendarRequested, answer 202 at once."""
+"""Calendar jobs: the request records CalendarRequested and the cancel CalendarCancelled, each
+answered 202 at once."""
 
 from __future__ import annotations
+
+import functools
 
 from aiohttp import web
 
 from services.todo_api import handlers
-from services.todo_api.commands import RequestCalendar
+from services.todo_api.commands import CancelCalendar, RequestCalendar
 from services.todo_api.keys import blobs_key, book_key, settings_key
-from shared.contract import TaskAccepted
-from shared.http import json_response, public_url
-from shared.task_ids import issue_task_id
+from services.todo_api.todo import CalendarFinishedError, CalendarNotFoundError
+from services.todo_api.tracker_proxy import tracker_job_status
+from shared.contract import TaskAccepted, TaskCancelled
+from shared.http import json_error, json_response, not_found, public_url
+from shared.task_ids import is_issued, issue_task_id, parse_task_id
 from shared.tracing import bind_job
+
+TASK_NOT_FOUND = "Task not found"
 
 
 async def request_calendar_view(request: web.Request) -> web.Response:
@@ -20,3 +27,23 @@ async def request_calendar_view(request: web.Request) -> web.Response:
     status_url = public_url(request, f"/api/v1/todos/ical/{command.task_id}/status")
     accepted = TaskAccepted(task_id=command.task_id, task_url=status_url)
     return json_response(accepted, status=202)
+
+
+async def cancel_calendar_view(request: web.Request) -> web.Response:
+    """202 and REVOKED, also when cancelled already; 404 for a job never requested, 409 for one
+    that has its outcome."""
+    task_id = parse_task_id(request.match_info["task_id"])
+    # an id this service never issued needs no read to be unknown
+    if task_id is None or not is_issued(request.app[settings_key].task_secret, task_id):
+        raise not_found(TASK_NOT_FOUND)
+    bind_job(task_id)
+    job_status = functools.partial(tracker_job_status, request, task_id)
+    try:
+        await handlers.cancel_calendar(CancelCalendar(task_id), request.app[book_key], job_status)
+    except CalendarNotFoundError:
+        raise not_found(TASK_NOT_FOUND) from None
+    except CalendarFinishedError:
+        return json_error("Task already finished", 409)
+    status_url = public_url(request, f"/api/v1/todos/ical/{task_id}/status")
+    cancelled = TaskCancelled(task_id=task_id, task_status="REVOKED", task_url=status_url)
+    return json_response(cancelled, status=202)

@@ -31,3 +31,8 @@ class DeleteTodo:
 @dataclass(frozen=True)
 class RequestCalendar:
     task_id: UUID
+
+
+@dataclass(frozen=True)
+class CancelCalendar:
+    task_id: UUID

@@ -10,11 +10,18 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from services.todo_api import todo
-from services.todo_api.commands import CreateTodo, DeleteTodo, RequestCalendar, UpdateTodo
+from services.todo_api.commands import (
+    CancelCalendar,
+    CreateTodo,
+    DeleteTodo,
+    RequestCalendar,
+    UpdateTodo,
+)
 from services.todo_api.records import TodoBook, TodoRecords
 from shared.blobs import BlobStore
 from shared.claim_check import check_in
 from shared.clock import utcnow
+from shared.contract import TERMINAL_STATUSES
 from shared.events import TodoSnapshot
 from shared.store import ConcurrencyError
 
@@ -22,6 +29,10 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 # a conflict means another request changed the todo first: decide again on the new state
 MAX_ATTEMPTS = 5
+# the job's task_status, as the job tracker answers it
+JobStatus = Callable[[], Awaitable[str]]
+# a job in one of these states has its outcome: too late to cancel
+FINISHED_STATUSES = TERMINAL_STATUSES - {"REVOKED"}
 
 
 async def create_todo(command: CreateTodo, book: TodoBook) -> TodoSnapshot:
@@ -75,3 +86,19 @@ async def request_calendar(command: RequestCalendar, book: TodoBook, blobs: Blob
     event = await check_in(event, blobs)
     async with book.transaction() as records:
         await records.record_calendar_request(event)
+
+
+async def cancel_calendar(command: CancelCalendar, book: TodoBook, job_status: JobStatus) -> None:
+    """Record the job's cancel, once; CalendarNotFoundError for a job never requested here,
+    CalendarFinishedError for one with its outcome (which only the tracker knows)."""
+    cancel = todo.cancel_calendar(await book.calendar_job(command.task_id), command, utcnow())
+    if cancel is None:
+        return
+    if await job_status() in FINISHED_STATUSES:
+        raise todo.CalendarFinishedError
+    try:
+        async with book.transaction() as records:
+            await records.record_calendar_cancel(cancel)
+    except ConcurrencyError:
+        # a concurrent cancel of the same job took the version: it is cancelled all the same
+        logger.debug("calendar %s cancelled by a concurrent request", command.task_id)

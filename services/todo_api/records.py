@@ -1,4 +1,4 @@
-"""The todo service's records port: the todo streams, their list, the id counter, calendar requests.
+"""The todo service's records port: the todo streams, their list, the id counter, calendar jobs.
 
 The command handlers (handlers.py) decide against this port only; `SqlTodoBook` is the real
 implementation on the service's database, and tests hold an in-memory one to it
@@ -11,12 +11,13 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.todo_api import todo
 from services.todo_api.projection import list_todos, next_todo_id, project
-from shared.events import AnyEvent, CalendarRequested, TodoSnapshot
+from shared.events import AnyEvent, CalendarCancelled, CalendarRequested, TodoSnapshot
 from shared.store import EventStore
 
 
@@ -40,6 +41,11 @@ class TodoRecords(Protocol):
         """Store the request as its job's first event, queued to publish, correlated by task id."""
         ...
 
+    async def record_calendar_cancel(self, event: CalendarCancelled) -> None:
+        """Store the cancel as its job's second event, after the request, queued to publish;
+        ConcurrencyError when the job has its second event already (a cancel, concurrent)."""
+        ...
+
 
 class TodoBook(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[TodoRecords]:
@@ -48,6 +54,11 @@ class TodoBook(Protocol):
 
     async def todos(self) -> list[TodoSnapshot]:
         """The todo list in id order, read outside any transaction."""
+        ...
+
+    async def calendar_job(self, task_id: UUID) -> list[AnyEvent]:
+        """The job's events as this service recorded them (none: never requested here), read
+        outside any transaction."""
         ...
 
 
@@ -65,6 +76,10 @@ class SqlTodoBook:
     async def todos(self) -> list[TodoSnapshot]:
         async with self._store.reading() as conn:
             return await list_todos(conn)
+
+    async def calendar_job(self, task_id: UUID) -> list[AnyEvent]:
+        envelopes = await self._store.load(todo.calendar_stream_id(task_id))
+        return [envelope.data for envelope in envelopes]
 
 
 class SqlTodoRecords:
@@ -86,3 +101,7 @@ class SqlTodoRecords:
     async def record_calendar_request(self, event: CalendarRequested) -> None:
         stream = todo.calendar_stream_id(event.task_id)
         await self._store.append(self._conn, stream, 0, [event], correlation_id=event.task_id)
+
+    async def record_calendar_cancel(self, event: CalendarCancelled) -> None:
+        stream = todo.calendar_stream_id(event.task_id)
+        await self._store.append(self._conn, stream, 1, [event], correlation_id=event.task_id)

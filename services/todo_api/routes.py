@@ -7,10 +7,10 @@ from pathlib import Path
 from aiohttp import web
 
 from services.todo_api import feed_views, ops_views, views
-from services.todo_api.calendar_views import request_calendar_view
+from services.todo_api.calendar_views import cancel_calendar_view, request_calendar_view
 from services.todo_api.schemas import Deleted, Todo, TodoIn, TodoList, TodoPatch
 from services.todo_api.tracker_proxy import job_result_route, job_status_route
-from shared.contract import Error, Health, TaskAccepted, TaskStatus
+from shared.contract import Error, Health, TaskAccepted, TaskCancelled, TaskStatus
 from shared.http import health, json_response
 from shared.openapi import Query, Route, add_routes, openapi_document
 from shared.ops_report import OpsReport
@@ -69,6 +69,13 @@ ROUTES: list[Route] = [
         request_calendar_view,
         "Start a calendar job for a snapshot of the todos",
         responses={202: TaskAccepted, 503: Error},
+    ),
+    Route(
+        "DELETE",
+        "/api/v1/todos/ical/{task_id}",
+        cancel_calendar_view,
+        "Cancel a calendar job that has not finished (REVOKED from then on; again: the same)",
+        responses={202: TaskCancelled, 404: Error, 409: Error, 503: Error},
     ),
     Route(
         "GET",

@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID
 
-from services.todo_api.commands import CreateTodo, RequestCalendar, UpdateTodo
+from services.todo_api.commands import CancelCalendar, CreateTodo, RequestCalendar, UpdateTodo
 from shared.events import (
     AnyEvent,
+    CalendarCancelled,
     CalendarRequested,
     TodoCreated,
     TodoDeleted,
@@ -21,6 +22,14 @@ Todo = TodoSnapshot | None
 
 class TodoNotFoundError(Exception):
     """The todo does not exist (never created, or deleted)."""
+
+
+class CalendarNotFoundError(Exception):
+    """No calendar job was requested under this task id."""
+
+
+class CalendarFinishedError(Exception):
+    """The calendar job has its outcome already: too late to cancel it."""
 
 
 def stream_id(todo_id: int) -> str:
@@ -63,6 +72,21 @@ def request_calendar(
     return CalendarRequested(
         task_id=command.task_id, requested_at=now, todo_count=len(todos), todos=tuple(todos)
     )
+
+
+def cancel_calendar(
+    job: Iterable[AnyEvent], command: CancelCalendar, now: datetime
+) -> CalendarCancelled | None:
+    """The cancel of a requested job; None when it is cancelled already (a cancel is idempotent).
+
+    Whether the job has finished is the job tracker's to say; the caller asks it first.
+    """
+    events = list(job)
+    if not any(isinstance(event, CalendarRequested) for event in events):
+        raise CalendarNotFoundError
+    if any(isinstance(event, CalendarCancelled) for event in events):
+        return None
+    return CalendarCancelled(task_id=command.task_id, cancelled_at=now)
 
 
 def calendar_stream_id(task_id: UUID) -> str:

@@ -1,10 +1,14 @@
 """The job routes on the public base URL: forwarded to the job tracker, or in process.
 
 Services started on their own forward over HTTP to JOB_TRACKER_URL; the embedded mode hands
-todo_api the tracker's views, which saves a request per status poll.
+todo_api the tracker's views, which saves a request per status poll. A cancel asks the tracker
+the same way whether its job has finished.
 """
 
 from __future__ import annotations
+
+import json
+from uuid import UUID
 
 import aiohttp
 from aiohttp import web
@@ -15,6 +19,7 @@ from shared.http import json_error
 from shared.outages import DependencyUnavailableError
 
 PASSED_HEADERS = ("Content-Type", "Content-Disposition")
+NO_TRACKER = "Calendar jobs are not available: JOB_TRACKER_URL is not set"
 
 
 async def job_status_route(request: web.Request) -> web.StreamResponse:
@@ -32,7 +37,7 @@ async def job_result_route(request: web.Request) -> web.StreamResponse:
 async def forward_to_tracker(request: web.Request) -> web.StreamResponse:
     tracker_url = request.app[settings_key].job_tracker_url
     if not tracker_url:
-        return json_error("Calendar jobs are not available: JOB_TRACKER_URL is not set", 503)
+        return json_error(NO_TRACKER, 503)
     # the tracker builds absolute URLs from the public host and scheme
     headers = {"Host": request.host, "X-Forwarded-Proto": request.scheme}
     url = tracker_url.rstrip("/") + request.rel_url.raw_path
@@ -53,3 +58,31 @@ async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.
         await response.write(chunk)
     await response.write_eof()
     return response
+
+
+async def tracker_job_status(request: web.Request, task_id: UUID) -> str:
+    """The job's task_status as the tracker answers its status route (`request`: one whose path
+    names the job)."""
+    if local := request.app.get(local_tracker_key):
+        answer = await local.status(request)
+        assert isinstance(answer, web.Response), "the tracker's status view answers in full"
+        return _task_status(answer.status, answer.text or "")
+    tracker_url = request.app[settings_key].job_tracker_url
+    if not tracker_url:
+        raise web.HTTPServiceUnavailable(
+            text=json.dumps({"error": NO_TRACKER}), content_type="application/json"
+        )
+    url = f"{tracker_url.rstrip('/')}/api/v1/todos/ical/{task_id}/status"
+    headers = {"Host": request.host, "X-Forwarded-Proto": request.scheme}
+    try:
+        async with request.app[tracker_client_key].get(url, headers=headers) as upstream:
+            return _task_status(upstream.status, await upstream.text())
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise DependencyUnavailableError(f"job tracker: {exc!r}") from exc
+
+
+def _task_status(code: int, body: str) -> str:
+    # the task id is issued, so the tracker answers 200: anything else is the tracker's trouble
+    if code != 200:
+        raise DependencyUnavailableError(f"job tracker answered {code} to a status request")
+    return str(json.loads(body)["task_status"])

@@ -11,7 +11,7 @@ import pytest
 from services.todo_api.projection import seed_todo_ids
 from services.todo_api.records import SqlTodoBook, TodoBook
 from services.todo_api.tables import SCHEMA
-from shared.events import TodoCreated, TodoDeleted, TodoUpdated
+from shared.events import CalendarCancelled, TodoCreated, TodoDeleted, TodoUpdated
 from shared.settings import Settings
 from shared.store import ConcurrencyError
 from tests.factories import NOW, calendar_requested, todo_snapshot
@@ -100,3 +100,20 @@ class TestCalendarRequests:
                 await records.record_calendar_request(request)
         # a calendar request is no todo: the list is unchanged
         assert await book.todos() == []
+
+    async def test_a_job_is_cancelled_once_after_its_request(self, book: TodoBook) -> None:
+        task_id = uuid4()
+        request = calendar_requested((todo_snapshot(1),), task_id=task_id)
+        cancel = CalendarCancelled(task_id=task_id, cancelled_at=NOW)
+        async with book.transaction() as records:
+            await records.record_calendar_request(request)
+        async with book.transaction() as records:
+            await records.record_calendar_cancel(cancel)
+
+        with pytest.raises(ConcurrencyError):
+            async with book.transaction() as records:
+                await records.record_calendar_cancel(cancel)
+        assert await book.calendar_job(task_id) == [request, cancel]
+
+    async def test_a_job_never_requested_has_no_events(self, book: TodoBook) -> None:
+        assert await book.calendar_job(uuid4()) == []

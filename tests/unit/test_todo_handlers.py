@@ -6,6 +6,7 @@ handlers behind HTTP: tests/integration/todo_api/.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -13,19 +14,30 @@ from uuid import uuid4
 
 import pytest
 
-from services.todo_api.commands import CreateTodo, DeleteTodo, RequestCalendar, UpdateTodo
+from services.todo_api.commands import (
+    CancelCalendar,
+    CreateTodo,
+    DeleteTodo,
+    RequestCalendar,
+    UpdateTodo,
+)
 from services.todo_api.handlers import (
     MAX_ATTEMPTS,
+    cancel_calendar,
     create_todo,
     delete_todo,
     request_calendar,
     update_todo,
 )
 from services.todo_api.records import TodoRecords
-from services.todo_api.todo import TodoNotFoundError
+from services.todo_api.todo import (
+    CalendarFinishedError,
+    CalendarNotFoundError,
+    TodoNotFoundError,
+)
 from shared.blobs import InMemoryBlobStore
 from shared.claim_check import INLINE_LIMIT_BYTES, snapshot_key
-from shared.events import AnyEvent, CalendarRequested
+from shared.events import AnyEvent, CalendarCancelled, CalendarRequested
 from shared.store import ConcurrencyError
 from tests.fakes import MemoryTodoBook
 
@@ -134,6 +146,80 @@ class TestRequestCalendar:
         assert len(await blobs.get(request.snapshot_key)) > INLINE_LIMIT_BYTES
 
 
+@dataclass
+class Tracker:
+    """The job tracker as a cancel asks it: the job's task_status, and how often it was asked."""
+
+    status: str = "PENDING"
+    asked: int = 0
+
+    async def __call__(self) -> str:
+        self.asked += 1
+        return self.status
+
+
+class TestCancelCalendar:
+    async def requested(self, book: MemoryTodoBook) -> CancelCalendar:
+        command = RequestCalendar(task_id=uuid4())
+        await request_calendar(command, book, InMemoryBlobStore())
+        return CancelCalendar(task_id=command.task_id)
+
+    async def test_a_job_not_finished_is_cancelled_after_its_request_and_queued_to_publish(
+        self, book: MemoryTodoBook
+    ) -> None:
+        command = await self.requested(book)
+
+        await cancel_calendar(command, book, Tracker("STARTED"))
+
+        job = await book.calendar_job(command.task_id)
+        assert [event.type for event in job] == ["CalendarRequested", "CalendarCancelled"]
+        assert [envelope.type for envelope in book.state.queued][-1] == "CalendarCancelled"
+        assert book.state.queued[-1].stream_version == 2
+        assert book.state.queued[-1].correlation_id == command.task_id
+
+    async def test_a_second_cancel_changes_nothing_and_does_not_ask_the_tracker(
+        self, book: MemoryTodoBook
+    ) -> None:
+        command = await self.requested(book)
+        await cancel_calendar(command, book, Tracker())
+        tracker = Tracker("REVOKED")
+
+        await cancel_calendar(command, book, tracker)
+
+        assert [event.type for event in await book.calendar_job(command.task_id)] == [
+            "CalendarRequested",
+            "CalendarCancelled",
+        ]
+        assert tracker.asked == 0
+
+    async def test_concurrent_cancels_record_one(self, book: MemoryTodoBook) -> None:
+        command = await self.requested(book)
+
+        await asyncio.gather(*(cancel_calendar(command, book, Tracker()) for _ in range(5)))
+
+        queued = [envelope.type for envelope in book.state.queued]
+        assert queued.count("CalendarCancelled") == 1
+
+    @pytest.mark.parametrize("status", ["SUCCESS", "FAILURE"])
+    async def test_a_finished_job_is_not_cancelled(self, book: MemoryTodoBook, status: str) -> None:
+        command = await self.requested(book)
+
+        with pytest.raises(CalendarFinishedError):
+            await cancel_calendar(command, book, Tracker(status))
+
+        assert [event.type for event in await book.calendar_job(command.task_id)] == [
+            "CalendarRequested"
+        ]
+
+    async def test_a_job_never_requested_here_is_not_found(self, book: MemoryTodoBook) -> None:
+        tracker = Tracker()
+
+        with pytest.raises(CalendarNotFoundError):
+            await cancel_calendar(CancelCalendar(task_id=uuid4()), book, tracker)
+
+        assert (book.state.queued, tracker.asked) == ([], 0)
+
+
 class ConflictingBook(MemoryTodoBook):
     """Records on which the first `conflicts` updates find another change recorded first."""
 
@@ -168,3 +254,6 @@ class ConflictingRecords:
 
     async def record_calendar_request(self, event: CalendarRequested) -> None:
         await self.records.record_calendar_request(event)
+
+    async def record_calendar_cancel(self, event: CalendarCancelled) -> None:
+        await self.records.record_calendar_cancel(event)
