@@ -11,7 +11,7 @@ from services.calendar_worker.records import SqlRenderBook
 from services.calendar_worker.tables import SCHEMA
 from shared.consumer import Handle
 from shared.http import health
-from shared.keys import Adapters, blobs_key, settings_key, store_key
+from shared.keys import Adapters, blobs_key, metrics_key, settings_key, store_key
 from shared.readiness import queue_found, readiness, topic_found
 from shared.runtime import aws_ctx, consumer_ctx, database_ctx, relay_ctx, service_app
 from shared.settings import Settings
@@ -32,4 +32,6 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> web.A
 def _handle(app: web.Application) -> Handle:
     # a render is claimed for as long as its message stays invisible to other workers
     lease = timedelta(seconds=app[settings_key].sqs_visibility_timeout_s)
-    return make_handle(WorkerPorts(SqlRenderBook(app[store_key]), app[blobs_key], lease))
+    renders = app[metrics_key].renders
+    book = SqlRenderBook(app[store_key])
+    return make_handle(WorkerPorts(book, app[blobs_key], lease, renders=renders))

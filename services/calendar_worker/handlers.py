@@ -32,6 +32,7 @@ from shared.events import (
     CalendarStarted,
     TodoSnapshot,
 )
+from shared.metrics import RenderMetrics
 from shared.outages import is_outage
 from shared.store import ConcurrencyError
 
@@ -62,6 +63,8 @@ class WorkerPorts:
     # calendars of at most this many inline todos are rendered without a lease
     quick_render_todos: int = QUICK_RENDER_TODOS
     watch_interval_s: float = WATCH_INTERVAL_S
+    # counts each calendar stored (None: not counted)
+    renders: RenderMetrics | None = None
 
 
 async def build_calendar(envelope: Envelope, delivery: Delivery, ports: WorkerPorts) -> None:
@@ -95,7 +98,7 @@ async def _render_at_once(
     # cancelled job any render
     if _has_ended(await ports.book.history(task_id), task_id):
         return True
-    rendering = render_and_store(task_id, todos, request.requested_at, ports.blobs)
+    rendering = render_and_store(task_id, todos, request.requested_at, ports.blobs, ports.renders)
     outcome = await _outcome(delivery, request, rendering)
     try:
         async with ports.book.transaction() as records:
@@ -134,7 +137,7 @@ async def _check_out_and_render(
     todos = await check_out(request, ports.blobs)
     watch.check()
     return await render_and_store(
-        request.task_id, todos, request.requested_at, ports.blobs, watch=watch
+        request.task_id, todos, request.requested_at, ports.blobs, ports.renders, watch
     )
 
 

@@ -66,6 +66,8 @@ async def test_one_job_moves_each_service_s_counters_by_one(
     assert worker.value("consumer_message_age_seconds_count", **worker_queue) == 1
     # CalendarReady, and no CalendarStarted for a small calendar
     assert worker.value("relay_events_published_total") == 1
+    assert worker.value("calendar_renders_total") == 1
+    assert worker.value("calendar_rendered_todos_total") == 1
 
     tracker_queue = {"consumer": "job-tracker"}
     assert tracker.value("consumer_messages_received_total", **tracker_queue) == 2
