@@ -7,7 +7,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 # the task_status values after which a job never changes again (Celery's names)
-TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILURE"})
+TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 
 
 class Error(BaseModel):

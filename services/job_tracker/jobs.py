@@ -10,7 +10,9 @@ from uuid import UUID
 from shared.contract import TERMINAL_STATUSES
 from shared.events import (
     AnyEvent,
+    CalendarCancelled,
     CalendarFailed,
+    CalendarProgress,
     CalendarReady,
     CalendarRequested,
     CalendarStarted,
@@ -26,6 +28,8 @@ class Status(StrEnum):
     RETRY = "RETRY"
     SUCCESS = "SUCCESS"
     FAILURE = "FAILURE"
+    # cancelled by the client (Celery's name for a revoked task)
+    REVOKED = "REVOKED"
 
 
 TERMINAL = frozenset(Status(status) for status in TERMINAL_STATUSES)
@@ -44,6 +48,9 @@ class Job:
     error: str | None = None
     # set by the projection when the outcome arrives (the event's time, not part of `evolve`)
     finished_at: datetime | None = None
+    # todos rendered so far of how many, while a large calendar renders (None otherwise)
+    progress_done: int | None = None
+    progress_total: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -51,30 +58,53 @@ class Job:
 
 
 def evolve(job: Job, event: AnyEvent) -> Job:
-    """Apply one event; a finished job keeps its outcome, an earlier stage never overwrites."""
+    """Apply one event; a finished job keeps its outcome, an earlier stage never overwrites.
+
+    The first terminal event wins: a job cancelled while its file was being stored may see both
+    CalendarCancelled and CalendarReady, and keeps whichever the tracker folded first, so a
+    status once terminal never changes.
+    """
     if isinstance(event, CalendarRequested):
         return replace(job, todo_count=event.todo_count, requested_at=event.requested_at)
     if isinstance(event, CalendarStarted):
-        return _started(job, event)
+        return _started(job, event.attempt)
     if job.finished:
         return job
+    if isinstance(event, CalendarProgress):
+        return _progressed(job, event)
     if isinstance(event, CalendarReady):
         return replace(
-            job,
-            status=Status.SUCCESS,
+            _ended(job, Status.SUCCESS),
             result_key=event.blob_key,
             size_bytes=event.size_bytes,
             sha256=event.sha256,
         )
     if isinstance(event, CalendarFailed):
         attempt = max(job.attempt, event.attempts)
-        return replace(job, status=Status.FAILURE, error=event.reason, attempt=attempt)
+        return replace(_ended(job, Status.FAILURE), error=event.reason, attempt=attempt)
+    if isinstance(event, CalendarCancelled):
+        return _ended(job, Status.REVOKED)
     return job
 
 
-def _started(job: Job, event: CalendarStarted) -> Job:
+def _started(job: Job, attempt: int) -> Job:
     # the attempt count is kept even when the outcome arrived first
-    if job.finished or event.attempt <= job.attempt:
-        return replace(job, attempt=max(job.attempt, event.attempt))
-    status = Status.STARTED if event.attempt == 1 else Status.RETRY
-    return replace(job, status=status, attempt=event.attempt)
+    if job.finished or attempt <= job.attempt:
+        return replace(job, attempt=max(job.attempt, attempt))
+    status = Status.STARTED if attempt == 1 else Status.RETRY
+    # a new attempt renders from the start
+    return replace(job, status=status, attempt=attempt, progress_done=None, progress_total=None)
+
+
+def _progressed(job: Job, event: CalendarProgress) -> Job:
+    """A report of an older attempt is stale; one of a newer attempt also says it started."""
+    if event.attempt < job.attempt:
+        return job
+    job = _started(job, event.attempt)
+    # reports of one attempt may arrive out of order: the furthest stands
+    done = max(event.done, job.progress_done or 0)
+    return replace(job, progress_done=done, progress_total=event.total)
+
+
+def _ended(job: Job, status: Status) -> Job:
+    return replace(job, status=status, progress_done=None, progress_total=None)

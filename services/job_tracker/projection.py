@@ -16,7 +16,7 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.job_tracker.jobs import Job, evolve
+from services.job_tracker.jobs import Job, Status, evolve
 from services.job_tracker.records import JobBook, JobRecords, job_values, row_to_job
 from services.job_tracker.tables import jobs
 from shared.clock import utcnow
@@ -47,9 +47,7 @@ async def record_job_event(
     return True
 
 
-async def _fold(
-    records: JobRecords, task_id: UUID, envelope: Envelope
-) -> tuple[Job | None, Job]:
+async def _fold(records: JobRecords, task_id: UUID, envelope: Envelope) -> tuple[Job | None, Job]:
     """Write the job after the envelope's event; the job before (None: no row yet) and after."""
     # the row is read under a lock and written back: two statements on the database
     found = await records.locked_job(task_id)
@@ -66,7 +64,10 @@ async def _fold(
 
 
 def _timed(job: Job | None) -> bool:
-    return job is not None and job.finished and job.requested_at is not None
+    if job is None or job.requested_at is None:
+        return False
+    # a cancelled job has no outcome to time
+    return job.finished and job.status is not Status.REVOKED
 
 
 def make_handle(book: JobBook, finished: JobFinished | None = None) -> Handle:

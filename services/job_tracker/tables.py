@@ -39,6 +39,9 @@ jobs = Table(
     Column("error", Text),
     # when the outcome was recorded (its event's time): a calendar's age counts from it
     Column("finished_at", DateTime),
+    # how far a large calendar's render has got, while it renders
+    Column("progress_done", Integer),
+    Column("progress_total", Integer),
     Column("updated_at", DateTime, nullable=False),
 )
 # the history, newest first, of all jobs or those in one state: (requested_at, task_id) is its

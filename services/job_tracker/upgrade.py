@@ -1,8 +1,9 @@
 """Bring job_tracker tables of schema version 1 up to this code's version before they are opened.
 
 Version 2 gives each job its `finished_at` (a calendar's age counts from it), filled in from the
-outcome events in the tracker's own log, and the history's indexes; the lost-results table is
-new, and `ensure_schema` creates it like any missing table. A database without tables, or one already upgraded, is left alone; so is one of any other
+outcome events in the tracker's own log, columns for a render's progress (empty), and the
+history's indexes; the lost-results table is new, and `ensure_schema` creates it like any missing
+table. A database without tables, or one already upgraded, is left alone; so is one of any other
 version, which `ensure_schema` refuses.
 """
 
@@ -27,8 +28,8 @@ from shared.startup import wait_for
 logger = logging.getLogger(__name__)
 UPGRADES_FROM = 1
 VERSIONS_TABLE = f"{OWNER}_schema_version"
-# the jobs columns version 2 adds, all nullable
-NEW_COLUMNS = ("finished_at",)
+# the jobs columns version 2 adds, all nullable: the outcome's time and a render's progress
+NEW_COLUMNS = ("finished_at", "progress_done", "progress_total")
 
 
 async def upgrade_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -10,7 +10,7 @@ from services.job_tracker.jobs import Job, Status
 from services.job_tracker.keys import blobs_key, settings_key, store_key
 from services.job_tracker.projection import find_job
 from shared.blobs import BlobNotFoundError
-from shared.contract import TaskStatus
+from shared.contract import Progress, TaskStatus
 from shared.http import json_response, not_found, public_url
 from shared.task_ids import is_issued, parse_task_id
 
@@ -34,10 +34,20 @@ async def job_status(app: web.Application, request: web.Request) -> web.Response
         task_status=job.status.value,
         result_url=public_url(request, f"/api/v1/todos/ical/{task_id}/result"),
         error=job.error,
+        progress=_progress(job),
     )
-    # the practical's clients expect exactly three keys; a failure adds its reason
-    hidden = None if job.status is Status.FAILURE else {"error"}
+    # the practical's clients expect exactly three keys; a failure adds its reason, a large
+    # calendar's render how far it has got
+    hidden = set() if job.status is Status.FAILURE else {"error"}
+    if status.progress is None:
+        hidden.add("progress")
     return json_response(status, exclude=hidden)
+
+
+def _progress(job: Job) -> Progress | None:
+    if job.progress_done is None or job.progress_total is None:
+        return None
+    return Progress(done=job.progress_done, total=job.progress_total)
 
 
 async def job_result(app: web.Application, request: web.Request) -> web.StreamResponse:

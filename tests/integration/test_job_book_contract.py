@@ -73,3 +73,22 @@ class TestJobBook:
             found = await records.locked_job(event.task_id)
 
         assert (first, found) == (True, None)
+
+    async def test_a_jobs_progress_and_its_cancel_are_kept(self, book: JobBook) -> None:
+        rendering = Job(
+            task_id=uuid4(),
+            status=Status.STARTED,
+            attempt=1,
+            progress_done=500,
+            progress_total=2000,
+        )
+        async with book.transaction() as records:
+            await records.add(rendering)
+        async with book.transaction() as records:
+            found = await records.locked_job(rendering.task_id)
+            await records.replace(Job(task_id=rendering.task_id, status=Status.REVOKED))
+        async with book.transaction() as records:
+            revoked = await records.locked_job(rendering.task_id)
+
+        assert found == rendering
+        assert revoked == Job(task_id=rendering.task_id, status=Status.REVOKED)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from services.job_tracker.jobs import Status
 from services.job_tracker.projection import record_job_event
 from shared.envelope import Envelope, wrap
-from shared.events import CalendarReady, TodoDeleted
+from shared.events import CalendarCancelled, CalendarReady, TodoDeleted
 from tests.factories import NOW, calendar_envelope, calendar_requested, todo_snapshots
 from tests.fakes import MemoryJobBook
 
@@ -48,3 +48,21 @@ async def test_an_event_about_no_job_is_left_alone() -> None:
     assert not await record_job_event(deleted, book)
 
     assert (book.state.jobs, book.state.log, book.state.handled) == ({}, [], set())
+
+
+async def test_a_cancel_that_arrives_before_its_request_ends_revoked_and_stays_so() -> None:
+    book = MemoryJobBook()
+    requested, ready = requested_and_ready()
+    task_id = requested.data.task_id  # type: ignore[union-attr]
+    cancelled = wrap(
+        CalendarCancelled(task_id=task_id, cancelled_at=NOW),
+        stream_id=f"calendar-{task_id}",
+        stream_version=2,
+        correlation_id=task_id,
+    )
+
+    for envelope in (cancelled, requested, ready):
+        assert await record_job_event(envelope, book)
+
+    job = book.state.jobs[task_id]
+    assert (job.status, job.todo_count, job.result_key) == (Status.REVOKED, 3, None)
