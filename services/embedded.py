@@ -114,6 +114,7 @@ async def run(base: Settings, var_dir: Path, aws_port: int) -> None:
     local_tracker = LocalTracker(
         status=functools.partial(tracker_views.job_status, tracker_app),
         result=functools.partial(tracker_views.job_result, tracker_app),
+        history=functools.partial(tracker_views.job_history, tracker_app),
         overview=functools.partial(tracker_ops_views.overview_of, tracker_app),
     )
     api_app = create_todo_api(api_settings, local_tracker=local_tracker)

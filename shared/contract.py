@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -53,3 +54,32 @@ class TaskStatus(BaseModel):
     error: str | None = None
     # only while a large calendar renders: the practical's clients know the first three keys alone
     progress: Progress | None = None
+    # only on a SUCCESS whose file is gone (too old, or missing from the blob store): the
+    # practical's clients know the first three keys alone
+    expired: bool | None = None
+
+
+class JobSummary(BaseModel):
+    """One calendar job in the history."""
+
+    task_id: UUID
+    task_status: str
+    requested_at: datetime
+    # when the job succeeded or failed; None while it runs
+    finished_at: datetime | None
+    todo_count: int | None
+    # the calendar file's size in bytes, once there is one
+    size_bytes: int | None
+    # why a FAILURE failed
+    error: str | None
+    # where a SUCCESS can be downloaded while its file is kept; None otherwise
+    result_url: str | None
+    expired: bool
+
+
+class JobHistory(BaseModel):
+    """Calendar jobs, newest request first; `next_cursor` asks for the page after this one."""
+
+    jobs: list[JobSummary]
+    # None on the last page
+    next_cursor: str | None

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     ops_probe_timeout_ms: int = Field(default=3000, ge=100, le=30000)
     # signs task ids so the tracker can tell an issued id from a made-up one
     task_secret: str = Field(default=DEV_TASK_SECRET, min_length=16)
+    # a calendar file this many days old is gone: the S3 bucket's lifecycle rule deletes it
+    # (terraform's result_expiry_days, 7), so the tracker answers 410 from then on
+    result_ttl_days: int = Field(default=7, ge=1, le=36500)
     sqs_wait_time_s: int = Field(default=10, ge=0, le=20)
     sqs_visibility_timeout_s: int = Field(default=30, ge=1, le=43200)
     sqs_max_receive_count: int = Field(default=5, ge=1, le=1000)

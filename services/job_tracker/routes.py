@@ -14,6 +14,7 @@ from shared.topology import JOB_TRACKER
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/health", health)
     app.router.add_get("/api/v1/ready", readiness(queue_found(JOB_TRACKER)))
+    app.router.add_get("/api/v1/todos/ical", views.history_view)
     app.router.add_get("/api/v1/todos/ical/{task_id}/status", views.status_view)
     app.router.add_get("/api/v1/todos/ical/{task_id}/result", views.result_view)
     app.router.add_get(JOBS_OVERVIEW_PATH, ops_views.jobs_overview_view)

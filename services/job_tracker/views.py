@@ -1,21 +1,32 @@
-"""Job status and result: plain reads of the jobs table, the file streamed from the blob store."""
+"""Job status, result and history: plain reads of the jobs table, the file streamed from the
+blob store."""
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from uuid import UUID
 
 from aiohttp import web
 
+from services.job_tracker.history import (
+    BadHistoryQueryError,
+    encode_cursor,
+    history_page,
+    history_query,
+)
 from services.job_tracker.jobs import Job, Status
 from services.job_tracker.keys import blobs_key, settings_key, store_key
-from services.job_tracker.projection import find_job
+from services.job_tracker.retention import TrackedJob, find_tracked, note_found, note_lost
 from shared.blobs import BlobNotFoundError
-from shared.contract import Progress, TaskStatus
-from shared.http import json_response, not_found, public_url
+from shared.clock import utcnow
+from shared.contract import JobHistory, JobSummary, Progress, TaskStatus
+from shared.http import bad_request, json_response, not_found, public_url
 from shared.task_ids import is_issued, parse_task_id
 
 TASK_NOT_FOUND = "Task not found"
 TASK_NOT_FINISHED = "Task not finished"
+RESULT_EXPIRED = "Task result expired"
 
 
 async def status_view(request: web.Request) -> web.Response:
@@ -26,21 +37,29 @@ async def result_view(request: web.Request) -> web.StreamResponse:
     return await job_result(request.app, request)
 
 
+async def history_view(request: web.Request) -> web.Response:
+    return await job_history(request.app, request)
+
+
 async def job_status(app: web.Application, request: web.Request) -> web.Response:
     """The status of the path's job, answered from `app`'s tables (any app's request will do)."""
-    task_id, job = await _job(app, request)
+    task_id, tracked = await _job(app, request)
+    job, expired = tracked.job, tracked.expired(utcnow(), _ttl(app))
     status = TaskStatus(
         task_id=task_id,
         task_status=job.status.value,
-        result_url=public_url(request, f"/api/v1/todos/ical/{task_id}/result"),
+        result_url=_result_url(request, task_id),
         error=job.error,
         progress=_progress(job),
+        expired=expired or None,
     )
     # the practical's clients expect exactly three keys; a failure adds its reason, a large
-    # calendar's render how far it has got
+    # calendar's render how far it has got, and a success whose file is gone says so
     hidden = set() if job.status is Status.FAILURE else {"error"}
     if status.progress is None:
         hidden.add("progress")
+    if not expired:
+        hidden.add("expired")
     return json_response(status, exclude=hidden)
 
 
@@ -52,14 +71,21 @@ def _progress(job: Job) -> Progress | None:
 
 async def job_result(app: web.Application, request: web.Request) -> web.StreamResponse:
     """The path's calendar file, streamed from `app`'s blob store."""
-    task_id, job = await _job(app, request)
+    task_id, tracked = await _job(app, request)
+    job = tracked.job
     if job.status is not Status.SUCCESS or job.result_key is None:
         raise not_found(TASK_NOT_FINISHED)
+    if tracked.too_old(utcnow(), _ttl(app)):
+        raise result_expired()
     chunks = app[blobs_key].stream(job.result_key)
     try:
+        # before any header is sent: a missing file can still be answered with a 410
         first = await anext(chunks, b"")
     except BlobNotFoundError:
-        raise not_found("The calendar file is no longer stored") from None
+        await note_lost(app[store_key], task_id)
+        raise result_expired() from None
+    if tracked.lost:
+        await note_found(app[store_key], task_id)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/calendar; charset=utf-8",
@@ -74,11 +100,56 @@ async def job_result(app: web.Application, request: web.Request) -> web.StreamRe
     return response
 
 
-async def _job(app: web.Application, request: web.Request) -> tuple[UUID, Job]:
+async def job_history(app: web.Application, request: web.Request) -> web.Response:
+    """A page of the jobs, newest request first (`?state=&limit=&cursor=`)."""
+    try:
+        query = history_query(request.query)
+    except BadHistoryQueryError as exc:
+        raise bad_request(str(exc)) from None
+    async with app[store_key].reading() as conn:
+        page = await history_page(conn, query)
+    now, ttl = utcnow(), _ttl(app)
+    history = JobHistory(
+        jobs=[_summary(request, tracked, tracked.expired(now, ttl)) for tracked in page.jobs],
+        next_cursor=None if page.next_after is None else encode_cursor(page.next_after),
+    )
+    return json_response(history)
+
+
+def _summary(request: web.Request, tracked: TrackedJob, expired: bool) -> JobSummary:
+    job = tracked.job
+    assert job.requested_at is not None, "the history lists requested jobs only"
+    downloadable = job.status is Status.SUCCESS and not expired
+    return JobSummary(
+        task_id=job.task_id,
+        task_status=job.status.value,
+        requested_at=job.requested_at,
+        finished_at=job.finished_at,
+        todo_count=job.todo_count,
+        size_bytes=job.size_bytes,
+        error=job.error,
+        result_url=_result_url(request, job.task_id) if downloadable else None,
+        expired=expired,
+    )
+
+
+def result_expired() -> web.HTTPGone:
+    return web.HTTPGone(text=json.dumps({"error": RESULT_EXPIRED}), content_type="application/json")
+
+
+def _result_url(request: web.Request, task_id: UUID) -> str:
+    return public_url(request, f"/api/v1/todos/ical/{task_id}/result")
+
+
+def _ttl(app: web.Application) -> timedelta:
+    return timedelta(days=app[settings_key].result_ttl_days)
+
+
+async def _job(app: web.Application, request: web.Request) -> tuple[UUID, TrackedJob]:
     """The job for the path's task id; PENDING for an issued id not seen yet; else 404."""
     task_id = parse_task_id(request.match_info["task_id"])
     if task_id is None or not is_issued(app[settings_key].task_secret, task_id):
         raise not_found(TASK_NOT_FOUND)
     async with app[store_key].reading() as conn:
-        job = await find_job(conn, task_id)
-    return task_id, job or Job(task_id=task_id)
+        tracked = await find_tracked(conn, task_id)
+    return task_id, tracked or TrackedJob(Job(task_id=task_id))

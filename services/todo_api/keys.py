@@ -32,6 +32,8 @@ class LocalTracker:
 
     status: JobRoute
     result: JobRoute
+    # the job history; None: forwarded to JOB_TRACKER_URL
+    history: JobRoute | None = None
     # None: the operations page asks JOB_TRACKER_URL for them
     overview: JobsFigures | None = None
 

@@ -8,9 +8,14 @@ from aiohttp import web
 
 from services.todo_api import feed_views, ops_views, views
 from services.todo_api.calendar_views import cancel_calendar_view, request_calendar_view
+from services.todo_api.idempotency import HEADER, MAX_KEY_CHARS
 from services.todo_api.schemas import Deleted, Todo, TodoIn, TodoList, TodoPatch
-from services.todo_api.tracker_proxy import job_result_route, job_status_route
-from shared.contract import Error, Health, TaskAccepted, TaskCancelled, TaskStatus
+from services.todo_api.tracker_proxy import (
+    job_history_route,
+    job_result_route,
+    job_status_route,
+)
+from shared.contract import Error, Health, JobHistory, TaskAccepted, TaskCancelled, TaskStatus
 from shared.http import health, json_response
 from shared.openapi import Query, Route, add_routes, openapi_document
 from shared.ops_report import OpsReport
@@ -27,6 +32,22 @@ FILTERS = (
         {"type": "integer", "minimum": 1, "maximum": 1000},
     ),
     Query("after_id", "only todos with a higher id", {"type": "integer", "minimum": 0}),
+)
+HISTORY_FILTERS = (
+    Query("state", "only jobs in this state: a task_status value", {"type": "string"}),
+    Query(
+        "limit",
+        "at most this many jobs (default 20)",
+        {"type": "integer", "minimum": 1, "maximum": 100},
+    ),
+    Query("cursor", "the next_cursor of the page before", {"type": "string"}),
+)
+
+IDEMPOTENCY_KEY = Query(
+    HEADER,
+    "retrying with the same key within 24 hours answers as the first time, with no second effect",
+    {"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS},
+    where="header",
 )
 
 ROUTES: list[Route] = [
@@ -53,7 +74,8 @@ ROUTES: list[Route] = [
         views.create_view,
         "Create a todo",
         body=TodoIn,
-        responses={201: Todo, 400: Error, 413: Error, 415: Error},
+        responses={201: Todo, 400: Error, 413: Error, 415: Error, 422: Error},
+        query=(IDEMPOTENCY_KEY,),
     ),
     # before the todo routes: "calendar.ics" is no todo id
     Route(
@@ -68,7 +90,16 @@ ROUTES: list[Route] = [
         "/api/v1/todos/ical",
         request_calendar_view,
         "Start a calendar job for a snapshot of the todos",
-        responses={202: TaskAccepted, 503: Error},
+        responses={202: TaskAccepted, 400: Error, 422: Error, 503: Error},
+        query=(IDEMPOTENCY_KEY,),
+    ),
+    Route(
+        "GET",
+        "/api/v1/todos/ical",
+        job_history_route,
+        "Calendar jobs, newest first, a page at a time",
+        responses={200: JobHistory, 400: Error, 503: Error},
+        query=HISTORY_FILTERS,
     ),
     Route(
         "DELETE",
@@ -89,7 +120,7 @@ ROUTES: list[Route] = [
         "/api/v1/todos/ical/{task_id}/result",
         job_result_route,
         "Download a finished calendar",
-        responses={200: "text/calendar", 404: Error, 503: Error},
+        responses={200: "text/calendar", 404: Error, 410: Error, 503: Error},
     ),
     Route("GET", TODO_PATH, views.get_view, "Get one todo", responses={200: Todo, 404: Error}),
     Route(

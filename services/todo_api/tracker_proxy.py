@@ -34,13 +34,20 @@ async def job_result_route(request: web.Request) -> web.StreamResponse:
     return await forward_to_tracker(request)
 
 
+async def job_history_route(request: web.Request) -> web.StreamResponse:
+    local = request.app.get(local_tracker_key)
+    if local is not None and local.history is not None:
+        return await local.history(request)
+    return await forward_to_tracker(request)
+
+
 async def forward_to_tracker(request: web.Request) -> web.StreamResponse:
     tracker_url = request.app[settings_key].job_tracker_url
     if not tracker_url:
         return json_error(NO_TRACKER, 503)
     # the tracker builds absolute URLs from the public host and scheme
     headers = {"Host": request.host, "X-Forwarded-Proto": request.scheme}
-    url = tracker_url.rstrip("/") + request.rel_url.raw_path
+    url = tracker_url.rstrip("/") + request.rel_url.raw_path_qs
     try:
         async with request.app[tracker_client_key].get(url, headers=headers) as upstream:
             return await _relay(request, upstream)
