@@ -96,6 +96,19 @@ class CalendarCancelled(Fact):
     cancelled_at: datetime
 
 
+class IdempotencyKeyUsed(Fact):
+    """A client's Idempotency-Key answered a request: which request (its digest) and with what
+    (the todo or the calendar job it made, and the status), so a retry gets the same answer."""
+
+    type: Literal["IdempotencyKeyUsed"] = "IdempotencyKeyUsed"
+    key: str
+    request_sha256: str
+    status: int
+    todo_id: int | None = None
+    task_id: UUID | None = None
+    used_at: datetime
+
+
 AnyEvent = Annotated[
     TodoCreated
     | TodoUpdated
@@ -105,7 +118,8 @@ AnyEvent = Annotated[
     | CalendarProgress
     | CalendarReady
     | CalendarFailed
-    | CalendarCancelled,
+    | CalendarCancelled
+    | IdempotencyKeyUsed,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

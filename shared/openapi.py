@@ -18,9 +18,12 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 
 @dataclass(frozen=True)
 class Query:
+    """A parameter of the query string, or with `where="header"` a request header."""
+
     name: str
     description: str
     schema: dict[str, Any]
+    where: str = "query"
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
         for name in re.findall(r"{(\w+)}", route.path)
     ]
     query_params = [
-        {"name": q.name, "in": "query", "description": q.description, "schema": q.schema}
+        {"name": q.name, "in": q.where, "description": q.description, "schema": q.schema}
         for q in route.query
     ]
     return path_params + query_params

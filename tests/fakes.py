@@ -20,11 +20,18 @@ from services.calendar_worker.records import RenderRecords, progress_stream_id, 
 from services.job_tracker.jobs import Job
 from services.job_tracker.records import JobRecords
 from services.todo_api import todo
+from services.todo_api.idempotency import key_stream_id
 from services.todo_api.projection import TodoFold
 from services.todo_api.records import TodoRecords
 from shared.bus import Outgoing
 from shared.envelope import Envelope, wrap
-from shared.events import AnyEvent, CalendarCancelled, CalendarRequested, TodoSnapshot
+from shared.events import (
+    AnyEvent,
+    CalendarCancelled,
+    CalendarRequested,
+    IdempotencyKeyUsed,
+    TodoSnapshot,
+)
 from shared.store import ConcurrencyError
 
 S = TypeVar("S")
@@ -191,6 +198,10 @@ class TodoState:
     last_id: int = 0
     queued: list[Envelope] = field(default_factory=list)
 
+    def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
+        uses = self.streams.get(key_stream_id(key), [])
+        return [use.data for use in uses if isinstance(use.data, IdempotencyKeyUsed)]
+
     def append(self, stream_id: str, version: int, events: Sequence[AnyEvent]) -> list[Envelope]:
         stream = self.streams.setdefault(stream_id, [])
         if len(stream) != version:
@@ -234,6 +245,12 @@ class MemoryTodoRecords:
         stream = todo.calendar_stream_id(event.task_id)
         self.state.queued.extend(self.state.append(stream, 1, [event]))
 
+    async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
+        return self.state.key_uses(key)
+
+    async def record_key_use(self, version: int, event: IdempotencyKeyUsed) -> None:
+        self.state.append(key_stream_id(event.key), version, [event])
+
 
 class MemoryTodoBook(MemoryBook[TodoState, TodoRecords]):
     def __init__(self) -> None:
@@ -246,3 +263,6 @@ class MemoryTodoBook(MemoryBook[TodoState, TodoRecords]):
     async def calendar_job(self, task_id: UUID) -> list[AnyEvent]:
         stream = self.state.streams.get(todo.calendar_stream_id(task_id), [])
         return [envelope.data for envelope in stream]
+
+    async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
+        return self.state.key_uses(key)

@@ -9,9 +9,11 @@ from aiohttp import web
 
 from services.todo_api import handlers
 from services.todo_api.commands import CancelCalendar, RequestCalendar
+from services.todo_api.idempotency import KeyReusedError
 from services.todo_api.keys import blobs_key, book_key, settings_key
 from services.todo_api.todo import CalendarFinishedError, CalendarNotFoundError
 from services.todo_api.tracker_proxy import tracker_job_status
+from services.todo_api.views import keyed_request
 from shared.contract import TaskAccepted, TaskCancelled
 from shared.http import json_error, json_response, not_found, public_url
 from shared.task_ids import is_issued, issue_task_id, parse_task_id
@@ -21,11 +23,17 @@ TASK_NOT_FOUND = "Task not found"
 
 
 async def request_calendar_view(request: web.Request) -> web.Response:
+    keyed = keyed_request(request)
     command = RequestCalendar(task_id=issue_task_id(request.app[settings_key].task_secret))
-    bind_job(command.task_id)
-    await handlers.request_calendar(command, request.app[book_key], request.app[blobs_key])
-    status_url = public_url(request, f"/api/v1/todos/ical/{command.task_id}/status")
-    accepted = TaskAccepted(task_id=command.task_id, task_url=status_url)
+    app = request.app
+    try:
+        task_id = await handlers.request_calendar(command, app[book_key], app[blobs_key], keyed)
+    except KeyReusedError as exc:
+        return json_error(str(exc), 422)
+    # the job this answer is about: a new one, or the one the key started before
+    bind_job(task_id)
+    status_url = public_url(request, f"/api/v1/todos/ical/{task_id}/status")
+    accepted = TaskAccepted(task_id=task_id, task_url=status_url)
     return json_response(accepted, status=202)
 
 

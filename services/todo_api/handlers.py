@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
 
 from services.todo_api import todo
 from services.todo_api.commands import (
@@ -17,12 +19,13 @@ from services.todo_api.commands import (
     RequestCalendar,
     UpdateTodo,
 )
+from services.todo_api.idempotency import KeyedRequest, earlier_answer
 from services.todo_api.records import TodoBook, TodoRecords
 from shared.blobs import BlobStore
 from shared.claim_check import check_in
 from shared.clock import utcnow
 from shared.contract import TERMINAL_STATUSES
-from shared.events import TodoSnapshot
+from shared.events import IdempotencyKeyUsed, TodoSnapshot
 from shared.store import ConcurrencyError
 
 logger = logging.getLogger(__name__)
@@ -35,12 +38,27 @@ JobStatus = Callable[[], Awaitable[str]]
 FINISHED_STATUSES = TERMINAL_STATUSES - {"REVOKED"}
 
 
-async def create_todo(command: CreateTodo, book: TodoBook) -> TodoSnapshot:
-    async with book.transaction() as records:
+async def create_todo(
+    command: CreateTodo, book: TodoBook, keyed: KeyedRequest | None = None
+) -> TodoSnapshot:
+    """The new todo; with a key it answered within its window, that first todo, as created."""
+
+    async def attempt(records: TodoRecords) -> TodoSnapshot:
+        now = utcnow()
+        uses = [] if keyed is None else await records.key_uses(keyed.key)
+        earlier = None if keyed is None else earlier_answer(uses, keyed, now)
+        if earlier is not None and earlier.todo_id is not None:
+            return todo.check_exists(todo.fold((await records.history(earlier.todo_id))[:1]))
         todo_id = await records.next_id()
-        events = todo.create(command, todo_id, utcnow())
+        events = todo.create(command, todo_id, now)
         await records.record(todo_id, 0, events)
-    return todo.check_exists(todo.fold(events, start=None))
+        if keyed is not None:
+            used = _key_used(keyed, now, status=201, todo_id=todo_id)
+            await records.record_key_use(len(uses), used)
+        return todo.check_exists(todo.fold(events, start=None))
+
+    # a concurrent request with the same key took its use first: the retry answers as it did
+    return await _with_retries(book, attempt)
 
 
 async def update_todo(command: UpdateTodo, book: TodoBook) -> TodoSnapshot:
@@ -80,12 +98,45 @@ async def _with_retries(book: TodoBook, attempt: Callable[[TodoRecords], Awaitab
         return await attempt(records)
 
 
-async def request_calendar(command: RequestCalendar, book: TodoBook, blobs: BlobStore) -> None:
+async def request_calendar(
+    command: RequestCalendar, book: TodoBook, blobs: BlobStore, keyed: KeyedRequest | None = None
+) -> UUID:
+    """The job's task id: the command's, or with a key it answered within its window, the job
+    that answer started (no second job)."""
+    if keyed is not None and (earlier := await _earlier_job(book, keyed)) is not None:
+        return earlier
     event = todo.request_calendar(command, await book.todos(), utcnow())
     # a large snapshot goes to S3 before the write transaction, which never waits on S3
     event = await check_in(event, blobs)
-    async with book.transaction() as records:
-        await records.record_calendar_request(event)
+    try:
+        async with book.transaction() as records:
+            if keyed is not None:
+                uses = await records.key_uses(keyed.key)
+                if (earlier := _job_of(earlier_answer(uses, keyed, utcnow()))) is not None:
+                    return earlier
+                used = _key_used(keyed, event.requested_at, status=202, task_id=command.task_id)
+                await records.record_key_use(len(uses), used)
+            await records.record_calendar_request(event)
+    except ConcurrencyError:
+        # a concurrent request with the same key noted its job first: that job is the answer
+        if keyed is None or (earlier := await _earlier_job(book, keyed)) is None:
+            raise
+        return earlier
+    return command.task_id
+
+
+async def _earlier_job(book: TodoBook, keyed: KeyedRequest) -> UUID | None:
+    return _job_of(earlier_answer(await book.key_uses(keyed.key), keyed, utcnow()))
+
+
+def _job_of(answer: IdempotencyKeyUsed | None) -> UUID | None:
+    return None if answer is None else answer.task_id
+
+
+def _key_used(keyed: KeyedRequest, now: datetime, **answer: Any) -> IdempotencyKeyUsed:
+    return IdempotencyKeyUsed(
+        key=keyed.key, request_sha256=keyed.request_sha256, used_at=now, **answer
+    )
 
 
 async def cancel_calendar(command: CancelCalendar, book: TodoBook, job_status: JobStatus) -> None:

@@ -16,8 +16,16 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.todo_api import todo
+from services.todo_api.idempotency import key_stream_id
 from services.todo_api.projection import list_todos, next_todo_id, project
-from shared.events import AnyEvent, CalendarCancelled, CalendarRequested, TodoSnapshot
+from shared.envelope import Envelope
+from shared.events import (
+    AnyEvent,
+    CalendarCancelled,
+    CalendarRequested,
+    IdempotencyKeyUsed,
+    TodoSnapshot,
+)
 from shared.store import EventStore
 
 
@@ -46,6 +54,15 @@ class TodoRecords(Protocol):
         ConcurrencyError when the job has its second event already (a cancel, concurrent)."""
         ...
 
+    async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
+        """What an Idempotency-Key answered so far, oldest first."""
+        ...
+
+    async def record_key_use(self, version: int, event: IdempotencyKeyUsed) -> None:
+        """Note the key's answer after its `version` earlier uses; ConcurrencyError when a
+        concurrent request with the key noted one first."""
+        ...
+
 
 class TodoBook(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[TodoRecords]:
@@ -59,6 +76,10 @@ class TodoBook(Protocol):
     async def calendar_job(self, task_id: UUID) -> list[AnyEvent]:
         """The job's events as this service recorded them (none: never requested here), read
         outside any transaction."""
+        ...
+
+    async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
+        """What an Idempotency-Key answered so far, read outside any transaction."""
         ...
 
 
@@ -80,6 +101,9 @@ class SqlTodoBook:
     async def calendar_job(self, task_id: UUID) -> list[AnyEvent]:
         envelopes = await self._store.load(todo.calendar_stream_id(task_id))
         return [envelope.data for envelope in envelopes]
+
+    async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
+        return _key_uses(await self._store.load(key_stream_id(key)))
 
 
 class SqlTodoRecords:
@@ -105,3 +129,15 @@ class SqlTodoRecords:
     async def record_calendar_cancel(self, event: CalendarCancelled) -> None:
         stream = todo.calendar_stream_id(event.task_id)
         await self._store.append(self._conn, stream, 1, [event], correlation_id=event.task_id)
+
+    async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
+        return _key_uses(await self._store.load(key_stream_id(key), self._conn))
+
+    async def record_key_use(self, version: int, event: IdempotencyKeyUsed) -> None:
+        await self._store.append(self._conn, key_stream_id(event.key), version, [event])
+
+
+def _key_uses(envelopes: Sequence[Envelope]) -> list[IdempotencyKeyUsed]:
+    return [
+        envelope.data for envelope in envelopes if isinstance(envelope.data, IdempotencyKeyUsed)
+    ]

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from services.todo_api import feed_views, ops_views, views
 from services.todo_api.calendar_views import cancel_calendar_view, request_calendar_view
+from services.todo_api.idempotency import HEADER, MAX_KEY_CHARS
 from services.todo_api.schemas import Deleted, Todo, TodoIn, TodoList, TodoPatch
 from services.todo_api.tracker_proxy import (
     job_history_route,
@@ -42,6 +43,13 @@ HISTORY_FILTERS = (
     Query("cursor", "the next_cursor of the page before", {"type": "string"}),
 )
 
+IDEMPOTENCY_KEY = Query(
+    HEADER,
+    "retrying with the same key within 24 hours answers as the first time, with no second effect",
+    {"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS},
+    where="header",
+)
+
 ROUTES: list[Route] = [
     Route("GET", "/api/v1/health", health, "Is the service up", responses={200: Health}),
     Route(
@@ -66,7 +74,8 @@ ROUTES: list[Route] = [
         views.create_view,
         "Create a todo",
         body=TodoIn,
-        responses={201: Todo, 400: Error, 413: Error, 415: Error},
+        responses={201: Todo, 400: Error, 413: Error, 415: Error, 422: Error},
+        query=(IDEMPOTENCY_KEY,),
     ),
     # before the todo routes: "calendar.ics" is no todo id
     Route(
@@ -81,7 +90,8 @@ ROUTES: list[Route] = [
         "/api/v1/todos/ical",
         request_calendar_view,
         "Start a calendar job for a snapshot of the todos",
-        responses={202: TaskAccepted, 503: Error},
+        responses={202: TaskAccepted, 400: Error, 422: Error, 503: Error},
+        query=(IDEMPOTENCY_KEY,),
     ),
     Route(
         "GET",

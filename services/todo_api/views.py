@@ -9,6 +9,12 @@ from aiohttp import web
 
 from services.todo_api import handlers
 from services.todo_api.commands import CreateTodo, DeleteTodo, UpdateTodo
+from services.todo_api.idempotency import (
+    HEADER,
+    KeyedRequest,
+    KeyReusedError,
+    parse_key,
+)
 from services.todo_api.keys import book_key, store_key
 from services.todo_api.projection import get_todo, list_todos
 from services.todo_api.schemas import TodoIn, TodoPatch
@@ -63,8 +69,22 @@ async def get_view(request: web.Request) -> web.Response:
 
 async def create_view(request: web.Request) -> web.Response:
     body = await parse_body(request, TodoIn)
-    todo = await handlers.create_todo(CreateTodo(**body.model_dump()), request.app[book_key])
+    keyed = keyed_request(request, body.model_dump_json())
+    command = CreateTodo(**body.model_dump())
+    try:
+        todo = await handlers.create_todo(command, request.app[book_key], keyed)
+    except KeyReusedError as exc:
+        return json_error(str(exc), 422)
     return json_response(todo, status=201)
+
+
+def keyed_request(request: web.Request, body: str = "") -> KeyedRequest | None:
+    """The request's Idempotency-Key with a digest of what it asks (None: sent without one)."""
+    try:
+        key = parse_key(request.headers.get(HEADER))
+    except ValueError as exc:
+        raise bad_request(str(exc)) from None
+    return None if key is None else KeyedRequest.of(key, request.method, request.path, body)
 
 
 async def update_view(request: web.Request) -> web.Response:

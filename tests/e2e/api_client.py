@@ -27,8 +27,10 @@ class ApiClient:
             assert response.status == 200, await response.text()
             return dict(await response.json())
 
-    async def request_calendar(self) -> dict[str, Any]:
-        async with self.session.post(f"{self.base_url}/api/v1/todos/ical") as response:
+    async def request_calendar(self, idempotency_key: str | None = None) -> dict[str, Any]:
+        headers = {} if idempotency_key is None else {"Idempotency-Key": idempotency_key}
+        url = f"{self.base_url}/api/v1/todos/ical"
+        async with self.session.post(url, headers=headers) as response:
             assert response.status == 202, await response.text()
             return dict(await response.json())
 

@@ -11,7 +11,13 @@ import pytest
 from services.todo_api.projection import seed_todo_ids
 from services.todo_api.records import SqlTodoBook, TodoBook
 from services.todo_api.tables import SCHEMA
-from shared.events import CalendarCancelled, TodoCreated, TodoDeleted, TodoUpdated
+from shared.events import (
+    CalendarCancelled,
+    IdempotencyKeyUsed,
+    TodoCreated,
+    TodoDeleted,
+    TodoUpdated,
+)
 from shared.settings import Settings
 from shared.store import ConcurrencyError
 from tests.factories import NOW, calendar_requested, todo_snapshot
@@ -117,3 +123,26 @@ class TestCalendarRequests:
 
     async def test_a_job_never_requested_has_no_events(self, book: TodoBook) -> None:
         assert await book.calendar_job(uuid4()) == []
+
+
+class TestKeyUses:
+    async def test_a_key_s_uses_are_read_back_in_order_and_conflict_on_their_version(
+        self, book: TodoBook
+    ) -> None:
+        first = IdempotencyKeyUsed(key="k", request_sha256="a", status=201, todo_id=1, used_at=NOW)
+        second = first.model_copy(update={"request_sha256": "b", "todo_id": 2})
+        async with book.transaction() as records:
+            await records.record_key_use(0, first)
+        async with book.transaction() as records:
+            await records.record_key_use(1, second)
+
+        async def note_again() -> None:
+            async with book.transaction() as records:
+                await records.record_key_use(1, first)
+
+        with pytest.raises(ConcurrencyError):
+            await note_again()
+        async with book.transaction() as records:
+            inside = await records.key_uses("k")
+        assert inside == await book.key_uses("k") == [first, second]
+        assert await book.key_uses("another key") == []

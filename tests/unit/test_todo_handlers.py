@@ -14,6 +14,7 @@ from uuid import uuid4
 
 import pytest
 
+from services.todo_api import handlers
 from services.todo_api.commands import (
     CancelCalendar,
     CreateTodo,
@@ -29,6 +30,7 @@ from services.todo_api.handlers import (
     request_calendar,
     update_todo,
 )
+from services.todo_api.idempotency import KEY_WINDOW, KeyedRequest, KeyReusedError
 from services.todo_api.records import TodoRecords
 from services.todo_api.todo import (
     CalendarFinishedError,
@@ -37,7 +39,8 @@ from services.todo_api.todo import (
 )
 from shared.blobs import InMemoryBlobStore
 from shared.claim_check import INLINE_LIMIT_BYTES, snapshot_key
-from shared.events import AnyEvent, CalendarCancelled, CalendarRequested
+from shared.clock import utcnow
+from shared.events import AnyEvent, CalendarCancelled, CalendarRequested, IdempotencyKeyUsed
 from shared.store import ConcurrencyError
 from tests.fakes import MemoryTodoBook
 
@@ -220,6 +223,53 @@ class TestCancelCalendar:
         assert (book.state.queued, tracker.asked) == ([], 0)
 
 
+class TestIdempotencyKeys:
+    async def test_a_retried_create_answers_the_first_todo_and_creates_nothing(
+        self, book: MemoryTodoBook
+    ) -> None:
+        keyed = KeyedRequest.of("create-1", "POST", "/api/v1/todos", '{"title":"Water"}')
+        first = await create_todo(CreateTodo(title="Water"), book, keyed)
+        await update_todo(UpdateTodo(first.id, {"title": "Changed since"}), book)
+
+        again = await create_todo(CreateTodo(title="Water"), book, keyed)
+
+        assert again == first
+        assert [todo.id for todo in await book.todos()] == [first.id]
+
+    async def test_the_key_with_another_request_is_refused(self, book: MemoryTodoBook) -> None:
+        await create_todo(CreateTodo(title="Water"), book, KeyedRequest("k", "digest-1"))
+
+        with pytest.raises(KeyReusedError):
+            await create_todo(CreateTodo(title="Feed"), book, KeyedRequest("k", "digest-2"))
+        assert len(await book.todos()) == 1
+
+    async def test_a_key_older_than_its_window_answers_afresh(
+        self, book: MemoryTodoBook, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        keyed = KeyedRequest("k", "digest")
+        first = await create_todo(CreateTodo(title="Water"), book, keyed)
+        later = utcnow() + KEY_WINDOW
+        monkeypatch.setattr(handlers, "utcnow", lambda: later)
+
+        second = await create_todo(CreateTodo(title="Water"), book, keyed)
+
+        assert second.id != first.id
+
+    async def test_a_retried_calendar_request_answers_the_first_job(
+        self, book: MemoryTodoBook
+    ) -> None:
+        keyed = KeyedRequest.of("ical-1", "POST", "/api/v1/todos/ical")
+        first, second = RequestCalendar(uuid4()), RequestCalendar(uuid4())
+
+        answers = [
+            await request_calendar(command, book, InMemoryBlobStore(), keyed)
+            for command in (first, second)
+        ]
+
+        assert answers == [first.task_id, first.task_id]
+        assert [queued.correlation_id for queued in book.state.queued] == [first.task_id]
+
+
 class ConflictingBook(MemoryTodoBook):
     """Records on which the first `conflicts` updates find another change recorded first."""
 
@@ -257,3 +307,9 @@ class ConflictingRecords:
 
     async def record_calendar_cancel(self, event: CalendarCancelled) -> None:
         await self.records.record_calendar_cancel(event)
+
+    async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
+        return await self.records.key_uses(key)
+
+    async def record_key_use(self, version: int, event: IdempotencyKeyUsed) -> None:
+        await self.records.record_key_use(version, event)
