@@ -5,7 +5,10 @@ Without Playwright or Chromium these tests skip on a laptop and fail in CI (CI=t
 
 from __future__ import annotations
 
+import re
 import shutil
+import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +40,8 @@ SCREENSHOT_DIR = ROOT / "test-output"
 # UTC+10 all year: a deadline converted to UTC anywhere would be ten hours off
 BROWSER_TIMEZONE = "Australia/Brisbane"
 CALENDAR_TIMEOUT_MS = 30_000
+# recent calendars the page shows at a time (HISTORY_PAGE in app.js)
+HISTORY_PAGE = 10
 
 
 @pytest.fixture(scope="module")
@@ -384,3 +389,128 @@ class TestAccessibility:
         )
         assert overflow <= 0
         screenshot(page, "web-page-phone.png")
+
+
+def finished_calendar(page: Page) -> str:
+    """A calendar job of the current todos, asked for through the API and waited for."""
+    accepted = page.request.post("/api/v1/todos/ical")
+    assert accepted.status == 202, accepted.text()
+    task_id: str = accepted.json()["task_id"]
+    give_up_at = time.monotonic() + CALENDAR_TIMEOUT_MS / 1000
+    while time.monotonic() < give_up_at:
+        status = page.request.get(f"/api/v1/todos/ical/{task_id}/status").json()
+        if status["task_status"] == "SUCCESS":
+            return task_id
+        time.sleep(0.05)
+    raise AssertionError(f"calendar {task_id} did not finish: {status}")
+
+
+def recent_calendars(page: Page) -> Locator:
+    return page.locator("#history-list > li")
+
+
+def all_jobs(page: Page) -> list[str]:
+    """Every job's task id, newest first, as the API lists them."""
+    found: list[str] = []
+    cursor = ""
+    while True:
+        query = f"?limit=100&cursor={cursor}" if cursor else "?limit=100"
+        body = page.request.get(f"/api/v1/todos/ical{query}").json()
+        found += [job["task_id"] for job in body["jobs"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return found
+
+
+def fake_job(task_status: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "task_id": str(uuid.uuid4()),
+        "task_status": task_status,
+        "requested_at": "2030-05-06T04:00:00",
+        "finished_at": "2030-05-06T04:00:01.250000",
+        "todo_count": 2,
+        "size_bytes": 1536,
+        "error": None,
+        "result_url": None,
+        "expired": False,
+        **fields,
+    }
+
+
+FAKE_JOBS = [
+    fake_job("FAILURE", error="the todo snapshot was lost", size_bytes=None),
+    fake_job("SUCCESS", expired=True),
+    fake_job("SUCCESS", result_url="/api/v1/todos/ical/x/result"),
+]
+
+
+class TestRecentCalendars:
+    def test_lists_calendars_newest_first_and_adds_a_job_the_page_starts(self, page: Page) -> None:
+        api_create(page, title="In the calendar")
+        older, newer = finished_calendar(page), finished_calendar(page)
+        open_page(page)
+        history = recent_calendars(page)
+        expect(history.nth(0)).to_have_attribute("data-task-id", newer)
+        expect(history.nth(1)).to_have_attribute("data-task-id", older)
+        expect(history.nth(1)).to_contain_text("SUCCESS Requested")
+        expect(history.nth(1)).to_contain_text("Ready · 1 todo · ")
+
+        with page.expect_download() as download:
+            history.nth(1).get_by_role(
+                "link", name=re.compile(r"^Download \(\.ics\) of the calendar requested ")
+            ).click()
+        events = vevents(Path(download.value.path()).read_bytes())
+        assert [str(event["SUMMARY"]) for event in events] == ["In the calendar"]
+
+        with page.expect_response(
+            lambda answer: answer.request.method == "POST" and answer.url.endswith("/ical")
+        ) as posted:
+            page.get_by_role("button", name="Generate calendar").click()
+        started = posted.value.json()["task_id"]
+        # listed once it finished, without a reload
+        expect(history.nth(0)).to_have_attribute(
+            "data-task-id", started, timeout=CALENDAR_TIMEOUT_MS
+        )
+        expect(history.nth(0)).to_have_attribute("data-state", "SUCCESS")
+        expect(history.nth(1)).to_have_attribute("data-task-id", newer)
+        expect(page.get_by_role("alert")).to_be_empty()
+        screenshot(page, "web-page-recent-calendars.png")
+
+    def test_older_calendars_load_from_the_keyboard_each_once(self, page: Page) -> None:
+        for _ in range(HISTORY_PAGE + 1):
+            finished_calendar(page)
+        total = len(all_jobs(page))
+        open_page(page)
+        history = recent_calendars(page)
+        expect(history).to_have_count(HISTORY_PAGE)
+
+        more = page.get_by_role("button", name="Show older calendars")
+        more.focus()
+        page.keyboard.press("Enter")
+
+        expect(history).to_have_count(min(total, 2 * HISTORY_PAGE))
+        # reading goes on from the first calendar added
+        expect(history.nth(HISTORY_PAGE)).to_be_focused()
+        while more.is_visible():
+            more.click()
+            page.wait_for_function(
+                "document.querySelector('#history-list').getAttribute('aria-busy') === 'false'"
+            )
+        shown = [item.get_attribute("data-task-id") for item in history.all()]
+        assert shown == all_jobs(page)
+        assert len(set(shown)) == len(shown)
+
+    def test_says_why_a_calendar_failed_and_which_files_expired(self, page: Page) -> None:
+        def answer(route: Route) -> None:
+            route.fulfill(status=200, json={"jobs": FAKE_JOBS, "next_cursor": None})
+
+        page.route(re.compile(r"/api/v1/todos/ical(\?.*)?$"), answer)
+        open_page(page)
+        history = recent_calendars(page)
+        expect(history).to_have_count(3)
+
+        expect(history.nth(0)).to_contain_text("Failed: The todo snapshot was lost.")
+        expect(history.nth(1)).to_contain_text("Expired: the file is no longer kept.")
+        expect(history.nth(2)).to_contain_text("Ready · 2 todos · 1.5 KB")
+        expect(page.locator("#history-list").get_by_role("link")).to_have_count(1)
+        expect(page.get_by_role("button", name="Show older calendars")).to_be_hidden()

@@ -10,6 +10,8 @@ const POLL_MAX_MS = 3000;
 const POLL_GIVE_UP_MS = 120_000;
 const POLL_NETWORK_RETRIES = 5;
 const FILTER_DEBOUNCE_MS = 300;
+// recent calendars shown at a time; "Show older calendars" asks for the next page
+const HISTORY_PAGE = 10;
 
 const CALENDAR_STATES = {
   PENDING: "Waiting for a worker",
@@ -39,17 +41,31 @@ const dom = {
   calendarDetail: $("#calendar-detail"),
   calendarDownload: $("#calendar-download"),
   calendarLink: $("#calendar-link"),
+  historyHeading: $("#history-heading"),
+  historyList: $("#history-list"),
+  historyEmpty: $("#history-empty"),
+  historyMore: $("#history-more"),
+  historyRefresh: $("#history-refresh"),
+  historyTemplate: $("#history-template"),
 };
 
 const deadlineFormat = new Intl.DateTimeFormat(undefined, {
   dateStyle: "medium",
   timeStyle: "short",
 });
+// job times are instants (UTC): shown in the browser's zone, to the second
+const jobTimeFormat = new Intl.DateTimeFormat(undefined, {
+  dateStyle: "medium",
+  timeStyle: "medium",
+});
+const jobClockFormat = new Intl.DateTimeFormat(undefined, { timeStyle: "medium" });
 
 let listRequest = 0;
 let editingId = null;
 let calendarRun = 0;
 let filterTimer = 0;
+let historyRequest = 0;
+let historyCursor = null;
 
 class ApiError extends Error {
   constructor(message, status) {
@@ -505,6 +521,8 @@ async function generateCalendar() {
   } finally {
     if (run === calendarRun) {
       setCalendarBusy(false);
+      // the finished (or refused) job joins the recent calendars
+      loadHistory();
     }
   }
 }
@@ -575,6 +593,130 @@ function setCalendarBusy(busy) {
   dom.calendarButton.textContent = busy ? "Generating…" : "Generate calendar";
 }
 
+// --- recent calendars -----------------------------------------------------------------
+
+async function loadHistory(more = false) {
+  const request = ++historyRequest;
+  const query = new URLSearchParams({ limit: String(HISTORY_PAGE) });
+  if (more && historyCursor) {
+    query.set("cursor", historyCursor);
+  }
+  dom.historyList.setAttribute("aria-busy", "true");
+  try {
+    const page = await api("GET", `${API}/todos/ical?${query}`);
+    // a refresh started meanwhile wins over an older page
+    if (request === historyRequest) {
+      renderHistory(page, more);
+    }
+  } catch (error) {
+    if (request === historyRequest) {
+      showError("Could not load the recent calendars", error);
+    }
+  } finally {
+    if (request === historyRequest) {
+      dom.historyList.setAttribute("aria-busy", "false");
+    }
+  }
+}
+
+function renderHistory(page, more) {
+  const items = page.jobs.map(renderHistoryItem);
+  if (more) {
+    dom.historyList.append(...items);
+  } else {
+    dom.historyList.replaceChildren(...items);
+  }
+  historyCursor = page.next_cursor;
+  dom.historyMore.hidden = !historyCursor;
+  dom.historyEmpty.hidden = dom.historyList.children.length > 0;
+  // keyboard and screen reader users go on reading from the first calendar added
+  if (more && items.length) {
+    items[0].focus();
+  }
+}
+
+function renderHistoryItem(job) {
+  const item = dom.historyTemplate.content.firstElementChild.cloneNode(true);
+  item.dataset.taskId = job.task_id;
+  item.dataset.state = job.task_status;
+  const requested = jobTime(job.requested_at);
+  const badge = document.createElement("span");
+  badge.className = `badge state-${job.task_status.toLowerCase()}`;
+  badge.textContent = job.task_status;
+  $(".history-title", item).replaceChildren(badge, " Requested ", requested);
+  $(".history-detail", item).textContent = historyDetail(job);
+  const note = $(".history-note", item);
+  note.textContent = historyNote(job);
+  note.hidden = !note.textContent;
+  const link = $(".history-download", item);
+  if (job.result_url) {
+    link.href = job.result_url;
+    link.download = `taskoverflow-${job.requested_at.slice(0, 10)}.ics`;
+    link.setAttribute(
+      "aria-label",
+      `Download (.ics) of the calendar requested ${requested.textContent}`,
+    );
+  } else {
+    link.remove();
+  }
+  return item;
+}
+
+function jobDate(apiValue) {
+  // a job's times are naive UTC; at most milliseconds, which every Date parser reads
+  return new Date(`${apiValue.slice(0, 23)}Z`);
+}
+
+function jobTime(apiValue) {
+  const date = jobDate(apiValue);
+  const time = document.createElement("time");
+  time.dateTime = date.toISOString();
+  time.textContent = jobTimeFormat.format(date);
+  return time;
+}
+
+function historyDetail(job) {
+  const parts = [CALENDAR_STATES[job.task_status] ?? job.task_status];
+  if (job.todo_count !== null) {
+    parts.push(job.todo_count === 1 ? "1 todo" : `${job.todo_count} todos`);
+  }
+  if (job.size_bytes !== null) {
+    parts.push(fileSize(job.size_bytes));
+  }
+  if (job.finished_at) {
+    const requested = jobDate(job.requested_at);
+    const finished = jobDate(job.finished_at);
+    // the day only when it is not the day of the request
+    const sameDay = requested.toDateString() === finished.toDateString();
+    parts.push(`finished ${(sameDay ? jobClockFormat : jobTimeFormat).format(finished)}`);
+  }
+  return parts.join(" · ");
+}
+
+function historyNote(job) {
+  if (job.expired) {
+    return "Expired: the file is no longer kept.";
+  }
+  if (job.task_status === "FAILURE") {
+    return `Failed: ${job.error ? sentence(job.error) : "no reason was given."}`;
+  }
+  return "";
+}
+
+function fileSize(bytes) {
+  if (bytes < 1024) {
+    return bytes === 1 ? "1 byte" : `${bytes} bytes`;
+  }
+  const units = ["KB", "MB", "GB"];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}
+
 // --- start ----------------------------------------------------------------------------
 
 dom.createForm.addEventListener("submit", createTodo);
@@ -586,5 +728,11 @@ dom.filterReset.addEventListener("click", () => {
   applyFiltersNow();
 });
 dom.calendarButton.addEventListener("click", generateCalendar);
+dom.historyRefresh.addEventListener("click", () => {
+  clearError();
+  loadHistory();
+});
+dom.historyMore.addEventListener("click", () => loadHistory(true));
 filtersFromAddress();
 loadTodos();
+loadHistory();
