@@ -106,6 +106,8 @@ resource "aws_ecs_task_definition" "service" {
       { name = "SQS_VISIBILITY_TIMEOUT_S", value = tostring(var.sqs_visibility_timeout_s) },
       { name = "SQS_MAX_RECEIVE_COUNT", value = tostring(var.sqs_max_receive_count) },
       { name = "LOG_LEVEL", value = "INFO" },
+      # one JSON object per line: CloudWatch Logs Insights selects a job's lines by task_id
+      { name = "LOG_FORMAT", value = "json" },
     ]
     secrets = [
       { name = "DATABASE_URL", valueFrom = aws_secretsmanager_secret.database_url.arn },
