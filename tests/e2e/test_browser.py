@@ -441,6 +441,7 @@ FAKE_JOBS = [
     fake_job("FAILURE", error="the todo snapshot was lost", size_bytes=None),
     fake_job("SUCCESS", expired=True),
     fake_job("SUCCESS", result_url="/api/v1/todos/ical/x/result"),
+    fake_job("REVOKED", finished_at="2030-05-06T04:00:00.500000", size_bytes=None),
 ]
 
 
@@ -500,17 +501,19 @@ class TestRecentCalendars:
         assert shown == all_jobs(page)
         assert len(set(shown)) == len(shown)
 
-    def test_says_why_a_calendar_failed_and_which_files_expired(self, page: Page) -> None:
+    def test_says_which_calendars_failed_why_expired_or_were_cancelled(self, page: Page) -> None:
         def answer(route: Route) -> None:
             route.fulfill(status=200, json={"jobs": FAKE_JOBS, "next_cursor": None})
 
         page.route(re.compile(r"/api/v1/todos/ical(\?.*)?$"), answer)
         open_page(page)
         history = recent_calendars(page)
-        expect(history).to_have_count(3)
+        expect(history).to_have_count(len(FAKE_JOBS))
 
         expect(history.nth(0)).to_contain_text("Failed: The todo snapshot was lost.")
         expect(history.nth(1)).to_contain_text("Expired: the file is no longer kept.")
         expect(history.nth(2)).to_contain_text("Ready · 2 todos · 1.5 KB")
+        expect(history.nth(3)).to_contain_text("REVOKED Requested")
+        expect(history.nth(3)).to_contain_text("Cancelled · 2 todos · finished")
         expect(page.locator("#history-list").get_by_role("link")).to_have_count(1)
         expect(page.get_by_role("button", name="Show older calendars")).to_be_hidden()

@@ -19,6 +19,7 @@ const CALENDAR_STATES = {
   RETRY: "Being built again after a failed attempt",
   SUCCESS: "Ready",
   FAILURE: "Failed",
+  REVOKED: "Cancelled",
 };
 
 const $ = (selector, root = document) => root.querySelector(selector);
