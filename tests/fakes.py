@@ -2,7 +2,8 @@
 
 Each is held to its real implementation by a contract test in tests/integration
 (`test_job_book_contract.py` for the job tracker's records, `test_render_book_contract.py` for the
-worker's, `test_todo_book_contract.py` for the todo service's).
+worker's, `test_todo_book_contract.py` for the todo service's, `test_outbox_contract.py` for the
+outbox the relays read).
 """
 
 from __future__ import annotations
