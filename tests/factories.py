@@ -61,6 +61,13 @@ def calendar_envelope(event: CalendarRequested) -> Envelope:
     )
 
 
+def task_of(envelope: Envelope) -> UUID:
+    """The job a calendar event's envelope is about."""
+    task_id = getattr(envelope.data, "task_id", None)
+    assert isinstance(task_id, UUID), envelope.type
+    return task_id
+
+
 def delivery(
     receive_count: int = 1, max_receive_count: int = 3, message_id: str = "m-1"
 ) -> Delivery:

@@ -17,7 +17,7 @@ from shared.consumer import BusyError
 from shared.outbox import SqlOutbox
 from shared.settings import Settings
 from shared.store import EventStore
-from tests.factories import calendar_envelope, calendar_requested, delivery, todo_snapshot
+from tests.factories import calendar_envelope, calendar_requested, delivery, task_of, todo_snapshot
 from tests.stores import service_store
 
 
@@ -42,7 +42,7 @@ class TestOnTheDatabase:
 
         await build_calendar(envelope, delivery(), ports)
 
-        history = await ports.book.history(envelope.data.task_id)  # type: ignore[union-attr]
+        history = await ports.book.history(task_of(envelope))
         assert history[-1].type == "CalendarReady"
         assert await SqlOutbox(worker_store).backlog() == len(history)
 
@@ -58,6 +58,6 @@ class TestOnTheDatabase:
         )
 
         assert all(isinstance(result, (type(None), BusyError)) for result in results), results
-        history = await ports.book.history(envelope.data.task_id)  # type: ignore[union-attr]
+        history = await ports.book.history(task_of(envelope))
         assert [event.type for event in history][-1:] == ["CalendarReady"]
         assert sum(event.type == "CalendarReady" for event in history) == 1

@@ -18,7 +18,7 @@ from shared.events import CalendarFailed, CalendarReady, CalendarRequested, Cale
 from shared.runtime import open_store
 from shared.settings import Settings
 from shared.store import EventStore
-from tests.factories import NOW
+from tests.factories import NOW, task_of
 
 
 @pytest.fixture
@@ -68,8 +68,8 @@ async def test_shuffled_and_duplicated_deliveries_fold_to_the_in_order_job(
     outcomes = [await record_job_event(envelope, SqlJobBook(store)) for envelope in deliveries]
 
     async with store.engine.connect() as conn:
-        expected = await find_job(conn, in_order[0].data.task_id)  # type: ignore[union-attr]
-        actual = await find_job(conn, shuffled[0].data.task_id)  # type: ignore[union-attr]
+        expected = await find_job(conn, task_of(in_order[0]))
+        actual = await find_job(conn, task_of(shuffled[0]))
     assert expected is not None
     assert actual is not None
     assert actual.status is (Status.SUCCESS if succeed else Status.FAILURE)

@@ -15,7 +15,7 @@ from shared.events import CalendarCancelled, CalendarProgress, CalendarStarted
 from shared.outbox import SqlOutbox
 from shared.settings import Settings
 from shared.store import ConcurrencyError
-from tests.factories import NOW, calendar_envelope, calendar_ready, calendar_requested
+from tests.factories import NOW, calendar_envelope, calendar_ready, calendar_requested, task_of
 from tests.fakes import MemoryRenderBook
 from tests.stores import service_store
 
@@ -59,7 +59,7 @@ class TestRenderStream:
         self, book: RenderBook
     ) -> None:
         cause = calendar_envelope(calendar_requested(()))
-        task_id = cause.data.task_id  # type: ignore[union-attr]
+        task_id = task_of(cause)
         async with book.transaction() as records:
             await records.append(task_id, 0, CalendarStarted(task_id=task_id, attempt=1), cause)
         async with book.transaction() as records:
@@ -79,7 +79,7 @@ class TestRenderStream:
         self, book: RenderBook
     ) -> None:
         cause = calendar_envelope(calendar_requested(()))
-        task_id = cause.data.task_id  # type: ignore[union-attr]
+        task_id = task_of(cause)
         async with book.transaction() as records:
             await records.append(task_id, 0, calendar_ready(task_id), cause)
 
@@ -104,7 +104,7 @@ class TestNotesAndReports:
         self, book: RenderBook, queued: Queued
     ) -> None:
         cause = calendar_envelope(calendar_requested(()))
-        task_id = cause.data.task_id  # type: ignore[union-attr]
+        task_id = task_of(cause)
         cancel = CalendarCancelled(task_id=task_id, cancelled_at=NOW)
         async with book.transaction() as records:
             await records.append(task_id, 0, CalendarStarted(task_id=task_id, attempt=1), cause)
@@ -124,7 +124,7 @@ class TestNotesAndReports:
         self, book: RenderBook, queued: Queued
     ) -> None:
         cause = calendar_envelope(calendar_requested(()))
-        task_id = cause.data.task_id  # type: ignore[union-attr]
+        task_id = task_of(cause)
 
         for done in (500, 1000):
             async with book.transaction() as records:

@@ -17,7 +17,7 @@ from shared.blobs import InMemoryBlobStore
 from shared.consumer import BusyError
 from shared.envelope import Envelope
 from shared.events import TodoSnapshot
-from tests.factories import calendar_envelope, calendar_requested, delivery, todo_snapshot
+from tests.factories import calendar_envelope, calendar_requested, delivery, task_of, todo_snapshot
 from tests.fakes import MemoryRenderBook
 
 
@@ -67,7 +67,7 @@ class TestBuildCalendar:
 
         await build_calendar(envelope, delivery(), either)
 
-        events = await either.book.history(envelope.data.task_id)  # type: ignore[union-attr]
+        events = await either.book.history(task_of(envelope))
         assert [event.type for event in events] == [*started(either), "CalendarReady"]
         ready = events[-1].data
         blob = await either.blobs.get(ready.blob_key)  # type: ignore[union-attr]
@@ -175,7 +175,7 @@ class TestFailures:
 
         await build_calendar(envelope, delivery(receive_count=1), ports)
 
-        events = await ports.book.history(envelope.data.task_id)  # type: ignore[union-attr]
+        events = await ports.book.history(task_of(envelope))
         assert [event.type for event in events] == ["CalendarStarted", "CalendarFailed"]
         assert events[1].data.reason == "the calendar's snapshot of todos is missing"  # type: ignore[union-attr]
 
@@ -189,7 +189,7 @@ class TestFailures:
             await build_calendar(envelope, delivery(receive_count=1), buggy)
         await build_calendar(envelope, delivery(receive_count=3), buggy)
 
-        events = await either.book.history(envelope.data.task_id)  # type: ignore[union-attr]
+        events = await either.book.history(task_of(envelope))
         assert [event.type for event in events] == [*started(either, 2), "CalendarFailed"]
         # the client is told a short reason; the exception text stays in the log
         assert events[-1].data.reason == "the calendar could not be built"  # type: ignore[union-attr]

@@ -7,13 +7,13 @@ from services.job_tracker.jobs import Status
 from services.job_tracker.projection import record_job_event
 from shared.envelope import Envelope, wrap
 from shared.events import CalendarCancelled, CalendarReady, TodoDeleted
-from tests.factories import NOW, calendar_envelope, calendar_requested, todo_snapshots
+from tests.factories import NOW, calendar_envelope, calendar_requested, task_of, todo_snapshots
 from tests.fakes import MemoryJobBook
 
 
 def requested_and_ready() -> tuple[Envelope, Envelope]:
     requested = calendar_envelope(calendar_requested(todo_snapshots(3)))
-    task_id = requested.data.task_id  # type: ignore[union-attr]
+    task_id = task_of(requested)
     ready = CalendarReady(task_id=task_id, blob_key="k", size_bytes=1, sha256="s", event_count=3)
     return requested, wrap(ready, stream_id=f"render-{task_id}", stream_version=1)
 
@@ -53,7 +53,7 @@ async def test_an_event_about_no_job_is_left_alone() -> None:
 async def test_a_cancel_that_arrives_before_its_request_ends_revoked_and_stays_so() -> None:
     book = MemoryJobBook()
     requested, ready = requested_and_ready()
-    task_id = requested.data.task_id  # type: ignore[union-attr]
+    task_id = task_of(requested)
     cancelled = wrap(
         CalendarCancelled(task_id=task_id, cancelled_at=NOW),
         stream_id=f"calendar-{task_id}",
