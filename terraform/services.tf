@@ -108,6 +108,8 @@ resource "aws_ecs_task_definition" "service" {
       { name = "LOG_LEVEL", value = "INFO" },
       # one JSON object per line: CloudWatch Logs Insights selects a job's lines by task_id
       { name = "LOG_FORMAT", value = "json" },
+      # results answer 410 when the bucket's lifecycle rule has deleted them
+      { name = "RESULT_TTL_DAYS", value = tostring(var.result_expiry_days) },
     ]
     secrets = [
       { name = "DATABASE_URL", valueFrom = aws_secretsmanager_secret.database_url.arn },
