@@ -1,8 +1,7 @@
 """The jobs table in figures, for the operations page: counts and the latest rows, bounded.
 
-A job's `updated_at` is when it was last folded; for a finished job that is when it finished
-(a late CalendarRequested may move it a little later), so finished jobs per bucket of it are the
-throughput.
+Throughput is finished jobs per bucket of `finished_at`, the time of the event that decided the
+outcome: a late event or a rebuild of the table never moves it.
 """
 
 from __future__ import annotations
@@ -52,11 +51,11 @@ async def _throughput(conn: AsyncConnection, now: datetime) -> list[ThroughputBu
     """Jobs finished per BUCKET_S over the last WINDOW_S, the current bucket last."""
     current = int((now - EPOCH).total_seconds()) // BUCKET_S
     first = current - WINDOW_S // BUCKET_S + 1
-    bucket = _bucket_of_updated_at(conn.dialect.name).label("bucket")
+    bucket = _bucket_of_finished_at(conn.dialect.name).label("bucket")
     query = (
         select(bucket, jobs.c.status, func.count())
         .where(jobs.c.status.in_([Status.SUCCESS.value, Status.FAILURE.value]))
-        .where(jobs.c.updated_at >= _start_of(first))
+        .where(jobs.c.finished_at >= _start_of(first))
         .group_by(bucket, jobs.c.status)
     )
     counts: dict[tuple[int, str], int] = {}
@@ -67,12 +66,12 @@ async def _throughput(conn: AsyncConnection, now: datetime) -> list[ThroughputBu
     ]
 
 
-def _bucket_of_updated_at(dialect: str) -> Any:
-    """The BUCKET_S-long slice of time since 1970 that `updated_at` (naive UTC) falls in."""
+def _bucket_of_finished_at(dialect: str) -> Any:
+    """The BUCKET_S-long slice of time since 1970 that `finished_at` (naive UTC) falls in."""
     if dialect == "postgresql":
-        return func.floor(func.extract("epoch", jobs.c.updated_at) / BUCKET_S)
+        return func.floor(func.extract("epoch", jobs.c.finished_at) / BUCKET_S)
     # SQLite: strftime('%s') reads the stored text as UTC; integers divide without a fraction
-    return cast(func.strftime("%s", jobs.c.updated_at), Integer) // BUCKET_S
+    return cast(func.strftime("%s", jobs.c.finished_at), Integer) // BUCKET_S
 
 
 def _start_of(key: int) -> datetime:
@@ -109,12 +108,12 @@ async def _failures(conn: AsyncConnection) -> list[FailedJob]:
     query = (
         select(jobs)
         .where(jobs.c.status == Status.FAILURE.value)
-        .order_by(jobs.c.updated_at.desc())
+        .order_by(jobs.c.finished_at.desc())
         .limit(LATEST)
     )
     return [
         FailedJob(
-            task_id=row.task_id, error=row.error, attempts=row.attempt, failed_at=row.updated_at
+            task_id=row.task_id, error=row.error, attempts=row.attempt, failed_at=row.finished_at
         )
         for row in (await conn.execute(query)).all()
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,8 +30,14 @@ async def store(database: Settings) -> AsyncIterator[EventStore]:
 
 
 async def add_jobs(store: EventStore, *rows: tuple[Job, datetime]) -> None:
+    """Each job last changed at its time, which is also when a finished one finished."""
     async with store.transaction() as conn:
-        await conn.execute(jobs.insert(), [job_values(job, updated_at) for job, updated_at in rows])
+        await conn.execute(jobs.insert(), [job_values(_at(job, when), when) for job, when in rows])
+
+
+def _at(job: Job, when: datetime) -> Job:
+    finished = job.status in (Status.SUCCESS, Status.FAILURE, Status.REVOKED)
+    return dataclasses.replace(job, finished_at=when) if finished else job
 
 
 def job(status: Status, **fields: Any) -> Job:
