@@ -14,9 +14,12 @@ import aiohttp
 from aiohttp import web
 
 from services.todo_api.keys import local_tracker_key, settings_key, tracker_client_key
+from shared import log_context
 from shared.blobs import CHUNK_BYTES
 from shared.http import json_error
 from shared.outages import DependencyUnavailableError
+from shared.trace_context import TRACEPARENT, current_traceparent
+from shared.tracing import REQUEST_ID
 
 PASSED_HEADERS = ("Content-Type", "Content-Disposition")
 NO_TRACKER = "Calendar jobs are not available: JOB_TRACKER_URL is not set"
@@ -45,11 +48,11 @@ async def forward_to_tracker(request: web.Request) -> web.StreamResponse:
     tracker_url = request.app[settings_key].job_tracker_url
     if not tracker_url:
         return json_error(NO_TRACKER, 503)
-    # the tracker builds absolute URLs from the public host and scheme
-    headers = {"Host": request.host, "X-Forwarded-Proto": request.scheme}
     url = tracker_url.rstrip("/") + request.rel_url.raw_path_qs
     try:
-        async with request.app[tracker_client_key].get(url, headers=headers) as upstream:
+        async with request.app[tracker_client_key].get(
+            url, headers=_forwarded(request)
+        ) as upstream:
             return await _relay(request, upstream)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise DependencyUnavailableError(f"job tracker: {exc!r}") from exc
@@ -80,12 +83,25 @@ async def tracker_job_status(request: web.Request, task_id: UUID) -> str:
             text=json.dumps({"error": NO_TRACKER}), content_type="application/json"
         )
     url = f"{tracker_url.rstrip('/')}/api/v1/todos/ical/{task_id}/status"
-    headers = {"Host": request.host, "X-Forwarded-Proto": request.scheme}
     try:
-        async with request.app[tracker_client_key].get(url, headers=headers) as upstream:
+        async with request.app[tracker_client_key].get(
+            url, headers=_forwarded(request)
+        ) as upstream:
             return _task_status(upstream.status, await upstream.text())
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise DependencyUnavailableError(f"job tracker: {exc!r}") from exc
+
+
+def _forwarded(request: web.Request) -> dict[str, str]:
+    """The public host and scheme (the tracker builds absolute URLs from them), and the request's
+    id and trace context, so the tracker's lines and spans join the request's."""
+    headers = {"Host": request.host, "X-Forwarded-Proto": request.scheme}
+    request_id = log_context.bound().get("request_id")
+    if request_id is not None:
+        headers[REQUEST_ID] = str(request_id)
+    if (traceparent := current_traceparent()) is not None:
+        headers[TRACEPARENT] = traceparent
+    return headers
 
 
 def _task_status(code: int, body: str) -> str:

@@ -52,3 +52,30 @@ async def test_without_a_local_tracker_or_url_the_job_routes_say_so(
 
         assert response.status == 503
         assert "JOB_TRACKER_URL" in (await response.json())["error"]
+
+
+async def test_a_forwarded_request_carries_its_id_and_trace_to_the_tracker(
+    service_settings: Settings,
+) -> None:
+    seen: list[dict[str, str]] = []
+
+    async def tracker_status(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.json_response({"route": "status"})
+
+    tracker = web.Application()
+    tracker.router.add_get("/api/v1/todos/ical/{task_id}/status", tracker_status)
+    async with TestServer(tracker) as upstream:
+        tracker_url = str(upstream.make_url("/"))
+        app = create_app(service_settings.model_copy(update={"job_tracker_url": tracker_url}))
+        async with TestClient(TestServer(app)) as client:
+            traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+            sent = {"X-Request-ID": "req-42", "traceparent": traceparent}
+            response = await client.get(STATUS.format("abc"), headers=sent)
+            assert await response.json() == {"route": "status"}
+
+    [headers] = seen
+    assert headers["X-Request-ID"] == "req-42"
+    # the same trace, continued from todo_api's span
+    assert headers["traceparent"].split("-")[1] == "0af7651916cd43dd8448eb211c80319c"
+    assert headers["X-Forwarded-Proto"] == "http"
