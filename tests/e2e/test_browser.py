@@ -1,15 +1,18 @@
-"""The web page at GET /, driven in Chromium through Playwright, against the embedded stack.
+"""The web page at GET /, driven in Chromium through Playwright, against the embedded stack
+(and, for a calendar job that waits, against the API and job tracker with no calendar worker).
 
 Without Playwright or Chromium these tests skip on a laptop and fail in CI (CI=true).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,56 +20,81 @@ from typing import Any
 import icalendar
 import pytest
 
-from tests.e2e.processes import ROOT, EmbeddedStack
-from tests.environment import IN_CI
+from shared.settings import Settings
+from shared.transport.clients import provision_embedded
+from tests.e2e.chromium import chromium, screenshot
+from tests.e2e.processes import EmbeddedStack, Service
 
-try:
-    from playwright.sync_api import Browser, Locator, Page, Route, expect, sync_playwright
-except ImportError:  # the browser fixture reports it: a failure in CI, a skip elsewhere
-    PLAYWRIGHT_IMPORTED = False
-else:
-    PLAYWRIGHT_IMPORTED = True
+# without Playwright, chromium() reports it: a failure in CI, a skip elsewhere
+with contextlib.suppress(ImportError):
+    from playwright.sync_api import Browser, Locator, Page, Request, Route, expect
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SCREENSHOT_DIR = ROOT / "test-output"
 # UTC+10 all year: a deadline converted to UTC anywhere would be ten hours off
 BROWSER_TIMEZONE = "Australia/Brisbane"
 CALENDAR_TIMEOUT_MS = 30_000
 # recent calendars the page shows at a time (HISTORY_PAGE in app.js)
 HISTORY_PAGE = 10
+# the longest the page waits between two status requests (POLL_MAX_MS in app.js)
+POLL_MAX_MS = 3000
+UUID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium")
-    if not PLAYWRIGHT_IMPORTED:
-        _unavailable("Playwright for Python is not installed: pip install playwright")
-    if executable is None:
-        _unavailable("Chromium is not installed: apt-get install -y chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
-
-
-def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{reason} (with CI=true the browser tests must run)", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture
 def page(browser: Browser, embedded_stack: EmbeddedStack) -> Iterator[Page]:
     """A fresh browser context on an empty todo list; no request may leave loopback."""
-    base_url = embedded_stack.url
+    with browser_page(browser, embedded_stack.url) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def stack_without_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """todo_api and job_tracker as processes on the embedded transport, and no calendar worker:
+    every calendar job waits (PENDING) until it is cancelled. Yields the API's URL."""
+    var_dir = tmp_path_factory.mktemp("without-worker")
+    settings = Settings(transport="embedded", var_dir=var_dir)
+    # Playwright's sync API owns this thread's event loop
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(asyncio.run, provision_embedded(settings)).result()
+    env = {"TRANSPORT": "embedded", "VAR_DIR": str(var_dir), "SQS_WAIT_TIME_S": "1"}
+
+    def service(name: str, **extra: str) -> Service:
+        database = f"sqlite+aiosqlite:///{var_dir / name}.db"
+        module_env = {**env, "DATABASE_URL": database, **extra}
+        return Service(f"services.{name}", module_env, var_dir / f"{name}.log")
+
+    tracker = service("job_tracker")
+    api = service("todo_api", JOB_TRACKER_URL=tracker.url)
+    try:
+        for started in (tracker, api):
+            started.start()
+            started.wait_healthy()
+        yield api.url
+    finally:
+        codes = {
+            started.module: started.terminate() for started in (api, tracker) if started.process
+        }
+    assert codes == dict.fromkeys(codes, 0), (
+        f"unclean shutdown {codes}:\n{api.log()}\n{tracker.log()}"
+    )
+
+
+@pytest.fixture
+def page_without_worker(browser: Browser, stack_without_worker: str) -> Iterator[Page]:
+    """The page on the stack with no calendar worker, as `page` is on the embedded stack."""
+    with browser_page(browser, stack_without_worker) as opened:
+        yield opened
+
+
+@contextlib.contextmanager
+def browser_page(browser: Browser, base_url: str) -> Iterator[Page]:
+    """A page in a new context on an empty todo list; no request may leave loopback, no script
+    may fail."""
     context = browser.new_context(
         base_url=base_url,
         timezone_id=BROWSER_TIMEZONE,
@@ -136,11 +164,6 @@ def naive_utc(days: float) -> str:
 def vevents(body: bytes) -> list[icalendar.Event]:
     calendar = icalendar.Calendar.from_ical(body)
     return [event for event in calendar.walk("VEVENT") if isinstance(event, icalendar.Event)]
-
-
-def screenshot(page: Page, name: str) -> None:
-    SCREENSHOT_DIR.mkdir(exist_ok=True)
-    page.screenshot(path=SCREENSHOT_DIR / name, full_page=True)
 
 
 class TestTheTodoFlow:
@@ -396,13 +419,19 @@ def finished_calendar(page: Page) -> str:
     accepted = page.request.post("/api/v1/todos/ical")
     assert accepted.status == 202, accepted.text()
     task_id: str = accepted.json()["task_id"]
+    wait_for_job(page, task_id, "SUCCESS")
+    return task_id
+
+
+def wait_for_job(page: Page, task_id: str, task_status: str) -> None:
+    """Until the API's status of the job is `task_status` (through the API, not the page)."""
     give_up_at = time.monotonic() + CALENDAR_TIMEOUT_MS / 1000
     while time.monotonic() < give_up_at:
         status = page.request.get(f"/api/v1/todos/ical/{task_id}/status").json()
-        if status["task_status"] == "SUCCESS":
-            return task_id
+        if status["task_status"] == task_status:
+            return
         time.sleep(0.05)
-    raise AssertionError(f"calendar {task_id} did not finish: {status}")
+    raise AssertionError(f"calendar {task_id} is not {task_status}: {status}")
 
 
 def recent_calendars(page: Page) -> Locator:
@@ -517,3 +546,277 @@ class TestRecentCalendars:
         expect(history.nth(3)).to_contain_text("Cancelled · 2 todos · finished")
         expect(page.locator("#history-list").get_by_role("link")).to_have_count(1)
         expect(page.get_by_role("button", name="Show older calendars")).to_be_hidden()
+
+
+def wait_until_listed(page: Page, task_id: str) -> None:
+    """Until the job tracker lists the job among the recent calendars."""
+    give_up_at = time.monotonic() + CALENDAR_TIMEOUT_MS / 1000
+    while task_id not in all_jobs(page):
+        assert time.monotonic() < give_up_at, f"calendar {task_id} is not listed"
+        time.sleep(0.05)
+
+
+def is_calendar_post(request: Request) -> bool:
+    return request.method == "POST" and request.url.endswith("/api/v1/todos/ical")
+
+
+def is_todo_post(request: Request) -> bool:
+    return request.method == "POST" and request.url.endswith("/api/v1/todos")
+
+
+def status_answer(route: Route, task_status: str, **fields: Any) -> None:
+    """Answer the page's status request for its job with `task_status`, as the API would."""
+    task_id = route.request.url.split("/")[-2]
+    result_url = route.request.url.removesuffix("/status") + "/result"
+    body = {"task_id": task_id, "task_status": task_status, "result_url": result_url, **fields}
+    route.fulfill(status=200, json=body)
+
+
+class TestCancellingACalendar:
+    def test_cancels_a_waiting_calendar_from_the_keyboard_and_stops_following_it(
+        self, page_without_worker: Page
+    ) -> None:
+        page = page_without_worker
+        api_create(page, title="Not wanted after all")
+        open_page(page)
+        status_requests: list[str] = []
+        page.on(
+            "request",
+            lambda request: (
+                status_requests.append(request.url) if request.url.endswith("/status") else None
+            ),
+        )
+        generate = page.get_by_role("button", name="Generate calendar")
+        generate.focus()
+        with page.expect_response(lambda answer: is_calendar_post(answer.request)) as posted:
+            page.keyboard.press("Enter")
+        task_id = posted.value.json()["task_id"]
+        status = page.locator("#calendar-status")
+        expect(status).to_have_attribute("data-state", "PENDING")
+        expect(status).to_contain_text("Status: Waiting for a worker")
+        # the status of a job the tracker has not heard of yet is PENDING too: the list is not
+        wait_until_listed(page, task_id)
+
+        cancel = page.get_by_role("button", name="Cancel this calendar")
+        expect(cancel).to_have_text("Cancel")
+        # next to the status in the keyboard's order too
+        page.keyboard.press("Tab")
+        expect(cancel).to_be_focused()
+        with page.expect_response(lambda answer: answer.request.method == "DELETE") as cancelled:
+            page.keyboard.press("Enter")
+        asked = len(status_requests)
+
+        assert cancelled.value.url.endswith(f"/api/v1/todos/ical/{task_id}")
+        assert (cancelled.value.status, cancelled.value.json()["task_status"]) == (202, "REVOKED")
+        expect(status).to_have_attribute("data-state", "REVOKED")
+        expect(status).to_contain_text("Status: Cancelled REVOKED")
+        expect(status).to_contain_text("You cancelled it; no file will be made.")
+        expect(cancel).to_be_hidden()
+        expect(page.get_by_role("link", name="Download the calendar (.ics)")).to_be_hidden()
+        # the focus goes back to the calendar's button, which can start a new one
+        expect(generate).to_be_focused()
+        expect(generate).not_to_have_attribute("aria-disabled", "true")
+        history = recent_calendars(page)
+        expect(history.nth(0)).to_have_attribute("data-task-id", task_id)
+        expect(history.nth(0)).to_have_attribute("data-state", "REVOKED")
+        expect(page.get_by_role("alert")).to_be_empty()
+        screenshot(page, "web-page-calendar-cancelled.png")
+
+        # longer than the page ever waits between two status requests: it asked for none
+        page.wait_for_timeout(POLL_MAX_MS + 500)
+        assert len(status_requests) == asked, status_requests[asked:]
+        # the job tracker agrees, and the refreshed list shows its own record of the cancel
+        wait_for_job(page, task_id, "REVOKED")
+        page.get_by_role("button", name="Refresh").click()
+        expect(history.nth(0)).to_contain_text("Cancelled · 1 todo · finished")
+
+    @pytest.mark.parametrize(
+        "status_first", [False, True], ids=["cancel-answered-first", "status-answered-first"]
+    )
+    def test_a_calendar_that_finished_first_is_shown_ready_with_why_it_was_not_cancelled(
+        self, page: Page, status_first: bool
+    ) -> None:
+        released = False
+        held: list[Route] = []
+
+        def status(route: Route) -> None:
+            # the page sees the job waiting until it asks to cancel it; the API has finished it
+            if released:
+                route.continue_()
+            else:
+                status_answer(route, "PENDING")
+
+        def cancel(route: Route) -> None:
+            nonlocal released
+            released = True
+            if status_first:
+                held.append(route)
+            else:
+                route.continue_()
+
+        api_create(page, title="Rendered at once")
+        open_page(page)
+        page.route("**/api/v1/todos/ical/*/status", status)
+        page.route(re.compile(r"/api/v1/todos/ical/[^/?]+$"), cancel)
+        with page.expect_response(lambda answer: is_calendar_post(answer.request)) as posted:
+            page.get_by_role("button", name="Generate calendar").click()
+        status_region = page.locator("#calendar-status")
+        expect(status_region).to_have_attribute("data-state", "PENDING")
+        wait_for_job(page, posted.value.json()["task_id"], "SUCCESS")
+
+        with page.expect_response(lambda answer: answer.request.method == "DELETE") as refused:
+            page.get_by_role("button", name="Cancel this calendar").click()
+            if status_first:
+                # the page's next status request shows the job finished before the cancel's 409
+                expect(status_region).to_have_attribute(
+                    "data-state", "SUCCESS", timeout=POLL_MAX_MS * 2
+                )
+                held[0].fulfill(response=held[0].fetch())
+
+        assert (refused.value.status, refused.value.json()) == (
+            409,
+            {"error": "Task already finished"},
+        )
+        expect(status_region).to_have_attribute("data-state", "SUCCESS")
+        expect(status_region).to_contain_text(
+            "It had already finished, so it was not cancelled. Your calendar file is ready."
+        )
+        expect(page.get_by_role("link", name="Download the calendar (.ics)")).to_be_visible()
+        expect(page.get_by_role("button", name="Cancel this calendar")).to_be_hidden()
+        expect(page.get_by_role("button", name="Generate calendar")).to_be_focused()
+        expect(page.get_by_role("alert")).to_be_empty()
+
+    def test_says_why_a_cancel_could_not_be_sent(self, page: Page) -> None:
+        api_create(page, title="Offline cancel")
+        open_page(page)
+        page.route("**/api/v1/todos/ical/*/status", lambda route: status_answer(route, "PENDING"))
+        page.route(
+            re.compile(r"/api/v1/todos/ical/[^/?]+$"),
+            lambda route: route.abort("connectionrefused"),
+        )
+        page.get_by_role("button", name="Generate calendar").click()
+        page.get_by_role("button", name="Cancel this calendar").click()
+        expect(page.get_by_role("alert")).to_have_text(
+            "Could not cancel the calendar. The TaskOverflow server could not be reached. "
+            "Check your connection and try again."
+        )
+        # still followed, and still cancellable
+        expect(page.locator("#calendar-status")).to_have_attribute("data-state", "PENDING")
+        expect(page.get_by_role("button", name="Cancel this calendar")).to_be_visible()
+
+
+class TestCalendarProgress:
+    def test_shows_how_many_todos_a_large_calendar_has_written_while_it_renders(
+        self, page: Page
+    ) -> None:
+        # the page's part: the API's progress is tested with the worker; here its answers are set
+        stage = "waiting"
+
+        def status(route: Route) -> None:
+            if stage == "waiting":
+                status_answer(route, "PENDING")
+            elif stage == "rendering":
+                status_answer(route, "STARTED", progress={"done": 1500, "total": 20000})
+            elif stage == "retrying":
+                status_answer(route, "RETRY")
+            else:
+                route.continue_()
+
+        api_create(page, title="One of many")
+        open_page(page)
+        page.route("**/api/v1/todos/ical/*/status", status)
+        page.get_by_role("button", name="Generate calendar").click()
+        status_region = page.locator("#calendar-status")
+        bar = page.get_by_role("progressbar", name="Calendar progress")
+        expect(status_region).to_have_attribute("data-state", "PENDING")
+        expect(bar).to_be_hidden()
+
+        stage = "rendering"
+        expect(status_region).to_have_attribute("data-state", "STARTED", timeout=POLL_MAX_MS * 2)
+        expect(bar).to_be_visible()
+        expect(bar).to_have_attribute("max", "20000")
+        expect(bar).to_have_attribute("aria-describedby", "calendar-progress-text")
+        assert bar.evaluate("(element) => element.value") == 1500
+        expect(page.locator("#calendar-progress-text")).to_have_text("1,500 of 20,000 todos")
+        expect(page.get_by_role("button", name="Cancel this calendar")).to_be_visible()
+        screenshot(page, "web-page-calendar-progress.png")
+
+        stage = "retrying"
+        expect(status_region).to_have_attribute("data-state", "RETRY", timeout=POLL_MAX_MS * 2)
+        expect(bar).to_be_hidden()
+
+        stage = "finished"
+        expect(status_region).to_have_attribute("data-state", "SUCCESS", timeout=POLL_MAX_MS * 2)
+        expect(bar).to_be_hidden()
+        expect(page.get_by_role("button", name="Cancel this calendar")).to_be_hidden()
+
+
+class TestSubscribing:
+    def test_offers_the_todos_as_a_webcal_subscription_and_a_plain_address(
+        self, page: Page, embedded_stack: EmbeddedStack
+    ) -> None:
+        api_create(page, title="In every calendar app")
+        open_page(page)
+        host = embedded_stack.url.removeprefix("http://")
+        subscribe = page.get_by_role("link", name="Subscribe in your calendar app")
+        expect(subscribe).to_have_attribute("href", f"webcal://{host}/api/v1/todos/calendar.ics")
+        address = f"{embedded_stack.url}/api/v1/todos/calendar.ics"
+        plain = page.get_by_role("link", name=address)
+        expect(plain).to_have_attribute("href", address)
+        expect(page.get_by_text("asks this address again from time to time")).to_be_visible()
+
+        answer = page.request.get(plain.get_attribute("href") or "")
+        assert answer.headers["content-type"].startswith("text/calendar")
+        assert [str(event["SUMMARY"]) for event in vevents(answer.body())] == [
+            "In every calendar app"
+        ]
+
+
+class TestIdempotencyKeys:
+    def test_each_post_carries_a_key_of_its_own(self, page: Page) -> None:
+        open_page(page)
+        with page.expect_request(is_todo_post) as first:
+            add_todo(page, "First")
+        with page.expect_request(is_todo_post) as second:
+            add_todo(page, "First")
+        with page.expect_request(is_calendar_post) as calendar:
+            page.get_by_role("button", name="Generate calendar").click()
+
+        keys = [sent.value.headers.get("idempotency-key", "") for sent in (first, second, calendar)]
+        assert all(UUID_PATTERN.match(key) for key in keys), keys
+        # two submissions of the same form are two todos: each action has its own key
+        assert len(set(keys)) == 3
+        expect_titles(page, ["First", "First"])
+
+    def test_a_post_whose_connection_dropped_is_retried_with_its_key_and_acts_once(
+        self, page: Page
+    ) -> None:
+        sent: list[Request] = []
+
+        def drop_the_first_answer(route: Route) -> None:
+            sent.append(route.request)
+            if len(sent) == 1:
+                # the server adds the todo, and the page never hears of it
+                route.fetch()
+                route.abort("connectionreset")
+            else:
+                route.continue_()
+
+        open_page(page)
+        page.route("**/api/v1/todos", drop_the_first_answer)
+        add_todo(page, "Added once")
+
+        keys = [request.headers["idempotency-key"] for request in sent if request.method == "POST"]
+        assert len(keys) == 2
+        assert keys[0] == keys[1]
+        expect_titles(page, ["Added once"])
+        assert [todo["title"] for todo in api_todos(page)] == ["Added once"]
+        expect(page.get_by_role("alert")).to_be_empty()
+
+    def test_makes_a_key_where_random_uuids_are_not_offered(self, page: Page) -> None:
+        # crypto.randomUUID exists only in secure contexts: not on plain http to another host
+        page.add_init_script("delete Crypto.prototype.randomUUID")
+        open_page(page)
+        with page.expect_request(is_todo_post) as posted:
+            add_todo(page, "From a plain http address")
+        assert re.fullmatch(r"[0-9a-f]{32}", posted.value.headers["idempotency-key"])

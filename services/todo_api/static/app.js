@@ -9,9 +9,14 @@ const POLL_FIRST_MS = 400;
 const POLL_MAX_MS = 3000;
 const POLL_GIVE_UP_MS = 120_000;
 const POLL_NETWORK_RETRIES = 5;
+// a POST whose connection dropped is sent again, with the same Idempotency-Key, after 0.5 s, 1 s
+const POST_NETWORK_RETRIES = 2;
+const POST_RETRY_MS = 500;
 const FILTER_DEBOUNCE_MS = 300;
 // recent calendars shown at a time; "Show older calendars" asks for the next page
 const HISTORY_PAGE = 10;
+// the calendar to subscribe to: the current todos, which calendar apps ask for again and again
+const FEED_PATH = `${API}/todos/calendar.ics`;
 
 const CALENDAR_STATES = {
   PENDING: "Waiting for a worker",
@@ -21,6 +26,8 @@ const CALENDAR_STATES = {
   FAILURE: "Failed",
   REVOKED: "Cancelled",
 };
+// a job in one of these states can still be cancelled
+const UNFINISHED_STATES = new Set(["PENDING", "STARTED", "RETRY"]);
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -42,6 +49,12 @@ const dom = {
   calendarDetail: $("#calendar-detail"),
   calendarDownload: $("#calendar-download"),
   calendarLink: $("#calendar-link"),
+  calendarCancel: $("#calendar-cancel"),
+  calendarProgress: $("#calendar-progress"),
+  calendarProgressBar: $("#calendar-progress-bar"),
+  calendarProgressText: $("#calendar-progress-text"),
+  subscribeLink: $("#subscribe-link"),
+  feedLink: $("#feed-link"),
   historyHeading: $("#history-heading"),
   historyList: $("#history-list"),
   historyEmpty: $("#history-empty"),
@@ -60,10 +73,16 @@ const jobTimeFormat = new Intl.DateTimeFormat(undefined, {
   timeStyle: "medium",
 });
 const jobClockFormat = new Intl.DateTimeFormat(undefined, { timeStyle: "medium" });
+const countFormat = new Intl.NumberFormat();
 
 let listRequest = 0;
 let editingId = null;
 let calendarRun = 0;
+// the calendar job the page shows: { taskId, taskUrl, stopped (followed no more), note, wake }
+let calendarJob = null;
+// jobs this page cancelled: Recent calendars shows them cancelled even before the job tracker,
+// which hears of a cancel a moment after the API answered it, has caught up
+const cancelledJobs = new Set();
 let filterTimer = 0;
 let historyRequest = 0;
 let historyCursor = null;
@@ -77,8 +96,8 @@ class ApiError extends Error {
 
 // --- talking to the API ---------------------------------------------------------------
 
-async function api(method, url, body) {
-  const options = { method, headers: { Accept: "application/json" } };
+async function api(method, url, body, headers = {}) {
+  const options = { method, headers: { Accept: "application/json", ...headers } };
   if (body !== undefined) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
@@ -102,6 +121,35 @@ async function api(method, url, body) {
     throw new ApiError("The server sent an answer this page cannot read.", response.status);
   }
   return data;
+}
+
+// one user action, one POST: it carries an Idempotency-Key made for this action, and the retries
+// after a dropped connection send the same key, so the API acts once however many arrived
+async function postOnce(url, body) {
+  const headers = { "Idempotency-Key": newIdempotencyKey() };
+  for (let retries = 0; ; retries += 1) {
+    try {
+      return await api("POST", url, body, headers);
+    } catch (error) {
+      if (error.status !== 0 || retries >= POST_NETWORK_RETRIES) {
+        throw error;
+      }
+      await sleep(POST_RETRY_MS * (retries + 1));
+    }
+  }
+}
+
+function newIdempotencyKey() {
+  // randomUUID exists only in secure contexts (https, localhost); getRandomValues everywhere
+  if (typeof crypto.randomUUID === "function") {
+    return crypto.randomUUID();
+  }
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function parseJson(text) {
@@ -314,7 +362,7 @@ async function createTodo(event) {
   }
   await whileBusy($("button[type=submit]", form), async () => {
     try {
-      const todo = await api("POST", `${API}/todos`, body);
+      const todo = await postOnce(`${API}/todos`, body);
       form.reset();
       markInvalid(form, null);
       announce(`Added “${todo.title}”.`);
@@ -509,58 +557,128 @@ async function generateCalendar() {
     return;
   }
   const run = ++calendarRun;
+  calendarJob = null;
   clearError();
   setCalendarBusy(true);
   showCalendarState("REQUESTED", "Asking for a calendar…", "");
   try {
-    const accepted = await api("POST", `${API}/todos/ical`);
+    const accepted = await postOnce(`${API}/todos/ical`);
+    calendarJob = { taskId: accepted.task_id, taskUrl: accepted.task_url, stopped: false };
     showCalendarState("PENDING", CALENDAR_STATES.PENDING, "");
-    await followCalendar(accepted.task_url, run);
+    await followCalendar(calendarJob);
   } catch (error) {
     showCalendarState("ERROR", "Not available", "");
     showError("Could not make the calendar", error);
   } finally {
     if (run === calendarRun) {
+      // still the job shown, to which the answer to a cancel on its way applies
+      if (calendarJob) {
+        calendarJob.stopped = true;
+      }
       setCalendarBusy(false);
-      // the finished (or refused) job joins the recent calendars
+      // the finished, cancelled (or refused) job joins the recent calendars
       loadHistory();
     }
   }
 }
 
-async function followCalendar(taskUrl, run) {
+async function followCalendar(job) {
   const giveUpAt = Date.now() + POLL_GIVE_UP_MS;
   let delayMs = POLL_FIRST_MS;
   let networkFailures = 0;
-  while (run === calendarRun) {
+  while (!job.stopped) {
     let status = null;
     try {
-      status = await api("GET", taskUrl);
+      status = await api("GET", job.taskUrl);
       networkFailures = 0;
     } catch (error) {
+      if (job.stopped) {
+        return;
+      }
       // a dropped connection is worth a few more tries; an answer from the API is final
       if (error.status !== 0 || ++networkFailures > POLL_NETWORK_RETRIES) {
         throw error;
       }
       dom.calendarDetail.textContent = "Lost contact with the server; trying again…";
     }
-    if (status && showCalendarStatus(status)) {
+    // a cancel answered while this status was on its way has the last word
+    if (job.stopped || (status && showCalendarStatus(status, job.note))) {
       return;
     }
     if (Date.now() > giveUpAt) {
       throw new ApiError("It is taking longer than expected; try again in a while.", 0);
     }
-    await new Promise((resolve) => setTimeout(resolve, delayMs));
+    await pause(job, delayMs);
     delayMs = Math.min(delayMs * 1.5, POLL_MAX_MS);
   }
 }
 
+// wait before asking for the status again; the answer to a cancel wakes the job up at once
+function pause(job, ms) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    job.wake = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+  });
+}
+
+async function cancelCalendar() {
+  const job = calendarJob;
+  if (!job || job.stopped) {
+    return;
+  }
+  clearError();
+  await whileBusy(dom.calendarCancel, async () => {
+    try {
+      await api("DELETE", `${API}/todos/ical/${encodeURIComponent(job.taskId)}`);
+      cancelledJobs.add(job.taskId);
+      stopFollowing(job);
+    } catch (error) {
+      if (error.status === 409) {
+        refusedCancel(job);
+      } else {
+        showError("Could not cancel the calendar", error);
+      }
+    }
+  });
+}
+
+function stopFollowing(job) {
+  // a job no longer followed has finished meanwhile, and the page shows how
+  if (job.stopped || job !== calendarJob) {
+    return;
+  }
+  job.stopped = true;
+  showCalendarState("REVOKED", CALENDAR_STATES.REVOKED, "You cancelled it; no file will be made.");
+  job.wake?.();
+}
+
+function refusedCancel(job) {
+  const words = "It had already finished, so it was not cancelled.";
+  if (job !== calendarJob) {
+    // another calendar is shown by now
+    announce(words);
+  } else if (job.stopped) {
+    // its last status came first, and shows how it finished
+    dom.calendarDetail.textContent = `${words} ${dom.calendarDetail.textContent}`;
+  } else {
+    // the next status, asked for at once, shows how it finished after these words
+    job.note = words;
+    dom.calendarDetail.textContent = words;
+    showCancel(false);
+    job.wake?.();
+  }
+}
+
 // show one status answer; true once the job has finished either way
-function showCalendarStatus(status) {
+function showCalendarStatus(status, note) {
   const state = status.task_status;
   const words = CALENDAR_STATES[state] ?? `Unknown state ${state}`;
+  const lead = note ? `${note} ` : "";
   if (state === "SUCCESS") {
-    showCalendarState(state, words, "Your calendar file is ready.");
+    showCalendarState(state, words, `${lead}Your calendar file is ready.`);
     dom.calendarLink.href = status.result_url;
     dom.calendarLink.download = `taskoverflow-${new Date().toISOString().slice(0, 10)}.ics`;
     dom.calendarDownload.hidden = false;
@@ -568,11 +686,16 @@ function showCalendarStatus(status) {
   }
   if (state === "FAILURE") {
     const reason = status.error ? sentence(status.error) : "No reason was given.";
-    showCalendarState(state, words, `The calendar could not be made. ${reason}`);
+    showCalendarState(state, words, `${lead}The calendar could not be made. ${reason}`);
     dom.alert.textContent = `The calendar could not be made. ${reason}`;
     return true;
   }
+  if (state === "REVOKED") {
+    showCalendarState(state, words, "It was cancelled; no file was made.");
+    return true;
+  }
   showCalendarState(state, words, "This page follows it; no need to reload.");
+  showProgress(status.progress);
   return false;
 }
 
@@ -587,11 +710,45 @@ function showCalendarState(state, words, detail) {
   if (state !== "SUCCESS") {
     dom.calendarDownload.hidden = true;
   }
+  showCancel(UNFINISHED_STATES.has(state));
+  showProgress(null);
+}
+
+function showCancel(visible) {
+  if (!visible && document.activeElement === dom.calendarCancel) {
+    // the button goes away under the keyboard: focus goes to the calendar's own button
+    dom.calendarButton.focus();
+  }
+  dom.calendarCancel.hidden = !visible;
+}
+
+// a large calendar's status says how many of its todos are written: { done, total }
+function showProgress(progress) {
+  const total = Number(progress?.total);
+  const shown = Number.isInteger(total) && total > 0 && Number.isInteger(progress.done);
+  dom.calendarProgress.hidden = !shown;
+  if (!shown) {
+    return;
+  }
+  const done = Math.min(Math.max(progress.done, 0), total);
+  dom.calendarProgressBar.max = total;
+  dom.calendarProgressBar.value = done;
+  dom.calendarProgressText.textContent = `${countFormat.format(done)} of ${countFormat.format(total)} todos`;
 }
 
 function setCalendarBusy(busy) {
   dom.calendarButton.setAttribute("aria-disabled", String(busy));
   dom.calendarButton.textContent = busy ? "Generating…" : "Generate calendar";
+}
+
+// --- subscribing ----------------------------------------------------------------------
+
+// webcal:// is the address calendar apps open as a subscription; the http(s) one is the same file
+function showFeedLinks() {
+  const feed = new URL(FEED_PATH, location.href);
+  dom.subscribeLink.href = `webcal://${feed.host}${feed.pathname}`;
+  dom.feedLink.href = feed.href;
+  dom.feedLink.textContent = feed.href;
 }
 
 // --- recent calendars -----------------------------------------------------------------
@@ -621,7 +778,7 @@ async function loadHistory(more = false) {
 }
 
 function renderHistory(page, more) {
-  const items = page.jobs.map(renderHistoryItem);
+  const items = page.jobs.map((job) => renderHistoryItem(asCancelledHere(job)));
   if (more) {
     dom.historyList.append(...items);
   } else {
@@ -634,6 +791,11 @@ function renderHistory(page, more) {
   if (more && items.length) {
     items[0].focus();
   }
+}
+
+function asCancelledHere(job) {
+  const cancelled = cancelledJobs.has(job.task_id) && UNFINISHED_STATES.has(job.task_status);
+  return cancelled ? { ...job, task_status: "REVOKED" } : job;
 }
 
 function renderHistoryItem(job) {
@@ -729,11 +891,13 @@ dom.filterReset.addEventListener("click", () => {
   applyFiltersNow();
 });
 dom.calendarButton.addEventListener("click", generateCalendar);
+dom.calendarCancel.addEventListener("click", cancelCalendar);
 dom.historyRefresh.addEventListener("click", () => {
   clearError();
   loadHistory();
 });
 dom.historyMore.addEventListener("click", () => loadHistory(true));
 filtersFromAddress();
+showFeedLinks();
 loadTodos();
 loadHistory();
