@@ -15,7 +15,6 @@ spans of sends and inner steps are not made at all.
 from __future__ import annotations
 
 import atexit
-import os
 import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -220,10 +219,11 @@ def request_tracing(service: str) -> Middleware:
 
     @web.middleware
     async def traced(request: web.Request, handler: Handler) -> web.StreamResponse:
-        request_id = _request_id(request.headers.get(REQUEST_ID))
         parent = parent_context(request.headers.get(TRACEPARENT), request.headers.get("tracestate"))
         server_span = _start_span(service_tracer, _span_name(request), parent, SpanKind.SERVER)
-        log_context.bind(service=service, request_id=request_id, trace_id=_trace_id(server_span))
+        trace_id = _trace_id(server_span)
+        request_id = _request_id(request.headers.get(REQUEST_ID), trace_id)
+        log_context.bind(service=service, request_id=request_id, trace_id=trace_id)
         _bind_job_of_route(request)
         traceparent = format_traceparent(server_span.get_span_context())
         request[_RESPONSE_HEADERS] = {REQUEST_ID: request_id, TRACEPARENT: traceparent}
@@ -258,10 +258,11 @@ def _bind_job_of_route(request: web.Request) -> None:
         bind_job(task_id)
 
 
-def _request_id(given: str | None) -> str:
+def _request_id(given: str | None, trace_id: str) -> str:
+    """The client's id if it is tame; else the trace id, random already (no second draw)."""
     if given is not None and _USABLE_REQUEST_ID.fullmatch(given):
         return given
-    return os.urandom(16).hex()
+    return trace_id
 
 
 def _span_name(request: web.Request) -> str:

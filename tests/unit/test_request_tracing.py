@@ -164,11 +164,14 @@ class TestRequestId:
         assert response.headers["X-Request-ID"] == "req-42.abc"
 
     async def test_a_missing_one_is_made_fresh_for_each_request(self, client: Client) -> None:
-        first = (await client.get("/answer")).headers["X-Request-ID"]
+        answer = await client.get("/answer")
+        first = answer.headers["X-Request-ID"]
         second = (await client.get("/answer")).headers["X-Request-ID"]
 
         assert re.fullmatch(r"[0-9a-f]{32}", first)
         assert first != second
+        # the request's trace id, random already: one id to search the logs and the traces by
+        assert answer.headers["traceparent"].split("-")[1] == first
 
     @pytest.mark.parametrize("given", ["x" * 200, "has spaces", 'quote"d', ""])
     async def test_one_unfit_for_headers_and_logs_is_replaced(
