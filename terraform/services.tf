@@ -97,7 +97,7 @@ resource "aws_ecs_task_definition" "service" {
     mountPoints            = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
     # the names are shared/settings.py's fields, upper-cased; no AWS_ENDPOINT_URL: real AWS,
     # credentials from the task role
-    environment = [
+    environment = concat([
       { name = "AWS_REGION", value = var.region },
       { name = "RESOURCE_PREFIX", value = var.resource_prefix },
       { name = "DATABASE_SCHEMA", value = each.key },
@@ -110,7 +110,11 @@ resource "aws_ecs_task_definition" "service" {
       { name = "LOG_FORMAT", value = "json" },
       # results answer 410 when the bucket's lifecycle rule has deleted them
       { name = "RESULT_TTL_DAYS", value = tostring(var.result_expiry_days) },
-    ]
+      ], each.key != "todo_api" ? [] : [
+      # found by name inside the VPC (discovery.tf)
+      { name = "JOB_TRACKER_URL", value = local.service_urls["job_tracker"] },
+      { name = "CALENDAR_WORKER_URL", value = local.service_urls["calendar_worker"] },
+    ])
     secrets = [
       { name = "DATABASE_URL", valueFrom = aws_secretsmanager_secret.database_url.arn },
       { name = "TASK_SECRET", valueFrom = aws_secretsmanager_secret.task_secret.arn },
@@ -159,6 +163,13 @@ resource "aws_ecs_service" "web" {
     container_port   = local.container_port
   }
 
+  dynamic "service_registries" {
+    for_each = contains(local.discovered, each.key) ? [aws_service_discovery_service.service[each.key].arn] : []
+    content {
+      registry_arn = service_registries.value
+    }
+  }
+
   deployment_circuit_breaker {
     enable   = true
     rollback = true
@@ -179,6 +190,10 @@ resource "aws_ecs_service" "worker" {
     subnets          = aws_subnet.private[*].id
     security_groups  = [aws_security_group.tasks.id]
     assign_public_ip = false
+  }
+
+  service_registries {
+    registry_arn = aws_service_discovery_service.service["calendar_worker"].arn
   }
 
   deployment_circuit_breaker {

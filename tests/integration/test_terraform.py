@@ -248,7 +248,7 @@ class TestServices:
         for name in ("todo_api", "job_tracker", "calendar_worker"):
             assert METRICS_PATH in served_paths(name)
 
-    def test_only_the_scrapers_group_may_reach_the_tasks_besides_the_load_balancer(
+    def test_only_the_load_balancer_the_scrapers_and_the_tasks_themselves_reach_the_tasks(
         self, tf: Terraform
     ) -> None:
         ingress = [
@@ -260,8 +260,25 @@ class TestServices:
         assert sorted(rule["referenced_security_group_id"] for rule in ingress) == [
             "${aws_security_group.alb.id}",
             "${aws_security_group.metrics_scrapers.id}",
+            "${aws_security_group.tasks.id}",
         ]
         assert all("cidr_ipv4" not in rule for rule in ingress)
+        assert {rule["from_port"] for rule in ingress} == {"${local.container_port}"}
+
+    def test_todo_api_finds_the_tracker_and_the_worker_by_name_inside_the_vpc(
+        self, tf: Terraform
+    ) -> None:
+        definitions = tf.resources["aws_ecs_task_definition", "service"]["container_definitions"]
+        for setting, service in (
+            ("JOB_TRACKER_URL", "job_tracker"),
+            ("CALENDAR_WORKER_URL", "calendar_worker"),
+        ):
+            assert f'name = "{setting}", value = local.service_urls["{service}"]' in definitions
+            assert service in tf.locals["discovered"]
+        web = tf.resources["aws_ecs_service", "web"]["dynamic"]
+        assert "service_registries" in str(web)
+        worker = tf.resources["aws_ecs_service", "worker"]
+        assert "calendar_worker" in only(worker["service_registries"])["registry_arn"]
 
     def test_the_worker_scales_on_its_queue_depth(self, tf: Terraform) -> None:
         policy = tf.resources["aws_appautoscaling_policy", "worker_queue_depth"]
