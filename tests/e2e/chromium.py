@@ -14,7 +14,7 @@ from tests.e2e.processes import ROOT
 from tests.environment import IN_CI
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, BrowserContext, Page
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -54,3 +54,25 @@ def unavailable(reason: str) -> NoReturn:
 def screenshot(page: Page, name: str) -> None:
     SCREENSHOT_DIR.mkdir(exist_ok=True)
     page.screenshot(path=SCREENSHOT_DIR / name, full_page=True)
+
+
+@contextlib.contextmanager
+def watched_page(context: BrowserContext, base_url: str) -> Iterator[Page]:
+    """A page of `context` that may call no host but its own and may raise no script error,
+    checked once the block ends (the context is closed first)."""
+    opened = context.new_page()
+    outside: list[str] = []
+    script_errors: list[str] = []
+    opened.on("request", lambda request: _note_outside(request.url, base_url, outside))
+    opened.on("pageerror", lambda error: script_errors.append(str(error)))
+    try:
+        yield opened
+    finally:
+        context.close()
+    assert outside == [], "the page called hosts other than its own"
+    assert script_errors == [], "uncaught errors in the page's script"
+
+
+def _note_outside(url: str, base_url: str, outside: list[str]) -> None:
+    if not url.startswith((base_url, "data:", "blob:")):
+        outside.append(url)

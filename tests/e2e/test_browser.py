@@ -22,7 +22,7 @@ import pytest
 
 from shared.settings import Settings
 from shared.transport.clients import provision_embedded
-from tests.e2e.chromium import chromium, screenshot
+from tests.e2e.chromium import chromium, screenshot, watched_page
 from tests.e2e.processes import EmbeddedStack, Service
 
 # without Playwright, chromium() reports it: a failure in CI, a skip elsewhere
@@ -104,20 +104,8 @@ def browser_page(browser: Browser, base_url: str) -> Iterator[Page]:
     )
     for todo in context.request.get("/api/v1/todos").json():
         context.request.delete(f"/api/v1/todos/{todo['id']}")
-    opened = context.new_page()
-    outside: list[str] = []
-    script_errors: list[str] = []
-    opened.on("request", lambda request: _note_outside(request.url, base_url, outside))
-    opened.on("pageerror", lambda error: script_errors.append(str(error)))
-    yield opened
-    context.close()
-    assert outside == [], "the page called hosts other than its own"
-    assert script_errors == [], "uncaught errors in the page's script"
-
-
-def _note_outside(url: str, base_url: str, outside: list[str]) -> None:
-    if not url.startswith((base_url, "data:", "blob:")):
-        outside.append(url)
+    with watched_page(context, base_url) as opened:
+        yield opened
 
 
 def open_page(page: Page) -> None:

@@ -16,7 +16,7 @@ import pytest
 from shared.settings import Settings
 from shared.topology import JOB_TRACKER, Names
 from shared.transport.clients import transport_client
-from tests.e2e.chromium import chromium, screenshot
+from tests.e2e.chromium import chromium, screenshot, watched_page
 from tests.e2e.processes import EmbeddedStack
 
 # without Playwright, chromium() reports it: a failure in CI, a skip elsewhere
@@ -45,20 +45,8 @@ def page(browser: Browser, embedded_stack: EmbeddedStack) -> Iterator[Page]:
         locale="en-AU",
         viewport={"width": 1000, "height": 900},
     )
-    opened = context.new_page()
-    outside: list[str] = []
-    script_errors: list[str] = []
-    opened.on("request", lambda request: _note_outside(request.url, base_url, outside))
-    opened.on("pageerror", lambda error: script_errors.append(str(error)))
-    yield opened
-    context.close()
-    assert outside == [], "the page called hosts other than its own"
-    assert script_errors == [], "uncaught errors in the page's script"
-
-
-def _note_outside(url: str, base_url: str, outside: list[str]) -> None:
-    if not url.startswith((base_url, "data:")):
-        outside.append(url)
+    with watched_page(context, base_url) as opened:
+        yield opened
 
 
 def plant_dead_letter(stack: EmbeddedStack, body: str) -> None:
