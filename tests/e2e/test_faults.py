@@ -157,6 +157,7 @@ async def test_a_worker_killed_mid_job_leaves_it_to_another_that_finishes_it_onc
     await assert_one_calendar(cluster, task_id, SLOW_JOB_TODOS)
     # the second worker got the message again after the visibility timeout: attempt 2
     assert attempts(await render_stream(cluster, task_id)) == [1, 2]
+
     # the tracker learns of both attempts. Whether its status showed STARTED or RETRY on the way
     # depends on order: the survivor's relay takes the dead worker's outbox over only when its
     # lease runs out, so both starts, the progress reports and the outcome may leave in one
