@@ -38,7 +38,9 @@ class Progress(BaseModel):
 
 
 class TaskCancelled(BaseModel):
-    """The cancel of a calendar job is recorded: its status turns REVOKED."""
+    """The cancel of a calendar job is recorded. `task_status` is REVOKED once the calendar worker
+    has revoked the job; until then it is the job's status before the cancel took effect, and the
+    job ends REVOKED, or as its render ended if that came first: `task_url` tells which."""
 
     task_id: UUID
     task_status: str

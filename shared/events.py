@@ -89,11 +89,22 @@ class CalendarFailed(Fact):
 
 
 class CalendarCancelled(Fact):
-    """The client cancelled the job: it is not rendered, or its render stops and stores nothing."""
+    """The client asked to cancel the job. Whether the cancel wins over the render is the
+    worker's to decide: CalendarRevoked if it does, the job's outcome if the render ended first."""
 
     type: Literal["CalendarCancelled"] = "CalendarCancelled"
     task_id: UUID
     cancelled_at: datetime
+
+
+class CalendarRevoked(Fact):
+    """The cancel won: the job was not rendered, or its render stopped and stored nothing. The
+    worker records it in the job's render stream, where it and an outcome compete for one
+    version, so a job has exactly one of CalendarReady, CalendarFailed and CalendarRevoked."""
+
+    type: Literal["CalendarRevoked"] = "CalendarRevoked"
+    task_id: UUID
+    revoked_at: datetime
 
 
 class IdempotencyKeyUsed(Fact):
@@ -119,6 +130,7 @@ AnyEvent = Annotated[
     | CalendarReady
     | CalendarFailed
     | CalendarCancelled
+    | CalendarRevoked
     | IdempotencyKeyUsed,
     Field(discriminator="type"),
 ]
@@ -130,6 +142,7 @@ CALENDAR_EVENT_TYPES = (
     "CalendarReady",
     "CalendarFailed",
     "CalendarCancelled",
+    "CalendarRevoked",
 )
-# the events that end a calendar job: after one of them nothing about the job changes
-TERMINAL_CALENDAR_EVENTS = frozenset({"CalendarReady", "CalendarFailed", "CalendarCancelled"})
+# the events that end a calendar job, decided in its render stream: a job has one of them at most
+OUTCOME_EVENTS = frozenset({"CalendarReady", "CalendarFailed", "CalendarRevoked"})

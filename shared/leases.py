@@ -42,6 +42,14 @@ async def claim(
     return (await conn.execute(upsert)).rowcount == 1
 
 
+async def holder(conn: AsyncConnection, table: Table, name: str, now: datetime) -> str | None:
+    """Who holds the lease on `name` (None: nobody, or it has run out), locked until the
+    transaction ends, so it stays theirs until then."""
+    query = select(table.c.holder, table.c.expires_at).where(table.c.name == name).with_for_update()
+    row = (await conn.execute(query)).first()
+    return None if row is None or row.expires_at < now else str(row.holder)
+
+
 async def expires_at(conn: AsyncConnection, table: Table, name: str) -> datetime | None:
     query = select(table.c.expires_at).where(table.c.name == name)
     return (await conn.execute(query)).scalar_one_or_none()

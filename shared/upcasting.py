@@ -4,9 +4,12 @@ An upcaster takes the raw envelope (a JSON object) of one event type at one sche
 returns it at the next version; `upcast` chains them until the current version. Old logs then
 replay under new code without rewriting them.
 
-Version 1 is the first and current envelope schema, so the registry starts empty: there is no
-older shape to convert yet. A change to an event's shape bumps CURRENT_SCHEMA_VERSION
-(shared/envelope.py) and registers here the function from the previous version.
+A change to an event's shape or meaning bumps CURRENT_SCHEMA_VERSION (shared/envelope.py) and
+registers here the function from the previous version.
+
+Version 2: a client's CalendarCancelled no longer ends its job; the calendar worker decides, and
+records CalendarRevoked when the cancel wins. Under version 1 the cancel itself ended the job, and
+clients were told REVOKED: a version-1 CalendarCancelled is read as the CalendarRevoked it was.
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ class UpcasterRegistry:
     def __init__(self) -> None:
         self._steps: dict[tuple[str, int], Upcaster] = {}
 
-    def __bool__(self) -> bool:
-        return bool(self._steps)
+    def may_apply(self, text: str | bytes) -> bool:
+        """Whether a step may apply to this envelope's JSON: it names a type that has one. A cheap
+        test, so that the other events skip the extra parse an upcast needs."""
+        body = text if isinstance(text, str) else text.decode("utf-8", "replace")
+        return any(event_type in body for event_type, _ in self._steps)
 
     def register(self, event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
         """Decorate the function that turns `event_type` at `from_version` into the next one."""
@@ -54,3 +60,13 @@ class UpcasterRegistry:
 
 
 UPCASTERS = UpcasterRegistry()
+
+
+@UPCASTERS.register("CalendarCancelled", 1)
+def cancel_that_ended_the_job(raw: RawEnvelope) -> RawEnvelope:
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        return raw
+    revoked = {"type": "CalendarRevoked", "task_id": data.get("task_id")}
+    revoked["revoked_at"] = data.get("cancelled_at")
+    return {**raw, "type": "CalendarRevoked", "data": revoked}

@@ -112,14 +112,11 @@ class MemoryRenderRecords:
         return list(self.state.streams.get(task_id, []))
 
     async def append(self, task_id: UUID, version: int, event: AnyEvent, cause: Envelope) -> None:
-        await self.note(task_id, version, event, cause)
-        self.state.queued.append(self.state.streams[task_id][-1])
-
-    async def note(self, task_id: UUID, version: int, event: AnyEvent, cause: Envelope) -> None:
         stream = self.state.streams.setdefault(task_id, [])
         if len(stream) != version:
             raise ConcurrencyError(f"render of {task_id} version {version + 1} exists")
         stream.append(_caused(event, render_stream_id(task_id), version + 1, cause))
+        self.state.queued.append(stream[-1])
 
     async def report(self, task_id: UUID, event: AnyEvent, cause: Envelope) -> None:
         reports = self.state.progress.setdefault(task_id, [])
@@ -132,6 +129,10 @@ class MemoryRenderRecords:
             return False
         self.state.leases[task_id] = (holder, now + lease)
         return True
+
+    async def lease_holder(self, task_id: UUID, now: datetime) -> str | None:
+        current = self.state.leases.get(task_id)
+        return None if current is None or current[1] < now else current[0]
 
     async def lease_expiry(self, task_id: UUID) -> datetime | None:
         current = self.state.leases.get(task_id)

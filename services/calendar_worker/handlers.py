@@ -1,7 +1,9 @@
 """CalendarRequested -> CalendarStarted -> the .ics file -> CalendarReady | CalendarFailed.
 
-CalendarCancelled -> noted in the job's render stream: a render not begun never begins, one under
-way stops at its next chunk, and no outcome can be recorded after the cancel.
+CalendarCancelled -> CalendarRevoked in the job's render stream, unless the job has its outcome: a
+render not begun never begins, one under way stops at its next chunk, and no outcome can be
+recorded after it. The render stream is the one authority on how a job ends: its outcome and its
+revocation compete for the same version, and the tracker folds whichever won.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from shared.clock import utcnow
 from shared.consumer import BusyError, Delivery, Handle
 from shared.envelope import Envelope
 from shared.events import (
-    TERMINAL_CALENDAR_EVENTS,
+    OUTCOME_EVENTS,
     AnyEvent,
     CalendarCancelled,
     CalendarFailed,
     CalendarProgress,
     CalendarReady,
     CalendarRequested,
+    CalendarRevoked,
     CalendarStarted,
     TodoSnapshot,
 )
@@ -51,6 +54,8 @@ QUICK_RENDER_TODOS = 1000
 # a large calendar's render looks for a cancel, and reports its progress, this often: at most
 # two progress events a second per job, and none for a render shorter than this
 WATCH_INTERVAL_S = 0.5
+# a start whose version another event took is decided again on the new stream, this many times
+START_DECISIONS = 3
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,7 @@ async def _render_leased(
     envelope: Envelope, request: CalendarRequested, delivery: Delivery, ports: WorkerPorts
 ) -> None:
     task_id, holder = request.task_id, delivery.message_id
-    version = await _start(ports, task_id, envelope, delivery)
+    version = await _start_deciding_again(ports, task_id, envelope, delivery)
     if version is None:
         logger.info("calendar %s finished or cancelled already; delivery ignored", task_id)
         return
@@ -149,16 +154,20 @@ async def _finish(
     cause: Envelope,
     holder: str,
 ) -> None:
-    """Record the outcome and give the lease up together; RenderCancelledError when the job was
-    cancelled since its start (the cancel took the outcome's version)."""
+    """Record the outcome and give the lease up together.
+
+    Another event may have taken the outcome's version: a revocation (RenderCancelledError), or,
+    after this delivery's lease ran out, another delivery's start or outcome; this one then stands
+    down, and the job ends as the render stream says.
+    """
     try:
         async with ports.book.transaction() as records:
             await records.append(task_id, version, outcome, cause)
             await records.release(task_id, holder)
     except ConcurrencyError:
-        if _is_cancelled(await ports.book.history(task_id)):
+        if _is_revoked(await ports.book.history(task_id)):
             raise RenderCancelledError from None
-        raise
+        logger.info("calendar %s was taken over by another delivery; this one stands down", task_id)
 
 
 async def _outcome(
@@ -176,12 +185,12 @@ async def _outcome(
 
 
 def _is_finished(history: Sequence[Envelope]) -> bool:
-    """Whether the job has its outcome or its cancel: either way it needs no render."""
-    return any(event.type in TERMINAL_CALENDAR_EVENTS for event in history)
+    """Whether the job has its outcome or was revoked: either way it needs no render."""
+    return any(event.type in OUTCOME_EVENTS for event in history)
 
 
-def _is_cancelled(history: Sequence[Envelope]) -> bool:
-    return any(event.type == "CalendarCancelled" for event in history)
+def _is_revoked(history: Sequence[Envelope]) -> bool:
+    return any(event.type == "CalendarRevoked" for event in history)
 
 
 def _has_ended(history: Sequence[Envelope], task_id: UUID) -> bool:
@@ -192,22 +201,38 @@ def _has_ended(history: Sequence[Envelope], task_id: UUID) -> bool:
     return True
 
 
+async def _start_deciding_again(
+    ports: WorkerPorts, task_id: UUID, cause: Envelope, delivery: Delivery
+) -> int | None:
+    """`_start`, decided again on the new stream when another event took the start's version."""
+    for _ in range(START_DECISIONS - 1):
+        with contextlib.suppress(ConcurrencyError):
+            return await _start(ports, task_id, cause, delivery)
+    return await _start(ports, task_id, cause, delivery)
+
+
 async def _start(
     ports: WorkerPorts, task_id: UUID, cause: Envelope, delivery: Delivery
 ) -> int | None:
-    """Claim the job's render and record CalendarStarted; the render stream's version after it.
+    """Claim the job's render, then record CalendarStarted; the render stream's version after it.
 
-    None when the job is finished already; BusyError while another delivery renders it. The
-    stream is read inside the claim's transaction, so a render that just finished is seen.
+    None when the job has ended already; BusyError while another delivery renders it. The claim
+    comes before the read: whatever was committed before the claim (an outcome, a revocation, the
+    release of a finished render) is in the read, on PostgreSQL as on SQLite, and no other
+    delivery can start the job while this one holds the lease.
     """
     started = CalendarStarted(task_id=task_id, attempt=delivery.receive_count)
+    holder = delivery.message_id
     async with ports.book.transaction() as records:
+        # held by this message already: this delivery, tried again in place after an outage, or
+        # an earlier receive of the same message (told apart by the attempt)
+        resumed = await records.lease_holder(task_id, utcnow()) == holder
+        await _claim_render(ports, records, task_id, holder)
         history = await records.history(task_id)
         if _is_finished(history):
+            await records.release(task_id, holder)
             return None
-        await _claim_render(ports, records, task_id, delivery.message_id)
-        # tried again in place after an outage: this attempt's start is already recorded
-        if history and history[-1].data == started:
+        if resumed and history and history[-1].data == started:
             return len(history)
         await records.append(task_id, len(history), started, cause)
     return len(history) + 1
@@ -281,7 +306,7 @@ async def _look(
     """Stop a cancelled job's render, or report how far it got if it moved; the count reported."""
     task_id = cause.correlation_id
     assert task_id is not None, "a calendar request is correlated by its task id"
-    if _is_cancelled(await ports.book.history(task_id)):
+    if _is_revoked(await ports.book.history(task_id)):
         watch.cancelled.set()
         return reported
     done = watch.done
@@ -304,28 +329,30 @@ def _failed(task_id: UUID, exc: Exception, delivery: Delivery) -> CalendarFailed
 
 
 async def cancel_calendar(envelope: Envelope, _delivery: Delivery, ports: WorkerPorts) -> None:
-    """Note the job's cancel in its render stream, unless the job has ended already.
+    """Revoke the job in its render stream, unless the job has ended already.
 
-    Noted there, the cancel takes the version a render's outcome would take, so no outcome can
-    follow it; the note is the worker's own record and is not published again.
+    The revocation takes the version a render's outcome would take, so no outcome can follow it,
+    and it is published: the tracker ends the job as the render stream decided.
     """
     cancel = envelope.data
     if not isinstance(cancel, CalendarCancelled):
         return
     try:
-        await _note_cancel(ports, cancel, envelope)
+        await _revoke(ports, cancel, envelope)
     except ConcurrencyError:
         # a start or an outcome was appended since the read: decide again on the new stream
-        await _note_cancel(ports, cancel, envelope)
+        await _revoke(ports, cancel, envelope)
 
 
-async def _note_cancel(ports: WorkerPorts, cancel: CalendarCancelled, cause: Envelope) -> None:
+async def _revoke(ports: WorkerPorts, cancel: CalendarCancelled, cause: Envelope) -> None:
     async with ports.book.transaction() as records:
         history = await records.history(cancel.task_id)
         if _is_finished(history):
+            logger.info("calendar %s ended before its cancel; cancel ignored", cancel.task_id)
             return
-        await records.note(cancel.task_id, len(history), cancel, cause)
-    logger.info("calendar %s cancelled", cancel.task_id)
+        revoked = CalendarRevoked(task_id=cancel.task_id, revoked_at=utcnow())
+        await records.append(cancel.task_id, len(history), revoked, cause)
+    logger.info("calendar %s revoked", cancel.task_id)
 
 
 def make_handle(ports: WorkerPorts) -> Handle:

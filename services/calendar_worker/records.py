@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.calendar_worker.tables import render_leases
 from shared import leases
-from shared.envelope import Envelope, wrap
+from shared.envelope import Envelope
 from shared.events import AnyEvent
 from shared.store import EventStore
 
@@ -45,16 +45,17 @@ class RenderRecords(Protocol):
         ConcurrencyError when another render appended that version first."""
         ...
 
-    async def note(self, task_id: UUID, version: int, event: AnyEvent, cause: Envelope) -> None:
-        """Append like `append`, but not to publish: a fact another service published already."""
-        ...
-
     async def report(self, task_id: UUID, event: AnyEvent, cause: Envelope) -> None:
         """Append to the job's progress stream after its last report, queued to publish."""
         ...
 
     async def claim(self, task_id: UUID, holder: str, now: datetime, lease: timedelta) -> bool:
         """Take or renew the job's render lease until now + lease; False while another holds it."""
+        ...
+
+    async def lease_holder(self, task_id: UUID, now: datetime) -> str | None:
+        """Who holds the job's render lease (None: nobody, or it ran out), locked until the
+        transaction ends."""
         ...
 
     async def lease_expiry(self, task_id: UUID) -> datetime | None: ...
@@ -121,16 +122,6 @@ class SqlRenderRecords:
             causation_id=cause.event_id,
         )
 
-    async def note(self, task_id: UUID, version: int, event: AnyEvent, cause: Envelope) -> None:
-        envelope = wrap(
-            event,
-            stream_id=render_stream_id(task_id),
-            stream_version=version + 1,
-            correlation_id=cause.correlation_id,
-            causation_id=cause.event_id,
-        )
-        await self._store.insert(self._conn, [envelope], publish=False)
-
     async def report(self, task_id: UUID, event: AnyEvent, cause: Envelope) -> None:
         stream = progress_stream_id(task_id)
         found = await self._conn.execute(self._last_version, {"stream": stream})
@@ -145,6 +136,9 @@ class SqlRenderRecords:
 
     async def claim(self, task_id: UUID, holder: str, now: datetime, lease: timedelta) -> bool:
         return await leases.claim(self._conn, self._leases, str(task_id), holder, now, lease)
+
+    async def lease_holder(self, task_id: UUID, now: datetime) -> str | None:
+        return await leases.holder(self._conn, self._leases, str(task_id), now)
 
     async def lease_expiry(self, task_id: UUID) -> datetime | None:
         return await leases.expires_at(self._conn, self._leases, str(task_id))

@@ -10,11 +10,11 @@ from uuid import UUID
 from shared.contract import TERMINAL_STATUSES
 from shared.events import (
     AnyEvent,
-    CalendarCancelled,
     CalendarFailed,
     CalendarProgress,
     CalendarReady,
     CalendarRequested,
+    CalendarRevoked,
     CalendarStarted,
 )
 
@@ -60,18 +60,19 @@ class Job:
 def evolve(job: Job, event: AnyEvent) -> Job:
     """Apply one event; a finished job keeps its outcome, an earlier stage never overwrites.
 
-    The first terminal event wins: a job cancelled while its file was being stored may see both
-    CalendarCancelled and CalendarReady, and keeps whichever the tracker folded first, so a
-    status once terminal never changes.
+    Folded in any order, a job's events give the same job: a job has one outcome at most
+    (CalendarReady, CalendarFailed or CalendarRevoked, decided in the worker's render stream), and
+    every other event only adds what it knows. The client's CalendarCancelled decides nothing:
+    the render may have ended first, and only the worker can tell.
     """
     if isinstance(event, CalendarRequested):
         return replace(job, todo_count=event.todo_count, requested_at=event.requested_at)
     if isinstance(event, CalendarStarted):
         return _started(job, event.attempt)
-    if job.finished:
-        return job
     if isinstance(event, CalendarProgress):
         return _progressed(job, event)
+    if job.finished:
+        return job
     if isinstance(event, CalendarReady):
         return replace(
             _ended(job, Status.SUCCESS),
@@ -82,7 +83,7 @@ def evolve(job: Job, event: AnyEvent) -> Job:
     if isinstance(event, CalendarFailed):
         attempt = max(job.attempt, event.attempts)
         return replace(_ended(job, Status.FAILURE), error=event.reason, attempt=attempt)
-    if isinstance(event, CalendarCancelled):
+    if isinstance(event, CalendarRevoked):
         return _ended(job, Status.REVOKED)
     return job
 
@@ -101,6 +102,8 @@ def _progressed(job: Job, event: CalendarProgress) -> Job:
     if event.attempt < job.attempt:
         return job
     job = _started(job, event.attempt)
+    if job.finished:
+        return job
     # reports of one attempt may arrive out of order: the furthest stands
     done = max(event.done, job.progress_done or 0)
     return replace(job, progress_done=done, progress_total=event.total)

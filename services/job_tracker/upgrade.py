@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.job_tracker.jobs import TERMINAL
 from services.job_tracker.tables import OWNER, SCHEMA_VERSION, jobs, store
 from shared.db import SCHEMA_LOCK_KEY, create_engine, is_unreachable, server_address
-from shared.events import TERMINAL_CALENDAR_EVENTS
 from shared.keys import adapters_key, settings_key
 from shared.settings import Settings
 from shared.startup import wait_for
@@ -30,6 +29,8 @@ UPGRADES_FROM = 1
 VERSIONS_TABLE = f"{OWNER}_schema_version"
 # the jobs columns version 2 adds, all nullable: the outcome's time and a render's progress
 NEW_COLUMNS = ("finished_at", "progress_done", "progress_total")
+# the events that ended a job in a version-1 database (its cancels ended jobs, and are stored so)
+VERSION_1_OUTCOMES = ("CalendarCancelled", "CalendarFailed", "CalendarReady")
 
 
 async def upgrade_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -104,7 +105,7 @@ def _backfill_finished_at() -> Update:
         .where(
             and_(
                 events.c.correlation_id == jobs.c.task_id,
-                events.c.type.in_(sorted(TERMINAL_CALENDAR_EVENTS)),
+                events.c.type.in_(VERSION_1_OUTCOMES),
             )
         )
         .scalar_subquery()

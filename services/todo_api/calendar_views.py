@@ -1,5 +1,5 @@
 """Calendar jobs: the request records CalendarRequested and the cancel CalendarCancelled, each
-answered 202 at once."""
+answered 202 at once (the cancel takes effect when the calendar worker revokes the job)."""
 
 from __future__ import annotations
 
@@ -38,8 +38,8 @@ async def request_calendar_view(request: web.Request) -> web.Response:
 
 
 async def cancel_calendar_view(request: web.Request) -> web.Response:
-    """202 and REVOKED, also when cancelled already; 404 for a job never requested, 409 for one
-    that has its outcome."""
+    """202 with the job's status now (REVOKED once the worker revoked it), also when cancelled
+    already; 404 for a job never requested, 409 for one that has its outcome."""
     task_id = parse_task_id(request.match_info["task_id"])
     # an id this service never issued needs no read to be unknown
     if task_id is None or not is_issued(request.app[settings_key].task_secret, task_id):
@@ -47,11 +47,13 @@ async def cancel_calendar_view(request: web.Request) -> web.Response:
     bind_job(task_id)
     job_status = functools.partial(tracker_job_status, request, task_id)
     try:
-        await handlers.cancel_calendar(CancelCalendar(task_id), request.app[book_key], job_status)
+        status = await handlers.cancel_calendar(
+            CancelCalendar(task_id), request.app[book_key], job_status
+        )
     except CalendarNotFoundError:
         raise not_found(TASK_NOT_FOUND) from None
     except CalendarFinishedError:
         return json_error("Task already finished", 409)
     status_url = public_url(request, f"/api/v1/todos/ical/{task_id}/status")
-    cancelled = TaskCancelled(task_id=task_id, task_status="REVOKED", task_url=status_url)
+    cancelled = TaskCancelled(task_id=task_id, task_status=status, task_url=status_url)
     return json_response(cancelled, status=202)

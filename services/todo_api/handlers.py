@@ -139,17 +139,24 @@ def _key_used(keyed: KeyedRequest, now: datetime, **answer: Any) -> IdempotencyK
     )
 
 
-async def cancel_calendar(command: CancelCalendar, book: TodoBook, job_status: JobStatus) -> None:
-    """Record the job's cancel, once; CalendarNotFoundError for a job never requested here,
-    CalendarFinishedError for one with its outcome (which only the tracker knows)."""
+async def cancel_calendar(command: CancelCalendar, book: TodoBook, job_status: JobStatus) -> str:
+    """Record the job's cancel, once; the job's status as the tracker tells it now.
+
+    Whether the cancel wins is the calendar worker's to decide (the render may end first): the
+    status is REVOKED once it has, and until then the job's status before the cancel took effect.
+    CalendarNotFoundError for a job never requested here, CalendarFinishedError for one with its
+    outcome.
+    """
     cancel = todo.cancel_calendar(await book.calendar_job(command.task_id), command, utcnow())
-    if cancel is None:
-        return
-    if await job_status() in FINISHED_STATUSES:
+    status = await job_status()
+    if status in FINISHED_STATUSES:
         raise todo.CalendarFinishedError
+    if cancel is None:
+        return status
     try:
         async with book.transaction() as records:
             await records.record_calendar_cancel(cancel)
     except ConcurrencyError:
-        # a concurrent cancel of the same job took the version: it is cancelled all the same
+        # a concurrent cancel of the same job took the version: it is requested all the same
         logger.debug("calendar %s cancelled by a concurrent request", command.task_id)
+    return status

@@ -105,7 +105,7 @@ ROUTES: list[Route] = [
         "DELETE",
         "/api/v1/todos/ical/{task_id}",
         cancel_calendar_view,
-        "Cancel a calendar job that has not finished (REVOKED from then on; again: the same)",
+        "Cancel a calendar job not yet finished (REVOKED unless its render ends first)",
         responses={202: TaskCancelled, 404: Error, 409: Error, 503: Error},
     ),
     Route(

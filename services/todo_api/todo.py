@@ -11,6 +11,7 @@ from shared.events import (
     AnyEvent,
     CalendarCancelled,
     CalendarRequested,
+    CalendarRevoked,
     TodoCreated,
     TodoDeleted,
     TodoSnapshot,
@@ -84,7 +85,8 @@ def cancel_calendar(
     events = list(job)
     if not any(isinstance(event, CalendarRequested) for event in events):
         raise CalendarNotFoundError
-    if any(isinstance(event, CalendarCancelled) for event in events):
+    # a cancel stored before revocations were the worker's is read as the revocation it was
+    if any(isinstance(event, CalendarCancelled | CalendarRevoked) for event in events):
         return None
     return CalendarCancelled(task_id=command.task_id, cancelled_at=now)
 

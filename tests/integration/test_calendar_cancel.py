@@ -1,5 +1,5 @@
-"""A cancelled job on real databases (SQLite and PostgreSQL): the worker's render stream and
-outbox, and the tracker's job and status route. The decisions on the fakes:
+"""A cancelled job on real databases (SQLite and PostgreSQL): the worker's render stream, where
+the revocation and an outcome compete, and its outbox; the tracker's job and status route. The decisions on the fakes:
 tests/unit/test_calendar_cancel.py and tests/unit/test_jobs.py."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from services.job_tracker.records import SqlJobBook
 from services.job_tracker.tables import SCHEMA as TRACKER_SCHEMA
 from shared.blobs import InMemoryBlobStore
 from shared.envelope import Envelope, wrap
-from shared.events import CalendarCancelled
+from shared.events import CalendarCancelled, CalendarRevoked
 from shared.keys import Adapters
 from shared.outbox import SqlOutbox
 from shared.settings import Settings
@@ -72,7 +72,7 @@ async def published(store: EventStore) -> list[str]:
 
 class TestTheWorker:
     @pytest.mark.parametrize("quick_render_todos", [1000, 0], ids=["quick", "leased"])
-    async def test_a_request_whose_cancel_came_first_is_skipped_and_publishes_nothing(
+    async def test_a_request_whose_cancel_came_first_is_skipped_and_only_revoked(
         self, ports: WorkerPorts, worker_store: EventStore, quick_render_todos: int
     ) -> None:
         either = dataclasses.replace(ports, quick_render_todos=quick_render_todos)
@@ -81,8 +81,8 @@ class TestTheWorker:
         await cancel_calendar(cancel_of(requested), delivery(message_id="c-1"), either)
         await build_calendar(requested, delivery(), either)
 
-        assert await render_types(either, requested) == ["CalendarCancelled"]
-        assert await published(worker_store) == []
+        assert await render_types(either, requested) == ["CalendarRevoked"]
+        assert await published(worker_store) == ["CalendarRevoked"]
 
     async def test_a_render_under_way_stops_and_records_no_outcome(
         self, ports: WorkerPorts, worker_store: EventStore, monkeypatch: pytest.MonkeyPatch
@@ -97,7 +97,7 @@ class TestTheWorker:
         await cancel_calendar(cancel_of(requested), delivery(message_id="c-1"), ports)
         await rendering
 
-        assert await render_types(ports, requested) == ["CalendarStarted", "CalendarCancelled"]
+        assert await render_types(ports, requested) == ["CalendarStarted", "CalendarRevoked"]
         assert render.chunks < chunks_of(LARGE)
         assert isinstance(ports.blobs, InMemoryBlobStore)
         assert calendar_key(task_id) not in ports.blobs.blobs
@@ -107,15 +107,18 @@ class TestTheWorker:
 
 
 class TestTheTracker:
-    async def test_a_cancel_that_arrives_before_its_request_ends_revoked_for_good(
+    async def test_a_revocation_that_arrives_before_its_request_ends_revoked_for_good(
         self, service_settings: Settings
     ) -> None:
         task_id = issue_task_id(service_settings.task_secret)
         requested = calendar_envelope(calendar_requested((todo_snapshot(1),), task_id=task_id))
-        # a render that stored its file before it learned of the cancel: both reach the tracker
-        ready = wrap(calendar_ready(task_id), stream_id=f"render-{task_id}", stream_version=1)
+        revoked = wrap(
+            CalendarRevoked(task_id=task_id, revoked_at=NOW),
+            stream_id=f"render-{task_id}",
+            stream_version=1,
+        )
         async with service_store(service_settings, TRACKER_SCHEMA) as store:
-            for envelope in (cancel_of(requested), requested, ready):
+            for envelope in (revoked, cancel_of(requested), requested):
                 assert await record_job_event(envelope, SqlJobBook(store))
 
             app = create_tracker(service_settings, adapters=Adapters(store=store))
@@ -135,3 +138,22 @@ class TestTheTracker:
 
 async def _at_least(value: int, minimum: int) -> bool:
     return value >= minimum
+
+
+async def test_a_cancel_that_the_render_beat_ends_as_the_render_did(
+    service_settings: Settings,
+) -> None:
+    task_id = issue_task_id(service_settings.task_secret)
+    requested = calendar_envelope(calendar_requested((todo_snapshot(1),), task_id=task_id))
+    # the worker stored the file before it received the cancel: its render stream holds the
+    # outcome, and the cancel finds the job ended
+    ready = wrap(calendar_ready(task_id), stream_id=f"render-{task_id}", stream_version=1)
+    async with service_store(service_settings, TRACKER_SCHEMA) as store:
+        for envelope in (cancel_of(requested), requested, ready):
+            assert await record_job_event(envelope, SqlJobBook(store))
+        app = create_tracker(service_settings, adapters=Adapters(store=store))
+        async with TestClient(TestServer(app)) as client:
+            status = await client.get(f"/api/v1/todos/ical/{task_id}/status")
+            body = await status.json()
+
+    assert body["task_status"] == "SUCCESS"

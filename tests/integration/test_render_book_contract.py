@@ -11,7 +11,7 @@ import pytest
 
 from services.calendar_worker.records import RenderBook, SqlRenderBook, render_stream_id
 from services.calendar_worker.tables import SCHEMA
-from shared.events import CalendarCancelled, CalendarProgress, CalendarStarted
+from shared.events import CalendarProgress, CalendarRevoked, CalendarStarted
 from shared.outbox import SqlOutbox
 from shared.settings import Settings
 from shared.store import ConcurrencyError
@@ -99,26 +99,26 @@ class TestRenderStream:
         assert await book.history(uuid4()) == []
 
 
-class TestNotesAndReports:
-    async def test_a_note_joins_the_render_stream_but_is_not_published(
+class TestRevocationsAndReports:
+    async def test_a_revocation_takes_the_outcomes_version_and_is_published(
         self, book: RenderBook, queued: Queued
     ) -> None:
         cause = calendar_envelope(calendar_requested(()))
         task_id = task_of(cause)
-        cancel = CalendarCancelled(task_id=task_id, cancelled_at=NOW)
+        revoked = CalendarRevoked(task_id=task_id, revoked_at=NOW)
         async with book.transaction() as records:
             await records.append(task_id, 0, CalendarStarted(task_id=task_id, attempt=1), cause)
-            await records.note(task_id, 1, cancel, cause)
+            await records.append(task_id, 1, revoked, cause)
 
         with pytest.raises(ConcurrencyError):
             async with book.transaction() as records:
                 await records.append(task_id, 1, calendar_ready(task_id), cause)
 
         history = await book.history(task_id)
-        assert [event.data for event in history][1:] == [cancel]
+        assert [event.data for event in history][1:] == [revoked]
         assert history[1].stream_version == 2
         assert history[1].causation_id == cause.event_id
-        assert await queued() == ["CalendarStarted"]
+        assert await queued() == ["CalendarStarted", "CalendarRevoked"]
 
     async def test_reports_follow_each_other_apart_from_the_render_stream_and_are_published(
         self, book: RenderBook, queued: Queued
@@ -162,3 +162,13 @@ class TestRenderLease:
 
         assert kept is not None
         assert taken is True
+
+    async def test_the_holder_is_told_until_its_lease_runs_out(self, book: RenderBook) -> None:
+        task_id = uuid4()
+        async with book.transaction() as records:
+            nobody = await records.lease_holder(task_id, NOW)
+            await records.claim(task_id, "m-1", NOW, LEASE)
+            holding = await records.lease_holder(task_id, NOW + LEASE)
+            ran_out = await records.lease_holder(task_id, NOW + LEASE * 2)
+
+        assert (nobody, holding, ran_out) == (None, "m-1", None)

@@ -1,6 +1,7 @@
 """A cancelled job on the worker, on the in-memory twins of its records and blob store: never
-rendered once the cancel is noted, stopped at its next chunk while it renders, nothing recorded
-after the cancel. The same on SQLite and PostgreSQL: tests/integration/test_calendar_cancel.py."""
+rendered once it is revoked, stopped at its next chunk while it renders, nothing recorded after
+the revocation, and the revocation published as the job's one outcome. The same on SQLite and
+PostgreSQL: tests/integration/test_calendar_cancel.py."""
 
 from __future__ import annotations
 
@@ -82,18 +83,18 @@ class TestCancelBeforeTheRender:
         await build_calendar(requested, delivery(), either)
         await build_calendar(requested, delivery(receive_count=2), either)
 
-        assert await render_types(either, requested) == ["CalendarCancelled"]
+        assert await render_types(either, requested) == ["CalendarRevoked"]
         assert not stored(blobs, requested)
-        # the note is the worker's own record of todo_api's event: it publishes nothing
-        assert book.state.queued == []
+        # the revocation tells the tracker how the job ended
+        assert [envelope.type for envelope in book.state.queued] == ["CalendarRevoked"]
 
-    async def test_a_cancel_delivered_twice_is_noted_once(self, ports: WorkerPorts) -> None:
+    async def test_a_cancel_delivered_twice_is_revoked_once(self, ports: WorkerPorts) -> None:
         requested = request((todo_snapshot(1),))
 
         await cancel_calendar(cancel_of(requested), delivery(message_id="c-1"), ports)
         await cancel_calendar(cancel_of(requested), delivery(message_id="c-2"), ports)
 
-        assert await render_types(ports, requested) == ["CalendarCancelled"]
+        assert await render_types(ports, requested) == ["CalendarRevoked"]
 
     async def test_a_cancel_after_the_outcome_changes_nothing(
         self, either: WorkerPorts, book: MemoryRenderBook
@@ -125,7 +126,7 @@ class TestCancelWhileRendering:
         chunks_at_cancel = render.chunks
         await rendering
 
-        assert await render_types(ports, requested) == ["CalendarStarted", "CalendarCancelled"]
+        assert await render_types(ports, requested) == ["CalendarStarted", "CalendarRevoked"]
         # the render looks every 20 ms and a chunk takes 50 ms: it stops within a chunk or two
         assert render.chunks <= chunks_at_cancel + 2 < chunks_of(LARGE)
         assert not stored(blobs, requested)
@@ -146,7 +147,7 @@ class TestCancelWhileRendering:
         await build_calendar(requested, delivery(receive_count=2, message_id="m-2"), ports)
 
         assert render.chunks == chunks
-        assert await render_types(ports, requested) == ["CalendarStarted", "CalendarCancelled"]
+        assert await render_types(ports, requested) == ["CalendarStarted", "CalendarRevoked"]
 
     async def test_a_cancel_while_the_file_is_stored_leaves_no_outcome(
         self, ports: WorkerPorts, book: MemoryRenderBook
@@ -159,7 +160,7 @@ class TestCancelWhileRendering:
         await cancel_calendar(cancel_of(requested), delivery(message_id="c-1"), slow)
         await rendering
 
-        assert await render_types(slow, requested) == ["CalendarStarted", "CalendarCancelled"]
+        assert await render_types(slow, requested) == ["CalendarStarted", "CalendarRevoked"]
         assert book.state.leases == {}
 
 

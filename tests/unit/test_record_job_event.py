@@ -6,7 +6,7 @@ from __future__ import annotations
 from services.job_tracker.jobs import Status
 from services.job_tracker.projection import record_job_event
 from shared.envelope import Envelope, wrap
-from shared.events import CalendarCancelled, CalendarReady, TodoDeleted
+from shared.events import CalendarCancelled, CalendarReady, CalendarRevoked, TodoDeleted
 from tests.factories import NOW, calendar_envelope, calendar_requested, task_of, todo_snapshots
 from tests.fakes import MemoryJobBook
 
@@ -50,7 +50,31 @@ async def test_an_event_about_no_job_is_left_alone() -> None:
     assert (book.state.jobs, book.state.log, book.state.handled) == ({}, [], set())
 
 
-async def test_a_cancel_that_arrives_before_its_request_ends_revoked_and_stays_so() -> None:
+async def test_a_revocation_that_arrives_before_its_request_ends_revoked_and_stays_so() -> None:
+    book = MemoryJobBook()
+    requested, _ready = requested_and_ready()
+    task_id = task_of(requested)
+    cancelled = wrap(
+        CalendarCancelled(task_id=task_id, cancelled_at=NOW),
+        stream_id=f"calendar-{task_id}",
+        stream_version=2,
+        correlation_id=task_id,
+    )
+    revoked = wrap(
+        CalendarRevoked(task_id=task_id, revoked_at=NOW),
+        stream_id=f"render-{task_id}",
+        stream_version=1,
+        correlation_id=task_id,
+    )
+
+    for envelope in (revoked, cancelled, requested):
+        assert await record_job_event(envelope, book)
+
+    job = book.state.jobs[task_id]
+    assert (job.status, job.todo_count, job.result_key) == (Status.REVOKED, 3, None)
+
+
+async def test_the_clients_cancel_alone_leaves_the_job_to_its_render() -> None:
     book = MemoryJobBook()
     requested, ready = requested_and_ready()
     task_id = task_of(requested)
@@ -64,5 +88,4 @@ async def test_a_cancel_that_arrives_before_its_request_ends_revoked_and_stays_s
     for envelope in (cancelled, requested, ready):
         assert await record_job_event(envelope, book)
 
-    job = book.state.jobs[task_id]
-    assert (job.status, job.todo_count, job.result_key) == (Status.REVOKED, 3, None)
+    assert book.state.jobs[task_id].status is Status.SUCCESS

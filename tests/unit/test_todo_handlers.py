@@ -172,28 +172,38 @@ class TestCancelCalendar:
     ) -> None:
         command = await self.requested(book)
 
-        await cancel_calendar(command, book, Tracker("STARTED"))
+        status = await cancel_calendar(command, book, Tracker("STARTED"))
 
+        # the worker decides whether the cancel wins: the answer does not claim it did
+        assert status == "STARTED"
         job = await book.calendar_job(command.task_id)
         assert [event.type for event in job] == ["CalendarRequested", "CalendarCancelled"]
         assert [envelope.type for envelope in book.state.queued][-1] == "CalendarCancelled"
         assert book.state.queued[-1].stream_version == 2
         assert book.state.queued[-1].correlation_id == command.task_id
 
-    async def test_a_second_cancel_changes_nothing_and_does_not_ask_the_tracker(
+    async def test_a_second_cancel_changes_nothing_and_answers_the_status_now(
         self, book: MemoryTodoBook
     ) -> None:
         command = await self.requested(book)
         await cancel_calendar(command, book, Tracker())
-        tracker = Tracker("REVOKED")
 
-        await cancel_calendar(command, book, tracker)
+        status = await cancel_calendar(command, book, Tracker("REVOKED"))
 
+        assert status == "REVOKED"
         assert [event.type for event in await book.calendar_job(command.task_id)] == [
             "CalendarRequested",
             "CalendarCancelled",
         ]
-        assert tracker.asked == 0
+
+    async def test_a_cancel_that_lost_to_the_render_is_told_so_when_asked_again(
+        self, book: MemoryTodoBook
+    ) -> None:
+        command = await self.requested(book)
+        await cancel_calendar(command, book, Tracker("STARTED"))
+
+        with pytest.raises(CalendarFinishedError):
+            await cancel_calendar(command, book, Tracker("SUCCESS"))
 
     async def test_concurrent_cancels_record_one(self, book: MemoryTodoBook) -> None:
         command = await self.requested(book)

@@ -1,8 +1,8 @@
 """Upcasters turn events stored in an older schema version into the current shape on load.
 
-Version 1 is the first and current schema, so no real older event exists. These tests stand in a
-hypothetical version 0 of TodoCreated, whose todo named its title `name`, to prove the mechanism
-without inventing product history; they unregister it afterwards.
+The mechanism is shown on a hypothetical version 0 of TodoCreated, whose todo named its title
+`name` (registered and unregistered around the tests that use it), and on the one real change:
+a version-1 CalendarCancelled, which ended its job, is read as a CalendarRevoked.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from shared.envelope import CURRENT_SCHEMA_VERSION, Envelope
-from shared.events import TodoCreated
+from shared.events import CalendarCancelled, CalendarRevoked, TodoCreated
 from shared.upcasting import UPCASTERS, UpcasterRegistry
 
 # a TodoCreated exactly as todo_api stores it today (schema version 1)
@@ -68,7 +68,7 @@ class TestEnvelopeLoading:
     def test_a_version_1_event_loads_unchanged_under_the_current_code(self) -> None:
         envelope = Envelope.from_json(VERSION_1)
 
-        assert envelope.schema_version == CURRENT_SCHEMA_VERSION == 1
+        assert envelope.schema_version == 1
         assert isinstance(envelope.data, TodoCreated)
         assert envelope.data.todo.title == "Project Proposal"
         assert json.loads(envelope.to_json()) == json.loads(VERSION_1)
@@ -116,3 +116,31 @@ class TestRegistry:
 
         with pytest.raises(ValueError, match="exists already"):
             registry.register("Thing", 1)(lambda raw: raw)
+
+
+class TestVersion2:
+    def cancel(self, schema_version: int) -> str:
+        raw = json.loads(VERSION_1)
+        task_id = "6c5e0b1e-4a43-8c1a-9a55-2c4b8f0e7d11"
+        data = {
+            "type": "CalendarCancelled",
+            "task_id": task_id,
+            "cancelled_at": "2024-04-17T14:00:00",
+        }
+        return json.dumps(
+            {**raw, "type": "CalendarCancelled", "schema_version": schema_version, "data": data}
+        )
+
+    def test_a_version_1_cancel_is_read_as_the_revocation_it_was(self) -> None:
+        envelope = Envelope.from_json(self.cancel(1))
+
+        assert isinstance(envelope.data, CalendarRevoked)
+        assert (envelope.type, envelope.schema_version) == ("CalendarRevoked", 2)
+        assert envelope.data.revoked_at.isoformat() == "2024-04-17T14:00:00"
+        assert str(envelope.data.task_id) == "6c5e0b1e-4a43-8c1a-9a55-2c4b8f0e7d11"
+
+    def test_a_current_cancel_stays_a_cancel(self) -> None:
+        envelope = Envelope.from_json(self.cancel(CURRENT_SCHEMA_VERSION))
+
+        assert isinstance(envelope.data, CalendarCancelled)
+        assert envelope.schema_version == CURRENT_SCHEMA_VERSION == 2
