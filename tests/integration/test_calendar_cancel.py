@@ -1,6 +1,6 @@
 """A cancelled job on real databases (SQLite and PostgreSQL): the worker's render stream, where
-the revocation and an outcome compete, and its outbox; the tracker's job and status route. The decisions on the fakes:
-tests/unit/test_calendar_cancel.py and tests/unit/test_jobs.py."""
+the revocation and an outcome compete, and its outbox; the tracker's job and status route. The
+decisions on the fakes: tests/unit/test_calendar_cancel.py and tests/unit/test_jobs.py."""
 
 from __future__ import annotations
 
