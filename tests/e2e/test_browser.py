@@ -592,31 +592,37 @@ class TestCancellingACalendar:
         expect(cancel).to_be_focused()
         with page.expect_response(lambda answer: answer.request.method == "DELETE") as cancelled:
             page.keyboard.press("Enter")
-        asked = len(status_requests)
 
+        # no worker has decided the cancel yet: the API says so, and so does the page
         assert cancelled.value.url.endswith(f"/api/v1/todos/ical/{task_id}")
-        assert (cancelled.value.status, cancelled.value.json()["task_status"]) == (202, "REVOKED")
-        expect(status).to_have_attribute("data-state", "REVOKED")
-        expect(status).to_contain_text("Status: Cancelled REVOKED")
-        expect(status).to_contain_text("You cancelled it; no file will be made.")
+        assert (cancelled.value.status, cancelled.value.json()["task_status"]) == (202, "PENDING")
+        expect(status).to_have_attribute("data-state", "PENDING")
+        expect(status).to_contain_text("Cancel requested: it stops as soon as a worker sees it")
         expect(cancel).to_be_hidden()
+        # the focus goes back to the calendar's button, busy while the job is followed
+        expect(page.locator("#calendar-button")).to_be_focused()
+        expect(page.locator("#calendar-button")).to_have_text("Generating…")
+        # and the page goes on following the job, to show how it ends
+        asked = len(status_requests)
+        page.wait_for_timeout(POLL_MAX_MS + 500)
+        assert len(status_requests) > asked
+        wait_for_job(page, task_id, "PENDING")
+
+        # once a worker has revoked it, the status says so, and the page stops following it
+        page.route("**/status", lambda route: status_answer(route, "REVOKED"))
+        expect(status).to_have_attribute("data-state", "REVOKED", timeout=POLL_MAX_MS + 2000)
+        expect(status).to_contain_text("Status: Cancelled REVOKED")
+        expect(status).to_contain_text("It was cancelled; no file was made.")
         expect(page.get_by_role("link", name="Download the calendar (.ics)")).to_be_hidden()
-        # the focus goes back to the calendar's button, which can start a new one
-        expect(generate).to_be_focused()
         expect(generate).not_to_have_attribute("aria-disabled", "true")
-        history = recent_calendars(page)
-        expect(history.nth(0)).to_have_attribute("data-task-id", task_id)
-        expect(history.nth(0)).to_have_attribute("data-state", "REVOKED")
+        expect(generate).to_be_focused()
+        expect(recent_calendars(page).nth(0)).to_have_attribute("data-task-id", task_id)
         expect(page.get_by_role("alert")).to_be_empty()
         screenshot(page, "web-page-calendar-cancelled.png")
-
+        asked = len(status_requests)
         # longer than the page ever waits between two status requests: it asked for none
         page.wait_for_timeout(POLL_MAX_MS + 500)
         assert len(status_requests) == asked, status_requests[asked:]
-        # the job tracker agrees, and the refreshed list shows its own record of the cancel
-        wait_for_job(page, task_id, "REVOKED")
-        page.get_by_role("button", name="Refresh").click()
-        expect(history.nth(0)).to_contain_text("Cancelled · 1 todo · finished")
 
     @pytest.mark.parametrize(
         "status_first", [False, True], ids=["cancel-answered-first", "status-answered-first"]
@@ -672,6 +678,42 @@ class TestCancellingACalendar:
         expect(page.get_by_role("link", name="Download the calendar (.ics)")).to_be_visible()
         expect(page.get_by_role("button", name="Cancel this calendar")).to_be_hidden()
         expect(page.get_by_role("button", name="Generate calendar")).to_be_focused()
+        expect(page.get_by_role("alert")).to_be_empty()
+
+    def test_a_cancel_that_the_render_beat_is_shown_with_the_file_and_why(self, page: Page) -> None:
+        asked_to_cancel = False
+
+        def status(route: Route) -> None:
+            # waiting until the cancel is asked for; then the API's own answer: finished
+            if asked_to_cancel:
+                route.continue_()
+            else:
+                status_answer(route, "PENDING")
+
+        def cancel(route: Route) -> None:
+            # the cancel is recorded while the job is waiting, as the API answers it then
+            nonlocal asked_to_cancel
+            asked_to_cancel = True
+            task_id = route.request.url.rsplit("/", 1)[-1]
+            task_url = f"{route.request.url}/status"
+            body = {"task_id": task_id, "task_status": "PENDING", "task_url": task_url}
+            route.fulfill(status=202, json=body)
+
+        api_create(page, title="Rendered before the cancel arrived")
+        open_page(page)
+        page.route("**/api/v1/todos/ical/*/status", status)
+        page.route(re.compile(r"/api/v1/todos/ical/[^/?]+$"), cancel)
+        page.get_by_role("button", name="Generate calendar").click()
+        status_region = page.locator("#calendar-status")
+        expect(status_region).to_have_attribute("data-state", "PENDING")
+
+        page.get_by_role("button", name="Cancel this calendar").click()
+
+        expect(status_region).to_have_attribute("data-state", "SUCCESS", timeout=POLL_MAX_MS * 2)
+        expect(status_region).to_contain_text(
+            "It finished before the cancel reached it. Your calendar file is ready."
+        )
+        expect(page.get_by_role("link", name="Download the calendar (.ics)")).to_be_visible()
         expect(page.get_by_role("alert")).to_be_empty()
 
     def test_says_why_a_cancel_could_not_be_sent(self, page: Page) -> None:

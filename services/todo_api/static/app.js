@@ -26,6 +26,8 @@ const CALENDAR_STATES = {
   FAILURE: "Failed",
   REVOKED: "Cancelled",
 };
+// what a job whose cancel is asked for, but not yet decided by a worker, says
+const CANCEL_REQUESTED = "Cancel requested: it stops as soon as a worker sees it, unless it finishes first.";
 // a job in one of these states can still be cancelled
 const UNFINISHED_STATES = new Set(["PENDING", "STARTED", "RETRY"]);
 
@@ -78,11 +80,9 @@ const countFormat = new Intl.NumberFormat();
 let listRequest = 0;
 let editingId = null;
 let calendarRun = 0;
-// the calendar job the page shows: { taskId, taskUrl, stopped (followed no more), note, wake }
+// the calendar job the page shows: { taskId, taskUrl, stopped (followed no more), note,
+// cancelRequested, wake }
 let calendarJob = null;
-// jobs this page cancelled: Recent calendars shows them cancelled even before the job tracker,
-// which hears of a cancel a moment after the API answered it, has caught up
-const cancelledJobs = new Set();
 let filterTimer = 0;
 let historyRequest = 0;
 let historyCursor = null;
@@ -602,7 +602,7 @@ async function followCalendar(job) {
       dom.calendarDetail.textContent = "Lost contact with the server; trying again…";
     }
     // a cancel answered while this status was on its way has the last word
-    if (job.stopped || (status && showCalendarStatus(status, job.note))) {
+    if (job.stopped || (status && showCalendarStatus(status, job))) {
       return;
     }
     if (Date.now() > giveUpAt) {
@@ -632,9 +632,13 @@ async function cancelCalendar() {
   clearError();
   await whileBusy(dom.calendarCancel, async () => {
     try {
-      await api("DELETE", `${API}/todos/ical/${encodeURIComponent(job.taskId)}`);
-      cancelledJobs.add(job.taskId);
-      stopFollowing(job);
+      const answer = await api("DELETE", `${API}/todos/ical/${encodeURIComponent(job.taskId)}`);
+      // REVOKED only once a worker has stopped it; until then it may still finish first
+      if (answer.task_status === "REVOKED") {
+        stopFollowing(job);
+      } else {
+        cancelRequested(job);
+      }
     } catch (error) {
       if (error.status === 409) {
         refusedCancel(job);
@@ -652,6 +656,17 @@ function stopFollowing(job) {
   }
   job.stopped = true;
   showCalendarState("REVOKED", CALENDAR_STATES.REVOKED, "You cancelled it; no file will be made.");
+  job.wake?.();
+}
+
+function cancelRequested(job) {
+  if (job.stopped || job !== calendarJob) {
+    return;
+  }
+  job.cancelRequested = true;
+  job.note = "It finished before the cancel reached it.";
+  dom.calendarDetail.textContent = CANCEL_REQUESTED;
+  showCancel(false);
   job.wake?.();
 }
 
@@ -673,10 +688,10 @@ function refusedCancel(job) {
 }
 
 // show one status answer; true once the job has finished either way
-function showCalendarStatus(status, note) {
+function showCalendarStatus(status, job) {
   const state = status.task_status;
   const words = CALENDAR_STATES[state] ?? `Unknown state ${state}`;
-  const lead = note ? `${note} ` : "";
+  const lead = job.note ? `${job.note} ` : "";
   if (state === "SUCCESS") {
     showCalendarState(state, words, `${lead}Your calendar file is ready.`);
     dom.calendarLink.href = status.result_url;
@@ -694,7 +709,12 @@ function showCalendarStatus(status, note) {
     showCalendarState(state, words, "It was cancelled; no file was made.");
     return true;
   }
-  showCalendarState(state, words, "This page follows it; no need to reload.");
+  if (job.cancelRequested) {
+    showCalendarState(state, words, CANCEL_REQUESTED);
+    showCancel(false);
+  } else {
+    showCalendarState(state, words, "This page follows it; no need to reload.");
+  }
   showProgress(status.progress);
   return false;
 }
@@ -778,7 +798,7 @@ async function loadHistory(more = false) {
 }
 
 function renderHistory(page, more) {
-  const items = page.jobs.map((job) => renderHistoryItem(asCancelledHere(job)));
+  const items = page.jobs.map(renderHistoryItem);
   if (more) {
     dom.historyList.append(...items);
   } else {
@@ -793,10 +813,6 @@ function renderHistory(page, more) {
   }
 }
 
-function asCancelledHere(job) {
-  const cancelled = cancelledJobs.has(job.task_id) && UNFINISHED_STATES.has(job.task_status);
-  return cancelled ? { ...job, task_status: "REVOKED" } : job;
-}
 
 function renderHistoryItem(job) {
   const item = dom.historyTemplate.content.firstElementChild.cloneNode(true);
