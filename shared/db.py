@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared import sqlite_inline
-from shared.settings import Settings
+from shared.settings import Settings, SqliteSynchronous
 
 logger = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 3.0
@@ -41,7 +41,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     """Build the service's engine; for SQLite also create the file's folder."""
     url = make_url(settings.database_url)
     if settings.is_sqlite:
-        return _sqlite_engine(url.database)
+        return _sqlite_engine(url.database, settings.sqlite_synchronous)
     # asyncpg waits 60 s for a connection and forever for an answer: a silent server would hang
     # requests, where an outage must answer 503 within seconds
     connect_args: dict[str, Any] = {
@@ -65,13 +65,13 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-def _sqlite_engine(database: str | None) -> AsyncEngine:
+def _sqlite_engine(database: str | None, synchronous: SqliteSynchronous) -> AsyncEngine:
     path = database or ":memory:"
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
     async def open_inline() -> sqlite_inline.InlineConnection:
-        return sqlite_inline.connect(path)
+        return await sqlite_inline.connect(path, synchronous=synchronous)
 
     # statements run on the event loop: a local file answers faster than a thread hand-off
     return create_async_engine(f"sqlite+aiosqlite:///{path}", async_creator=open_inline)

@@ -12,6 +12,8 @@ EMBEDDED_DATABASE_URL = "sqlite+aiosqlite:///./var/taskoverflow.db"
 DEV_TASK_SECRET = "taskoverflow-dev-secret"
 # what logs and spans call a process that names no service of its own (tools, tests)
 DEFAULT_SERVICE_NAME = "taskoverflow"
+# how SQLite syncs a commit: NORMAL at checkpoints only, FULL at every commit
+SqliteSynchronous = Literal["NORMAL", "FULL"]
 
 
 class SettingsError(SystemExit):
@@ -24,6 +26,9 @@ class Settings(BaseSettings):
     database_url: str = EMBEDDED_DATABASE_URL
     # PostgreSQL schema the service's tables live in (None: the server's default search_path)
     database_schema: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]*$")
+    # SQLite files (the embedded mode's service databases and transport): NORMAL loses no commit
+    # to a killed process, but a power cut or OS crash can take the last ones back; FULL cannot
+    sqlite_synchronous: SqliteSynchronous = "NORMAL"
     aws_endpoint_url: str | None = None
     aws_region: str = "us-east-1"
     # unset: botocore's usual chain (env, profile, role); emulators accept any value
@@ -93,6 +98,11 @@ class Settings(BaseSettings):
         if not url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
             raise ValueError("must start with postgresql+asyncpg:// or sqlite+aiosqlite://")
         return url
+
+    @field_validator("sqlite_synchronous", mode="before")
+    @classmethod
+    def _synchronous_in_capitals(cls, level: object) -> object:
+        return level.upper() if isinstance(level, str) else level
 
     @field_validator("log_level")
     @classmethod

@@ -4,11 +4,13 @@ aiosqlite hands every call (cursor, execute, fetch, close, commit) to a thread o
 about four hand-offs per statement, which cost far more than the statement itself on a local file
 in WAL mode (tens of microseconds, no fsync per commit with synchronous=NORMAL). These classes
 answer the part of aiosqlite's interface that SQLAlchemy's aiosqlite dialect uses, with
-coroutines that finish without ever suspending.
+coroutines that finish without suspending, except to wait for a lock.
 
-The price: while another process (an operator tool) holds the file's write lock, the loop waits
-for it, up to the busy timeout. Writers inside this process never wait that way: the event store
-queues its write transactions on an asyncio lock (`shared/store.py`).
+While another process (an operator tool) holds the file's write lock, a statement that needs it
+is refused at once (no busy timeout) and tried again after a pause on the loop
+(`shared/sqlite_locks.py`), so the other tasks of the process go on meanwhile. Writers inside
+this process rarely meet that way: the event store queues its write transactions on an asyncio
+lock (`shared/store.py`).
 """
 
 from __future__ import annotations
@@ -17,21 +19,47 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from shared.settings import SqliteSynchronous
+from shared.sqlite_locks import is_busy, waiting
+
+T = TypeVar("T")
 
 # another process writing the file (an operator tool) is waited for this long, not refused
-BUSY_TIMEOUT_MS = 10_000
+LOCK_PATIENCE_S = 10.0
 
 
-def connect(path: Path | str) -> InlineConnection:
+async def connect(path: Path | str, *, synchronous: SqliteSynchronous) -> InlineConnection:
     """Open the file in WAL mode, the way every service's SQLite database is opened."""
-    conn = sqlite3.connect(path, check_same_thread=False)
-    # WAL lets readers go on while a writer commits; NORMAL skips the fsync of each commit
-    # (a killed process loses nothing, only a power loss can take the last commits back)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    # timeout=0: no busy handler sleeping on the loop; locks are waited for by `_waiting`
+    conn = sqlite3.connect(path, timeout=0, check_same_thread=False)
+    # WAL lets readers go on while a writer commits, and a commit is safe from a killed process;
+    # NORMAL skips the fsync of each commit (a power cut or OS crash can take the last commits
+    # back), FULL syncs the WAL at every commit
+    await _waiting(conn, lambda: conn.execute("PRAGMA journal_mode=WAL"))
+    conn.execute(f"PRAGMA synchronous={synchronous}")
     return InlineConnection(conn)
+
+
+async def _waiting(conn: sqlite3.Connection, statement: Callable[[], T]) -> T:
+    """Run one statement; a lock another connection holds is waited for on the loop."""
+    if conn.in_transaction:
+        # pysqlite begins a transaction only with a write (or a `BEGIN IMMEDIATE` of ours): this
+        # one holds the write lock, which no other writer can take from it, and a statement
+        # refused in the middle of a transaction could not be tried again on its own
+        return statement()
+
+    def attempt() -> T:
+        try:
+            return statement()
+        except sqlite3.OperationalError as exc:
+            if is_busy(exc) and conn.in_transaction:
+                # the BEGIN pysqlite put before the refused write holds nothing: start afresh
+                conn.rollback()
+            raise
+
+    return await waiting(attempt, LOCK_PATIENCE_S)
 
 
 class _RunAtOnce:
@@ -81,11 +109,13 @@ class InlineCursor:
         self._cursor.close()
 
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> InlineCursor:
-        self._cursor.execute(sql, parameters)
+        await _waiting(self._cursor.connection, lambda: self._cursor.execute(sql, parameters))
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> InlineCursor:
-        self._cursor.executemany(sql, parameters)
+        # refused, it wrote nothing (the lock is taken before the first row): a list runs again
+        rows = list(parameters)
+        await _waiting(self._cursor.connection, lambda: self._cursor.executemany(sql, rows))
         return self
 
     async def fetchone(self) -> Any:
@@ -133,7 +163,8 @@ class InlineConnection:
         self._conn.create_function(name, num_params, func, **kw)
 
     async def commit(self) -> None:
-        self._conn.commit()
+        # a COMMIT refused as busy leaves the transaction open, to be committed again
+        await waiting(self._conn.commit, LOCK_PATIENCE_S)
 
     async def rollback(self) -> None:
         self._conn.rollback()

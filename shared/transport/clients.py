@@ -73,7 +73,9 @@ async def provision_embedded(settings: Settings) -> None:
 
 @contextlib.asynccontextmanager
 async def _embedded(settings: Settings) -> AsyncIterator[transports.Transport]:
-    transport = transports.acquire(transport_path(settings), settings.aws_region)
+    transport = transports.acquire(
+        transport_path(settings), settings.aws_region, settings.sqlite_synchronous
+    )
     try:
         yield transport
     finally:

@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.settings import SqliteSynchronous
 from shared.transport.database import TransportDatabase
 from shared.transport.wakeups import Wakeups
 
@@ -26,12 +27,12 @@ _open: dict[Path, Transport] = {}
 _lock = threading.Lock()
 
 
-def acquire(path: Path, region: str) -> Transport:
-    """The process's transport on `path`, opened on first use."""
+def acquire(path: Path, region: str, synchronous: SqliteSynchronous = "NORMAL") -> Transport:
+    """The process's transport on `path`, opened on first use (with the first user's settings)."""
     key = path.resolve()
     with _lock:
         if key not in _open:
-            _open[key] = Transport(TransportDatabase(key), region)
+            _open[key] = Transport(TransportDatabase(key, synchronous=synchronous), region)
         transport = _open[key]
         transport.users += 1
         return transport
