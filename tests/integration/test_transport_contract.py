@@ -366,7 +366,8 @@ class TestRetention:
 
         assert await bus.attribute(url, "MessageRetentionPeriod") == "60"
 
-    # moto stores any value; SQS takes 60 seconds to 14 days
+    # moto and LocalStack store any value (LocalStack says so in its docs); SQS takes 60 seconds
+    # to 14 days
     @embedded_only
     @pytest.mark.parametrize("seconds", ["59", str(14 * DAY_S + 1), "four days"])
     async def test_a_retention_sqs_would_refuse_is_refused(self, bus: Bus, seconds: str) -> None:
