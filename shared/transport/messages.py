@@ -108,11 +108,14 @@ def visible_sql(skipped: int) -> str:
     visible, past `skipped` seqs (those taken with a zero timeout earlier in this receive).
 
     The index holds (queue, visible_at_ms, seq) in this order, so the query reads the rows it
-    returns and the few it skips, never the whole queue, and sorts nothing.
+    returns and the few it skips, never the whole queue, and sorts nothing. A message becomes
+    visible no sooner than it was sent, so one sent after the retention cutoff becomes visible
+    after it too: the index range starts there, past any expired rows the sweep has not yet
+    deleted.
     """
     return (
         "SELECT seq, receive_count FROM messages INDEXED BY messages_by_visibility"
-        " WHERE queue = ? AND visible_at_ms <= ? AND sent_at_ms > ?"
+        " WHERE queue = ? AND visible_at_ms > ? AND visible_at_ms <= ? AND sent_at_ms > ?"
         f" AND seq NOT IN ({','.join('?' * skipped)})"
         " ORDER BY visible_at_ms, seq LIMIT ?"
     )
@@ -121,9 +124,8 @@ def visible_sql(skipped: int) -> str:
 def _visible(
     conn: sqlite3.Connection, queue: QueueRow, now: int, taken: list[int], limit: int
 ) -> list[tuple[int, int]]:
-    rows = conn.execute(
-        visible_sql(len(taken)), (queue.name, now, queue.expired_at_ms(now), *taken, limit)
-    )
+    cutoff = queue.expired_at_ms(now)
+    rows = conn.execute(visible_sql(len(taken)), (queue.name, cutoff, now, cutoff, *taken, limit))
     return [(int(seq), int(count)) for seq, count in rows]
 
 
