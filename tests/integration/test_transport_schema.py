@@ -68,7 +68,10 @@ class TestUpgrade:
         path = earlier_file(tmp_path / "transport.db")
         # sent now: the file's own message dates from 1970, long past any retention
         with sqlite3.connect(path) as conn:
-            conn.execute("UPDATE messages SET sent_at_ms = ?", (messages.now_ms(),))
+            conn.execute(
+                "UPDATE messages SET sent_at_ms = :now, visible_at_ms = :now",
+                {"now": messages.now_ms()},
+            )
         conn = connect(path)
         queue = queues.find_queue(conn, "work")
         assert queue is not None
