@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 
 from shared.settings import Settings
-from shared.topology import QUEUES, Names
+from shared.topology import DLQ_RETENTION_S, QUEUE_RETENTION_S, QUEUES, Names
 from shared.transport.database import write_transaction
 
 UPSERT_QUEUE = """
@@ -19,6 +19,7 @@ ON CONFLICT (name) DO UPDATE SET
     dead_letter_queue = excluded.dead_letter_queue,
     max_receive_count = excluded.max_receive_count
 """
+SET_RETENTION = "UPDATE queues SET retention_s = ? WHERE name = ?"
 UPSERT_SUBSCRIPTION = """
 INSERT INTO subscriptions (topic, queue, filter_policy) VALUES (?, ?, ?)
 ON CONFLICT (topic, queue) DO UPDATE SET filter_policy = excluded.filter_policy
@@ -32,10 +33,12 @@ def provision(conn: sqlite3.Connection, settings: Settings) -> None:
         conn.execute("INSERT OR IGNORE INTO topics (name) VALUES (?)", (names.topic,))
         for spec in QUEUES:
             conn.execute(UPSERT_QUEUE, (names.dlq(spec), visibility_s, None, None))
+            conn.execute(SET_RETENTION, (DLQ_RETENTION_S, names.dlq(spec)))
             conn.execute(
                 UPSERT_QUEUE,
                 (names.queue(spec), visibility_s, names.dlq(spec), settings.sqs_max_receive_count),
             )
+            conn.execute(SET_RETENTION, (QUEUE_RETENTION_S, names.queue(spec)))
             conn.execute(
                 UPSERT_SUBSCRIPTION, (names.topic, names.queue(spec), spec.filter_policy())
             )

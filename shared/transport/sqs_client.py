@@ -11,19 +11,28 @@ from typing import Any
 from shared.batching import message_size
 from shared.transport import names, sqs_operations
 from shared.transport.batch_rules import SQS_CODE_PREFIX, check_batch
-from shared.transport.errors import client_error, invalid_receipt
-from shared.transport.messages import NewMessage, Receipt
+from shared.transport.errors import (
+    MESSAGE_NOT_INFLIGHT,
+    client_error,
+    invalid_receipt,
+    not_in_flight,
+)
+from shared.transport.messages import NewMessage, Receipt, VisibilityChange
 from shared.transport.sqs_shapes import (
     MAX_VISIBILITY_TIMEOUT_S,
     bounded,
     message,
     queue_attributes,
+    queue_settings,
 )
 from shared.transport.transport import Transport
 
 MAX_WAIT_TIME_S = 20
 # how often a waiting receive looks at the file for what other processes wrote
 CROSS_PROCESS_POLL_S = 0.15
+INVALID_HANDLE = "ReceiptHandleIsInvalid"
+# how often a receive deletes what retention has dropped from every queue (DLQs included)
+EXPIRY_SWEEP_S = 60.0
 
 
 class EmbeddedSqs:
@@ -48,6 +57,7 @@ class EmbeddedSqs:
             bounded(operation, "VisibilityTimeout", hide_s, 0, MAX_VISIBILITY_TIMEOUT_S)
         deadline = time.monotonic() + wait_s
         wakeups = self._transport.wakeups
+        await self._sweep_expired()
         while True:
             waiter = wakeups.register(name)
             try:
@@ -74,17 +84,21 @@ class EmbeddedSqs:
         parsed = {entry["Id"]: Receipt.parse(entry["ReceiptHandle"]) for entry in entries}
         valid = [receipt for receipt in parsed.values() if receipt is not None]
         await self._database.run(sqs_operations.delete, _name(request), valid)
-        return _batch_answer({key: receipt is not None for key, receipt in parsed.items()})
+        return _batch_answer(
+            {key: None if receipt else INVALID_HANDLE for key, receipt in parsed.items()}
+        )
 
     async def change_message_visibility(self, **request: Any) -> dict[str, Any]:
         operation = "ChangeMessageVisibility"
         receipt = _receipt(operation, request["ReceiptHandle"])
         hide_s = _visibility(operation, request["VisibilityTimeout"])
-        changed = await self._database.run(
+        [outcome] = await self._database.run(
             sqs_operations.change_visibility, _name(request), [(receipt, hide_s)]
         )
-        if not changed[0]:
-            raise _not_in_flight(operation, request["ReceiptHandle"])
+        if outcome is VisibilityChange.NOT_IN_FLIGHT:
+            raise not_in_flight(operation)
+        if outcome is VisibilityChange.UNAVAILABLE:
+            raise _unavailable(operation, request["ReceiptHandle"])
         if hide_s == 0:
             self._transport.wakeups.notify([_name(request)])
         return {}
@@ -99,15 +113,15 @@ class EmbeddedSqs:
             for receipt, hide_s in zip(receipts, timeouts, strict=True)
             if receipt is not None
         ]
-        changed = iter(
+        outcomes = iter(
             await self._database.run(sqs_operations.change_visibility, _name(request), changes)
         )
         if 0 in timeouts:
             self._transport.wakeups.notify([_name(request)])
-        # `and` keeps `changed` in step: it holds an answer for valid handles only
+        # an answer for valid handles only: an invalid one takes none from `outcomes`
         return _batch_answer(
             {
-                entry["Id"]: receipt is not None and next(changed)
+                entry["Id"]: _failure(next(outcomes)) if receipt is not None else INVALID_HANDLE
                 for entry, receipt in zip(entries, receipts, strict=True)
             }
         )
@@ -131,6 +145,12 @@ class EmbeddedSqs:
         wanted = request.get("AttributeNames", ["All"])
         return {"Attributes": queue_attributes(self._transport.region, queue, depth, wanted)}
 
+    async def set_queue_attributes(self, **request: Any) -> dict[str, Any]:
+        """VisibilityTimeout and MessageRetentionPeriod, within SQS's ranges."""
+        settings = queue_settings("SetQueueAttributes", request["Attributes"])
+        await self._database.run(sqs_operations.configure, _name(request), settings)
+        return {}
+
     async def start_message_move_task(self, **_request: Any) -> dict[str, Any]:
         # moves from a DLQ go through redrive's batches (receive, send, delete) instead
         raise client_error(
@@ -138,6 +158,15 @@ class EmbeddedSqs:
             "UnsupportedOperation",
             "The embedded transport has no message move tasks.",
         )
+
+    async def _sweep_expired(self) -> None:
+        """Delete expired messages of every queue, at most every EXPIRY_SWEEP_S (sooner while a
+        sweep leaves some behind); receives and depths skip them meanwhile."""
+        transport = self._transport
+        if time.monotonic() < transport.next_sweep_at:
+            return
+        more_left = await self._database.run(sqs_operations.expire_all)
+        transport.next_sweep_at = time.monotonic() + (0.0 if more_left else EXPIRY_SWEEP_S)
 
 
 def _name(request: dict[str, Any]) -> str:
@@ -155,7 +184,7 @@ def _visibility(operation: str, value: Any) -> int:
     return bounded(operation, "VisibilityTimeout", value, 0, MAX_VISIBILITY_TIMEOUT_S)
 
 
-def _not_in_flight(operation: str, handle: str) -> Exception:
+def _unavailable(operation: str, handle: str) -> Exception:
     # what SQS answers for a handle whose message was deleted or received again since
     reason = "Message does not exist or is not available for visibility timeout change."
     message = f"Value {handle} for parameter ReceiptHandle is invalid. Reason: {reason}"
@@ -166,13 +195,20 @@ def _entry_size(entry: dict[str, Any]) -> int:
     return message_size(entry["MessageBody"], entry.get("MessageAttributes"))
 
 
-def _batch_answer(outcomes: dict[str, bool]) -> dict[str, Any]:
+def _failure(outcome: VisibilityChange) -> str | None:
+    """A batch entry's error code, None when it took effect."""
+    if outcome is VisibilityChange.NOT_IN_FLIGHT:
+        return MESSAGE_NOT_INFLIGHT
+    return INVALID_HANDLE if outcome is VisibilityChange.UNAVAILABLE else None
+
+
+def _batch_answer(failures: dict[str, str | None]) -> dict[str, Any]:
     """Successful for entries that took effect, Failed (as SQS words it) for the others."""
     return {
-        "Successful": [{"Id": key} for key, done in outcomes.items() if done],
+        "Successful": [{"Id": key} for key, code in failures.items() if code is None],
         "Failed": [
-            {"Id": key, "SenderFault": True, "Code": "ReceiptHandleIsInvalid", "Message": key}
-            for key, done in outcomes.items()
-            if not done
+            {"Id": key, "SenderFault": True, "Code": code, "Message": key}
+            for key, code in failures.items()
+            if code is not None
         ],
     }

@@ -36,10 +36,10 @@ def delete(conn: sqlite3.Connection, name: str, receipts: list[Receipt]) -> None
 
 def change_visibility(
     conn: sqlite3.Connection, name: str, changes: list[tuple[Receipt, int]]
-) -> list[bool]:
-    lookup(conn, "ChangeMessageVisibility", name)
+) -> list[messages.VisibilityChange]:
+    queue = lookup(conn, "ChangeMessageVisibility", name)
     with write_transaction(conn):
-        return [messages.change_visibility(conn, name, receipt, s) for receipt, s in changes]
+        return [messages.change_visibility(conn, queue, receipt, s) for receipt, s in changes]
 
 
 def send(conn: sqlite3.Connection, name: str, batch: list[messages.NewMessage]) -> list[str]:
@@ -49,4 +49,19 @@ def send(conn: sqlite3.Connection, name: str, batch: list[messages.NewMessage]) 
 
 def describe(conn: sqlite3.Connection, name: str) -> tuple[queues.QueueRow, queues.Depth]:
     queue = lookup(conn, "GetQueueAttributes", name)
-    return queue, queues.depth(conn, name, messages.now_ms())
+    return queue, queues.depth(conn, queue, messages.now_ms())
+
+
+def configure(conn: sqlite3.Connection, name: str, settings: dict[str, int]) -> None:
+    lookup(conn, "SetQueueAttributes", name)
+    with write_transaction(conn):
+        queues.configure(conn, name, settings)
+
+
+def expire_all(conn: sqlite3.Connection) -> bool:
+    """Delete messages past their retention in every queue, a batch per queue; True when some
+    queue may hold more."""
+    now = messages.now_ms()
+    with write_transaction(conn):
+        deleted = [messages.expire(conn, queue, now) for queue in queues.all_queues(conn)]
+    return any(count == messages.EXPIRE_BATCH for count in deleted)

@@ -12,6 +12,11 @@ from shared.transport.messages import Received
 from shared.transport.queues import Depth, QueueRow
 
 MAX_VISIBILITY_TIMEOUT_S = 43200
+# the attributes SetQueueAttributes may change here: SQS's name -> (column, SQS's range)
+SETTABLE_ATTRIBUTES = {
+    "VisibilityTimeout": ("visibility_timeout_s", 0, MAX_VISIBILITY_TIMEOUT_S),
+    "MessageRetentionPeriod": ("retention_s", 60, 14 * 24 * 3600),
+}
 
 
 def bounded(operation: str, parameter: str, value: Any, low: int, high: int) -> int:
@@ -20,6 +25,22 @@ def bounded(operation: str, parameter: str, value: Any, low: int, high: int) -> 
         message = f"Value {value} for parameter {parameter} is invalid: must be {low} to {high}."
         raise client_error(operation, "InvalidParameterValue", message)
     return value
+
+
+def queue_settings(operation: str, attributes: dict[str, Any]) -> dict[str, int]:
+    """Queue columns from SetQueueAttributes' attributes, refused as SQS refuses them."""
+    settings = {}
+    for name, value in attributes.items():
+        if name not in SETTABLE_ATTRIBUTES:
+            message = f"Unknown Attribute {name} (or one the embedded transport does not set)."
+            raise client_error(operation, "InvalidAttributeName", message)
+        column, low, high = SETTABLE_ATTRIBUTES[name]
+        text = str(value)
+        if not text.isdigit() or not low <= int(text) <= high:
+            message = f"Invalid value for the parameter {name}."
+            raise client_error(operation, "InvalidAttributeValue", message)
+        settings[column] = int(text)
+    return settings
 
 
 def message(received: Received, request: dict[str, Any]) -> dict[str, Any]:
@@ -60,6 +81,7 @@ def queue_attributes(
     known = {
         "QueueArn": names.queue_arn(region, queue.name),
         "VisibilityTimeout": str(queue.visibility_timeout_s),
+        "MessageRetentionPeriod": str(queue.retention_s),
         "ApproximateNumberOfMessages": str(depth.visible),
         "ApproximateNumberOfMessagesNotVisible": str(depth.in_flight),
         "ApproximateNumberOfMessagesDelayed": str(depth.delayed),

@@ -21,6 +21,8 @@ class Transport:
     region: str
     wakeups: Wakeups = field(default_factory=Wakeups)
     users: int = 0
+    # when a receive next sweeps expired messages out of every queue (time.monotonic())
+    next_sweep_at: float = 0.0
 
 
 _open: dict[Path, Transport] = {}
