@@ -50,7 +50,7 @@ async def start_tracker(settings: Settings) -> None:
 async def test_a_new_database_has_the_overview_indexes(database: Settings) -> None:
     await start_tracker(database)
 
-    assert OVERVIEW_INDEXES <= await index_names(database)
+    assert await index_names(database) >= OVERVIEW_INDEXES
 
 
 async def test_a_database_made_before_them_gets_them_at_start(database: Settings) -> None:
@@ -62,7 +62,7 @@ async def test_a_database_made_before_them_gets_them_at_start(database: Settings
 
     await start_tracker(database)
 
-    assert OVERVIEW_INDEXES <= await index_names(database)
+    assert await index_names(database) >= OVERVIEW_INDEXES
 
 
 async def test_sqlite_answers_every_overview_query_from_an_index(tmp_path: Path) -> None:
