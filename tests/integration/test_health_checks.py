@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -57,7 +57,7 @@ def closed_url() -> str:
 
 
 @pytest.fixture
-def database_link() -> AsyncIterator[FaultProxy]:
+def database_link() -> Iterator[FaultProxy]:
     with FaultProxy(*target_of(POSTGRES_URL)) as proxy:
         yield proxy
 
