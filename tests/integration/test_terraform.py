@@ -227,6 +227,24 @@ class TestServices:
         for name in ("todo_api", "job_tracker"):
             assert HEALTH_PATH in served_paths(name)
 
+    def test_a_publisher_may_ask_for_its_topic_by_arn_as_its_readiness_does(
+        self, tf: Terraform
+    ) -> None:
+        statements = [
+            entry["statement"] for entry in tf.data["aws_iam_policy_document", "task"]["dynamic"]
+        ]
+        on_the_topic = [
+            only(statement["content"])
+            for statement in statements
+            if "publishes" in statement["for_each"]
+            and only(statement["content"])["resources"] == ["${aws_sns_topic.events.arn}"]
+        ]
+        actions = {action for content in on_the_topic for action in content["actions"]}
+        assert {"sns:Publish", "sns:GetTopicAttributes"} <= actions
+        # the services whose readiness asks for the topic (services/*/app.py, routes.py)
+        for name in ("todo_api", "calendar_worker"):
+            assert tf.locals["services"][name]["publishes"] is True
+
     def test_ecs_replaces_a_task_only_when_its_process_stops_answering(self, tf: Terraform) -> None:
         definitions = tf.resources["aws_ecs_task_definition", "service"]["container_definitions"]
         [command] = re.findall(r"healthCheck = \{\s*command\s*= \[([^\]]*)\]", definitions)
