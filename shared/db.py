@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Column, Integer, MetaData, Table, select, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -92,6 +93,7 @@ async def ensure_schema(
             # an identifier cannot be a bound parameter; Settings restricts it to [a-z0-9_]
             await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         await conn.run_sync(metadata.create_all)
+        await conn.run_sync(_create_missing_indexes, metadata)
         found = (await conn.execute(select(versions.c.version))).scalar_one_or_none()
         if found is None:
             await conn.execute(versions.insert().values(version=version))
@@ -100,6 +102,14 @@ async def ensure_schema(
                 f"{owner} tables are at schema version {found}, this code needs {version}; "
                 "migrate or rebuild them from the event log"
             )
+
+
+def _create_missing_indexes(conn: Connection, metadata: MetaData) -> None:
+    """An index added to a table that already exists: create_all makes indexes only with their
+    table, and an index changes no row, so it needs no new schema version."""
+    for table in metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
 
 
 def _version_table(metadata: MetaData, owner: str) -> Table:

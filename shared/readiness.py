@@ -1,8 +1,11 @@
 """GET /api/v1/ready: can this instance work now, its database and broker answering?
 
-`/api/v1/health` says the process is alive (restart it if not); readiness says whether to send
-it traffic. Each check is one cheap request with a short timeout, run side by side; the answer
-names what failed with a short reason, the detail (hosts, accounts) going to the log only.
+`/api/v1/health` says the process is alive and its loop answers: the load balancer and the
+container check ask it, and replace a task that fails it. Readiness says whether its dependencies
+answer, for operators, compose's start order and the operations page; a task that is not ready
+is kept, since an outage of a dependency is not mended by restarting. Each check is one cheap
+request with a short timeout, run side by side; the answer names what failed with a short
+reason, the detail (hosts, accounts) going to the log only.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from weakref import WeakKeyDictionary
 
 from aiohttp import web
 from botocore.exceptions import ClientError
@@ -28,6 +32,8 @@ CHECK_TIMEOUT_S = 2.0
 OK = "ok"
 Probe = Callable[[web.Application], Awaitable[object]]
 SELECT_TRUE = select(true())
+# each app's topic ARN once found (the readiness views are shared by every app of a process)
+_topic_arns: WeakKeyDictionary[web.Application, str] = WeakKeyDictionary()
 
 
 class Readiness(BaseModel):
@@ -49,10 +55,18 @@ async def database_answers(app: web.Application) -> None:
         await conn.execute(SELECT_TRUE)
 
 
-async def topic_found(app: web.Application) -> str:
-    """The service's topic, looked up as its relay does (ListTopics)."""
-    topic = Names(app[settings_key].resource_prefix).topic
-    return await resolve_topic_arn(app[aws_key].sns, topic)
+async def topic_found(app: web.Application) -> object:
+    """The service's topic answers to its ARN (GetTopicAttributes, one cheap call).
+
+    The ARN is found by name once per app: ListTopics pages through every topic of the account
+    under an account-wide rate limit, too dear for a check that runs every few seconds.
+    """
+    sns = app[aws_key].sns
+    arn = _topic_arns.get(app)
+    if arn is None:
+        arn = await resolve_topic_arn(sns, Names(app[settings_key].resource_prefix).topic)
+        _topic_arns[app] = arn
+    return await sns.get_topic_attributes(TopicArn=arn)
 
 
 def queue_found(spec: QueueSpec) -> Probe:

@@ -24,10 +24,11 @@ resource "aws_lb_target_group" "service" {
   vpc_id               = aws_vpc.main.id
   deregistration_delay = 30
 
-  # readiness: a task whose database or broker does not answer gets no traffic (the container's
-  # own health check, services.tf, is liveness)
+  # liveness: ECS replaces a task that fails this check, and a database or SNS outage is one the
+  # service rides out and recovers from by itself (replacing every task would not end it);
+  # readiness, /api/v1/ready, is for operators, compose and the operations page
   health_check {
-    path                = "/api/v1/ready"
+    path                = "/api/v1/health"
     matcher             = "200"
     interval            = 10
     timeout             = 5

@@ -98,8 +98,9 @@ data "aws_iam_policy_document" "task" {
   dynamic "statement" {
     for_each = each.value.publishes ? [1] : []
     content {
-      sid       = "publish"
-      actions   = ["sns:Publish"]
+      sid = "publish"
+      # readiness asks for the topic by its ARN (shared/readiness.py::topic_found)
+      actions   = ["sns:Publish", "sns:GetTopicAttributes"]
       resources = [aws_sns_topic.events.arn]
     }
   }

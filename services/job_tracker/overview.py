@@ -1,7 +1,9 @@
 """The jobs table in figures, for the operations page: counts and the latest rows, bounded.
 
 Throughput is finished jobs per bucket of `finished_at`, the time of the event that decided the
-outcome: a late event or a rebuild of the table never moves it.
+outcome: a late event or a rebuild of the table never moves it. Each query reads one of the
+jobs table's indexes (tables.py): the latest rows and the window's finished jobs come without a
+sort or a pass over the table; the count by state reads the state index.
 """
 
 from __future__ import annotations

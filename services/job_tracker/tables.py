@@ -48,6 +48,11 @@ jobs = Table(
 # unique order
 Index(f"ix_{OWNER}_jobs_requested", jobs.c.requested_at, jobs.c.task_id)
 Index(f"ix_{OWNER}_jobs_state_requested", jobs.c.status, jobs.c.requested_at, jobs.c.task_id)
+# the operations page (overview.py): the latest jobs by their last change, and the failures and
+# finished jobs by when they finished. A database made before them gets them at start
+# (shared/db.py::ensure_schema creates an index that is missing)
+Index(f"ix_{OWNER}_jobs_updated", jobs.c.updated_at)
+Index(f"ix_{OWNER}_jobs_state_finished", jobs.c.status, jobs.c.finished_at)
 
 # calendar files found missing from the blob store (deleted early, or by hand): the status says
 # expired from then on. Not part of the projection: the event log does not know it

@@ -13,6 +13,7 @@ from services.todo_api.keys import (
     store_key,
     tracker_client_key,
 )
+from services.todo_api.ops_views import ops_report_ctx
 from services.todo_api.projection import seed_todo_ids
 from services.todo_api.records import SqlTodoBook
 from services.todo_api.routes import ROUTES, setup_routes
@@ -35,6 +36,7 @@ def create_app(
     app.cleanup_ctx.extend(
         [database_ctx(SCHEMA), records_ctx, aws_ctx, relay_ctx, tracker_client_ctx]
     )
+    app.cleanup_ctx.append(ops_report_ctx)
     setup_routes(app, ROUTES)
     return app
 

@@ -1,5 +1,7 @@
 """What the operations page asks of the others, each with a short timeout: a part that does not
-answer in time, or at all, is reported as such and never fails the page."""
+answer in time, or at all, is reported as such and never fails the page. The page says what
+failed in a few public words (`reason`); the exception, with its hosts and accounts, goes to the
+log."""
 
 from __future__ import annotations
 
@@ -8,10 +10,12 @@ import logging
 from typing import Any
 
 import aiohttp
+from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel, Field, ValidationError
 
 from shared.ops_report import JOBS_OVERVIEW_PATH, JobsOverview, QueueDepth, ServiceState
+from shared.outages import is_outage
 from shared.topology import QUEUES, Names
 
 logger = logging.getLogger(__name__)
@@ -21,7 +25,6 @@ METRICS_PATH = "/metrics"
 # the relay's gauge in shared/metrics.py
 BACKLOG_METRIC = "outbox_backlog_events"
 DEPTH_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-REASON_CHARS = 200
 
 
 class JobsUnavailableError(Exception):
@@ -36,11 +39,26 @@ class Readiness(BaseModel):
 
 
 def reason(exc: BaseException, timeout_s: float) -> str:
-    """One short line for the page."""
+    """A few public words for the page: what kind of failure, never its text (which can name
+    hosts, addresses, accounts or roles); callers log the detail."""
     if isinstance(exc, TimeoutError):
         return f"no answer within {timeout_s:g} s"
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return text.splitlines()[0][:REASON_CHARS]
+    if _refused(exc):
+        return "connection refused"
+    if isinstance(exc, aiohttp.ClientError):
+        return "connection failed"
+    if isinstance(exc, ClientError):
+        return f"refused ({exc.response.get('Error', {}).get('Code', 'error')})"
+    if is_outage(exc):
+        return "unreachable"
+    return "failed"
+
+
+def _refused(exc: BaseException) -> bool:
+    """Nothing listens there: the connection was refused (aiohttp keeps the cause in os_error)."""
+    return isinstance(exc, ConnectionRefusedError) or isinstance(
+        getattr(exc, "os_error", None), ConnectionRefusedError
+    )
 
 
 async def probe_service(
@@ -85,6 +103,7 @@ async def _readiness(
             body = await answer.read()
             status = answer.status
     except (aiohttp.ClientError, TimeoutError) as exc:
+        logger.warning("operations page: %s did not answer: %r", url, exc)
         return 0, Readiness(error=f"unreachable: {reason(exc, timeout_s)}")
     try:
         readiness = Readiness.model_validate_json(body)
@@ -129,6 +148,7 @@ async def fetch_jobs_overview(
             body = await answer.read()
             status = answer.status
     except (aiohttp.ClientError, TimeoutError) as exc:
+        logger.warning("operations page: %s did not answer: %r", url, exc)
         raise JobsUnavailableError(f"job tracker unreachable: {reason(exc, timeout_s)}") from exc
     if status != 200:
         raise JobsUnavailableError(f"job tracker answered {status}")
@@ -160,7 +180,7 @@ async def _depth(sqs: Any, name: str, dead_letter: bool, timeout_s: float) -> Qu
         visible, in_flight = (int(found["Attributes"][each]) for each in DEPTH_ATTRIBUTES)
     # whatever the broker or its client raise, the page shows it for this queue alone
     except Exception as exc:
-        logger.debug("depth of %s: %r", name, exc)
+        logger.warning("operations page: depth of %s unknown: %r", name, exc)
         return QueueDepth(
             queue=name,
             dead_letter=dead_letter,

@@ -1,11 +1,14 @@
 """The operations page and its JSON: the jobs figures of the job tracker, the depth of every queue
 and DLQ, and each service's readiness and outbox backlog, asked for at once, each with a short
-timeout. A part that cannot be had is reported in the JSON; the answer itself is always 200."""
+timeout. A part that cannot be had is reported in the JSON; the answer itself is always 200.
+One computation answers every viewer for REPORT_FRESH_S, and viewers that ask while it runs
+wait for it rather than start their own."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
@@ -18,6 +21,7 @@ from services.todo_api.ops_probes import (
     queue_depths,
     reason,
 )
+from services.todo_api.shared_result import SharedResult
 from shared.clock import utcnow
 from shared.http import json_response
 from shared.ops_report import JobsOverview, OpsReport
@@ -26,6 +30,10 @@ from shared.topology import Names
 logger = logging.getLogger(__name__)
 
 OPS_PAGE = Path(__file__).parent / "static" / "ops.html"
+# how long one computation of the report answers every viewer: the page refreshes every 5 s, so
+# any number of open pages cost one round of probes per refresh at most
+REPORT_FRESH_S = 2.0
+ops_report_key = web.AppKey("ops_report", SharedResult[OpsReport])
 
 
 async def ops_page(_request: web.Request) -> web.FileResponse:
@@ -33,7 +41,16 @@ async def ops_page(_request: web.Request) -> web.FileResponse:
 
 
 async def ops_report_view(request: web.Request) -> web.Response:
-    return json_response(await ops_report(request))
+    report = await request.app[ops_report_key].get(lambda: ops_report(request))
+    return json_response(report)
+
+
+async def ops_report_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The report shared by every viewer; a computation still running at shutdown is stopped."""
+    shared: SharedResult[OpsReport] = SharedResult(REPORT_FRESH_S)
+    app[ops_report_key] = shared
+    yield
+    await shared.close()
 
 
 async def ops_report(request: web.Request) -> OpsReport:
@@ -77,5 +94,5 @@ async def _jobs(app: web.Application, timeout_s: float) -> tuple[JobsOverview | 
         return None, str(exc)
     # the tracker's tables in this process (the embedded mode): whatever keeps them from answering
     except Exception as exc:
-        logger.debug("jobs overview: %r", exc)
-        return None, reason(exc, timeout_s)
+        logger.warning("operations page: jobs overview failed: %r", exc)
+        return None, f"database: {reason(exc, timeout_s)}"

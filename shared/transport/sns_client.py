@@ -1,4 +1,5 @@
-"""An SNS client for the embedded transport: PublishBatch and the ListTopics paginator."""
+"""An SNS client for the embedded transport: PublishBatch, GetTopicAttributes and the ListTopics
+paginator."""
 
 from __future__ import annotations
 
@@ -32,6 +33,14 @@ class EmbeddedSns:
             ],
             "Failed": [],
         }
+
+    async def get_topic_attributes(self, **request: Any) -> dict[str, Any]:
+        """The topic's ARN and owner (what readiness asks to know the topic is there)."""
+        arn = request["TopicArn"]
+        exists = await self._transport.database.run(topics.topic_exists, names.name_of_arn(arn))
+        if not exists:
+            raise client_error("GetTopicAttributes", "NotFound", "Topic does not exist", status=404)
+        return {"Attributes": {"TopicArn": arn, "Owner": names.ACCOUNT}}
 
     def get_paginator(self, operation: str) -> TopicPages:
         if operation != "list_topics":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.exc import OperationalError
 
 from services.calendar_worker.app import create_app as create_worker
 from services.job_tracker import views as tracker_views
@@ -66,8 +68,11 @@ async def worker_url(base: Settings) -> AsyncIterator[str]:
 @contextlib.asynccontextmanager
 async def todo_api(base: Settings, **changes: Any) -> AsyncIterator[Client]:
     local_tracker = changes.pop("local_tracker", None)
+    middlewares = changes.pop("middlewares", [])
     settings = base.with_embedded_database("todo_api").model_copy(update=changes)
     app = create_todo_api(settings, local_tracker=local_tracker)
+    # innermost: a test's hook sees the request just before the view does
+    app.middlewares.extend(middlewares)
     async with TestClient(TestServer(app)) as client:
         yield client
 
@@ -295,6 +300,84 @@ class TestAServiceAway:
         assert todo["checks"]["broker"] != "ok"
 
 
+class TestPublicReasons:
+    """The page says what failed in a few words; hosts, addresses and exception text go to the
+    log only."""
+
+    async def test_refused_connections_put_no_address_or_exception_text_in_the_report(
+        self, base: Settings
+    ) -> None:
+        tracker, worker = closed_url(), closed_url()
+        async with todo_api(base, job_tracker_url=tracker, calendar_worker_url=worker) as client:
+            response = await client.get(OPS)
+            text = await response.text()
+
+        lines = services(json.loads(text))
+        assert lines["calendar_worker"]["error"] == "unreachable: connection refused"
+        assert lines["job_tracker"]["error"] == "unreachable: connection refused"
+        assert json.loads(text)["jobs_error"] == "job tracker unreachable: connection refused"
+        for leak in ("127.0.0.1", tracker, worker, "Error", "Errno", "Connect call", "ssl:"):
+            assert leak not in text, leak
+
+    async def test_a_failing_local_tracker_names_its_database_not_the_detail(
+        self, base: Settings
+    ) -> None:
+        async def unanswered(_request: web.Request) -> web.Response:
+            raise AssertionError("not asked")
+
+        async def database_away() -> JobsOverview:
+            cause = OSError("connect to db.internal (10.0.3.7:5432) failed")
+            raise OperationalError("SELECT count(*)", {}, cause)
+
+        local = LocalTracker(status=unanswered, result=unanswered, overview=database_away)
+        async with todo_api(base, local_tracker=local) as client:
+            report = await ops(client)
+
+        assert report["jobs_error"] == "database: unreachable"
+
+
+class TestOneComputationForAllViewers:
+    async def test_viewers_asking_at_once_share_one_round_of_probes(
+        self, base: Settings, tracker_url: str
+    ) -> None:
+        viewers = 5
+        all_arrived = asyncio.Event()
+        arrived = 0
+        probed = 0
+
+        @web.middleware
+        async def count_viewers(request: web.Request, handler: View) -> web.StreamResponse:
+            nonlocal arrived
+            if request.path == OPS:
+                arrived += 1
+                if arrived == viewers:
+                    all_arrived.set()
+            return await handler(request)
+
+        async def held_readiness(_request: web.Request) -> web.Response:
+            # the first round of probes waits until every viewer has asked
+            nonlocal probed
+            probed += 1
+            await asyncio.wait_for(all_arrived.wait(), JOB_WAIT_S)
+            return web.json_response({"status": "ready", "checks": {"database": "ok"}})
+
+        async with (
+            serving(answering({"/api/v1/ready": held_readiness})) as worker,
+            todo_api(
+                base,
+                job_tracker_url=tracker_url,
+                calendar_worker_url=worker,
+                ops_probe_timeout_ms=JOB_WAIT_S * 1000,
+                middlewares=[count_viewers],
+            ) as client,
+        ):
+            reports = await asyncio.gather(*(ops(client) for _ in range(viewers)))
+
+        assert probed == 1
+        assert all(report == reports[0] for report in reports)
+        assert services(reports[0])["calendar_worker"]["status"] == "ready"
+
+
 class TestJobsInProcess:
     async def test_a_local_tracker_gives_the_jobs_without_a_tracker_address(
         self, base: Settings
@@ -326,7 +409,7 @@ class TestJobsInProcess:
             report = await ops(client)
 
         assert report["jobs"] is None
-        assert report["jobs_error"] == "ConnectionRefusedError: database away"
+        assert report["jobs_error"] == "database: connection refused"
 
 
 class TestTheRoutes:

@@ -217,11 +217,33 @@ class TestServices:
         rule = tf.resources["aws_lb_listener_rule", "job_routes"]
         assert "job_tracker" in only(rule["action"])["target_group_arn"]
 
-    def test_the_load_balancer_sends_traffic_to_ready_tasks_only(self, tf: Terraform) -> None:
+    def test_the_load_balancer_checks_liveness_so_an_outage_cycles_no_task(
+        self, tf: Terraform
+    ) -> None:
+        # ECS replaces a task that fails its target group's check: a database or SNS outage the
+        # service rides out must not fail it (readiness would)
         target_group = tf.resources["aws_lb_target_group", "service"]
-        assert only(target_group["health_check"])["path"] == READY_PATH
+        assert only(target_group["health_check"])["path"] == HEALTH_PATH
         for name in ("todo_api", "job_tracker"):
-            assert READY_PATH in served_paths(name)
+            assert HEALTH_PATH in served_paths(name)
+
+    def test_a_publisher_may_ask_for_its_topic_by_arn_as_its_readiness_does(
+        self, tf: Terraform
+    ) -> None:
+        statements = [
+            entry["statement"] for entry in tf.data["aws_iam_policy_document", "task"]["dynamic"]
+        ]
+        on_the_topic = [
+            only(statement["content"])
+            for statement in statements
+            if "publishes" in statement["for_each"]
+            and only(statement["content"])["resources"] == ["${aws_sns_topic.events.arn}"]
+        ]
+        actions = {action for content in on_the_topic for action in content["actions"]}
+        assert {"sns:Publish", "sns:GetTopicAttributes"} <= actions
+        # the services whose readiness asks for the topic (services/*/app.py, routes.py)
+        for name in ("todo_api", "calendar_worker"):
+            assert tf.locals["services"][name]["publishes"] is True
 
     def test_ecs_replaces_a_task_only_when_its_process_stops_answering(self, tf: Terraform) -> None:
         definitions = tf.resources["aws_ecs_task_definition", "service"]["container_definitions"]

@@ -1,8 +1,14 @@
-"""Reading what the services answer the operations page: the backlog gauge, short reasons."""
+"""Reading what the services answer the operations page: the backlog gauge, public reasons."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
+import pytest
+from aiohttp.client_reqrep import ConnectionKey
+from botocore.exceptions import ClientError, EndpointConnectionError
+from sqlalchemy.exc import OperationalError
 
 from services.todo_api.ops_probes import BACKLOG_METRIC, backlog_in, reason
 
@@ -26,14 +32,43 @@ class TestBacklog:
         assert backlog_in("<html>not metrics</html>\n") is None
 
 
+SECRET_DETAIL = "tracker.taskoverflow.internal 10.0.3.7:6400 arn:aws:iam::123456789012:role/api"
+
+
+def client_error(code: str, status: int) -> ClientError:
+    response: dict[str, Any] = {
+        "Error": {"Code": code, "Message": f"User {SECRET_DETAIL} is not authorized"},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, "GetQueueAttributes")  # type: ignore[arg-type]
+
+
+def refused_connection() -> aiohttp.ClientConnectorError:
+    key = ConnectionKey("10.0.3.7", 6400, False, True, None, None, None)
+    return aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, SECRET_DETAIL))
+
+
 class TestReason:
-    def test_a_timeout_says_how_long_was_waited(self) -> None:
-        assert reason(TimeoutError(), 0.3) == "no answer within 0.3 s"
+    """A few public words for the page: the detail (hosts, addresses, accounts) goes to the log."""
 
-    def test_an_error_is_one_short_line_with_its_kind(self) -> None:
-        exc = aiohttp.ClientConnectionError("Cannot connect\nto host " + "x" * 500)
+    @pytest.mark.parametrize(
+        ("exc", "expected"),
+        [
+            (TimeoutError(SECRET_DETAIL), "no answer within 0.3 s"),
+            (refused_connection(), "connection refused"),
+            (ConnectionRefusedError(111, SECRET_DETAIL), "connection refused"),
+            (aiohttp.ServerDisconnectedError(SECRET_DETAIL), "connection failed"),
+            (aiohttp.ClientConnectionError(f"to {SECRET_DETAIL}"), "connection failed"),
+            (OperationalError("SELECT 1", {}, OSError(SECRET_DETAIL)), "unreachable"),
+            (EndpointConnectionError(endpoint_url=f"http://{SECRET_DETAIL}"), "unreachable"),
+            (client_error("AccessDenied", 403), "refused (AccessDenied)"),
+            (client_error("ServiceUnavailable", 503), "refused (ServiceUnavailable)"),
+            (ValueError(SECRET_DETAIL), "failed"),
+        ],
+    )
+    def test_names_the_kind_of_failure_never_its_text(self, exc: Exception, expected: str) -> None:
+        said = reason(exc, 0.3)
 
-        assert reason(exc, 3) == "ClientConnectionError: Cannot connect"
-
-    def test_an_error_without_a_message_is_named_by_its_kind(self) -> None:
-        assert reason(ConnectionResetError(), 3) == "ConnectionResetError"
+        assert said == expected
+        for detail in SECRET_DETAIL.split():
+            assert detail not in said
