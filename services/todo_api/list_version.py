@@ -13,7 +13,8 @@ import uuid
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.todo_api.tables import list_version
@@ -33,11 +34,11 @@ class ListVersion(NamedTuple):
 
 
 async def seed_list_version(conn: AsyncConnection, changed_at: datetime) -> None:
-    """Create the version row once, with this database's id; a row already there is kept."""
-    found = (await conn.execute(select(list_version.c.version))).first()
-    if found is None:
-        row = {"name": ROW, "database_id": uuid.uuid4().hex, "version": 0}
-        await conn.execute(insert(list_version).values(**row, changed_at=changed_at))
+    """Create the version row once, with this database's id; a row already there is kept, also
+    when replicas started together seed it at the same time."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    row = {"name": ROW, "database_id": uuid.uuid4().hex, "version": 0, "changed_at": changed_at}
+    await conn.execute(insert(list_version).values(**row).on_conflict_do_nothing())
 
 
 async def advance_list_version(conn: AsyncConnection, changed_at: datetime) -> None:

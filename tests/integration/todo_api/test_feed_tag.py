@@ -160,3 +160,14 @@ async def test_a_rebuild_that_mends_the_list_gives_a_new_tag(client: Client) -> 
 
     assert mended.status == 200
     assert summaries(await mended.read()) == ["Water the plants"]
+
+
+async def test_a_restart_keeps_the_tag_of_an_unchanged_list(service_settings: Settings) -> None:
+    # the database's id is drawn once, with its tables: a deploy sends no calendar app a new copy
+    async with serving(service_settings) as before:
+        await create(before, title="Water the plants")
+        tag = await feed_tag(before)
+    async with serving(service_settings) as after:
+        polled = await after.get(FEED, headers={"If-None-Match": tag})
+
+    assert polled.status == 304
