@@ -15,8 +15,6 @@ CHUNK_BYTES = 64 * 1024
 # S3 takes parts of 5 MiB or more (but the last); larger files go up part by part, so a file is
 # never held whole in memory
 PART_BYTES = 8 * 1024 * 1024
-
-
 # S3 says "no such key" with a 404 only to a caller that may list the bucket (s3:ListBucket);
 # to any other it answers 403 AccessDenied, so as not to tell which keys exist
 MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
