@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
 from botocore.exceptions import ClientError
 
+logger = logging.getLogger(__name__)
 CHUNK_BYTES = 64 * 1024
 # S3 takes parts of 5 MiB or more (but the last); larger files go up part by part, so a file is
 # never held whole in memory
 PART_BYTES = 8 * 1024 * 1024
+# S3 says "no such key" with a 404 only to a caller that may list the bucket (s3:ListBucket);
+# to any other it answers 403 AccessDenied, so as not to tell which keys exist
+MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+HIDDEN_CODES = frozenset({"AccessDenied", "403"})
 
 
 class BlobNotFoundError(LookupError):
@@ -85,12 +91,29 @@ class S3BlobStore:
         try:
             response = await self._s3.get_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            if _is_missing(exc, key):
                 raise BlobNotFoundError(key) from None
             raise
         async with response["Body"] as body:
             while chunk := await body.read(CHUNK_BYTES):
                 yield chunk
+
+
+def _is_missing(exc: ClientError, key: str) -> bool:
+    """Whether a failed read (GetObject, HeadObject) means that no blob is under `key`.
+
+    The task roles may list the bucket (terraform/iam.tf), so S3 answers 404; a 403 means a role
+    without s3:ListBucket, to which S3 hides a missing key behind AccessDenied. It is read as
+    missing too (a 410, a job failed at once), never retried as if it could heal; the warning
+    shows a policy that lost s3:GetObject, which would look the same.
+    """
+    code = exc.response.get("Error", {}).get("Code")
+    if code in MISSING_CODES:
+        return True
+    if code in HIDDEN_CODES:
+        logger.warning("S3 refused to read %s; taken as missing (no s3:ListBucket?)", key)
+        return True
+    return False
 
 
 @dataclass

@@ -29,7 +29,11 @@ async def check_in(event: CalendarRequested, blobs: BlobStore) -> CalendarReques
 
 
 async def check_out(event: CalendarRequested, blobs: BlobStore) -> tuple[TodoSnapshot, ...]:
-    """The event's todos, fetched from the blob store when they were claim-checked."""
+    """The event's todos, fetched from the blob store when they were claim-checked.
+
+    A snapshot gone from the store (S3's 404, or its 403 to a role that may not list the bucket)
+    raises BlobNotFoundError, which the worker takes as final: no retry brings it back.
+    """
     if event.todos is not None:
         return event.todos
     if event.snapshot_key is None:

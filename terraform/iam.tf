@@ -128,6 +128,19 @@ data "aws_iam_policy_document" "task" {
     }
   }
 
+  # without s3:ListBucket S3 answers a read of a missing key 403 AccessDenied, to hide which keys
+  # exist; with it, 404 NoSuchKey, which the code reads as a missing file (a 410, a job failed at
+  # once). It names the bucket alone: the 404 is documented for ListBucket on the bucket, and a
+  # read carries no s3:prefix that a narrower condition could match
+  dynamic "statement" {
+    for_each = length(each.value.s3_read) > 0 ? [1] : []
+    content {
+      sid       = "missingis404"
+      actions   = ["s3:ListBucket"]
+      resources = [aws_s3_bucket.results.arn]
+    }
+  }
+
   dynamic "statement" {
     for_each = length(each.value.s3_write) > 0 ? [1] : []
     content {

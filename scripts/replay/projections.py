@@ -67,7 +67,7 @@ PROJECTIONS: dict[str, Projection[Any]] = {
         todo_api.PROJECTION_TABLE,
         todo_api.PROJECTION_KEY,
         todo_api.TodoFold,
-        after_swap=todo_api.raise_todo_counter,
+        after_swap=todo_api.after_rebuild,
     ),
     "job_tracker": Projection(
         job_tracker.PROJECTION_TABLE,

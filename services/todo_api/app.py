@@ -13,11 +13,14 @@ from services.todo_api.keys import (
     store_key,
     tracker_client_key,
 )
+from services.todo_api.list_version import seed_list_version
 from services.todo_api.ops_views import ops_report_ctx
 from services.todo_api.projection import seed_todo_ids
 from services.todo_api.records import SqlTodoBook
 from services.todo_api.routes import ROUTES, setup_routes
 from services.todo_api.tables import SCHEMA
+from services.todo_api.upgrade import upgrade_ctx
+from shared.clock import utcnow
 from shared.keys import Adapters
 from shared.runtime import aws_ctx, database_ctx, relay_ctx, service_app
 from shared.settings import Settings
@@ -34,7 +37,15 @@ def create_app(
     if local_tracker is not None:
         app[local_tracker_key] = local_tracker
     app.cleanup_ctx.extend(
-        [database_ctx(SCHEMA), records_ctx, aws_ctx, relay_ctx, tracker_client_ctx]
+        [
+            # an older database is brought up to this code's schema before it is opened
+            upgrade_ctx,
+            database_ctx(SCHEMA),
+            records_ctx,
+            aws_ctx,
+            relay_ctx,
+            tracker_client_ctx,
+        ]
     )
     app.cleanup_ctx.append(ops_report_ctx)
     setup_routes(app, ROUTES)
@@ -42,9 +53,10 @@ def create_app(
 
 
 async def records_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The records on the service's store, its id counter created first."""
+    """The records on the service's store, its id counter and list version created first."""
     async with app[store_key].engine.begin() as conn:
         await seed_todo_ids(conn)
+        await seed_list_version(conn, utcnow())
     app[book_key] = SqlTodoBook(app[store_key])
     yield
 

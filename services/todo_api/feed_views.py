@@ -1,7 +1,8 @@
 """The subscribable calendar: the current todos as one .ics, for calendar apps that poll it.
 
-Its ETag is the todo log's position, so a poll while nothing changed costs one indexed read and
-answers 304 without a body; the calendar itself is streamed as it is written.
+Its ETag is the list's version (list_version.py), which every committed change moves on and no
+other database shares, so a poll while nothing changed costs one indexed read and answers 304
+without a body; the calendar itself is streamed as it is written.
 """
 
 from __future__ import annotations
@@ -9,25 +10,27 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.todo_api.keys import store_key
-from services.todo_api.projection import last_list_change, list_todos
-from shared.clock import utcnow
+from services.todo_api.list_version import read_list_version
+from services.todo_api.projection import list_todos
 from shared.ical import render_calendar
 
 FEED_NAME = "taskoverflow.ics"
+# a calendar app may keep the feed, but asks again (with its tag) before each use of it
+CACHE_CONTROL = "no-cache"
 
 
 async def calendar_feed_view(request: web.Request) -> web.StreamResponse:
     async with request.app[store_key].reading() as conn:
         # the mark first: a list read after it is at least as new, never older than its tag
-        mark = await last_list_change(conn)
-        etag = f'"todos-{mark.position if mark else 0}"'
+        mark = await read_list_version(conn)
+        etag = mark.etag
         if _matches(request.headers.get("If-None-Match"), etag):
-            return web.Response(status=304, headers={"ETag": etag})
+            return web.Response(status=304, headers={"ETag": etag, "Cache-Control": CACHE_CONTROL})
         todos = await list_todos(conn)
     response = web.StreamResponse(
         headers={
             "ETag": etag,
-            "Cache-Control": "no-cache",
+            "Cache-Control": CACHE_CONTROL,
             "Content-Disposition": f'inline; filename="{FEED_NAME}"',
         }
     )
@@ -35,7 +38,7 @@ async def calendar_feed_view(request: web.Request) -> web.StreamResponse:
     response.charset = "utf-8"
     await response.prepare(request)
     # one tag, one body: every DTSTAMP is the time of the change the tag names
-    for chunk in render_calendar(todos, mark.changed_at if mark else utcnow()):
+    for chunk in render_calendar(todos, mark.changed_at):
         await response.write(chunk)
     await response.write_eof()
     return response

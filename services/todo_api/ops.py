@@ -5,7 +5,7 @@ The import contract (pyproject.toml, `lint-imports`) lets tools import this modu
 
 from __future__ import annotations
 
-from services.todo_api.projection import TodoFold, raise_todo_counter
+from services.todo_api.projection import TodoFold, after_rebuild
 from services.todo_api.tables import SCHEMA, todos
 from shared.topology import QueueSpec
 
@@ -16,14 +16,14 @@ __all__ = [
     "QUEUE",
     "SCHEMA",
     "TodoFold",
-    "raise_todo_counter",
+    "after_rebuild",
 ]
 
 # todo_api consumes no queue, so it keeps no inbox either
 QUEUE: QueueSpec | None = None
 INBOX_CONSUMER: str | None = None
 
-# the todo list, rebuilt by folding the log into a TodoFold; `raise_todo_counter` runs after the
-# swap so that no id of the log is handed out again
+# the todo list, rebuilt by folding the log into a TodoFold; `after_rebuild` runs in the swap so
+# that no id of the log is handed out again and the calendar feed's tag changes
 PROJECTION_TABLE = todos
 PROJECTION_KEY = "id"

@@ -15,7 +15,9 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.todo_api.tables import store, todo_ids, todos
+from services.todo_api.list_version import advance_list_version, seed_list_version
+from services.todo_api.tables import todo_ids, todos
+from shared.clock import utcnow
 from shared.envelope import Envelope
 from shared.events import AnyEvent, TodoCreated, TodoDeleted, TodoSnapshot, TodoUpdated
 
@@ -121,6 +123,15 @@ async def raise_todo_counter(conn: AsyncConnection, fold: TodoFold) -> None:
     )
 
 
+async def after_rebuild(conn: AsyncConnection, fold: TodoFold) -> None:
+    """In a rebuild's swap: the counter past the log's ids, and a new list version, since the
+    rows were written anew (a rebuild that mends the list changes what the feed shows)."""
+    await raise_todo_counter(conn, fold)
+    now = utcnow()
+    await seed_list_version(conn, now)
+    await advance_list_version(conn, now)
+
+
 async def list_todos(
     conn: AsyncConnection,
     *,
@@ -140,30 +151,6 @@ async def list_todos(
         )
     rows = (await conn.execute(query)).mappings().all()
     return [TodoSnapshot.model_validate(dict(row)) for row in rows]
-
-
-class ListMark(NamedTuple):
-    """Where the todo list stands: the log position of its last change, and that change's time."""
-
-    position: int
-    changed_at: datetime
-
-
-TODO_EVENT_TYPES = ("TodoCreated", "TodoUpdated", "TodoDeleted")
-_events = store.events
-# read backwards along the primary key, stopping at the first todo event: the newest
-LAST_CHANGE = (
-    select(_events.c.position, _events.c.occurred_at)
-    .where(_events.c.type.in_(TODO_EVENT_TYPES))
-    .order_by(_events.c.position.desc())
-    .limit(1)
-)
-
-
-async def last_list_change(conn: AsyncConnection) -> ListMark | None:
-    """The list's last change (None: no todo was ever written)."""
-    found = (await conn.execute(LAST_CHANGE)).first()
-    return None if found is None else ListMark(int(found.position), found.occurred_at)
 
 
 async def get_todo(conn: AsyncConnection, todo_id: int) -> TodoSnapshot | None:

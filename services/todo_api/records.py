@@ -1,5 +1,7 @@
 """The todo service's records port: the todo streams, their list, the id counter, calendar jobs.
 
+Every transaction that changes the list also moves the list's version on (list_version.py).
+
 The command handlers (handlers.py) decide against this port only; `SqlTodoBook` is the real
 implementation on the service's database, and tests hold an in-memory one to it
 (tests/integration/test_todo_book_contract.py).
@@ -10,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -17,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.todo_api import todo
 from services.todo_api.idempotency import key_stream_id
+from services.todo_api.list_version import advance_list_version
 from services.todo_api.projection import list_todos, next_todo_id, project
 from shared.envelope import Envelope
 from shared.events import (
@@ -92,7 +96,13 @@ class SqlTodoBook:
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[TodoRecords]:
         async with self._store.transaction() as conn:
-            yield SqlTodoRecords(self._store, conn)
+            records = SqlTodoRecords(self._store, conn)
+            yield records
+            if records.changed_at is not None:
+                # last, just before the commit: the version row's lock, which orders the
+                # versions, is held for the commit only, so changes to different todos do not
+                # wait on each other's work
+                await advance_list_version(conn, records.changed_at)
 
     async def todos(self) -> list[TodoSnapshot]:
         async with self._store.reading() as conn:
@@ -110,6 +120,8 @@ class SqlTodoRecords:
     def __init__(self, store: EventStore, conn: AsyncConnection) -> None:
         self._store = store
         self._conn = conn
+        # when the newest change to the list recorded here happened (None: no change)
+        self.changed_at: datetime | None = None
 
     async def next_id(self) -> int:
         return await next_todo_id(self._conn)
@@ -120,7 +132,11 @@ class SqlTodoRecords:
 
     async def record(self, todo_id: int, version: int, events: Sequence[AnyEvent]) -> None:
         stream = todo.stream_id(todo_id)
-        await project(self._conn, await self._store.append(self._conn, stream, version, events))
+        appended = await self._store.append(self._conn, stream, version, events)
+        await project(self._conn, appended)
+        if appended:
+            newest = max(envelope.occurred_at for envelope in appended)
+            self.changed_at = max(self.changed_at or newest, newest)
 
     async def record_calendar_request(self, event: CalendarRequested) -> None:
         stream = todo.calendar_stream_id(event.task_id)

@@ -8,8 +8,9 @@ from shared.runtime import ServiceSchema
 from shared.store import store_tables
 
 OWNER = "todo_api"
-# bump on any change to these tables; ensure_schema refuses a database of another version
-SCHEMA_VERSION = 1
+# bump on any change to these tables; ensure_schema refuses a database of another version, and
+# upgrade.py brings an older one up to this one
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 store = store_tables(metadata, OWNER)
@@ -32,6 +33,19 @@ todo_ids = Table(
     metadata,
     Column("name", String(16), primary_key=True),
     Column("last_id", BigInteger, nullable=False),
+)
+
+# the todo list's version: moved on in the transaction of every change to the list (records.py)
+# and by a rebuild, so it changes with each commit; the calendar feed's tag. `database_id` is drawn
+# when the row is made, with this database's tables: another database (an import) never shares it
+list_version = Table(
+    f"{OWNER}_list_version",
+    metadata,
+    Column("name", String(16), primary_key=True),
+    Column("database_id", String(32), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    # when the list last changed: the feed's DTSTAMPs
+    Column("changed_at", DateTime, nullable=False),
 )
 
 SCHEMA = ServiceSchema(owner=OWNER, version=SCHEMA_VERSION, metadata=metadata, store=store)

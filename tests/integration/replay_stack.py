@@ -27,12 +27,14 @@ from services.job_tracker.records import SqlJobBook
 from services.job_tracker.tables import jobs
 from services.todo_api.commands import CreateTodo, RequestCalendar
 from services.todo_api.handlers import create_todo, request_calendar
+from services.todo_api.list_version import seed_list_version
 from services.todo_api.projection import list_todos, seed_todo_ids
 from services.todo_api.records import SqlTodoBook
 from shared.aws import aws_client
 from shared.blobs import S3BlobStore
 from shared.bootstrap import Deployed, bootstrap
 from shared.bus import SnsPublisher
+from shared.clock import utcnow
 from shared.consumer import ConsumerOptions, Handle, SqsConsumer
 from shared.events import TodoSnapshot
 from shared.outbox import SqlOutbox
@@ -196,4 +198,5 @@ async def open_service_store(base: Settings, name: str, var_dir: Path) -> EventS
     if name == "todo_api":
         async with store.engine.begin() as conn:
             await seed_todo_ids(conn)
+            await seed_list_version(conn, utcnow())
     return store

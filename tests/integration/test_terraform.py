@@ -346,6 +346,37 @@ class TestBucket:
         assert "var.dlq_retention_s + var.queue_retention_s" in condition
 
 
+class TestTaskRoles:
+    def test_the_roles_that_read_objects_may_list_the_bucket_itself_and_nothing_more(
+        self, tf: Terraform
+    ) -> None:
+        # without s3:ListBucket S3 answers a missing key 403, not 404 (shared/blobs.py)
+        statements = task_statements(tf)
+        listing = statements["missingis404"]
+        assert listing["for_each"] == statements["read"]["for_each"]
+        content = only(listing["content"])
+        assert content["actions"] == ["s3:ListBucket"]
+        assert content["resources"] == ["${aws_s3_bucket.results.arn}"]
+        readers = {name for name, spec in tf.locals["services"].items() if spec["s3_read"]}
+        assert readers == {"job_tracker", "calendar_worker"}
+
+    def test_every_key_the_code_reads_or_writes_is_under_its_roles_prefixes(
+        self, tf: Terraform
+    ) -> None:
+        services = tf.locals["services"]
+        request = CalendarRequested(task_id=uuid4(), requested_at=datetime.now(), todo_count=0)
+        calendar, snapshot = calendar_key(uuid4()), snapshot_key(request)
+        granted = {
+            ("todo_api", "s3_write", snapshot),
+            ("calendar_worker", "s3_read", snapshot),
+            ("calendar_worker", "s3_write", calendar),
+            ("job_tracker", "s3_read", calendar),
+        }
+        for service, access, key in granted:
+            patterns = services[service][access]
+            assert any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns), (service, key)
+
+
 class TestMonitoring:
     def test_each_queue_alarms_on_the_age_of_its_oldest_message_and_on_its_depth(
         self, tf: Terraform
@@ -422,6 +453,13 @@ class TestMonitoring:
         assert "aws_sqs_queue.dlq" in statement["resources"]
         policy = tf.resources["aws_iam_role_policy", "queue_depths"]
         assert policy["role"] == '${aws_iam_role.task["todo_api"].id}'
+
+
+def task_statements(tf: Terraform) -> dict[str, dict[str, Any]]:
+    """The task roles' dynamic policy statements by sid: each with its for_each and content."""
+    dynamics = tf.data["aws_iam_policy_document", "task"]["dynamic"]
+    statements = [block["statement"] for block in dynamics]
+    return {only(statement["content"])["sid"]: statement for statement in statements}
 
 
 def served_paths(service: str) -> set[str]:

@@ -8,6 +8,7 @@ from uuid import uuid4
 
 import pytest
 
+from services.todo_api.list_version import seed_list_version
 from services.todo_api.projection import seed_todo_ids
 from services.todo_api.records import SqlTodoBook, TodoBook
 from services.todo_api.tables import SCHEMA
@@ -32,8 +33,9 @@ async def book(backend: Settings | None) -> AsyncIterator[TodoBook]:
         return
     async with service_store(backend, SCHEMA) as store:
         async with store.engine.begin() as conn:
-            # the service creates its id counter at start-up (app.py)
+            # the service creates its id counter and list version at start-up (app.py)
             await seed_todo_ids(conn)
+            await seed_list_version(conn, NOW)
         yield SqlTodoBook(store)
 
 
