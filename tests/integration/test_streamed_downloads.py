@@ -248,7 +248,10 @@ class TestAStoreFailingMidDownload:
         path = await large_result(failing_tracker)
         caplog.set_level(logging.INFO)
 
-        async with aiohttp.ClientSession() as session:
+        # a bound of our own: a client that never hears the end would wait aiohttp's 300 s
+        async with aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=CLOSED_WITHIN_S)
+        ) as session:
             url = failing_tracker.client.make_url(path)
             async with session.get(url) as response:
                 assert response.status == 200
