@@ -29,7 +29,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from shared.deadline import Deadline
-from shared.http import Handler
+from shared.http import CLIENT_CLOSED as CLIENT_CLOSED_STATUS
+from shared.http import Handler, cut_off_by
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +38,8 @@ logger = logging.getLogger(__name__)
 UNMATCHED_ROUTE = "unmatched"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER_METHOD = "other"
-# a request whose client went away before it was answered (nginx's convention)
-CLIENT_CLOSED = "499"
+# a request whose client went away before it was answered in full (nginx's convention)
+CLIENT_CLOSED = str(CLIENT_CLOSED_STATUS)
 # a read of the database at scrape time that takes longer is left out of that scrape
 SCRAPE_READ_TIMEOUT_S = 2.0
 # a relay's batch, an AWS call (receives long-poll up to 20 s), a message's handler
@@ -61,6 +62,13 @@ class HttpMetrics:
         self.duration = Histogram(
             "http_request_duration_seconds",
             "Time to answer an HTTP request, by route template",
+            ["route", "method"],
+            registry=registry,
+        )
+        self.cut_off = Counter(
+            "http_responses_cut_off",
+            "Responses begun (status and headers sent) that the server could not finish: their "
+            "connection was closed mid-body",
             ["route", "method"],
             registry=registry,
         )
@@ -324,15 +332,20 @@ def method_label(method: str) -> str:
 
 
 def http_metrics(metrics: Metrics) -> Middleware:
-    """Middleware: count each request by route template, method and status, and time it."""
+    """Middleware: count each request by route template, method and status, and time it.
+
+    The status is the one sent; 499 when the client went away before its answer was complete. A
+    response the server began but could not finish counts under its status and as cut off.
+    """
     http = metrics.http
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started, status = time.perf_counter(), "500"
+        started, status, cut = time.perf_counter(), "500", None
         try:
             response = await handler(request)
-            status = str(response.status)
+            cut = cut_off_by(request)
+            status = CLIENT_CLOSED if cut == "client" else str(response.status)
             return response
         except web.HTTPException as exc:
             status = str(exc.status)
@@ -341,8 +354,10 @@ def http_metrics(metrics: Metrics) -> Middleware:
             status = CLIENT_CLOSED
             raise
         finally:
-            route = route_label(request.match_info)
-            http.observe(route, method_label(request.method), status, time.perf_counter() - started)
+            route, method = route_label(request.match_info), method_label(request.method)
+            http.observe(route, method, status, time.perf_counter() - started)
+            if cut == "server":
+                http.cut_off.labels(route, method).inc()
 
     return middleware
 

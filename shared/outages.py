@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiohttp
 import asyncpg
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -29,6 +30,9 @@ _OUTAGE_TYPES = (
     OSError,
     TimeoutError,
     BotoCoreError,
+    # an HTTP connection to a dependency that broke, also half-way through a body (an S3 file)
+    aiohttp.ClientConnectionError,
+    aiohttp.ClientPayloadError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,

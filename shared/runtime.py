@@ -14,7 +14,7 @@ from sqlalchemy import MetaData
 from shared.bus import SnsPublisher
 from shared.consumer import ConsumerOptions, Handle, SqsConsumer
 from shared.db import create_engine, ensure_schema, is_unreachable, server_address
-from shared.http import MAX_BODY_BYTES, json_errors
+from shared.http import MAX_BODY_BYTES, json_errors, note_response_started
 from shared.keys import (
     Adapters,
     adapters_key,
@@ -63,6 +63,8 @@ def service_app(
     middlewares = [request_tracing(settings.service_name), http_metrics(metrics), json_errors]
     app = web.Application(client_max_size=max_body_bytes, middlewares=middlewares)
     app.on_response_prepare.append(send_trace_headers)
+    # json_errors must know when a response has begun: an error can then only cut it short
+    app.on_response_prepare.append(note_response_started)
     app[settings_key] = settings
     app[adapters_key] = adapters or NO_ADAPTERS
     app[metrics_key] = metrics

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     http_port: int = Field(default=6400, ge=0, le=65535)
     # where todo_api forwards the job status and result routes, giving one public base URL
     job_tracker_url: str | None = None
+    # how long the tracker may stay silent while todo_api waits for its answer or its file's next
+    # bytes; a transfer as a whole has no limit, so a slow client still gets a large file
+    job_tracker_read_timeout_ms: int = Field(default=30000, ge=100, le=600000)
     # where todo_api's operations page asks calendar_worker for its readiness and metrics
     # (unset: the page shows the worker as unknown)
     calendar_worker_url: str | None = None

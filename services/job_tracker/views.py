@@ -70,7 +70,8 @@ def _progress(job: Job) -> Progress | None:
 
 
 async def job_result(app: web.Application, request: web.Request) -> web.StreamResponse:
-    """The path's calendar file, streamed from `app`'s blob store."""
+    """The path's calendar file, streamed from `app`'s blob store. A store that fails once the
+    response has begun cuts the download short (shared/http.py::json_errors)."""
     task_id, tracked = await _job(app, request)
     job = tracked.job
     if job.status is not Status.SUCCESS or job.result_key is None:

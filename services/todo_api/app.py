@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from aiohttp import ClientSession, ClientTimeout, web
+from aiohttp import ClientSession, web
 
 from services.todo_api.keys import (
     LocalTracker,
     book_key,
     local_tracker_key,
+    settings_key,
     store_key,
     tracker_client_key,
 )
@@ -19,6 +20,7 @@ from services.todo_api.projection import seed_todo_ids
 from services.todo_api.records import SqlTodoBook
 from services.todo_api.routes import ROUTES, setup_routes
 from services.todo_api.tables import SCHEMA
+from services.todo_api.tracker_proxy import tracker_timeout
 from services.todo_api.upgrade import upgrade_ctx
 from shared.clock import utcnow
 from shared.keys import Adapters
@@ -62,6 +64,6 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def tracker_client_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with ClientSession(timeout=ClientTimeout(total=30, connect=3)) as client:
+    async with ClientSession(timeout=tracker_timeout(app[settings_key])) as client:
         app[tracker_client_key] = client
         yield

@@ -3,11 +3,17 @@
 Services started on their own forward over HTTP to JOB_TRACKER_URL; the embedded mode hands
 todo_api the tracker's views, which saves a request per status poll. A cancel asks the tracker
 the same way whether its job has finished.
+
+The tracker may be silent for JOB_TRACKER_READ_TIMEOUT_MS at most; a transfer as a whole has no
+limit, so a slow client still gets a large file. A tracker that fails or goes silent once the
+answer has begun cuts the client's download short (shared/http.py::json_errors).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncGenerator
 from uuid import UUID
 
 import aiohttp
@@ -18,11 +24,24 @@ from shared import log_context
 from shared.blobs import CHUNK_BYTES
 from shared.http import json_error
 from shared.outages import DependencyUnavailableError
+from shared.settings import Settings
 from shared.trace_context import TRACEPARENT, current_traceparent
 from shared.tracing import REQUEST_ID
 
 PASSED_HEADERS = ("Content-Type", "Content-Disposition")
 NO_TRACKER = "Calendar jobs are not available: JOB_TRACKER_URL is not set"
+# reaching the tracker, a pooled connection's wait included
+CONNECT_TIMEOUT_S = 3.0
+
+
+def tracker_timeout(settings: Settings) -> aiohttp.ClientTimeout:
+    """Bounds on the tracker's silence (connecting, then between two reads), never on a whole
+    transfer: a total would cut a large file to a slow client."""
+    return aiohttp.ClientTimeout(
+        total=None,
+        connect=CONNECT_TIMEOUT_S,
+        sock_read=settings.job_tracker_read_timeout_ms / 1000,
+    )
 
 
 async def job_status_route(request: web.Request) -> web.StreamResponse:
@@ -50,12 +69,11 @@ async def forward_to_tracker(request: web.Request) -> web.StreamResponse:
         return json_error(NO_TRACKER, 503)
     url = tracker_url.rstrip("/") + request.rel_url.raw_path_qs
     try:
-        async with request.app[tracker_client_key].get(
-            url, headers=_forwarded(request)
-        ) as upstream:
-            return await _relay(request, upstream)
+        upstream = await request.app[tracker_client_key].get(url, headers=_forwarded(request))
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise DependencyUnavailableError(f"job tracker: {exc!r}") from exc
+    async with upstream:
+        return await _relay(request, upstream)
 
 
 async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
@@ -64,10 +82,20 @@ async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.
         if name in upstream.headers:
             response.headers[name] = upstream.headers[name]
     await response.prepare(request)
-    async for chunk in upstream.content.iter_chunked(CHUNK_BYTES):
-        await response.write(chunk)
+    # the client's own connection failing is not the tracker's: only reads are the tracker's
+    async with contextlib.aclosing(_body(upstream)) as chunks:
+        async for chunk in chunks:
+            await response.write(chunk)
     await response.write_eof()
     return response
+
+
+async def _body(upstream: aiohttp.ClientResponse) -> AsyncGenerator[bytes]:
+    try:
+        async for chunk in upstream.content.iter_chunked(CHUNK_BYTES):
+            yield chunk
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise DependencyUnavailableError(f"job tracker: {exc!r}") from exc
 
 
 async def tracker_job_status(request: web.Request, task_id: UUID) -> str:
