@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     database_url: str = EMBEDDED_DATABASE_URL
     # PostgreSQL schema the service's tables live in (None: the server's default search_path)
     database_schema: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]*$")
+    # PostgreSQL connections a process keeps open, and may open beyond them under load: Terraform
+    # sizes both from the database's connection limit and the most tasks that can run at once
+    db_pool_size: int = Field(default=16, ge=1, le=1000)
+    db_pool_overflow: int = Field(default=4, ge=0, le=1000)
     aws_endpoint_url: str | None = None
     aws_region: str = "us-east-1"
     # unset: botocore's usual chain (env, profile, role); emulators accept any value
