@@ -37,11 +37,18 @@ class Settings(BaseSettings):
     resource_prefix: str = Field(default="", pattern=r"^[a-z0-9-]*$")
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=6400, ge=0, le=65535)
+    # GET /metrics is served on a listener of its own, never on the public port (unset: no
+    # listener, the service still counts); METRICS_HOST unset: HTTP_HOST
+    metrics_host: str | None = None
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
     # where todo_api forwards the job status and result routes, giving one public base URL
     job_tracker_url: str | None = None
-    # where todo_api's operations page asks calendar_worker for its readiness and metrics
+    # where todo_api's operations page asks calendar_worker for its readiness
     # (unset: the page shows the worker as unknown)
     calendar_worker_url: str | None = None
+    # where the operations page reads their outbox backlog: their metrics listeners (unset: none)
+    job_tracker_metrics_url: str | None = None
+    calendar_worker_metrics_url: str | None = None
     # how long the operations page waits for each service, queue or the tracker's figures; by
     # default longer than a service's own readiness checks take (2 s), so it hears their reason
     ops_probe_timeout_ms: int = Field(default=3000, ge=100, le=30000)

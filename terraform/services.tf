@@ -93,8 +93,12 @@ resource "aws_ecs_task_definition" "service" {
     command                = each.value.command
     essential              = true
     readonlyRootFilesystem = true
-    portMappings           = [{ containerPort = local.container_port, protocol = "tcp" }]
-    mountPoints            = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
+    portMappings = [
+      { containerPort = local.container_port, protocol = "tcp" },
+      # inside the VPC only: no target group uses it (alb.tf), scrapers reach it (network.tf)
+      { containerPort = local.metrics_port, protocol = "tcp" },
+    ]
+    mountPoints = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
     # the names are shared/settings.py's fields, upper-cased; no AWS_ENDPOINT_URL: real AWS,
     # credentials from the task role
     environment = concat([
@@ -103,6 +107,7 @@ resource "aws_ecs_task_definition" "service" {
       { name = "DATABASE_SCHEMA", value = each.key },
       { name = "HTTP_HOST", value = "0.0.0.0" },
       { name = "HTTP_PORT", value = tostring(local.container_port) },
+      { name = "METRICS_PORT", value = tostring(local.metrics_port) },
       { name = "SQS_VISIBILITY_TIMEOUT_S", value = tostring(var.sqs_visibility_timeout_s) },
       { name = "SQS_MAX_RECEIVE_COUNT", value = tostring(var.sqs_max_receive_count) },
       { name = "LOG_LEVEL", value = "INFO" },
@@ -114,6 +119,8 @@ resource "aws_ecs_task_definition" "service" {
       # found by name inside the VPC (discovery.tf)
       { name = "JOB_TRACKER_URL", value = local.service_urls["job_tracker"] },
       { name = "CALENDAR_WORKER_URL", value = local.service_urls["calendar_worker"] },
+      { name = "JOB_TRACKER_METRICS_URL", value = local.service_metrics_urls["job_tracker"] },
+      { name = "CALENDAR_WORKER_METRICS_URL", value = local.service_metrics_urls["calendar_worker"] },
     ])
     secrets = [
       { name = "DATABASE_URL", valueFrom = aws_secretsmanager_secret.database_url.arn },

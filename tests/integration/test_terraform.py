@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import importlib
 import json
 import re
@@ -229,24 +228,26 @@ class TestServices:
         assert f"{HEALTH_PATH}'" in command
         assert READY_PATH not in command
 
-    def test_the_load_balancer_does_not_route_the_metrics(self, tf: Terraform) -> None:
-        rule = tf.resources["aws_lb_listener_rule", "metrics_not_public"]
-        action = only(rule["action"])
-        assert action["type"] == "fixed-response"
-        assert only(action["fixed_response"])["status_code"] == "404"
-        [pattern] = only(only(rule["condition"])["path_pattern"])["values"]
-        assert fnmatch.fnmatchcase(METRICS_PATH, pattern)
-        # ahead of every rule that forwards, and on the listener that serves
-        forwarding = [
-            body for (kind, _), body in tf.resources.items() if kind == "aws_lb_listener_rule"
-        ]
-        assert all(rule["priority"] <= other["priority"] for other in forwarding)
-        assert (
-            rule["listener_arn"]
-            == (tf.resources["aws_lb_listener_rule", "job_routes"]["listener_arn"])
-        )
+    def test_the_metrics_are_on_a_port_the_load_balancer_cannot_reach(self, tf: Terraform) -> None:
+        assert tf.locals["metrics_port"] != tf.locals["container_port"]
+        # the public listener has no /metrics to route to, however the path is spelled
         for name in ("todo_api", "job_tracker", "calendar_worker"):
-            assert METRICS_PATH in served_paths(name)
+            assert METRICS_PATH not in served_paths(name)
+        definitions = tf.resources["aws_ecs_task_definition", "service"]["container_definitions"]
+        assert 'name = "METRICS_PORT", value = tostring(local.metrics_port)' in definitions
+        # every target group and every ALB egress goes to the service port, never the metrics one
+        assert tf.resources["aws_lb_target_group", "service"]["port"] == "${local.container_port}"
+        web = tf.resources["aws_ecs_service", "web"]
+        assert only(web["load_balancer"])["container_port"] == "${local.container_port}"
+        alb_rules = [
+            body
+            for (kind, _), body in tf.resources.items()
+            if kind.startswith("aws_vpc_security_group_")
+            and body["security_group_id"] == "${aws_security_group.alb.id}"
+        ]
+        assert alb_rules
+        assert all("metrics_port" not in str(rule) for rule in alb_rules)
+        assert not [kind for kind, name in tf.resources if name == "metrics_not_public"]
 
     def test_only_the_load_balancer_the_scrapers_and_the_tasks_themselves_reach_the_tasks(
         self, tf: Terraform
@@ -257,13 +258,17 @@ class TestServices:
             if kind == "aws_vpc_security_group_ingress_rule"
             and body["security_group_id"] == "${aws_security_group.tasks.id}"
         ]
-        assert sorted(rule["referenced_security_group_id"] for rule in ingress) == [
-            "${aws_security_group.alb.id}",
-            "${aws_security_group.metrics_scrapers.id}",
-            "${aws_security_group.tasks.id}",
+        reached = sorted(
+            (rule["referenced_security_group_id"], rule["from_port"]) for rule in ingress
+        )
+        assert reached == [
+            ("${aws_security_group.alb.id}", "${local.container_port}"),
+            ("${aws_security_group.metrics_scrapers.id}", "${local.metrics_port}"),
+            ("${aws_security_group.tasks.id}", "${local.container_port}"),
+            ("${aws_security_group.tasks.id}", "${local.metrics_port}"),
         ]
         assert all("cidr_ipv4" not in rule for rule in ingress)
-        assert {rule["from_port"] for rule in ingress} == {"${local.container_port}"}
+        assert all(rule["from_port"] == rule["to_port"] for rule in ingress)
 
     def test_todo_api_finds_the_tracker_and_the_worker_by_name_inside_the_vpc(
         self, tf: Terraform
@@ -274,7 +279,10 @@ class TestServices:
             ("CALENDAR_WORKER_URL", "calendar_worker"),
         ):
             assert f'name = "{setting}", value = local.service_urls["{service}"]' in definitions
+            metrics = f'name = "{setting[:-4]}_METRICS_URL", value = local.service_metrics_urls'
+            assert f'{metrics}["{service}"]' in definitions
             assert service in tf.locals["discovered"]
+        assert ":${local.metrics_port}" in tf.locals["service_metrics_urls"]
         web = tf.resources["aws_ecs_service", "web"]["dynamic"]
         assert "service_registries" in str(web)
         worker = tf.resources["aws_ecs_service", "worker"]
