@@ -13,6 +13,7 @@ from services.todo_api.keys import (
     store_key,
     tracker_client_key,
 )
+from services.todo_api.page_headers import send_page_headers
 from services.todo_api.projection import seed_todo_ids
 from services.todo_api.records import SqlTodoBook
 from services.todo_api.routes import ROUTES, setup_routes
@@ -30,6 +31,7 @@ def create_app(
 ) -> web.Application:
     """The todo API; `local_tracker` answers the job routes in process instead of over HTTP."""
     app = service_app(settings, adapters)
+    app.on_response_prepare.append(send_page_headers)
     if local_tracker is not None:
         app[local_tracker_key] = local_tracker
     app.cleanup_ctx.extend(
