@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import ClientSession, ClientTimeout, web
 
+from services.todo_api.cross_site import refuse_cross_site
 from services.todo_api.keys import (
     LocalTracker,
     book_key,
@@ -32,6 +33,7 @@ def create_app(
     """The todo API; `local_tracker` answers the job routes in process instead of over HTTP."""
     app = service_app(settings, adapters)
     app.on_response_prepare.append(send_page_headers)
+    app.middlewares.append(refuse_cross_site)
     if local_tracker is not None:
         app[local_tracker_key] = local_tracker
     app.cleanup_ctx.extend(
