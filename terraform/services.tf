@@ -115,6 +115,9 @@ resource "aws_ecs_task_definition" "service" {
       { name = "LOG_FORMAT", value = "json" },
       # results answer 410 when the bucket's lifecycle rule has deleted them
       { name = "RESULT_TTL_DAYS", value = tostring(var.result_expiry_days) },
+      # every task's share of the database's connections (database.tf)
+      { name = "DB_POOL_SIZE", value = tostring(local.db_pool_size) },
+      { name = "DB_POOL_OVERFLOW", value = tostring(local.db_pool_overflow) },
       ], each.key != "todo_api" ? [] : [
       # found by name inside the VPC (discovery.tf)
       { name = "JOB_TRACKER_URL", value = local.service_urls["job_tracker"] },
@@ -145,6 +148,13 @@ resource "aws_ecs_task_definition" "service" {
   }])
 
   depends_on = [aws_secretsmanager_secret_version.database_url, aws_secretsmanager_secret_version.task_secret]
+
+  lifecycle {
+    precondition {
+      condition     = local.db_task_connections >= 2
+      error_message = "The database's connections (db_max_connections - db_reserved_connections) leave fewer than 2 per task at the most tasks that can run (counts, worker_max_count, deployment_maximum_percent): a bigger db_instance_class and db_max_connections, or fewer tasks."
+    }
+  }
 }
 
 # todo_api and job_tracker: behind the load balancer
@@ -157,6 +167,9 @@ resource "aws_ecs_service" "web" {
   desired_count                     = local.services[each.key].desired_count
   launch_type                       = "FARGATE"
   health_check_grace_period_seconds = 60
+  # the database's connections are shared out for this many tasks at once (database.tf)
+  deployment_maximum_percent         = var.deployment_maximum_percent
+  deployment_minimum_healthy_percent = 100
 
   network_configuration {
     subnets          = aws_subnet.private[*].id
@@ -192,6 +205,9 @@ resource "aws_ecs_service" "worker" {
   task_definition = aws_ecs_task_definition.service["calendar_worker"].arn
   desired_count   = var.worker_count
   launch_type     = "FARGATE"
+  # the database's connections are shared out for this many tasks at once (database.tf)
+  deployment_maximum_percent         = var.deployment_maximum_percent
+  deployment_minimum_healthy_percent = 100
 
   network_configuration {
     subnets          = aws_subnet.private[*].id
