@@ -45,6 +45,8 @@ async def embedded_stack(transport: str = "embedded") -> AsyncIterator[Stack]:
     """`make run` in a process of its own: on the embedded transport, or "aws" (moto inside)."""
     with tempfile.TemporaryDirectory() as var_dir:
         env = {**BENCH_ENV, "VAR_DIR": var_dir, "EMBEDDED_AWS_PORT": "0", "TRANSPORT": transport}
+        # the three metrics listeners on ports the OS picks
+        env["METRICS_PORT"] = "0"
         service = Service("services.embedded", env, Path(var_dir) / "embedded.log")
         async with _running([service]):
             yield Stack(service.url, [service])

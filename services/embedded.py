@@ -5,7 +5,9 @@ in server mode on loopback, serves only the practical's two demo queues. With TR
 services use SNS/SQS/S3 on that moto instead, the topology bootstrapped there, or on
 AWS_ENDPOINT_URL when it is set (LocalStack, for instance). todo_api (the
 public base URL), job_tracker and calendar_worker run in one event loop, each with its own
-SQLite file.
+SQLite file. Each serves its metrics on a port of its own (loopback unless METRICS_HOST is set):
+METRICS_PORT (9400 unless set) for todo_api, the next two for job_tracker and calendar_worker
+(METRICS_PORT=0: the OS picks all three).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from shared.aws import aws_client
 from shared.bootstrap import bootstrap
 from shared.demo_queues import DEMO_QUEUE_NAMES, ensure_queue
 from shared.heap import freeze_long_lived
+from shared.keys import metrics_url_key
 from shared.logs import configure_logging
 from shared.settings import Settings
 from shared.tracing import configure_tracing
@@ -37,6 +40,9 @@ from shared.transport.clients import provision_embedded, transport_path
 
 logger = logging.getLogger("embedded")
 AppFactory = Callable[[Settings], web.Application]
+# todo_api's metrics port when METRICS_PORT is not set; job_tracker's and calendar_worker's follow
+METRICS_PORT = 9400
+METRICS_PORT_OFFSETS = {"todo_api": 0, "job_tracker": 1, "calendar_worker": 2}
 
 
 def start_aws_emulator(port: int) -> str:
@@ -54,7 +60,21 @@ def service_settings(base: Settings, service: str, var_dir: Path, port: int) -> 
     """Each service gets its own SQLite file (or shares the PostgreSQL server it is given), and
     its name, which its spans and log lines carry."""
     own = base.with_embedded_database(service, var_dir) if base.is_sqlite else base
-    return own.model_copy(update={"http_port": port, "service_name": service})
+    return own.model_copy(
+        update={
+            "http_port": port,
+            "service_name": service,
+            # loopback unless METRICS_HOST says otherwise, whatever HTTP_HOST is
+            "metrics_host": base.metrics_host or "127.0.0.1",
+            "metrics_port": metrics_port(base, service),
+        }
+    )
+
+
+def metrics_port(base: Settings, service: str) -> int:
+    """The service's metrics port: consecutive from METRICS_PORT, or 0 (any) for each."""
+    first = METRICS_PORT if base.metrics_port is None else base.metrics_port
+    return first + METRICS_PORT_OFFSETS[service] if first else 0
 
 
 async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
@@ -101,13 +121,14 @@ async def run(base: Settings, var_dir: Path, aws_port: int) -> None:
     base = await prepare_messaging(base, aws_port)
     tracker_app = create_tracker(service_settings(base, "job_tracker", var_dir, 0))
     tracker, tracker_port = await start_site(tracker_app, "127.0.0.1", 0)
-    worker, worker_port = await start_site(
-        create_worker(service_settings(base, "calendar_worker", var_dir, 0)), "127.0.0.1", 0
-    )
+    worker_app = create_worker(service_settings(base, "calendar_worker", var_dir, 0))
+    worker, worker_port = await start_site(worker_app, "127.0.0.1", 0)
     api_settings = service_settings(base, "todo_api", var_dir, base.http_port).model_copy(
         update={
             "job_tracker_url": f"http://127.0.0.1:{tracker_port}",
             "calendar_worker_url": f"http://127.0.0.1:{worker_port}",
+            "job_tracker_metrics_url": tracker_app[metrics_url_key],
+            "calendar_worker_metrics_url": worker_app[metrics_url_key],
         }
     )
     # one process: the public port answers the job routes from the tracker's own tables
@@ -122,6 +143,8 @@ async def run(base: Settings, var_dir: Path, aws_port: int) -> None:
     runners = [api, worker, tracker]
     freeze_long_lived()
     logger.info("embedded mode: databases under %s", var_dir)
+    metrics = (app[metrics_url_key] for app in (api_app, tracker_app, worker_app))
+    logger.info("metrics of todo_api, job_tracker, calendar_worker: %s", ", ".join(metrics))
     logger.info("TaskOverflow is up at http://%s:%d  (Ctrl-C stops it)", base.http_host, api_port)
     try:
         await _until_stopped()

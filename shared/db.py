@@ -22,8 +22,6 @@ CONNECT_TIMEOUT_S = 3.0
 COMMAND_TIMEOUT_S = 5.0
 # a request that cannot get a connection this soon answers 503 (SQLAlchemy would wait 30 s)
 POOL_TIMEOUT_S = 5.0
-POOL_SIZE = 16
-POOL_OVERFLOW = 4
 # one key for every service and schema in the database: creating tables is rare and quick, so
 # serialising all of it costs nothing and needs no agreement on per-schema keys
 SCHEMA_LOCK_KEY = int.from_bytes(
@@ -56,8 +54,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # opening a connection (TLS negotiation, authentication) costs more than a dozen queries:
         # the pool covers a service's usual concurrency (a consumer's handlers, a burst of status
         # polls) so that connections are not opened and closed per request
-        pool_size=POOL_SIZE,
-        max_overflow=POOL_OVERFLOW,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_overflow,
         pool_timeout=POOL_TIMEOUT_S,
         # no ping per checkout (a round trip each time): a connection that died in an outage
         # fails its next statement, SQLAlchemy then replaces every connection of the pool

@@ -38,3 +38,5 @@ aws_key = web.AppKey("aws", AwsClients)
 blobs_key = web.AppKey("blobs", BlobStore)
 relay_key = web.AppKey("relay", OutboxRelay)
 metrics_key = web.AppKey("metrics", Metrics)
+# the base URL of the service's metrics listener, once it listens
+metrics_url_key = web.AppKey("metrics_url", str)

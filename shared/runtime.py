@@ -25,7 +25,8 @@ from shared.keys import (
     settings_key,
     store_key,
 )
-from shared.metrics import Metrics, http_metrics, metrics_view
+from shared.metrics import Metrics, http_metrics
+from shared.metrics_listener import metrics_listener_ctx
 from shared.outbox import SqlOutbox
 from shared.relay import OutboxRelay
 from shared.relay_lease import RelayLease
@@ -55,8 +56,8 @@ class ServiceSchema:
 def service_app(
     settings: Settings, adapters: Adapters | None = None, *, max_body_bytes: int = MAX_BODY_BYTES
 ) -> web.Application:
-    """A service's application: JSON errors, metrics, its settings, and any adapters it is
-    handed."""
+    """A service's application: JSON errors, metrics (on their own listener), its settings, and
+    any adapters it is handed."""
     metrics = Metrics()
     # the trace and request id first, so every line logged and every response carries them;
     # metrics outside the JSON errors, so the status counted is the one sent
@@ -68,8 +69,9 @@ def service_app(
     app[settings_key] = settings
     app[adapters_key] = adapters or NO_ADAPTERS
     app[metrics_key] = metrics
-    # for scrapers inside the network: the load balancer does not route it (terraform/alb.tf)
-    app.router.add_get("/metrics", metrics_view(metrics))
+    # /metrics on a port of its own for scrapers inside the network, never on the public one;
+    # first in, so it outlives the parts whose figures it reads
+    app.cleanup_ctx.append(metrics_listener_ctx)
     return app
 
 

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     # SQLite files (the embedded mode's service databases and transport): NORMAL loses no commit
     # to a killed process, but a power cut or OS crash can take the last ones back; FULL cannot
     sqlite_synchronous: SqliteSynchronous = "NORMAL"
+    # PostgreSQL connections a process keeps open, and may open beyond them under load: Terraform
+    # sizes both from the database's connection limit and the most tasks that can run at once
+    db_pool_size: int = Field(default=16, ge=1, le=1000)
+    db_pool_overflow: int = Field(default=4, ge=0, le=1000)
     aws_endpoint_url: str | None = None
     aws_region: str = "us-east-1"
     # unset: botocore's usual chain (env, profile, role); emulators accept any value
@@ -38,14 +42,21 @@ class Settings(BaseSettings):
     resource_prefix: str = Field(default="", pattern=r"^[a-z0-9-]*$")
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=6400, ge=0, le=65535)
+    # GET /metrics is served on a listener of its own, never on the public port (unset: no
+    # listener, the service still counts); METRICS_HOST unset: HTTP_HOST
+    metrics_host: str | None = None
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
     # where todo_api forwards the job status and result routes, giving one public base URL
     job_tracker_url: str | None = None
     # how long the tracker may stay silent while todo_api waits for its answer or its file's next
     # bytes; a transfer as a whole has no limit, so a slow client still gets a large file
     job_tracker_read_timeout_ms: int = Field(default=30000, ge=100, le=600000)
-    # where todo_api's operations page asks calendar_worker for its readiness and metrics
+    # where todo_api's operations page asks calendar_worker for its readiness
     # (unset: the page shows the worker as unknown)
     calendar_worker_url: str | None = None
+    # where the operations page reads their outbox backlog: their metrics listeners (unset: none)
+    job_tracker_metrics_url: str | None = None
+    calendar_worker_metrics_url: str | None = None
     # how long the operations page waits for each service, queue or the tracker's figures; by
     # default longer than a service's own readiness checks take (2 s), so it hears their reason
     ops_probe_timeout_ms: int = Field(default=3000, ge=100, le=30000)

@@ -1,5 +1,6 @@
-# The one public base URL: the job status and result paths go to job_tracker, the rest to todo_api;
-# /metrics is not routed (scrapers reach the tasks inside the VPC, network.tf).
+# The one public base URL: the job status and result paths go to job_tracker, the rest to todo_api.
+# The services' metrics are on another port (local.metrics_port) that no target group forwards to
+# and the ALB's security group cannot reach (scrapers reach it inside the VPC, network.tf).
 
 resource "aws_lb" "main" {
   #checkov:skip=CKV_AWS_91:access logs need a log bucket with the ELB account's policy; flow logs and service logs cover a practical's stack (terraform/README.md)
@@ -90,28 +91,6 @@ resource "aws_lb_listener_rule" "job_routes" {
   condition {
     path_pattern {
       values = local.tracker_paths
-    }
-  }
-}
-
-# the metrics of a service are for scrapers inside the VPC, not for the internet
-resource "aws_lb_listener_rule" "metrics_not_public" {
-  listener_arn = local.https ? aws_lb_listener.https[0].arn : aws_lb_listener.http.arn
-  priority     = 5
-
-  action {
-    type = "fixed-response"
-
-    fixed_response {
-      content_type = "application/json"
-      message_body = jsonencode({ error = "Not found" })
-      status_code  = "404"
-    }
-  }
-
-  condition {
-    path_pattern {
-      values = ["/metrics*"]
     }
   }
 }

@@ -5,6 +5,23 @@
 locals {
   db_name     = "taskoverflow"
   db_username = "taskoverflow"
+
+  # the most tasks of each service that can hold connections at once: the worker at its
+  # autoscaling ceiling, each service doubled (deployment_maximum_percent) while a deployment
+  # starts new tasks before it stops the old ones
+  db_peak_tasks = {
+    todo_api        = ceil(var.api_count * var.deployment_maximum_percent / 100)
+    job_tracker     = ceil(var.tracker_count * var.deployment_maximum_percent / 100)
+    calendar_worker = ceil(var.worker_max_count * var.deployment_maximum_percent / 100)
+  }
+  # every task an equal share of what the database allows the services, at most what one needs
+  db_task_connections = min(
+    var.db_task_connections_max,
+    floor((var.db_max_connections - var.db_reserved_connections) / sum(values(local.db_peak_tasks))),
+  )
+  # DB_POOL_SIZE kept open and DB_POOL_OVERFLOW opened under load, a fifth of the share
+  db_pool_overflow = floor(local.db_task_connections / 5)
+  db_pool_size     = local.db_task_connections - local.db_pool_overflow
 }
 
 ephemeral "random_password" "db" {
@@ -50,6 +67,13 @@ resource "aws_db_parameter_group" "main" {
   parameter {
     name  = "log_min_duration_statement"
     value = "1000"
+  }
+
+  # the limit the services' pools are sized against (locals above), not one inferred from memory
+  parameter {
+    name         = "max_connections"
+    value        = tostring(var.db_max_connections)
+    apply_method = "pending-reboot"
   }
 
   lifecycle {

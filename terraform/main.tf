@@ -84,4 +84,6 @@ locals {
   tracker_paths  = ["/api/v1/todos/ical/*/status", "/api/v1/todos/ical/*/result"]
   public         = toset(["todo_api", "job_tracker"])
   container_port = 6400
+  # GET /metrics, on a listener of its own: no target group or ALB rule leads there (network.tf)
+  metrics_port = 9400
 }

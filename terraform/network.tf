@@ -124,11 +124,12 @@ resource "aws_vpc_security_group_ingress_rule" "tasks_from_alb" {
   to_port                      = local.container_port
 }
 
-# a Prometheus (or an ADOT collector) put in this group may scrape GET /metrics of every task
+# a Prometheus (or an ADOT collector) put in this group may scrape GET /metrics of every task, on
+# the metrics port only
 resource "aws_security_group" "metrics_scrapers" {
   #checkov:skip=CKV2_AWS_5:for a scraper the operator runs in the VPC (output metrics_scrapers_security_group_id); nothing of this stack joins it
   name        = "${local.name}-metrics-scrapers"
-  description = "TaskOverflow metrics scrapers inside the VPC: may reach the tasks' /metrics"
+  description = "TaskOverflow metrics scrapers inside the VPC: may reach the tasks' metrics port"
   vpc_id      = aws_vpc.main.id
 }
 
@@ -137,8 +138,8 @@ resource "aws_vpc_security_group_ingress_rule" "tasks_from_scrapers" {
   description                  = "metrics scrapers inside the VPC"
   referenced_security_group_id = aws_security_group.metrics_scrapers.id
   ip_protocol                  = "tcp"
-  from_port                    = local.container_port
-  to_port                      = local.container_port
+  from_port                    = local.metrics_port
+  to_port                      = local.metrics_port
 }
 
 resource "aws_vpc_security_group_egress_rule" "scrapers_to_tasks" {
@@ -146,8 +147,8 @@ resource "aws_vpc_security_group_egress_rule" "scrapers_to_tasks" {
   description                  = "scrapes of the services' /metrics"
   referenced_security_group_id = aws_security_group.tasks.id
   ip_protocol                  = "tcp"
-  from_port                    = local.container_port
-  to_port                      = local.container_port
+  from_port                    = local.metrics_port
+  to_port                      = local.metrics_port
 }
 
 resource "aws_vpc_security_group_egress_rule" "tasks_https" {

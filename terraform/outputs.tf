@@ -44,6 +44,11 @@ output "database_url_secret_arn" {
 }
 
 output "metrics_scrapers_security_group_id" {
-  description = "Put a metrics scraper in this security group to reach GET /metrics of the tasks."
+  description = "Put a metrics scraper in this security group to reach GET /metrics of the tasks on their metrics port (output metrics_port)."
   value       = aws_security_group.metrics_scrapers.id
+}
+
+output "metrics_port" {
+  description = "The tasks' metrics port (METRICS_PORT): GET /metrics there, from the metrics_scrapers group."
+  value       = local.metrics_port
 }

@@ -93,8 +93,12 @@ resource "aws_ecs_task_definition" "service" {
     command                = each.value.command
     essential              = true
     readonlyRootFilesystem = true
-    portMappings           = [{ containerPort = local.container_port, protocol = "tcp" }]
-    mountPoints            = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
+    portMappings = [
+      { containerPort = local.container_port, protocol = "tcp" },
+      # inside the VPC only: no target group uses it (alb.tf), scrapers reach it (network.tf)
+      { containerPort = local.metrics_port, protocol = "tcp" },
+    ]
+    mountPoints = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
     # the names are shared/settings.py's fields, upper-cased; no AWS_ENDPOINT_URL: real AWS,
     # credentials from the task role
     environment = concat([
@@ -103,6 +107,7 @@ resource "aws_ecs_task_definition" "service" {
       { name = "DATABASE_SCHEMA", value = each.key },
       { name = "HTTP_HOST", value = "0.0.0.0" },
       { name = "HTTP_PORT", value = tostring(local.container_port) },
+      { name = "METRICS_PORT", value = tostring(local.metrics_port) },
       { name = "SQS_VISIBILITY_TIMEOUT_S", value = tostring(var.sqs_visibility_timeout_s) },
       { name = "SQS_MAX_RECEIVE_COUNT", value = tostring(var.sqs_max_receive_count) },
       { name = "LOG_LEVEL", value = "INFO" },
@@ -110,10 +115,15 @@ resource "aws_ecs_task_definition" "service" {
       { name = "LOG_FORMAT", value = "json" },
       # results answer 410 when the bucket's lifecycle rule has deleted them
       { name = "RESULT_TTL_DAYS", value = tostring(var.result_expiry_days) },
+      # every task's share of the database's connections (database.tf)
+      { name = "DB_POOL_SIZE", value = tostring(local.db_pool_size) },
+      { name = "DB_POOL_OVERFLOW", value = tostring(local.db_pool_overflow) },
       ], each.key != "todo_api" ? [] : [
       # found by name inside the VPC (discovery.tf)
       { name = "JOB_TRACKER_URL", value = local.service_urls["job_tracker"] },
       { name = "CALENDAR_WORKER_URL", value = local.service_urls["calendar_worker"] },
+      { name = "JOB_TRACKER_METRICS_URL", value = local.service_metrics_urls["job_tracker"] },
+      { name = "CALENDAR_WORKER_METRICS_URL", value = local.service_metrics_urls["calendar_worker"] },
     ])
     secrets = [
       { name = "DATABASE_URL", valueFrom = aws_secretsmanager_secret.database_url.arn },
@@ -138,6 +148,13 @@ resource "aws_ecs_task_definition" "service" {
   }])
 
   depends_on = [aws_secretsmanager_secret_version.database_url, aws_secretsmanager_secret_version.task_secret]
+
+  lifecycle {
+    precondition {
+      condition     = local.db_task_connections >= 2
+      error_message = "The database's connections (db_max_connections - db_reserved_connections) leave fewer than 2 per task at the most tasks that can run (counts, worker_max_count, deployment_maximum_percent): a bigger db_instance_class and db_max_connections, or fewer tasks."
+    }
+  }
 }
 
 # todo_api and job_tracker: behind the load balancer
@@ -150,6 +167,9 @@ resource "aws_ecs_service" "web" {
   desired_count                     = local.services[each.key].desired_count
   launch_type                       = "FARGATE"
   health_check_grace_period_seconds = 60
+  # the database's connections are shared out for this many tasks at once (database.tf)
+  deployment_maximum_percent         = var.deployment_maximum_percent
+  deployment_minimum_healthy_percent = 100
 
   network_configuration {
     subnets          = aws_subnet.private[*].id
@@ -185,6 +205,9 @@ resource "aws_ecs_service" "worker" {
   task_definition = aws_ecs_task_definition.service["calendar_worker"].arn
   desired_count   = var.worker_count
   launch_type     = "FARGATE"
+  # the database's connections are shared out for this many tasks at once (database.tf)
+  deployment_maximum_percent         = var.deployment_maximum_percent
+  deployment_minimum_healthy_percent = 100
 
   network_configuration {
     subnets          = aws_subnet.private[*].id

@@ -182,6 +182,35 @@ variable "db_instance_class" {
   default     = "db.t4g.micro"
 }
 
+variable "db_max_connections" {
+  description = "PostgreSQL's max_connections, set in the parameter group: the figure the services' pools are sized against. The default is RDS's own for db.t4g.micro (LEAST(DBInstanceClassMemory/9531392, 5000) with 1 GiB); give the figure of another db_instance_class with it."
+  type        = number
+  default     = 112
+}
+
+variable "db_reserved_connections" {
+  description = "Connections of db_max_connections kept from the services' pools: PostgreSQL's superuser_reserved_connections (3) and room for operators (make replay, psql)."
+  type        = number
+  default     = 10
+}
+
+variable "db_task_connections_max" {
+  description = "The most connections one task's pool may hold (DB_POOL_SIZE + DB_POOL_OVERFLOW), when the database allows more."
+  type        = number
+  default     = 20
+}
+
+variable "deployment_maximum_percent" {
+  description = "ECS deploymentMaximumPercent of every service: a deployment may run this percentage of the desired tasks at once (new ones start before old ones stop), so the pools are sized for it."
+  type        = number
+  default     = 200
+
+  validation {
+    condition     = var.deployment_maximum_percent >= 100 && var.deployment_maximum_percent <= 200
+    error_message = "deployment_maximum_percent: between 100 and 200."
+  }
+}
+
 variable "db_allocated_storage_gb" {
   description = "RDS storage, GB."
   type        = number

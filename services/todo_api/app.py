@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import ClientSession, web
 
+from services.todo_api.cross_site import refuse_cross_site
 from services.todo_api.keys import (
     LocalTracker,
     book_key,
@@ -16,6 +17,7 @@ from services.todo_api.keys import (
 )
 from services.todo_api.list_version import seed_list_version
 from services.todo_api.ops_views import ops_report_ctx
+from services.todo_api.page_headers import send_page_headers
 from services.todo_api.projection import seed_todo_ids
 from services.todo_api.records import SqlTodoBook
 from services.todo_api.routes import ROUTES, setup_routes
@@ -36,6 +38,8 @@ def create_app(
 ) -> web.Application:
     """The todo API; `local_tracker` answers the job routes in process instead of over HTTP."""
     app = service_app(settings, adapters)
+    app.on_response_prepare.append(send_page_headers)
+    app.middlewares.append(refuse_cross_site)
     if local_tracker is not None:
         app[local_tracker_key] = local_tracker
     app.cleanup_ctx.extend(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from aiohttp import ClientSession, web
 
 from services.todo_api.records import TodoBook
-from shared.keys import aws_key, blobs_key, relay_key, settings_key, store_key
+from shared.keys import aws_key, blobs_key, metrics_url_key, relay_key, settings_key, store_key
 from shared.ops_report import JobsOverview
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "blobs_key",
     "book_key",
     "local_tracker_key",
+    "metrics_url_key",
     "relay_key",
     "settings_key",
     "store_key",

@@ -62,9 +62,14 @@ def _refused(exc: BaseException) -> bool:
 
 
 async def probe_service(
-    client: aiohttp.ClientSession, service: str, base_url: str | None, timeout_s: float
+    client: aiohttp.ClientSession,
+    service: str,
+    base_url: str | None,
+    timeout_s: float,
+    metrics_url: str | None = None,
 ) -> ServiceState:
-    """Readiness and outbox backlog of the service at `base_url` (None: unknown)."""
+    """Readiness of the service at `base_url` (None: unknown) and the outbox backlog its metrics
+    listener at `metrics_url` reports (None: no backlog shown)."""
     if not base_url:
         setting = f"{service.upper()}_URL"
         return ServiceState(
@@ -77,7 +82,7 @@ async def probe_service(
     root = base_url.rstrip("/")
     ready, backlog = await asyncio.gather(
         _readiness(client, root + READY_PATH, timeout_s),
-        _backlog(client, root + METRICS_PATH, timeout_s),
+        _backlog(client, metrics_url, timeout_s),
     )
     status, readiness = ready
     return service_state(service, status == 200, readiness, backlog)
@@ -114,7 +119,12 @@ async def _readiness(
     return status, readiness
 
 
-async def _backlog(client: aiohttp.ClientSession, url: str, timeout_s: float) -> int | None:
+async def _backlog(
+    client: aiohttp.ClientSession, metrics_url: str | None, timeout_s: float
+) -> int | None:
+    if not metrics_url:
+        return None
+    url = metrics_url.rstrip("/") + METRICS_PATH
     try:
         async with client.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as answer:
             if answer.status != 200:

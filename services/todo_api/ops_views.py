@@ -13,7 +13,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.todo_api.keys import aws_key, local_tracker_key, settings_key, tracker_client_key
+from services.todo_api.keys import (
+    aws_key,
+    local_tracker_key,
+    metrics_url_key,
+    settings_key,
+    tracker_client_key,
+)
 from services.todo_api.ops_probes import (
     JobsUnavailableError,
     fetch_jobs_overview,
@@ -60,9 +66,21 @@ async def ops_report(request: web.Request) -> OpsReport:
     (jobs, jobs_error), queues, *services = await asyncio.gather(
         _jobs(app, timeout_s),
         queue_depths(app[aws_key].sqs, Names(settings.resource_prefix), timeout_s),
-        probe_service(client, "todo_api", own_url(request), timeout_s),
-        probe_service(client, "job_tracker", settings.job_tracker_url, timeout_s),
-        probe_service(client, "calendar_worker", settings.calendar_worker_url, timeout_s),
+        probe_service(client, "todo_api", own_url(request), timeout_s, app.get(metrics_url_key)),
+        probe_service(
+            client,
+            "job_tracker",
+            settings.job_tracker_url,
+            timeout_s,
+            settings.job_tracker_metrics_url,
+        ),
+        probe_service(
+            client,
+            "calendar_worker",
+            settings.calendar_worker_url,
+            timeout_s,
+            settings.calendar_worker_metrics_url,
+        ),
     )
     return OpsReport(
         generated_at=utcnow(),

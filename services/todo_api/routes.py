@@ -74,7 +74,7 @@ ROUTES: list[Route] = [
         views.create_view,
         "Create a todo",
         body=TodoIn,
-        responses={201: Todo, 400: Error, 413: Error, 415: Error, 422: Error},
+        responses={201: Todo, 400: Error, 403: Error, 413: Error, 415: Error, 422: Error},
         query=(IDEMPOTENCY_KEY,),
     ),
     # before the todo routes: "calendar.ics" is no todo id
@@ -90,7 +90,7 @@ ROUTES: list[Route] = [
         "/api/v1/todos/ical",
         request_calendar_view,
         "Start a calendar job for a snapshot of the todos",
-        responses={202: TaskAccepted, 400: Error, 422: Error, 503: Error},
+        responses={202: TaskAccepted, 400: Error, 403: Error, 422: Error, 503: Error},
         query=(IDEMPOTENCY_KEY,),
     ),
     Route(
@@ -106,7 +106,7 @@ ROUTES: list[Route] = [
         "/api/v1/todos/ical/{task_id}",
         cancel_calendar_view,
         "Cancel a calendar job not yet finished (REVOKED unless its render ends first)",
-        responses={202: TaskCancelled, 404: Error, 409: Error, 503: Error},
+        responses={202: TaskCancelled, 403: Error, 404: Error, 409: Error, 503: Error},
     ),
     Route(
         "GET",
@@ -129,9 +129,23 @@ ROUTES: list[Route] = [
         views.update_view,
         "Change some fields of a todo",
         body=TodoPatch,
-        responses={200: Todo, 400: Error, 404: Error, 409: Error, 413: Error, 415: Error},
+        responses={
+            200: Todo,
+            400: Error,
+            403: Error,
+            404: Error,
+            409: Error,
+            413: Error,
+            415: Error,
+        },
     ),
-    Route("DELETE", TODO_PATH, views.delete_view, "Delete a todo", responses={200: Deleted}),
+    Route(
+        "DELETE",
+        TODO_PATH,
+        views.delete_view,
+        "Delete a todo",
+        responses={200: Deleted, 403: Error},
+    ),
     Route(
         "GET",
         "/api/v1/ops",

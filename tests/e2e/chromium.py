@@ -58,21 +58,31 @@ def screenshot(page: Page, name: str) -> None:
 
 @contextlib.contextmanager
 def watched_page(context: BrowserContext, base_url: str) -> Iterator[Page]:
-    """A page of `context` that may call no host but its own and may raise no script error,
-    checked once the block ends (the context is closed first)."""
+    """A page of `context` that may call no host but its own, may raise no script error and may
+    meet no refusal of its Content-Security-Policy, checked once the block ends (the context is
+    closed first)."""
     opened = context.new_page()
     outside: list[str] = []
     script_errors: list[str] = []
+    refused: list[str] = []
     opened.on("request", lambda request: _note_outside(request.url, base_url, outside))
     opened.on("pageerror", lambda error: script_errors.append(str(error)))
+    opened.on("console", lambda message: _note_refused(message.text, refused))
     try:
         yield opened
     finally:
         context.close()
     assert outside == [], "the page called hosts other than its own"
     assert script_errors == [], "uncaught errors in the page's script"
+    assert refused == [], "the page needs what its Content-Security-Policy refuses"
 
 
 def _note_outside(url: str, base_url: str, outside: list[str]) -> None:
     if not url.startswith((base_url, "data:", "blob:")):
         outside.append(url)
+
+
+def _note_refused(text: str, refused: list[str]) -> None:
+    # Chromium reports each refusal on the console: "Refused to ... Content Security Policy ..."
+    if "Content Security Policy" in text:
+        refused.append(text)

@@ -133,6 +133,8 @@ def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
         "TRANSPORT": "embedded",
         "VAR_DIR": str(var_dir),
         "EMBEDDED_AWS_PORT": "0",
+        # each service's metrics listener on a port the OS picks
+        "METRICS_PORT": "0",
         "SQS_WAIT_TIME_S": "1",
         "LOG_LEVEL": "INFO",
     }

@@ -31,6 +31,7 @@ class Service:
     env: dict[str, str]
     log_path: Path
     port: int = field(default_factory=free_port)
+    metrics_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     stopping: bool = False
 
@@ -38,8 +39,19 @@ class Service:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def metrics_url(self) -> str:
+        """Its metrics listener (the embedded process's own choice if its env names one)."""
+        return f"http://127.0.0.1:{self.metrics_port}"
+
     def start(self) -> None:
-        env = {**os.environ, **self.env, "HTTP_PORT": str(self.port), "HTTP_HOST": "127.0.0.1"}
+        env = {
+            **os.environ,
+            "METRICS_PORT": str(self.metrics_port),
+            **self.env,
+            "HTTP_PORT": str(self.port),
+            "HTTP_HOST": "127.0.0.1",
+        }
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", self.module], cwd=ROOT, env=env, stdout=log, stderr=log

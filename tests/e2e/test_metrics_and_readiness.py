@@ -1,5 +1,6 @@
 """The services as processes, observed from outside: what one job moves in each service's
-/metrics, and /api/v1/ready through an outage of the database or the broker."""
+/metrics (on its metrics port), and /api/v1/ready through an outage of the database or the
+broker."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ async def get(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
 
 
 async def scrape(http: aiohttp.ClientSession, service: Service) -> Scrape:
-    async with http.get(f"{service.url}/metrics") as response:
+    async with http.get(f"{service.metrics_url}/metrics") as response:
         assert response.status == 200, await response.text()
         return Scrape.parse(await response.text())
 

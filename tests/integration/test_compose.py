@@ -162,6 +162,28 @@ class TestHealthAndPorts:
             factory = importlib.import_module(f"{module_of(spec)}.app").create_app
             assert path in {r.canonical for r in factory(Settings()).router.resources()}
 
+    def test_metrics_are_on_a_port_of_their_own_reachable_inside_the_network_only(
+        self, apps: dict[str, dict[str, Any]]
+    ) -> None:
+        for spec in apps.values():
+            env = env_of(spec)
+            assert env["METRICS_PORT"] != env["HTTP_PORT"]
+            assert env["METRICS_PORT"] in [str(exposed) for exposed in spec["expose"]]
+            published = [str(port).rsplit(":", 1)[-1] for port in spec.get("ports", [])]
+            assert env["METRICS_PORT"] not in published
+
+    def test_the_operations_page_reads_the_others_backlog_on_their_metrics_port(
+        self, apps: dict[str, dict[str, Any]]
+    ) -> None:
+        api = env_of(apps[PUBLIC])
+        for setting, module in (
+            ("JOB_TRACKER_METRICS_URL", "services.job_tracker"),
+            ("CALENDAR_WORKER_METRICS_URL", "services.calendar_worker"),
+        ):
+            [name] = [name for name, spec in apps.items() if module_of(spec) == module]
+            url = urlparse(api[setting])
+            assert (url.hostname, str(url.port)) == (name, env_of(apps[name])["METRICS_PORT"])
+
     def test_todo_api_is_the_single_base_url_on_port_6400_of_loopback(
         self, compose: dict[str, Any]
     ) -> None:

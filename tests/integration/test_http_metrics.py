@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from shared.http import bad_request
+from shared.keys import metrics_url_key
 from shared.runtime import service_app
 from shared.settings import Settings
 from tests.scrapes import Scrape
@@ -27,14 +28,15 @@ async def item(request: web.Request) -> web.Response:
 
 @pytest.fixture
 async def client() -> AsyncIterator[TestClient[web.Request, web.Application]]:
-    app = service_app(Settings())
+    app = service_app(Settings(metrics_port=0))
     app.router.add_get("/items/{id}", item)
     async with TestClient(TestServer(app)) as running:
         yield running
 
 
 async def scrape(client: TestClient[web.Request, web.Application]) -> Scrape:
-    response = await client.get("/metrics")
+    metrics_url = client.app[metrics_url_key]
+    response = await client.session.get(f"{metrics_url}/metrics")
     assert response.headers["Content-Type"] == CONTENT_TYPE_LATEST
     return Scrape.parse(await response.text())
 

@@ -11,6 +11,7 @@ import json
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from services.todo_api.app import create_app as create_todo_api
 from services.todo_api.keys import LocalTracker
 from shared.aws import aws_client
 from shared.bootstrap import bootstrap
+from shared.keys import metrics_url_key
 from shared.ops_report import JobsOverview
 from shared.settings import Settings
 from shared.topology import JOB_TRACKER, QUEUES, Names
@@ -40,7 +42,15 @@ JOB_WAIT_S = 30
 
 @pytest.fixture
 def base(module_topology: Settings, tmp_path: Path) -> Settings:
-    return module_topology.model_copy(update={"sqs_wait_time_s": 1, "var_dir": tmp_path})
+    # each app's metrics listener on a port the OS picks
+    changes = {"sqs_wait_time_s": 1, "var_dir": tmp_path, "metrics_port": 0}
+    return module_topology.model_copy(update=changes)
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    metrics_url: str
 
 
 @contextlib.asynccontextmanager
@@ -54,15 +64,27 @@ async def serving(app: web.Application) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def tracker_url(base: Settings) -> AsyncIterator[str]:
-    async with serving(create_tracker(base.with_embedded_database("job_tracker"))) as url:
-        yield url
+async def tracker(base: Settings) -> AsyncIterator[Served]:
+    app = create_tracker(base.with_embedded_database("job_tracker"))
+    async with serving(app) as url:
+        yield Served(url, app[metrics_url_key])
 
 
 @pytest.fixture
-async def worker_url(base: Settings) -> AsyncIterator[str]:
-    async with serving(create_worker(base.with_embedded_database("calendar_worker"))) as url:
-        yield url
+async def worker(base: Settings) -> AsyncIterator[Served]:
+    app = create_worker(base.with_embedded_database("calendar_worker"))
+    async with serving(app) as url:
+        yield Served(url, app[metrics_url_key])
+
+
+@pytest.fixture
+def tracker_url(tracker: Served) -> str:
+    return tracker.url
+
+
+@pytest.fixture
+def worker_url(worker: Served) -> str:
+    return worker.url
 
 
 @contextlib.asynccontextmanager
@@ -152,10 +174,14 @@ class TestAllUp:
         assert set(report["jobs"]["by_state"]) == {status.value for status in Status}
 
     async def test_the_backlog_of_a_service_with_an_outbox_is_read_from_its_metrics(
-        self, base: Settings, tracker_url: str, worker_url: str
+        self, base: Settings, tracker: Served, worker: Served
     ) -> None:
         async with todo_api(
-            base, job_tracker_url=tracker_url, calendar_worker_url=worker_url
+            base,
+            job_tracker_url=tracker.url,
+            calendar_worker_url=worker.url,
+            job_tracker_metrics_url=tracker.metrics_url,
+            calendar_worker_metrics_url=worker.metrics_url,
         ) as client:
             lines = services(await ops(client))
 
@@ -171,7 +197,8 @@ class TestAJobAndADeadLetter:
         # queues of their own: a receive cut short when another test's consumer stopped may
         # still take a message on the module's queues, hiding it for a visibility timeout
         await bootstrap(aws_settings)
-        return aws_settings.model_copy(update={"sqs_wait_time_s": 1, "var_dir": tmp_path})
+        changes = {"sqs_wait_time_s": 1, "var_dir": tmp_path, "metrics_port": 0}
+        return aws_settings.model_copy(update=changes)
 
     async def test_a_finished_job_and_a_planted_dead_letter_show(
         self, base: Settings, tracker_url: str, worker_url: str

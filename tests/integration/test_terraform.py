@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import itertools
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -251,24 +253,26 @@ class TestServices:
         assert f"{HEALTH_PATH}'" in command
         assert READY_PATH not in command
 
-    def test_the_load_balancer_does_not_route_the_metrics(self, tf: Terraform) -> None:
-        rule = tf.resources["aws_lb_listener_rule", "metrics_not_public"]
-        action = only(rule["action"])
-        assert action["type"] == "fixed-response"
-        assert only(action["fixed_response"])["status_code"] == "404"
-        [pattern] = only(only(rule["condition"])["path_pattern"])["values"]
-        assert fnmatch.fnmatchcase(METRICS_PATH, pattern)
-        # ahead of every rule that forwards, and on the listener that serves
-        forwarding = [
-            body for (kind, _), body in tf.resources.items() if kind == "aws_lb_listener_rule"
-        ]
-        assert all(rule["priority"] <= other["priority"] for other in forwarding)
-        assert (
-            rule["listener_arn"]
-            == (tf.resources["aws_lb_listener_rule", "job_routes"]["listener_arn"])
-        )
+    def test_the_metrics_are_on_a_port_the_load_balancer_cannot_reach(self, tf: Terraform) -> None:
+        assert tf.locals["metrics_port"] != tf.locals["container_port"]
+        # the public listener has no /metrics to route to, however the path is spelled
         for name in ("todo_api", "job_tracker", "calendar_worker"):
-            assert METRICS_PATH in served_paths(name)
+            assert METRICS_PATH not in served_paths(name)
+        definitions = tf.resources["aws_ecs_task_definition", "service"]["container_definitions"]
+        assert 'name = "METRICS_PORT", value = tostring(local.metrics_port)' in definitions
+        # every target group and every ALB egress goes to the service port, never the metrics one
+        assert tf.resources["aws_lb_target_group", "service"]["port"] == "${local.container_port}"
+        web = tf.resources["aws_ecs_service", "web"]
+        assert only(web["load_balancer"])["container_port"] == "${local.container_port}"
+        alb_rules = [
+            body
+            for (kind, _), body in tf.resources.items()
+            if kind.startswith("aws_vpc_security_group_")
+            and body["security_group_id"] == "${aws_security_group.alb.id}"
+        ]
+        assert alb_rules
+        assert all("metrics_port" not in str(rule) for rule in alb_rules)
+        assert not [kind for kind, name in tf.resources if name == "metrics_not_public"]
 
     def test_only_the_load_balancer_the_scrapers_and_the_tasks_themselves_reach_the_tasks(
         self, tf: Terraform
@@ -279,13 +283,17 @@ class TestServices:
             if kind == "aws_vpc_security_group_ingress_rule"
             and body["security_group_id"] == "${aws_security_group.tasks.id}"
         ]
-        assert sorted(rule["referenced_security_group_id"] for rule in ingress) == [
-            "${aws_security_group.alb.id}",
-            "${aws_security_group.metrics_scrapers.id}",
-            "${aws_security_group.tasks.id}",
+        reached = sorted(
+            (rule["referenced_security_group_id"], rule["from_port"]) for rule in ingress
+        )
+        assert reached == [
+            ("${aws_security_group.alb.id}", "${local.container_port}"),
+            ("${aws_security_group.metrics_scrapers.id}", "${local.metrics_port}"),
+            ("${aws_security_group.tasks.id}", "${local.container_port}"),
+            ("${aws_security_group.tasks.id}", "${local.metrics_port}"),
         ]
         assert all("cidr_ipv4" not in rule for rule in ingress)
-        assert {rule["from_port"] for rule in ingress} == {"${local.container_port}"}
+        assert all(rule["from_port"] == rule["to_port"] for rule in ingress)
 
     def test_todo_api_finds_the_tracker_and_the_worker_by_name_inside_the_vpc(
         self, tf: Terraform
@@ -296,7 +304,10 @@ class TestServices:
             ("CALENDAR_WORKER_URL", "calendar_worker"),
         ):
             assert f'name = "{setting}", value = local.service_urls["{service}"]' in definitions
+            metrics = f'name = "{setting[:-4]}_METRICS_URL", value = local.service_metrics_urls'
+            assert f'{metrics}["{service}"]' in definitions
             assert service in tf.locals["discovered"]
+        assert ":${local.metrics_port}" in tf.locals["service_metrics_urls"]
         web = tf.resources["aws_ecs_service", "web"]["dynamic"]
         assert "service_registries" in str(web)
         worker = tf.resources["aws_ecs_service", "worker"]
@@ -460,6 +471,142 @@ def task_statements(tf: Terraform) -> dict[str, dict[str, Any]]:
     dynamics = tf.data["aws_iam_policy_document", "task"]["dynamic"]
     statements = [block["statement"] for block in dynamics]
     return {only(statement["content"])["sid"]: statement for statement in statements}
+
+
+class TestDatabaseConnections:
+    """The pools of every task that can run at once fit the database's connections: the worker
+    at its autoscaling ceiling and every service doubled while a deployment runs."""
+
+    def test_the_worst_case_fits_the_limit_or_terraform_refuses_to_plan(
+        self, tf: Terraform
+    ) -> None:
+        checked = 0
+        for api, tracker, workers, percent, limit in itertools.product(
+            (1, 2, 4), (1, 3), (1, 4, 10), (100, 150, 200), (112, 225, 450)
+        ):
+            variables = defaults_of(tf) | {
+                "api_count": api,
+                "tracker_count": tracker,
+                "worker_max_count": workers,
+                "deployment_maximum_percent": percent,
+                "db_max_connections": limit,
+            }
+            found = Locals(tf, variables)
+            if not found.evaluate(pool_precondition(tf)):
+                continue
+            per_task = found["db_pool_size"] + found["db_pool_overflow"]
+            worst = sum(found["db_peak_tasks"].values()) * per_task
+            assert found["db_pool_size"] >= 1
+            assert worst <= limit - variables["db_reserved_connections"], variables
+            checked += 1
+        assert checked > 0
+
+    def test_with_the_defaults_the_worst_case_stays_under_db_t4g_micro_s_limit(
+        self, tf: Terraform
+    ) -> None:
+        variables = defaults_of(tf)
+        found = Locals(tf, variables)
+        peak = found["db_peak_tasks"]
+        worst = sum(peak.values()) * (found["db_pool_size"] + found["db_pool_overflow"])
+
+        assert variables["db_instance_class"] == "db.t4g.micro"
+        assert variables["db_max_connections"] == 112
+        assert peak == {"todo_api": 2, "job_tracker": 2, "calendar_worker": 8}
+        assert (found["db_pool_size"], found["db_pool_overflow"]) == (7, 1)
+        assert worst == 96
+        assert found.evaluate(pool_precondition(tf))
+
+    def test_too_many_tasks_for_the_database_refuse_to_plan(self, tf: Terraform) -> None:
+        variables = defaults_of(tf) | {"worker_max_count": 60}
+
+        assert not Locals(tf, variables).evaluate(pool_precondition(tf))
+
+    def test_the_tasks_the_figure_counts_are_the_ones_ecs_may_run(self, tf: Terraform) -> None:
+        peak = tf.locals["db_peak_tasks"]
+        assert set(peak) == set(tf.locals["services"])
+        for name in ("todo_api", "job_tracker"):
+            assert tf.locals["services"][name]["desired_count"].strip("${}") in peak[name]
+        ceiling = tf.resources["aws_appautoscaling_target", "worker"]["max_capacity"]
+        assert ceiling.strip("${}") in peak["calendar_worker"]
+        assert all("var.deployment_maximum_percent" in count for count in peak.values())
+        for name in ("web", "worker"):
+            service = tf.resources["aws_ecs_service", name]
+            assert service["deployment_maximum_percent"] == "${var.deployment_maximum_percent}"
+
+    def test_the_tasks_get_the_figures_and_the_database_the_limit(self, tf: Terraform) -> None:
+        definitions = tf.resources["aws_ecs_task_definition", "service"]["container_definitions"]
+        assert 'name = "DB_POOL_SIZE", value = tostring(local.db_pool_size)' in definitions
+        assert 'name = "DB_POOL_OVERFLOW", value = tostring(local.db_pool_overflow)' in definitions
+        parameters = tf.resources["aws_db_parameter_group", "main"]["parameter"]
+        [limit] = [p for p in parameters if p["name"] == "max_connections"]
+        assert limit["value"] == "${tostring(var.db_max_connections)}"
+
+    @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+    def test_terraform_itself_computes_the_same_figures(
+        self, tf: Terraform, tmp_path: Path
+    ) -> None:
+        # the locals and their variables alone need no provider: terraform console evaluates them
+        source = (TERRAFORM / "database.tf").read_text()
+        locals_block = re.search(r"^locals \{.*?^\}", source, re.MULTILINE | re.DOTALL)
+        assert locals_block is not None
+        variables = defaults_of(tf)
+        declared = "".join(
+            f'variable "{name}" {{\n  default = {json.dumps(value)}\n}}\n'
+            for name, value in variables.items()
+        )
+        (tmp_path / "main.tf").write_text(declared + locals_block.group(0) + "\n")
+        expected = Locals(tf, variables)
+        for name in ("db_task_connections", "db_pool_size", "db_pool_overflow"):
+            result = subprocess.run(
+                ["terraform", "console"],
+                input=f"local.{name}\n",
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            assert int(result.stdout.strip()) == expected[name], name
+
+
+def defaults_of(tf: Terraform) -> dict[str, Any]:
+    return {name: body["default"] for name, body in tf.variables.items() if "default" in body}
+
+
+def pool_precondition(tf: Terraform) -> str:
+    lifecycle = only(tf.resources["aws_ecs_task_definition", "service"]["lifecycle"])
+    condition: str = only(lifecycle["precondition"])["condition"]
+    return condition
+
+
+class Locals:
+    """Terraform locals of arithmetic on variables (ceil, floor, min, sum, values), evaluated."""
+
+    FUNCTIONS: dict[str, Any] = {
+        "ceil": math.ceil,
+        "floor": math.floor,
+        "min": min,
+        "max": max,
+        "sum": sum,
+        "values": lambda mapping: list(mapping.values()),
+    }
+
+    def __init__(self, tf: Terraform, variables: dict[str, Any]) -> None:
+        self._tf = tf
+        self._variables = variables
+
+    def __getitem__(self, name: str) -> Any:
+        found = self._tf.locals[name]
+        if isinstance(found, dict):
+            return {key: self.evaluate(value) for key, value in found.items()}
+        return self.evaluate(found)
+
+    def evaluate(self, expression: str) -> Any:
+        body = expression.removeprefix("${").removesuffix("}")
+        python = re.sub(r"\b(var|local)\.(\w+)", r"\1_['\2']", body)
+        assert re.fullmatch(r"[\w\s'\[\]().,*/+<>=-]*", python), python
+        names = {**self.FUNCTIONS, "var_": self._variables, "local_": self}
+        # our own HCL, and only arithmetic on names and numbers (checked above)
+        return eval(python, {"__builtins__": {}}, names)
 
 
 def served_paths(service: str) -> set[str]:
