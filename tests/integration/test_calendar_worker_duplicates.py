@@ -19,10 +19,14 @@ from services.calendar_worker.records import SqlRenderBook
 from services.calendar_worker.tables import SCHEMA
 from shared.aws import aws_client
 from shared.blobs import S3BlobStore
+from shared.bus import InMemoryBus
 from shared.consumer import BusyError
 from shared.envelope import Envelope
 from shared.events import CalendarFailed, CalendarReady
 from shared.outages import is_outage
+from shared.outbox import SqlOutbox
+from shared.relay import OutboxRelay
+from shared.relay_lease import RelayLease
 from shared.settings import Settings
 from shared.store import EventStore
 from shared.topology import Names
@@ -164,6 +168,38 @@ class TestDuplicates:
         await assert_one_file_for_its_outcome(short, envelope, bucket)
         events = await history(short, envelope)
         assert {event.type for event in events[:-1]} == {"CalendarStarted"}
+
+
+class TestPublishing:
+    async def test_a_leased_renders_start_is_published_at_once_while_it_renders(
+        self, leased: WorkerPorts, bucket: WatchedBucket, worker_store: EventStore
+    ) -> None:
+        # the relay as the services run it, polling only every 60 s: only a nudge sends at once
+        bus = InMemoryBus()
+        lease = RelayLease(worker_store)
+        relay = OutboxRelay(
+            SqlOutbox(worker_store, fence=lease.confirm), bus, lease=lease, poll_interval_s=60
+        )
+        worker_store.on_outbox_commit(relay.notify)
+        assert await relay.publish_pending() == 0
+        publishing = asyncio.create_task(relay.run())
+        envelope = request()
+        bucket.holding = True
+        try:
+            rendering = asyncio.create_task(build_calendar(envelope, delivery(), leased))
+            await asyncio.wait_for(bucket.in_progress.wait(), GUARD_S)
+
+            async def start_sent() -> bool:
+                return [message.type for message in bus.sent] == ["CalendarStarted"]
+
+            await eventually(start_sent, timeout_s=GUARD_S / 2)
+            bucket.release()
+            await asyncio.wait_for(rendering, GUARD_S)
+        finally:
+            relay.stop()
+            await asyncio.wait_for(publishing, GUARD_S)
+
+        assert bucket.stored == 1
 
 
 class TestFailures:
