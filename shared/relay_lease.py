@@ -115,5 +115,11 @@ class RelayLease:
 
     async def _claim(self, now: datetime) -> bool:
         table = self._store.tables.relay_lease
-        async with self._store.transaction() as conn:
+        if self._store.engine.dialect.name != "postgresql":
+            async with self._store.transaction() as conn:
+                return await leases.claim(conn, table, LEASE_NAME, self.holder, now, self._ttl)
+        # one statement, committed on its own: a relay paused (or cut off) between its claim and
+        # a COMMIT would leave the lease row locked, and every standby's claim waiting on it
+        autocommit = self._store.engine.execution_options(isolation_level="AUTOCOMMIT")
+        async with autocommit.connect() as conn:
             return await leases.claim(conn, table, LEASE_NAME, self.holder, now, self._ttl)

@@ -198,8 +198,8 @@ async def finished(task: asyncio.Task[Any]) -> bool:
 async def test_the_lease_is_renewed_while_a_publish_waits_for_sns(
     store: EventStore, wire: Wire
 ) -> None:
-    # renewed a third into its 9 s, 3 s after the publish began; given up at 4.5 s
-    lease = RelayLease(store, ttl_s=9.0)
+    # renewed a third into its 12 s, 4 s after the publish began; given up at 6 s
+    lease = RelayLease(store, ttl_s=12.0)
     relay = fenced_relay(store, lease, wire.publisher(held=True))
     ids = await append(store, 3)
     wire.sns_proxy.holding = True
@@ -213,7 +213,7 @@ async def test_the_lease_is_renewed_while_a_publish_waits_for_sns(
         expiry = await lease_expiry(store)
         return expiry is not None and expiry > claimed_until
 
-    await eventually(renewed, timeout_s=4.0, interval_s=0.05)
+    await eventually(renewed, timeout_s=5.5, interval_s=0.05)
     wire.sns_proxy.release()
 
     assert await finished(publishing)
@@ -225,7 +225,8 @@ async def test_the_lease_is_renewed_while_a_publish_waits_for_sns(
 async def test_a_publish_sns_does_not_answer_is_given_up_while_the_lease_is_still_held(
     store: EventStore, wire: Wire
 ) -> None:
-    lease = RelayLease(store, ttl_s=2.0)
+    # given up after 2 s, while the lease, renewed meanwhile, has seconds left
+    lease = RelayLease(store, ttl_s=4.0)
     relay = fenced_relay(store, lease, wire.publisher(held=True))
     ids = await append(store, 3)
     wire.sns_proxy.holding = True
