@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select
+from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -48,6 +48,19 @@ async def holder(conn: AsyncConnection, table: Table, name: str, now: datetime) 
     query = select(table.c.holder, table.c.expires_at).where(table.c.name == name).with_for_update()
     row = (await conn.execute(query)).first()
     return None if row is None or row.expires_at < now else str(row.holder)
+
+
+async def renew(
+    conn: AsyncConnection, table: Table, name: str, holder: str, now: datetime, ttl: timedelta
+) -> bool:
+    """Extend the lease on `name` to now + ttl only if `holder` still has it (run out or not:
+    nobody else took it); False once another holder took it or it was released."""
+    extend = (
+        update(table)
+        .where(table.c.name == name, table.c.holder == holder)
+        .values(expires_at=now + ttl)
+    )
+    return (await conn.execute(extend)).rowcount == 1
 
 
 async def expires_at(conn: AsyncConnection, table: Table, name: str) -> datetime | None:

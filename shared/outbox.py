@@ -7,13 +7,21 @@ by tests/integration/test_outbox_contract.py.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Protocol
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.bus import Outgoing
 from shared.store import EventStore
+
+# checks, in the transaction that deletes published rows, that the relay still holds its lease
+Fence = Callable[[AsyncConnection], Awaitable[bool]]
+
+
+class LeaseLostError(Exception):
+    """The relay's lease passed to another relay during its publish: the rows are left to it."""
 
 
 class Outbox(Protocol):
@@ -22,7 +30,8 @@ class Outbox(Protocol):
         ...
 
     async def mark_published(self, positions: Sequence[int]) -> None:
-        """Remove the entries at `positions`: they reached the topic."""
+        """Remove the entries at `positions`: they reached the topic. LeaseLostError (nothing
+        removed) when the relay no longer holds the lease."""
         ...
 
     async def backlog(self) -> int:
@@ -31,11 +40,12 @@ class Outbox(Protocol):
 
 
 class SqlOutbox:
-    """The outbox table of a service's event store."""
+    """The outbox table of a service's event store; its deletes fenced by the relay's lease."""
 
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, fence: Fence | None = None) -> None:
         self._store = store
         self._table = store.tables.outbox
+        self._fence = fence
 
     async def pending(self, limit: int = 100, skip: Collection[int] = ()) -> list[Outgoing]:
         outbox = self._table
@@ -50,6 +60,9 @@ class SqlOutbox:
         outbox = self._table
         # a write like any other: on SQLite it queues behind the store's other writers
         async with self._store.transaction() as conn:
+            # the lease row stays locked until the commit: no relay takes it over in between
+            if self._fence is not None and not await self._fence(conn):
+                raise LeaseLostError(f"{len(positions)} published entries left to the new holder")
             await conn.execute(delete(outbox).where(outbox.c.position.in_(positions)))
 
     async def backlog(self) -> int:

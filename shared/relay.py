@@ -7,12 +7,13 @@ import contextlib
 import logging
 import random
 import time
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from shared.bus import Outgoing, Publisher, Refused, outgoing_batches
 from shared.metrics import Metrics, RelayMetrics
-from shared.outbox import Outbox
+from shared.outbox import LeaseLostError, Outbox
 
 logger = logging.getLogger(__name__)
 MAX_BACKOFF_S = 5.0
@@ -60,6 +61,11 @@ class Lease(Protocol):
 
     async def hold(self) -> bool:
         """True while this relay may publish: take the lease, or keep it."""
+        ...
+
+    def kept(self) -> AbstractAsyncContextManager[None]:
+        """Keep the lease through one publish; TimeoutError if it outlasts what the lease
+        allows (the relay lease: renewed meanwhile, and bounded at half its time)."""
         ...
 
     async def release(self) -> None:
@@ -156,13 +162,23 @@ class OutboxRelay:
         if not await self._lease.hold():
             return True
         messages = await self._outbox.pending(self._batch, skip=self._refused.waiting())
-        for batch in outgoing_batches(messages):
-            await self._publish(batch)
+        for index, batch in enumerate(outgoing_batches(messages)):
+            # asked again before each batch: a lease lost during the last one ends the read
+            if index and not await self._lease.hold():
+                return True
+            try:
+                await self._publish(batch)
+            except LeaseLostError as exc:
+                # another relay holds the outbox now and publishes these rows itself: what this
+                # one just sent goes out twice (inboxes absorb it), nothing more does
+                logger.warning("outbox relay: lease lost during a publish (%s); standing by", exc)
+                return True
         return len(messages) < self._batch
 
     async def _publish(self, batch: list[Outgoing]) -> int:
         started = time.perf_counter()
-        refused = await self._publisher.publish(batch)
+        async with self._lease.kept():
+            refused = await self._publisher.publish(batch)
         accepted = [message.position for message in batch if message.position not in refused]
         if accepted:
             await self._outbox.mark_published(accepted)

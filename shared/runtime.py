@@ -133,10 +133,11 @@ async def aws_ctx(app: web.Application) -> AsyncIterator[None]:
 async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
     """Publish the service's outbox in the background; flush it at shutdown."""
     settings, sns, store = app[settings_key], app[aws_key].sns, app[store_key]
+    lease = RelayLease(store)
     relay = OutboxRelay(
-        SqlOutbox(store),
+        SqlOutbox(store, fence=lease.confirm),
         SnsPublisher(sns, Names(settings.resource_prefix).topic, service=settings.service_name),
-        lease=RelayLease(store),
+        lease=lease,
         poll_interval_s=settings.relay_poll_interval_ms / 1000,
         batch_window_s=settings.batch_window_s,
         metrics=app[metrics_key].relay,

@@ -4,6 +4,7 @@ tests/integration/test_outbox_contract.py): what it reads, sends and marks, with
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import pytest
@@ -28,6 +29,9 @@ class Lease:
 
     async def release(self) -> None:
         self.held = False
+
+    def kept(self) -> AbstractAsyncContextManager[None]:
+        return nullcontext()
 
 
 @dataclass

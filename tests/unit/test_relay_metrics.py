@@ -4,6 +4,7 @@ time, failed publishes, and the backlog read at scrape time."""
 from __future__ import annotations
 
 import asyncio
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 
 from shared.bus import InMemoryBus
@@ -26,6 +27,9 @@ class HeldLease:
 
     async def release(self) -> None:
         pass
+
+    def kept(self) -> AbstractAsyncContextManager[None]:
+        return nullcontext()
 
 
 def outbox_of(count: int) -> MemoryOutbox:
