@@ -11,7 +11,13 @@ from uuid import UUID, uuid4
 
 from shared.consumer import Delivery
 from shared.envelope import Envelope, wrap
-from shared.events import CalendarReady, CalendarRequested, TodoSnapshot
+from shared.events import (
+    CalendarCancelled,
+    CalendarReady,
+    CalendarRequested,
+    CalendarRevoked,
+    TodoSnapshot,
+)
 
 NOW = datetime(2024, 4, 17, 14, 0)
 
@@ -58,6 +64,20 @@ def calendar_envelope(event: CalendarRequested) -> Envelope:
         stream_id=f"calendar-{event.task_id}",
         stream_version=1,
         correlation_id=event.task_id,
+    )
+
+
+def cancel_envelope(task_id: UUID) -> Envelope:
+    """The client's cancel, as todo_api publishes it: the calendar stream's second event."""
+    cancel = CalendarCancelled(task_id=task_id, cancelled_at=NOW)
+    return wrap(cancel, stream_id=f"calendar-{task_id}", stream_version=2, correlation_id=task_id)
+
+
+def revoked_envelope(task_id: UUID, version: int = 1) -> Envelope:
+    """The worker's decision that the cancel won, at `version` of the job's render stream."""
+    revoked = CalendarRevoked(task_id=task_id, revoked_at=NOW)
+    return wrap(
+        revoked, stream_id=f"render-{task_id}", stream_version=version, correlation_id=task_id
     )
 
 

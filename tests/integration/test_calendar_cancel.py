@@ -21,7 +21,7 @@ from services.job_tracker.records import SqlJobBook
 from services.job_tracker.tables import SCHEMA as TRACKER_SCHEMA
 from shared.blobs import InMemoryBlobStore
 from shared.envelope import Envelope, wrap
-from shared.events import CalendarCancelled, CalendarRevoked
+from shared.events import CalendarCancelled
 from shared.keys import Adapters
 from shared.outbox import SqlOutbox
 from shared.settings import Settings
@@ -33,6 +33,7 @@ from tests.factories import (
     calendar_ready,
     calendar_requested,
     delivery,
+    revoked_envelope,
     todo_snapshot,
     todo_snapshots,
 )
@@ -112,13 +113,8 @@ class TestTheTracker:
     ) -> None:
         task_id = issue_task_id(service_settings.task_secret)
         requested = calendar_envelope(calendar_requested((todo_snapshot(1),), task_id=task_id))
-        revoked = wrap(
-            CalendarRevoked(task_id=task_id, revoked_at=NOW),
-            stream_id=f"render-{task_id}",
-            stream_version=1,
-        )
         async with service_store(service_settings, TRACKER_SCHEMA) as store:
-            for envelope in (revoked, cancel_of(requested), requested):
+            for envelope in (revoked_envelope(task_id), cancel_of(requested), requested):
                 assert await record_job_event(envelope, SqlJobBook(store))
 
             app = create_tracker(service_settings, adapters=Adapters(store=store))

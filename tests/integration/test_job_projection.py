@@ -18,7 +18,6 @@ from services.job_tracker.tables import SCHEMA
 from shared.envelope import Envelope, wrap
 from shared.event_queries import EventQueries
 from shared.events import (
-    CalendarCancelled,
     CalendarFailed,
     CalendarReady,
     CalendarRequested,
@@ -28,7 +27,7 @@ from shared.runtime import open_store
 from shared.settings import Settings
 from shared.store import EventStore
 from tests.environment import POSTGRES_URL
-from tests.factories import NOW, task_of
+from tests.factories import NOW, cancel_envelope, task_of
 
 
 @pytest.fixture
@@ -108,12 +107,7 @@ async def test_two_folds_that_commit_out_of_log_order_leave_the_row_a_rebuild_ma
     folds in between. The row and a fold of the log in position order must agree."""
     requested, _, _, ready = job_history(succeed=True)
     task_id = task_of(requested)
-    cancelled = wrap(
-        CalendarCancelled(task_id=task_id, cancelled_at=NOW),
-        stream_id=f"calendar-{task_id}",
-        stream_version=2,
-        correlation_id=task_id,
-    )
+    cancelled = cancel_envelope(task_id)
     book = SqlJobBook(postgres_store)
     assert await record_job_event(requested, book)
 

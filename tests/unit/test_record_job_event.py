@@ -6,8 +6,16 @@ from __future__ import annotations
 from services.job_tracker.jobs import Status
 from services.job_tracker.projection import record_job_event
 from shared.envelope import Envelope, wrap
-from shared.events import CalendarCancelled, CalendarReady, CalendarRevoked, TodoDeleted
-from tests.factories import NOW, calendar_envelope, calendar_requested, task_of, todo_snapshots
+from shared.events import CalendarReady, TodoDeleted
+from tests.factories import (
+    NOW,
+    calendar_envelope,
+    calendar_requested,
+    cancel_envelope,
+    revoked_envelope,
+    task_of,
+    todo_snapshots,
+)
 from tests.fakes import MemoryJobBook
 
 
@@ -54,20 +62,7 @@ async def test_a_revocation_that_arrives_before_its_request_ends_revoked_and_sta
     book = MemoryJobBook()
     requested, _ready = requested_and_ready()
     task_id = task_of(requested)
-    cancelled = wrap(
-        CalendarCancelled(task_id=task_id, cancelled_at=NOW),
-        stream_id=f"calendar-{task_id}",
-        stream_version=2,
-        correlation_id=task_id,
-    )
-    revoked = wrap(
-        CalendarRevoked(task_id=task_id, revoked_at=NOW),
-        stream_id=f"render-{task_id}",
-        stream_version=1,
-        correlation_id=task_id,
-    )
-
-    for envelope in (revoked, cancelled, requested):
+    for envelope in (revoked_envelope(task_id), cancel_envelope(task_id), requested):
         assert await record_job_event(envelope, book)
 
     job = book.state.jobs[task_id]
@@ -78,14 +73,7 @@ async def test_the_clients_cancel_alone_leaves_the_job_to_its_render() -> None:
     book = MemoryJobBook()
     requested, ready = requested_and_ready()
     task_id = task_of(requested)
-    cancelled = wrap(
-        CalendarCancelled(task_id=task_id, cancelled_at=NOW),
-        stream_id=f"calendar-{task_id}",
-        stream_version=2,
-        correlation_id=task_id,
-    )
-
-    for envelope in (cancelled, requested, ready):
+    for envelope in (cancel_envelope(task_id), requested, ready):
         assert await record_job_event(envelope, book)
 
     assert book.state.jobs[task_id].status is Status.SUCCESS
