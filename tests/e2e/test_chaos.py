@@ -15,6 +15,7 @@ import random
 import signal
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,11 @@ from uuid import UUID
 import aiohttp
 import pytest
 
+from shared.bootstrap import bootstrap
 from shared.contract import TERMINAL_STATUSES
+from shared.settings import Settings
+from shared.topology import QUEUES, Names
+from shared.transport.clients import transport_client
 from tests.e2e.api_client import ApiClient
 from tests.e2e.cluster import JOB_TIMEOUT_S, Cluster, render_stream, types
 from tests.e2e.processes import ROOT, Service
@@ -32,9 +37,13 @@ from tests.faults import FaultProxy, proxied_url
 
 CHAOS_S = float(os.environ.get("CHAOS_S", "20"))
 CLIENTS = 4
-# at most this many jobs, so the settling after the faults stays bounded
-MAX_JOBS = 300
+# at most this many jobs (CHAOS_JOBS), so the settling after the faults stays bounded
+MAX_JOBS = int(os.environ.get("CHAOS_JOBS", "300"))
 SETTLE_S = JOB_TIMEOUT_S * 2
+# a message whose receivers are killed again and again is received this many times before it is
+# dead-lettered: the faults here are many and dense, and what is tested is how jobs end, not
+# the redrive policy (tests/integration/consumer/ tests that)
+RECEIVES = 20
 # what each outcome in a render stream makes of the job's status
 ENDS = {"CalendarReady": "SUCCESS", "CalendarFailed": "FAILURE", "CalendarRevoked": "REVOKED"}
 
@@ -54,6 +63,15 @@ class Victim:
     name: str
     service: Service
     database: FaultProxy
+
+
+@pytest.fixture
+async def stack_settings(stack_settings: Settings) -> Settings:
+    """The stack's settings, with room for RECEIVES receives of a message."""
+    settings = stack_settings.model_copy(update={"sqs_max_receive_count": RECEIVES})
+    # the queues exist: this sets their redrive policy again
+    await bootstrap(settings)
+    return settings
 
 
 @pytest.mark.parametrize("broker", ["aws"])
@@ -77,14 +95,17 @@ async def test_every_accepted_job_ends_as_the_api_said_under_faults_of_every_ser
     await asyncio.sleep(CHAOS_S)
     stop.set()
     await asyncio.gather(faults, *clients)
+    injected = faults.result()
 
-    context = f"seed {seed}, {len(ledger.jobs)} jobs"
+    context = f"seed {seed}: {len(ledger.jobs)} jobs, {len(ledger.cancels)} cancelled, {injected}"
     assert ledger.jobs, context
-    finals = await settle(http, ledger)
+    finals = await settle(http, ledger, cluster, context)
     for task_id, final in finals.items():
         await check_job(cluster, ledger, task_id, final, context)
     for service in ("todo_api", "job_tracker"):
         assert "no difference" in rebuild_dry_run(cluster, service), f"{service}: {context}"
+    # what a run did, for anyone who runs it longer (pytest -s shows it)
+    print(f"chaos {context}; ended {Counter(finals.values())}")
 
 
 async def start_victims(cluster: Cluster) -> list[Victim]:
@@ -142,13 +163,15 @@ async def answer(
 
 async def inject_faults(
     cluster: Cluster, victims: list[Victim], chance: random.Random, stop: asyncio.Event
-) -> None:
+) -> Counter[str]:
     """One fault at a time on a random service: SIGKILL and start again, SIGSTOP for a while,
-    or its database cut for a while."""
+    or its database cut for a while; how many of each."""
+    injected: Counter[str] = Counter()
     while not stop.is_set():
         await asyncio.sleep(chance.uniform(0.3, 1.5))
         victim = chance.choice(victims)
         fault = chance.choice(["kill", "pause", "cut"])
+        injected[fault] += 1
         if fault == "kill":
             await restart(cluster, victim)
         elif fault == "pause":
@@ -158,6 +181,7 @@ async def inject_faults(
             victim.database.block()
             await asyncio.sleep(chance.uniform(0.5, 3.0))
             victim.database.unblock()
+    return injected
 
 
 async def restart(cluster: Cluster, victim: Victim) -> None:
@@ -184,14 +208,19 @@ def paused(service: Service) -> Iterator[None]:
         service.process.send_signal(signal.SIGCONT)
 
 
-async def settle(http: aiohttp.ClientSession, ledger: Ledger) -> dict[str, str]:
+async def settle(
+    http: aiohttp.ClientSession, ledger: Ledger, cluster: Cluster, context: str
+) -> dict[str, str]:
     """Each accepted job's final status, waited for (faults over, every service running)."""
     finals: dict[str, str] = {}
     deadline = asyncio.get_running_loop().time() + SETTLE_S
     while len(finals) < len(ledger.jobs):
-        assert asyncio.get_running_loop().time() < deadline, (
-            f"not finished: {sorted(set(ledger.jobs) - set(finals))[:5]}"
-        )
+        if asyncio.get_running_loop().time() > deadline:
+            waiting = sorted(set(ledger.jobs) - set(finals))
+            pytest.fail(
+                f"{len(waiting)} jobs not finished, e.g. {waiting[:3]}; dead letters "
+                f"{await dead_letters(cluster.settings)}; {context}"
+            )
         for task_id, task_url in ledger.jobs.items():
             if task_id not in finals:
                 found = await answer(http, "GET", task_url)
@@ -229,3 +258,17 @@ def rebuild_dry_run(cluster: Cluster, service: str) -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+async def dead_letters(settings: Settings) -> dict[str, int]:
+    """How many messages each DLQ holds."""
+    names = Names(settings.resource_prefix)
+    found: dict[str, int] = {}
+    async with transport_client(settings, "sqs") as sqs:
+        for spec in QUEUES:
+            url = (await sqs.get_queue_url(QueueName=names.dlq(spec)))["QueueUrl"]
+            depth = await sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+            )
+            found[spec.dlq_name] = int(depth["Attributes"]["ApproximateNumberOfMessages"])
+    return found
