@@ -26,12 +26,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## create .venv and install the project with its dev tools
 
 run: $(STAMP)  ## run the whole system on the embedded defaults (SQLite + in-process AWS emulator)
-	$(PY) -m services.embedded
+	$(PY) -m embedded
 
 check: $(STAMP)  ## lint, format check, type check, import contracts
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy shared services scripts tests
+	$(VENV)/bin/mypy shared services embedded scripts bench tests
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 fmt: $(STAMP)  ## format and auto-fix

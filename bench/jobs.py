@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from shared.contract import TERMINAL_STATUSES
+from shared.contracts.responses import TERMINAL_STATUSES
 
 POLL_INTERVAL_S = 0.005
 THROUGHPUT_JOBS = 200

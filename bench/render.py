@@ -7,7 +7,7 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 from services.calendar_worker.ops import render_calendar
-from shared.events import TodoSnapshot
+from shared.contracts.events import TodoSnapshot
 
 STAMP = datetime(2024, 4, 17, 14, 0, tzinfo=UTC)
 CREATED_AT = datetime(2024, 4, 1, 9, 0)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 
-from shared.bootstrap import bootstrap
+from shared.messaging.provisioning import bootstrap
 from shared.settings import Settings
 from tests.e2e.processes import Service
 
@@ -47,7 +47,7 @@ async def embedded_stack(transport: str = "embedded") -> AsyncIterator[Stack]:
         env = {**BENCH_ENV, "VAR_DIR": var_dir, "EMBEDDED_AWS_PORT": "0", "TRANSPORT": transport}
         # the three metrics listeners on ports the OS picks
         env["METRICS_PORT"] = "0"
-        service = Service("services.embedded", env, Path(var_dir) / "embedded.log")
+        service = Service("embedded", env, Path(var_dir) / "embedded.log")
         async with _running([service]):
             yield Stack(service.url, [service])
 

@@ -16,11 +16,11 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.exceptions import ConnectionError as EndpointUnreachable
 
-from shared.aws import aws_client
-from shared.bootstrap import Deployed, bootstrap
-from shared.demo_queues import DEMO_QUEUE_NAMES, ensure_queue
+from shared.aws.clients import aws_client
+from shared.aws.demo_queues import DEMO_QUEUE_NAMES, ensure_queue
+from shared.contracts.topology import as_terraform_vars
+from shared.messaging.provisioning import Deployed, bootstrap
 from shared.settings import Settings
-from shared.topology import as_terraform_vars
 
 TERRAFORM_DIR = Path(__file__).resolve().parents[1] / "terraform"
 TOPOLOGY_TFVARS = "topology.auto.tfvars.json"

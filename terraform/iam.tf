@@ -84,7 +84,7 @@ resource "aws_iam_role" "task" {
 data "aws_iam_policy_document" "task" {
   for_each = local.services
 
-  # the relay finds the topic ARN by name (shared/bus.py::resolve_topic_arn); ListTopics has no
+  # the relay finds the topic ARN by name (shared/messaging/publisher.py::resolve_topic_arn); ListTopics has no
   # resource-level permissions
   dynamic "statement" {
     for_each = each.value.publishes ? [1] : []
@@ -99,7 +99,7 @@ data "aws_iam_policy_document" "task" {
     for_each = each.value.publishes ? [1] : []
     content {
       sid = "publish"
-      # readiness asks for the topic by its ARN (shared/readiness.py::topic_found)
+      # readiness asks for the topic by its ARN (shared/app/readiness.py::topic_found)
       actions   = ["sns:Publish", "sns:GetTopicAttributes"]
       resources = [aws_sns_topic.events.arn]
     }

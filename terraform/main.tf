@@ -1,6 +1,6 @@
 # TaskOverflow Events on AWS: SNS/SQS/S3 from the shared topology, RDS PostgreSQL, ECS Fargate
 # behind an ALB. Names of the topic, queues and bucket come from topology.auto.tfvars.json,
-# generated from shared/topology.py (python -m scripts.create_topology --write-tfvars).
+# generated from shared/contracts/topology.py (python -m scripts.create_topology --write-tfvars).
 
 terraform {
   # write-only attributes (password_wo, secret_string_wo) keep the database password out of state
@@ -43,7 +43,7 @@ data "aws_availability_zones" "available" {
 }
 
 locals {
-  # the same prefixing as shared/topology.py::Names, so the code finds what Terraform made
+  # the same prefixing as shared/contracts/topology.py::Names, so the code finds what Terraform made
   name        = "${var.resource_prefix}taskoverflow"
   topic_name  = "${var.resource_prefix}${var.topic_name}"
   bucket_name = "${var.resource_prefix}${var.bucket_name}"

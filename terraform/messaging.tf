@@ -1,5 +1,5 @@
 # SNS topic -> one SQS queue per consumer (raw delivery, filtered on the `type` attribute),
-# each with a DLQ. Mirrors shared/bootstrap.py, which does the same against emulators.
+# each with a DLQ. Mirrors shared/messaging/provisioning.py, which does the same against emulators.
 
 resource "aws_sns_topic" "events" {
   name              = local.topic_name

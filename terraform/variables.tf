@@ -26,20 +26,20 @@ variable "resource_prefix" {
   }
 }
 
-# --- the topology: values come from topology.auto.tfvars.json, generated from shared/topology.py ---
+# --- the topology: values come from topology.auto.tfvars.json, generated from shared/contracts/topology.py ---
 
 variable "topic_name" {
-  description = "SNS topic name (shared/topology.py TOPIC)."
+  description = "SNS topic name (shared/contracts/topology.py TOPIC)."
   type        = string
 }
 
 variable "bucket_name" {
-  description = "S3 bucket for calendar files and large event payloads (shared/topology.py BUCKET)."
+  description = "S3 bucket for calendar files and large event payloads (shared/contracts/topology.py BUCKET)."
   type        = string
 }
 
 variable "queues" {
-  description = "Queue name => its DLQ name and the event types its subscription lets through (shared/topology.py QUEUES)."
+  description = "Queue name => its DLQ name and the event types its subscription lets through (shared/contracts/topology.py QUEUES)."
   type = map(object({
     dlq_name    = string
     event_types = list(string)
@@ -57,7 +57,7 @@ variable "dlq_retention_s" {
 }
 
 variable "demo_queue_names" {
-  description = "The practical's demo queues (shared/demo_queues.py DEMO_QUEUE_NAMES; demo_queues.auto.tfvars.json)."
+  description = "The practical's demo queues (shared/aws/demo_queues.py DEMO_QUEUE_NAMES; demo_queues.auto.tfvars.json)."
   type        = list(string)
 }
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.bootstrap import bootstrap
+from shared.messaging.provisioning import bootstrap
 from shared.settings import Settings
 from tests.environment import POSTGRES_URL, fresh_schema
 

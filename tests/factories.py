@@ -9,15 +9,15 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from shared.consumer import Delivery
-from shared.envelope import Envelope, wrap
-from shared.events import (
+from shared.contracts.envelope import Envelope, wrap
+from shared.contracts.events import (
     CalendarCancelled,
     CalendarReady,
     CalendarRequested,
     CalendarRevoked,
     TodoSnapshot,
 )
+from shared.messaging.consumer import Delivery
 
 NOW = datetime(2024, 4, 17, 14, 0)
 

@@ -24,16 +24,16 @@ from services.todo_api import todo
 from services.todo_api.idempotency import key_stream_id
 from services.todo_api.projection import TodoFold
 from services.todo_api.records import TodoRecords
-from shared.bus import Outgoing
-from shared.envelope import Envelope, wrap
-from shared.events import (
+from shared.contracts.envelope import Envelope, wrap
+from shared.contracts.events import (
     AnyEvent,
     CalendarCancelled,
     CalendarRequested,
     IdempotencyKeyUsed,
     TodoSnapshot,
 )
-from shared.store import ConcurrencyError
+from shared.eventstore.store import ConcurrencyError
+from shared.messaging.publisher import Outgoing
 
 S = TypeVar("S")
 R = TypeVar("R")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared.metrics import Metrics
+from shared.observability.metrics import Metrics
 
 
 @dataclass(frozen=True)

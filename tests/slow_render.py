@@ -10,8 +10,8 @@ from datetime import datetime
 import pytest
 
 from services.calendar_worker import rendering
-from shared.events import TodoSnapshot
-from shared.ical import EVENTS_PER_CHUNK, render_calendar
+from shared.contracts.events import TodoSnapshot
+from shared.contracts.ical import EVENTS_PER_CHUNK, render_calendar
 
 
 @dataclass

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from shared import tracing
+from shared.observability import tracing
 
 
 @contextmanager

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.db import create_engine, ensure_schema
-from shared.events import TodoDeleted
-from shared.runtime import ServiceSchema, open_store
+from shared.app.resources import ServiceSchema, open_store
+from shared.contracts.events import TodoDeleted
+from shared.eventstore.database import create_engine, ensure_schema
+from shared.eventstore.store import EventStore, store_tables
 from shared.settings import Settings
-from shared.store import EventStore, store_tables
 from tests.factories import NOW
 from tests.polling import eventually
 

@@ -8,8 +8,8 @@ from rich.text import Text
 from scripts.queue_demo.options import DemoOptions
 from scripts.queue_demo.publisher import send_messages
 from scripts.queue_demo.subscriber import receive_messages
-from shared.aws import aws_client
-from shared.demo_queues import ensure_queue, find_queue_url
+from shared.aws.clients import aws_client
+from shared.aws.demo_queues import ensure_queue, find_queue_url
 from shared.settings import Settings
 
 

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import track
 
 from scripts.queue_demo.options import DemoOptions
-from shared.demo_queues import is_fifo
+from shared.aws.demo_queues import is_fifo
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient

@@ -16,11 +16,11 @@ from sqlalchemy import select
 
 from scripts.replay.errors import OperatorError
 from scripts.replay.targets import Service
-from shared.envelope import Envelope
-from shared.event_queries import EventFilter, EventQueries
-from shared.inbox import record_processed
-from shared.log_horizon import Page, committed_horizon, settled_pages
-from shared.store import ConcurrencyError, EventStore
+from shared.contracts.envelope import Envelope
+from shared.eventstore.horizon import Page, committed_horizon, settled_pages
+from shared.eventstore.queries import EventFilter, EventQueries
+from shared.eventstore.store import ConcurrencyError, EventStore
+from shared.messaging.inbox import record_processed
 
 PAGE = 1000
 IMPORT_BATCH = 500

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.envelope import Envelope
+from shared.contracts.envelope import Envelope
 
 
 def event_line(position: int, envelope: Envelope) -> str:

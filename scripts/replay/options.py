@@ -11,8 +11,8 @@ from uuid import UUID
 from scripts.replay.errors import OperatorError
 from scripts.replay.redrive import Method
 from shared.clock import parse_datetime
-from shared.event_queries import EventFilter
-from shared.events import AnyEvent
+from shared.contracts.events import AnyEvent
+from shared.eventstore.queries import EventFilter
 
 N = TypeVar("N", int, float)
 EVENT_TYPES = tuple(model.model_fields["type"].default for model in get_args(get_args(AnyEvent)[0]))

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from scripts.replay.errors import OperatorError
 from services.job_tracker import ops as job_tracker
 from services.todo_api import ops as todo_api
-from shared.envelope import Envelope
+from shared.contracts.envelope import Envelope
 
 Row = dict[str, Any]
 

@@ -1,7 +1,8 @@
 """Rebuild a projection from the service's own event log, swapped in atomically.
 
 The rows are built in `<table>_rebuild` while the service keeps running, from the events up to the
-committed horizon (`shared/log_horizon.py`), so none that commit late below it are passed over.
+committed horizon (`shared/eventstore/horizon.py`), so none that commit late below it are passed
+over.
 One transaction then takes the write lock, folds in every event above that horizon, drops the live
 table and renames the new one into its place: readers see the old projection or the new one, never
 a half-built one.
@@ -18,10 +19,10 @@ from sqlalchemy import MetaData, Table, delete, insert, quoted_name, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scripts.replay.projections import F, Fold, Projection, Row
-from shared.envelope import Envelope
-from shared.event_queries import EventQueries
-from shared.log_horizon import Page, committed_horizon, settled_pages
-from shared.store import EventStore
+from shared.contracts.envelope import Envelope
+from shared.eventstore.horizon import Page, committed_horizon, settled_pages
+from shared.eventstore.queries import EventQueries
+from shared.eventstore.store import EventStore
 
 PAGE = 1000
 # the rebuilt table's name, and its indexes', while they sit beside the live ones

@@ -20,12 +20,12 @@ from rich.table import Table
 
 from scripts.replay.errors import OperatorError
 from scripts.replay.listing import task_id_of
-from shared.batching import MAX_BATCH_ENTRIES, batches, message_size
-from shared.bootstrap import queue_arn
-from shared.consumer import PoisonMessageError, decode
+from shared.contracts.topology import Names, QueueSpec
+from shared.messaging.batching import MAX_BATCH_ENTRIES, batches, message_size
+from shared.messaging.consumer import PoisonMessageError, decode
+from shared.messaging.provisioning import queue_arn
+from shared.messaging.transports import transport_client
 from shared.settings import Settings
-from shared.topology import Names, QueueSpec
-from shared.transport.clients import transport_client
 
 # long enough to send a batch on and delete it before the DLQ shows the messages again
 MOVE_HIDE_S = 60

@@ -11,11 +11,11 @@ from sqlalchemy import func, select
 
 from scripts.replay.errors import one_line
 from scripts.replay.targets import Service, open_store
-from shared.outbox import SqlOutbox
+from shared.contracts.topology import Names
+from shared.eventstore.store import EventStore
+from shared.messaging.outbox import SqlOutbox
+from shared.messaging.transports import transport_client
 from shared.settings import Settings
-from shared.store import EventStore
-from shared.topology import Names
-from shared.transport.clients import transport_client
 
 UNAVAILABLE = "unavailable"
 DEPTH_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]

@@ -15,12 +15,12 @@ from scripts.replay.errors import OperatorError
 from services.calendar_worker import ops as calendar_worker
 from services.job_tracker import ops as job_tracker
 from services.todo_api import ops as todo_api
-from shared import runtime
-from shared.db import create_engine
-from shared.runtime import ServiceSchema
+from shared.app import resources as runtime
+from shared.app.resources import ServiceSchema
+from shared.contracts.topology import QueueSpec
+from shared.eventstore.database import create_engine
+from shared.eventstore.store import EventStore
 from shared.settings import EMBEDDED_DATABASE_URL, Settings
-from shared.store import EventStore
-from shared.topology import QueueSpec
 
 
 class OpsFace(Protocol):

@@ -9,13 +9,13 @@ from aiohttp import web
 from services.calendar_worker.handlers import WorkerPorts, make_handle
 from services.calendar_worker.records import SqlRenderBook
 from services.calendar_worker.tables import SCHEMA
-from shared.consumer import Handle
-from shared.http import health
-from shared.keys import Adapters, blobs_key, metrics_key, settings_key, store_key
-from shared.readiness import queue_found, readiness, topic_found
-from shared.runtime import aws_ctx, consumer_ctx, database_ctx, relay_ctx, service_app
+from shared.app.app_keys import Adapters, blobs_key, metrics_key, settings_key, store_key
+from shared.app.readiness import queue_found, readiness, topic_found
+from shared.app.resources import aws_ctx, consumer_ctx, database_ctx, relay_ctx, service_app
+from shared.contracts.topology import CALENDAR_WORKER
+from shared.messaging.consumer import Handle
 from shared.settings import Settings
-from shared.topology import CALENDAR_WORKER
+from shared.web.http import health
 
 
 def create_app(settings: Settings, *, adapters: Adapters | None = None) -> web.Application:

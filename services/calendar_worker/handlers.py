@@ -18,12 +18,10 @@ from uuid import UUID
 
 from services.calendar_worker.records import RenderBook, RenderRecords
 from services.calendar_worker.rendering import RenderCancelledError, RenderWatch, render_and_store
-from shared.blobs import BlobNotFoundError, BlobStore
-from shared.claim_check import check_out
+from shared.aws.blobs import BlobNotFoundError, BlobStore
 from shared.clock import utcnow
-from shared.consumer import BusyError, Delivery, Handle
-from shared.envelope import Envelope
-from shared.events import (
+from shared.contracts.envelope import Envelope
+from shared.contracts.events import (
     OUTCOME_EVENTS,
     AnyEvent,
     CalendarCancelled,
@@ -35,9 +33,11 @@ from shared.events import (
     CalendarStarted,
     TodoSnapshot,
 )
-from shared.metrics import RenderMetrics
+from shared.eventstore.store import ConcurrencyError
+from shared.messaging.claim_check import check_out
+from shared.messaging.consumer import BusyError, Delivery, Handle
+from shared.observability.metrics import RenderMetrics
 from shared.outages import is_outage
-from shared.store import ConcurrencyError
 
 logger = logging.getLogger(__name__)
 # failures that no retry can mend: fail the job at once instead of waiting out the redrive count

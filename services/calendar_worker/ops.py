@@ -6,8 +6,8 @@ The import contract (pyproject.toml, `lint-imports`) lets tools import this modu
 from __future__ import annotations
 
 from services.calendar_worker.tables import SCHEMA
-from shared.ical import render_calendar
-from shared.topology import CALENDAR_WORKER, QueueSpec
+from shared.contracts.ical import render_calendar
+from shared.contracts.topology import CALENDAR_WORKER, QueueSpec
 
 __all__ = ["INBOX_CONSUMER", "QUEUE", "SCHEMA", "render_calendar"]
 

@@ -18,10 +18,10 @@ from sqlalchemy import Select, Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.calendar_worker.tables import render_leases
-from shared import leases
-from shared.envelope import Envelope
-from shared.events import AnyEvent
-from shared.store import EventStore
+from shared.contracts.envelope import Envelope
+from shared.contracts.events import AnyEvent
+from shared.eventstore import leases
+from shared.eventstore.store import EventStore
 
 
 def render_stream_id(task_id: UUID) -> str:

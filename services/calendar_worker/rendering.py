@@ -13,11 +13,11 @@ from datetime import datetime
 from typing import IO
 from uuid import UUID
 
-from shared.blobs import PART_BYTES, BlobStore
-from shared.events import CalendarReady, TodoSnapshot
-from shared.ical import EVENTS_PER_CHUNK, render_calendar
-from shared.metrics import RenderMetrics
-from shared.tracing import Attributes, span
+from shared.aws.blobs import PART_BYTES, BlobStore
+from shared.contracts.events import CalendarReady, TodoSnapshot
+from shared.contracts.ical import EVENTS_PER_CHUNK, render_calendar
+from shared.observability.metrics import RenderMetrics
+from shared.observability.tracing import Attributes, span
 
 # what stays in memory before the file moves to disk: one S3 part
 SPOOL_BYTES = PART_BYTES

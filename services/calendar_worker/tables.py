@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-from shared.leases import lease_table
-from shared.runtime import ServiceSchema
-from shared.store import store_tables
+from shared.app.resources import ServiceSchema
+from shared.eventstore.leases import lease_table
+from shared.eventstore.store import store_tables
 
 OWNER = "calendar_worker"
 SCHEMA_VERSION = 1

@@ -11,11 +11,11 @@ from services.job_tracker.records import SqlJobBook
 from services.job_tracker.routes import setup_routes
 from services.job_tracker.tables import SCHEMA
 from services.job_tracker.upgrade import upgrade_ctx
-from shared.consumer import Handle
-from shared.keys import Adapters, metrics_key
-from shared.runtime import aws_ctx, consumer_ctx, database_ctx, service_app
+from shared.app.app_keys import Adapters, metrics_key
+from shared.app.resources import aws_ctx, consumer_ctx, database_ctx, service_app
+from shared.contracts.topology import JOB_TRACKER
+from shared.messaging.consumer import Handle
 from shared.settings import Settings
-from shared.topology import JOB_TRACKER
 
 
 def create_app(settings: Settings, *, adapters: Adapters | None = None) -> web.Application:

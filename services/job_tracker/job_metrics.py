@@ -10,9 +10,9 @@ from services.job_tracker.jobs import Job, Status
 from services.job_tracker.keys import store_key
 from services.job_tracker.projection import JobFinished
 from services.job_tracker.tables import jobs
+from shared.app.app_keys import metrics_key
 from shared.clock import utcnow
-from shared.keys import metrics_key
-from shared.metrics import JobMetrics, Samples
+from shared.observability.metrics import JobMetrics, Samples
 
 COUNT_BY_STATE = select(jobs.c.status, func.count()).group_by(jobs.c.status)
 

@@ -7,8 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from shared.contract import TERMINAL_STATUSES
-from shared.events import (
+from shared.contracts.events import (
     AnyEvent,
     CalendarFailed,
     CalendarProgress,
@@ -17,6 +16,7 @@ from shared.events import (
     CalendarRevoked,
     CalendarStarted,
 )
+from shared.contracts.responses import TERMINAL_STATUSES
 
 
 class Status(StrEnum):

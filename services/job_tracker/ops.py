@@ -8,7 +8,7 @@ from __future__ import annotations
 from services.job_tracker.projection import JobFold
 from services.job_tracker.records import CONSUMER
 from services.job_tracker.tables import SCHEMA, jobs
-from shared.topology import JOB_TRACKER, QueueSpec
+from shared.contracts.topology import JOB_TRACKER, QueueSpec
 
 __all__ = [
     "INBOX_CONSUMER",

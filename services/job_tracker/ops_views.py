@@ -6,8 +6,8 @@ from aiohttp import web
 
 from services.job_tracker.keys import store_key
 from services.job_tracker.overview import jobs_overview
-from shared.http import json_response
-from shared.ops_report import JobsOverview
+from shared.contracts.ops_report import JobsOverview
+from shared.web.http import json_response
 
 
 async def jobs_overview_view(request: web.Request) -> web.Response:

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.job_tracker.jobs import Status
 from services.job_tracker.tables import jobs
 from shared.clock import utcnow
-from shared.ops_report import FailedJob, JobsOverview, RecentJob, ThroughputBucket
-from shared.store import EventStore
+from shared.contracts.ops_report import FailedJob, JobsOverview, RecentJob, ThroughputBucket
+from shared.eventstore.store import EventStore
 
 WINDOW_S = 600
 BUCKET_S = 10

@@ -20,9 +20,9 @@ from services.job_tracker.jobs import Job, Status, evolve
 from services.job_tracker.records import JobBook, JobRecords, job_values, row_to_job
 from services.job_tracker.tables import jobs
 from shared.clock import utcnow
-from shared.consumer import Delivery, Handle
-from shared.envelope import Envelope
-from shared.events import AnyEvent
+from shared.contracts.envelope import Envelope
+from shared.contracts.events import AnyEvent
+from shared.messaging.consumer import Delivery, Handle
 
 logger = logging.getLogger(__name__)
 # told of a job once it has both its outcome and its request time (metrics: the job's duration)

@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.job_tracker.jobs import Job, Status
 from services.job_tracker.tables import jobs
 from shared.clock import utcnow
-from shared.envelope import Envelope
-from shared.inbox import record_processed
-from shared.store import EventStore
+from shared.contracts.envelope import Envelope
+from shared.eventstore.store import EventStore
+from shared.messaging.inbox import record_processed
 
 # the inbox's name for this consumer
 CONSUMER = "job_tracker"

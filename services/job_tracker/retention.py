@@ -21,7 +21,7 @@ from services.job_tracker.jobs import Job, Status
 from services.job_tracker.records import row_to_job
 from services.job_tracker.tables import jobs, lost_results
 from shared.clock import utcnow
-from shared.store import EventStore
+from shared.eventstore.store import EventStore
 
 _LOST_AT = "lost_at"
 # a job's row and whether its file was found missing, in one statement

@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.job_tracker import ops_views, views
-from shared.http import health
-from shared.ops_report import JOBS_OVERVIEW_PATH
-from shared.readiness import queue_found, readiness
-from shared.topology import JOB_TRACKER
+from shared.app.readiness import queue_found, readiness
+from shared.contracts.ops_report import JOBS_OVERVIEW_PATH
+from shared.contracts.topology import JOB_TRACKER
+from shared.web.http import health
 
 
 def setup_routes(app: web.Application) -> None:

@@ -14,8 +14,8 @@ from sqlalchemy import (
     Text,
 )
 
-from shared.runtime import ServiceSchema
-from shared.store import store_tables
+from shared.app.resources import ServiceSchema
+from shared.eventstore.store import store_tables
 
 OWNER = "job_tracker"
 # bump on any change to these tables; ensure_schema refuses a database of another version, and
@@ -50,7 +50,7 @@ Index(f"ix_{OWNER}_jobs_requested", jobs.c.requested_at, jobs.c.task_id)
 Index(f"ix_{OWNER}_jobs_state_requested", jobs.c.status, jobs.c.requested_at, jobs.c.task_id)
 # the operations page (overview.py): the latest jobs by their last change, and the failures and
 # finished jobs by when they finished. A database made before them gets them at start
-# (shared/db.py::ensure_schema creates an index that is missing)
+# (shared/eventstore/database.py::ensure_schema creates an index that is missing)
 Index(f"ix_{OWNER}_jobs_updated", jobs.c.updated_at)
 Index(f"ix_{OWNER}_jobs_state_finished", jobs.c.status, jobs.c.finished_at)
 

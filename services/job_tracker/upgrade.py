@@ -19,10 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.job_tracker.jobs import TERMINAL
 from services.job_tracker.tables import OWNER, SCHEMA_VERSION, jobs, store
-from shared.db import SCHEMA_LOCK_KEY, create_engine, is_unreachable, server_address
-from shared.keys import adapters_key, settings_key
+from shared.app.app_keys import adapters_key, settings_key
+from shared.eventstore.database import (
+    SCHEMA_LOCK_KEY,
+    create_engine,
+    is_unreachable,
+    server_address,
+)
+from shared.retry import wait_for
 from shared.settings import Settings
-from shared.startup import wait_for
 
 logger = logging.getLogger(__name__)
 UPGRADES_FROM = 1

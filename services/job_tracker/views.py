@@ -18,11 +18,11 @@ from services.job_tracker.history import (
 from services.job_tracker.jobs import Job, Status
 from services.job_tracker.keys import blobs_key, settings_key, store_key
 from services.job_tracker.retention import TrackedJob, find_tracked, note_found, note_lost
-from shared.blobs import BlobNotFoundError
+from shared.aws.blobs import BlobNotFoundError
 from shared.clock import utcnow
-from shared.contract import JobHistory, JobSummary, Progress, TaskStatus
-from shared.http import bad_request, json_response, not_found, public_url
-from shared.task_ids import is_issued, parse_task_id
+from shared.contracts.responses import JobHistory, JobSummary, Progress, TaskStatus
+from shared.contracts.task_ids import is_issued, parse_task_id
+from shared.web.http import bad_request, json_response, not_found, public_url
 
 TASK_NOT_FOUND = "Task not found"
 TASK_NOT_FINISHED = "Task not finished"
@@ -71,7 +71,7 @@ def _progress(job: Job) -> Progress | None:
 
 async def job_result(app: web.Application, request: web.Request) -> web.StreamResponse:
     """The path's calendar file, streamed from `app`'s blob store. A store that fails once the
-    response has begun cuts the download short (shared/http.py::json_errors)."""
+    response has begun cuts the download short (shared/web/http.py::json_errors)."""
     task_id, tracked = await _job(app, request)
     job = tracked.job
     if job.status is not Status.SUCCESS or job.result_key is None:

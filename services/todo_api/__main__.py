@@ -1,7 +1,7 @@
 """`python -m services.todo_api` with settings from the environment."""
 
 from services.todo_api.app import create_app
-from shared.serve import serve
+from shared.app.serve import serve
 
 if __name__ == "__main__":
     serve(create_app, service="todo_api")

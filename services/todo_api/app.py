@@ -24,9 +24,9 @@ from services.todo_api.routes import ROUTES, setup_routes
 from services.todo_api.tables import SCHEMA
 from services.todo_api.tracker_proxy import tracker_timeout
 from services.todo_api.upgrade import upgrade_ctx
+from shared.app.app_keys import Adapters
+from shared.app.resources import aws_ctx, database_ctx, relay_ctx, service_app
 from shared.clock import utcnow
-from shared.keys import Adapters
-from shared.runtime import aws_ctx, database_ctx, relay_ctx, service_app
 from shared.settings import Settings
 
 

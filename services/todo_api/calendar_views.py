@@ -14,10 +14,10 @@ from services.todo_api.keys import blobs_key, book_key, settings_key
 from services.todo_api.todo import CalendarFinishedError, CalendarNotFoundError
 from services.todo_api.tracker_proxy import tracker_job_status
 from services.todo_api.views import keyed_request
-from shared.contract import TaskAccepted, TaskCancelled
-from shared.http import json_error, json_response, not_found, public_url
-from shared.task_ids import is_issued, issue_task_id, parse_task_id
-from shared.tracing import bind_job
+from shared.contracts.responses import TaskAccepted, TaskCancelled
+from shared.contracts.task_ids import is_issued, issue_task_id, parse_task_id
+from shared.observability.tracing import bind_job
+from shared.web.http import json_error, json_response, not_found, public_url
 
 TASK_NOT_FOUND = "Task not found"
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from aiohttp import web
 from yarl import URL
 
-from shared.http import Handler, json_error
+from shared.web.http import Handler, json_error
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CROSS_SITE_REFUSED = "Cross-site requests may not change anything here"

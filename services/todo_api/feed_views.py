@@ -12,7 +12,7 @@ from aiohttp import web
 from services.todo_api.keys import store_key
 from services.todo_api.list_version import read_list_version
 from services.todo_api.projection import list_todos
-from shared.ical import render_calendar
+from shared.contracts.ical import render_calendar
 
 FEED_NAME = "taskoverflow.ics"
 # a calendar app may keep the feed, but asks again (with its tag) before each use of it

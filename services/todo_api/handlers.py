@@ -21,12 +21,12 @@ from services.todo_api.commands import (
 )
 from services.todo_api.idempotency import KeyedRequest, earlier_answer
 from services.todo_api.records import TodoBook, TodoRecords
-from shared.blobs import BlobStore
-from shared.claim_check import check_in
+from shared.aws.blobs import BlobStore
 from shared.clock import utcnow
-from shared.contract import TERMINAL_STATUSES
-from shared.events import IdempotencyKeyUsed, TodoSnapshot
-from shared.store import ConcurrencyError
+from shared.contracts.events import IdempotencyKeyUsed, TodoSnapshot
+from shared.contracts.responses import TERMINAL_STATUSES
+from shared.eventstore.store import ConcurrencyError
+from shared.messaging.claim_check import check_in
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared.events import IdempotencyKeyUsed
+from shared.contracts.events import IdempotencyKeyUsed
 
 HEADER = "Idempotency-Key"
 # how long a key answers with its first answer; after that it starts afresh

@@ -6,8 +6,15 @@ from dataclasses import dataclass
 from aiohttp import ClientSession, web
 
 from services.todo_api.records import TodoBook
-from shared.keys import aws_key, blobs_key, metrics_url_key, relay_key, settings_key, store_key
-from shared.ops_report import JobsOverview
+from shared.app.app_keys import (
+    aws_key,
+    blobs_key,
+    metrics_url_key,
+    relay_key,
+    settings_key,
+    store_key,
+)
+from shared.contracts.ops_report import JobsOverview
 
 __all__ = [
     "LocalTracker",

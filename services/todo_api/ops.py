@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from services.todo_api.projection import TodoFold, after_rebuild
 from services.todo_api.tables import SCHEMA, todos
-from shared.topology import QueueSpec
+from shared.contracts.topology import QueueSpec
 
 __all__ = [
     "INBOX_CONSUMER",

@@ -14,15 +14,15 @@ from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel, Field, ValidationError
 
-from shared.ops_report import JOBS_OVERVIEW_PATH, JobsOverview, QueueDepth, ServiceState
+from shared.contracts.ops_report import JOBS_OVERVIEW_PATH, JobsOverview, QueueDepth, ServiceState
+from shared.contracts.topology import QUEUES, Names
 from shared.outages import is_outage
-from shared.topology import QUEUES, Names
 
 logger = logging.getLogger(__name__)
 
 READY_PATH = "/api/v1/ready"
 METRICS_PATH = "/metrics"
-# the relay's gauge in shared/metrics.py
+# the relay's gauge in shared/observability/metrics.py
 BACKLOG_METRIC = "outbox_backlog_events"
 DEPTH_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
 

@@ -29,9 +29,9 @@ from services.todo_api.ops_probes import (
 )
 from services.todo_api.shared_result import SharedResult
 from shared.clock import utcnow
-from shared.http import json_response
-from shared.ops_report import JobsOverview, OpsReport
-from shared.topology import Names
+from shared.contracts.ops_report import JobsOverview, OpsReport
+from shared.contracts.topology import Names
+from shared.web.http import json_response
 
 logger = logging.getLogger(__name__)
 

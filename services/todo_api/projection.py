@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.todo_api.list_version import advance_list_version, seed_list_version
 from services.todo_api.tables import todo_ids, todos
 from shared.clock import utcnow
-from shared.envelope import Envelope
-from shared.events import AnyEvent, TodoCreated, TodoDeleted, TodoSnapshot, TodoUpdated
+from shared.contracts.envelope import Envelope
+from shared.contracts.events import AnyEvent, TodoCreated, TodoDeleted, TodoSnapshot, TodoUpdated
 
 
 class ListChange(NamedTuple):

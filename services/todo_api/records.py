@@ -22,15 +22,15 @@ from services.todo_api import todo
 from services.todo_api.idempotency import key_stream_id
 from services.todo_api.list_version import advance_list_version
 from services.todo_api.projection import list_todos, next_todo_id, project
-from shared.envelope import Envelope
-from shared.events import (
+from shared.contracts.envelope import Envelope
+from shared.contracts.events import (
     AnyEvent,
     CalendarCancelled,
     CalendarRequested,
     IdempotencyKeyUsed,
     TodoSnapshot,
 )
-from shared.store import EventStore
+from shared.eventstore.store import EventStore
 
 
 class TodoRecords(Protocol):

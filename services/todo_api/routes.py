@@ -15,11 +15,18 @@ from services.todo_api.tracker_proxy import (
     job_result_route,
     job_status_route,
 )
-from shared.contract import Error, Health, JobHistory, TaskAccepted, TaskCancelled, TaskStatus
-from shared.http import health, json_response
-from shared.openapi import Query, Route, add_routes, openapi_document
-from shared.ops_report import OpsReport
-from shared.readiness import NotReady, Readiness, readiness, topic_found
+from shared.app.readiness import NotReady, Readiness, readiness, topic_found
+from shared.contracts.ops_report import OpsReport
+from shared.contracts.responses import (
+    Error,
+    Health,
+    JobHistory,
+    TaskAccepted,
+    TaskCancelled,
+    TaskStatus,
+)
+from shared.web.http import health, json_response
+from shared.web.openapi import Query, Route, add_routes, openapi_document
 
 STATIC_DIR = Path(__file__).parent / "static"
 TODO_PATH = "/api/v1/todos/{id}"

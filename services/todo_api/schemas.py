@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, RootModel
 
 from shared.clock import parse_datetime
-from shared.events import TodoSnapshot
+from shared.contracts.events import TodoSnapshot
 
 
 def _to_datetime(value: Any) -> Any:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Boolean, Column, DateTime, MetaData, String, Table
 
-from shared.runtime import ServiceSchema
-from shared.store import store_tables
+from shared.app.resources import ServiceSchema
+from shared.eventstore.store import store_tables
 
 OWNER = "todo_api"
 # bump on any change to these tables; ensure_schema refuses a database of another version, and

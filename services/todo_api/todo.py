@@ -7,7 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from services.todo_api.commands import CancelCalendar, CreateTodo, RequestCalendar, UpdateTodo
-from shared.events import (
+from shared.contracts.events import (
     AnyEvent,
     CalendarCancelled,
     CalendarRequested,

@@ -6,7 +6,7 @@ the same way whether its job has finished.
 
 The tracker may be silent for JOB_TRACKER_READ_TIMEOUT_MS at most; a transfer as a whole has no
 limit, so a slow client still gets a large file. A tracker that fails or goes silent once the
-answer has begun cuts the client's download short (shared/http.py::json_errors).
+answer has begun cuts the client's download short (shared/web/http.py::json_errors).
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ import aiohttp
 from aiohttp import web
 
 from services.todo_api.keys import local_tracker_key, settings_key, tracker_client_key
-from shared import log_context
-from shared.blobs import CHUNK_BYTES
-from shared.http import json_error
+from shared.aws.blobs import CHUNK_BYTES
+from shared.contracts.trace_context import TRACEPARENT, current_traceparent
+from shared.observability import log_context
+from shared.observability.tracing import REQUEST_ID
 from shared.outages import DependencyUnavailableError
 from shared.settings import Settings
-from shared.trace_context import TRACEPARENT, current_traceparent
-from shared.tracing import REQUEST_ID
+from shared.web.http import json_error
 
 PASSED_HEADERS = ("Content-Type", "Content-Disposition")
 NO_TRACKER = "Calendar jobs are not available: JOB_TRACKER_URL is not set"

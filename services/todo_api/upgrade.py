@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.todo_api.list_version import seed_list_version
 from services.todo_api.tables import OWNER, SCHEMA_VERSION, list_version, store
+from shared.app.app_keys import adapters_key, settings_key
 from shared.clock import utcnow
-from shared.keys import adapters_key, settings_key
-from shared.schema_upgrade import lock_schema, run_upgrade, set_version, stored_version
+from shared.eventstore.schema_upgrade import lock_schema, run_upgrade, set_version, stored_version
 
 logger = logging.getLogger(__name__)
 UPGRADES_FROM = 1

@@ -20,7 +20,8 @@ from services.todo_api.projection import get_todo, list_todos
 from services.todo_api.schemas import TodoIn, TodoPatch
 from services.todo_api.todo import TodoNotFoundError
 from shared.clock import utcnow
-from shared.http import (
+from shared.eventstore.store import ConcurrencyError
+from shared.web.http import (
     bad_request,
     json_error,
     json_response,
@@ -28,7 +29,6 @@ from shared.http import (
     parse_body,
     public_url,
 )
-from shared.store import ConcurrencyError
 
 TODO_NOT_FOUND = "Todo not found"
 # ids outside this range cannot exist; refusing them early keeps BIGINT overflow away from SQL

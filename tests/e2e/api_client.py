@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from shared.contract import TERMINAL_STATUSES
+from shared.contracts.responses import TERMINAL_STATUSES
 from tests.polling import eventually
 
 

@@ -24,19 +24,19 @@ import aiohttp
 import asyncpg
 import pytest
 
+from embedded.file_blobs import FileBlobStore
 from services.job_tracker.jobs import Job, Status, evolve
-from shared.blobs import BlobStore, S3BlobStore
-from shared.bus import Outgoing, SnsPublisher
-from shared.claim_check import check_in
-from shared.db import COMMAND_TIMEOUT_S
-from shared.envelope import Envelope
-from shared.events import CalendarReady, CalendarStarted
-from shared.runtime import SHUTDOWN_GRACE_S
+from shared.app.resources import SHUTDOWN_GRACE_S
+from shared.aws.blobs import BlobStore, S3BlobStore
+from shared.contracts.envelope import Envelope
+from shared.contracts.events import CalendarReady, CalendarStarted
+from shared.contracts.task_ids import issue_task_id
+from shared.contracts.topology import Names
+from shared.eventstore.database import COMMAND_TIMEOUT_S
+from shared.messaging.claim_check import check_in
+from shared.messaging.publisher import Outgoing, SnsPublisher
+from shared.messaging.transports import open_clients
 from shared.settings import Settings
-from shared.task_ids import issue_task_id
-from shared.topology import Names
-from shared.transport.clients import open_clients
-from shared.transport.file_blobs import FileBlobStore
 from tests.e2e.api_client import ApiClient
 from tests.e2e.processes import STOP_TIMEOUT_S, Service
 from tests.factories import calendar_envelope, calendar_requested, todo_snapshots

@@ -17,9 +17,9 @@ import aiohttp
 import asyncpg
 import pytest
 
-from shared.bootstrap import bootstrap
+from embedded.transport.clients import provision_embedded
+from shared.messaging.provisioning import bootstrap
 from shared.settings import Settings
-from shared.transport.clients import provision_embedded
 from tests.e2e.api_client import ApiClient
 from tests.e2e.cluster import Cluster
 from tests.e2e.processes import EmbeddedStack, Service, Stack
@@ -127,7 +127,7 @@ async def api(stack: Stack) -> AsyncIterator[ApiClient]:
 
 @pytest.fixture(scope="module")
 def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
-    """`python -m services.embedded` on free ports, its files in a temp dir; SIGTERM stops it."""
+    """`python -m embedded` on free ports, its files in a temp dir; SIGTERM stops it."""
     var_dir = tmp_path_factory.mktemp("embedded")
     env = {
         "TRANSPORT": "embedded",
@@ -138,7 +138,7 @@ def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
         "SQS_WAIT_TIME_S": "1",
         "LOG_LEVEL": "INFO",
     }
-    service = Service("services.embedded", env, var_dir / "embedded.log")
+    service = Service("embedded", env, var_dir / "embedded.log")
     service.start()
     try:
         service.wait_healthy()

@@ -20,8 +20,8 @@ from typing import Any
 import icalendar
 import pytest
 
+from embedded.transport.clients import provision_embedded
 from shared.settings import Settings
-from shared.transport.clients import provision_embedded
 from tests.e2e.chromium import chromium, screenshot, watched_page
 from tests.e2e.processes import EmbeddedStack, Service
 

@@ -9,10 +9,10 @@ from uuid import UUID, uuid4
 
 import aiohttp
 
+from shared.contracts.task_ids import issue_task_id
+from shared.contracts.topology import CALENDAR_WORKER, Names
+from shared.messaging.transports import transport_client
 from shared.settings import Settings
-from shared.task_ids import issue_task_id
-from shared.topology import CALENDAR_WORKER, Names
-from shared.transport.clients import transport_client
 from tests.e2e.api_client import ApiClient
 from tests.e2e.cluster import Cluster, render_stream, tracker_log, types
 from tests.e2e.processes import EmbeddedStack

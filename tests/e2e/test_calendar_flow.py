@@ -8,7 +8,7 @@ from uuid import uuid4
 
 import icalendar
 
-from shared.task_ids import issue_task_id
+from shared.contracts.task_ids import issue_task_id
 from tests.e2e.api_client import ApiClient
 from tests.e2e.processes import Stack
 

@@ -24,11 +24,11 @@ from uuid import UUID
 import aiohttp
 import pytest
 
-from shared.bootstrap import bootstrap
-from shared.contract import TERMINAL_STATUSES
+from shared.contracts.responses import TERMINAL_STATUSES
+from shared.contracts.topology import QUEUES, Names
+from shared.messaging.provisioning import bootstrap
+from shared.messaging.transports import transport_client
 from shared.settings import Settings
-from shared.topology import QUEUES, Names
-from shared.transport.clients import transport_client
 from tests.e2e.api_client import ApiClient
 from tests.e2e.cluster import JOB_TIMEOUT_S, Cluster, render_stream, types
 from tests.e2e.processes import ROOT, Service

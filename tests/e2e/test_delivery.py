@@ -8,11 +8,11 @@ from typing import Any
 
 import asyncpg
 
-from shared.bus import Outgoing, SnsPublisher, outgoing_batches
-from shared.envelope import Envelope
-from shared.task_ids import issue_task_id
-from shared.topology import Names
-from shared.transport.clients import transport_client
+from shared.contracts.envelope import Envelope
+from shared.contracts.task_ids import issue_task_id
+from shared.contracts.topology import Names
+from shared.messaging.publisher import Outgoing, SnsPublisher, outgoing_batches
+from shared.messaging.transports import transport_client
 from tests.e2e.api_client import ApiClient
 from tests.e2e.processes import Service, Stack
 from tests.environment import POSTGRES_URL

@@ -7,7 +7,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from services.embedded import metrics_port
+from embedded.run import metrics_port
 from shared.settings import Settings
 from tests.e2e.processes import EmbeddedStack
 

@@ -17,10 +17,10 @@ import aiohttp
 import icalendar
 import pytest
 
-from shared.aws import aws_client
-from shared.demo_queues import DEMO_QUEUE_NAMES
+from shared.aws.clients import aws_client
+from shared.aws.demo_queues import DEMO_QUEUE_NAMES
+from shared.contracts.topology import Names
 from shared.settings import Settings
-from shared.topology import Names
 from tests.e2e.api_client import ApiClient
 from tests.e2e.processes import ROOT, EmbeddedStack, Service
 
@@ -92,7 +92,7 @@ async def test_make_run_on_an_aws_endpoint_keeps_every_queue_and_file_there(
         "VAR_DIR": str(tmp_path),
         "SQS_WAIT_TIME_S": "1",
     }
-    service = Service("services.embedded", env, tmp_path / "embedded.log")
+    service = Service("embedded", env, tmp_path / "embedded.log")
     service.start()
     try:
         await asyncio.to_thread(service.wait_healthy)

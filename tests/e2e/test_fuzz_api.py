@@ -8,7 +8,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from services.todo_api.routes import ROUTES
-from shared.openapi import openapi_document
+from shared.web.openapi import openapi_document
 from tests.e2e.processes import EmbeddedStack
 
 schema = schemathesis.openapi.from_dict(openapi_document("TaskOverflow Events", "1.0.0", ROUTES))

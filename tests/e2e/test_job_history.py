@@ -9,10 +9,10 @@ from uuid import UUID
 
 import aiohttp
 
-from shared.aws import aws_client
+from embedded.transport.clients import BLOBS_FOLDER
+from shared.aws.clients import aws_client
+from shared.contracts.topology import Names
 from shared.settings import Settings
-from shared.topology import Names
-from shared.transport.clients import BLOBS_FOLDER
 from tests.e2e.api_client import ApiClient
 from tests.e2e.processes import Stack
 

@@ -18,9 +18,9 @@ from uuid import UUID
 import aiohttp
 import icalendar
 
-from shared.contract import TERMINAL_STATUSES
-from shared.topology import QUEUES, Names
-from shared.transport.clients import transport_client
+from shared.contracts.responses import TERMINAL_STATUSES
+from shared.contracts.topology import QUEUES, Names
+from shared.messaging.transports import transport_client
 from tests.e2e.api_client import ApiClient
 from tests.e2e.cluster import Cluster
 from tests.e2e.processes import Service

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from shared.readiness import CHECK_TIMEOUT_S
+from shared.app.readiness import CHECK_TIMEOUT_S
 from tests.e2e.api_client import ApiClient
 from tests.e2e.cluster import Cluster
 from tests.e2e.processes import Service, Stack

@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from shared.contracts.topology import JOB_TRACKER, Names
+from shared.messaging.transports import transport_client
 from shared.settings import Settings
-from shared.topology import JOB_TRACKER, Names
-from shared.transport.clients import transport_client
 from tests.e2e.chromium import chromium, screenshot, watched_page
 from tests.e2e.processes import EmbeddedStack
 

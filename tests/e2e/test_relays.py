@@ -9,14 +9,15 @@ from typing import Any
 
 import aiohttp
 
-from shared.bus import resolve_topic_arn
-from shared.envelope import Envelope
+from embedded.transport import transport as transports
+from embedded.transport.clients import transport_path
+from embedded.transport.database import write_transaction
+from embedded.transport.provision import UPSERT_QUEUE, UPSERT_SUBSCRIPTION
+from shared.contracts.envelope import Envelope
+from shared.contracts.topology import Names
+from shared.messaging.publisher import resolve_topic_arn
+from shared.messaging.transports import transport_client
 from shared.settings import Settings
-from shared.topology import Names
-from shared.transport import transport as transports
-from shared.transport.clients import transport_client, transport_path
-from shared.transport.database import write_transaction
-from shared.transport.provision import UPSERT_QUEUE, UPSERT_SUBSCRIPTION
 from tests.e2e.api_client import ApiClient
 from tests.e2e.cluster import Cluster
 from tests.polling import eventually

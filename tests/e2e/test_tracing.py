@@ -17,13 +17,13 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from embedded.run import service_settings, start_site
+from embedded.transport.clients import provision_embedded
 from services.calendar_worker.app import create_app as create_worker
-from services.embedded import service_settings, start_site
 from services.job_tracker.app import create_app as create_tracker
 from services.todo_api.app import create_app as create_todo_api
-from shared.bootstrap import bootstrap
+from shared.messaging.provisioning import bootstrap
 from shared.settings import Settings
-from shared.transport.clients import provision_embedded
 from tests.e2e.api_client import ApiClient
 from tests.polling import eventually
 from tests.spans import hex_id, recorded_spans, service_of

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from shared.eventstore.store import EventStore
 from shared.settings import Settings
-from shared.store import EventStore
 from tests.environment import POSTGRES_URL
 from tests.integration.replay_stack import (
     Stack,

@@ -30,20 +30,20 @@ from services.todo_api.handlers import create_todo, request_calendar
 from services.todo_api.list_version import seed_list_version
 from services.todo_api.projection import list_todos, seed_todo_ids
 from services.todo_api.records import SqlTodoBook
-from shared.aws import aws_client
-from shared.blobs import S3BlobStore
-from shared.bootstrap import Deployed, bootstrap
-from shared.bus import SnsPublisher
+from shared.app.resources import open_store
+from shared.aws.blobs import S3BlobStore
+from shared.aws.clients import aws_client
 from shared.clock import utcnow
-from shared.consumer import ConsumerOptions, Handle, SqsConsumer
-from shared.events import TodoSnapshot
-from shared.outbox import SqlOutbox
-from shared.relay import OutboxRelay
-from shared.relay_lease import RelayLease
-from shared.runtime import open_store
+from shared.contracts.events import TodoSnapshot
+from shared.contracts.topology import CALENDAR_WORKER, JOB_TRACKER, Names, QueueSpec
+from shared.eventstore.store import EventStore
+from shared.messaging.consumer import ConsumerOptions, Handle, SqsConsumer
+from shared.messaging.outbox import SqlOutbox
+from shared.messaging.provisioning import Deployed, bootstrap
+from shared.messaging.publisher import SnsPublisher
+from shared.messaging.relay import OutboxRelay
+from shared.messaging.relay_lease import RelayLease
 from shared.settings import EMBEDDED_DATABASE_URL, Settings
-from shared.store import EventStore
-from shared.topology import CALENDAR_WORKER, JOB_TRACKER, Names, QueueSpec
 
 VISIBILITY_S = 2
 MAX_RECEIVES = 2

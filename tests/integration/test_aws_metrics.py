@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from shared.aws import CLIENT_CONFIG
-from shared.bootstrap import bootstrap
-from shared.metrics import Metrics
+from shared.aws.clients import CLIENT_CONFIG
+from shared.contracts.topology import JOB_TRACKER, Names
+from shared.messaging.provisioning import bootstrap
+from shared.messaging.transports import open_clients
+from shared.observability.metrics import Metrics
 from shared.settings import Settings
-from shared.topology import JOB_TRACKER, Names
-from shared.transport.clients import open_clients
 from tests.scrapes import Scrape
 
 # botocore's max_attempts counts retries: the request, then that many more

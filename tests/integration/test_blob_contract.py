@@ -9,11 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from shared.blobs import CHUNK_BYTES, PART_BYTES, BlobNotFoundError, BlobStore, InMemoryBlobStore
-from shared.bootstrap import bootstrap
+from embedded.file_blobs import FileBlobStore
+from shared.aws.blobs import (
+    CHUNK_BYTES,
+    PART_BYTES,
+    BlobNotFoundError,
+    BlobStore,
+    InMemoryBlobStore,
+)
+from shared.messaging.provisioning import bootstrap
+from shared.messaging.transports import open_clients
 from shared.settings import Settings
-from shared.transport.clients import open_clients
-from shared.transport.file_blobs import FileBlobStore
 
 
 @pytest.fixture(params=["memory", "file", "s3"])

@@ -19,14 +19,14 @@ from services.job_tracker.app import create_app as create_tracker
 from services.job_tracker.projection import record_job_event
 from services.job_tracker.records import SqlJobBook
 from services.job_tracker.tables import SCHEMA as TRACKER_SCHEMA
-from shared.blobs import InMemoryBlobStore
-from shared.envelope import Envelope, wrap
-from shared.events import CalendarCancelled
-from shared.keys import Adapters
-from shared.outbox import SqlOutbox
+from shared.app.app_keys import Adapters
+from shared.aws.blobs import InMemoryBlobStore
+from shared.contracts.envelope import Envelope, wrap
+from shared.contracts.events import CalendarCancelled
+from shared.contracts.task_ids import issue_task_id
+from shared.eventstore.store import EventStore
+from shared.messaging.outbox import SqlOutbox
 from shared.settings import Settings
-from shared.store import EventStore
-from shared.task_ids import issue_task_id
 from tests.factories import (
     NOW,
     calendar_envelope,

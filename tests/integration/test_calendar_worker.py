@@ -15,13 +15,13 @@ import pytest
 from services.calendar_worker.handlers import WorkerPorts, build_calendar
 from services.calendar_worker.records import RenderRecords, SqlRenderBook
 from services.calendar_worker.tables import SCHEMA
-from shared.blobs import InMemoryBlobStore
-from shared.consumer import BusyError
-from shared.envelope import Envelope
-from shared.events import AnyEvent
-from shared.outbox import SqlOutbox
+from shared.aws.blobs import InMemoryBlobStore
+from shared.contracts.envelope import Envelope
+from shared.contracts.events import AnyEvent
+from shared.eventstore.store import EventStore
+from shared.messaging.consumer import BusyError
+from shared.messaging.outbox import SqlOutbox
 from shared.settings import Settings
-from shared.store import EventStore
 from tests.environment import POSTGRES_URL
 from tests.factories import calendar_envelope, calendar_requested, delivery, task_of, todo_snapshot
 from tests.stores import service_store

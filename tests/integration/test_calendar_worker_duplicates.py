@@ -17,19 +17,19 @@ from botocore.exceptions import BotoCoreError
 from services.calendar_worker.handlers import WorkerPorts, build_calendar
 from services.calendar_worker.records import SqlRenderBook
 from services.calendar_worker.tables import SCHEMA
-from shared.aws import aws_client
-from shared.blobs import S3BlobStore
-from shared.bus import InMemoryBus
-from shared.consumer import BusyError
-from shared.envelope import Envelope
-from shared.events import CalendarFailed, CalendarReady
+from shared.aws.blobs import S3BlobStore
+from shared.aws.clients import aws_client
+from shared.contracts.envelope import Envelope
+from shared.contracts.events import CalendarFailed, CalendarReady
+from shared.contracts.topology import Names
+from shared.eventstore.store import EventStore
+from shared.messaging.consumer import BusyError
+from shared.messaging.outbox import SqlOutbox
+from shared.messaging.publisher import InMemoryBus
+from shared.messaging.relay import OutboxRelay
+from shared.messaging.relay_lease import RelayLease
 from shared.outages import is_outage
-from shared.outbox import SqlOutbox
-from shared.relay import OutboxRelay
-from shared.relay_lease import RelayLease
 from shared.settings import Settings
-from shared.store import EventStore
-from shared.topology import Names
 from tests.factories import calendar_envelope, calendar_requested, delivery, task_of, todo_snapshot
 from tests.faults import FaultProxy, proxied_url, target_of
 from tests.polling import eventually

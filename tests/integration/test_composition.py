@@ -11,13 +11,13 @@ from services.job_tracker.app import create_app
 from services.job_tracker.projection import record_job_event
 from services.job_tracker.records import SqlJobBook
 from services.job_tracker.tables import SCHEMA
-from shared.blobs import InMemoryBlobStore
-from shared.envelope import wrap
-from shared.events import CalendarReady, CalendarRequested
-from shared.keys import Adapters
-from shared.runtime import open_store
+from shared.app.app_keys import Adapters
+from shared.app.resources import open_store
+from shared.aws.blobs import InMemoryBlobStore
+from shared.contracts.envelope import wrap
+from shared.contracts.events import CalendarReady, CalendarRequested
+from shared.contracts.task_ids import issue_task_id
 from shared.settings import Settings
-from shared.task_ids import issue_task_id
 from tests.factories import NOW
 
 CALENDAR = b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"

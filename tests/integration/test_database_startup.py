@@ -14,8 +14,13 @@ from sqlalchemy import select
 from services.calendar_worker.tables import SCHEMA as WORKER_SCHEMA
 from services.job_tracker.tables import SCHEMA as TRACKER_SCHEMA
 from services.todo_api.tables import SCHEMA as API_SCHEMA
-from shared.db import SchemaMismatchError, create_engine, ensure_schema, is_unreachable
-from shared.runtime import ServiceSchema, open_store
+from shared.app.resources import ServiceSchema, open_store
+from shared.eventstore.database import (
+    SchemaMismatchError,
+    create_engine,
+    ensure_schema,
+    is_unreachable,
+)
 from shared.settings import Settings
 from tests.environment import POSTGRES_URL, require_postgres
 from tests.faults import FaultProxy, proxied_url, target_of
@@ -117,7 +122,7 @@ class TestOpenStore:
         url = proxied_url(POSTGRES_URL, database_proxy)
         settings = Settings(database_url=url, database_schema=postgres_schema)
         database_proxy.block()
-        caplog.set_level(logging.WARNING, logger="shared.startup")
+        caplog.set_level(logging.WARNING, logger="shared.retry")
 
         opening = asyncio.create_task(open_store(settings, TRACKER_SCHEMA))
         await asyncio.sleep(OUTAGE_S)
@@ -152,7 +157,7 @@ class TestOpenStore:
             await asyncio.wait_for(open_store(Settings(database_url=missing), API_SCHEMA), 10)
 
         assert not is_unreachable(raised.value)
-        assert [r.levelname for r in caplog.records if r.name == "shared.startup"] == ["ERROR"]
+        assert [r.levelname for r in caplog.records if r.name == "shared.retry"] == ["ERROR"]
 
     async def test_refuses_an_unknown_role_at_once(self) -> None:
         require_postgres()

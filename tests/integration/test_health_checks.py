@@ -17,12 +17,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from embedded.transport.clients import provision_embedded
 from services.calendar_worker.app import create_app as create_worker
 from services.job_tracker.app import create_app as create_tracker
 from services.todo_api.app import create_app as create_todo_api
-from shared.aws import REQUESTS
+from shared.aws.clients import REQUESTS
 from shared.settings import Settings
-from shared.transport.clients import provision_embedded
 from tests.environment import POSTGRES_URL
 from tests.faults import FaultProxy, proxied_url, target_of
 from tests.integration.test_terraform import TERRAFORM, Terraform, only

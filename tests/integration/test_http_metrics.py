@@ -9,10 +9,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from shared.http import bad_request
-from shared.keys import metrics_url_key
-from shared.runtime import service_app
+from shared.app.app_keys import metrics_url_key
+from shared.app.resources import service_app
 from shared.settings import Settings
+from shared.web.http import bad_request
 from tests.scrapes import Scrape
 
 

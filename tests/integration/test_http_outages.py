@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from shared.http import json_errors, json_response
 from shared.settings import Settings
+from shared.web.http import json_errors, json_response
 
 Client = TestClient[web.Request, web.Application]
 POOL_TIMEOUT_S = 0.1

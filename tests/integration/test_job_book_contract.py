@@ -11,8 +11,8 @@ import pytest
 from services.job_tracker.jobs import Job, Status
 from services.job_tracker.records import JobBook, SqlJobBook
 from services.job_tracker.tables import SCHEMA
-from shared.envelope import wrap
-from shared.events import CalendarStarted
+from shared.contracts.envelope import wrap
+from shared.contracts.events import CalendarStarted
 from shared.settings import Settings
 from tests.fakes import MemoryJobBook
 from tests.stores import service_store

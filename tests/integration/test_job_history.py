@@ -15,10 +15,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from services.job_tracker import views as tracker_views
 from services.todo_api.app import create_app as create_todo_api
 from services.todo_api.keys import LocalTracker
-from shared.blobs import InMemoryBlobStore
+from shared.aws.blobs import InMemoryBlobStore
 from shared.clock import utcnow
+from shared.contracts.task_ids import issue_task_id
 from shared.settings import Settings
-from shared.task_ids import issue_task_id
 from tests.factories import calendar_ready
 from tests.integration.tracker_jobs import CALENDAR, Client, Tracker, running_tracker
 

@@ -15,17 +15,17 @@ from services.job_tracker.jobs import Job, Status
 from services.job_tracker.projection import JobFold, find_job, record_job_event
 from services.job_tracker.records import JobRecords, SqlJobBook
 from services.job_tracker.tables import SCHEMA
-from shared.envelope import Envelope, wrap
-from shared.event_queries import EventQueries
-from shared.events import (
+from shared.app.resources import open_store
+from shared.contracts.envelope import Envelope, wrap
+from shared.contracts.events import (
     CalendarFailed,
     CalendarReady,
     CalendarRequested,
     CalendarStarted,
 )
-from shared.runtime import open_store
+from shared.eventstore.queries import EventQueries
+from shared.eventstore.store import EventStore
 from shared.settings import Settings
-from shared.store import EventStore
 from tests.environment import POSTGRES_URL
 from tests.factories import NOW, cancel_envelope, task_of
 

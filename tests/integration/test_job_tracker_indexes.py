@@ -12,9 +12,9 @@ from sqlalchemy import event, inspect, text
 from services.job_tracker.app import create_app as create_tracker
 from services.job_tracker.overview import jobs_overview
 from services.job_tracker.tables import SCHEMA, jobs
-from shared.db import create_engine
+from shared.eventstore.database import create_engine
+from shared.eventstore.store import EventStore
 from shared.settings import Settings
-from shared.store import EventStore
 from tests.stores import service_store
 
 # the latest jobs by their last change; the latest failures by when they failed (and the

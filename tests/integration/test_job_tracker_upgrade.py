@@ -14,11 +14,11 @@ from services.job_tracker.jobs import Job, Status
 from services.job_tracker.records import job_values
 from services.job_tracker.tables import OWNER, SCHEMA, jobs
 from services.job_tracker.upgrade import NEW_COLUMNS, upgrade, upgrade_database
-from shared.db import create_engine, ensure_schema
-from shared.envelope import wrap
+from shared.contracts.envelope import wrap
+from shared.contracts.task_ids import issue_task_id
+from shared.eventstore.database import create_engine, ensure_schema
+from shared.eventstore.store import EventStore, store_tables
 from shared.settings import Settings
-from shared.store import EventStore, store_tables
-from shared.task_ids import issue_task_id
 from tests.factories import calendar_ready
 from tests.stores import service_store
 

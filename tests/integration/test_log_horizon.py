@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from shared.event_queries import EventQueries
-from shared.log_horizon import Page, committed_horizon, settled_pages
-from shared.store import EventStore
+from shared.eventstore.horizon import Page, committed_horizon, settled_pages
+from shared.eventstore.queries import EventQueries
+from shared.eventstore.store import EventStore
 from tests.stores import WAIT_S, deleted, until_blocked_or_done
 
 

@@ -13,9 +13,9 @@ from urllib.parse import urlparse
 import pytest
 from aiohttp.test_utils import TestServer
 
-from shared.keys import metrics_url_key
+from embedded.transport.clients import provision_embedded
+from shared.app.app_keys import metrics_url_key
 from shared.settings import Settings
-from shared.transport.clients import provision_embedded
 from tests.scrapes import Scrape
 
 SERVICES = ["todo_api", "job_tracker", "calendar_worker"]

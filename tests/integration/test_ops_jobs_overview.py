@@ -14,8 +14,8 @@ from services.job_tracker.jobs import Job, Status
 from services.job_tracker.overview import BUCKET_S, LATEST, WINDOW_S, jobs_overview
 from services.job_tracker.records import job_values
 from services.job_tracker.tables import SCHEMA, jobs
+from shared.eventstore.store import EventStore
 from shared.settings import Settings
-from shared.store import EventStore
 from tests.stores import service_store
 
 # the current bucket began at 12:00:00, 7.25 s before NOW

@@ -27,12 +27,12 @@ from services.job_tracker.jobs import Status
 from services.job_tracker.ops_views import overview_of
 from services.todo_api.app import create_app as create_todo_api
 from services.todo_api.keys import LocalTracker
-from shared.aws import aws_client
-from shared.bootstrap import bootstrap
-from shared.keys import metrics_url_key
-from shared.ops_report import JobsOverview
+from shared.app.app_keys import metrics_url_key
+from shared.aws.clients import aws_client
+from shared.contracts.ops_report import JobsOverview
+from shared.contracts.topology import JOB_TRACKER, QUEUES, Names
+from shared.messaging.provisioning import bootstrap
 from shared.settings import Settings
-from shared.topology import JOB_TRACKER, QUEUES, Names
 from tests.polling import eventually
 
 Client = TestClient[web.Request, web.Application]

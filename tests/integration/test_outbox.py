@@ -11,11 +11,11 @@ from uuid import uuid4
 
 import pytest
 
-from shared.bus import InMemoryBus, Outgoing, Refused
-from shared.outbox import SqlOutbox
-from shared.relay import OutboxRelay
-from shared.relay_lease import RelayLease
-from shared.store import EventStore
+from shared.eventstore.store import EventStore
+from shared.messaging.outbox import SqlOutbox
+from shared.messaging.publisher import InMemoryBus, Outgoing, Refused
+from shared.messaging.relay import OutboxRelay
+from shared.messaging.relay_lease import RelayLease
 from tests.polling import eventually
 from tests.stores import deleted
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import select
 
-from shared.envelope import Envelope, wrap
-from shared.outbox import Outbox, SqlOutbox
+from shared.contracts.envelope import Envelope, wrap
+from shared.eventstore.store import EventStore
+from shared.messaging.outbox import Outbox, SqlOutbox
 from shared.settings import Settings
-from shared.store import EventStore
 from tests.fakes import MemoryOutbox
 from tests.stores import deleted, make_store
 

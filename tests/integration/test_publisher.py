@@ -15,12 +15,19 @@ from pathlib import Path
 
 import pytest
 
-from shared.batching import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
-from shared.bootstrap import bootstrap
-from shared.bus import InMemoryBus, Outgoing, Publisher, SnsPublisher, outgoing_batches
+from embedded.transport.clients import provision_embedded
+from shared.contracts.topology import JOB_TRACKER, Names
+from shared.messaging.batching import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
+from shared.messaging.provisioning import bootstrap
+from shared.messaging.publisher import (
+    InMemoryBus,
+    Outgoing,
+    Publisher,
+    SnsPublisher,
+    outgoing_batches,
+)
+from shared.messaging.transports import transport_client
 from shared.settings import Settings
-from shared.topology import JOB_TRACKER, Names
-from shared.transport.clients import provision_embedded, transport_client
 
 ENTRY_BYTES = 30 * 1024
 ENTRIES = 12

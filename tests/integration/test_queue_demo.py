@@ -16,8 +16,8 @@ import pytest
 
 from scripts.queue_demo.demo import demo_settings
 from scripts.queue_demo.options import parse_options
-from shared.aws import aws_client
-from shared.demo_queues import ensure_queue
+from shared.aws.clients import aws_client
+from shared.aws.demo_queues import ensure_queue
 from shared.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from shared.bus import InMemoryBus, Outgoing, Refused
-from shared.envelope import Envelope
-from shared.outbox import SqlOutbox
-from shared.relay import OutboxRelay
-from shared.relay_lease import RelayLease
+from shared.contracts.envelope import Envelope
+from shared.eventstore.store import EventStore
+from shared.messaging.outbox import SqlOutbox
+from shared.messaging.publisher import InMemoryBus, Outgoing, Refused
+from shared.messaging.relay import OutboxRelay
+from shared.messaging.relay_lease import RelayLease
 from shared.settings import Settings
-from shared.store import EventStore
 from tests.environment import POSTGRES_URL
 from tests.polling import eventually
 from tests.stores import deleted, make_store

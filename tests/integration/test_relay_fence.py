@@ -18,18 +18,18 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from shared import leases
-from shared.bootstrap import bootstrap
-from shared.bus import SnsPublisher, resolve_topic_arn
 from shared.clock import utcnow
-from shared.envelope import Envelope
-from shared.outbox import SqlOutbox
-from shared.relay import OutboxRelay
-from shared.relay_lease import LEASE_NAME, RelayLease
+from shared.contracts.envelope import Envelope
+from shared.contracts.topology import Names
+from shared.eventstore import leases
+from shared.eventstore.store import EventStore
+from shared.messaging.outbox import SqlOutbox
+from shared.messaging.provisioning import bootstrap
+from shared.messaging.publisher import SnsPublisher, resolve_topic_arn
+from shared.messaging.relay import OutboxRelay
+from shared.messaging.relay_lease import LEASE_NAME, RelayLease
+from shared.messaging.transports import transport_client
 from shared.settings import Settings
-from shared.store import EventStore
-from shared.topology import Names
-from shared.transport.clients import transport_client
 from tests.environment import POSTGRES_URL
 from tests.faults import FaultProxy, proxied_url, target_of
 from tests.polling import eventually
@@ -179,7 +179,7 @@ async def append(store: EventStore, count: int) -> list[str]:
 
 
 def fenced_relay(store: EventStore, lease: RelayLease, publisher: SnsPublisher) -> OutboxRelay:
-    """A relay wired as the services wire it (shared/runtime.py)."""
+    """A relay wired as the services wire it (shared/app/resources.py)."""
     outbox = SqlOutbox(store, fence=lease.confirm)
     return OutboxRelay(outbox, publisher, lease=lease, poll_interval_s=1)
 

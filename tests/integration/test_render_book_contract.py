@@ -11,10 +11,10 @@ import pytest
 
 from services.calendar_worker.records import RenderBook, SqlRenderBook, render_stream_id
 from services.calendar_worker.tables import SCHEMA
-from shared.events import CalendarProgress, CalendarRevoked, CalendarStarted
-from shared.outbox import SqlOutbox
+from shared.contracts.events import CalendarProgress, CalendarRevoked, CalendarStarted
+from shared.eventstore.store import ConcurrencyError
+from shared.messaging.outbox import SqlOutbox
 from shared.settings import Settings
-from shared.store import ConcurrencyError
 from tests.factories import NOW, calendar_envelope, calendar_ready, calendar_requested, task_of
 from tests.fakes import MemoryRenderBook
 from tests.stores import service_store

@@ -18,9 +18,9 @@ from services.todo_api.commands import CreateTodo
 from services.todo_api.handlers import create_todo
 from services.todo_api.projection import list_todos
 from services.todo_api.records import SqlTodoBook
-from shared.event_queries import EventFilter
+from shared.eventstore.queries import EventFilter
+from shared.eventstore.store import EventStore
 from shared.settings import Settings
-from shared.store import EventStore
 from tests.environment import POSTGRES_URL
 from tests.integration.replay_stack import Stack, open_service_store
 from tests.stores import deleted, until_blocked_or_done

@@ -24,11 +24,11 @@ from services.todo_api.projection import list_todos, project
 from services.todo_api.records import SqlTodoBook, SqlTodoRecords
 from services.todo_api.tables import todos
 from shared.clock import utcnow
-from shared.envelope import Envelope
-from shared.event_queries import EventQueries
-from shared.events import TodoSnapshot
+from shared.contracts.envelope import Envelope
+from shared.contracts.events import TodoSnapshot
+from shared.eventstore.queries import EventQueries
+from shared.eventstore.store import EventStore
 from shared.settings import Settings
-from shared.store import EventStore
 from tests.integration.replay_stack import Stack, open_service_store
 from tests.stores import until_blocked_or_done
 

@@ -10,11 +10,11 @@ from uuid import UUID
 import pytest
 
 from scripts.replay import redrive as redrive_module
-from shared.aws import aws_client
-from shared.consumer import Delivery
-from shared.envelope import Envelope
+from shared.aws.clients import aws_client
+from shared.contracts.envelope import Envelope
+from shared.contracts.topology import JOB_TRACKER, Names
+from shared.messaging.consumer import Delivery
 from shared.settings import Settings
-from shared.topology import JOB_TRACKER, Names
 from tests.integration.replay_stack import Stack
 from tests.polling import eventually
 

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from shared.bus import Outgoing, Refused, SnsPublisher
-from shared.topology import CALENDAR_WORKER, JOB_TRACKER, Names
+from shared.contracts.topology import CALENDAR_WORKER, JOB_TRACKER, Names
+from shared.messaging.publisher import Outgoing, Refused, SnsPublisher
 from tests.integration.replay_stack import Stack
 
 

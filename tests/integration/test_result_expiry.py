@@ -11,8 +11,8 @@ from uuid import UUID
 
 import pytest
 
-from shared.aws import aws_client
-from shared.blobs import InMemoryBlobStore, S3BlobStore
+from shared.aws.blobs import InMemoryBlobStore, S3BlobStore
+from shared.aws.clients import aws_client
 from shared.clock import utcnow
 from shared.settings import Settings
 from tests.integration.tracker_jobs import CALENDAR, Tracker, running_tracker

@@ -13,12 +13,12 @@ from botocore.exceptions import ClientError
 from services.calendar_worker.handlers import WorkerPorts, build_calendar
 from services.calendar_worker.records import SqlRenderBook
 from services.calendar_worker.tables import SCHEMA as WORKER_SCHEMA
-from shared.aws import aws_client
-from shared.blobs import BlobNotFoundError, BlobStore, S3BlobStore
-from shared.bootstrap import bootstrap
+from shared.aws.blobs import BlobNotFoundError, BlobStore, S3BlobStore
+from shared.aws.clients import aws_client
 from shared.clock import utcnow
+from shared.contracts.topology import Names
+from shared.messaging.provisioning import bootstrap
 from shared.settings import Settings
-from shared.topology import Names
 from tests.factories import calendar_envelope, calendar_requested, delivery, task_of
 from tests.integration.s3_without_listing import DenyingProxy, s3_without_list_permission
 from tests.integration.tracker_jobs import running_tracker

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from embedded.transport import transport as transports
+from embedded.transport.clients import transport_path
+from shared.messaging.transports import transport_client
 from shared.settings import Settings
-from shared.transport import transport as transports
-from shared.transport.clients import transport_client, transport_path
 from tests.stores import make_store
 
 # what `PRAGMA synchronous` answers for each setting

@@ -22,16 +22,17 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from embedded.transport import names
+from embedded.transport.clients import provision_embedded, transport_path
 from scripts.replay.projections import PROJECTIONS, Projection
 from services.todo_api.commands import CreateTodo
 from services.todo_api.handlers import create_todo
 from services.todo_api.records import SqlTodoBook
-from shared import sqlite_inline
+from shared.contracts.topology import JOB_TRACKER, Names
+from shared.eventstore import sqlite_on_loop as sqlite_inline
+from shared.eventstore.store import EventStore
+from shared.messaging.transports import transport_client
 from shared.settings import Settings
-from shared.store import EventStore
-from shared.topology import JOB_TRACKER, Names
-from shared.transport import names
-from shared.transport.clients import provision_embedded, transport_client, transport_path
 from tests.integration.replay_stack import Ran, open_service_store, run_replay
 from tests.stores import deleted, make_store
 

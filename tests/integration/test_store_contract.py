@@ -10,14 +10,14 @@ from uuid import uuid4
 import pytest
 from sqlalchemy import MetaData, func, select
 
-from shared.db import SchemaMismatchError, create_engine, ensure_schema
-from shared.envelope import wrap
-from shared.event_queries import EventQueries
-from shared.events import TodoCreated, TodoDeleted
-from shared.inbox import record_processed
-from shared.outbox import SqlOutbox
+from shared.contracts.envelope import wrap
+from shared.contracts.events import TodoCreated, TodoDeleted
+from shared.eventstore.database import SchemaMismatchError, create_engine, ensure_schema
+from shared.eventstore.queries import EventQueries
+from shared.eventstore.store import ConcurrencyError, EventStore, store_tables
+from shared.messaging.inbox import record_processed
+from shared.messaging.outbox import SqlOutbox
 from shared.settings import Settings
-from shared.store import ConcurrencyError, EventStore, store_tables
 from tests.factories import NOW, todo_snapshot
 
 

@@ -23,13 +23,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.todo_api.app import create_app as create_todo_api
-from shared.aws import aws_client
-from shared.blobs import CHUNK_BYTES, S3BlobStore
+from shared.app.app_keys import metrics_key
+from shared.app.resources import service_app
+from shared.aws.blobs import CHUNK_BYTES, S3BlobStore
+from shared.aws.clients import aws_client
 from shared.clock import utcnow
-from shared.keys import metrics_key
-from shared.runtime import service_app
+from shared.contracts.topology import Names
 from shared.settings import Settings
-from shared.topology import Names
 from tests.integration.tracker_jobs import Tracker, running_tracker
 from tests.polling import eventually
 from tests.scrapes import Scrape

@@ -1,4 +1,4 @@
-"""terraform/ without a cloud account: its HCL agrees with shared/topology.py and the code."""
+"""terraform/ without a cloud account: its HCL agrees with the topology and the code."""
 
 from __future__ import annotations
 
@@ -22,11 +22,9 @@ import pytest
 from scripts.create_topology import TOPOLOGY_TFVARS, render, tfvars_files, write_tfvars
 from services.calendar_worker.rendering import calendar_key
 from services.job_tracker.app import create_app as create_tracker
-from shared.claim_check import snapshot_key
-from shared.demo_queues import DEMO_QUEUE_NAMES, is_fifo
-from shared.events import CalendarRequested
-from shared.settings import Settings
-from shared.topology import (
+from shared.aws.demo_queues import DEMO_QUEUE_NAMES, is_fifo
+from shared.contracts.events import CalendarRequested
+from shared.contracts.topology import (
     BUCKET,
     DLQ_RETENTION_S,
     QUEUE_RETENTION_S,
@@ -34,6 +32,8 @@ from shared.topology import (
     TOPIC,
     as_terraform_vars,
 )
+from shared.messaging.claim_check import snapshot_key
+from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
@@ -361,7 +361,7 @@ class TestTaskRoles:
     def test_the_roles_that_read_objects_may_list_the_bucket_itself_and_nothing_more(
         self, tf: Terraform
     ) -> None:
-        # without s3:ListBucket S3 answers a missing key 403, not 404 (shared/blobs.py)
+        # without s3:ListBucket S3 answers a missing key 403, not 404 (shared/aws/blobs.py)
         statements = task_statements(tf)
         listing = statements["missingis404"]
         assert listing["for_each"] == statements["read"]["for_each"]

@@ -12,11 +12,11 @@ from services.todo_api.app import create_app
 from services.todo_api.tables import OWNER, SCHEMA, list_version, todo_ids, todos
 from services.todo_api.todo import stream_id
 from services.todo_api.upgrade import upgrade
-from shared.db import create_engine, ensure_schema
-from shared.envelope import wrap
-from shared.events import TodoCreated
+from shared.contracts.envelope import wrap
+from shared.contracts.events import TodoCreated
+from shared.eventstore.database import create_engine, ensure_schema
+from shared.eventstore.store import EventStore, store_tables
 from shared.settings import Settings
-from shared.store import EventStore, store_tables
 from tests.factories import todo_snapshot
 from tests.integration.todo_api.test_calendar_feed import FEED, summaries
 from tests.stores import service_store

@@ -12,15 +12,15 @@ from services.todo_api.list_version import seed_list_version
 from services.todo_api.projection import seed_todo_ids
 from services.todo_api.records import SqlTodoBook, TodoBook
 from services.todo_api.tables import SCHEMA
-from shared.events import (
+from shared.contracts.events import (
     CalendarCancelled,
     IdempotencyKeyUsed,
     TodoCreated,
     TodoDeleted,
     TodoUpdated,
 )
+from shared.eventstore.store import ConcurrencyError
 from shared.settings import Settings
-from shared.store import ConcurrencyError
 from tests.factories import NOW, calendar_requested, todo_snapshot
 from tests.fakes import MemoryTodoBook
 from tests.stores import service_store

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from shared.bootstrap import bootstrap
-from shared.bus import resolve_topic_arn
+from embedded.transport.clients import provision_embedded
+from shared.contracts.topology import Names
+from shared.messaging.provisioning import bootstrap
+from shared.messaging.publisher import resolve_topic_arn
+from shared.messaging.transports import transport_client
 from shared.settings import Settings
-from shared.topology import Names
-from shared.transport.clients import provision_embedded, transport_client
 
 
 @pytest.fixture(params=["embedded", "moto"])

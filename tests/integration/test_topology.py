@@ -10,12 +10,12 @@ from uuid import uuid4
 
 import pytest
 
-from shared.aws import aws_client
-from shared.blobs import PART_BYTES, S3BlobStore
-from shared.bootstrap import bootstrap
-from shared.claim_check import INLINE_LIMIT_BYTES, check_in, check_out
+from shared.aws.blobs import PART_BYTES, S3BlobStore
+from shared.aws.clients import aws_client
+from shared.contracts.topology import QUEUES, Names
+from shared.messaging.claim_check import INLINE_LIMIT_BYTES, check_in, check_out
+from shared.messaging.provisioning import bootstrap
 from shared.settings import Settings
-from shared.topology import QUEUES, Names
 from tests.factories import calendar_requested, todo_snapshot
 
 

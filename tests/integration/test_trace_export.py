@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from shared import tracing
+from shared.observability import tracing
 from shared.settings import Settings
 
 

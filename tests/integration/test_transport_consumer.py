@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from shared.consumer import ConsumerOptions, Delivery, SqsConsumer
-from shared.envelope import Envelope
+from embedded.transport.clients import provision_embedded
+from shared.contracts.envelope import Envelope
+from shared.contracts.topology import JOB_TRACKER, Names
+from shared.messaging.consumer import ConsumerOptions, Delivery, SqsConsumer
+from shared.messaging.transports import transport_client
 from shared.settings import Settings
-from shared.topology import JOB_TRACKER, Names
-from shared.transport.clients import provision_embedded, transport_client
 from tests.integration.consumer.support import good_event
 from tests.polling import eventually
 

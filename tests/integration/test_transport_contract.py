@@ -19,12 +19,12 @@ import pytest
 from botocore.exceptions import ClientError
 from rich.console import Console
 
+from embedded.transport import messages, queues
+from embedded.transport.clients import provision_embedded, transport_path
 from scripts.replay.redrive import Method, redrive
 from scripts.replay.status import service_status
 from scripts.replay.targets import SERVICES
-from shared.bootstrap import bootstrap
-from shared.settings import Settings
-from shared.topology import (
+from shared.contracts.topology import (
     CALENDAR_WORKER,
     DLQ_RETENTION_S,
     JOB_TRACKER,
@@ -33,8 +33,9 @@ from shared.topology import (
     Names,
     QueueSpec,
 )
-from shared.transport import messages, queues
-from shared.transport.clients import provision_embedded, transport_client, transport_path
+from shared.messaging.provisioning import bootstrap
+from shared.messaging.transports import transport_client
+from shared.settings import Settings
 from tests.polling import eventually
 
 MAX_RECEIVES = 2
@@ -467,7 +468,7 @@ class TestBatchLimits:
         assert "TooManyEntriesInBatchRequest" in error_code(sns_refused)
 
     # SQS (and moto, and LocalStack) take 1 MiB since 2025; the embedded transport holds SQS to
-    # SNS's 256 KiB, the limit shared/batching.py cuts every batch to
+    # SNS's 256 KiB, the limit shared/messaging/batching.py cuts every batch to
     @embedded_only
     async def test_sqs_refuses_a_batch_over_256_kib(self, bus: Bus) -> None:
         url = await bus.queue(CALENDAR_WORKER)
@@ -496,7 +497,7 @@ PUBLISH_THEN_DIE = """
 import asyncio, os, signal, sys
 from pathlib import Path
 from shared.settings import Settings
-from shared.transport.clients import transport_client
+from shared.messaging.transports import transport_client
 
 async def main():
     var_dir, prefix, topic = sys.argv[1:]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from shared.topology import DLQ_RETENTION_S, QUEUE_RETENTION_S
-from shared.transport import messages, queues
-from shared.transport.schema import connect
+from embedded.transport import messages, queues
+from embedded.transport.schema import connect
+from shared.contracts.topology import DLQ_RETENTION_S, QUEUE_RETENTION_S
 
 # the tables as the version before message retention made them
 EARLIER_SCHEMA = """

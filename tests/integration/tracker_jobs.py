@@ -17,14 +17,19 @@ from services.job_tracker.app import create_app
 from services.job_tracker.projection import record_job_event
 from services.job_tracker.records import SqlJobBook
 from services.job_tracker.tables import SCHEMA
-from shared.blobs import BlobStore
-from shared.envelope import wrap
-from shared.events import CalendarFailed, CalendarReady, CalendarRequested, CalendarStarted
-from shared.keys import Adapters, blobs_key
-from shared.runtime import open_store
+from shared.app.app_keys import Adapters, blobs_key
+from shared.app.resources import open_store
+from shared.aws.blobs import BlobStore
+from shared.contracts.envelope import wrap
+from shared.contracts.events import (
+    CalendarFailed,
+    CalendarReady,
+    CalendarRequested,
+    CalendarStarted,
+)
+from shared.contracts.task_ids import issue_task_id
+from shared.eventstore.store import EventStore
 from shared.settings import Settings
-from shared.store import EventStore
-from shared.task_ids import issue_task_id
 from tests.factories import calendar_ready
 
 Client = TestClient[web.Request, web.Application]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shared.batching import MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, batches, message_size
+from shared.messaging.batching import MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, batches, message_size
 
 KIB = 1024
 TYPE_ATTRIBUTE = {"type": {"DataType": "String", "StringValue": "CalendarReady"}}

@@ -13,10 +13,10 @@ from datetime import timedelta
 import pytest
 
 from services.calendar_worker.handlers import WorkerPorts, build_calendar
-from shared.blobs import InMemoryBlobStore
-from shared.consumer import BusyError
-from shared.envelope import Envelope
-from shared.events import TodoSnapshot
+from shared.aws.blobs import InMemoryBlobStore
+from shared.contracts.envelope import Envelope
+from shared.contracts.events import TodoSnapshot
+from shared.messaging.consumer import BusyError
 from tests.factories import calendar_envelope, calendar_requested, delivery, task_of, todo_snapshot
 from tests.fakes import MemoryRenderBook
 

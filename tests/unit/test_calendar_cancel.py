@@ -12,9 +12,9 @@ import pytest
 
 from services.calendar_worker.handlers import WorkerPorts, build_calendar, cancel_calendar
 from services.calendar_worker.rendering import calendar_key
-from shared.blobs import InMemoryBlobStore
-from shared.envelope import Envelope, wrap
-from shared.events import CalendarCancelled, TodoSnapshot
+from shared.aws.blobs import InMemoryBlobStore
+from shared.contracts.envelope import Envelope, wrap
+from shared.contracts.events import CalendarCancelled, TodoSnapshot
 from tests.factories import (
     NOW,
     calendar_envelope,

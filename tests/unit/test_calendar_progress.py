@@ -12,9 +12,9 @@ import pytest
 from services.calendar_worker.handlers import WATCH_INTERVAL_S, WorkerPorts, build_calendar
 from services.job_tracker.jobs import Job, Status
 from services.job_tracker.projection import record_job_event
-from shared.blobs import InMemoryBlobStore
-from shared.envelope import Envelope
-from shared.events import CalendarProgress
+from shared.aws.blobs import InMemoryBlobStore
+from shared.contracts.envelope import Envelope
+from shared.contracts.events import CalendarProgress
 from tests.factories import calendar_envelope, calendar_requested, delivery, todo_snapshots
 from tests.fakes import MemoryJobBook, MemoryRenderBook
 from tests.slow_render import chunks_of, slow_render

@@ -7,10 +7,10 @@ from uuid import uuid4
 
 import pytest
 
-from shared.batching import MAX_MESSAGE_BYTES
-from shared.consumer import PoisonMessageError, decode
-from shared.envelope import wrap
-from shared.events import CalendarStarted
+from shared.contracts.envelope import wrap
+from shared.contracts.events import CalendarStarted
+from shared.messaging.batching import MAX_MESSAGE_BYTES
+from shared.messaging.consumer import PoisonMessageError, decode
 
 
 def valid_body() -> str:

@@ -9,9 +9,9 @@ from uuid import uuid4
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from shared.envelope import Envelope, stored_traceparent, wrap
-from shared.events import CalendarStarted
-from shared.trace_context import current_traceparent, parent_context
+from shared.contracts.envelope import Envelope, stored_traceparent, wrap
+from shared.contracts.events import CalendarStarted
+from shared.contracts.trace_context import current_traceparent, parent_context
 from tests.factories import calendar_envelope, calendar_requested, todo_snapshots
 
 TRACE_ID = 0x0AF7651916CD43DD8448EB211C80319C

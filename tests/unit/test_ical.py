@@ -11,8 +11,8 @@ import icalendar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.events import TodoSnapshot
-from shared.ical import (
+from shared.contracts.events import TodoSnapshot
+from shared.contracts.ical import (
     EVENTS_PER_CHUNK,
     PRODUCT_ID,
     render_calendar,

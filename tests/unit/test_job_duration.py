@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from services.job_tracker.jobs import Job, Status
 from services.job_tracker.projection import record_job_event
-from shared.envelope import Envelope, wrap
-from shared.events import CalendarFailed, CalendarReady, CalendarStarted
+from shared.contracts.envelope import Envelope, wrap
+from shared.contracts.events import CalendarFailed, CalendarReady, CalendarStarted
 from tests.factories import calendar_envelope, calendar_requested, todo_snapshots
 from tests.fakes import MemoryJobBook
 

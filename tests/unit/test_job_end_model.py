@@ -25,10 +25,10 @@ from services.job_tracker.projection import JobFold, record_job_event
 from services.todo_api.commands import CancelCalendar, RequestCalendar
 from services.todo_api.handlers import cancel_calendar, request_calendar
 from services.todo_api.todo import CalendarFinishedError
-from shared.blobs import InMemoryBlobStore
-from shared.envelope import Envelope
-from shared.events import OUTCOME_EVENTS
-from shared.topology import CALENDAR_WORKER, JOB_TRACKER
+from shared.aws.blobs import InMemoryBlobStore
+from shared.contracts.envelope import Envelope
+from shared.contracts.events import OUTCOME_EVENTS
+from shared.contracts.topology import CALENDAR_WORKER, JOB_TRACKER
 from tests.factories import delivery
 from tests.fakes import MemoryJobBook, MemoryRenderBook, MemoryTodoBook
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.job_tracker.jobs import Job, Status, evolve
-from shared.events import (
+from shared.contracts.events import (
     AnyEvent,
     CalendarCancelled,
     CalendarFailed,

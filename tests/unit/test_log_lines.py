@@ -14,8 +14,8 @@ from uuid import uuid4
 
 import pytest
 
-from shared import log_context
-from shared.logs import JsonFormatter, TextFormatter
+from shared.observability import log_context
+from shared.observability.logs import JsonFormatter, TextFormatter
 
 T = TypeVar("T")
 TASK = "1b2c3d4e-5f60-8a7b-9c8d-0e1f2a3b4c5d"
@@ -29,7 +29,9 @@ def in_fresh_context(work: Callable[[], T]) -> T:
 
 
 def record(message: str = "something happened", **extra: object) -> logging.LogRecord:
-    made = logging.LogRecord("shared.consumer", logging.WARNING, __file__, 1, message, (), None)
+    made = logging.LogRecord(
+        "shared.messaging.consumer", logging.WARNING, __file__, 1, message, (), None
+    )
     for name, value in extra.items():
         setattr(made, name, value)
     return made
@@ -99,7 +101,7 @@ class TestJsonLines:
         assert parsed["message"] == "handled %s"
         assert parsed["service"] == "calendar_worker"
         assert parsed["level"] == "WARNING"
-        assert parsed["logger"] == "shared.consumer"
+        assert parsed["logger"] == "shared.messaging.consumer"
         assert parsed["time"].endswith("+00:00")
         assert (parsed["task_id"], parsed["correlation_id"], parsed["event_id"]) == (
             TASK,
@@ -148,7 +150,7 @@ class TestReadableLines:
         line = TextFormatter().format(made)
 
         tags = f"[task=1b2c3d4e event=5f3a9b1c msg=8d2e4f60 req={request_id[:8]}]"
-        assert line.endswith(f"WARNING shared.consumer: handled {tags}")
+        assert line.endswith(f"WARNING shared.messaging.consumer: handled {tags}")
 
     def test_a_correlation_id_other_than_the_task_id_is_shown(self) -> None:
         line = TextFormatter().format(record("x", correlation_id=EVENT))
@@ -156,4 +158,6 @@ class TestReadableLines:
         assert line.endswith("x [corr=5f3a9b1c]")
 
     def test_a_line_about_nothing_in_particular_has_no_tags(self) -> None:
-        assert TextFormatter().format(record("started")).endswith("shared.consumer: started")
+        assert (
+            TextFormatter().format(record("started")).endswith("shared.messaging.consumer: started")
+        )

@@ -9,7 +9,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from shared.metrics import UNMATCHED_ROUTE, Metrics, Samples, method_label, route_label
+from shared.observability.metrics import (
+    UNMATCHED_ROUTE,
+    Metrics,
+    Samples,
+    method_label,
+    route_label,
+)
 from tests.scrapes import Scrape
 
 
@@ -139,7 +145,7 @@ class TestReadAtScrape:
     async def test_a_slow_read_does_not_hold_up_the_scrape(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        monkeypatch.setattr("shared.metrics.SCRAPE_READ_TIMEOUT_S", 0.05)
+        monkeypatch.setattr("shared.observability.metrics.SCRAPE_READ_TIMEOUT_S", 0.05)
         metrics = Metrics()
 
         async def read() -> Samples:

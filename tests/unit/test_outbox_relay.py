@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from shared.batching import MAX_BATCH_ENTRIES
-from shared.bus import InMemoryBus, Outgoing, Refused
-from shared.envelope import Envelope, wrap
-from shared.events import TodoDeleted
-from shared.relay import OutboxRelay
+from shared.contracts.envelope import Envelope, wrap
+from shared.contracts.events import TodoDeleted
+from shared.messaging.batching import MAX_BATCH_ENTRIES
+from shared.messaging.publisher import InMemoryBus, Outgoing, Refused
+from shared.messaging.relay import OutboxRelay
 from tests.factories import NOW
 from tests.fakes import MemoryOutbox
 

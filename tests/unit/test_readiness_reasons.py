@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from sqlalchemy.exc import OperationalError
 
-from shared.readiness import short_reason
+from shared.app.readiness import short_reason
 
 SECRET_DETAIL = "db.internal:5432 user=taskoverflow"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from services.job_tracker.jobs import Status
 from services.job_tracker.projection import record_job_event
-from shared.envelope import Envelope, wrap
-from shared.events import CalendarReady, TodoDeleted
+from shared.contracts.envelope import Envelope, wrap
+from shared.contracts.events import CalendarReady, TodoDeleted
 from tests.factories import (
     NOW,
     calendar_envelope,

@@ -7,11 +7,11 @@ import asyncio
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 
-from shared.bus import InMemoryBus
-from shared.envelope import wrap
-from shared.events import TodoDeleted
-from shared.metrics import Metrics
-from shared.relay import OutboxRelay
+from shared.contracts.envelope import wrap
+from shared.contracts.events import TodoDeleted
+from shared.messaging.publisher import InMemoryBus
+from shared.messaging.relay import OutboxRelay
+from shared.observability.metrics import Metrics
 from tests.factories import NOW
 from tests.fakes import MemoryOutbox
 from tests.polling import eventually

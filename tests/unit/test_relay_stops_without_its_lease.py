@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 
-from shared.batching import MAX_BATCH_ENTRIES
-from shared.bus import InMemoryBus
-from shared.envelope import wrap
-from shared.events import TodoDeleted
-from shared.outbox import LeaseLostError
-from shared.relay import OutboxRelay
+from shared.contracts.envelope import wrap
+from shared.contracts.events import TodoDeleted
+from shared.messaging.batching import MAX_BATCH_ENTRIES
+from shared.messaging.outbox import LeaseLostError
+from shared.messaging.publisher import InMemoryBus
+from shared.messaging.relay import OutboxRelay
 from tests.factories import NOW
 from tests.fakes import MemoryOutbox
 

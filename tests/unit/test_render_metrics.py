@@ -8,8 +8,8 @@ from uuid import uuid4
 import pytest
 
 from services.calendar_worker.rendering import render_and_store
-from shared.blobs import InMemoryBlobStore
-from shared.metrics import Metrics
+from shared.aws.blobs import InMemoryBlobStore
+from shared.observability.metrics import Metrics
 from tests.factories import NOW, todo_snapshots
 from tests.scrapes import Scrape
 

@@ -14,11 +14,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from shared.http import not_found
-from shared.log_context import ContextFilter
-from shared.runtime import service_app
+from shared.app.resources import service_app
+from shared.observability.log_context import ContextFilter
+from shared.observability.tracing import bind_job
 from shared.settings import Settings
-from shared.tracing import bind_job
+from shared.web.http import not_found
 from tests.spans import hex_id, recorded_spans
 
 Client = TestClient[web.Request, web.Application]

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from shared.startup import describe, wait_for
+from shared.retry import describe, wait_for
 
 WHAT = "PostgreSQL at db.internal:5432/app"
 
@@ -30,7 +30,7 @@ def transient(exc: BaseException) -> bool:
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "shared.startup" and r.levelname == "WARNING"]
+    return [r for r in caplog.records if r.name == "shared.retry" and r.levelname == "WARNING"]
 
 
 def pause_of(record: logging.LogRecord) -> float:

@@ -10,7 +10,13 @@ import pytest
 
 from services.todo_api import todo
 from services.todo_api.commands import CreateTodo, UpdateTodo
-from shared.events import CalendarRequested, TodoCreated, TodoDeleted, TodoSnapshot, TodoUpdated
+from shared.contracts.events import (
+    CalendarRequested,
+    TodoCreated,
+    TodoDeleted,
+    TodoSnapshot,
+    TodoUpdated,
+)
 from tests.factories import todo_snapshot
 
 CREATED_AT = datetime(2024, 4, 17, 14, 0)

@@ -37,11 +37,16 @@ from services.todo_api.todo import (
     CalendarNotFoundError,
     TodoNotFoundError,
 )
-from shared.blobs import InMemoryBlobStore
-from shared.claim_check import INLINE_LIMIT_BYTES, snapshot_key
+from shared.aws.blobs import InMemoryBlobStore
 from shared.clock import utcnow
-from shared.events import AnyEvent, CalendarCancelled, CalendarRequested, IdempotencyKeyUsed
-from shared.store import ConcurrencyError
+from shared.contracts.events import (
+    AnyEvent,
+    CalendarCancelled,
+    CalendarRequested,
+    IdempotencyKeyUsed,
+)
+from shared.eventstore.store import ConcurrencyError
+from shared.messaging.claim_check import INLINE_LIMIT_BYTES, snapshot_key
 from tests.fakes import MemoryTodoBook
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from shared.envelope import CURRENT_SCHEMA_VERSION, Envelope
-from shared.events import CalendarCancelled, CalendarRevoked, TodoCreated
-from shared.upcasting import UPCASTERS, UpcasterRegistry
+from shared.contracts.envelope import CURRENT_SCHEMA_VERSION, Envelope
+from shared.contracts.events import CalendarCancelled, CalendarRevoked, TodoCreated
+from shared.contracts.upcasting import UPCASTERS, UpcasterRegistry
 
 # a TodoCreated exactly as todo_api stores it today (schema version 1)
 VERSION_1 = json.dumps(

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from shared.aws import aws_client
-from shared.bootstrap import Deployed, bootstrap
+from shared.aws.clients import aws_client
+from shared.messaging.provisioning import Deployed, bootstrap
 from shared.settings import Settings
 from tests.integration.consumer.support import MAX_RECEIVES, VISIBILITY_S
 

@@ -7,11 +7,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import uuid4
 
-from shared.consumer import ConsumerOptions, Delivery, SqsConsumer
-from shared.envelope import Envelope, wrap
-from shared.events import CalendarStarted
+from shared.contracts.envelope import Envelope, wrap
+from shared.contracts.events import CalendarStarted
+from shared.contracts.topology import JOB_TRACKER, Names
+from shared.messaging.consumer import ConsumerOptions, Delivery, SqsConsumer
 from shared.settings import Settings
-from shared.topology import JOB_TRACKER, Names
 from tests.polling import eventually
 
 VISIBILITY_S = 2

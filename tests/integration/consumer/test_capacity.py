@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from shared.bootstrap import Deployed
-from shared.consumer import Delivery
-from shared.envelope import Envelope
+from shared.contracts.envelope import Envelope
+from shared.contracts.topology import JOB_TRACKER
+from shared.messaging.consumer import Delivery
+from shared.messaging.provisioning import Deployed
 from shared.settings import Settings
-from shared.topology import JOB_TRACKER
 from tests.integration.consumer.support import (
     VISIBILITY_S,
     consumer_for,

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from shared.bootstrap import Deployed
-from shared.consumer import BusyError, Delivery
-from shared.envelope import Envelope
+from shared.contracts.envelope import Envelope
+from shared.contracts.topology import JOB_TRACKER
+from shared.messaging.consumer import BusyError, Delivery
+from shared.messaging.provisioning import Deployed
 from shared.settings import Settings
-from shared.topology import JOB_TRACKER
 from tests.integration.consumer.support import (
     MAX_RECEIVES,
     VISIBILITY_S,

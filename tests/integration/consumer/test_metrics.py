@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.bootstrap import Deployed
-from shared.consumer import ConsumerOptions, Delivery, SqsConsumer
-from shared.envelope import Envelope
-from shared.metrics import Metrics
+from shared.contracts.envelope import Envelope
+from shared.contracts.topology import JOB_TRACKER, Names
+from shared.messaging.consumer import ConsumerOptions, Delivery, SqsConsumer
+from shared.messaging.provisioning import Deployed
+from shared.observability.metrics import Metrics
 from shared.settings import Settings
-from shared.topology import JOB_TRACKER, Names
 from tests.integration.consumer.support import (
     MAX_RECEIVES,
     VISIBILITY_S,

@@ -8,12 +8,12 @@ import dataclasses
 import time
 from typing import Any
 
-from shared.aws import REQUESTS
-from shared.bootstrap import Deployed
-from shared.consumer import Delivery
-from shared.envelope import Envelope
+from shared.aws.clients import REQUESTS
+from shared.contracts.envelope import Envelope
+from shared.contracts.topology import JOB_TRACKER
+from shared.messaging.consumer import Delivery
+from shared.messaging.provisioning import Deployed
 from shared.settings import Settings
-from shared.topology import JOB_TRACKER
 from tests.integration.consumer.support import (
     consumer_for,
     good_event,

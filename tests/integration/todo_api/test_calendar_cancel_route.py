@@ -14,9 +14,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from services.todo_api.app import create_app
 from services.todo_api.keys import LocalTracker, store_key
-from shared.outbox import SqlOutbox
+from shared.contracts.task_ids import issue_task_id
+from shared.messaging.outbox import SqlOutbox
 from shared.settings import Settings
-from shared.task_ids import issue_task_id
 from tests.integration.todo_api.todo_http import Client, error_of
 
 JOBS = "/api/v1/todos/ical"

@@ -23,9 +23,9 @@ from services.todo_api.handlers import update_todo
 from services.todo_api.keys import store_key
 from services.todo_api.records import SqlTodoBook, TodoRecords
 from services.todo_api.tables import todos
-from shared.event_queries import EventFilter
+from shared.eventstore.queries import EventFilter
+from shared.eventstore.store import EventStore
 from shared.settings import Settings
-from shared.store import EventStore
 from tests.environment import POSTGRES_URL, fresh_schema
 from tests.integration.todo_api.test_calendar_feed import FEED, summaries
 from tests.integration.todo_api.todo_http import TODOS, Client, create

@@ -14,8 +14,8 @@ from scripts.replay import rebuild
 from scripts.replay.projections import PROJECTIONS
 from services.todo_api.keys import store_key
 from services.todo_api.tables import todo_ids, todos
-from shared.events import CalendarRequested
-from shared.store import EventStore
+from shared.contracts.events import CalendarRequested
+from shared.eventstore.store import EventStore
 from tests.integration.todo_api.todo_http import Client
 
 TODOS = "/api/v1/todos"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shared.http import MAX_BODY_BYTES
+from shared.web.http import MAX_BODY_BYTES
 from tests.integration.todo_api.todo_http import TODOS, Client, create, error_of, listed
 
 

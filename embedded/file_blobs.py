@@ -1,0 +1,93 @@
+"""A BlobStore on a local folder (`<VAR_DIR>/blobs/`): the embedded mode's stand-in for S3.
+
+Writes go to a temporary file beside the target and are renamed over it, so a reader sees the
+old blob or the new one, never half of one; keys cannot leave the folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from shared.aws.blobs import CHUNK_BYTES, BlobNotFoundError
+
+WRITE_ON_LOOP_BYTES = 256 * 1024
+
+
+class FileBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        await _run(len(data), self._write, key, lambda out: out.write(data))
+
+    async def put_file(self, key: str, file: IO[bytes], content_type: str) -> None:
+        size = _remaining(file)
+        await _run(size, self._write, key, lambda out: shutil.copyfileobj(file, out))
+
+    async def get(self, key: str) -> bytes:
+        try:
+            return await asyncio.to_thread(self.path_of(key).read_bytes)
+        except FileNotFoundError:
+            raise BlobNotFoundError(key) from None
+
+    async def stream(self, key: str) -> AsyncIterator[bytes]:
+        try:
+            file = await asyncio.to_thread(self.path_of(key).open, "rb")
+        except FileNotFoundError:
+            raise BlobNotFoundError(key) from None
+        with file:
+            while chunk := await asyncio.to_thread(file.read, CHUNK_BYTES):
+                yield chunk
+
+    def path_of(self, key: str) -> Path:
+        """The key's file; a key that is empty, absolute or climbs out with `..` is refused."""
+        parts = PurePosixPath(key).parts
+        if not parts or PurePosixPath(key).is_absolute() or ".." in parts or "\\" in key:
+            raise ValueError(f"blob key {key!r} is not a relative path inside the store")
+        return self.root.joinpath(*parts)
+
+    def _write(self, key: str, fill: Callable[[IO[bytes]], object]) -> None:
+        target = self.path_of(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with _temporary_beside(target) as (out, temporary):
+            fill(out)
+            # no fsync, like the queue file's synchronous=NORMAL: a killed process loses nothing
+            out.close()
+            os.replace(temporary, target)
+
+
+async def _run(size: int, write: Callable[..., None], *args: Any) -> None:
+    # a small write lands in the page cache in microseconds (no fsync), less than a hand-off
+    # to a thread and back; a large one goes to a thread so the loop keeps serving
+    if size <= WRITE_ON_LOOP_BYTES:
+        write(*args)
+    else:
+        await asyncio.to_thread(write, *args)
+
+
+def _remaining(file: IO[bytes]) -> int:
+    here = file.tell()
+    end = file.seek(0, os.SEEK_END)
+    file.seek(here)
+    return end - here
+
+
+@contextlib.contextmanager
+def _temporary_beside(target: Path) -> Iterator[tuple[IO[bytes], str]]:
+    """A temporary file in the target's folder (so the rename stays on one file system)."""
+    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    out = os.fdopen(descriptor, "wb")
+    try:
+        yield out, temporary
+    except BaseException:
+        out.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise

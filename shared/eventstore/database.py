@@ -1,0 +1,147 @@
+"""Engines and the versioned schema: PostgreSQL (asyncpg) or SQLite (aiosqlite)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Column, Integer, MetaData, Table, select, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.engine.url import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from shared.eventstore import sqlite_on_loop as sqlite_inline
+from shared.settings import Settings, SqliteSynchronous
+
+logger = logging.getLogger(__name__)
+CONNECT_TIMEOUT_S = 3.0
+# far longer than any statement of these services should take; a silent server shows after it
+COMMAND_TIMEOUT_S = 5.0
+# a request that cannot get a connection this soon answers 503 (SQLAlchemy would wait 30 s)
+POOL_TIMEOUT_S = 5.0
+# one key for every service and schema in the database: creating tables is rare and quick, so
+# serialising all of it costs nothing and needs no agreement on per-schema keys
+SCHEMA_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"taskoverflow.ensure_schema").digest()[:8], "big", signed=True
+)
+# SQLSTATE classes of a server that is there but cannot serve yet: connection exception,
+# insufficient resources (too many connections), operator intervention (starting, shutting down)
+UNREACHABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
+
+
+class SchemaMismatchError(RuntimeError):
+    """The database holds tables of another schema version than this code."""
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """Build the service's engine; for SQLite also create the file's folder."""
+    url = make_url(settings.database_url)
+    if settings.is_sqlite:
+        return _sqlite_engine(url.database, settings.sqlite_synchronous)
+    # asyncpg waits 60 s for a connection and forever for an answer: a silent server would hang
+    # requests, where an outage must answer 503 within seconds
+    connect_args: dict[str, Any] = {
+        "timeout": CONNECT_TIMEOUT_S,
+        "command_timeout": COMMAND_TIMEOUT_S,
+    }
+    if settings.database_schema:
+        connect_args["server_settings"] = {"search_path": settings.database_schema}
+    return create_async_engine(
+        url,
+        # opening a connection (TLS negotiation, authentication) costs more than a dozen queries:
+        # the pool covers a service's usual concurrency (a consumer's handlers, a burst of status
+        # polls) so that connections are not opened and closed per request
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_overflow,
+        pool_timeout=POOL_TIMEOUT_S,
+        # no ping per checkout (a round trip each time): a connection that died in an outage
+        # fails its next statement, SQLAlchemy then replaces every connection of the pool
+        pool_pre_ping=False,
+        connect_args=connect_args,
+    )
+
+
+def _sqlite_engine(database: str | None, synchronous: SqliteSynchronous) -> AsyncEngine:
+    path = database or ":memory:"
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+    async def open_inline() -> sqlite_inline.InlineConnection:
+        return await sqlite_inline.connect(path, synchronous=synchronous)
+
+    # statements run on the event loop: a local file answers faster than a thread hand-off
+    return create_async_engine(f"sqlite+aiosqlite:///{path}", async_creator=open_inline)
+
+
+async def ensure_schema(
+    engine: AsyncEngine, metadata: MetaData, *, owner: str, version: int, schema: str | None
+) -> None:
+    """Create the owner's tables if missing and refuse a database of another version."""
+    versions = _version_table(metadata, owner)
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # replicas started together race on the catalogue's unique indexes (pg_namespace,
+            # pg_type) even with IF NOT EXISTS. SQLite needs no lock: it is a file for one
+            # process per service (embedded mode, a laptop), never shared by replicas
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        if schema:
+            # an identifier cannot be a bound parameter; Settings restricts it to [a-z0-9_]
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        await conn.run_sync(metadata.create_all)
+        await conn.run_sync(_create_missing_indexes, metadata)
+        found = (await conn.execute(select(versions.c.version))).scalar_one_or_none()
+        if found is None:
+            await conn.execute(versions.insert().values(version=version))
+        elif found != version:
+            raise SchemaMismatchError(
+                f"{owner} tables are at schema version {found}, this code needs {version}; "
+                "migrate or rebuild them from the event log"
+            )
+
+
+def _create_missing_indexes(conn: Connection, metadata: MetaData) -> None:
+    """An index added to a table that already exists: create_all makes indexes only with their
+    table, and an index changes no row, so it needs no new schema version."""
+    for table in metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+
+
+def _version_table(metadata: MetaData, owner: str) -> Table:
+    name = f"{owner}_schema_version"
+    if name in metadata.tables:
+        return metadata.tables[name]
+    return Table(name, metadata, Column("version", Integer, nullable=False))
+
+
+def server_address(settings: Settings) -> str:
+    """Where the database is, for a log line: host:port/name, never the credentials."""
+    url = make_url(settings.database_url)
+    if settings.is_sqlite:
+        return f"SQLite {url.database or ':memory:'}"
+    return f"PostgreSQL at {url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """Tell a database that is away (wait for it) from one that refuses us (a setup error)."""
+    sqlstate = _sqlstate(exc)
+    if sqlstate is not None:
+        return sqlstate[:2] in UNREACHABLE_SQLSTATE_CLASSES
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OSError | TimeoutError | OperationalError | InterfaceError)
+
+
+def _sqlstate(exc: BaseException | None) -> str | None:
+    # SQLAlchemy wraps the driver's error, which carries the server's code (asyncpg: .sqlstate)
+    while exc is not None:
+        code = getattr(exc, "sqlstate", None) or getattr(
+            getattr(exc, "orig", None), "sqlstate", None
+        )
+        if isinstance(code, str):
+            return code
+        exc = exc.__cause__
+    return None

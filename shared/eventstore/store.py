@@ -1,0 +1,215 @@
+"""The event log: append-only streams with optimistic concurrency.
+
+An append queues the events to publish in the outbox table in its own transaction, so an event is
+stored and queued, or neither. Reading the outbox is shared/messaging/outbox.py's job, the inbox
+shared/messaging/inbox.py's, and operators' queries of the whole log shared/eventstore/queries.py's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared.contracts.envelope import Envelope, wrap
+from shared.contracts.events import AnyEvent
+from shared.eventstore.leases import lease_table
+
+# marks a transaction's connection once it has queued an event in the outbox
+_QUEUED = "taskoverflow.outbox_queued"
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY
+Position = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class ConcurrencyError(Exception):
+    """Someone appended to the stream since it was loaded."""
+
+
+@dataclass(frozen=True)
+class StoreTables:
+    events: Table
+    outbox: Table
+    inbox: Table
+    relay_lease: Table
+
+
+def store_tables(metadata: MetaData, owner: str) -> StoreTables:
+    """Declare one service's events, outbox and inbox tables, named after the service."""
+    events = Table(
+        f"{owner}_events",
+        metadata,
+        Column("position", Position, primary_key=True, autoincrement=True),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("stream_id", String(200), nullable=False),
+        Column("stream_version", Integer, nullable=False),
+        Column("type", String(64), nullable=False),
+        Column("occurred_at", DateTime, nullable=False),
+        Column("correlation_id", String(36), index=True),
+        Column("body", Text, nullable=False),
+        UniqueConstraint("stream_id", "stream_version", name=f"{owner}_stream_version_key"),
+    )
+    # rows are deleted once published, so a late commit can never be skipped by a cursor
+    outbox = Table(
+        f"{owner}_outbox",
+        metadata,
+        Column("position", Position, primary_key=True, autoincrement=False),
+        Column("type", String(64), nullable=False),
+        Column("body", Text, nullable=False),
+    )
+    inbox = Table(
+        f"{owner}_inbox",
+        metadata,
+        Column("consumer", String(64), primary_key=True),
+        Column("event_id", String(36), primary_key=True),
+    )
+    # which of several instances' relays publishes the outbox now (shared/messaging/relay_lease.py)
+    relay_lease = lease_table(metadata, f"{owner}_relay_lease")
+    return StoreTables(events, outbox, inbox, relay_lease)
+
+
+class EventStore:
+    """Append and load events; callers add their projection writes to the same transaction."""
+
+    def __init__(
+        self, engine: AsyncEngine, tables: StoreTables, *, routed: Collection[str] | None = None
+    ) -> None:
+        """`routed`: the event types some queue subscribes to (None: all of them).
+
+        Only those go into the outbox: publishing an event no queue receives costs a request and
+        delivers nothing. The log keeps every event, so `republish` can backfill a new subscriber.
+        """
+        self.engine = engine
+        self.tables = tables
+        self._routed = None if routed is None else frozenset(routed)
+        self._outbox_listeners: list[Callable[[], None]] = []
+        # built once: a statement given its values at execution is compiled once and cached
+        self._insert_event = tables.events.insert()
+        self._insert_outbox = tables.outbox.insert()
+        # a single SELECT needs no transaction around it: on PostgreSQL that saves the BEGIN and
+        # ROLLBACK round trips of each read (SQLite reads begin no transaction anyway)
+        self._reader = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else engine
+        )
+        # SQLite has one writer at a time; queueing here avoids its immediate SQLITE_BUSY on upgrade
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+
+    def on_outbox_commit(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after each commit that queued events to publish (the relay's nudge)."""
+        self._outbox_listeners.append(listener)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction: commit on success, roll back on any error."""
+        async with self._serialised():
+            async with self.engine.begin() as conn:
+                conn.info.pop(_QUEUED, None)
+                yield conn
+                queued = conn.info.pop(_QUEUED, False)
+            # committed: whoever publishes the outbox need not wait for its next poll
+            if queued:
+                for listener in self._outbox_listeners:
+                    listener()
+
+    def reading(self) -> AsyncConnection:
+        """A connection for reads of one statement each, outside any transaction."""
+        return self._reader.connect()
+
+    @contextlib.asynccontextmanager
+    async def _serialised(self) -> AsyncIterator[None]:
+        if self._write_lock is None:
+            yield
+            return
+        async with self._write_lock:
+            yield
+
+    async def append(
+        self,
+        conn: AsyncConnection,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[AnyEvent],
+        *,
+        correlation_id: UUID | None = None,
+        causation_id: UUID | None = None,
+    ) -> list[Envelope]:
+        """Append after `expected_version`, the version the caller loaded (0: a new stream).
+
+        Streams only grow, so a stale version is one already taken: the insert conflicts on the
+        (stream, version) key and raises ConcurrencyError, with no read of the stream first.
+        """
+        envelopes = [
+            wrap(
+                event,
+                stream_id=stream_id,
+                stream_version=expected_version + offset,
+                correlation_id=correlation_id,
+                causation_id=causation_id,
+            )
+            for offset, event in enumerate(events, start=1)
+        ]
+        await self.insert(conn, envelopes, publish=True)
+        return envelopes
+
+    async def insert(
+        self, conn: AsyncConnection, envelopes: Iterable[Envelope], *, publish: bool
+    ) -> None:
+        """Store envelopes as they are (imports too), optionally queueing them to publish."""
+        for envelope in envelopes:
+            body = envelope.to_json()
+            try:
+                result = await conn.execute(self._insert_event, _event_columns(envelope, body))
+            except IntegrityError as exc:
+                raise ConcurrencyError(
+                    f"{envelope.stream_id} version {envelope.stream_version} exists"
+                ) from exc
+            if publish and (self._routed is None or envelope.type in self._routed):
+                position = result.inserted_primary_key[0]  # type: ignore[index]
+                row = {"position": position, "type": envelope.type, "body": body}
+                await conn.execute(self._insert_outbox, row)
+                conn.info[_QUEUED] = True
+
+    async def load(self, stream_id: str, conn: AsyncConnection | None = None) -> list[Envelope]:
+        """The stream's events in version order, inside `conn`'s transaction when given."""
+        events = self.tables.events
+        query = (
+            select(events.c.body)
+            .where(events.c.stream_id == stream_id)
+            .order_by(events.c.stream_version)
+        )
+        if conn is None:
+            async with self.reading() as own:
+                rows = (await own.execute(query)).scalars().all()
+        else:
+            rows = (await conn.execute(query)).scalars().all()
+        return [Envelope.from_json(body) for body in rows]
+
+
+def _event_columns(envelope: Envelope, body: str) -> dict[str, object]:
+    return {
+        "event_id": str(envelope.event_id),
+        "stream_id": envelope.stream_id,
+        "stream_version": envelope.stream_version,
+        "type": envelope.type,
+        "occurred_at": envelope.occurred_at,
+        "correlation_id": str(envelope.correlation_id) if envelope.correlation_id else None,
+        "body": body,
+    }
