@@ -39,14 +39,18 @@ def emulator() -> Emulator:
     try:
         module = importlib.import_module(EMULATOR_MODULE)
     except ModuleNotFoundError as error:
-        if error.name is None or not EMULATOR_MODULE.startswith(error.name):
-            raise
+        if not _names_a_part_of(EMULATOR_MODULE, error.name):
+            raise  # the emulator is there but broken: show that, not an absence
         raise RuntimeError(
             "TRANSPORT=embedded needs the development emulator (the `embedded` package, "
             "installed with the project's `embedded` extra), which this installation lacks; "
             "production runs with TRANSPORT=aws"
         ) from error
     return cast(Emulator, module)
+
+
+def _names_a_part_of(module: str, missing: str | None) -> bool:
+    return missing is not None and (module == missing or module.startswith(missing + "."))
 
 
 @contextlib.asynccontextmanager
