@@ -1,6 +1,6 @@
 """The projections a rebuild can refold from a service's event log, held in memory while built.
 
-Each service's ops face names its table, key column and fold; this module only assembles them.
+Each service's tool face names its table, key column and fold; this module only assembles them.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scripts.replay.errors import OperatorError
-from services.job_tracker import ops as job_tracker
-from services.todo_api import ops as todo_api
+from services.job_tracker import tool_face as job_tracker
+from services.todo_api import tool_face as todo_api
 from shared.contracts.envelope import Envelope
 
 Row = dict[str, Any]
@@ -43,7 +43,7 @@ async def _nothing(_conn: AsyncConnection, _fold: Fold) -> None:
 
 @dataclass(frozen=True)
 class Projection(Generic[F]):
-    """A service's projection as its ops face describes it: table, key column, fold, extras."""
+    """A service's projection as its tool face describes it: table, key column, fold, extras."""
 
     table: Table
     key: str

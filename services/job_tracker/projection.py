@@ -3,7 +3,7 @@
 `record_job_event` decides against the records port (records.py), the database or a test's fake.
 
 `next_job` is the one fold of a job: `record_job_event` writes it row by row, and `JobFold` applies
-it in memory for a rebuild (`ops.py`).
+it in memory for a rebuild (`tool_face.py`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The todo list read model, written in the same transaction as the events.
 
 `list_change` is its one fold: `project` writes it row by row on the hot path, and `TodoFold`
-applies it in memory for a rebuild (`ops.py`), so the live list and a rebuilt one cannot differ.
+applies it in memory for a rebuild (`tool_face.py`), so the live list and a rebuilt one cannot
+differ.
 """
 
 from __future__ import annotations
