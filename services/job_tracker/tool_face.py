@@ -14,7 +14,7 @@ from shared.contracts.topology import JOB_TRACKER, QueueSpec
 __all__ = [
     "INBOX_CONSUMER",
     "PROJECTION_BOOKKEEPING",
-    "PROJECTION_KEY",
+    "PROJECTION_ID_COLUMN",
     "PROJECTION_TABLE",
     "QUEUE",
     "SCHEMA",
@@ -27,6 +27,6 @@ INBOX_CONSUMER: str | None = CONSUMER
 
 # the jobs, rebuilt by folding the log into a JobFold
 PROJECTION_TABLE = jobs
-PROJECTION_KEY = "task_id"
+PROJECTION_ID_COLUMN = "task_id"
 # columns saying when a row was written, not what the events say: a rebuild compares without them
 PROJECTION_BOOKKEEPING = ("updated_at",)

@@ -88,11 +88,11 @@ class TodoFold:
             self.todos[change.todo_id] = change.row
         return change.todo_id
 
-    def row(self, key: int) -> dict[str, Any] | None:
-        found = self.todos.get(key)
+    def row(self, row_id: int) -> dict[str, Any] | None:
+        found = self.todos.get(row_id)
         return None if found is None else found.model_dump()
 
-    def row_keys(self) -> Iterable[int]:
+    def row_ids(self) -> Iterable[int]:
         return self.todos.keys()
 
 

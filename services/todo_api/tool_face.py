@@ -12,7 +12,7 @@ from shared.contracts.topology import QueueSpec
 
 __all__ = [
     "INBOX_CONSUMER",
-    "PROJECTION_KEY",
+    "PROJECTION_ID_COLUMN",
     "PROJECTION_TABLE",
     "QUEUE",
     "SCHEMA",
@@ -27,4 +27,4 @@ INBOX_CONSUMER: str | None = None
 # the todo list, rebuilt by folding the log into a TodoFold; `after_rebuild` runs in the swap so
 # that no id of the log is handed out again and the calendar feed's tag changes
 PROJECTION_TABLE = todos
-PROJECTION_KEY = "id"
+PROJECTION_ID_COLUMN = "id"
