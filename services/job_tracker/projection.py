@@ -37,9 +37,9 @@ async def record_job_event(
     if task_id is None:
         return False
     async with book.transaction() as records:
-        if not await records.first_time(envelope.event_id):
+        if not await records.mark_handled_if_new(envelope.event_id):
             return False
-        await records.keep(envelope)
+        await records.append_to_log(envelope)
         before, after = await _fold(records, task_id, envelope)
     # after the commit: a rolled-back fold is tried again, and must not count twice
     if finished is not None and _timed(after) and not _timed(before):
