@@ -6,7 +6,7 @@ import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 
-from services.calendar_worker.ops import render_calendar
+from services.calendar_worker.tool_face import render_calendar
 from shared.contracts.events import TodoSnapshot
 
 STAMP = datetime(2024, 4, 17, 14, 0, tzinfo=UTC)

@@ -24,37 +24,38 @@ class FileBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
 
-    async def put(self, key: str, data: bytes, content_type: str) -> None:
-        await _run(len(data), self._write, key, lambda out: out.write(data))
+    async def put(self, blob_key: str, data: bytes, content_type: str) -> None:
+        await _run(len(data), self._write, blob_key, lambda out: out.write(data))
 
-    async def put_file(self, key: str, file: IO[bytes], content_type: str) -> None:
+    async def put_file(self, blob_key: str, file: IO[bytes], content_type: str) -> None:
         size = _remaining(file)
-        await _run(size, self._write, key, lambda out: shutil.copyfileobj(file, out))
+        await _run(size, self._write, blob_key, lambda out: shutil.copyfileobj(file, out))
 
-    async def get(self, key: str) -> bytes:
+    async def get(self, blob_key: str) -> bytes:
         try:
-            return await asyncio.to_thread(self.path_of(key).read_bytes)
+            return await asyncio.to_thread(self.path_of(blob_key).read_bytes)
         except FileNotFoundError:
-            raise BlobNotFoundError(key) from None
+            raise BlobNotFoundError(blob_key) from None
 
-    async def stream(self, key: str) -> AsyncIterator[bytes]:
+    async def stream(self, blob_key: str) -> AsyncIterator[bytes]:
         try:
-            file = await asyncio.to_thread(self.path_of(key).open, "rb")
+            file = await asyncio.to_thread(self.path_of(blob_key).open, "rb")
         except FileNotFoundError:
-            raise BlobNotFoundError(key) from None
+            raise BlobNotFoundError(blob_key) from None
         with file:
             while chunk := await asyncio.to_thread(file.read, CHUNK_BYTES):
                 yield chunk
 
-    def path_of(self, key: str) -> Path:
-        """The key's file; a key that is empty, absolute or climbs out with `..` is refused."""
-        parts = PurePosixPath(key).parts
-        if not parts or PurePosixPath(key).is_absolute() or ".." in parts or "\\" in key:
-            raise ValueError(f"blob key {key!r} is not a relative path inside the store")
+    def path_of(self, blob_key: str) -> Path:
+        """The blob key's file; a blob key that is empty, absolute or climbs out with `..` is
+        refused."""
+        parts = PurePosixPath(blob_key).parts
+        if not parts or PurePosixPath(blob_key).is_absolute() or ".." in parts or "\\" in blob_key:
+            raise ValueError(f"blob key {blob_key!r} is not a relative path inside the store")
         return self.root.joinpath(*parts)
 
-    def _write(self, key: str, fill: Callable[[IO[bytes]], object]) -> None:
-        target = self.path_of(key)
+    def _write(self, blob_key: str, fill: Callable[[IO[bytes]], object]) -> None:
+        target = self.path_of(blob_key)
         target.parent.mkdir(parents=True, exist_ok=True)
         with _temporary_beside(target) as (out, temporary):
             fill(out)

@@ -28,7 +28,7 @@ from services.job_tracker import ops_views as tracker_ops_views
 from services.job_tracker import views as tracker_views
 from services.job_tracker.app import create_app as create_tracker
 from services.todo_api.app import create_app as create_todo_api
-from services.todo_api.keys import LocalTracker
+from services.todo_api.app_keys import LocalTracker
 from shared.app.app_keys import metrics_url_key
 from shared.app.heap import freeze_long_lived
 from shared.aws.clients import aws_client

@@ -66,13 +66,13 @@ class JobState:
 class MemoryJobRecords:
     state: JobState
 
-    async def first_time(self, event_id: UUID) -> bool:
+    async def mark_handled_if_new(self, event_id: UUID) -> bool:
         if event_id in self.state.handled:
             return False
         self.state.handled.add(event_id)
         return True
 
-    async def keep(self, envelope: Envelope) -> None:
+    async def append_to_log(self, envelope: Envelope) -> None:
         self.state.log.append(envelope)
 
     async def locked_job(self, task_id: UUID) -> Job | None:
@@ -118,7 +118,7 @@ class MemoryRenderRecords:
         stream.append(_caused(event, render_stream_id(task_id), version + 1, cause))
         self.state.queued.append(stream[-1])
 
-    async def report(self, task_id: UUID, event: AnyEvent, cause: Envelope) -> None:
+    async def append_progress(self, task_id: UUID, event: AnyEvent, cause: Envelope) -> None:
         reports = self.state.progress.setdefault(task_id, [])
         reports.append(_caused(event, progress_stream_id(task_id), len(reports) + 1, cause))
         self.state.queued.append(reports[-1])

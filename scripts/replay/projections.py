@@ -1,6 +1,6 @@
 """The projections a rebuild can refold from a service's event log, held in memory while built.
 
-Each service's ops face names its table, key column and fold; this module only assembles them.
+Each service's tool face names its table, id column and fold; this module only assembles them.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scripts.replay.errors import OperatorError
-from services.job_tracker import ops as job_tracker
-from services.todo_api import ops as todo_api
+from services.job_tracker import tool_face as job_tracker
+from services.todo_api import tool_face as todo_api
 from shared.contracts.envelope import Envelope
 
 Row = dict[str, Any]
@@ -24,14 +24,14 @@ class Fold(Protocol):
     """A projection's state in memory: apply events, then write it out as rows."""
 
     def apply(self, envelope: Envelope) -> Any | None:
-        """Fold one event in; return the key of the row it touched, if any."""
+        """Fold one event in; return the id of the row it touched, if any."""
         ...
 
-    def row(self, key: Any) -> Row | None:
-        """The row under `key` as it should now be stored (None: no such row)."""
+    def row(self, row_id: Any) -> Row | None:
+        """The row with id `row_id` as it should now be stored (None: no such row)."""
         ...
 
-    def row_keys(self) -> Iterable[Any]: ...
+    def row_ids(self) -> Iterable[Any]: ...
 
 
 F = TypeVar("F", bound=Fold)
@@ -43,10 +43,11 @@ async def _nothing(_conn: AsyncConnection, _fold: Fold) -> None:
 
 @dataclass(frozen=True)
 class Projection(Generic[F]):
-    """A service's projection as its ops face describes it: table, key column, fold, extras."""
+    """A service's projection as its tool face describes it: table, id column, fold, extras."""
 
     table: Table
-    key: str
+    # the column whose value identifies a row: what the fold's `apply` returns
+    id_column: str
     new_fold: Callable[[], F]
     # runs in the swap's transaction, for state that lives beside the projected rows
     after_swap: Callable[[AsyncConnection, F], Awaitable[None]] = _nothing
@@ -55,7 +56,7 @@ class Projection(Generic[F]):
 
     async def read_rows(self, conn: AsyncConnection) -> dict[Any, Row]:
         rows = (await conn.execute(select(self.table))).mappings().all()
-        return {row[self.key]: dict(row) for row in rows}
+        return {row[self.id_column]: dict(row) for row in rows}
 
     async def count(self, conn: AsyncConnection) -> int:
         query = select(func.count()).select_from(self.table)
@@ -65,13 +66,13 @@ class Projection(Generic[F]):
 PROJECTIONS: dict[str, Projection[Any]] = {
     "todo_api": Projection(
         todo_api.PROJECTION_TABLE,
-        todo_api.PROJECTION_KEY,
+        todo_api.PROJECTION_ID_COLUMN,
         todo_api.TodoFold,
         after_swap=todo_api.after_rebuild,
     ),
     "job_tracker": Projection(
         job_tracker.PROJECTION_TABLE,
-        job_tracker.PROJECTION_KEY,
+        job_tracker.PROJECTION_ID_COLUMN,
         job_tracker.JobFold,
         bookkeeping=job_tracker.PROJECTION_BOOKKEEPING,
     ),

@@ -30,7 +30,7 @@ REBUILD_SUFFIX = "_rebuild"
 # folds of the unlocked phase: the first one, then up to two for what was appended meanwhile
 CHASES = 3
 INSERT_BATCH = 500
-SHOWN_KEYS = 10
+SHOWN_ROW_IDS = 10
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ async def _fold_between(store: EventStore, fold: Fold, after: int, horizon: int)
 
 
 def _rows(fold: Fold) -> dict[Any, Row]:
-    return {key: row for key in fold.row_keys() if (row := fold.row(key)) is not None}
+    return {row_id: row for row_id in fold.row_ids() if (row := fold.row(row_id)) is not None}
 
 
 async def _build(store: EventStore, rebuilt: Table, rows: dict[Any, Row]) -> None:
@@ -131,7 +131,8 @@ async def _lock_writers(conn: AsyncConnection, live: Table) -> None:
 
 
 async def _catch_up(conn: AsyncConnection, store: EventStore, fold: Fold, after: int) -> set[Any]:
-    """Fold every event committed above the horizon `after`; return the keys they touch.
+    """Fold every event committed above the horizon `after`; return the ids of the rows
+    they touch.
 
     Appends still in flight are not visible: their writers update the projection in the same
     transaction, so either the lock waited for them or they queue on it and then update the
@@ -141,19 +142,19 @@ async def _catch_up(conn: AsyncConnection, store: EventStore, fold: Fold, after:
     touched: set[Any] = set()
     query = events.select().with_only_columns(events.c.body).where(events.c.position > after)
     for body in (await conn.execute(query.order_by(events.c.position))).scalars():
-        key = fold.apply(Envelope.from_json(body))
-        if key is not None:
-            touched.add(key)
+        row_id = fold.apply(Envelope.from_json(body))
+        if row_id is not None:
+            touched.add(row_id)
     return touched
 
 
-async def _write(conn: AsyncConnection, rebuilt: Table, keys: Iterable[Any], fold: Fold) -> None:
-    keys = list(keys)
-    if not keys:
+async def _write(conn: AsyncConnection, rebuilt: Table, row_ids: Iterable[Any], fold: Fold) -> None:
+    row_ids = list(row_ids)
+    if not row_ids:
         return
-    key_column = next(iter(rebuilt.primary_key.columns))
-    await conn.execute(delete(rebuilt).where(key_column.in_(keys)))
-    rows = [row for key in keys if (row := fold.row(key)) is not None]
+    id_column = next(iter(rebuilt.primary_key.columns))
+    await conn.execute(delete(rebuilt).where(id_column.in_(row_ids)))
+    rows = [row for row_id in row_ids if (row := fold.row(row_id)) is not None]
     if rows:
         await conn.execute(insert(rebuilt), rows)
 
@@ -194,10 +195,12 @@ def compare(
     return Difference(
         before=len(before),
         after=len(after),
-        missing=sorted(key for key in after if key not in before),
-        extra=sorted(key for key in before if key not in after),
+        missing=sorted(row_id for row_id in after if row_id not in before),
+        extra=sorted(row_id for row_id in before if row_id not in after),
         changed=sorted(
-            key for key in after if key in before and facts(before[key]) != facts(after[key])
+            row_id
+            for row_id in after
+            if row_id in before and facts(before[row_id]) != facts(after[row_id])
         ),
     )
 
@@ -213,15 +216,16 @@ def _report(
     ]
     if not difference.any:
         lines.append("no difference: the projection matched the event log")
-    for label, done, keys in (
+    for label, done, row_ids in (
         ("missing", "restored", difference.missing),
         ("not in the event log", "removed", difference.extra),
         ("different from the event log", "corrected", difference.changed),
     ):
-        if keys:
-            shown = ", ".join(str(key) for key in keys[:SHOWN_KEYS])
-            more = f" and {len(keys) - SHOWN_KEYS} more" if len(keys) > SHOWN_KEYS else ""
+        if row_ids:
+            shown = ", ".join(str(row_id) for row_id in row_ids[:SHOWN_ROW_IDS])
+            hidden = len(row_ids) - SHOWN_ROW_IDS
+            more = f" and {hidden} more" if hidden > 0 else ""
             outcome = f"would be {done}" if dry_run else done
-            lines.append(f"{len(keys)} rows {label} ({outcome}): {shown}{more}")
+            lines.append(f"{len(row_ids)} rows {label} ({outcome}): {shown}{more}")
     for line in lines:
         console.print(line, markup=False, highlight=False)

@@ -12,9 +12,9 @@ from sqlalchemy import column, select, table
 from sqlalchemy.exc import DBAPIError
 
 from scripts.replay.errors import OperatorError
-from services.calendar_worker import ops as calendar_worker
-from services.job_tracker import ops as job_tracker
-from services.todo_api import ops as todo_api
+from services.calendar_worker import tool_face as calendar_worker
+from services.job_tracker import tool_face as job_tracker
+from services.todo_api import tool_face as todo_api
 from shared.app import resources as runtime
 from shared.app.resources import ServiceSchema
 from shared.contracts.topology import QueueSpec
@@ -23,8 +23,8 @@ from shared.eventstore.store import EventStore
 from shared.settings import EMBEDDED_DATABASE_URL, Settings
 
 
-class OpsFace(Protocol):
-    """What every service's `ops` module tells about it."""
+class ToolFace(Protocol):
+    """What every service's `tool_face` module tells about it."""
 
     SCHEMA: ServiceSchema
     QUEUE: QueueSpec | None
@@ -43,7 +43,7 @@ class Service:
         return self.schema.owner
 
 
-FACES: tuple[OpsFace, ...] = (todo_api, calendar_worker, job_tracker)
+FACES: tuple[ToolFace, ...] = (todo_api, calendar_worker, job_tracker)
 SERVICES = {
     face.SCHEMA.owner: Service(face.SCHEMA, face.QUEUE, face.INBOX_CONSUMER) for face in FACES
 }

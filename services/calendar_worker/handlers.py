@@ -314,7 +314,7 @@ async def _look(
         return reported
     progress = CalendarProgress(task_id=task_id, attempt=attempt, done=done, total=watch.total)
     async with ports.book.transaction() as records:
-        await records.report(task_id, progress, cause)
+        await records.append_progress(task_id, progress, cause)
     return done
 
 

@@ -45,7 +45,7 @@ class RenderRecords(Protocol):
         ConcurrencyError when another render appended that version first."""
         ...
 
-    async def report(self, task_id: UUID, event: AnyEvent, cause: Envelope) -> None:
+    async def append_progress(self, task_id: UUID, event: AnyEvent, cause: Envelope) -> None:
         """Append to the job's progress stream after its last report, queued to publish."""
         ...
 
@@ -122,7 +122,7 @@ class SqlRenderRecords:
             causation_id=cause.event_id,
         )
 
-    async def report(self, task_id: UUID, event: AnyEvent, cause: Envelope) -> None:
+    async def append_progress(self, task_id: UUID, event: AnyEvent, cause: Envelope) -> None:
         stream = progress_stream_id(task_id)
         found = await self._conn.execute(self._last_version, {"stream": stream})
         await self._store.append(

@@ -43,7 +43,7 @@ class RenderWatch:
             raise RenderCancelledError
 
 
-def calendar_key(task_id: UUID) -> str:
+def calendar_blob_key(task_id: UUID) -> str:
     return f"calendars/{task_id}.ics"
 
 
@@ -96,10 +96,10 @@ async def render_and_store(
             size, sha256 = await asyncio.to_thread(_render, todos, stamp, file, watch)
         if watch is not None:
             watch.check()
-        key = calendar_key(task_id)
-        await blobs.put_file(key, file, "text/calendar; charset=utf-8")
+        blob_key = calendar_blob_key(task_id)
+        await blobs.put_file(blob_key, file, "text/calendar; charset=utf-8")
     if renders is not None:
         renders.rendered(len(todos), size, time.perf_counter() - started)
     return CalendarReady(
-        task_id=task_id, blob_key=key, size_bytes=size, sha256=sha256, event_count=len(todos)
+        task_id=task_id, blob_key=blob_key, size_bytes=size, sha256=sha256, event_count=len(todos)
     )

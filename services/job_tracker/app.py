@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from services.job_tracker.app_keys import store_key
 from services.job_tracker.job_metrics import add_job_metrics, job_finished
-from services.job_tracker.keys import store_key
 from services.job_tracker.projection import make_handle
 from services.job_tracker.records import SqlJobBook
 from services.job_tracker.routes import setup_routes

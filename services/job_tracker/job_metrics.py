@@ -6,8 +6,8 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import func, select
 
+from services.job_tracker.app_keys import store_key
 from services.job_tracker.jobs import Job, Status
-from services.job_tracker.keys import store_key
 from services.job_tracker.projection import JobFinished
 from services.job_tracker.tables import jobs
 from shared.app.app_keys import metrics_key

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.job_tracker.keys import store_key
+from services.job_tracker.app_keys import store_key
 from services.job_tracker.overview import jobs_overview
 from shared.contracts.ops_report import JobsOverview
 from shared.web.http import json_response

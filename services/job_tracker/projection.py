@@ -3,7 +3,7 @@
 `record_job_event` decides against the records port (records.py), the database or a test's fake.
 
 `next_job` is the one fold of a job: `record_job_event` writes it row by row, and `JobFold` applies
-it in memory for a rebuild (`ops.py`).
+it in memory for a rebuild (`tool_face.py`).
 """
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ async def record_job_event(
     envelope: Envelope, book: JobBook, finished: JobFinished | None = None
 ) -> bool:
     """Fold one delivered event into its job; False when it was a duplicate."""
-    task_id = job_key(envelope.data)
+    task_id = task_id_of(envelope.data)
     if task_id is None:
         return False
     async with book.transaction() as records:
-        if not await records.first_time(envelope.event_id):
+        if not await records.mark_handled_if_new(envelope.event_id):
             return False
-        await records.keep(envelope)
+        await records.append_to_log(envelope)
         before, after = await _fold(records, task_id, envelope)
     # after the commit: a rolled-back fold is tried again, and must not count twice
     if finished is not None and _timed(after) and not _timed(before):
@@ -77,7 +77,7 @@ def make_handle(book: JobBook, finished: JobFinished | None = None) -> Handle:
     return handle
 
 
-def job_key(event: AnyEvent) -> UUID | None:
+def task_id_of(event: AnyEvent) -> UUID | None:
     """The job an event is about (None: not a calendar event)."""
     task_id: UUID | None = getattr(event, "task_id", None)
     return task_id
@@ -101,17 +101,17 @@ class JobFold:
     jobs: dict[UUID, Job] = field(default_factory=dict)
 
     def apply(self, envelope: Envelope) -> str | None:
-        task_id = job_key(envelope.data)
+        task_id = task_id_of(envelope.data)
         if task_id is None:
             return None
         self.jobs[task_id] = next_job(self.jobs.get(task_id), task_id, envelope)
         return str(task_id)
 
-    def row(self, key: str) -> dict[str, object] | None:
-        found = self.jobs.get(UUID(key))
+    def row(self, row_id: str) -> dict[str, object] | None:
+        found = self.jobs.get(UUID(row_id))
         return None if found is None else job_values(found, utcnow())
 
-    def row_keys(self) -> Iterable[str]:
+    def row_ids(self) -> Iterable[str]:
         return [str(task_id) for task_id in self.jobs]
 
 

@@ -36,11 +36,11 @@ UPDATE_JOB = update(jobs).where(jobs.c.task_id == bindparam("key"))
 class JobRecords(Protocol):
     """One transaction's view of the tracker's state."""
 
-    async def first_time(self, event_id: UUID) -> bool:
+    async def mark_handled_if_new(self, event_id: UUID) -> bool:
         """Mark the event handled (the inbox); False when it was already."""
         ...
 
-    async def keep(self, envelope: Envelope) -> None:
+    async def append_to_log(self, envelope: Envelope) -> None:
         """Store the event in the tracker's own log, which a rebuild refolds."""
         ...
 
@@ -80,10 +80,10 @@ class SqlJobRecords:
         self._store = store
         self._conn = conn
 
-    async def first_time(self, event_id: UUID) -> bool:
+    async def mark_handled_if_new(self, event_id: UUID) -> bool:
         return await record_processed(self._conn, self._store.tables.inbox, CONSUMER, event_id)
 
-    async def keep(self, envelope: Envelope) -> None:
+    async def append_to_log(self, envelope: Envelope) -> None:
         await self._store.insert(self._conn, [envelope], publish=False)
 
     async def locked_job(self, task_id: UUID) -> Job | None:

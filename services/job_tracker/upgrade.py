@@ -21,7 +21,7 @@ from services.job_tracker.jobs import TERMINAL
 from services.job_tracker.tables import OWNER, SCHEMA_VERSION, jobs, store
 from shared.app.app_keys import adapters_key, settings_key
 from shared.eventstore.database import (
-    SCHEMA_LOCK_KEY,
+    SCHEMA_LOCK_ID,
     create_engine,
     is_unreachable,
     server_address,
@@ -79,7 +79,9 @@ async def upgrade(engine: AsyncEngine) -> bool:
 async def _lock(conn: AsyncConnection) -> None:
     if conn.dialect.name == "postgresql":
         # the lock ensure_schema takes: replicas started together upgrade one after the other
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(:lock_id)"), {"lock_id": SCHEMA_LOCK_ID}
+        )
     else:
         # the driver begins a transaction only before DML: begin it now, so the DDL is inside
         await conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from aiohttp import web
 
+from services.job_tracker.app_keys import blobs_key, settings_key, store_key
 from services.job_tracker.history import (
     BadHistoryQueryError,
     encode_cursor,
@@ -16,7 +17,6 @@ from services.job_tracker.history import (
     history_query,
 )
 from services.job_tracker.jobs import Job, Status
-from services.job_tracker.keys import blobs_key, settings_key, store_key
 from services.job_tracker.retention import TrackedJob, find_tracked, note_found, note_lost
 from shared.aws.blobs import BlobNotFoundError
 from shared.clock import utcnow

@@ -6,8 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import ClientSession, web
 
-from services.todo_api.cross_site import refuse_cross_site
-from services.todo_api.keys import (
+from services.todo_api.app_keys import (
     LocalTracker,
     book_key,
     local_tracker_key,
@@ -15,6 +14,7 @@ from services.todo_api.keys import (
     store_key,
     tracker_client_key,
 )
+from services.todo_api.cross_site import refuse_cross_site
 from services.todo_api.list_version import seed_list_version
 from services.todo_api.ops_views import ops_report_ctx
 from services.todo_api.page_headers import send_page_headers

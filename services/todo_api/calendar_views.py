@@ -8,9 +8,9 @@ import functools
 from aiohttp import web
 
 from services.todo_api import handlers
+from services.todo_api.app_keys import blobs_key, book_key, settings_key
 from services.todo_api.commands import CancelCalendar, RequestCalendar
 from services.todo_api.idempotency import KeyReusedError
-from services.todo_api.keys import blobs_key, book_key, settings_key
 from services.todo_api.todo import CalendarFinishedError, CalendarNotFoundError
 from services.todo_api.tracker_proxy import tracker_job_status
 from services.todo_api.views import keyed_request

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.todo_api.keys import store_key
+from services.todo_api.app_keys import store_key
 from services.todo_api.list_version import read_list_version
 from services.todo_api.projection import list_todos
 from shared.contracts.ical import render_calendar

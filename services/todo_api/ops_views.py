@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.todo_api.keys import (
+from services.todo_api.app_keys import (
     aws_key,
     local_tracker_key,
     metrics_url_key,

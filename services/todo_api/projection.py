@@ -1,7 +1,8 @@
 """The todo list read model, written in the same transaction as the events.
 
 `list_change` is its one fold: `project` writes it row by row on the hot path, and `TodoFold`
-applies it in memory for a rebuild (`ops.py`), so the live list and a rebuilt one cannot differ.
+applies it in memory for a rebuild (`tool_face.py`), so the live list and a rebuilt one cannot
+differ.
 """
 
 from __future__ import annotations
@@ -87,11 +88,11 @@ class TodoFold:
             self.todos[change.todo_id] = change.row
         return change.todo_id
 
-    def row(self, key: int) -> dict[str, Any] | None:
-        found = self.todos.get(key)
+    def row(self, row_id: int) -> dict[str, Any] | None:
+        found = self.todos.get(row_id)
         return None if found is None else found.model_dump()
 
-    def row_keys(self) -> Iterable[int]:
+    def row_ids(self) -> Iterable[int]:
         return self.todos.keys()
 
 

@@ -19,7 +19,7 @@ from uuid import UUID
 import aiohttp
 from aiohttp import web
 
-from services.todo_api.keys import local_tracker_key, settings_key, tracker_client_key
+from services.todo_api.app_keys import local_tracker_key, settings_key, tracker_client_key
 from shared.aws.blobs import CHUNK_BYTES
 from shared.contracts.trace_context import TRACEPARENT, current_traceparent
 from shared.observability import log_context

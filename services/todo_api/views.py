@@ -8,6 +8,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from services.todo_api import handlers
+from services.todo_api.app_keys import book_key, store_key
 from services.todo_api.commands import CreateTodo, DeleteTodo, UpdateTodo
 from services.todo_api.idempotency import (
     HEADER,
@@ -15,7 +16,6 @@ from services.todo_api.idempotency import (
     KeyReusedError,
     parse_key,
 )
-from services.todo_api.keys import book_key, store_key
 from services.todo_api.projection import get_todo, list_todos
 from services.todo_api.schemas import TodoIn, TodoPatch
 from services.todo_api.todo import TodoNotFoundError

@@ -22,9 +22,9 @@ CONNECT_TIMEOUT_S = 3.0
 COMMAND_TIMEOUT_S = 5.0
 # a request that cannot get a connection this soon answers 503 (SQLAlchemy would wait 30 s)
 POOL_TIMEOUT_S = 5.0
-# one key for every service and schema in the database: creating tables is rare and quick, so
-# serialising all of it costs nothing and needs no agreement on per-schema keys
-SCHEMA_LOCK_KEY = int.from_bytes(
+# the advisory lock's id, one for every service and schema in the database: creating tables is
+# rare and quick, so serialising all of it costs nothing and needs no agreement on per-schema ids
+SCHEMA_LOCK_ID = int.from_bytes(
     hashlib.sha256(b"taskoverflow.ensure_schema").digest()[:8], "big", signed=True
 )
 # SQLSTATE classes of a server that is there but cannot serve yet: connection exception,
@@ -86,7 +86,9 @@ async def ensure_schema(
             # replicas started together race on the catalogue's unique indexes (pg_namespace,
             # pg_type) even with IF NOT EXISTS. SQLite needs no lock: it is a file for one
             # process per service (embedded mode, a laptop), never shared by replicas
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:lock_id)"), {"lock_id": SCHEMA_LOCK_ID}
+            )
         if schema:
             # an identifier cannot be a bound parameter; Settings restricts it to [a-z0-9_]
             await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))

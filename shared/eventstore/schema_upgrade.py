@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.eventstore.database import (
-    SCHEMA_LOCK_KEY,
+    SCHEMA_LOCK_ID,
     create_engine,
     is_unreachable,
     server_address,
@@ -41,7 +41,9 @@ async def run_upgrade(
 async def lock_schema(conn: AsyncConnection) -> None:
     """Take the lock ensure_schema takes, so replicas started together upgrade in turn."""
     if conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(:lock_id)"), {"lock_id": SCHEMA_LOCK_ID}
+        )
     else:
         # the driver begins a transaction only before DML: begin it now, so the DDL is inside
         await conn.exec_driver_sql("BEGIN IMMEDIATE")

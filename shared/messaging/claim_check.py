@@ -12,7 +12,7 @@ INLINE_LIMIT_BYTES = 200 * 1024
 SNAPSHOT_ADAPTER: TypeAdapter[tuple[TodoSnapshot, ...]] = TypeAdapter(tuple[TodoSnapshot, ...])
 
 
-def snapshot_key(event: CalendarRequested) -> str:
+def snapshot_blob_key(event: CalendarRequested) -> str:
     return f"snapshots/{event.task_id}.json"
 
 
@@ -23,9 +23,9 @@ async def check_in(event: CalendarRequested, blobs: BlobStore) -> CalendarReques
     payload = SNAPSHOT_ADAPTER.dump_json(event.todos)
     if len(payload) <= INLINE_LIMIT_BYTES:
         return event
-    key = snapshot_key(event)
-    await blobs.put(key, payload, "application/json")
-    return event.model_copy(update={"todos": None, "snapshot_key": key})
+    blob_key = snapshot_blob_key(event)
+    await blobs.put(blob_key, payload, "application/json")
+    return event.model_copy(update={"todos": None, "snapshot_key": blob_key})
 
 
 async def check_out(event: CalendarRequested, blobs: BlobStore) -> tuple[TodoSnapshot, ...]:

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from services.calendar_worker.handlers import WorkerPorts, build_calendar, cancel_calendar
 from services.calendar_worker.records import SqlRenderBook
-from services.calendar_worker.rendering import calendar_key
+from services.calendar_worker.rendering import calendar_blob_key
 from services.calendar_worker.tables import SCHEMA as WORKER_SCHEMA
 from services.job_tracker.app import create_app as create_tracker
 from services.job_tracker.projection import record_job_event
@@ -101,7 +101,7 @@ class TestTheWorker:
         assert await render_types(ports, requested) == ["CalendarStarted", "CalendarRevoked"]
         assert render.chunks < chunks_of(LARGE)
         assert isinstance(ports.blobs, InMemoryBlobStore)
-        assert calendar_key(task_id) not in ports.blobs.blobs
+        assert calendar_blob_key(task_id) not in ports.blobs.blobs
         assert "CalendarReady" not in await published(worker_store)
         async with ports.book.transaction() as records:
             assert await records.lease_expiry(task_id) is None

@@ -158,8 +158,8 @@ class ParkedRecords:
     async def append(self, task_id: UUID, version: int, event: AnyEvent, cause: Envelope) -> None:
         await self.records.append(task_id, version, event, cause)
 
-    async def report(self, task_id: UUID, event: AnyEvent, cause: Envelope) -> None:
-        await self.records.report(task_id, event, cause)
+    async def append_progress(self, task_id: UUID, event: AnyEvent, cause: Envelope) -> None:
+        await self.records.append_progress(task_id, event, cause)
 
     async def claim(self, task_id: UUID, holder: str, now: datetime, lease: timedelta) -> bool:
         return await self.records.claim(task_id, holder, now, lease)

@@ -35,9 +35,12 @@ class TestJobBook:
     async def test_an_event_is_handled_the_first_time_only(self, book: JobBook) -> None:
         event_id = uuid4()
         async with book.transaction() as records:
-            first, again = await records.first_time(event_id), await records.first_time(event_id)
+            first, again = (
+                await records.mark_handled_if_new(event_id),
+                await records.mark_handled_if_new(event_id),
+            )
         async with book.transaction() as records:
-            later = await records.first_time(event_id)
+            later = await records.mark_handled_if_new(event_id)
 
         assert (first, again, later) == (True, False, False)
 
@@ -61,15 +64,15 @@ class TestJobBook:
 
         async def fail_halfway() -> None:
             async with book.transaction() as records:
-                await records.first_time(envelope.event_id)
-                await records.keep(envelope)
+                await records.mark_handled_if_new(envelope.event_id)
+                await records.append_to_log(envelope)
                 await records.add(Job(task_id=event.task_id))
                 raise RuntimeError("the fold failed")
 
         with pytest.raises(RuntimeError):
             await fail_halfway()
         async with book.transaction() as records:
-            first = await records.first_time(envelope.event_id)
+            first = await records.mark_handled_if_new(envelope.event_id)
             found = await records.locked_job(event.task_id)
 
         assert (first, found) == (True, None)

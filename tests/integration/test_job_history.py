@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from services.job_tracker import views as tracker_views
 from services.todo_api.app import create_app as create_todo_api
-from services.todo_api.keys import LocalTracker
+from services.todo_api.app_keys import LocalTracker
 from shared.aws.blobs import InMemoryBlobStore
 from shared.clock import utcnow
 from shared.contracts.task_ids import issue_task_id

@@ -151,11 +151,11 @@ class ParkedRecords:
     records: JobRecords
     meanwhile: Callable[[], Awaitable[None]]
 
-    async def first_time(self, event_id: UUID) -> bool:
-        return await self.records.first_time(event_id)
+    async def mark_handled_if_new(self, event_id: UUID) -> bool:
+        return await self.records.mark_handled_if_new(event_id)
 
-    async def keep(self, envelope: Envelope) -> None:
-        await self.records.keep(envelope)
+    async def append_to_log(self, envelope: Envelope) -> None:
+        await self.records.append_to_log(envelope)
         await self.meanwhile()
 
     async def locked_job(self, task_id: UUID) -> Job | None:

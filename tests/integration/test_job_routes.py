@@ -9,7 +9,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.todo_api.app import create_app
-from services.todo_api.keys import LocalTracker
+from services.todo_api.app_keys import LocalTracker
 from shared.settings import Settings
 
 Client = TestClient[web.Request, web.Application]

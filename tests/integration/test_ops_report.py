@@ -26,7 +26,7 @@ from services.job_tracker.app import create_app as create_tracker
 from services.job_tracker.jobs import Status
 from services.job_tracker.ops_views import overview_of
 from services.todo_api.app import create_app as create_todo_api
-from services.todo_api.keys import LocalTracker
+from services.todo_api.app_keys import LocalTracker
 from shared.app.app_keys import metrics_url_key
 from shared.aws.clients import aws_client
 from shared.contracts.ops_report import JobsOverview

@@ -129,7 +129,7 @@ class TestRevocationsAndReports:
         for done in (500, 1000):
             async with book.transaction() as records:
                 report = CalendarProgress(task_id=task_id, attempt=1, done=done, total=2000)
-                await records.report(task_id, report, cause)
+                await records.append_progress(task_id, report, cause)
         async with book.transaction() as records:
             await records.append(task_id, 0, CalendarStarted(task_id=task_id, attempt=1), cause)
 

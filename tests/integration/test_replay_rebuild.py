@@ -19,10 +19,10 @@ from services.job_tracker.tables import jobs
 from services.todo_api import records, todo
 from services.todo_api.commands import CreateTodo, DeleteTodo, UpdateTodo
 from services.todo_api.handlers import create_todo, delete_todo, update_todo
-from services.todo_api.ops import TodoFold
 from services.todo_api.projection import list_todos, project
 from services.todo_api.records import SqlTodoBook, SqlTodoRecords
 from services.todo_api.tables import todos
+from services.todo_api.tool_face import TodoFold
 from shared.clock import utcnow
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import TodoSnapshot

@@ -20,7 +20,7 @@ import hcl2
 import pytest
 
 from scripts.create_topology import TOPOLOGY_TFVARS, render, tfvars_files, write_tfvars
-from services.calendar_worker.rendering import calendar_key
+from services.calendar_worker.rendering import calendar_blob_key
 from services.job_tracker.app import create_app as create_tracker
 from shared.aws.demo_queues import DEMO_QUEUE_NAMES, is_fifo
 from shared.contracts.events import CalendarRequested
@@ -32,7 +32,7 @@ from shared.contracts.topology import (
     TOPIC,
     as_terraform_vars,
 )
-from shared.messaging.claim_check import snapshot_key
+from shared.messaging.claim_check import snapshot_blob_key
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -342,13 +342,13 @@ class TestBucket:
         assert all(block[flag] is True for flag in (*flags, "restrict_public_buckets"))
         encryption = tf.resources["aws_s3_bucket_server_side_encryption_configuration", "results"]
         assert "apply_server_side_encryption_by_default" in only(encryption["rule"])
-        assert expiry_of(tf, calendar_key(uuid4())) == "${var.result_expiry_days}"
+        assert expiry_of(tf, calendar_blob_key(uuid4())) == "${var.result_expiry_days}"
 
     def test_snapshots_outlive_a_dead_letter_redriven_through_its_queue(
         self, tf: Terraform
     ) -> None:
         request = CalendarRequested(task_id=uuid4(), requested_at=datetime.now(), todo_count=0)
-        assert expiry_of(tf, snapshot_key(request)) == "${var.snapshot_expiry_days}"
+        assert expiry_of(tf, snapshot_blob_key(request)) == "${var.snapshot_expiry_days}"
         # SQS keeps a dead letter until DLQ retention after its first send; a redrive starts
         # the queue's retention afresh
         snapshot_days = tf.variables["snapshot_expiry_days"]["default"]
@@ -376,7 +376,7 @@ class TestTaskRoles:
     ) -> None:
         services = tf.locals["services"]
         request = CalendarRequested(task_id=uuid4(), requested_at=datetime.now(), todo_count=0)
-        calendar, snapshot = calendar_key(uuid4()), snapshot_key(request)
+        calendar, snapshot = calendar_blob_key(uuid4()), snapshot_blob_key(request)
         granted = {
             ("todo_api", "s3_write", snapshot),
             ("calendar_worker", "s3_read", snapshot),

@@ -11,7 +11,7 @@ import dataclasses
 import pytest
 
 from services.calendar_worker.handlers import WorkerPorts, build_calendar, cancel_calendar
-from services.calendar_worker.rendering import calendar_key
+from services.calendar_worker.rendering import calendar_blob_key
 from shared.aws.blobs import InMemoryBlobStore
 from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import CalendarCancelled, TodoSnapshot
@@ -70,7 +70,7 @@ async def render_types(ports: WorkerPorts, requested: Envelope) -> list[str]:
 
 def stored(blobs: InMemoryBlobStore, requested: Envelope) -> bool:
     assert requested.correlation_id is not None
-    return calendar_key(requested.correlation_id) in blobs.blobs
+    return calendar_blob_key(requested.correlation_id) in blobs.blobs
 
 
 class TestCancelBeforeTheRender:

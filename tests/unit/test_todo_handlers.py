@@ -46,7 +46,7 @@ from shared.contracts.events import (
     IdempotencyKeyUsed,
 )
 from shared.eventstore.store import ConcurrencyError
-from shared.messaging.claim_check import INLINE_LIMIT_BYTES, snapshot_key
+from shared.messaging.claim_check import INLINE_LIMIT_BYTES, snapshot_blob_key
 from tests.fakes import MemoryTodoBook
 
 
@@ -150,7 +150,7 @@ class TestRequestCalendar:
         request = book.state.queued[0].data
         assert isinstance(request, CalendarRequested)
         assert (request.todos, request.todo_count) == (None, count)
-        assert request.snapshot_key == snapshot_key(request)
+        assert request.snapshot_key == snapshot_blob_key(request)
         assert len(await blobs.get(request.snapshot_key)) > INLINE_LIMIT_BYTES
 
 

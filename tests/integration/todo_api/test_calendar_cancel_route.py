@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.todo_api.app import create_app
-from services.todo_api.keys import LocalTracker, store_key
+from services.todo_api.app_keys import LocalTracker, store_key
 from shared.contracts.task_ids import issue_task_id
 from shared.messaging.outbox import SqlOutbox
 from shared.settings import Settings

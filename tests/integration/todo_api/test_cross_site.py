@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from services.todo_api.keys import store_key
+from services.todo_api.app_keys import store_key
 from tests.integration.todo_api.todo_http import TODOS, Client, create, error_of
 
 ICAL = f"{TODOS}/ical"

@@ -18,9 +18,9 @@ from scripts.replay.projections import PROJECTIONS
 from scripts.replay.rebuild import rebuild
 from scripts.replay.targets import SERVICES, open_store
 from services.todo_api.app import create_app
+from services.todo_api.app_keys import store_key
 from services.todo_api.commands import UpdateTodo
 from services.todo_api.handlers import update_todo
-from services.todo_api.keys import store_key
 from services.todo_api.records import SqlTodoBook, TodoRecords
 from services.todo_api.tables import todos
 from shared.eventstore.queries import EventFilter

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from aiohttp import ClientResponse
 
 from services.todo_api import todo
-from services.todo_api.keys import store_key
+from services.todo_api.app_keys import store_key
 from tests.integration.todo_api.todo_http import TODOS, Client, create, error_of, iso
 
 

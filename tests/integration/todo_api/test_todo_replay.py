@@ -12,7 +12,7 @@ from sqlalchemy import delete, update
 
 from scripts.replay import rebuild
 from scripts.replay.projections import PROJECTIONS
-from services.todo_api.keys import store_key
+from services.todo_api.app_keys import store_key
 from services.todo_api.tables import todo_ids, todos
 from shared.contracts.events import CalendarRequested
 from shared.eventstore.store import EventStore

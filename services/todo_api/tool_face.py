@@ -1,6 +1,7 @@
 """What operators' tools (scripts/, bench/) may use of todo_api; everything else is internal.
 
-The import contract (pyproject.toml, `lint-imports`) lets tools import this module only.
+The import rules (pyproject.toml, `lint-imports`) let tools import this module only: it is
+the service's tool face.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from shared.contracts.topology import QueueSpec
 
 __all__ = [
     "INBOX_CONSUMER",
-    "PROJECTION_KEY",
+    "PROJECTION_ID_COLUMN",
     "PROJECTION_TABLE",
     "QUEUE",
     "SCHEMA",
@@ -26,4 +27,4 @@ INBOX_CONSUMER: str | None = None
 # the todo list, rebuilt by folding the log into a TodoFold; `after_rebuild` runs in the swap so
 # that no id of the log is handed out again and the calendar feed's tag changes
 PROJECTION_TABLE = todos
-PROJECTION_KEY = "id"
+PROJECTION_ID_COLUMN = "id"

@@ -1,6 +1,7 @@
 """What operators' tools (scripts/, bench/) may use of job_tracker; everything else is internal.
 
-The import contract (pyproject.toml, `lint-imports`) lets tools import this module only.
+The import rules (pyproject.toml, `lint-imports`) let tools import this module only: it is
+the service's tool face.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from shared.contracts.topology import JOB_TRACKER, QueueSpec
 __all__ = [
     "INBOX_CONSUMER",
     "PROJECTION_BOOKKEEPING",
-    "PROJECTION_KEY",
+    "PROJECTION_ID_COLUMN",
     "PROJECTION_TABLE",
     "QUEUE",
     "SCHEMA",
@@ -26,6 +27,6 @@ INBOX_CONSUMER: str | None = CONSUMER
 
 # the jobs, rebuilt by folding the log into a JobFold
 PROJECTION_TABLE = jobs
-PROJECTION_KEY = "task_id"
+PROJECTION_ID_COLUMN = "task_id"
 # columns saying when a row was written, not what the events say: a rebuild compares without them
 PROJECTION_BOOKKEEPING = ("updated_at",)

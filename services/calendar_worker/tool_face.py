@@ -1,6 +1,7 @@
 """What operators' tools (scripts/, bench/) may use of calendar_worker; everything else is internal.
 
-The import contract (pyproject.toml, `lint-imports`) lets tools import this module only.
+The import rules (pyproject.toml, `lint-imports`) let tools import this module only: it is
+the service's tool face.
 """
 
 from __future__ import annotations
