@@ -58,7 +58,7 @@ DRIVER = "onloop"
 URL_SCHEME = f"sqlite+{DRIVER}"
 
 
-def _greenlet_await() -> Callable[[Awaitable[Any]], Any]:
+def find_greenlet_await() -> Callable[[Awaitable[Any]], Any]:
     """SQLAlchemy's way for synchronous code in its greenlet to wait for a coroutine."""
     for name in ("await_", "await_only"):
         found = getattr(sqlalchemy_util, name, None)
@@ -70,7 +70,7 @@ def _greenlet_await() -> Callable[[Awaitable[Any]], Any]:
     )
 
 
-_await = _greenlet_await()
+_await = find_greenlet_await()
 
 
 def connect(path: Path | str, *, synchronous: SqliteSynchronous) -> OnLoopConnection:
@@ -82,8 +82,9 @@ def connect(path: Path | str, *, synchronous: SqliteSynchronous) -> OnLoopConnec
     try:
         # WAL lets readers go on while a writer commits, and a commit is safe from a killed
         # process; NORMAL skips the fsync of each commit (a power cut or OS crash can take the
-        # last commits back), FULL syncs the WAL at every commit
-        _await(_waiting(conn, lambda: conn.execute("PRAGMA journal_mode=WAL")))
+        # last commits back), FULL syncs the WAL at every commit. The answer is read: a statement
+        # left open makes SQLite refuse the dialect's functions (floor overrides a built-in)
+        _await(_waiting(conn, lambda: conn.execute("PRAGMA journal_mode=WAL").fetchall()))
         conn.execute(f"PRAGMA synchronous={synchronous}")
     except BaseException:
         conn.close()
@@ -287,4 +288,21 @@ class SQLiteDialectOnLoop(SQLiteDialect_pysqlite):
         cast(OnLoopConnection, dbapi_connection).terminate()
 
 
+def check_overrides(cls: type) -> None:
+    """Refuse a class whose hooks its SQLAlchemy base no longer has: SQLAlchemy would not call
+    them (a hook renamed in an upgrade), and the engine would quietly act as the base."""
+    unknown = [
+        name
+        for name in vars(cls)
+        if not name.startswith("__") and not any(hasattr(base, name) for base in cls.__mro__[1:])
+    ]
+    if unknown:
+        raise ImportError(
+            f"{cls.__qualname__} overrides {', '.join(unknown)}, which this SQLAlchemy's "
+            f"{cls.__mro__[1].__qualname__} no longer has: see {__name__}'s docstring"
+        )
+
+
+check_overrides(SQLiteDialectOnLoop)
+check_overrides(OnLoopExecutionContext)
 registry.register(f"sqlite.{DRIVER}", __name__, SQLiteDialectOnLoop.__name__)
