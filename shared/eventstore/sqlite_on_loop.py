@@ -12,21 +12,25 @@ is refused at once (no busy timeout) and tried again after a pause on the loop
 inside this process rarely meet that way: the event store queues its write transactions on an
 asyncio lock (`shared/eventstore/store.py`).
 
-What it stands on, all of it public (tests/integration/test_sqlite_adapter_contract.py checks it):
+What it stands on (tests/integration/test_sqlite_adapter_contract.py pins each point):
 - SQLAlchemy's dialect interface: a subclass of the pysqlite dialect
   (`sqlalchemy.dialects.sqlite.pysqlite.SQLiteDialect_pysqlite`) that says `is_async`, gives its
   DBAPI (`import_dbapi`), its pools (`get_pool_class`: `AsyncAdaptedQueuePool`, `StaticPool` for
-  `:memory:`), `do_terminate`, and server-side cursors (`create_server_side_cursor` of the
-  execution context); it is found by name through `sqlalchemy.dialects.registry.register`, and
-  connections come from `create_engine`'s `creator`.
-- `sqlalchemy.util.await_` (`await_only` before 2.1), the function SQLAlchemy's changelog (2.0.31)
-  names for code that runs in its greenlets: every execute goes through it once, as
-  `AsyncConnection.execute` requires of an asyncio driver, and a lock wait pauses in it.
+  `:memory:`), `do_terminate`, and server-side cursors (`create_server_side_cursor` of an
+  execution context derived from `sqlalchemy.dialects.sqlite.base.SQLiteExecutionContext`); it
+  is found by name through `sqlalchemy.dialects.registry.register`, and connections come from
+  `create_engine`'s `creator`. At import, `check_overrides` refuses a hook the base no longer
+  has (renamed in an upgrade, SQLAlchemy would not call it).
+- `sqlalchemy.util.await_` (`await_only` before 2.1): exported by `sqlalchemy.util` and named by
+  SQLAlchemy's changelog (2.0.31) for third-party code in its greenlets, though not in its API
+  reference. Every execute goes through it once, as `AsyncConnection.execute` requires of an
+  asyncio driver (AwaitRequired otherwise), and a lock wait pauses in it. Missing: ImportError.
 - the DBAPI (PEP 249) shape SQLAlchemy calls on a connection and cursor, and sqlite3's own public
   names. Nothing of aiosqlite: the `sqlite+aiosqlite://` URLs of the settings only choose SQLite.
-- one name the other way round: SQLAlchemy's asyncio results (2.0.44 on) await
-  `_async_soft_close()` of every asyncio driver's cursor, so `OnLoopCursor` has one. This module
-  reads or writes no attribute of SQLAlchemy's whose name starts with `_`.
+- one private name the other way round: SQLAlchemy's asyncio results (2.0.44 on) await
+  `_async_soft_close()` of every asyncio driver's cursor, so `OnLoopCursor` has one; SQLAlchemy
+  reads no other private name of ours. This module reads or writes no attribute of SQLAlchemy's
+  (or any other library's) whose name starts with `_`.
 """
 
 from __future__ import annotations

@@ -202,6 +202,14 @@ class TestPublicGround:
         async with engine.connect() as conn:
             await conn.execute(text("INSERT INTO t VALUES (3)"))
             await conn.rollback()
+        # as the event store and the relay lease use it: isolation level set, locks taken by hand
+        autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        async with autocommit.connect() as conn:
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            await conn.execute(text("INSERT INTO t VALUES (4)"))
+            await conn.exec_driver_sql("COMMIT")
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT max(n) FROM t"))).scalar_one() == 4
         await engine.dispose()
 
         assert read_from_outside == {"_async_soft_close"}
