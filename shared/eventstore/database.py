@@ -1,7 +1,8 @@
-"""Engines and the versioned schema: PostgreSQL (asyncpg) or SQLite (aiosqlite)."""
+"""Engines and the versioned schema: PostgreSQL (asyncpg) or SQLite (on the event loop)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from pathlib import Path
@@ -13,7 +14,7 @@ from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from shared.eventstore import sqlite_on_loop as sqlite_inline
+from shared.eventstore import sqlite_on_loop
 from shared.settings import Settings, SqliteSynchronous
 
 logger = logging.getLogger(__name__)
@@ -69,11 +70,11 @@ def _sqlite_engine(database: str | None, synchronous: SqliteSynchronous) -> Asyn
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
-    async def open_inline() -> sqlite_inline.InlineConnection:
-        return await sqlite_inline.connect(path, synchronous=synchronous)
-
     # statements run on the event loop: a local file answers faster than a thread hand-off
-    return create_async_engine(f"sqlite+aiosqlite:///{path}", async_creator=open_inline)
+    return create_async_engine(
+        f"{sqlite_on_loop.URL_SCHEME}:///{path}",
+        creator=functools.partial(sqlite_on_loop.connect, path, synchronous=synchronous),
+    )
 
 
 async def ensure_schema(
