@@ -17,6 +17,7 @@ from shared.contracts.events import (
     CalendarRevoked,
     TodoSnapshot,
 )
+from shared.contracts.streams import calendar_stream_id, render_stream_id
 from shared.messaging.consumer import Delivery
 
 NOW = datetime(2024, 4, 17, 14, 0)
@@ -61,7 +62,7 @@ def calendar_envelope(event: CalendarRequested) -> Envelope:
     """The request in its envelope, on the calendar's stream, as todo_api publishes it."""
     return wrap(
         event,
-        stream_id=f"calendar-{event.task_id}",
+        stream_id=calendar_stream_id(event.task_id),
         stream_version=1,
         correlation_id=event.task_id,
     )
@@ -70,14 +71,16 @@ def calendar_envelope(event: CalendarRequested) -> Envelope:
 def cancel_envelope(task_id: UUID) -> Envelope:
     """The client's cancel, as todo_api publishes it: the calendar stream's second event."""
     cancel = CalendarCancelled(task_id=task_id, cancelled_at=NOW)
-    return wrap(cancel, stream_id=f"calendar-{task_id}", stream_version=2, correlation_id=task_id)
+    return wrap(
+        cancel, stream_id=calendar_stream_id(task_id), stream_version=2, correlation_id=task_id
+    )
 
 
 def revoked_envelope(task_id: UUID, version: int = 1) -> Envelope:
     """The worker's decision that the cancel won, at `version` of the job's render stream."""
     revoked = CalendarRevoked(task_id=task_id, revoked_at=NOW)
     return wrap(
-        revoked, stream_id=f"render-{task_id}", stream_version=version, correlation_id=task_id
+        revoked, stream_id=render_stream_id(task_id), stream_version=version, correlation_id=task_id
     )
 
 

@@ -17,11 +17,9 @@ from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 from uuid import UUID
 
-from services.calendar_worker.records import RenderRecords, progress_stream_id, render_stream_id
+from services.calendar_worker.records import RenderRecords
 from services.job_tracker.jobs import Job
 from services.job_tracker.records import JobRecords
-from services.todo_api import todo
-from services.todo_api.idempotency import key_stream_id
 from services.todo_api.projection import TodoFold
 from services.todo_api.records import TodoRecords
 from shared.contracts.envelope import Envelope, wrap
@@ -31,6 +29,13 @@ from shared.contracts.events import (
     CalendarRequested,
     IdempotencyKeyUsed,
     TodoSnapshot,
+)
+from shared.contracts.streams import (
+    calendar_stream_id,
+    idempotency_stream_id,
+    progress_stream_id,
+    render_stream_id,
+    todo_stream_id,
 )
 from shared.eventstore.store import ConcurrencyError
 from shared.messaging.publisher import Outgoing
@@ -201,7 +206,7 @@ class TodoState:
     queued: list[Envelope] = field(default_factory=list)
 
     def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
-        uses = self.streams.get(key_stream_id(key), [])
+        uses = self.streams.get(idempotency_stream_id(key), [])
         return [use.data for use in uses if isinstance(use.data, IdempotencyKeyUsed)]
 
     def append(self, stream_id: str, version: int, events: Sequence[AnyEvent]) -> list[Envelope]:
@@ -233,25 +238,25 @@ class MemoryTodoRecords:
         return self.state.last_id
 
     async def history(self, todo_id: int) -> list[AnyEvent]:
-        return [envelope.data for envelope in self.state.streams.get(todo.stream_id(todo_id), [])]
+        return [envelope.data for envelope in self.state.streams.get(todo_stream_id(todo_id), [])]
 
     async def record(self, todo_id: int, version: int, events: Sequence[AnyEvent]) -> None:
-        for envelope in self.state.append(todo.stream_id(todo_id), version, events):
+        for envelope in self.state.append(todo_stream_id(todo_id), version, events):
             self.state.listed.apply(envelope)
 
     async def record_calendar_request(self, event: CalendarRequested) -> None:
-        stream = todo.calendar_stream_id(event.task_id)
+        stream = calendar_stream_id(event.task_id)
         self.state.queued.extend(self.state.append(stream, 0, [event]))
 
     async def record_calendar_cancel(self, event: CalendarCancelled) -> None:
-        stream = todo.calendar_stream_id(event.task_id)
+        stream = calendar_stream_id(event.task_id)
         self.state.queued.extend(self.state.append(stream, 1, [event]))
 
     async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
         return self.state.key_uses(key)
 
     async def record_key_use(self, version: int, event: IdempotencyKeyUsed) -> None:
-        self.state.append(key_stream_id(event.key), version, [event])
+        self.state.append(idempotency_stream_id(event.key), version, [event])
 
 
 class MemoryTodoBook(MemoryBook[TodoState, TodoRecords]):
@@ -263,7 +268,7 @@ class MemoryTodoBook(MemoryBook[TodoState, TodoRecords]):
         return [listed[todo_id] for todo_id in sorted(listed)]
 
     async def calendar_job(self, task_id: UUID) -> list[AnyEvent]:
-        stream = self.state.streams.get(todo.calendar_stream_id(task_id), [])
+        stream = self.state.streams.get(calendar_stream_id(task_id), [])
         return [envelope.data for envelope in stream]
 
     async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:

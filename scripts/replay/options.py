@@ -12,6 +12,7 @@ from scripts.replay.errors import OperatorError
 from scripts.replay.redrive import Method
 from shared.clock import parse_datetime
 from shared.contracts.events import AnyEvent
+from shared.contracts.streams import todo_stream_id
 from shared.eventstore.queries import EventFilter
 
 N = TypeVar("N", int, float)
@@ -125,7 +126,7 @@ def _selection() -> Parser:
     parent.add_argument(
         "--type", dest="types", action="append", default=[], metavar="TYPE", help="repeatable"
     )
-    parent.add_argument("--stream", metavar="ID", help="one stream, e.g. todo-1")
+    parent.add_argument("--stream", metavar="ID", help=f"one stream, e.g. {todo_stream_id(1)}")
     parent.add_argument("--task", type=UUID, metavar="TASK_ID", help="one calendar job's events")
     return parent
 

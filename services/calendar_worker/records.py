@@ -20,17 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.calendar_worker.tables import render_leases
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import AnyEvent
+from shared.contracts.streams import progress_stream_id, render_stream_id
 from shared.eventstore import leases
 from shared.eventstore.store import EventStore
-
-
-def render_stream_id(task_id: UUID) -> str:
-    return f"render-{task_id}"
-
-
-def progress_stream_id(task_id: UUID) -> str:
-    # apart from the render stream, whose versions order the job's start, outcome and cancel
-    return f"progress-{task_id}"
 
 
 class RenderRecords(Protocol):

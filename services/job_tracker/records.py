@@ -16,7 +16,6 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.job_tracker.jobs import Job, Status
@@ -24,6 +23,7 @@ from services.job_tracker.tables import jobs
 from shared.clock import utcnow
 from shared.contracts.envelope import Envelope
 from shared.eventstore.store import EventStore
+from shared.eventstore.upsert import insert_on_conflict
 from shared.messaging.inbox import record_processed
 
 # the inbox's name for this consumer
@@ -92,8 +92,7 @@ class SqlJobRecords:
         return None if row is None else row_to_job(row)
 
     async def add(self, job: Job) -> bool:
-        dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(jobs).on_conflict_do_nothing()
+        statement = insert_on_conflict(self._conn, jobs)
         return (await self._conn.execute(statement, job_values(job))).rowcount == 1
 
     async def replace(self, job: Job) -> None:

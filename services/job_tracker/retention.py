@@ -14,7 +14,6 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Select, bindparam, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.job_tracker.jobs import Job, Status
@@ -22,6 +21,7 @@ from services.job_tracker.records import row_to_job
 from services.job_tracker.tables import jobs, lost_results
 from shared.clock import utcnow
 from shared.eventstore.store import EventStore
+from shared.eventstore.upsert import insert_on_conflict
 
 _LOST_AT = "lost_at"
 # a job's row and whether its file was found missing, in one statement
@@ -67,8 +67,7 @@ async def find_tracked(conn: AsyncConnection, task_id: UUID) -> TrackedJob | Non
 async def note_lost(store: EventStore, task_id: UUID) -> None:
     """Remember that the job's file is gone from the blob store."""
     async with store.transaction() as conn:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(lost_results).on_conflict_do_nothing()
+        statement = insert_on_conflict(conn, lost_results)
         await conn.execute(statement, {"task_id": str(task_id), "noticed_at": utcnow()})
 
 

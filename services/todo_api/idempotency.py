@@ -47,10 +47,6 @@ def parse_key(raw: str | None) -> str | None:
     return raw
 
 
-def key_stream_id(key: str) -> str:
-    return f"idempotency-{hashlib.sha256(key.encode()).hexdigest()}"
-
-
 def earlier_answer(
     uses: Sequence[IdempotencyKeyUsed], request: KeyedRequest, now: datetime
 ) -> IdempotencyKeyUsed | None:

@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import NamedTuple
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.todo_api.tables import list_version
+from shared.eventstore.upsert import insert_on_conflict
 
 ROW = "todos"
 
@@ -36,9 +36,8 @@ class ListVersion(NamedTuple):
 async def seed_list_version(conn: AsyncConnection, changed_at: datetime) -> None:
     """Create the version row once, with this database's id; a row already there is kept, also
     when replicas started together seed it at the same time."""
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     row = {"name": ROW, "database_id": uuid.uuid4().hex, "version": 0, "changed_at": changed_at}
-    await conn.execute(insert(list_version).values(**row).on_conflict_do_nothing())
+    await conn.execute(insert_on_conflict(conn, list_version).values(**row))
 
 
 async def advance_list_version(conn: AsyncConnection, changed_at: datetime) -> None:

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.todo_api.list_version import advance_list_version, seed_list_version
@@ -21,6 +20,7 @@ from services.todo_api.tables import todo_ids, todos
 from shared.clock import utcnow
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import AnyEvent, TodoCreated, TodoDeleted, TodoSnapshot, TodoUpdated
+from shared.eventstore.upsert import NEW_ROW, insert_on_conflict
 
 
 class ListChange(NamedTuple):
@@ -42,17 +42,10 @@ def list_change(event: AnyEvent) -> ListChange | None:
     return None
 
 
-def _upsert(statement: postgresql.Insert | sqlite.Insert) -> postgresql.Insert | sqlite.Insert:
-    kept = {
-        column.name: statement.excluded[column.name] for column in todos.c if column.name != "id"
-    }
-    return statement.on_conflict_do_update(index_elements=[todos.c.id], set_=kept)
-
-
 # built once, given their values at execution: compiled once and cached
 UPSERT_TODO = {
-    "postgresql": _upsert(postgresql.insert(todos)),
-    "sqlite": _upsert(sqlite.insert(todos)),
+    dialect: insert_on_conflict(dialect, todos, index_elements=[todos.c.id], set_=NEW_ROW)
+    for dialect in ("postgresql", "sqlite")
 }
 DELETE_TODO = delete(todos).where(todos.c.id == bindparam("key"))
 

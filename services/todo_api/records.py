@@ -18,8 +18,6 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.todo_api import todo
-from services.todo_api.idempotency import key_stream_id
 from services.todo_api.list_version import advance_list_version
 from services.todo_api.projection import list_todos, next_todo_id, project
 from shared.contracts.envelope import Envelope
@@ -30,6 +28,7 @@ from shared.contracts.events import (
     IdempotencyKeyUsed,
     TodoSnapshot,
 )
+from shared.contracts.streams import calendar_stream_id, idempotency_stream_id, todo_stream_id
 from shared.eventstore.store import EventStore
 
 
@@ -109,11 +108,11 @@ class SqlTodoBook:
             return await list_todos(conn)
 
     async def calendar_job(self, task_id: UUID) -> list[AnyEvent]:
-        envelopes = await self._store.load(todo.calendar_stream_id(task_id))
+        envelopes = await self._store.load(calendar_stream_id(task_id))
         return [envelope.data for envelope in envelopes]
 
     async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
-        return _key_uses(await self._store.load(key_stream_id(key)))
+        return _key_uses(await self._store.load(idempotency_stream_id(key)))
 
 
 class SqlTodoRecords:
@@ -127,11 +126,11 @@ class SqlTodoRecords:
         return await next_todo_id(self._conn)
 
     async def history(self, todo_id: int) -> list[AnyEvent]:
-        envelopes = await self._store.load(todo.stream_id(todo_id), self._conn)
+        envelopes = await self._store.load(todo_stream_id(todo_id), self._conn)
         return [envelope.data for envelope in envelopes]
 
     async def record(self, todo_id: int, version: int, events: Sequence[AnyEvent]) -> None:
-        stream = todo.stream_id(todo_id)
+        stream = todo_stream_id(todo_id)
         appended = await self._store.append(self._conn, stream, version, events)
         await project(self._conn, appended)
         if appended:
@@ -139,18 +138,18 @@ class SqlTodoRecords:
             self.changed_at = max(self.changed_at or newest, newest)
 
     async def record_calendar_request(self, event: CalendarRequested) -> None:
-        stream = todo.calendar_stream_id(event.task_id)
+        stream = calendar_stream_id(event.task_id)
         await self._store.append(self._conn, stream, 0, [event], correlation_id=event.task_id)
 
     async def record_calendar_cancel(self, event: CalendarCancelled) -> None:
-        stream = todo.calendar_stream_id(event.task_id)
+        stream = calendar_stream_id(event.task_id)
         await self._store.append(self._conn, stream, 1, [event], correlation_id=event.task_id)
 
     async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
-        return _key_uses(await self._store.load(key_stream_id(key), self._conn))
+        return _key_uses(await self._store.load(idempotency_stream_id(key), self._conn))
 
     async def record_key_use(self, version: int, event: IdempotencyKeyUsed) -> None:
-        await self._store.append(self._conn, key_stream_id(event.key), version, [event])
+        await self._store.append(self._conn, idempotency_stream_id(event.key), version, [event])
 
 
 def _key_uses(envelopes: Sequence[Envelope]) -> list[IdempotencyKeyUsed]:

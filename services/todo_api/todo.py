@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from uuid import UUID
 
 from services.todo_api.commands import CancelCalendar, CreateTodo, RequestCalendar, UpdateTodo
 from shared.contracts.events import (
@@ -31,10 +30,6 @@ class CalendarNotFoundError(Exception):
 
 class CalendarFinishedError(Exception):
     """The calendar job has its outcome already: too late to cancel it."""
-
-
-def stream_id(todo_id: int) -> str:
-    return f"todo-{todo_id}"
 
 
 def create(command: CreateTodo, todo_id: int, now: datetime) -> list[AnyEvent]:
@@ -89,10 +84,6 @@ def cancel_calendar(
     if any(isinstance(event, CalendarCancelled | CalendarRevoked) for event in events):
         return None
     return CalendarCancelled(task_id=command.task_id, cancelled_at=now)
-
-
-def calendar_stream_id(task_id: UUID) -> str:
-    return f"calendar-{task_id}"
 
 
 def check_exists(state: Todo) -> TodoSnapshot:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.eventstore.upsert import insert_on_conflict
 
 
 def lease_table(metadata: MetaData, name: str) -> Table:
@@ -28,17 +29,14 @@ async def claim(
 ) -> bool:
     """Take or renew the lease on `name` until now + ttl; False while another holder has it."""
     values = {"holder": holder, "expires_at": now + ttl}
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     # one statement: insert the lease, or take it over when it is ours or has run out
-    upsert = (
-        dialect.insert(table)
-        .values(name=name, **values)
-        .on_conflict_do_update(
-            index_elements=[table.c.name],
-            set_=values,
-            where=(table.c.holder == holder) | (table.c.expires_at < now),
-        )
-    )
+    upsert = insert_on_conflict(
+        conn,
+        table,
+        index_elements=[table.c.name],
+        set_=values,
+        where=(table.c.holder == holder) | (table.c.expires_at < now),
+    ).values(name=name, **values)
     return (await conn.execute(upsert)).rowcount == 1
 
 

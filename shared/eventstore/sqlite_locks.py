@@ -19,6 +19,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import TypeVar
 
+from shared.retry import backoff_delay
+
 T = TypeVar("T")
 
 # the first pause after a refusal, doubled after each one up to the longest
@@ -40,7 +42,7 @@ class LockWait:
     def __init__(self, patience_s: float) -> None:
         self._patience_s = patience_s
         self._deadline: float | None = None
-        self._pause_s = FIRST_PAUSE_S
+        self._pauses = 0
 
     def has_patience(self) -> bool:
         """Call after a refusal: False once the patience is used up (give the error back)."""
@@ -53,8 +55,12 @@ class LockWait:
         """Let the loop run the other tasks for a while, no further than the deadline."""
         assert self._deadline is not None, "pause only after has_patience"
         remaining_s = self._deadline - asyncio.get_running_loop().time()
-        await asyncio.sleep(max(0.0, min(self._pause_s, remaining_s)))
-        self._pause_s = min(self._pause_s * 2, LONGEST_PAUSE_S)
+        self._pauses += 1
+        # no jitter: pauses of milliseconds between connections of one process make no herd
+        pause_s = backoff_delay(
+            self._pauses, base_s=FIRST_PAUSE_S, cap_s=LONGEST_PAUSE_S, jitter=False
+        )
+        await asyncio.sleep(max(0.0, min(pause_s, remaining_s)))
 
 
 async def waiting(

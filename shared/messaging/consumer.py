@@ -20,9 +20,16 @@ from shared.observability import log_context
 from shared.observability.metrics import ConsumerMetrics, Metrics
 from shared.observability.tracing import consuming, record_failure
 from shared.outages import is_outage
+from shared.retry import backoff_delay, jittered
 from shared.settings import DEFAULT_SERVICE_NAME
 
 logger = logging.getLogger(__name__)
+# the first pause of a message held through an outage, doubled after each try (up to the
+# consumer's outage_backoff_max_s)
+FIRST_OUTAGE_PAUSE_S = 0.25
+# a message that failed is seen again after 1 s, doubled for each receive (up to the visibility
+# timeout)
+FIRST_RETRY_DELAY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -189,6 +196,7 @@ class SqsConsumer:
             raise
         except Exception as exc:
             logger.warning("%s: receive failed (%r); retrying", self.options.name, exc)
+            # about a second, not a backoff: the next receive is the test of whether SQS is back
             await asyncio.sleep(random.uniform(0.5, 1.5))
             return 0
         finally:
@@ -276,7 +284,7 @@ class SqsConsumer:
     async def _pause(self, seconds: float) -> None:
         """Sleep with jitter, cut short by stop()."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop_requested.wait(), seconds * random.uniform(0.5, 1.0))
+            await asyncio.wait_for(self._stop_requested.wait(), jittered(seconds))
 
     def _note_failure(self, delivery: Delivery, exc: Exception) -> None:
         self.failed += 1
@@ -320,9 +328,13 @@ class SqsConsumer:
 
     async def _retry_later(self, delivery: Delivery) -> None:
         """Make the message visible again after an exponential, jittered delay."""
-        ceiling_s = min(self.options.visibility_timeout_s, 2 ** (delivery.receive_count - 1))
+        delay_s = backoff_delay(
+            delivery.receive_count,
+            base_s=FIRST_RETRY_DELAY_S,
+            cap_s=self.options.visibility_timeout_s,
+        )
         with contextlib.suppress(Exception):
-            await self._set_visibility(delivery, int(random.uniform(0.5, 1.0) * ceiling_s))
+            await self._set_visibility(delivery, int(delay_s))
 
     async def _release(self, delivery: Delivery) -> None:
         with contextlib.suppress(Exception):
@@ -345,10 +357,11 @@ class _Hold:
     def __init__(self, consumer: SqsConsumer, delivery: Delivery) -> None:
         self._consumer = consumer
         self._delivery = delivery
-        self._pause_s = 0.0
+        self._outage_tries = 0
         self._outage = False
 
     def next_pause_s(self, exc: Exception) -> float:
+        """The pause before the next try, not yet jittered (the consumer's `_pause` does that)."""
         if isinstance(exc, BusyError):
             return min(exc.retry_after_s, self._consumer.options.outage_backoff_max_s)
         if not self._outage:
@@ -361,10 +374,13 @@ class _Hold:
                 self._delivery.message_id,
                 exc,
             )
-        self._pause_s = min(
-            self._consumer.options.outage_backoff_max_s, max(0.25, self._pause_s * 2)
+        self._outage_tries += 1
+        return backoff_delay(
+            self._outage_tries,
+            base_s=FIRST_OUTAGE_PAUSE_S,
+            cap_s=self._consumer.options.outage_backoff_max_s,
+            jitter=False,
         )
-        return self._pause_s
 
     def end(self) -> None:
         if self._outage:

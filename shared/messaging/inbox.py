@@ -10,8 +10,9 @@ import functools
 from uuid import UUID
 
 from sqlalchemy import Insert, Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.eventstore.upsert import insert_on_conflict
 
 
 async def record_processed(
@@ -26,6 +27,4 @@ async def record_processed(
 @functools.cache
 def _insert_once(inbox: Table, dialect_name: str) -> Insert:
     # built once per table: a statement given its values at execution is compiled once and cached
-    if dialect_name == "postgresql":
-        return postgresql.insert(inbox).on_conflict_do_nothing()
-    return sqlite.insert(inbox).on_conflict_do_nothing()
+    return insert_on_conflict(dialect_name, inbox)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -14,10 +13,14 @@ from typing import Protocol
 from shared.messaging.outbox import LeaseLostError, Outbox
 from shared.messaging.publisher import Outgoing, Publisher, Refused, outgoing_batches
 from shared.observability.metrics import Metrics, RelayMetrics
+from shared.retry import backoff_delay
 
 logger = logging.getLogger(__name__)
+# while the broker is unreachable: the first pause, doubled after each failure up to the longest
+FIRST_BACKOFF_S = 0.1
 MAX_BACKOFF_S = 5.0
-# an entry SNS refuses on its own waits this long at most before it is tried again
+# an entry SNS refuses on its own waits this long at first, then doubled, at most the longest
+FIRST_REFUSED_BACKOFF_S = 2.0
 MAX_REFUSED_BACKOFF_S = 300.0
 
 
@@ -36,7 +39,9 @@ class RefusedEntries:
         for position, reason in refused.items():
             attempts = self.attempts.get(position, 0) + 1
             self.attempts[position] = attempts
-            delay_s = min(MAX_REFUSED_BACKOFF_S, 2.0**attempts) * random.uniform(0.5, 1.0)
+            delay_s = backoff_delay(
+                attempts, base_s=FIRST_REFUSED_BACKOFF_S, cap_s=MAX_REFUSED_BACKOFF_S
+            )
             self.retry_at[position] = time.monotonic() + delay_s
             logger.error(
                 "outbox relay: SNS refused the event at position %d (%s); attempt %d, "
@@ -118,20 +123,23 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publish until stopped; back off with jitter while the broker is unreachable."""
-        backoff_s = 0.0
+        failures_in_a_row = 0
         while not self._stopping:
             # cleared before reading the outbox, so a commit during the read is never missed
             self._wake.clear()
             try:
                 before = self.published
                 drained = await self._publish_read()
-                backoff_s = 0.0
+                failures_in_a_row = 0
             except Exception as exc:
                 self.failures += 1
                 self._metrics.failures.inc()
-                backoff_s = min(MAX_BACKOFF_S, max(0.1, backoff_s * 2))
+                failures_in_a_row += 1
+                backoff_s = backoff_delay(
+                    failures_in_a_row, base_s=FIRST_BACKOFF_S, cap_s=MAX_BACKOFF_S
+                )
                 logger.warning("outbox relay: publish failed (%r), retry in ~%.1fs", exc, backoff_s)
-                await self._idle(backoff_s * random.uniform(0.5, 1.0))
+                await self._idle(backoff_s)
                 continue
             if drained and self.published - before >= 2 and self._batch_window_s:
                 # several events at once: traffic is steady, so the next publish waits a moment

@@ -30,6 +30,7 @@ from shared.app.resources import SHUTDOWN_GRACE_S
 from shared.aws.blobs import BlobStore, S3BlobStore
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import CalendarReady, CalendarStarted
+from shared.contracts.streams import render_stream_id
 from shared.contracts.task_ids import issue_task_id
 from shared.contracts.topology import Names
 from shared.eventstore.database import COMMAND_TIMEOUT_S
@@ -160,7 +161,7 @@ async def render_stream(cluster: Cluster, task_id: UUID) -> list[Envelope]:
     rows = await cluster.db.fetch(
         f'SELECT body FROM "{cluster.schema}".calendar_worker_events '
         "WHERE stream_id = $1 ORDER BY stream_version",
-        f"render-{task_id}",
+        render_stream_id(task_id),
     )
     return [Envelope.from_json(row["body"]) for row in rows]
 

@@ -23,6 +23,7 @@ from shared.app.app_keys import Adapters
 from shared.aws.blobs import InMemoryBlobStore
 from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import CalendarCancelled
+from shared.contracts.streams import calendar_stream_id, render_stream_id
 from shared.contracts.task_ids import issue_task_id
 from shared.eventstore.store import EventStore
 from shared.messaging.outbox import SqlOutbox
@@ -59,7 +60,9 @@ def cancel_of(requested: Envelope) -> Envelope:
     task_id = requested.correlation_id
     assert task_id is not None
     cancel = CalendarCancelled(task_id=task_id, cancelled_at=NOW)
-    return wrap(cancel, stream_id=f"calendar-{task_id}", stream_version=2, correlation_id=task_id)
+    return wrap(
+        cancel, stream_id=calendar_stream_id(task_id), stream_version=2, correlation_id=task_id
+    )
 
 
 async def render_types(ports: WorkerPorts, requested: Envelope) -> list[str]:
@@ -143,7 +146,7 @@ async def test_a_cancel_that_the_render_beat_ends_as_the_render_did(
     requested = calendar_envelope(calendar_requested((todo_snapshot(1),), task_id=task_id))
     # the worker stored the file before it received the cancel: its render stream holds the
     # outcome, and the cancel finds the job ended
-    ready = wrap(calendar_ready(task_id), stream_id=f"render-{task_id}", stream_version=1)
+    ready = wrap(calendar_ready(task_id), stream_id=render_stream_id(task_id), stream_version=1)
     async with service_store(service_settings, TRACKER_SCHEMA) as store:
         for envelope in (cancel_of(requested), requested, ready):
             assert await record_job_event(envelope, SqlJobBook(store))

@@ -13,6 +13,7 @@ from services.job_tracker.records import JobBook, SqlJobBook
 from services.job_tracker.tables import SCHEMA
 from shared.contracts.envelope import wrap
 from shared.contracts.events import CalendarStarted
+from shared.contracts.streams import render_stream_id
 from shared.settings import Settings
 from tests.fakes import MemoryJobBook
 from tests.stores import service_store
@@ -60,7 +61,7 @@ class TestJobBook:
 
     async def test_a_transaction_that_raises_leaves_nothing(self, book: JobBook) -> None:
         event = started()
-        envelope = wrap(event, stream_id=f"render-{event.task_id}", stream_version=1)
+        envelope = wrap(event, stream_id=render_stream_id(event.task_id), stream_version=1)
 
         async def fail_halfway() -> None:
             async with book.transaction() as records:

@@ -23,6 +23,7 @@ from shared.contracts.events import (
     CalendarRequested,
     CalendarStarted,
 )
+from shared.contracts.streams import calendar_stream_id, render_stream_id
 from shared.eventstore.queries import EventQueries
 from shared.eventstore.store import EventStore
 from shared.settings import Settings
@@ -39,7 +40,7 @@ async def store(database: Settings) -> AsyncIterator[EventStore]:
 
 def job_history(*, succeed: bool) -> list[Envelope]:
     task_id = uuid4()
-    render = f"render-{task_id}"
+    render = render_stream_id(task_id)
     outcome = (
         CalendarReady(task_id=task_id, blob_key="k", size_bytes=1, sha256="s", event_count=0)
         if succeed
@@ -48,7 +49,7 @@ def job_history(*, succeed: bool) -> list[Envelope]:
     return [
         wrap(
             CalendarRequested(task_id=task_id, requested_at=NOW, todo_count=0, todos=()),
-            stream_id=f"calendar-{task_id}",
+            stream_id=calendar_stream_id(task_id),
             stream_version=1,
             correlation_id=task_id,
         ),

@@ -15,6 +15,7 @@ from services.job_tracker.records import job_values
 from services.job_tracker.tables import OWNER, SCHEMA, jobs
 from services.job_tracker.upgrade import NEW_COLUMNS, upgrade, upgrade_database
 from shared.contracts.envelope import wrap
+from shared.contracts.streams import render_stream_id
 from shared.contracts.task_ids import issue_task_id
 from shared.eventstore.database import create_engine, ensure_schema
 from shared.eventstore.store import EventStore, store_tables
@@ -49,7 +50,7 @@ async def make_version_one(settings: Settings, *found: Job) -> None:
         store = EventStore(engine, tables)
         ready = wrap(
             calendar_ready(found[0].task_id),
-            stream_id=f"render-{found[0].task_id}",
+            stream_id=render_stream_id(found[0].task_id),
             stream_version=1,
             correlation_id=found[0].task_id,
         )

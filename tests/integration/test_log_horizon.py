@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from shared.contracts.streams import todo_stream_id
 from shared.eventstore.horizon import Page, committed_horizon, settled_pages
 from shared.eventstore.queries import EventQueries
 from shared.eventstore.store import EventStore
@@ -33,7 +34,7 @@ class TestCommittedHorizon:
         self, store: EventStore
     ) -> None:
         for number in range(3):
-            await append(store, f"todo-{number}")
+            await append(store, todo_stream_id(number))
 
         assert await committed_horizon(store.engine, store.tables.events) == 3
 
@@ -44,8 +45,8 @@ class TestCommittedHorizon:
         async with store.engine.connect() as early:
             transaction = await early.begin()
             # takes position 1 but commits after position 2
-            await store.append(early, "todo-1", 0, [deleted(1)])
-            await append(store, "todo-2")
+            await store.append(early, todo_stream_id(1), 0, [deleted(1)])
+            await append(store, todo_stream_id(2))
             horizon = asyncio.create_task(committed_horizon(store.engine, store.tables.events))
             await until_blocked_or_done(store.engine, postgres_schema, horizon)
             waited = not horizon.done()
@@ -62,22 +63,22 @@ class TestCommittedHorizon:
         store = postgres_store
         async with store.engine.connect() as early:
             transaction = await early.begin()
-            await store.append(early, "todo-1", 0, [deleted(1)])
-            await append(store, "todo-2")
+            await store.append(early, todo_stream_id(1), 0, [deleted(1)])
+            await append(store, todo_stream_id(2))
             horizon = asyncio.create_task(committed_horizon(store.engine, store.tables.events))
             await until_blocked_or_done(store.engine, postgres_schema, horizon)
             await transaction.rollback()
 
         assert await horizon == 2
         # the horizon's lock is gone with it: appends go on
-        await asyncio.wait_for(append(store, "todo-3"), timeout=WAIT_S)
+        await asyncio.wait_for(append(store, todo_stream_id(3)), timeout=WAIT_S)
         assert await committed_horizon(store.engine, store.tables.events) == 3
 
 
 class TestSettledPages:
     async def test_pages_stop_at_the_horizon(self, store: EventStore) -> None:
         for number in range(5):
-            await append(store, f"todo-{number}")
+            await append(store, todo_stream_id(number))
 
         pages = [
             [position for position, _ in page]
@@ -87,7 +88,7 @@ class TestSettledPages:
         assert pages == [[1, 2], [3]]
 
     async def test_nothing_is_read_at_or_past_the_horizon(self, store: EventStore) -> None:
-        await append(store, "todo-1")
+        await append(store, todo_stream_id(1))
 
         pages = [page async for page in settled_pages(store_pages(store), after=1, horizon=1)]
 

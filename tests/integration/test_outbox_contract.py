@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from shared.contracts.envelope import Envelope, wrap
+from shared.contracts.streams import todo_stream_id
 from shared.eventstore.store import EventStore
 from shared.messaging.outbox import Outbox, SqlOutbox
 from shared.settings import Settings
@@ -53,7 +54,7 @@ async def _append(store: EventStore, envelopes: list[Envelope]) -> list[int]:
 
 def envelopes(count: int) -> list[Envelope]:
     return [
-        wrap(deleted(number), stream_id=f"todo-{number}", stream_version=1)
+        wrap(deleted(number), stream_id=todo_stream_id(number), stream_version=1)
         for number in range(count)
     ]
 

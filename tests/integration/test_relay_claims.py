@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from shared.contracts.envelope import Envelope
+from shared.contracts.streams import todo_stream_id
 from shared.eventstore.store import EventStore
 from shared.messaging.outbox import SqlOutbox
 from shared.messaging.publisher import InMemoryBus, Outgoing, Refused
@@ -39,7 +40,7 @@ async def append_all(stores: Sequence[EventStore]) -> None:
         for stream in range(STREAMS):
             store = stores[(stream + version) % len(stores)]
             async with store.transaction() as conn:
-                await store.append(conn, f"todo-{stream}", version, [deleted(stream)])
+                await store.append(conn, todo_stream_id(stream), version, [deleted(stream)])
 
 
 def stream_versions(sent: Sequence[Outgoing]) -> dict[str, list[int]]:
@@ -93,7 +94,7 @@ async def test_a_standby_relay_takes_over_when_the_publishing_one_stops(
 
     await first.release()
     async with first_store.transaction() as conn:
-        await first_store.append(conn, "todo-1", 0, [deleted(1)])
+        await first_store.append(conn, todo_stream_id(1), 0, [deleted(1)])
     await asyncio.sleep(1.1)  # a standby asks again after a second
 
     assert await second.publish_pending() == 1
@@ -136,25 +137,25 @@ class RefusingBus:
 async def test_an_entry_refused_on_its_own_is_set_aside_and_the_rest_flows(
     store: EventStore,
 ) -> None:
-    bus = RefusingBus(refused_stream="todo-2")
+    bus = RefusingBus(refused_stream=todo_stream_id(2))
     relay = OutboxRelay(SqlOutbox(store), bus, lease=RelayLease(store), poll_interval_s=1)
     for todo_id in (1, 2, 3):
         async with store.transaction() as conn:
-            await store.append(conn, f"todo-{todo_id}", 0, [deleted(todo_id)])
+            await store.append(conn, todo_stream_id(todo_id), 0, [deleted(todo_id)])
 
     assert await relay.publish_pending() == 2
     calls = bus.calls
     # not retried hot: the next read leaves it aside, while a new event goes out
     async with store.transaction() as conn:
-        await store.append(conn, "todo-4", 0, [deleted(4)])
+        await store.append(conn, todo_stream_id(4), 0, [deleted(4)])
     assert await relay.publish_pending() == 1
 
     assert bus.calls == calls + 1
     assert await SqlOutbox(store).backlog() == 1
     assert {Envelope.from_json(m.body).stream_id for m in bus.sent} == {
-        "todo-1",
-        "todo-3",
-        "todo-4",
+        todo_stream_id(1),
+        todo_stream_id(3),
+        todo_stream_id(4),
     }
 
 

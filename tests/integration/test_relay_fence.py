@@ -20,6 +20,7 @@ from aiohttp import web
 
 from shared.clock import utcnow
 from shared.contracts.envelope import Envelope
+from shared.contracts.streams import todo_stream_id
 from shared.contracts.topology import Names
 from shared.eventstore import leases
 from shared.eventstore.store import EventStore
@@ -173,7 +174,7 @@ async def append(store: EventStore, count: int) -> list[str]:
     ids: list[str] = []
     for todo_id in range(1, count + 1):
         async with store.transaction() as conn:
-            stored = await store.append(conn, f"todo-{todo_id}", 0, [deleted(todo_id)])
+            stored = await store.append(conn, todo_stream_id(todo_id), 0, [deleted(todo_id)])
         ids.extend(str(envelope.event_id) for envelope in stored)
     return ids
 

@@ -9,9 +9,10 @@ from uuid import uuid4
 
 import pytest
 
-from services.calendar_worker.records import RenderBook, SqlRenderBook, render_stream_id
+from services.calendar_worker.records import RenderBook, SqlRenderBook
 from services.calendar_worker.tables import SCHEMA
 from shared.contracts.events import CalendarProgress, CalendarRevoked, CalendarStarted
+from shared.contracts.streams import render_stream_id
 from shared.eventstore.store import ConcurrencyError
 from shared.messaging.outbox import SqlOutbox
 from shared.settings import Settings

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from shared.contracts.streams import calendar_stream_id
 from shared.contracts.topology import CALENDAR_WORKER, JOB_TRACKER, Names
 from shared.messaging.publisher import Outgoing, Refused, SnsPublisher
 from tests.integration.replay_stack import Stack
@@ -70,7 +71,7 @@ class TestRepublish:
         )
 
         assert ran.status == 0, ran.err
-        assert f"calendar-{task_id}" in ran.out
+        assert calendar_stream_id(task_id) in ran.out
         assert "dry run: 1 events would be republished" in ran.out
         assert await replay_stack.depth(names.queue(CALENDAR_WORKER)) == 0
         assert await replay_stack.depth(names.queue(JOB_TRACKER)) == 0

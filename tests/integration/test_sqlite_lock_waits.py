@@ -28,6 +28,7 @@ from scripts.replay.projections import PROJECTIONS, Projection
 from services.todo_api.commands import CreateTodo
 from services.todo_api.handlers import create_todo
 from services.todo_api.records import SqlTodoBook
+from shared.contracts.streams import todo_stream_id
 from shared.contracts.topology import JOB_TRACKER, Names
 from shared.eventstore import sqlite_on_loop as sqlite_inline
 from shared.eventstore.store import EventStore
@@ -165,8 +166,8 @@ class TestEventStore:
         store = await make_store(settings)
         try:
             async with write_lock_held(_database_file(settings)) as hold:
-                await wait_through_hold(_append(store, "todo-1"), hold, hold_s=HOLD_S)
-            assert [e.stream_id for e in await store.load("todo-1")] == ["todo-1"]
+                await wait_through_hold(_append(store, todo_stream_id(1)), hold, hold_s=HOLD_S)
+            assert [e.stream_id for e in await store.load(todo_stream_id(1))] == [todo_stream_id(1)]
         finally:
             await store.engine.dispose()
 
@@ -179,11 +180,11 @@ class TestEventStore:
         try:
             async with write_lock_held(_database_file(settings)) as hold:
                 with pytest.raises(OperationalError, match="database is locked"):
-                    await _append(store, "todo-1")
+                    await _append(store, todo_stream_id(1))
                 assert not hold.released.is_set()
             # nothing was half done: the same write goes through once the lock is free
-            await _append(store, "todo-1")
-            assert len(await store.load("todo-1")) == 1
+            await _append(store, todo_stream_id(1))
+            assert len(await store.load(todo_stream_id(1))) == 1
         finally:
             await store.engine.dispose()
 

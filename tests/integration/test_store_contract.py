@@ -12,6 +12,7 @@ from sqlalchemy import MetaData, func, select
 
 from shared.contracts.envelope import wrap
 from shared.contracts.events import TodoCreated, TodoDeleted
+from shared.contracts.streams import todo_stream_id
 from shared.eventstore.database import SchemaMismatchError, create_engine, ensure_schema
 from shared.eventstore.queries import EventQueries
 from shared.eventstore.store import ConcurrencyError, EventStore, store_tables
@@ -46,11 +47,11 @@ async def count(store: EventStore, table_name: str) -> int:
 class TestAppendAndLoad:
     async def test_loads_appended_events_in_version_order(self, store: EventStore) -> None:
         async with store.transaction() as conn:
-            await store.append(conn, "todo-1", 0, [created(1)])
+            await store.append(conn, todo_stream_id(1), 0, [created(1)])
         async with store.transaction() as conn:
-            await store.append(conn, "todo-1", 1, [TodoDeleted(id=1, deleted_at=NOW)])
+            await store.append(conn, todo_stream_id(1), 1, [TodoDeleted(id=1, deleted_at=NOW)])
 
-        loaded = await store.load("todo-1")
+        loaded = await store.load(todo_stream_id(1))
 
         assert [(e.stream_version, e.type) for e in loaded] == [
             (1, "TodoCreated"),
@@ -59,34 +60,38 @@ class TestAppendAndLoad:
         assert loaded[0].data == created(1)
 
     async def test_a_stream_that_was_never_written_loads_empty(self, store: EventStore) -> None:
-        assert await store.load("todo-404") == []
+        assert await store.load(todo_stream_id(404)) == []
 
     async def test_read_all_returns_every_stream_in_global_order(self, store: EventStore) -> None:
         for todo_id in (1, 2, 3):
             async with store.transaction() as conn:
-                await store.append(conn, f"todo-{todo_id}", 0, [created(todo_id)])
+                await store.append(conn, todo_stream_id(todo_id), 0, [created(todo_id)])
 
         queries = EventQueries(store)
         positions = await queries.read_all()
 
-        assert [e.stream_id for _, e in positions] == ["todo-1", "todo-2", "todo-3"]
+        assert [e.stream_id for _, e in positions] == [
+            todo_stream_id(1),
+            todo_stream_id(2),
+            todo_stream_id(3),
+        ]
         assert [p for p, _ in positions] == sorted(p for p, _ in positions)
         assert [e.stream_id for _, e in await queries.read_all(after=positions[0][0])] == [
-            "todo-2",
-            "todo-3",
+            todo_stream_id(2),
+            todo_stream_id(3),
         ]
 
 
 class TestOptimisticConcurrency:
     async def test_appending_at_a_stale_version_raises(self, store: EventStore) -> None:
         async with store.transaction() as conn:
-            await store.append(conn, "todo-1", 0, [created(1)])
+            await store.append(conn, todo_stream_id(1), 0, [created(1)])
 
         with pytest.raises(ConcurrencyError):
             async with store.transaction() as conn:
-                await store.append(conn, "todo-1", 0, [created(1)])
+                await store.append(conn, todo_stream_id(1), 0, [created(1)])
 
-        assert len(await store.load("todo-1")) == 1
+        assert len(await store.load(todo_stream_id(1))) == 1
 
     async def test_concurrent_appends_at_the_same_version_let_exactly_one_win(
         self, store: EventStore
@@ -94,7 +99,7 @@ class TestOptimisticConcurrency:
         async def append() -> str:
             try:
                 async with store.transaction() as conn:
-                    await store.append(conn, "todo-7", 0, [created(7)])
+                    await store.append(conn, todo_stream_id(7), 0, [created(7)])
             except ConcurrencyError:
                 return "conflict"
             return "ok"
@@ -102,7 +107,7 @@ class TestOptimisticConcurrency:
         outcomes = await asyncio.gather(*(append() for _ in range(5)))
 
         assert sorted(outcomes) == ["conflict"] * 4 + ["ok"]
-        assert len(await store.load("todo-7")) == 1
+        assert len(await store.load(todo_stream_id(7))) == 1
 
 
 class TestTransactions:
@@ -111,21 +116,21 @@ class TestTransactions:
     ) -> None:
         async def append_then_fail() -> None:
             async with store.transaction() as conn:
-                await store.append(conn, "todo-1", 0, [created(1)])
+                await store.append(conn, todo_stream_id(1), 0, [created(1)])
                 raise RuntimeError("projection failed")
 
         with pytest.raises(RuntimeError, match="projection failed"):
             await append_then_fail()
 
-        assert await store.load("todo-1") == []
+        assert await store.load(todo_stream_id(1)) == []
         assert await count(store, "outbox") == 0
 
     async def test_every_append_is_queued_in_the_outbox_until_marked_published(
         self, store: EventStore
     ) -> None:
         async with store.transaction() as conn:
-            await store.append(conn, "todo-1", 0, [created(1)])
-            await store.append(conn, "todo-2", 0, [created(2)])
+            await store.append(conn, todo_stream_id(1), 0, [created(1)])
+            await store.append(conn, todo_stream_id(2), 0, [created(2)])
 
         outbox = SqlOutbox(store)
         batch = await outbox.pending()
@@ -142,11 +147,11 @@ class TestTransactions:
     ) -> None:
         routed = EventStore(store.engine, store.tables, routed={"TodoDeleted"})
         async with routed.transaction() as conn:
-            await routed.append(conn, "todo-1", 0, [created(1)])
-            await routed.append(conn, "todo-1", 1, [TodoDeleted(id=1, deleted_at=NOW)])
+            await routed.append(conn, todo_stream_id(1), 0, [created(1)])
+            await routed.append(conn, todo_stream_id(1), 1, [TodoDeleted(id=1, deleted_at=NOW)])
 
         assert [message.type for message in await SqlOutbox(routed).pending()] == ["TodoDeleted"]
-        assert [event.type for event in await routed.load("todo-1")] == [
+        assert [event.type for event in await routed.load(todo_stream_id(1))] == [
             "TodoCreated",
             "TodoDeleted",
         ]
@@ -160,8 +165,8 @@ class TestOutboxListeners:
         store.on_outbox_commit(lambda: calls.append(len(calls)))
 
         async with store.transaction() as conn:
-            await store.append(conn, "todo-1", 0, [created(1)])
-            await store.append(conn, "todo-2", 0, [created(2)])
+            await store.append(conn, todo_stream_id(1), 0, [created(1)])
+            await store.append(conn, todo_stream_id(2), 0, [created(2)])
             assert calls == [], "called before the commit"
 
         assert calls == [0]
@@ -176,15 +181,15 @@ class TestOutboxListeners:
 
         async def append_then_fail() -> None:
             async with store.transaction() as conn:
-                await store.append(conn, "todo-1", 0, [created(1)])
+                await store.append(conn, todo_stream_id(1), 0, [created(1)])
                 raise RuntimeError("projection failed")
 
         with pytest.raises(RuntimeError):
             await append_then_fail()
         async with unrouted.transaction() as conn:
-            await unrouted.append(conn, "todo-2", 0, [created(2)])
+            await unrouted.append(conn, todo_stream_id(2), 0, [created(2)])
         async with store.transaction() as conn:
-            imported = wrap(created(3), stream_id="todo-3", stream_version=1)
+            imported = wrap(created(3), stream_id=todo_stream_id(3), stream_version=1)
             await store.insert(conn, [imported], publish=False)
 
         assert calls == []

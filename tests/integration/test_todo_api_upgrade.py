@@ -10,10 +10,10 @@ from sqlalchemy import MetaData, insert, select
 
 from services.todo_api.app import create_app
 from services.todo_api.tables import OWNER, SCHEMA, list_version, todo_ids, todos
-from services.todo_api.todo import stream_id
 from services.todo_api.upgrade import upgrade
 from shared.contracts.envelope import wrap
 from shared.contracts.events import TodoCreated
+from shared.contracts.streams import todo_stream_id
 from shared.eventstore.database import create_engine, ensure_schema
 from shared.eventstore.store import EventStore, store_tables
 from shared.settings import Settings
@@ -36,7 +36,7 @@ async def make_version_one(settings: Settings) -> None:
         )
         store = EventStore(engine, tables)
         snapshot = todo_snapshot(1, title="Water the plants")
-        created = wrap(TodoCreated(todo=snapshot), stream_id=stream_id(1), stream_version=1)
+        created = wrap(TodoCreated(todo=snapshot), stream_id=todo_stream_id(1), stream_version=1)
         async with store.transaction() as conn:
             await store.insert(
                 conn, [created.model_copy(update={"occurred_at": CREATED_AT})], publish=False

@@ -15,6 +15,7 @@ from services.calendar_worker.rendering import calendar_blob_key
 from shared.aws.blobs import InMemoryBlobStore
 from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import CalendarCancelled, TodoSnapshot
+from shared.contracts.streams import calendar_stream_id
 from tests.factories import (
     NOW,
     calendar_envelope,
@@ -60,7 +61,9 @@ def cancel_of(requested: Envelope) -> Envelope:
     task_id = requested.correlation_id
     assert task_id is not None
     cancel = CalendarCancelled(task_id=task_id, cancelled_at=NOW)
-    return wrap(cancel, stream_id=f"calendar-{task_id}", stream_version=2, correlation_id=task_id)
+    return wrap(
+        cancel, stream_id=calendar_stream_id(task_id), stream_version=2, correlation_id=task_id
+    )
 
 
 async def render_types(ports: WorkerPorts, requested: Envelope) -> list[str]:

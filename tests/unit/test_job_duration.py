@@ -7,15 +7,16 @@ from services.job_tracker.jobs import Job, Status
 from services.job_tracker.projection import record_job_event
 from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import CalendarFailed, CalendarReady, CalendarStarted
+from shared.contracts.streams import render_stream_id
 from tests.factories import calendar_envelope, calendar_requested, todo_snapshots
 from tests.fakes import MemoryJobBook
 
 
 def job_events() -> tuple[Envelope, Envelope, Envelope, Envelope]:
     """A job's request, start, outcome, and a second outcome that loses to the first."""
-    requested = calendar_envelope(calendar_requested(todo_snapshots(2)))
-    task_id = requested.data.task_id  # type: ignore[union-attr]
-    stream = f"render-{task_id}"
+    request = calendar_requested(todo_snapshots(2))
+    requested, task_id = calendar_envelope(request), request.task_id
+    stream = render_stream_id(task_id)
     started = wrap(CalendarStarted(task_id=task_id, attempt=1), stream_id=stream, stream_version=1)
     ready = CalendarReady(task_id=task_id, blob_key="k", size_bytes=1, sha256="s", event_count=2)
     failed = CalendarFailed(task_id=task_id, reason="late", attempts=1)

@@ -36,11 +36,6 @@ def existing(**overrides: Any) -> TodoSnapshot:
     return todo_snapshot(**{**fields, **overrides})
 
 
-class TestStreamId:
-    def test_names_the_stream_after_the_todo_id(self) -> None:
-        assert todo.stream_id(42) == "todo-42"
-
-
 class TestCreate:
     def test_records_one_todo_created_with_every_field_and_the_given_time(self) -> None:
         command = CreateTodo("Buy milk", "two litres", True, DEADLINE)

@@ -45,6 +45,7 @@ from shared.contracts.events import (
     CalendarRequested,
     IdempotencyKeyUsed,
 )
+from shared.contracts.streams import todo_stream_id
 from shared.eventstore.store import ConcurrencyError
 from shared.messaging.claim_check import INLINE_LIMIT_BYTES, snapshot_blob_key
 from tests.fakes import MemoryTodoBook
@@ -84,7 +85,7 @@ class TestTodoCommands:
 
         await update_todo(UpdateTodo(created.id, {"title": "Water"}), book)
 
-        assert len(book.state.streams[f"todo-{created.id}"]) == 1
+        assert len(book.state.streams[todo_stream_id(created.id)]) == 1
 
     async def test_a_deleted_todo_leaves_the_list_and_cannot_be_changed(
         self, book: MemoryTodoBook

@@ -9,6 +9,7 @@ from uuid import uuid4
 
 from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import CalendarStarted
+from shared.contracts.streams import render_stream_id
 from shared.contracts.topology import JOB_TRACKER, Names
 from shared.messaging.consumer import ConsumerOptions, Delivery, SqsConsumer
 from shared.settings import Settings
@@ -19,7 +20,12 @@ MAX_RECEIVES = 2
 
 
 def good_event() -> Envelope:
-    return wrap(CalendarStarted(task_id=uuid4(), attempt=1), stream_id="render-x", stream_version=1)
+    task_id = uuid4()
+    return wrap(
+        CalendarStarted(task_id=task_id, attempt=1),
+        stream_id=render_stream_id(task_id),
+        stream_version=1,
+    )
 
 
 def consumer_for(

@@ -9,6 +9,7 @@ from aiohttp import ClientResponse
 
 from services.todo_api import todo
 from services.todo_api.app_keys import store_key
+from shared.contracts.streams import todo_stream_id
 from tests.integration.todo_api.todo_http import TODOS, Client, create, error_of, iso
 
 
@@ -26,7 +27,7 @@ class TestConcurrentUpdates:
             if response.status == 409:
                 await error_of(response, 409)
         store = client.app[store_key]
-        history = [envelope.data for envelope in await store.load(todo.stream_id(1))]
+        history = [envelope.data for envelope in await store.load(todo_stream_id(1))]
         # every accepted change sets a value never sent before, so each one is exactly one event
         assert len(history) == 1 + statuses.count(200)
         folded = todo.fold(history)

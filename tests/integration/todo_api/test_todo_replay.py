@@ -15,6 +15,7 @@ from scripts.replay.projections import PROJECTIONS
 from services.todo_api.app_keys import store_key
 from services.todo_api.tables import todo_ids, todos
 from shared.contracts.events import CalendarRequested
+from shared.contracts.streams import calendar_stream_id
 from shared.eventstore.store import EventStore
 from tests.integration.todo_api.todo_http import Client
 
@@ -139,7 +140,7 @@ class TestRebuildTodos:
             task_id=uuid4(), requested_at=datetime(2024, 4, 17), todo_count=1
         )
         async with store.transaction() as conn:
-            await store.append(conn, f"calendar-{requested.task_id}", 0, [requested])
+            await store.append(conn, calendar_stream_id(requested.task_id), 0, [requested])
 
         assert await rebuild_todos(store) == 1
         assert await listed(client) == before

@@ -1,0 +1,42 @@
+"""The names of the event streams: which stream of the log each kind of event is appended to.
+
+Stored events carry these names, and a stream is loaded by its name: a name changed here would
+leave every stream already written behind. The services, the replay tools and the tests all
+name streams through this module only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from uuid import UUID
+
+# one todo's life: created, updated, deleted
+TODO_PREFIX = "todo-"
+# one calendar job as the API saw it: requested, cancelled
+CALENDAR_PREFIX = "calendar-"
+# one calendar job as the worker ran it; its versions order the job's start, outcome and cancel
+RENDER_PREFIX = "render-"
+# one calendar job's progress reports, apart from its render stream
+PROGRESS_PREFIX = "progress-"
+# the uses of one idempotency key, named by the key's hash (a key may be any printable text)
+IDEMPOTENCY_PREFIX = "idempotency-"
+
+
+def todo_stream_id(todo_id: int) -> str:
+    return f"{TODO_PREFIX}{todo_id}"
+
+
+def calendar_stream_id(task_id: UUID) -> str:
+    return f"{CALENDAR_PREFIX}{task_id}"
+
+
+def render_stream_id(task_id: UUID) -> str:
+    return f"{RENDER_PREFIX}{task_id}"
+
+
+def progress_stream_id(task_id: UUID) -> str:
+    return f"{PROGRESS_PREFIX}{task_id}"
+
+
+def idempotency_stream_id(key: str) -> str:
+    return f"{IDEMPOTENCY_PREFIX}{hashlib.sha256(key.encode()).hexdigest()}"

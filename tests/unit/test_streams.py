@@ -1,0 +1,32 @@
+"""Stream names are stored with every event: each one must stay exactly as it was written."""
+
+from __future__ import annotations
+
+import hashlib
+from uuid import UUID
+
+from shared.contracts.streams import (
+    calendar_stream_id,
+    idempotency_stream_id,
+    progress_stream_id,
+    render_stream_id,
+    todo_stream_id,
+)
+
+TASK_ID = UUID("0b9e4e43-4a36-4f53-8d1c-3b8b3e0f1a2c")
+
+
+class TestStreamNames:
+    def test_a_todo_stream_is_named_after_the_todo_id(self) -> None:
+        assert todo_stream_id(42) == "todo-42"
+
+    def test_a_calendar_job_has_a_stream_on_each_side(self) -> None:
+        assert calendar_stream_id(TASK_ID) == "calendar-0b9e4e43-4a36-4f53-8d1c-3b8b3e0f1a2c"
+        assert render_stream_id(TASK_ID) == "render-0b9e4e43-4a36-4f53-8d1c-3b8b3e0f1a2c"
+        assert progress_stream_id(TASK_ID) == "progress-0b9e4e43-4a36-4f53-8d1c-3b8b3e0f1a2c"
+
+    def test_an_idempotency_key_stream_is_named_by_the_keys_hash(self) -> None:
+        digest = hashlib.sha256(b"order 7 \xc3\xa9").hexdigest()
+
+        assert idempotency_stream_id("order 7 é") == f"idempotency-{digest}"
+        assert len(idempotency_stream_id("x" * 255)) == len("idempotency-") + 64
