@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,6 +29,8 @@ FIRST_OUTAGE_PAUSE_S = 0.25
 # a message that failed is seen again after 1 s, doubled for each receive (up to the visibility
 # timeout)
 FIRST_RETRY_DELAY_S = 1.0
+# a failed receive waits 0.75 to 1.5 s before the next
+RECEIVE_RETRY_S = 1.5
 
 
 @dataclass(frozen=True)
@@ -196,8 +197,8 @@ class SqsConsumer:
             raise
         except Exception as exc:
             logger.warning("%s: receive failed (%r); retrying", self.options.name, exc)
-            # about a second, not a backoff: the next receive is the test of whether SQS is back
-            await asyncio.sleep(random.uniform(0.5, 1.5))
+            # about a second, not a growing backoff: the next receive tests whether SQS is back
+            await asyncio.sleep(jittered(RECEIVE_RETRY_S))
             return 0
         finally:
             self._receiving = None
