@@ -4,9 +4,9 @@ COMPOSE ?= docker compose
 # the tests whose AWS endpoint is the fixture's: the same bodies run against moto and LocalStack
 LOCALSTACK_TESTS := tests/e2e/test_calendar_flow.py tests/e2e/test_delivery.py \
 	tests/e2e/test_load.py tests/e2e/test_relays.py tests/e2e/test_concurrent_start.py \
-	tests/integration/consumer tests/integration/test_topology.py \
-	tests/integration/test_publisher.py tests/integration/test_replay_redrive.py \
-	tests/integration/test_transport_contract.py tests/integration/test_blob_contract.py \
+	tests/integration/shared/consumer tests/integration/shared/test_topology.py \
+	tests/integration/shared/test_publisher.py tests/integration/replay/test_redrive.py \
+	tests/integration/embedded/test_transport_contract.py tests/integration/shared/test_blob_contract.py \
 	tests/e2e/test_calendar_cancel.py tests/e2e/test_idempotency_keys.py \
 	tests/e2e/test_job_history.py tests/e2e/test_metrics_and_readiness.py tests/e2e/test_json_logs.py
 PY := $(VENV)/bin/python

@@ -12,7 +12,7 @@ import pytest
 
 from shared.messaging.provisioning import bootstrap
 from shared.settings import Settings
-from tests.environment import POSTGRES_URL, fresh_schema
+from tests.support.environment import POSTGRES_URL, fresh_schema
 
 # tests never talk to real AWS: no instance metadata lookups, and an endpoint that refuses at once
 # unless a test points the settings at moto or LocalStack

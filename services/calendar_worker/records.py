@@ -2,7 +2,7 @@
 
 `build_calendar` (handlers.py) decides against this port only; `SqlRenderBook` is the real
 implementation on the service's database, and tests hold an in-memory one to it
-(tests/integration/test_render_book_contract.py).
+(tests/integration/calendar_worker/test_render_book_contract.py).
 """
 
 from __future__ import annotations

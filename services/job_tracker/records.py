@@ -2,7 +2,7 @@
 
 `record_job_event` (projection.py) decides against this port only; `SqlJobBook` is the real
 implementation on the service's database, and tests hold an in-memory one to it
-(tests/integration/test_job_book_contract.py).
+(tests/integration/job_tracker/test_job_book_contract.py).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Every transaction that changes the list also moves the list's version on (list_v
 
 The command handlers (handlers.py) decide against this port only; `SqlTodoBook` is the real
 implementation on the service's database, and tests hold an in-memory one to it
-(tests/integration/test_todo_book_contract.py).
+(tests/integration/todo_api/test_todo_book_contract.py).
 """
 
 from __future__ import annotations

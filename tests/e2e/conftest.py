@@ -20,10 +20,10 @@ import pytest
 from embedded.transport.clients import provision_embedded
 from shared.messaging.provisioning import bootstrap
 from shared.settings import Settings
-from tests.e2e.api_client import ApiClient
-from tests.e2e.cluster import Cluster
-from tests.e2e.processes import EmbeddedStack, Service, Stack
-from tests.environment import POSTGRES_URL, require_postgres
+from tests.support.api_client import ApiClient
+from tests.support.cluster import Cluster
+from tests.support.environment import POSTGRES_URL, require_postgres
+from tests.support.processes import EmbeddedStack, Service, Stack
 
 # what a service process is told of the stack's settings (the rest are its defaults)
 SERVICE_FIELDS = {

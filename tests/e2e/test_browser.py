@@ -22,8 +22,8 @@ import pytest
 
 from embedded.transport.clients import provision_embedded
 from shared.settings import Settings
-from tests.e2e.chromium import chromium, screenshot, watched_page
-from tests.e2e.processes import EmbeddedStack, Service
+from tests.support.chromium import chromium, screenshot, watched_page
+from tests.support.processes import EmbeddedStack, Service
 
 # without Playwright, chromium() reports it: a failure in CI, a skip elsewhere
 with contextlib.suppress(ImportError):

@@ -9,8 +9,8 @@ from uuid import uuid4
 import icalendar
 
 from shared.contracts.task_ids import issue_task_id
-from tests.e2e.api_client import ApiClient
-from tests.e2e.processes import Stack
+from tests.support.api_client import ApiClient
+from tests.support.processes import Stack
 
 
 def vevents(body: bytes) -> list[icalendar.Event]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.e2e.api_client import ApiClient
+from tests.support.api_client import ApiClient
 
 
 async def test_retries_of_a_keyed_request_make_one_job_that_finishes_once(api: ApiClient) -> None:

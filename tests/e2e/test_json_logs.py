@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.api_client import ApiClient
-from tests.e2e.processes import Stack
-from tests.polling import eventually
+from tests.support.api_client import ApiClient
+from tests.support.polling import eventually
+from tests.support.processes import Stack
 
 SERVICES = {"todo_api", "calendar_worker", "job_tracker"}
 

@@ -16,8 +16,8 @@ import pytest
 from shared.contracts.topology import JOB_TRACKER, Names
 from shared.messaging.transports import transport_client
 from shared.settings import Settings
-from tests.e2e.chromium import chromium, screenshot, watched_page
-from tests.e2e.processes import EmbeddedStack
+from tests.support.chromium import chromium, screenshot, watched_page
+from tests.support.processes import EmbeddedStack
 
 # without Playwright, chromium() reports it: a failure in CI, a skip elsewhere
 with contextlib.suppress(ImportError):

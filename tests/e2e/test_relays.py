@@ -18,9 +18,9 @@ from shared.contracts.topology import Names
 from shared.messaging.publisher import resolve_topic_arn
 from shared.messaging.transports import transport_client
 from shared.settings import Settings
-from tests.e2e.api_client import ApiClient
-from tests.e2e.cluster import Cluster
-from tests.polling import eventually
+from tests.support.api_client import ApiClient
+from tests.support.cluster import Cluster
+from tests.support.polling import eventually
 
 TODOS_PER_INSTANCE = 20
 AUDIT_VISIBILITY_S = 30

@@ -9,7 +9,7 @@ from aiohttp import ClientResponse
 
 from services.todo_api import todo
 from services.todo_api.keys import store_key
-from tests.integration.todo_api.todo_http import TODOS, Client, create, error_of, iso
+from tests.support.todo_http import TODOS, Client, create, error_of, iso
 
 
 class TestConcurrentUpdates:
