@@ -27,16 +27,6 @@ from tests.support.factories import (
 from tests.support.fakes import MemoryRenderBook
 
 
-@pytest.fixture
-def book() -> MemoryRenderBook:
-    return MemoryRenderBook()
-
-
-@pytest.fixture
-def ports(book: MemoryRenderBook) -> WorkerPorts:
-    return WorkerPorts(book, InMemoryBlobStore())
-
-
 def request(
     todos: tuple[TodoSnapshot, ...] | None = (), snapshot_key: str | None = None
 ) -> Envelope:

@@ -31,11 +31,6 @@ LARGE = 10_000
 
 
 @pytest.fixture
-def book() -> MemoryRenderBook:
-    return MemoryRenderBook()
-
-
-@pytest.fixture
 def blobs() -> InMemoryBlobStore:
     return InMemoryBlobStore()
 

@@ -12,7 +12,6 @@ import pytest
 from services.calendar_worker.handlers import WATCH_INTERVAL_S, WorkerPorts, build_calendar
 from services.job_tracker.jobs import Job, Status
 from services.job_tracker.projection import record_job_event
-from shared.aws.blobs import InMemoryBlobStore
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import CalendarProgress
 from tests.support.factories import calendar_envelope, calendar_requested, delivery, todo_snapshots
@@ -20,16 +19,6 @@ from tests.support.fakes import MemoryJobBook, MemoryRenderBook
 from tests.support.slow_render import chunks_of, slow_render
 
 LARGE = 14_000
-
-
-@pytest.fixture
-def book() -> MemoryRenderBook:
-    return MemoryRenderBook()
-
-
-@pytest.fixture
-def ports(book: MemoryRenderBook) -> WorkerPorts:
-    return WorkerPorts(book, InMemoryBlobStore())
 
 
 def reports(queued: list[Envelope]) -> list[CalendarProgress]:

@@ -33,12 +33,6 @@ from tests.support.factories import (
 from tests.support.stores import service_store
 
 
-@pytest.fixture
-async def worker_store(database: Settings) -> AsyncIterator[EventStore]:
-    async with service_store(database, SCHEMA) as store:
-        yield store
-
-
 @pytest.fixture(params=["quick", "leased"])
 def ports(request: pytest.FixtureRequest, worker_store: EventStore) -> WorkerPorts:
     """Each test on both paths: a small calendar rendered at once, and under a lease."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -14,7 +13,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from services.calendar_worker.handlers import WorkerPorts, build_calendar, cancel_calendar
 from services.calendar_worker.records import SqlRenderBook
 from services.calendar_worker.rendering import calendar_key
-from services.calendar_worker.tables import SCHEMA as WORKER_SCHEMA
 from services.job_tracker.app import create_app as create_tracker
 from services.job_tracker.projection import record_job_event
 from services.job_tracker.records import SqlJobBook
@@ -42,12 +40,6 @@ from tests.support.slow_render import chunks_of, slow_render
 from tests.support.stores import service_store
 
 LARGE = 10_000
-
-
-@pytest.fixture
-async def worker_store(database: Settings) -> AsyncIterator[EventStore]:
-    async with service_store(database, WORKER_SCHEMA) as store:
-        yield store
 
 
 @pytest.fixture

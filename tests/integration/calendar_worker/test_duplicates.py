@@ -16,7 +16,6 @@ from botocore.exceptions import BotoCoreError
 
 from services.calendar_worker.handlers import WorkerPorts, build_calendar
 from services.calendar_worker.records import SqlRenderBook
-from services.calendar_worker.tables import SCHEMA
 from shared.aws.blobs import S3BlobStore
 from shared.aws.clients import aws_client
 from shared.contracts.envelope import Envelope
@@ -39,7 +38,6 @@ from tests.support.factories import (
 )
 from tests.support.faults import FaultProxy, proxied_url, target_of
 from tests.support.polling import eventually
-from tests.support.stores import service_store
 
 # every wait of these tests is bounded by this, far beyond what each needs
 GUARD_S = 20.0
@@ -66,12 +64,6 @@ class WatchedBucket(S3BlobStore):
             await self._released.wait()
         await super().put_file(key, file, content_type)
         self.stored += 1
-
-
-@pytest.fixture
-async def worker_store(database: Settings) -> AsyncIterator[EventStore]:
-    async with service_store(database, SCHEMA) as store:
-        yield store
 
 
 @pytest.fixture
