@@ -16,7 +16,7 @@ import pytest
 from shared.contracts.topology import JOB_TRACKER, Names
 from shared.messaging.transports import transport_client
 from shared.settings import Settings
-from tests.support.chromium import chromium, screenshot, watched_page
+from tests.support.chromium import screenshot, watched_page
 from tests.support.processes import EmbeddedStack
 
 # without Playwright, chromium() reports it: a failure in CI, a skip elsewhere
@@ -27,12 +27,6 @@ JOB_TIMEOUT_S = 30
 # the page asks every 5 s; one missed refresh is still in time
 REFRESH_TIMEOUT_MS = 12_000
 DLQ = Names("").dlq(JOB_TRACKER)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture
