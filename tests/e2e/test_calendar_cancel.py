@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import aiohttp
+import pytest
 
 from shared.contracts.task_ids import issue_task_id
 from shared.contracts.topology import CALENDAR_WORKER, Names
@@ -16,6 +17,9 @@ from shared.settings import Settings
 from tests.support.api_client import ApiClient
 from tests.support.cluster import Cluster, render_stream, tracker_log, types
 from tests.support.processes import EmbeddedStack
+
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
 
 JOB_TIMEOUT_S = 30
 

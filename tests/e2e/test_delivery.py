@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.task_ids import issue_task_id
@@ -17,6 +18,9 @@ from tests.support.api_client import ApiClient
 from tests.support.environment import POSTGRES_URL
 from tests.support.factories import calendar_envelope, calendar_requested, todo_snapshot
 from tests.support.processes import Service, Stack
+
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
 
 
 def calendar_request(stack: Stack, **fields: Any) -> Envelope:

@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 import aiohttp
+import pytest
 
 from embedded.transport.clients import BLOBS_FOLDER
 from shared.aws.clients import aws_client
@@ -15,6 +16,9 @@ from shared.contracts.topology import Names
 from shared.settings import Settings
 from tests.support.api_client import ApiClient
 from tests.support.processes import Stack
+
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
 
 
 async def history(http: aiohttp.ClientSession, stack: Stack, query: str) -> tuple[int, Any]:

@@ -19,6 +19,9 @@ from tests.support.polling import eventually
 from tests.support.processes import Service, Stack
 from tests.support.scrapes import Scrape
 
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
+
 READY = {"status": "ready", "checks": {"database": "ok", "broker": "ok"}}
 # a check gives up after CHECK_TIMEOUT_S; the rest is the request's own way there and back
 READY_ANSWER_S = CHECK_TIMEOUT_S + 1.5

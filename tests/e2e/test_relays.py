@@ -8,6 +8,7 @@ import sqlite3
 from typing import Any
 
 import aiohttp
+import pytest
 
 from embedded.transport import transport as transports
 from embedded.transport.clients import transport_path
@@ -21,6 +22,9 @@ from shared.settings import Settings
 from tests.support.api_client import ApiClient
 from tests.support.cluster import Cluster
 from tests.support.polling import eventually
+
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
 
 TODOS_PER_INSTANCE = 20
 AUDIT_VISIBILITY_S = 30

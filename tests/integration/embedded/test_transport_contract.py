@@ -38,6 +38,9 @@ from shared.messaging.transports import transport_client
 from shared.settings import Settings
 from tests.support.polling import eventually
 
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
+
 MAX_RECEIVES = 2
 
 

@@ -18,6 +18,9 @@ from shared.settings import Settings
 from tests.support.polling import eventually
 from tests.support.replay_stack import Stack
 
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
+
 TYPE = {"type": {"DataType": "String", "StringValue": "CalendarReady"}}
 
 

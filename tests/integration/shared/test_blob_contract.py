@@ -21,6 +21,9 @@ from shared.messaging.provisioning import bootstrap
 from shared.messaging.transports import open_clients
 from shared.settings import Settings
 
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
+
 
 @pytest.fixture(params=["memory", "file", "s3"])
 async def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BlobStore]:

@@ -29,6 +29,9 @@ from shared.messaging.publisher import (
 from shared.messaging.transports import transport_client
 from shared.settings import Settings
 
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
+
 ENTRY_BYTES = 30 * 1024
 ENTRIES = 12
 ENFORCING = ["memory", "embedded"] + (["aws"] if os.environ.get("TEST_AWS_ENDPOINT_URL") else [])

@@ -18,6 +18,9 @@ from shared.messaging.provisioning import bootstrap
 from shared.settings import Settings
 from tests.support.factories import calendar_requested, todo_snapshot
 
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
+
 
 async def queue_depth(sqs: Any, url: str) -> int:
     found = await sqs.get_queue_attributes(

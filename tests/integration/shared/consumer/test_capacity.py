@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from shared.contracts.envelope import Envelope
 from shared.contracts.topology import JOB_TRACKER
 from shared.messaging.consumer import Delivery
@@ -19,6 +21,9 @@ from tests.support.consumer import (
     true_if,
 )
 from tests.support.polling import eventually
+
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
 
 
 class TestSlots:

@@ -26,6 +26,9 @@ from tests.support.consumer import (
 )
 from tests.support.polling import eventually
 
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
+
 
 class TestPoisonMessages:
     async def test_unreadable_messages_are_dead_lettered_while_good_ones_are_handled(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from shared.contracts.envelope import Envelope
 from shared.contracts.topology import JOB_TRACKER, Names
 from shared.messaging.consumer import ConsumerOptions, Delivery, SqsConsumer
@@ -18,6 +20,9 @@ from tests.support.consumer import (
     run_for,
 )
 from tests.support.scrapes import Scrape
+
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
 
 
 async def test_counts_receives_outcomes_and_the_messages_left_to_the_dlq(

@@ -8,6 +8,8 @@ import dataclasses
 import time
 from typing import Any
 
+import pytest
+
 from shared.aws.clients import REQUESTS
 from shared.contracts.envelope import Envelope
 from shared.contracts.topology import JOB_TRACKER
@@ -21,6 +23,9 @@ from tests.support.consumer import (
     true_if,
 )
 from tests.support.polling import eventually
+
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
 
 
 class TestDeletes:
