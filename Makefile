@@ -1,14 +1,6 @@
 .DEFAULT_GOAL := help
 VENV ?= .venv
 COMPOSE ?= docker compose
-# the tests whose AWS endpoint is the fixture's: the same bodies run against moto and LocalStack
-LOCALSTACK_TESTS := tests/e2e/test_calendar_flow.py tests/e2e/test_delivery.py \
-	tests/e2e/test_load.py tests/e2e/test_relays.py tests/e2e/test_concurrent_start.py \
-	tests/integration/consumer tests/integration/test_topology.py \
-	tests/integration/test_publisher.py tests/integration/test_replay_redrive.py \
-	tests/integration/test_transport_contract.py tests/integration/test_blob_contract.py \
-	tests/e2e/test_calendar_cancel.py tests/e2e/test_idempotency_keys.py \
-	tests/e2e/test_job_history.py tests/e2e/test_metrics_and_readiness.py tests/e2e/test_json_logs.py
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
@@ -70,8 +62,8 @@ down:  ## stop the local stack (ARGS=--volumes also drops its database)
 logs:  ## follow the local stack's logs (ARGS=todo-api for one service)
 	$(COMPOSE) logs --follow $(ARGS)
 
-test-localstack: $(STAMP)  ## the e2e and DLQ tests against LocalStack on this host (needs Python 3.13+; installs .venv-localstack)
-	scripts/localstack.sh $(PY) -m pytest $(LOCALSTACK_TESTS) $(ARGS)
+test-localstack: $(STAMP)  ## the tests marked localstack (e2e, DLQ, contracts) against LocalStack on this host (needs Python 3.13+; installs .venv-localstack)
+	scripts/localstack.sh $(PY) -m pytest -m localstack tests $(ARGS)
 
 check-terraform:  ## terraform fmt (when installed) and checkov on terraform/, checkov in its own .venv-checkov
 	if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; fi

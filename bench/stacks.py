@@ -16,7 +16,7 @@ import asyncpg
 
 from shared.messaging.provisioning import bootstrap
 from shared.settings import Settings
-from tests.e2e.processes import Service
+from tests.support.processes import Service
 
 BENCH_ENV = {"LOG_LEVEL": "WARNING"}
 POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

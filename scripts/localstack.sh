@@ -3,9 +3,9 @@
 #   scripts/localstack.sh [COMMAND...]
 # Installs LocalStack into its own virtual environment if missing (it needs Python 3.13+ and pins
 # an older botocore than the product, so it cannot share .venv), starts it on 127.0.0.1:4566,
-# waits until it is healthy, runs COMMAND with TEST_AWS_ENDPOINT_URL set (the endpoint switch of
-# tests/conftest.py), and stops it afterwards whatever happened. Without a command it only
-# installs.
+# waits until it is healthy, runs COMMAND with TEST_AWS_ENDPOINT_URL set (the tests' switch from
+# moto to another AWS endpoint), and stops it afterwards whatever happened. Without a command it
+# only installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

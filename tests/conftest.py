@@ -1,4 +1,4 @@
-"""Fixtures shared by every test layer: settings per database, PostgreSQL schemas, moto."""
+"""Fixtures shared by every test layer: settings per database, PostgreSQL schemas, moto, spans."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.messaging.provisioning import bootstrap
 from shared.settings import Settings
-from tests.environment import POSTGRES_URL, fresh_schema
+from tests.support.environment import POSTGRES_URL, fresh_schema
+from tests.support.spans import recorded_spans
 
 # tests never talk to real AWS: no instance metadata lookups, and an endpoint that refuses at once
 # unless a test points the settings at moto or LocalStack
@@ -76,3 +78,10 @@ def service_settings(database: Settings, module_topology: Settings) -> Settings:
     """A service's settings: each database in turn, with the module's AWS topology."""
     aws = module_topology.model_dump(include={"aws_endpoint_url", "resource_prefix"})
     return database.model_copy(update=aws)
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Every span this process ends while the test runs (the unit and e2e tracing tests)."""
+    with recorded_spans() as exporter:
+        yield exporter

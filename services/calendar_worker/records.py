@@ -1,8 +1,8 @@
 """The worker's records port: each job's render stream, its render lease and its progress.
 
 `build_calendar` (handlers.py) decides against this port only; `SqlRenderBook` is the real
-implementation on the service's database, and tests hold an in-memory one to it
-(tests/integration/test_render_book_contract.py).
+implementation on the service's database, and one contract test holds the in-memory twin the unit
+tests use to it, on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations

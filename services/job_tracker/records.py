@@ -1,8 +1,8 @@
 """The tracker's records port: what folding one event into its job needs, in one transaction.
 
 `record_job_event` (projection.py) decides against this port only; `SqlJobBook` is the real
-implementation on the service's database, and tests hold an in-memory one to it
-(tests/integration/test_job_book_contract.py).
+implementation on the service's database, and one contract test holds the in-memory twin the unit
+tests use to it, on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Every transaction that changes the list also moves the list's version on (list_version.py).
 
 The command handlers (handlers.py) decide against this port only; `SqlTodoBook` is the real
-implementation on the service's database, and tests hold an in-memory one to it
-(tests/integration/test_todo_book_contract.py).
+implementation on the service's database, and one contract test holds the in-memory twin the unit
+tests use to it, on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 The rows are written by `EventStore.insert` in the append's own transaction
 (shared/eventstore/store.py);
-this port only reads and removes them. An in-memory twin (tests/fakes.py) is held to `SqlOutbox`
-by tests/integration/test_outbox_contract.py.
+this port only reads and removes them. The relay's unit tests run on an in-memory twin, held to
+`SqlOutbox` by one contract test on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations

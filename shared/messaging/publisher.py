@@ -119,8 +119,8 @@ class SnsPublisher:
 class InMemoryBus:
     """A Publisher that keeps what it was sent, for unit tests of pure logic.
 
-    It answers as SnsPublisher does on SNS (tests/integration/test_publisher.py holds the two to
-    one contract): an entry too large for any message is refused on its own, the rest is sent.
+    It answers as SnsPublisher does on SNS (one contract test holds the two to the same answers):
+    an entry too large for any message is refused on its own, the rest is sent.
     """
 
     sent: list[Outgoing] = field(default_factory=list)

@@ -3,7 +3,9 @@
 `broker` runs each test on both transports: "aws" (moto server, or LocalStack under
 TEST_AWS_ENDPOINT_URL) and "embedded" (TRANSPORT=embedded: every process opens one SQLite
 transport file and one blob folder under the test's VAR_DIR). `embedded_stack` is `make run`
-instead: all three in one process, one per test module.
+instead: all three in one process, one per test module. `browser` is Chromium, one per test
+module, and `page` the web page at / on the embedded stack (test_browser_ops.py opens /ops
+instead).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 import asyncpg
@@ -20,10 +23,15 @@ import pytest
 from embedded.transport.clients import provision_embedded
 from shared.messaging.provisioning import bootstrap
 from shared.settings import Settings
-from tests.e2e.api_client import ApiClient
-from tests.e2e.cluster import Cluster
-from tests.e2e.processes import EmbeddedStack, Service, Stack
-from tests.environment import POSTGRES_URL, require_postgres
+from tests.support.api_client import ApiClient
+from tests.support.browser import browser_page
+from tests.support.chromium import chromium
+from tests.support.cluster import Cluster
+from tests.support.environment import POSTGRES_URL, require_postgres
+from tests.support.processes import EmbeddedStack, Service, Stack
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 # what a service process is told of the stack's settings (the rest are its defaults)
 SERVICE_FIELDS = {
@@ -166,3 +174,16 @@ async def cluster(
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
         yield session
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(browser: Browser, embedded_stack: EmbeddedStack) -> Iterator[Page]:
+    """A fresh browser context on an empty todo list; no request may leave loopback."""
+    with browser_page(browser, embedded_stack.url) as opened:
+        yield opened

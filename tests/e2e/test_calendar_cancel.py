@@ -8,14 +8,18 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import aiohttp
+import pytest
 
 from shared.contracts.task_ids import issue_task_id
 from shared.contracts.topology import CALENDAR_WORKER, Names
 from shared.messaging.transports import transport_client
 from shared.settings import Settings
-from tests.e2e.api_client import ApiClient
-from tests.e2e.cluster import Cluster, render_stream, tracker_log, types
-from tests.e2e.processes import EmbeddedStack
+from tests.support.api_client import ApiClient
+from tests.support.cluster import Cluster, render_stream, tracker_log, types
+from tests.support.processes import EmbeddedStack
+
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
 
 JOB_TIMEOUT_S = 30
 

@@ -7,10 +7,14 @@ import json
 from uuid import uuid4
 
 import icalendar
+import pytest
 
 from shared.contracts.task_ids import issue_task_id
-from tests.e2e.api_client import ApiClient
-from tests.e2e.processes import Stack
+from tests.support.api_client import ApiClient
+from tests.support.processes import Stack
+
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
 
 
 def vevents(body: bytes) -> list[icalendar.Event]:

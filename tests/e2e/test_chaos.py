@@ -29,11 +29,11 @@ from shared.contracts.topology import QUEUES, Names
 from shared.messaging.provisioning import bootstrap
 from shared.messaging.transports import transport_client
 from shared.settings import Settings
-from tests.e2e.api_client import ApiClient
-from tests.e2e.cluster import JOB_TIMEOUT_S, Cluster, render_stream, types
-from tests.e2e.processes import ROOT, Service
-from tests.environment import POSTGRES_URL
-from tests.faults import FaultProxy, proxied_url
+from tests.support.api_client import ApiClient
+from tests.support.cluster import JOB_TIMEOUT_S, Cluster, render_stream, types
+from tests.support.environment import POSTGRES_URL
+from tests.support.faults import FaultProxy, proxied_url
+from tests.support.processes import ROOT, Service
 
 CHAOS_S = float(os.environ.get("CHAOS_S", "20"))
 CLIENTS = 4
@@ -42,7 +42,7 @@ MAX_JOBS = int(os.environ.get("CHAOS_JOBS", "300"))
 SETTLE_S = JOB_TIMEOUT_S * 2
 # a message whose receivers are killed again and again is received this many times before it is
 # dead-lettered: the faults here are many and dense, and what is tested is how jobs end, not
-# the redrive policy (tests/integration/consumer/ tests that)
+# the redrive policy (tests/integration/shared/consumer/ tests that)
 RECEIVES = 20
 # what each outcome in a render stream makes of the job's status
 ENDS = {"CalendarReady": "SUCCESS", "CalendarFailed": "FAILURE", "CalendarRevoked": "REVOKED"}

@@ -16,9 +16,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.e2e.processes import STOP_TIMEOUT_S, Service
-from tests.environment import POSTGRES_URL
-from tests.faults import FaultProxy, proxied_url, target_of
+from tests.support.environment import POSTGRES_URL
+from tests.support.faults import FaultProxy, proxied_url, target_of
+from tests.support.processes import STOP_TIMEOUT_S, Service
+
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
 
 MODULES = ("services.todo_api", "services.job_tracker", "services.calendar_worker")
 REPLICAS = 2

@@ -7,16 +7,20 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.task_ids import issue_task_id
 from shared.contracts.topology import Names
 from shared.messaging.publisher import Outgoing, SnsPublisher, outgoing_batches
 from shared.messaging.transports import transport_client
-from tests.e2e.api_client import ApiClient
-from tests.e2e.processes import Service, Stack
-from tests.environment import POSTGRES_URL
-from tests.factories import calendar_envelope, calendar_requested, todo_snapshot
+from tests.support.api_client import ApiClient
+from tests.support.environment import POSTGRES_URL
+from tests.support.factories import calendar_envelope, calendar_requested, todo_snapshot
+from tests.support.processes import Service, Stack
+
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
 
 
 def calendar_request(stack: Stack, **fields: Any) -> Envelope:

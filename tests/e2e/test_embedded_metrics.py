@@ -9,7 +9,7 @@ from yarl import URL
 
 from embedded.run import metrics_port
 from shared.settings import Settings
-from tests.e2e.processes import EmbeddedStack
+from tests.support.processes import EmbeddedStack
 
 
 async def test_the_public_port_has_no_metrics_and_the_page_reads_them_from_their_ports(

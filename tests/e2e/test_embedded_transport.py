@@ -21,8 +21,8 @@ from shared.aws.clients import aws_client
 from shared.aws.demo_queues import DEMO_QUEUE_NAMES
 from shared.contracts.topology import Names
 from shared.settings import Settings
-from tests.e2e.api_client import ApiClient
-from tests.e2e.processes import ROOT, EmbeddedStack, Service
+from tests.support.api_client import ApiClient
+from tests.support.processes import ROOT, EmbeddedStack, Service
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ import icalendar
 import pytest
 
 from services.job_tracker.jobs import Status
-from tests.e2e.api_client import ApiClient
-from tests.e2e.cluster import (
+from tests.support.api_client import ApiClient
+from tests.support.cluster import (
     MEDIUM_JOB_TODOS,
     OUTAGE_ANSWER_S,
     SHUTDOWN_BOUND_S,
@@ -37,8 +37,8 @@ from tests.e2e.cluster import (
     tracker_log,
     types,
 )
-from tests.environment import POSTGRES_URL
-from tests.faults import FaultProxy, proxied_url, target_of
+from tests.support.environment import POSTGRES_URL
+from tests.support.faults import FaultProxy, proxied_url, target_of
 
 # ---------------------------------------------------------------------------------------------
 # the fault injector itself

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, settings
 
 from services.todo_api.routes import ROUTES
 from shared.web.openapi import openapi_document
-from tests.e2e.processes import EmbeddedStack
+from tests.support.processes import EmbeddedStack
 
 schema = schemathesis.openapi.from_dict(openapi_document("TaskOverflow Events", "1.0.0", ROUTES))
 schema.config.generation.update(

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.e2e.api_client import ApiClient
+import pytest
+
+from tests.support.api_client import ApiClient
+
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
 
 
 async def test_retries_of_a_keyed_request_make_one_job_that_finishes_once(api: ApiClient) -> None:

@@ -8,13 +8,17 @@ from typing import Any
 from uuid import UUID
 
 import aiohttp
+import pytest
 
 from embedded.transport.clients import BLOBS_FOLDER
 from shared.aws.clients import aws_client
 from shared.contracts.topology import Names
 from shared.settings import Settings
-from tests.e2e.api_client import ApiClient
-from tests.e2e.processes import Stack
+from tests.support.api_client import ApiClient
+from tests.support.processes import Stack
+
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
 
 
 async def history(http: aiohttp.ClientSession, stack: Stack, query: str) -> tuple[int, Any]:

@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.api_client import ApiClient
-from tests.e2e.processes import Stack
-from tests.polling import eventually
+from tests.support.api_client import ApiClient
+from tests.support.polling import eventually
+from tests.support.processes import Stack
+
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
 
 SERVICES = {"todo_api", "calendar_worker", "job_tracker"}
 

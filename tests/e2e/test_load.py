@@ -17,15 +17,19 @@ from uuid import UUID
 
 import aiohttp
 import icalendar
+import pytest
 
 from shared.contracts.responses import TERMINAL_STATUSES
 from shared.contracts.topology import QUEUES, Names
 from shared.messaging.transports import transport_client
-from tests.e2e.api_client import ApiClient
-from tests.e2e.cluster import Cluster
-from tests.e2e.processes import Service
-from tests.environment import POSTGRES_URL
-from tests.faults import proxied_url
+from tests.support.api_client import ApiClient
+from tests.support.cluster import Cluster
+from tests.support.environment import POSTGRES_URL
+from tests.support.faults import proxied_url
+from tests.support.processes import Service
+
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
 
 ON_LOCALSTACK = bool(os.environ.get("TEST_AWS_ENDPOINT_URL"))
 LOAD_JOBS = 200 if ON_LOCALSTACK else 40

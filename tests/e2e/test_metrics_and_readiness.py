@@ -11,13 +11,16 @@ import aiohttp
 import pytest
 
 from shared.app.readiness import CHECK_TIMEOUT_S
-from tests.e2e.api_client import ApiClient
-from tests.e2e.cluster import Cluster
-from tests.e2e.processes import Service, Stack
-from tests.environment import POSTGRES_URL
-from tests.faults import proxied_url
-from tests.polling import eventually
-from tests.scrapes import Scrape
+from tests.support.api_client import ApiClient
+from tests.support.cluster import Cluster
+from tests.support.environment import POSTGRES_URL
+from tests.support.faults import proxied_url
+from tests.support.polling import eventually
+from tests.support.processes import Service, Stack
+from tests.support.scrapes import Scrape
+
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
 
 READY = {"status": "ready", "checks": {"database": "ok", "broker": "ok"}}
 # a check gives up after CHECK_TIMEOUT_S; the rest is the request's own way there and back

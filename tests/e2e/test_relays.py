@@ -8,6 +8,7 @@ import sqlite3
 from typing import Any
 
 import aiohttp
+import pytest
 
 from embedded.transport import transport as transports
 from embedded.transport.clients import transport_path
@@ -18,9 +19,12 @@ from shared.contracts.topology import Names
 from shared.messaging.publisher import resolve_topic_arn
 from shared.messaging.transports import transport_client
 from shared.settings import Settings
-from tests.e2e.api_client import ApiClient
-from tests.e2e.cluster import Cluster
-from tests.polling import eventually
+from tests.support.api_client import ApiClient
+from tests.support.cluster import Cluster
+from tests.support.polling import eventually
+
+# its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
+pytestmark = pytest.mark.localstack
 
 TODOS_PER_INSTANCE = 20
 AUDIT_VISIBILITY_S = 30

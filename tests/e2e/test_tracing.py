@@ -8,7 +8,7 @@ every span; each span names its service. Both transports: SNS/SQS on moto, and e
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -24,9 +24,9 @@ from services.job_tracker.app import create_app as create_tracker
 from services.todo_api.app import create_app as create_todo_api
 from shared.messaging.provisioning import bootstrap
 from shared.settings import Settings
-from tests.e2e.api_client import ApiClient
-from tests.polling import eventually
-from tests.spans import hex_id, recorded_spans, service_of
+from tests.support.api_client import ApiClient
+from tests.support.polling import eventually
+from tests.support.spans import hex_id, service_of
 
 INCOMING_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 INCOMING_SPAN = "00f067aa0ba902b7"
@@ -67,12 +67,6 @@ async def base_url(
     finally:
         for runner in (api, worker, tracker):
             await runner.cleanup()
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    with recorded_spans() as exporter:
-        yield exporter
 
 
 def one(spans: list[ReadableSpan], service: str, kind: SpanKind, **attributes: str) -> ReadableSpan:

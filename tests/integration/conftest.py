@@ -9,20 +9,20 @@ import pytest
 
 from shared.eventstore.store import EventStore
 from shared.settings import Settings
-from tests.environment import POSTGRES_URL
-from tests.integration.replay_stack import (
+from tests.support.environment import POSTGRES_URL
+from tests.support.replay_stack import (
     Stack,
     open_service_store,
     running_stack,
     stack_settings,
 )
-from tests.stores import make_store
+from tests.support.stores import make_store
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Settings | None:
-    """A port's contract runs three times: None for its in-memory twin (tests/fakes.py), then
-    settings for each database its real implementation runs on."""
+    """A port's contract runs three times: None for its in-memory twin (tests/support/fakes.py),
+    then settings for each database its real implementation runs on."""
     if request.param == "memory":
         return None
     if request.param == "sqlite":

@@ -1,7 +1,7 @@
-"""build_calendar on the in-memory twins of its records and blob store (tests/fakes.py).
+"""build_calendar on the in-memory twins of its records and blob store (tests/support/fakes.py).
 
-The same records on SQLite and PostgreSQL: tests/integration/test_render_book_contract.py and
-test_calendar_worker.py."""
+The same records on SQLite and PostgreSQL: tests/integration/calendar_worker/ (its
+test_render_book_contract.py and test_build_calendar.py)."""
 
 from __future__ import annotations
 
@@ -17,18 +17,14 @@ from shared.aws.blobs import InMemoryBlobStore
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import TodoSnapshot
 from shared.messaging.consumer import BusyError
-from tests.factories import calendar_envelope, calendar_requested, delivery, task_of, todo_snapshot
-from tests.fakes import MemoryRenderBook
-
-
-@pytest.fixture
-def book() -> MemoryRenderBook:
-    return MemoryRenderBook()
-
-
-@pytest.fixture
-def ports(book: MemoryRenderBook) -> WorkerPorts:
-    return WorkerPorts(book, InMemoryBlobStore())
+from tests.support.factories import (
+    calendar_envelope,
+    calendar_requested,
+    delivery,
+    task_of,
+    todo_snapshot,
+)
+from tests.support.fakes import MemoryRenderBook
 
 
 def request(

@@ -1,7 +1,7 @@
 """A cancelled job on the worker, on the in-memory twins of its records and blob store: never
 rendered once it is revoked, stopped at its next chunk while it renders, nothing recorded after
 the revocation, and the revocation published as the job's one outcome. The same on SQLite and
-PostgreSQL: tests/integration/test_calendar_cancel.py."""
+PostgreSQL: tests/integration/calendar_worker/test_cancel.py."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from shared.aws.blobs import InMemoryBlobStore
 from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import CalendarCancelled, TodoSnapshot
 from shared.contracts.streams import calendar_stream_id
-from tests.factories import (
+from tests.support.factories import (
     NOW,
     calendar_envelope,
     calendar_requested,
@@ -24,16 +24,11 @@ from tests.factories import (
     todo_snapshot,
     todo_snapshots,
 )
-from tests.fakes import MemoryRenderBook
-from tests.polling import eventually
-from tests.slow_render import chunks_of, slow_render
+from tests.support.fakes import MemoryRenderBook
+from tests.support.polling import eventually
+from tests.support.slow_render import chunks_of, slow_render
 
 LARGE = 10_000
-
-
-@pytest.fixture
-def book() -> MemoryRenderBook:
-    return MemoryRenderBook()
 
 
 @pytest.fixture

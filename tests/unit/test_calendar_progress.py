@@ -1,6 +1,6 @@
 """A large calendar's progress, from the worker's reports to the job tracker's job, on the
 in-memory twins: at most one report per watch interval, none for a small job. The status route
-that shows it: tests/integration/test_calendar_progress.py."""
+that shows it: tests/integration/calendar_worker/test_progress.py."""
 
 from __future__ import annotations
 
@@ -12,24 +12,13 @@ import pytest
 from services.calendar_worker.handlers import WATCH_INTERVAL_S, WorkerPorts, build_calendar
 from services.job_tracker.jobs import Job, Status
 from services.job_tracker.projection import record_job_event
-from shared.aws.blobs import InMemoryBlobStore
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import CalendarProgress
-from tests.factories import calendar_envelope, calendar_requested, delivery, todo_snapshots
-from tests.fakes import MemoryJobBook, MemoryRenderBook
-from tests.slow_render import chunks_of, slow_render
+from tests.support.factories import calendar_envelope, calendar_requested, delivery, todo_snapshots
+from tests.support.fakes import MemoryJobBook, MemoryRenderBook
+from tests.support.slow_render import chunks_of, slow_render
 
 LARGE = 14_000
-
-
-@pytest.fixture
-def book() -> MemoryRenderBook:
-    return MemoryRenderBook()
-
-
-@pytest.fixture
-def ports(book: MemoryRenderBook) -> WorkerPorts:
-    return WorkerPorts(book, InMemoryBlobStore())
 
 
 def reports(queued: list[Envelope]) -> list[CalendarProgress]:

@@ -12,7 +12,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from shared.contracts.envelope import Envelope, stored_traceparent, wrap
 from shared.contracts.events import CalendarStarted
 from shared.contracts.trace_context import current_traceparent, parent_context
-from tests.factories import calendar_envelope, calendar_requested, todo_snapshots
+from tests.support.factories import calendar_envelope, calendar_requested, todo_snapshots
 
 TRACE_ID = 0x0AF7651916CD43DD8448EB211C80319C
 SPAN_ID = 0xB7AD6B7169203331

@@ -18,7 +18,7 @@ from shared.contracts.ical import (
     render_calendar,
     render_calendar_bytes,
 )
-from tests.factories import todo_snapshot
+from tests.support.factories import todo_snapshot
 
 GOLDEN = Path(__file__).parent / "golden"
 STAMP = datetime(2024, 4, 17, 14, 0, tzinfo=UTC)

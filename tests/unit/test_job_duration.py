@@ -1,5 +1,5 @@
 """How long a job took is told once, after the fold that gives it both its request time and its
-outcome, whatever order the events come in (on the in-memory records of tests/fakes.py)."""
+outcome, whatever order the events come in (on the in-memory records of tests/support/fakes.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from services.job_tracker.projection import record_job_event
 from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import CalendarFailed, CalendarReady, CalendarStarted
 from shared.contracts.streams import render_stream_id
-from tests.factories import calendar_envelope, calendar_requested, todo_snapshots
-from tests.fakes import MemoryJobBook
+from tests.support.factories import calendar_envelope, calendar_requested, todo_snapshots
+from tests.support.fakes import MemoryJobBook
 
 
 def job_events() -> tuple[Envelope, Envelope, Envelope, Envelope]:

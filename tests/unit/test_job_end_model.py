@@ -4,8 +4,9 @@ moment. Whatever happens, the tracker's row is the fold of its log, the render s
 outcome at most, and nothing a client was told turns out false.
 
 The services' handlers run on their in-memory records (held to the databases by the contract
-tests); the same races on real transactions: tests/integration/test_calendar_worker.py and
-tests/integration/test_job_projection.py.
+tests); the same races on real transactions:
+tests/integration/calendar_worker/test_build_calendar.py and
+tests/integration/job_tracker/test_projection.py.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from shared.aws.blobs import InMemoryBlobStore
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import OUTCOME_EVENTS
 from shared.contracts.topology import CALENDAR_WORKER, JOB_TRACKER
-from tests.factories import delivery
-from tests.fakes import MemoryJobBook, MemoryRenderBook, MemoryTodoBook
+from tests.support.factories import delivery
+from tests.support.fakes import MemoryJobBook, MemoryRenderBook, MemoryTodoBook
 
 # what the status of a job answers once its render stream holds each outcome
 ENDS = {"CalendarReady": "SUCCESS", "CalendarFailed": "FAILURE", "CalendarRevoked": "REVOKED"}

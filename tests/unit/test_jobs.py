@@ -21,7 +21,7 @@ from shared.contracts.events import (
     CalendarRevoked,
     CalendarStarted,
 )
-from tests.factories import NOW
+from tests.support.factories import NOW
 
 TASK = uuid4()
 REQUESTED = CalendarRequested(task_id=TASK, requested_at=NOW, todo_count=2, todos=())

@@ -16,7 +16,7 @@ from shared.observability.metrics import (
     method_label,
     route_label,
 )
-from tests.scrapes import Scrape
+from tests.support.scrapes import Scrape
 
 
 async def ok(_request: web.Request) -> web.Response:

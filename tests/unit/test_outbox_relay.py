@@ -1,5 +1,6 @@
-"""The outbox relay on the in-memory outbox (tests/fakes.py, held to the outbox table by
-tests/integration/test_outbox_contract.py): what it reads, sends and marks, without a database."""
+"""The outbox relay on the in-memory outbox (tests/support/fakes.py, held to the outbox table by
+tests/integration/shared/test_outbox_contract.py): what it reads, sends and marks, without a
+database."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from shared.contracts.streams import todo_stream_id
 from shared.messaging.batching import MAX_BATCH_ENTRIES
 from shared.messaging.publisher import InMemoryBus, Outgoing, Refused
 from shared.messaging.relay import OutboxRelay
-from tests.factories import NOW
-from tests.fakes import MemoryOutbox
+from tests.support.factories import NOW
+from tests.support.fakes import MemoryOutbox
 
 
 @dataclass

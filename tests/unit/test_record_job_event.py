@@ -1,5 +1,5 @@
-"""record_job_event on the in-memory records (tests/fakes.py, held to the database's by
-tests/integration/test_job_book_contract.py): the decisions, without a database."""
+"""record_job_event on the in-memory records (tests/support/fakes.py, held to the database's by
+tests/integration/job_tracker/test_job_book_contract.py): the decisions, without a database."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from services.job_tracker.projection import record_job_event
 from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import CalendarReady, TodoDeleted
 from shared.contracts.streams import render_stream_id, todo_stream_id
-from tests.factories import (
+from tests.support.factories import (
     NOW,
     calendar_envelope,
     calendar_requested,
@@ -17,7 +17,7 @@ from tests.factories import (
     task_of,
     todo_snapshots,
 )
-from tests.fakes import MemoryJobBook
+from tests.support.fakes import MemoryJobBook
 
 
 def requested_and_ready() -> tuple[Envelope, Envelope]:

@@ -13,10 +13,10 @@ from shared.contracts.streams import todo_stream_id
 from shared.messaging.publisher import InMemoryBus
 from shared.messaging.relay import OutboxRelay
 from shared.observability.metrics import Metrics
-from tests.factories import NOW
-from tests.fakes import MemoryOutbox
-from tests.polling import eventually
-from tests.scrapes import Scrape
+from tests.support.factories import NOW
+from tests.support.fakes import MemoryOutbox
+from tests.support.polling import eventually
+from tests.support.scrapes import Scrape
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The relay stops publishing the moment it learns its lease is gone: asked before each batch,
 and told by the outbox's fenced delete (the real fence on PostgreSQL and moto:
-tests/integration/test_relay_fence.py)."""
+tests/integration/shared/test_relay_fence.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from shared.messaging.batching import MAX_BATCH_ENTRIES
 from shared.messaging.outbox import LeaseLostError
 from shared.messaging.publisher import InMemoryBus
 from shared.messaging.relay import OutboxRelay
-from tests.factories import NOW
-from tests.fakes import MemoryOutbox
+from tests.support.factories import NOW
+from tests.support.fakes import MemoryOutbox
 
 
 @dataclass

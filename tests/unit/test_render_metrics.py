@@ -10,8 +10,8 @@ import pytest
 from services.calendar_worker.rendering import render_and_store
 from shared.aws.blobs import InMemoryBlobStore
 from shared.observability.metrics import Metrics
-from tests.factories import NOW, todo_snapshots
-from tests.scrapes import Scrape
+from tests.support.factories import NOW, todo_snapshots
+from tests.support.scrapes import Scrape
 
 
 @pytest.mark.parametrize("todo_count", [3, 500])

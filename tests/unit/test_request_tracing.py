@@ -19,7 +19,7 @@ from shared.observability.log_context import ContextFilter
 from shared.observability.tracing import bind_job
 from shared.settings import Settings
 from shared.web.http import not_found
-from tests.spans import hex_id, recorded_spans
+from tests.support.spans import hex_id
 
 Client = TestClient[web.Request, web.Application]
 INCOMING_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -82,12 +82,6 @@ def lines() -> Iterator[Lines]:
     logger.addHandler(handler)
     yield handler
     logger.removeHandler(handler)
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    with recorded_spans() as exporter:
-        yield exporter
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from shared.contracts.events import (
     TodoSnapshot,
     TodoUpdated,
 )
-from tests.factories import todo_snapshot
+from tests.support.factories import todo_snapshot
 
 CREATED_AT = datetime(2024, 4, 17, 14, 0)
 LATER = CREATED_AT + timedelta(hours=1)

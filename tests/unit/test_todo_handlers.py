@@ -1,7 +1,7 @@
 """The todo service's command handlers on the in-memory twins of its records and blob store.
 
-The same records on SQLite and PostgreSQL: tests/integration/test_todo_book_contract.py; the
-handlers behind HTTP: tests/integration/todo_api/.
+The same records on SQLite and PostgreSQL: tests/integration/todo_api/test_todo_book_contract.py;
+the handlers behind HTTP: tests/integration/todo_api/.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from shared.contracts.events import (
 from shared.contracts.streams import todo_stream_id
 from shared.eventstore.store import ConcurrencyError
 from shared.messaging.claim_check import INLINE_LIMIT_BYTES, snapshot_blob_key
-from tests.fakes import MemoryTodoBook
+from tests.support.fakes import MemoryTodoBook
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from services.todo_api.app import create_app
 from shared.settings import Settings
-from tests.integration.todo_api.todo_http import Client
+from tests.support.todo_http import Client
 
 
 @pytest.fixture

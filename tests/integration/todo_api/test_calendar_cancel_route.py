@@ -17,7 +17,7 @@ from services.todo_api.app_keys import LocalTracker, store_key
 from shared.contracts.task_ids import issue_task_id
 from shared.messaging.outbox import SqlOutbox
 from shared.settings import Settings
-from tests.integration.todo_api.todo_http import Client, error_of
+from tests.support.todo_http import Client, error_of
 
 JOBS = "/api/v1/todos/ical"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import icalendar
 
-from tests.integration.todo_api.todo_http import TODOS, Client, create
+from tests.support.todo_http import TODOS, Client, create
 
 FEED = f"{TODOS}/calendar.ics"
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from services.todo_api.app_keys import store_key
-from tests.integration.todo_api.todo_http import TODOS, Client, create, error_of
+from tests.support.todo_http import TODOS, Client, create, error_of
 
 ICAL = f"{TODOS}/ical"
 EVIL = "http://evil.example"

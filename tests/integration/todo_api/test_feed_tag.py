@@ -26,9 +26,9 @@ from services.todo_api.tables import todos
 from shared.eventstore.queries import EventFilter
 from shared.eventstore.store import EventStore
 from shared.settings import Settings
-from tests.environment import POSTGRES_URL, fresh_schema
 from tests.integration.todo_api.test_calendar_feed import FEED, summaries
-from tests.integration.todo_api.todo_http import TODOS, Client, create
+from tests.support.environment import POSTGRES_URL, fresh_schema
+from tests.support.todo_http import TODOS, Client, create
 
 QUIET = Console(quiet=True)
 

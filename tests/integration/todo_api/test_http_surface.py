@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.integration.todo_api.todo_http import TODOS, Client, error_of
+from tests.support.todo_http import TODOS, Client, error_of
 
 
 class TestHealth:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.todo_api.todo_http import TODOS, Client, error_of, listed
+from tests.support.todo_http import TODOS, Client, error_of, listed
 
 ICAL = f"{TODOS}/ical"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.todo_api.todo_http import Client
+from tests.support.todo_http import Client
 
 STATIC = Path(__file__).resolve().parents[3] / "services" / "todo_api" / "static"
 PAGES = ["/", "/ops"]

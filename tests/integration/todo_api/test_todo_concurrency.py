@@ -10,7 +10,7 @@ from aiohttp import ClientResponse
 from services.todo_api import todo
 from services.todo_api.app_keys import store_key
 from shared.contracts.streams import todo_stream_id
-from tests.integration.todo_api.todo_http import TODOS, Client, create, error_of, iso
+from tests.support.todo_http import TODOS, Client, create, error_of, iso
 
 
 class TestConcurrentUpdates:

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from services.todo_api.app import create_app
 from shared.clock import utcnow
 from shared.settings import Settings
-from tests.integration.todo_api.todo_http import (
+from tests.support.todo_http import (
     FIELDS,
     NOT_FOUND,
     TODOS,

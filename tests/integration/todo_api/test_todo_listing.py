@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from shared.clock import utcnow
-from tests.integration.todo_api.todo_http import (
+from tests.support.todo_http import (
     FIELDS,
     TODOS,
     Client,

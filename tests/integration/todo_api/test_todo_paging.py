@@ -6,7 +6,7 @@ import pytest
 from aiohttp import ClientResponse
 from yarl import URL
 
-from tests.integration.todo_api.todo_http import TODOS, Client, create, error_of, titles
+from tests.support.todo_http import TODOS, Client, create, error_of, titles
 
 
 def next_page(response: ClientResponse) -> str:

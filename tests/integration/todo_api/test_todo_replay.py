@@ -17,7 +17,7 @@ from services.todo_api.tables import todo_ids, todos
 from shared.contracts.events import CalendarRequested
 from shared.contracts.streams import calendar_stream_id
 from shared.eventstore.store import EventStore
-from tests.integration.todo_api.todo_http import Client
+from tests.support.todo_http import Client
 
 TODOS = "/api/v1/todos"
 

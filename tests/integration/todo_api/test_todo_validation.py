@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from shared.web.http import MAX_BODY_BYTES
-from tests.integration.todo_api.todo_http import TODOS, Client, create, error_of, listed
+from tests.support.todo_http import TODOS, Client, create, error_of, listed
 
 
 class TestCreateFieldRules:

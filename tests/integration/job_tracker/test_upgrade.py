@@ -1,0 +1,129 @@
+"""A job_tracker database of schema version 1 is upgraded when the tracker starts: its jobs get
+their finished_at from the tracker's own log, and the history its indexes (SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import Column, MetaData, Table, insert, inspect, select
+
+from services.job_tracker.app import create_app
+from services.job_tracker.jobs import Job, Status
+from services.job_tracker.records import job_values
+from services.job_tracker.tables import OWNER, SCHEMA, jobs
+from services.job_tracker.upgrade import NEW_COLUMNS, upgrade, upgrade_database
+from shared.contracts.envelope import wrap
+from shared.contracts.streams import render_stream_id
+from shared.contracts.task_ids import issue_task_id
+from shared.eventstore.database import create_engine, ensure_schema
+from shared.eventstore.store import EventStore, store_tables
+from shared.settings import Settings
+from tests.support.factories import calendar_ready
+from tests.support.stores import service_store
+
+READY_AT = datetime(2030, 1, 2, 3, 4, 5)
+WRITTEN_AT = datetime(2030, 1, 3)
+
+
+def version_one_jobs(metadata: MetaData) -> Table:
+    """The jobs table as version 1 of the schema defined it."""
+    columns = [
+        Column(column.name, column.type, primary_key=column.primary_key, nullable=column.nullable)
+        for column in jobs.columns
+        if column.name not in NEW_COLUMNS
+    ]
+    return Table(jobs.name, metadata, *columns)
+
+
+async def make_version_one(settings: Settings, *found: Job) -> None:
+    """A version 1 database holding the `found` jobs; the first one's outcome is in the log."""
+    metadata = MetaData()
+    tables = store_tables(metadata, OWNER)
+    old_jobs = version_one_jobs(metadata)
+    engine = create_engine(settings)
+    try:
+        await ensure_schema(
+            engine, metadata, owner=OWNER, version=1, schema=settings.database_schema
+        )
+        store = EventStore(engine, tables)
+        ready = wrap(
+            calendar_ready(found[0].task_id),
+            stream_id=render_stream_id(found[0].task_id),
+            stream_version=1,
+            correlation_id=found[0].task_id,
+        )
+        async with store.transaction() as conn:
+            await store.insert(
+                conn, [ready.model_copy(update={"occurred_at": READY_AT})], publish=False
+            )
+            rows = [_version_one_row(job) for job in found]
+            await conn.execute(insert(old_jobs), rows)
+    finally:
+        await engine.dispose()
+
+
+def _version_one_row(job: Job) -> dict[str, object]:
+    row = job_values(job, WRITTEN_AT)
+    return {name: value for name, value in row.items() if name not in NEW_COLUMNS}
+
+
+def issued(settings: Settings) -> UUID:
+    return issue_task_id(settings.task_secret)
+
+
+async def test_the_tracker_starts_on_a_version_one_database_and_dates_its_finished_jobs(
+    service_settings: Settings,
+) -> None:
+    logged, unlogged, running = (issued(service_settings) for _ in range(3))
+    await make_version_one(
+        service_settings,
+        Job(task_id=logged, status=Status.SUCCESS, requested_at=READY_AT - timedelta(minutes=1)),
+        Job(task_id=unlogged, status=Status.FAILURE, error="boom", requested_at=READY_AT),
+        Job(
+            task_id=running,
+            status=Status.STARTED,
+            attempt=1,
+            requested_at=READY_AT + timedelta(minutes=1),
+        ),
+    )
+
+    async with TestClient(TestServer(create_app(service_settings))) as client:
+        status = await client.get(f"/api/v1/todos/ical/{logged}/status")
+        history = await client.get("/api/v1/todos/ical")
+        assert status.status == 200
+        assert (await status.json())["task_status"] == "SUCCESS"
+        listed = [job["task_id"] for job in (await history.json())["jobs"]]
+        assert listed == [str(running), str(unlogged), str(logged)]
+
+    async with service_store(service_settings, SCHEMA) as store, store.engine.connect() as conn:
+        rows = (await conn.execute(select(jobs.c.task_id, jobs.c.finished_at))).all()
+        indexes = await conn.run_sync(lambda sync: inspect(sync).get_indexes(jobs.name))
+    assert dict(rows) == {str(logged): READY_AT, str(unlogged): WRITTEN_AT, str(running): None}
+    assert {index["name"] for index in indexes} >= {index.name for index in jobs.indexes}
+
+
+async def test_an_upgraded_or_empty_database_is_left_alone(database: Settings) -> None:
+    engine = create_engine(database)
+    try:
+        on_empty = await upgrade(engine)
+        async with service_store(database, SCHEMA):
+            pass
+        on_current = await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+    assert (on_empty, on_current) == (False, False)
+
+
+async def test_upgrading_twice_is_harmless(database: Settings) -> None:
+    task_id = issued(database)
+    await make_version_one(database, Job(task_id=task_id, status=Status.SUCCESS))
+
+    await upgrade_database(database)
+    await upgrade_database(database)
+
+    async with service_store(database, SCHEMA) as store, store.engine.connect() as conn:
+        finished_at = (await conn.execute(select(jobs.c.finished_at))).scalar_one()
+    assert finished_at == READY_AT

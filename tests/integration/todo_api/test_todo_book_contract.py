@@ -1,0 +1,150 @@
+"""The todo service's records port, one contract: the database (SQLite, PostgreSQL) and the
+in-memory fake the unit tests of the command handlers use (tests/support/fakes.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from uuid import uuid4
+
+import pytest
+
+from services.todo_api.list_version import seed_list_version
+from services.todo_api.projection import seed_todo_ids
+from services.todo_api.records import SqlTodoBook, TodoBook
+from services.todo_api.tables import SCHEMA
+from shared.contracts.events import (
+    CalendarCancelled,
+    IdempotencyKeyUsed,
+    TodoCreated,
+    TodoDeleted,
+    TodoUpdated,
+)
+from shared.eventstore.store import ConcurrencyError
+from shared.settings import Settings
+from tests.support.factories import NOW, calendar_requested, todo_snapshot
+from tests.support.fakes import MemoryTodoBook
+from tests.support.stores import service_store
+
+
+@pytest.fixture
+async def book(backend: Settings | None) -> AsyncIterator[TodoBook]:
+    if backend is None:
+        yield MemoryTodoBook()
+        return
+    async with service_store(backend, SCHEMA) as store:
+        async with store.engine.begin() as conn:
+            # the service creates its id counter and list version at start-up (app.py)
+            await seed_todo_ids(conn)
+            await seed_list_version(conn, NOW)
+        yield SqlTodoBook(store)
+
+
+def created(todo_id: int, **fields: object) -> TodoCreated:
+    return TodoCreated(todo=todo_snapshot(todo_id, **fields))
+
+
+class TestTodoRecords:
+    async def test_ids_are_handed_out_in_turn_and_never_again(self, book: TodoBook) -> None:
+        async with book.transaction() as records:
+            first, second = await records.next_id(), await records.next_id()
+        async with book.transaction() as records:
+            await records.record(second, 0, [created(second)])
+            await records.record(second, 1, [TodoDeleted(id=second, deleted_at=NOW)])
+        async with book.transaction() as records:
+            third = await records.next_id()
+
+        assert (first, second, third) == (1, 2, 3)
+
+    async def test_recorded_events_are_the_history_and_the_list_follows_them(
+        self, book: TodoBook
+    ) -> None:
+        renamed = todo_snapshot(1, title="Renamed")
+        async with book.transaction() as records:
+            await records.record(1, 0, [created(1)])
+            await records.record(2, 0, [created(2)])
+            await records.record(3, 0, [created(3)])
+        async with book.transaction() as records:
+            await records.record(1, 1, [TodoUpdated(todo=renamed, changed=("title",))])
+            await records.record(2, 1, [TodoDeleted(id=2, deleted_at=NOW)])
+            history = await records.history(1)
+
+        assert [event.type for event in history] == ["TodoCreated", "TodoUpdated"]
+        assert await book.todos() == [renamed, todo_snapshot(3)]
+
+    async def test_a_version_taken_already_conflicts_and_rolls_its_transaction_back(
+        self, book: TodoBook
+    ) -> None:
+        async with book.transaction() as records:
+            await records.record(1, 0, [created(1)])
+
+        async def take_an_id_and_create_again() -> None:
+            async with book.transaction() as records:
+                await records.next_id()
+                await records.record(1, 0, [created(1, title="Twice")])
+
+        with pytest.raises(ConcurrencyError):
+            await take_an_id_and_create_again()
+        async with book.transaction() as records:
+            history = await records.history(1)
+            next_id = await records.next_id()
+
+        assert history == [created(1)]
+        assert await book.todos() == [todo_snapshot(1)]
+        assert next_id == 1
+
+    async def test_a_todo_never_created_has_no_history(self, book: TodoBook) -> None:
+        async with book.transaction() as records:
+            assert await records.history(404) == []
+
+
+class TestCalendarRequests:
+    async def test_a_job_is_requested_once(self, book: TodoBook) -> None:
+        request = calendar_requested((todo_snapshot(1),), task_id=uuid4())
+        async with book.transaction() as records:
+            await records.record_calendar_request(request)
+
+        with pytest.raises(ConcurrencyError):
+            async with book.transaction() as records:
+                await records.record_calendar_request(request)
+        # a calendar request is no todo: the list is unchanged
+        assert await book.todos() == []
+
+    async def test_a_job_is_cancelled_once_after_its_request(self, book: TodoBook) -> None:
+        task_id = uuid4()
+        request = calendar_requested((todo_snapshot(1),), task_id=task_id)
+        cancel = CalendarCancelled(task_id=task_id, cancelled_at=NOW)
+        async with book.transaction() as records:
+            await records.record_calendar_request(request)
+        async with book.transaction() as records:
+            await records.record_calendar_cancel(cancel)
+
+        with pytest.raises(ConcurrencyError):
+            async with book.transaction() as records:
+                await records.record_calendar_cancel(cancel)
+        assert await book.calendar_job(task_id) == [request, cancel]
+
+    async def test_a_job_never_requested_has_no_events(self, book: TodoBook) -> None:
+        assert await book.calendar_job(uuid4()) == []
+
+
+class TestKeyUses:
+    async def test_a_key_s_uses_are_read_back_in_order_and_conflict_on_their_version(
+        self, book: TodoBook
+    ) -> None:
+        first = IdempotencyKeyUsed(key="k", request_sha256="a", status=201, todo_id=1, used_at=NOW)
+        second = first.model_copy(update={"request_sha256": "b", "todo_id": 2})
+        async with book.transaction() as records:
+            await records.record_key_use(0, first)
+        async with book.transaction() as records:
+            await records.record_key_use(1, second)
+
+        async def note_again() -> None:
+            async with book.transaction() as records:
+                await records.record_key_use(1, first)
+
+        with pytest.raises(ConcurrencyError):
+            await note_again()
+        async with book.transaction() as records:
+            inside = await records.key_uses("k")
+        assert inside == await book.key_uses("k") == [first, second]
+        assert await book.key_uses("another key") == []

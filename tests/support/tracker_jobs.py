@@ -1,0 +1,103 @@
+"""The job tracker as its route tests use it: its app on a test server, and jobs recorded through
+its own fold at the times a test names."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from services.job_tracker.app import create_app
+from services.job_tracker.projection import record_job_event
+from services.job_tracker.records import SqlJobBook
+from services.job_tracker.tables import SCHEMA
+from shared.app.app_keys import Adapters, blobs_key
+from shared.app.resources import open_store
+from shared.aws.blobs import BlobStore
+from shared.contracts.envelope import wrap
+from shared.contracts.events import (
+    CalendarFailed,
+    CalendarReady,
+    CalendarRequested,
+    CalendarStarted,
+)
+from shared.contracts.task_ids import issue_task_id
+from shared.eventstore.store import EventStore
+from shared.settings import Settings
+from tests.support.factories import calendar_ready
+
+Client = TestClient[web.Request, web.Application]
+CalendarEvent = CalendarRequested | CalendarStarted | CalendarReady | CalendarFailed
+Outcome = Literal["SUCCESS", "FAILURE", "STARTED", "PENDING"]
+CALENDAR = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
+
+
+@dataclass
+class Tracker:
+    client: Client
+    store: EventStore
+    settings: Settings
+
+    @property
+    def blobs(self) -> BlobStore:
+        return self.client.app[blobs_key]
+
+    async def record(self, event: CalendarEvent, at: datetime) -> None:
+        """Fold `event` in as delivered, recorded at `at`."""
+        task_id = event.task_id
+        envelope = wrap(
+            event, stream_id=f"{event.type}-{task_id}", stream_version=1, correlation_id=task_id
+        )
+        await record_job_event(
+            envelope.model_copy(update={"occurred_at": at}), SqlJobBook(self.store)
+        )
+
+    async def add_job(
+        self,
+        requested_at: datetime,
+        outcome: Outcome = "SUCCESS",
+        *,
+        finished_at: datetime | None = None,
+        todo_count: int = 2,
+        stored: bool = True,
+    ) -> UUID:
+        """A job requested at `requested_at` and, for SUCCESS or FAILURE, finished at
+        `finished_at` (default: the request time); a SUCCESS's file is `stored` or not."""
+        task_id = issue_task_id(self.settings.task_secret)
+        requested = CalendarRequested(
+            task_id=task_id, requested_at=requested_at, todo_count=todo_count, todos=()
+        )
+        await self.record(requested, requested_at)
+        done_at = finished_at or requested_at
+        if outcome == "STARTED":
+            await self.record(CalendarStarted(task_id=task_id, attempt=1), done_at)
+        elif outcome == "FAILURE":
+            failed = CalendarFailed(task_id=task_id, reason="the snapshot was lost", attempts=2)
+            await self.record(failed, done_at)
+        elif outcome == "SUCCESS":
+            ready = calendar_ready(task_id, size_bytes=len(CALENDAR))
+            if stored:
+                await self.blobs.put(ready.blob_key, CALENDAR, "text/calendar")
+            await self.record(ready, done_at)
+        return task_id
+
+
+@contextlib.asynccontextmanager
+async def running_tracker(
+    settings: Settings, blobs: BlobStore | None = None
+) -> AsyncIterator[Tracker]:
+    """The tracker's app on `settings`' database; its blob store is `blobs`, or (None) the one
+    its settings choose (S3 on the test's AWS endpoint)."""
+    store = await open_store(settings, SCHEMA)
+    app = create_app(settings, adapters=Adapters(store=store, blobs=blobs))
+    try:
+        async with TestClient(TestServer(app)) as client:
+            yield Tracker(client, store, settings)
+    finally:
+        await store.engine.dispose()
