@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel, ValidationError
 
 from shared.app.readiness import NotReady, Readiness
-from shared.contracts.ops_report import JOBS_OVERVIEW_PATH, JobsOverview, QueueDepth, ServiceState
+from shared.contracts.ops_report import QueueDepth, ServiceState
 from shared.contracts.topology import QUEUES, Names
 from shared.outages import is_outage
 
@@ -28,10 +28,6 @@ BACKLOG_METRIC = "outbox_backlog_events"
 DEPTH_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
 # a body read with the model its sender wrote it with
 ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-class JobsUnavailableError(Exception):
-    """The jobs part of the page could not be had; the message says why."""
 
 
 def reason(exc: BaseException, timeout_s: float) -> str:
@@ -154,28 +150,6 @@ def backlog_in(exposition: str) -> int | None:
     except ValueError:
         logger.debug("unparsable metrics exposition")
     return None
-
-
-async def fetch_jobs_overview(
-    client: aiohttp.ClientSession, tracker_url: str | None, timeout_s: float
-) -> JobsOverview:
-    """The job tracker's figures; raises JobsUnavailableError with the reason."""
-    if not tracker_url:
-        raise JobsUnavailableError("JOB_TRACKER_URL is not set")
-    url = tracker_url.rstrip("/") + JOBS_OVERVIEW_PATH
-    try:
-        async with client.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as answer:
-            body = await answer.read()
-            status = answer.status
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        logger.warning("operations page: %s did not answer: %r", url, exc)
-        raise JobsUnavailableError(f"job tracker unreachable: {reason(exc, timeout_s)}") from exc
-    if status != 200:
-        raise JobsUnavailableError(f"job tracker answered {status}")
-    try:
-        return JobsOverview.model_validate_json(body)
-    except ValidationError as exc:
-        raise JobsUnavailableError("job tracker answered something else than its figures") from exc
 
 
 async def queue_depths(sqs: Any, names: Names, timeout_s: float) -> list[QueueDepth]:

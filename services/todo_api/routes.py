@@ -7,14 +7,15 @@ from pathlib import Path
 from aiohttp import web
 
 from services.todo_api import feed_views, ops_views, views
-from services.todo_api.calendar_views import cancel_calendar_view, request_calendar_view
-from services.todo_api.idempotency import HEADER, MAX_KEY_CHARS
-from services.todo_api.schemas import Deleted, Todo, TodoIn, TodoList, TodoPatch
-from services.todo_api.tracker_proxy import (
+from services.todo_api.calendar_views import (
+    cancel_calendar_view,
     job_history_route,
     job_result_route,
     job_status_route,
+    request_calendar_view,
 )
+from services.todo_api.idempotency import HEADER, MAX_KEY_CHARS
+from services.todo_api.schemas import Deleted, Todo, TodoIn, TodoList, TodoPatch
 from shared.app.readiness import NotReady, Readiness, readiness, topic_found
 from shared.contracts.ops_report import OpsReport
 from shared.contracts.responses import (
