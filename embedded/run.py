@@ -28,7 +28,7 @@ from services.job_tracker import ops_views as tracker_ops_views
 from services.job_tracker import views as tracker_views
 from services.job_tracker.app import create_app as create_tracker
 from services.todo_api.app import create_app as create_todo_api
-from services.todo_api.app_keys import LocalTracker
+from services.todo_api.in_process_tracker import InProcessTracker
 from shared.app.app_keys import metrics_url_key
 from shared.app.heap import freeze_long_lived
 from shared.aws.clients import aws_client
@@ -132,13 +132,7 @@ async def run(base: Settings, var_dir: Path, aws_port: int) -> None:
         }
     )
     # one process: the public port answers the job routes from the tracker's own tables
-    local_tracker = LocalTracker(
-        status=functools.partial(tracker_views.job_status, tracker_app),
-        result=functools.partial(tracker_views.job_result, tracker_app),
-        history=functools.partial(tracker_views.job_history, tracker_app),
-        overview=functools.partial(tracker_ops_views.overview_of, tracker_app),
-    )
-    api_app = create_todo_api(api_settings, local_tracker=local_tracker)
+    api_app = create_todo_api(api_settings, tracker=in_process_tracker(tracker_app))
     api, api_port = await start_site(api_app, base.http_host, base.http_port)
     runners = [api, worker, tracker]
     freeze_long_lived()
@@ -152,6 +146,16 @@ async def run(base: Settings, var_dir: Path, aws_port: int) -> None:
         for runner in runners:
             await runner.cleanup()
         logger.info("stopped")
+
+
+def in_process_tracker(tracker_app: web.Application) -> InProcessTracker:
+    """todo_api's Tracker port answered by `tracker_app`'s own views, in this process."""
+    return InProcessTracker(
+        status_view=functools.partial(tracker_views.job_status, tracker_app),
+        result_view=functools.partial(tracker_views.job_result, tracker_app),
+        history_view=functools.partial(tracker_views.job_history, tracker_app),
+        overview_of=functools.partial(tracker_ops_views.overview_of, tracker_app),
+    )
 
 
 async def _until_stopped() -> None:

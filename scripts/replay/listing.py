@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shared.contracts.envelope import Envelope
+from shared.contracts.events import calendar_task_id
 
 
 def event_line(position: int, envelope: Envelope) -> str:
@@ -13,5 +14,5 @@ def event_line(position: int, envelope: Envelope) -> str:
 
 
 def task_id_of(envelope: Envelope) -> str:
-    task_id = getattr(envelope.data, "task_id", None) or envelope.correlation_id
+    task_id = calendar_task_id(envelope.data) or envelope.correlation_id
     return str(task_id) if task_id is not None else "-"

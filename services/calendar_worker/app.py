@@ -8,14 +8,14 @@ from aiohttp import web
 
 from services.calendar_worker.handlers import WorkerPorts, make_handle
 from services.calendar_worker.records import SqlRenderBook
+from services.calendar_worker.routes import ROUTES
 from services.calendar_worker.tables import SCHEMA
 from shared.app.app_keys import Adapters, blobs_key, metrics_key, settings_key, store_key
-from shared.app.readiness import queue_found, readiness, topic_found
 from shared.app.resources import aws_ctx, consumer_ctx, database_ctx, relay_ctx, service_app
 from shared.contracts.topology import CALENDAR_WORKER
 from shared.messaging.consumer import Handle
 from shared.settings import Settings
-from shared.web.http import health
+from shared.web.openapi import add_routes
 
 
 def create_app(settings: Settings, *, adapters: Adapters | None = None) -> web.Application:
@@ -23,9 +23,7 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> web.A
     app.cleanup_ctx.extend(
         [database_ctx(SCHEMA), aws_ctx, relay_ctx, consumer_ctx(CALENDAR_WORKER, _handle)]
     )
-    # the worker serves only its health and readiness (and metrics), for container checks
-    app.router.add_get("/api/v1/health", health)
-    app.router.add_get("/api/v1/ready", readiness(topic_found, queue_found(CALENDAR_WORKER)))
+    add_routes(app, ROUTES)
     return app
 
 

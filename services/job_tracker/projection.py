@@ -21,7 +21,7 @@ from services.job_tracker.records import JobBook, JobRecords, job_values, row_to
 from services.job_tracker.tables import jobs
 from shared.clock import utcnow
 from shared.contracts.envelope import Envelope
-from shared.contracts.events import AnyEvent
+from shared.contracts.events import AnyEvent, calendar_task_id
 from shared.messaging.consumer import Delivery, Handle
 
 logger = logging.getLogger(__name__)
@@ -79,8 +79,7 @@ def make_handle(book: JobBook, finished: JobFinished | None = None) -> Handle:
 
 def task_id_of(event: AnyEvent) -> UUID | None:
     """The job an event is about (None: not a calendar event)."""
-    task_id: UUID | None = getattr(event, "task_id", None)
-    return task_id
+    return calendar_task_id(event)
 
 
 def next_job(found: Job | None, task_id: UUID, envelope: Envelope) -> Job:

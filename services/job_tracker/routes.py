@@ -5,16 +5,57 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.job_tracker import ops_views, views
-from shared.app.readiness import queue_found, readiness
-from shared.contracts.ops_report import JOBS_OVERVIEW_PATH
+from shared.app.readiness import NotReady, Readiness, queue_found, readiness
+from shared.contracts.ops_report import JOBS_OVERVIEW_PATH, JobsOverview
+from shared.contracts.responses import Error, Health, JobHistory, TaskStatus
 from shared.contracts.topology import JOB_TRACKER
 from shared.web.http import health
+from shared.web.openapi import Route, add_routes
+
+ROUTES: list[Route] = [
+    Route("GET", "/api/v1/health", health, "Is the service up", responses={200: Health}, head=True),
+    Route(
+        "GET",
+        "/api/v1/ready",
+        readiness(queue_found(JOB_TRACKER)),
+        "Can this instance serve: do its database and broker answer",
+        responses={200: Readiness, 503: NotReady},
+        head=True,
+    ),
+    Route(
+        "GET",
+        "/api/v1/todos/ical",
+        views.history_view,
+        "Calendar jobs, newest first, a page at a time",
+        responses={200: JobHistory, 400: Error},
+        head=True,
+    ),
+    Route(
+        "GET",
+        "/api/v1/todos/ical/{task_id}/status",
+        views.status_view,
+        "Where a calendar job stands (Celery state names)",
+        responses={200: TaskStatus, 404: Error},
+        head=True,
+    ),
+    Route(
+        "GET",
+        "/api/v1/todos/ical/{task_id}/result",
+        views.result_view,
+        "Download a finished calendar",
+        responses={200: "text/calendar", 404: Error, 410: Error},
+        head=True,
+    ),
+    Route(
+        "GET",
+        JOBS_OVERVIEW_PATH,
+        ops_views.jobs_overview_view,
+        "The jobs in figures, for the operations page",
+        responses={200: JobsOverview},
+        head=True,
+    ),
+]
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/api/v1/health", health)
-    app.router.add_get("/api/v1/ready", readiness(queue_found(JOB_TRACKER)))
-    app.router.add_get("/api/v1/todos/ical", views.history_view)
-    app.router.add_get("/api/v1/todos/ical/{task_id}/status", views.status_view)
-    app.router.add_get("/api/v1/todos/ical/{task_id}/result", views.result_view)
-    app.router.add_get(JOBS_OVERVIEW_PATH, ops_views.jobs_overview_view)
+    add_routes(app, ROUTES)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import ClientSession, web
 
 from services.todo_api.app_keys import (
-    LocalTracker,
     book_key,
-    local_tracker_key,
     settings_key,
     store_key,
     tracker_client_key,
+    tracker_key,
 )
 from services.todo_api.cross_site import refuse_cross_site
 from services.todo_api.list_version import seed_list_version
@@ -22,7 +21,8 @@ from services.todo_api.projection import seed_todo_ids
 from services.todo_api.records import SqlTodoBook
 from services.todo_api.routes import ROUTES, setup_routes
 from services.todo_api.tables import SCHEMA
-from services.todo_api.tracker_proxy import tracker_timeout
+from services.todo_api.tracker import Tracker
+from services.todo_api.tracker_proxy import HttpTracker, tracker_timeout
 from services.todo_api.upgrade import upgrade_ctx
 from shared.app.app_keys import Adapters
 from shared.app.resources import aws_ctx, database_ctx, relay_ctx, service_app
@@ -34,14 +34,13 @@ def create_app(
     settings: Settings,
     *,
     adapters: Adapters | None = None,
-    local_tracker: LocalTracker | None = None,
+    tracker: Tracker | None = None,
 ) -> web.Application:
-    """The todo API; `local_tracker` answers the job routes in process instead of over HTTP."""
+    """The todo API; it asks the job tracker through `tracker`, or (None) over HTTP at
+    JOB_TRACKER_URL."""
     app = service_app(settings, adapters)
     app.on_response_prepare.append(send_page_headers)
     app.middlewares.append(refuse_cross_site)
-    if local_tracker is not None:
-        app[local_tracker_key] = local_tracker
     app.cleanup_ctx.extend(
         [
             # an older database is brought up to this code's schema before it is opened
@@ -50,7 +49,7 @@ def create_app(
             records_ctx,
             aws_ctx,
             relay_ctx,
-            tracker_client_ctx,
+            tracker_ctx(tracker),
         ]
     )
     app.cleanup_ctx.append(ops_report_ctx)
@@ -67,7 +66,17 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-async def tracker_client_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with ClientSession(timeout=tracker_timeout(app[settings_key])) as client:
-        app[tracker_client_key] = client
-        yield
+def tracker_ctx(given: Tracker | None) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The HTTP client (the operations page's probes use it too) and the tracker: `given`, or
+    the tracker at JOB_TRACKER_URL asked with that client."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[settings_key]
+        async with ClientSession(timeout=tracker_timeout(settings)) as client:
+            app[tracker_client_key] = client
+            app[tracker_key] = (
+                given if given is not None else HttpTracker(client, settings.job_tracker_url)
+            )
+            yield
+
+    return ctx

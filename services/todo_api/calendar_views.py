@@ -1,5 +1,6 @@
 """Calendar jobs: the request records CalendarRequested and the cancel CalendarCancelled, each
-answered 202 at once (the cancel takes effect when the calendar worker revokes the job)."""
+answered 202 at once (the cancel takes effect when the calendar worker revokes the job); a job's
+status, result and the history are the job tracker's answers (the Tracker port, tracker.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ import functools
 from aiohttp import web
 
 from services.todo_api import handlers
-from services.todo_api.app_keys import blobs_key, book_key, settings_key
+from services.todo_api.app_keys import blobs_key, book_key, settings_key, tracker_key
 from services.todo_api.commands import CancelCalendar, RequestCalendar
 from services.todo_api.idempotency import KeyReusedError
 from services.todo_api.todo import CalendarFinishedError, CalendarNotFoundError
-from services.todo_api.tracker_proxy import tracker_job_status
 from services.todo_api.views import keyed_request
 from shared.contracts.responses import TaskAccepted, TaskCancelled
 from shared.contracts.task_ids import is_issued, issue_task_id, parse_task_id
@@ -45,7 +45,7 @@ async def cancel_calendar_view(request: web.Request) -> web.Response:
     if task_id is None or not is_issued(request.app[settings_key].task_secret, task_id):
         raise not_found(TASK_NOT_FOUND)
     bind_job(task_id)
-    job_status = functools.partial(tracker_job_status, request, task_id)
+    job_status = functools.partial(request.app[tracker_key].task_status, request, task_id)
     try:
         status = await handlers.cancel_calendar(
             CancelCalendar(task_id), request.app[book_key], job_status
@@ -57,3 +57,15 @@ async def cancel_calendar_view(request: web.Request) -> web.Response:
     status_url = public_url(request, f"/api/v1/todos/ical/{task_id}/status")
     cancelled = TaskCancelled(task_id=task_id, task_status=status, task_url=status_url)
     return json_response(cancelled, status=202)
+
+
+async def job_status_route(request: web.Request) -> web.StreamResponse:
+    return await request.app[tracker_key].status(request)
+
+
+async def job_result_route(request: web.Request) -> web.StreamResponse:
+    return await request.app[tracker_key].result(request)
+
+
+async def job_history_route(request: web.Request) -> web.StreamResponse:
+    return await request.app[tracker_key].history(request)

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from shared.contracts.ops_report import JOBS_OVERVIEW_PATH, JobsOverview, QueueDepth, ServiceState
+from shared.app.readiness import NotReady, Readiness
+from shared.contracts.ops_report import QueueDepth, ServiceState
 from shared.contracts.topology import QUEUES, Names
 from shared.outages import is_outage
 
@@ -25,17 +26,8 @@ METRICS_PATH = "/metrics"
 # the relay's gauge in shared/observability/metrics.py
 BACKLOG_METRIC = "outbox_backlog_events"
 DEPTH_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-
-
-class JobsUnavailableError(Exception):
-    """The jobs part of the page could not be had; the message says why."""
-
-
-class Readiness(BaseModel):
-    """A service's answer on /api/v1/ready: 200 with its checks, or 503 with an error too."""
-
-    checks: dict[str, str] = Field(default_factory=dict)
-    error: str | None = None
+# a body read with the model its sender wrote it with
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def reason(exc: BaseException, timeout_s: float) -> str:
@@ -84,39 +76,53 @@ async def probe_service(
         _readiness(client, root + READY_PATH, timeout_s),
         _backlog(client, metrics_url, timeout_s),
     )
-    status, readiness = ready
-    return service_state(service, status == 200, readiness, backlog)
+    return service_state(service, ready, backlog)
 
 
 def service_state(
-    service: str, is_ready: bool, readiness: Readiness, outbox_backlog: int | None
+    service: str, answer: Readiness | NotReady, outbox_backlog: int | None
 ) -> ServiceState:
+    if isinstance(answer, Readiness):
+        return ServiceState(
+            service=service,
+            status="ready",
+            checks=answer.checks,
+            outbox_backlog=outbox_backlog,
+            error=None,
+        )
     return ServiceState(
         service=service,
-        status="ready" if is_ready else "not ready",
-        checks=readiness.checks,
+        status="not ready",
+        checks=answer.checks,
         outbox_backlog=outbox_backlog,
-        error=None if is_ready else readiness.error or "not ready",
+        error=answer.error or "not ready",
     )
 
 
 async def _readiness(
     client: aiohttp.ClientSession, url: str, timeout_s: float
-) -> tuple[int, Readiness]:
+) -> Readiness | NotReady:
+    """The service's answer, read with the models its readiness view writes; an answer without
+    them (not ours, or cut short) still says ready or not by its status, with no checks."""
     try:
         async with client.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as answer:
             body = await answer.read()
             status = answer.status
     except (aiohttp.ClientError, TimeoutError) as exc:
         logger.warning("operations page: %s did not answer: %r", url, exc)
-        return 0, Readiness(error=f"unreachable: {reason(exc, timeout_s)}")
+        return NotReady(error=f"unreachable: {reason(exc, timeout_s)}", checks={})
+    if status == 200:
+        return _parsed(Readiness, body) or Readiness(status="ready", checks={})
+    if status == 503:
+        return _parsed(NotReady, body) or NotReady(error="", checks={})
+    return NotReady(error=f"{READY_PATH} answered {status}", checks={})
+
+
+def _parsed(model: type[ModelT], body: bytes) -> ModelT | None:
     try:
-        readiness = Readiness.model_validate_json(body)
+        return model.model_validate_json(body)
     except ValidationError:
-        readiness = Readiness()
-    if status not in (200, 503):
-        readiness = Readiness(error=f"{READY_PATH} answered {status}")
-    return status, readiness
+        return None
 
 
 async def _backlog(
@@ -144,28 +150,6 @@ def backlog_in(exposition: str) -> int | None:
     except ValueError:
         logger.debug("unparsable metrics exposition")
     return None
-
-
-async def fetch_jobs_overview(
-    client: aiohttp.ClientSession, tracker_url: str | None, timeout_s: float
-) -> JobsOverview:
-    """The job tracker's figures; raises JobsUnavailableError with the reason."""
-    if not tracker_url:
-        raise JobsUnavailableError("JOB_TRACKER_URL is not set")
-    url = tracker_url.rstrip("/") + JOBS_OVERVIEW_PATH
-    try:
-        async with client.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as answer:
-            body = await answer.read()
-            status = answer.status
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        logger.warning("operations page: %s did not answer: %r", url, exc)
-        raise JobsUnavailableError(f"job tracker unreachable: {reason(exc, timeout_s)}") from exc
-    if status != 200:
-        raise JobsUnavailableError(f"job tracker answered {status}")
-    try:
-        return JobsOverview.model_validate_json(body)
-    except ValidationError as exc:
-        raise JobsUnavailableError("job tracker answered something else than its figures") from exc
 
 
 async def queue_depths(sqs: Any, names: Names, timeout_s: float) -> list[QueueDepth]:

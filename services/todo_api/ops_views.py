@@ -7,7 +7,6 @@ wait for it rather than start their own."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,25 +14,18 @@ from aiohttp import web
 
 from services.todo_api.app_keys import (
     aws_key,
-    local_tracker_key,
     metrics_url_key,
     settings_key,
     tracker_client_key,
+    tracker_key,
 )
-from services.todo_api.ops_probes import (
-    JobsUnavailableError,
-    fetch_jobs_overview,
-    probe_service,
-    queue_depths,
-    reason,
-)
+from services.todo_api.ops_probes import probe_service, queue_depths
 from services.todo_api.shared_result import SharedResult
+from services.todo_api.tracker import JobsUnavailableError
 from shared.clock import utcnow
 from shared.contracts.ops_report import JobsOverview, OpsReport
 from shared.contracts.topology import Names
 from shared.web.http import json_response
-
-logger = logging.getLogger(__name__)
 
 OPS_PAGE = Path(__file__).parent / "static" / "ops.html"
 # how long one computation of the report answers every viewer: the page refreshes every 5 s, so
@@ -101,16 +93,7 @@ def own_url(request: web.Request) -> str:
 
 
 async def _jobs(app: web.Application, timeout_s: float) -> tuple[JobsOverview | None, str | None]:
-    local = app.get(local_tracker_key)
     try:
-        if local is not None and local.overview is not None:
-            async with asyncio.timeout(timeout_s):
-                return await local.overview(), None
-        tracker_url = app[settings_key].job_tracker_url
-        return await fetch_jobs_overview(app[tracker_client_key], tracker_url, timeout_s), None
+        return await app[tracker_key].overview(timeout_s), None
     except JobsUnavailableError as exc:
         return None, str(exc)
-    # the tracker's tables in this process (the embedded mode): whatever keeps them from answering
-    except Exception as exc:
-        logger.warning("operations page: jobs overview failed: %r", exc)
-        return None, f"database: {reason(exc, timeout_s)}"

@@ -7,14 +7,15 @@ from pathlib import Path
 from aiohttp import web
 
 from services.todo_api import feed_views, ops_views, views
-from services.todo_api.calendar_views import cancel_calendar_view, request_calendar_view
-from services.todo_api.idempotency import HEADER, MAX_KEY_CHARS
-from services.todo_api.schemas import Deleted, Todo, TodoIn, TodoList, TodoPatch
-from services.todo_api.tracker_proxy import (
+from services.todo_api.calendar_views import (
+    cancel_calendar_view,
     job_history_route,
     job_result_route,
     job_status_route,
+    request_calendar_view,
 )
+from services.todo_api.idempotency import HEADER, MAX_KEY_CHARS
+from services.todo_api.schemas import Deleted, Todo, TodoIn, TodoList, TodoPatch
 from shared.app.readiness import NotReady, Readiness, readiness, topic_found
 from shared.contracts.ops_report import OpsReport
 from shared.contracts.responses import (
@@ -164,16 +165,23 @@ ROUTES: list[Route] = [
 ]
 
 
+async def index(_request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "index.html")
+
+
 def setup_routes(app: web.Application, routes: list[Route]) -> None:
+    """`routes` and their OpenAPI document; the document and the web page are served beside the
+    routes it describes, not described in it."""
     document = openapi_document("TaskOverflow Events", "1.0.0", routes)
 
     async def openapi(_request: web.Request) -> web.Response:
         return json_response(document)
 
-    async def index(_request: web.Request) -> web.FileResponse:
-        return web.FileResponse(STATIC_DIR / "index.html")
-
-    add_routes(app, routes)
-    app.router.add_get("/api/v1/openapi.json", openapi)
-    app.router.add_get("/", index)
+    beside_the_api = [
+        Route("GET", "/api/v1/openapi.json", openapi, "This document", head=True),
+        Route("GET", "/", index, "The web page", responses={200: "text/html"}, head=True),
+    ]
+    add_routes(app, [*routes, *beside_the_api])
+    # a Route is one method on one path; the static files are every path under a prefix, which
+    # aiohttp's static resource serves (safe joins, conditional and ranged requests)
     app.router.add_static("/static", STATIC_DIR)

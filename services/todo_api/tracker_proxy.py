@@ -1,8 +1,5 @@
-"""The job routes on the public base URL: forwarded to the job tracker, or in process.
-
-Services started on their own forward over HTTP to JOB_TRACKER_URL; the embedded mode hands
-todo_api the tracker's views, which saves a request per status poll. A cancel asks the tracker
-the same way whether its job has finished.
+"""The Tracker port (tracker.py) over HTTP: the job routes forwarded to JOB_TRACKER_URL, a
+cancel's question of the job's state and the operations page's jobs figures asked there.
 
 The tracker may be silent for JOB_TRACKER_READ_TIMEOUT_MS at most; a transfer as a whole has no
 limit, so a slow client still gets a large file. A tracker that fails or goes silent once the
@@ -13,20 +10,27 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from uuid import UUID
 
 import aiohttp
 from aiohttp import web
+from pydantic import ValidationError
 
-from services.todo_api.app_keys import local_tracker_key, settings_key, tracker_client_key
+from services.todo_api.ops_probes import reason
+from services.todo_api.tracker import JobsUnavailableError, task_status_in
 from shared.aws.blobs import CHUNK_BYTES
+from shared.contracts.ops_report import JOBS_OVERVIEW_PATH, JobsOverview
 from shared.contracts.trace_context import TRACEPARENT, current_traceparent
 from shared.observability import log_context
 from shared.observability.tracing import REQUEST_ID
 from shared.outages import DependencyUnavailableError
 from shared.settings import Settings
 from shared.web.http import json_error
+
+logger = logging.getLogger(__name__)
 
 PASSED_HEADERS = ("Content-Type", "Content-Disposition")
 NO_TRACKER = "Calendar jobs are not available: JOB_TRACKER_URL is not set"
@@ -44,36 +48,69 @@ def tracker_timeout(settings: Settings) -> aiohttp.ClientTimeout:
     )
 
 
-async def job_status_route(request: web.Request) -> web.StreamResponse:
-    if local := request.app.get(local_tracker_key):
-        return await local.status(request)
-    return await forward_to_tracker(request)
+@dataclass(frozen=True)
+class HttpTracker:
+    """The Tracker port over HTTP: each question goes to the tracker at `url` (JOB_TRACKER_URL;
+    None: not set, which every answer says) with the public host and scheme."""
 
+    client: aiohttp.ClientSession
+    url: str | None
 
-async def job_result_route(request: web.Request) -> web.StreamResponse:
-    if local := request.app.get(local_tracker_key):
-        return await local.result(request)
-    return await forward_to_tracker(request)
+    async def status(self, request: web.Request) -> web.StreamResponse:
+        return await self._forward(request)
 
+    async def result(self, request: web.Request) -> web.StreamResponse:
+        return await self._forward(request)
 
-async def job_history_route(request: web.Request) -> web.StreamResponse:
-    local = request.app.get(local_tracker_key)
-    if local is not None and local.history is not None:
-        return await local.history(request)
-    return await forward_to_tracker(request)
+    async def history(self, request: web.Request) -> web.StreamResponse:
+        return await self._forward(request)
 
+    async def task_status(self, request: web.Request, task_id: UUID) -> str:
+        if not self.url:
+            raise web.HTTPServiceUnavailable(
+                text=json.dumps({"error": NO_TRACKER}), content_type="application/json"
+            )
+        url = f"{self.url.rstrip('/')}/api/v1/todos/ical/{task_id}/status"
+        try:
+            async with self.client.get(url, headers=_forwarded(request)) as upstream:
+                return task_status_in(upstream.status, await upstream.text())
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DependencyUnavailableError(f"job tracker: {exc!r}") from exc
 
-async def forward_to_tracker(request: web.Request) -> web.StreamResponse:
-    tracker_url = request.app[settings_key].job_tracker_url
-    if not tracker_url:
-        return json_error(NO_TRACKER, 503)
-    url = tracker_url.rstrip("/") + request.rel_url.raw_path_qs
-    try:
-        upstream = await request.app[tracker_client_key].get(url, headers=_forwarded(request))
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise DependencyUnavailableError(f"job tracker: {exc!r}") from exc
-    async with upstream:
-        return await _relay(request, upstream)
+    async def overview(self, timeout_s: float) -> JobsOverview:
+        if not self.url:
+            raise JobsUnavailableError("JOB_TRACKER_URL is not set")
+        url = self.url.rstrip("/") + JOBS_OVERVIEW_PATH
+        try:
+            async with self.client.get(
+                url, timeout=aiohttp.ClientTimeout(total=timeout_s)
+            ) as answer:
+                body = await answer.read()
+                status = answer.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            logger.warning("operations page: %s did not answer: %r", url, exc)
+            raise JobsUnavailableError(
+                f"job tracker unreachable: {reason(exc, timeout_s)}"
+            ) from exc
+        if status != 200:
+            raise JobsUnavailableError(f"job tracker answered {status}")
+        try:
+            return JobsOverview.model_validate_json(body)
+        except ValidationError as exc:
+            raise JobsUnavailableError(
+                "job tracker answered something else than its figures"
+            ) from exc
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        if not self.url:
+            return json_error(NO_TRACKER, 503)
+        url = self.url.rstrip("/") + request.rel_url.raw_path_qs
+        try:
+            upstream = await self.client.get(url, headers=_forwarded(request))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DependencyUnavailableError(f"job tracker: {exc!r}") from exc
+        async with upstream:
+            return await _relay(request, upstream)
 
 
 async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
@@ -98,28 +135,6 @@ async def _body(upstream: aiohttp.ClientResponse) -> AsyncGenerator[bytes]:
         raise DependencyUnavailableError(f"job tracker: {exc!r}") from exc
 
 
-async def tracker_job_status(request: web.Request, task_id: UUID) -> str:
-    """The job's task_status as the tracker answers its status route (`request`: one whose path
-    names the job)."""
-    if local := request.app.get(local_tracker_key):
-        answer = await local.status(request)
-        assert isinstance(answer, web.Response), "the tracker's status view answers in full"
-        return _task_status(answer.status, answer.text or "")
-    tracker_url = request.app[settings_key].job_tracker_url
-    if not tracker_url:
-        raise web.HTTPServiceUnavailable(
-            text=json.dumps({"error": NO_TRACKER}), content_type="application/json"
-        )
-    url = f"{tracker_url.rstrip('/')}/api/v1/todos/ical/{task_id}/status"
-    try:
-        async with request.app[tracker_client_key].get(
-            url, headers=_forwarded(request)
-        ) as upstream:
-            return _task_status(upstream.status, await upstream.text())
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise DependencyUnavailableError(f"job tracker: {exc!r}") from exc
-
-
 def _forwarded(request: web.Request) -> dict[str, str]:
     """The public host and scheme (the tracker builds absolute URLs from them), and the request's
     id and trace context, so the tracker's lines and spans join the request's."""
@@ -130,10 +145,3 @@ def _forwarded(request: web.Request) -> dict[str, str]:
     if (traceparent := current_traceparent()) is not None:
         headers[TRACEPARENT] = traceparent
     return headers
-
-
-def _task_status(code: int, body: str) -> str:
-    # the task id is issued, so the tracker answers 200: anything else is the tracker's trouble
-    if code != 200:
-        raise DependencyUnavailableError(f"job tracker answered {code} to a status request")
-    return str(json.loads(body)["task_status"])

@@ -17,6 +17,7 @@ from aiohttp import web
 from shared.app.app_keys import metrics_key, metrics_url_key, settings_key
 from shared.observability.metrics import Metrics, metrics_view
 from shared.web.http import json_errors
+from shared.web.openapi import Route, add_routes
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,8 @@ METRICS_PATH = "/metrics"
 def metrics_app(metrics: Metrics) -> web.Application:
     """GET /metrics of `metrics`, errors as JSON like every other answer."""
     app = web.Application(middlewares=[json_errors])
-    app.router.add_get(METRICS_PATH, metrics_view(metrics))
+    scrape = Route("GET", METRICS_PATH, metrics_view(metrics), "Prometheus scrape", head=True)
+    add_routes(app, [scrape])
     return app
 
 

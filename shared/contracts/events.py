@@ -44,11 +44,20 @@ class TodoDeleted(Fact):
     deleted_at: datetime
 
 
-class CalendarRequested(Fact):
+class CalendarFact(Fact):
+    """An event about one calendar job, which its `task_id` names.
+
+    `type` is declared here only to keep the JSON's key order: pydantic puts a base's fields
+    first, and every calendar event has always been written `type`, `task_id`, then its own."""
+
+    type: str
+    task_id: UUID
+
+
+class CalendarRequested(CalendarFact):
     """A calendar job; `todos` is the snapshot, or None when it sits in the blob store."""
 
     type: Literal["CalendarRequested"] = "CalendarRequested"
-    task_id: UUID
     requested_at: datetime
     todo_count: int
     todos: tuple[TodoSnapshot, ...] | None = None
@@ -56,54 +65,48 @@ class CalendarRequested(Fact):
     snapshot_key: str | None = None
 
 
-class CalendarStarted(Fact):
+class CalendarStarted(CalendarFact):
     type: Literal["CalendarStarted"] = "CalendarStarted"
-    task_id: UUID
     attempt: int
 
 
-class CalendarProgress(Fact):
+class CalendarProgress(CalendarFact):
     """How far a large calendar's render has got: `done` of its `total` todos, on `attempt`."""
 
     type: Literal["CalendarProgress"] = "CalendarProgress"
-    task_id: UUID
     attempt: int
     done: int
     total: int
 
 
-class CalendarReady(Fact):
+class CalendarReady(CalendarFact):
     type: Literal["CalendarReady"] = "CalendarReady"
-    task_id: UUID
     blob_key: str
     size_bytes: int
     sha256: str
     event_count: int
 
 
-class CalendarFailed(Fact):
+class CalendarFailed(CalendarFact):
     type: Literal["CalendarFailed"] = "CalendarFailed"
-    task_id: UUID
     reason: str
     attempts: int
 
 
-class CalendarCancelled(Fact):
+class CalendarCancelled(CalendarFact):
     """The client asked to cancel the job. Whether the cancel wins over the render is the
     worker's to decide: CalendarRevoked if it does, the job's outcome if the render ended first."""
 
     type: Literal["CalendarCancelled"] = "CalendarCancelled"
-    task_id: UUID
     cancelled_at: datetime
 
 
-class CalendarRevoked(Fact):
+class CalendarRevoked(CalendarFact):
     """The cancel won: the job was not rendered, or its render stopped and stored nothing. The
     worker records it in the job's render stream, where it and an outcome compete for one
     version, so a job has exactly one of CalendarReady, CalendarFailed and CalendarRevoked."""
 
     type: Literal["CalendarRevoked"] = "CalendarRevoked"
-    task_id: UUID
     revoked_at: datetime
 
 
@@ -146,3 +149,8 @@ CALENDAR_EVENT_TYPES = (
 )
 # the events that end a calendar job, decided in its render stream: a job has one of them at most
 OUTCOME_EVENTS = frozenset({"CalendarReady", "CalendarFailed", "CalendarRevoked"})
+
+
+def calendar_task_id(event: AnyEvent) -> UUID | None:
+    """The calendar job an event is about (None: not a calendar event)."""
+    return event.task_id if isinstance(event, CalendarFact) else None

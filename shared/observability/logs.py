@@ -41,12 +41,12 @@ class TextFormatter(logging.Formatter):
 
 
 def _tags(record: logging.LogRecord) -> str:
-    task = getattr(record, "task_id", None)
+    values = {field: getattr(record, field, None) for field, _tag, _width in _TAGS}
     found = []
     for field, tag, width in _TAGS:
-        value = getattr(record, field, None)
+        value = values[field]
         # the correlation id of a calendar event is its task id: said once
-        if value is not None and not (field == "correlation_id" and value == task):
+        if value is not None and not (field == "correlation_id" and value == values["task_id"]):
             found.append(f"{tag}={str(value)[:width]}")
     return " ".join(found)
 

@@ -43,6 +43,7 @@ from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, S
 from opentelemetry.util.types import AttributeValue
 
 from shared.contracts.envelope import Envelope, stored_traceparent
+from shared.contracts.events import calendar_task_id
 from shared.contracts.task_ids import parse_task_id
 from shared.contracts.trace_context import TRACEPARENT, format_traceparent, parent_context
 from shared.observability import log_context
@@ -297,7 +298,7 @@ def consuming(service: str, queue: str, envelope: Envelope, message_id: str) -> 
     service_tracer = tracer(service)
     parent = parent_context(envelope.traceparent)
     consumer_span = _start_span(service_tracer, f"process {queue}", parent, SpanKind.CONSUMER)
-    task_id = getattr(envelope.data, "task_id", None)
+    task_id = calendar_task_id(envelope.data)
     log_context.bind(
         service=service,
         trace_id=_trace_id(consumer_span),

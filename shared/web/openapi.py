@@ -1,4 +1,5 @@
-"""An OpenAPI 3.1 document generated from the route table and its pydantic models."""
+"""The route table every app declares its routes in (`Route`, `add_routes`), and the OpenAPI 3.1
+document generated from a table and its pydantic models."""
 
 from __future__ import annotations
 
@@ -39,11 +40,20 @@ class Route:
     # for answers without a body (304)
     responses: dict[int, type[BaseModel] | str] = field(default_factory=dict)
     query: Sequence[Query] = ()
+    # a GET that HEAD also reaches (aiohttp's allow_head)
+    head: bool = False
+
+    def __post_init__(self) -> None:
+        if self.head and self.method != "GET":
+            raise ValueError(f"only a GET answers HEAD too: {self.method} {self.path}")
 
 
 def add_routes(app: web.Application, routes: Sequence[Route]) -> None:
     for route in routes:
-        app.router.add_route(route.method, route.path, route.handler)
+        if route.head:
+            app.router.add_get(route.path, route.handler, allow_head=True)
+        else:
+            app.router.add_route(route.method, route.path, route.handler)
 
 
 def openapi_document(title: str, version: str, routes: Sequence[Route]) -> dict[str, Any]:

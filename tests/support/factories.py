@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import (
     CalendarCancelled,
+    CalendarFact,
     CalendarReady,
     CalendarRequested,
     CalendarRevoked,
@@ -86,9 +87,8 @@ def revoked_envelope(task_id: UUID, version: int = 1) -> Envelope:
 
 def task_of(envelope: Envelope) -> UUID:
     """The job a calendar event's envelope is about."""
-    task_id = getattr(envelope.data, "task_id", None)
-    assert isinstance(task_id, UUID), envelope.type
-    return task_id
+    assert isinstance(envelope.data, CalendarFact), envelope.type
+    return envelope.data.task_id
 
 
 def delivery(

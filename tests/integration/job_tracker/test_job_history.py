@@ -13,8 +13,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.job_tracker import views as tracker_views
+from services.job_tracker.ops_views import overview_of
 from services.todo_api.app import create_app as create_todo_api
-from services.todo_api.app_keys import LocalTracker
+from services.todo_api.in_process_tracker import InProcessTracker
 from shared.aws.blobs import InMemoryBlobStore
 from shared.clock import utcnow
 from shared.contracts.task_ids import issue_task_id
@@ -231,7 +232,7 @@ class TestOnTheApisPort:
         if answered == "in process":
             app = create_todo_api(
                 service_settings.model_copy(update={"job_tracker_url": None}),
-                local_tracker=_local(tracker),
+                tracker=_local(tracker),
             )
         else:
             tracker_url = str(tracker.client.make_url(""))
@@ -253,10 +254,11 @@ class TestOnTheApisPort:
         assert reason.startswith("limit must be")
 
 
-def _local(tracker: Tracker) -> LocalTracker:
+def _local(tracker: Tracker) -> InProcessTracker:
     app = tracker.client.app
-    return LocalTracker(
-        status=functools.partial(tracker_views.job_status, app),
-        result=functools.partial(tracker_views.job_result, app),
-        history=functools.partial(tracker_views.job_history, app),
+    return InProcessTracker(
+        status_view=functools.partial(tracker_views.job_status, app),
+        result_view=functools.partial(tracker_views.job_result, app),
+        history_view=functools.partial(tracker_views.job_history, app),
+        overview_of=functools.partial(overview_of, app),
     )

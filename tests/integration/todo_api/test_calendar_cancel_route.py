@@ -13,7 +13,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.todo_api.app import create_app
-from services.todo_api.app_keys import LocalTracker, store_key
+from services.todo_api.app_keys import store_key
+from services.todo_api.in_process_tracker import InProcessTracker
+from shared.contracts.ops_report import JobsOverview
 from shared.contracts.task_ids import issue_task_id
 from shared.messaging.outbox import SqlOutbox
 from shared.settings import Settings
@@ -37,6 +39,9 @@ class FakeTracker:
     async def not_asked(self, _request: web.Request) -> web.StreamResponse:
         raise AssertionError("a cancel asks only for the status")
 
+    async def no_figures(self) -> JobsOverview:
+        raise AssertionError("a cancel asks only for the status")
+
 
 @pytest.fixture
 def tracker() -> FakeTracker:
@@ -48,8 +53,13 @@ async def client(
     request: pytest.FixtureRequest, service_settings: Settings, tracker: FakeTracker
 ) -> AsyncIterator[Client]:
     if request.param == "in process":
-        local = LocalTracker(status=tracker.status_view, result=tracker.not_asked)
-        app = create_app(service_settings, local_tracker=local)
+        local = InProcessTracker(
+            status_view=tracker.status_view,
+            result_view=tracker.not_asked,
+            history_view=tracker.not_asked,
+            overview_of=tracker.no_figures,
+        )
+        app = create_app(service_settings, tracker=local)
         async with TestClient(TestServer(app)) as client:
             yield client
         return

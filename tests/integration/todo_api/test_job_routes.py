@@ -9,7 +9,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.todo_api.app import create_app
-from services.todo_api.app_keys import LocalTracker
+from services.todo_api.in_process_tracker import InProcessTracker
+from shared.contracts.ops_report import JobsOverview
 from shared.settings import Settings
 
 Client = TestClient[web.Request, web.Application]
@@ -22,13 +23,20 @@ async def answered_here(request: web.Request) -> web.StreamResponse:
     return web.json_response({"route": route, "task_id": request.match_info["task_id"]})
 
 
+async def no_figures() -> JobsOverview:
+    raise AssertionError("the job routes ask for no figures")
+
+
 @pytest.fixture
 async def client(service_settings: Settings) -> AsyncIterator[Client]:
     # no JOB_TRACKER_URL: only the local tracker can answer
-    local = LocalTracker(status=answered_here, result=answered_here)
-    app = create_app(
-        service_settings.model_copy(update={"job_tracker_url": None}), local_tracker=local
+    local = InProcessTracker(
+        status_view=answered_here,
+        result_view=answered_here,
+        history_view=answered_here,
+        overview_of=no_figures,
     )
+    app = create_app(service_settings.model_copy(update={"job_tracker_url": None}), tracker=local)
     async with TestClient(TestServer(app)) as client:
         yield client
 

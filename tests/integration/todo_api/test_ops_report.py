@@ -26,7 +26,7 @@ from services.job_tracker.app import create_app as create_tracker
 from services.job_tracker.jobs import Status
 from services.job_tracker.ops_views import overview_of
 from services.todo_api.app import create_app as create_todo_api
-from services.todo_api.app_keys import LocalTracker
+from services.todo_api.in_process_tracker import InProcessTracker
 from shared.app.app_keys import metrics_url_key
 from shared.aws.clients import aws_client
 from shared.contracts.ops_report import JobsOverview
@@ -89,10 +89,10 @@ def worker_url(worker: Served) -> str:
 
 @contextlib.asynccontextmanager
 async def todo_api(base: Settings, **changes: Any) -> AsyncIterator[Client]:
-    local_tracker = changes.pop("local_tracker", None)
+    tracker = changes.pop("tracker", None)
     middlewares = changes.pop("middlewares", [])
     settings = base.with_embedded_database("todo_api").model_copy(update=changes)
-    app = create_todo_api(settings, local_tracker=local_tracker)
+    app = create_todo_api(settings, tracker=tracker)
     # innermost: a test's hook sees the request just before the view does
     app.middlewares.extend(middlewares)
     async with TestClient(TestServer(app)) as client:
@@ -356,8 +356,13 @@ class TestPublicReasons:
             cause = OSError("connect to db.internal (10.0.3.7:5432) failed")
             raise OperationalError("SELECT count(*)", {}, cause)
 
-        local = LocalTracker(status=unanswered, result=unanswered, overview=database_away)
-        async with todo_api(base, local_tracker=local) as client:
+        local = InProcessTracker(
+            status_view=unanswered,
+            result_view=unanswered,
+            history_view=unanswered,
+            overview_of=database_away,
+        )
+        async with todo_api(base, tracker=local) as client:
             report = await ops(client)
 
         assert report["jobs_error"] == "database: unreachable"
@@ -410,14 +415,15 @@ class TestJobsInProcess:
         self, base: Settings
     ) -> None:
         tracker = create_tracker(base.with_embedded_database("job_tracker"))
-        local = LocalTracker(
-            status=functools.partial(tracker_views.job_status, tracker),
-            result=functools.partial(tracker_views.job_result, tracker),
-            overview=functools.partial(overview_of, tracker),
+        local = InProcessTracker(
+            status_view=functools.partial(tracker_views.job_status, tracker),
+            result_view=functools.partial(tracker_views.job_result, tracker),
+            history_view=functools.partial(tracker_views.job_history, tracker),
+            overview_of=functools.partial(overview_of, tracker),
         )
         async with (
             serving(tracker),
-            todo_api(base, job_tracker_url=None, local_tracker=local) as client,
+            todo_api(base, job_tracker_url=None, tracker=local) as client,
         ):
             report = await ops(client)
 
@@ -431,8 +437,13 @@ class TestJobsInProcess:
         async def database_away() -> JobsOverview:
             raise ConnectionRefusedError("database away")
 
-        local = LocalTracker(status=unanswered, result=unanswered, overview=database_away)
-        async with todo_api(base, local_tracker=local) as client:
+        local = InProcessTracker(
+            status_view=unanswered,
+            result_view=unanswered,
+            history_view=unanswered,
+            overview_of=database_away,
+        )
+        async with todo_api(base, tracker=local) as client:
             report = await ops(client)
 
         assert report["jobs"] is None

@@ -1,0 +1,55 @@
+"""What todo_api asks of the job tracker (a port): the answers of the job routes on the public
+base URL, a job's state for a cancel, and the jobs figures of the operations page.
+
+Two adapters answer it: `tracker_proxy.HttpTracker` asks JOB_TRACKER_URL (services started on
+their own), `in_process_tracker.InProcessTracker` calls the tracker's own views in this process
+(the embedded mode, which saves a request per status poll). todo_api imports nothing of the
+tracker: embedded/run.py alone hands it the tracker's views. Both adapters are held to the same
+answers by tests/integration/test_tracker_contract.py.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Protocol
+from uuid import UUID
+
+from aiohttp import web
+
+from shared.contracts.ops_report import JobsOverview
+from shared.outages import DependencyUnavailableError
+
+
+class JobsUnavailableError(Exception):
+    """The jobs figures could not be had; the message says why in a few public words."""
+
+
+class Tracker(Protocol):
+    async def status(self, request: web.Request) -> web.StreamResponse:
+        """The tracker's answer to the status route the request's path names."""
+        ...
+
+    async def result(self, request: web.Request) -> web.StreamResponse:
+        """The tracker's answer to the result route: the calendar file, streamed."""
+        ...
+
+    async def history(self, request: web.Request) -> web.StreamResponse:
+        """The tracker's answer to the job history route, with the request's query."""
+        ...
+
+    async def task_status(self, request: web.Request, task_id: UUID) -> str:
+        """The job's task_status (`request`: one whose path names the job; its public host,
+        scheme and trace go along); DependencyUnavailableError when the tracker cannot tell."""
+        ...
+
+    async def overview(self, timeout_s: float) -> JobsOverview:
+        """The jobs figures within `timeout_s`; JobsUnavailableError says why not."""
+        ...
+
+
+def task_status_in(code: int, body: str) -> str:
+    """The task_status of the tracker's answer to a status route."""
+    # the task id is issued, so the tracker answers 200: anything else is the tracker's trouble
+    if code != 200:
+        raise DependencyUnavailableError(f"job tracker answered {code} to a status request")
+    return str(json.loads(body)["task_status"])

@@ -1,0 +1,165 @@
+"""todo_api's Tracker port: its two adapters give the same answers (SQLite and PostgreSQL).
+
+One body runs on each: HttpTracker asks a real job tracker over HTTP on loopback (its app on a
+test server), InProcessTracker calls the same tracker's views in process, wired as
+embedded/run.py wires them. The job routes and a cancel are asked on todo_api's port, the
+operations page's figures of the port itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from embedded.run import in_process_tracker
+from services.todo_api.app import create_app as create_todo_api
+from services.todo_api.app_keys import tracker_key
+from shared.aws.blobs import InMemoryBlobStore
+from shared.clock import utcnow
+from shared.contracts.task_ids import issue_task_id
+from shared.settings import Settings
+from tests.support.factories import calendar_ready
+from tests.support.tracker_jobs import CALENDAR, Client, Tracker, running_tracker
+
+JOBS = "/api/v1/todos/ical"
+OVERVIEW_TIMEOUT_S = 5.0
+
+
+@dataclass
+class Asked:
+    """todo_api, asking the job tracker through one adapter, and that tracker."""
+
+    api: Client
+    tracker: Tracker
+
+    @property
+    def base(self) -> str:
+        return str(self.api.make_url(""))
+
+    async def get(self, path: str, **params: str) -> tuple[int, dict[str, Any]]:
+        response = await self.api.get(path, params=params)
+        body: dict[str, Any] = await response.json()
+        return response.status, body
+
+    async def cancel(self, task_id: UUID) -> tuple[int, dict[str, Any]]:
+        response = await self.api.delete(f"{JOBS}/{task_id}")
+        body: dict[str, Any] = await response.json()
+        return response.status, body
+
+    async def requested(self) -> UUID:
+        """A job requested on todo_api (so a cancel finds it in todo_api's own log)."""
+        response = await self.api.post(JOBS)
+        assert response.status == 202, await response.text()
+        return UUID((await response.json())["task_id"])
+
+
+@pytest.fixture(params=["over HTTP", "in process"])
+async def asked(request: pytest.FixtureRequest, service_settings: Settings) -> AsyncIterator[Asked]:
+    async with running_tracker(service_settings, InMemoryBlobStore()) as tracker:
+        if request.param == "over HTTP":
+            url = str(tracker.client.make_url(""))
+            app = create_todo_api(service_settings.model_copy(update={"job_tracker_url": url}))
+        else:
+            settings = service_settings.model_copy(update={"job_tracker_url": None})
+            app = create_todo_api(settings, tracker=in_process_tracker(tracker.client.app))
+        async with TestClient(TestServer(app)) as api:
+            yield Asked(api, tracker)
+
+
+class TestStatus:
+    async def test_a_finished_job_links_its_result_on_the_public_base_url(
+        self, asked: Asked
+    ) -> None:
+        task_id = await asked.tracker.add_job(utcnow())
+
+        status, body = await asked.get(f"{JOBS}/{task_id}/status")
+
+        assert status == 200
+        assert body == {
+            "task_id": str(task_id),
+            "task_status": "SUCCESS",
+            "result_url": f"{asked.base}{JOBS}/{task_id}/result",
+        }
+
+    async def test_an_issued_job_not_seen_yet_is_pending_and_a_stranger_unknown(
+        self, asked: Asked
+    ) -> None:
+        unseen = issue_task_id(asked.tracker.settings.task_secret)
+
+        pending = await asked.get(f"{JOBS}/{unseen}/status")
+        unknown = await asked.get(f"{JOBS}/not-a-task/status")
+
+        result_url = f"{asked.base}{JOBS}/{unseen}/result"
+        expected = {"task_id": str(unseen), "task_status": "PENDING", "result_url": result_url}
+        assert pending == (200, expected)
+        assert unknown == (404, {"error": "Task not found"})
+
+
+class TestResult:
+    async def test_the_file_is_streamed_with_its_name(self, asked: Asked) -> None:
+        task_id = await asked.tracker.add_job(utcnow())
+
+        response = await asked.api.get(f"{JOBS}/{task_id}/result")
+
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "text/calendar; charset=utf-8"
+        disposition = f'attachment; filename="taskoverflow-{task_id}.ics"'
+        assert response.headers["Content-Disposition"] == disposition
+        assert await response.read() == CALENDAR
+
+    async def test_a_job_not_finished_has_no_result(self, asked: Asked) -> None:
+        task_id = await asked.tracker.add_job(utcnow(), "STARTED")
+
+        assert await asked.get(f"{JOBS}/{task_id}/result") == (404, {"error": "Task not finished"})
+
+
+class TestHistory:
+    async def test_pages_newest_first_and_refuses_a_bad_query(self, asked: Asked) -> None:
+        now = utcnow()
+        older = await asked.tracker.add_job(now.replace(year=now.year - 1))
+        newer = await asked.tracker.add_job(now)
+
+        status, first = await asked.get(JOBS, limit="1", state="SUCCESS")
+        _, second = await asked.get(JOBS, limit="1", state="SUCCESS", cursor=first["next_cursor"])
+        refused, body = await asked.get(JOBS, limit="500")
+
+        assert status == 200
+        assert [job["task_id"] for job in first["jobs"]] == [str(newer)]
+        assert first["jobs"][0]["result_url"] == f"{asked.base}{JOBS}/{newer}/result"
+        assert [job["task_id"] for job in second["jobs"]] == [str(older)]
+        assert (refused, body["error"].startswith("limit must be")) == (400, True)
+
+
+class TestCancel:
+    async def test_a_cancel_is_told_the_job_is_pending(self, asked: Asked) -> None:
+        task_id = await asked.requested()
+
+        status, body = await asked.cancel(task_id)
+
+        assert (status, body["task_status"]) == (202, "PENDING")
+
+    async def test_a_cancel_of_a_finished_job_is_refused(self, asked: Asked) -> None:
+        task_id = await asked.requested()
+        await asked.tracker.record(calendar_ready(task_id), utcnow())
+
+        status, body = await asked.cancel(task_id)
+
+        assert (status, body) == (409, {"error": "Task already finished"})
+
+
+class TestOverview:
+    async def test_counts_the_jobs_by_state(self, asked: Asked) -> None:
+        succeeded = await asked.tracker.add_job(utcnow())
+        failed = await asked.tracker.add_job(utcnow(), "FAILURE")
+
+        overview = await asked.api.app[tracker_key].overview(OVERVIEW_TIMEOUT_S)
+
+        assert (overview.by_state["SUCCESS"], overview.by_state["FAILURE"]) == (1, 1)
+        recent = {job.task_id: job.task_status for job in overview.recent}
+        assert recent == {succeeded: "SUCCESS", failed: "FAILURE"}
+        assert [job.task_id for job in overview.failures] == [failed]
