@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import icalendar
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 
 Client = TestClient[web.Request, web.Application]
 TODOS = "/api/v1/todos"
+FEED = f"{TODOS}/calendar.ics"
 NOT_FOUND = {"error": "Todo not found"}
 FIELDS = {"id", "title", "description", "completed", "deadline_at", "created_at", "updated_at"}
 
@@ -53,3 +55,9 @@ def assert_naive_iso(text: str, earliest: datetime, latest: datetime) -> None:
     assert moment.tzinfo is None
     assert moment.isoformat() == text
     assert earliest <= moment <= latest
+
+
+def summaries(body: bytes) -> list[str]:
+    """The SUMMARY of each event in a calendar file, in order."""
+    calendar = icalendar.Calendar.from_ical(body)
+    return [str(event["SUMMARY"]) for event in calendar.walk("VEVENT")]

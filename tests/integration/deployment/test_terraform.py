@@ -10,13 +10,11 @@ import math
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-import hcl2
 import pytest
 
 from scripts.create_topology import TOPOLOGY_TFVARS, render, tfvars_files, write_tfvars
@@ -34,52 +32,16 @@ from shared.contracts.topology import (
 )
 from shared.messaging.claim_check import snapshot_blob_key
 from shared.settings import Settings
+from tests.support.terraform import TERRAFORM, Terraform, only
 
 ROOT = Path(__file__).resolve().parents[3]
-TERRAFORM = ROOT / "terraform"
-PARSE_OPTIONS = hcl2.SerializationOptions(
-    with_comments=False, explicit_blocks=False, strip_string_quotes=True
-)
 SETTINGS_ENV = {name.upper() for name in Settings.model_fields}
 HEALTH_PATH, READY_PATH, METRICS_PATH = "/api/v1/health", "/api/v1/ready", "/metrics"
-
-
-def blocks(parsed: list[dict[str, Any]]) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    for entry in parsed:
-        for kind, named in entry.items():
-            for name, body in named.items():
-                yield kind, name, body
-
-
-class Terraform:
-    """Every .tf file under terraform/, merged: resources and data by (type, name)."""
-
-    def __init__(self, directory: Path) -> None:
-        self.resources: dict[tuple[str, str], dict[str, Any]] = {}
-        self.data: dict[tuple[str, str], dict[str, Any]] = {}
-        self.variables: dict[str, dict[str, Any]] = {}
-        self.locals: dict[str, Any] = {}
-        for path in sorted(directory.glob("*.tf")):
-            with path.open() as source:
-                self._add(hcl2.load(source, serialization_options=PARSE_OPTIONS))
-
-    def _add(self, parsed: dict[str, Any]) -> None:
-        self.resources |= {(k, n): body for k, n, body in blocks(parsed.get("resource", []))}
-        self.data |= {(k, n): body for k, n, body in blocks(parsed.get("data", []))}
-        for variable in parsed.get("variable", []):
-            self.variables |= variable
-        for local_block in parsed.get("locals", []):
-            self.locals |= local_block
 
 
 @pytest.fixture(scope="module")
 def tf() -> Terraform:
     return Terraform(TERRAFORM)
-
-
-def only(items: list[Any]) -> Any:
-    assert len(items) == 1, items
-    return items[0]
 
 
 class TestGeneratedVariables:

@@ -23,9 +23,9 @@ from services.job_tracker.app import create_app as create_tracker
 from services.todo_api.app import create_app as create_todo_api
 from shared.aws.clients import REQUESTS
 from shared.settings import Settings
-from tests.integration.deployment.test_terraform import TERRAFORM, Terraform, only
 from tests.support.environment import POSTGRES_URL
 from tests.support.faults import FaultProxy, proxied_url, target_of
+from tests.support.terraform import TERRAFORM, Terraform, only
 
 Client = TestClient[web.Request, web.Application]
 Factory = Callable[[Settings], web.Application]

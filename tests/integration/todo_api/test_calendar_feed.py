@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-import icalendar
-
-from tests.support.todo_http import TODOS, Client, create
-
-FEED = f"{TODOS}/calendar.ics"
-
-
-def summaries(body: bytes) -> list[str]:
-    calendar = icalendar.Calendar.from_ical(body)
-    return [str(event["SUMMARY"]) for event in calendar.walk("VEVENT")]
+from tests.support.todo_http import FEED, TODOS, Client, create, summaries
 
 
 class TestCalendarFeed:

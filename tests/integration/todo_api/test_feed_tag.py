@@ -26,9 +26,8 @@ from services.todo_api.tables import todos
 from shared.eventstore.queries import EventFilter
 from shared.eventstore.store import EventStore
 from shared.settings import Settings
-from tests.integration.todo_api.test_calendar_feed import FEED, summaries
 from tests.support.environment import POSTGRES_URL, fresh_schema
-from tests.support.todo_http import TODOS, Client, create
+from tests.support.todo_http import FEED, TODOS, Client, create, summaries
 
 QUIET = Console(quiet=True)
 

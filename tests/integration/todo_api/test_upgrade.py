@@ -17,9 +17,9 @@ from shared.contracts.streams import todo_stream_id
 from shared.eventstore.database import create_engine, ensure_schema
 from shared.eventstore.store import EventStore, store_tables
 from shared.settings import Settings
-from tests.integration.todo_api.test_calendar_feed import FEED, summaries
 from tests.support.factories import todo_snapshot
 from tests.support.stores import service_store
+from tests.support.todo_http import FEED, summaries
 
 CREATED_AT = datetime(2024, 1, 2, 3, 4, 5)
 
