@@ -2,6 +2,7 @@
 `make check` enforces the order):
 
 - `app`: a service's app and process
+- `auth`: who is asking (principals, API keys, OIDC tokens)
 - `messaging`: outbox, relay, publisher, consumer, inbox, transports
 - `eventstore` | `aws`: the event log and its database | AWS clients and the blob store
 - `observability`: metrics, traces, logs

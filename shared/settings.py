@@ -91,6 +91,22 @@ class Settings(BaseSettings):
     var_dir: Path = Path("./var")
     # where a service writes what it cost in AWS requests, as JSON, when it stops (make bench)
     aws_requests_file: str | None = None
+    # "none": every request is the anonymous tenant's, as in the practical's contract (loopback
+    # only, unless ALLOW_ANONYMOUS_ACCESS says so); "required": an API key or an OIDC token
+    auth_mode: Literal["none", "required"] = "none"
+    # AUTH_MODE=none on an address beyond loopback is refused at start unless this is set
+    allow_anonymous_access: bool = False
+    # OIDC bearer tokens (unset issuer: API keys only): the issuer's URL as tokens name it, the
+    # audience they must carry, the claims that hold the tenant and the roles, the signing
+    # algorithms accepted (asymmetric only), and the clock skew allowed on exp/nbf/iat
+    oidc_issuer: str | None = Field(default=None, pattern=r"^https?://")
+    oidc_audience: str | None = None
+    # unset: <issuer>/.well-known/jwks.json
+    oidc_jwks_url: str | None = Field(default=None, pattern=r"^https?://")
+    oidc_tenant_claim: str = "tenant"
+    oidc_roles_claim: str = "roles"
+    oidc_algorithms: tuple[str, ...] = ("RS256", "ES256")
+    oidc_leeway_s: int = Field(default=30, ge=0, le=300)
 
     def with_embedded_database(self, service: str, var_dir: Path | None = None) -> Settings:
         """These settings with the service's own SQLite file, `<VAR_DIR>/<service>.db`: the
