@@ -5,7 +5,7 @@ Two adapters answer it: `tracker_proxy.HttpTracker` asks JOB_TRACKER_URL (servic
 their own), `in_process_tracker.InProcessTracker` calls the tracker's own views in this process
 (the embedded mode, which saves a request per status poll). todo_api imports nothing of the
 tracker: embedded/run.py alone hands it the tracker's views. Both adapters are held to the same
-answers by tests/integration/test_tracker_contract.py.
+answers by one contract test.
 """
 
 from __future__ import annotations

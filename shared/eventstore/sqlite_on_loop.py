@@ -12,7 +12,7 @@ is refused at once (no busy timeout) and tried again after a pause on the loop
 inside this process rarely meet that way: the event store queues its write transactions on an
 asyncio lock (`shared/eventstore/store.py`).
 
-What it stands on (tests/integration/test_sqlite_adapter_contract.py pins each point):
+What it stands on (the adapter's contract test pins each point):
 - SQLAlchemy's dialect interface: a subclass of the pysqlite dialect
   (`sqlalchemy.dialects.sqlite.pysqlite.SQLiteDialect_pysqlite`) that says `is_async`, gives its
   DBAPI (`import_dbapi`), its pools (`get_pool_class`: `AsyncAdaptedQueuePool`, `StaticPool` for

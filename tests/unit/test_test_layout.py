@@ -40,3 +40,17 @@ def test_helpers_live_in_support_and_every_other_module_is_a_test() -> None:
     }
 
     assert not strays, f"helpers belong in tests/support: {sorted(strays)}"
+
+
+def test_no_production_module_cites_a_test_path() -> None:
+    # a test moves or is renamed without the code knowing: name the behaviour, not the file
+    root = TESTS.parent
+    citing = {
+        f"{path.relative_to(root)}:{number}"
+        for folder in ("shared", "services", "embedded", "scripts")
+        for path in (root / folder).rglob("*.py")
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if "tests/" in line
+    }
+
+    assert not citing, f"production code cites test paths: {sorted(citing)}"
