@@ -76,7 +76,7 @@ class HttpJwksFetcher:
             document = json.loads(body)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise IssuerUnavailable(f"JWKS at {self._url}: {type(exc).__name__}") from exc
-        except ValueError as exc:  # not JSON, not UTF-8
+        except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, nested too deep
             raise IssuerUnavailable(f"JWKS at {self._url} is not JSON") from exc
         if not isinstance(document, dict):
             raise IssuerUnavailable(f"JWKS at {self._url} is not a JSON object")

@@ -80,6 +80,8 @@ class LocalIssuer:
         self.jwks_fetches = 0
         # what the JWKS endpoint answers with: 200 and the keys, or this status and nothing
         self.jwks_status = 200
+        # a body to answer with instead of the JWKS (a broken or hostile issuer)
+        self.jwks_body: bytes | None = None
 
     def add_key(self, key: SigningKey, *, publish: bool = True) -> str:
         kid = f"{'rsa' if isinstance(key, rsa.RSAPrivateKey) else 'ec'}-{next(_kid_numbers)}"
@@ -164,6 +166,8 @@ class LocalIssuer:
         self.jwks_fetches += 1
         if self.jwks_status != 200:
             return web.Response(status=self.jwks_status, text="unavailable")
+        if self.jwks_body is not None:
+            return web.Response(body=self.jwks_body, content_type="application/json")
         return web.json_response(self.jwks())
 
     def jwks(self) -> dict[str, Any]:

@@ -12,8 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jwt.algorithms import ECAlgorithm
 
 from shared.auth.jwks import IssuerUnavailable, KeyCache, signing_keys
 from shared.auth.oidc import InvalidToken, OidcVerifier
@@ -130,6 +132,34 @@ async def test_stale_keys_are_fetched_again_and_kept_while_the_issuer_is_down() 
 def test_a_valid_token_is_accepted_here_too() -> None:
     # the fuzzing below means something only if the same verifier accepts a good token
     assert verdict(ISSUER.token()).startswith("accepted as")
+
+
+def test_an_ecdsa_key_on_another_curve_than_the_alg_names_is_refused() -> None:
+    # ES384 names P-384; the issuer's EC key is on P-256. PyJWT will not sign such a token, so
+    # it is put together here with the SHA-384 ECDSA signer that knows no curve
+    header = {"alg": "ES384", "kid": ISSUER.ec_kid}
+    signing_input = (
+        f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(ISSUER.claims()).encode())}"
+    )
+    p256_key = ISSUER.keys[ISSUER.ec_kid]
+    assert isinstance(p256_key, ec.EllipticCurvePrivateKey)
+    signature = ECAlgorithm(ECAlgorithm.SHA384).sign(signing_input.encode(), p256_key)
+    both = OidcVerifier(
+        ISSUER.settings(oidc_algorithms=("ES256", "ES384")), StaticJwks(ISSUER.jwks())
+    )
+
+    with pytest.raises(InvalidToken, match="key does not fit the algorithm"):
+        asyncio.run(both.principal(f"{signing_input}.{_b64(signature)}"))
+
+
+def test_a_key_published_for_one_algorithm_does_not_verify_another() -> None:
+    # the JWK says RS256 only: a PS256 signature by the same RSA key is not what it was meant for
+    jwks = {"keys": [{**key, "alg": "RS256"} for key in ISSUER.jwks()["keys"]]}
+    pinned = OidcVerifier(ISSUER.settings(), StaticJwks(jwks))
+
+    assert asyncio.run(pinned.principal(ISSUER.token(alg="RS256"))).subject == "user-1"
+    with pytest.raises(InvalidToken, match="key does not fit the algorithm"):
+        asyncio.run(pinned.principal(ISSUER.token(alg="PS256")))
 
 
 def _b64(data: bytes) -> str:

@@ -289,3 +289,17 @@ async def test_a_jwks_larger_than_the_cap_is_unavailable(
 
     with pytest.raises(IssuerUnavailable):
         await verifier.principal(issuer.token())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<html>", b"\xff\xfe", b"[" * 100_000, b'["keys"]', b'{"keys": 5}'],
+    ids=["html", "not-utf8", "deeply-nested", "array", "keys-not-a-list"],
+)
+async def test_an_answer_that_is_no_jwks_is_unavailable(
+    issuer: LocalIssuer, verifier: OidcVerifier, body: bytes
+) -> None:
+    issuer.jwks_body = body
+
+    with pytest.raises(IssuerUnavailable):
+        await verifier.principal(issuer.token())
