@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from sqlalchemy import MetaData, Table, inspect, select
+from sqlalchemy import Connection, MetaData, Table, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.todo_api.key_book import KeyBook
@@ -41,12 +41,14 @@ async def every_stored_text(engine: AsyncEngine) -> list[str]:
         names = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
         found: list[str] = []
         for name in names:
-            table = await conn.run_sync(
-                lambda sync, name=name: Table(name, MetaData(), autoload_with=sync)
-            )
+            table = await conn.run_sync(_reflected, name)
             for row in (await conn.execute(select(table))).all():
                 found.extend(str(value) for value in row)
     return found
+
+
+def _reflected(sync: Connection, name: str) -> Table:
+    return Table(name, MetaData(), autoload_with=sync)
 
 
 async def raw_status(host: str, port: int, path: str, authorization: bytes) -> int:
