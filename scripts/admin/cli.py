@@ -96,7 +96,8 @@ async def _list(args: argparse.Namespace, context: Context) -> int:
     async with open_store(context.settings_for(args), find_service(SERVICE)) as store:
         keys = await todo_api.KeyBook(store).keys()
     columns = ("id", "tenant", "roles", "label", "created", "last used", "revoked")
-    context.out.print("\t".join(columns), markup=False, highlight=False)
+    # tab-separated, one key a line, for `cut` and `column -t` alike (rich would expand the tabs)
+    lines = ["\t".join(columns)]
     for key in keys:
         cells = (
             key.key_id,
@@ -107,7 +108,8 @@ async def _list(args: argparse.Namespace, context: Context) -> int:
             _when(key.last_used_at),
             _when(key.revoked_at),
         )
-        context.out.print("\t".join(cells), markup=False, highlight=False)
+        lines.append("\t".join(cell.replace("\t", " ") for cell in cells))
+    context.out.file.write("".join(f"{line}\n" for line in lines))
     return 0
 
 

@@ -130,10 +130,11 @@ class KeyBook:
 
 def _roles(names: Iterable[str]) -> frozenset[Role]:
     given = set(names)
-    unknown = given - set(ROLES)
+    unknown = sorted(given - set(ROLES))
     if unknown or not given:
         choices = ", ".join(sorted(ROLES))
-        raise ValueError(f"roles must be one or more of {choices}; not {sorted(unknown) or []}")
+        said = f"unknown role {unknown[0]!r}" if unknown else "no role given"
+        raise ValueError(f"{said}: a key has one or more of {choices}")
     return known_roles(given)
 
 

@@ -5,15 +5,19 @@ library would send."""
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Iterable
 
+from rich.console import Console
 from sqlalchemy import Connection, MetaData, Table, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from scripts.admin.cli import Context, execute
 from services.todo_api.key_book import KeyBook
 from services.todo_api.tables import SCHEMA
 from shared.auth.api_keys import ApiKey
 from shared.settings import Settings
+from tests.support.replay_stack import Ran
 from tests.support.stores import service_store
 
 
@@ -66,3 +70,15 @@ async def raw_status(host: str, port: int, path: str, authorization: bytes) -> i
         writer.close()
     parts = status_line.split()
     return int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else 0
+
+
+async def run_admin(base: Settings, *argv: str) -> Ran:
+    """Run `python -m scripts.admin ARGV` in this process, on `base`'s settings."""
+    out, err = io.StringIO(), io.StringIO()
+    context = Context(
+        base=base,
+        out=Console(file=out, width=200, highlight=False, soft_wrap=True),
+        err=Console(file=err, width=200, highlight=False, soft_wrap=True),
+    )
+    status = await execute(list(argv), context)
+    return Ran(status, out.getvalue(), err.getvalue())
