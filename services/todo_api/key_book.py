@@ -7,7 +7,7 @@ keys and notes their use here.
 
 from __future__ import annotations
 
-import logging
+import contextlib
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from enum import Enum
@@ -32,7 +32,6 @@ from shared.contracts.events import ApiKeyIssued, ApiKeyRevoked
 from shared.contracts.streams import api_key_stream_id
 from shared.eventstore.store import ConcurrencyError, EventStore
 
-logger = logging.getLogger(__name__)
 MAX_TEXT_CHARS = 255
 # a new key's id is drawn again if it was taken (1 in 36^8 per key issued before)
 ISSUE_ATTEMPTS = 5
@@ -60,28 +59,30 @@ class KeyBook:
         for text, what in ((tenant, "tenant"), (label, "label"), (issued_by, "issuer")):
             if not text.strip() or len(text) > MAX_TEXT_CHARS:
                 raise ValueError(f"the {what} must be 1 to {MAX_TEXT_CHARS} characters")
-        for attempt in range(ISSUE_ATTEMPTS):
-            key = new_key()
-            event = ApiKeyIssued(
-                key_id=key.key_id,
-                tenant=tenant,
-                roles=tuple(sorted(chosen)),
-                label=label,
-                secret_sha256=secret_hash(key.secret),
-                issued_by=issued_by,
-                issued_at=self._clock(),
-            )
-            try:
-                async with self._store.transaction() as conn:
-                    stream = api_key_stream_id(key.key_id)
-                    appended = await self._store.append(conn, stream, 0, [event])
-                    await project_keys(conn, appended)
-            except ConcurrencyError:
-                if attempt + 1 == ISSUE_ATTEMPTS:
-                    raise
-                continue
-            return key
-        raise AssertionError("unreachable")
+        for _ in range(ISSUE_ATTEMPTS - 1):
+            with contextlib.suppress(ConcurrencyError):
+                return await self._record_new_key(tenant, chosen, label, issued_by)
+        return await self._record_new_key(tenant, chosen, label, issued_by)
+
+    async def _record_new_key(
+        self, tenant: str, roles: frozenset[Role], label: str, issued_by: str
+    ) -> ApiKey:
+        """Append a new key's ApiKeyIssued as its stream's first event; ConcurrencyError when
+        its random id was taken."""
+        key = new_key()
+        event = ApiKeyIssued(
+            key_id=key.key_id,
+            tenant=tenant,
+            roles=tuple(sorted(roles)),
+            label=label,
+            secret_sha256=secret_hash(key.secret),
+            issued_by=issued_by,
+            issued_at=self._clock(),
+        )
+        async with self._store.transaction() as conn:
+            appended = await self._store.append(conn, api_key_stream_id(key.key_id), 0, [event])
+            await project_keys(conn, appended)
+        return key
 
     async def revoke(self, key_id: str, *, revoked_by: str) -> Revocation:
         """Refuse the key from now on, on every instance (they read the table per request)."""

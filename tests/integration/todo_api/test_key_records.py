@@ -15,11 +15,12 @@ from sqlalchemy import MetaData, select, update
 
 from scripts.replay.projections import PROJECTIONS
 from scripts.replay.rebuild import rebuild
+from services.todo_api import key_book
 from services.todo_api.app import create_app
 from services.todo_api.app_keys import key_book_key, store_key
 from services.todo_api.key_book import Revocation
 from services.todo_api.tables import OWNER, SCHEMA, api_keys
-from shared.auth.api_keys import secret_hash
+from shared.auth.api_keys import ApiKey, new_key, secret_hash
 from shared.eventstore.database import create_engine, ensure_schema
 from shared.settings import Settings
 from tests.support.auth import bearer, every_stored_text, issue_key, requiring_credentials
@@ -95,6 +96,22 @@ async def test_revoking_twice_or_an_unknown_key_says_so(auth_settings: Settings)
         Revocation.UNKNOWN,
         Revocation.UNKNOWN,
     ]
+
+
+async def test_a_new_key_whose_id_was_taken_is_drawn_again(
+    auth_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drawn = iter([ApiKey("samesame", "a" * 43), ApiKey("samesame", "b" * 43)])
+    monkeypatch.setattr(key_book, "new_key", lambda: next(drawn, None) or new_key())
+
+    async with serving(auth_settings) as client:
+        first = await issue_key(auth_settings)
+        second = await issue_key(auth_settings)
+        rows = await key_rows(client)
+
+    assert first.key_id == "samesame"
+    assert second.key_id != "samesame"
+    assert [row["key_id"] for row in rows] == sorted([first.key_id, second.key_id])
 
 
 async def test_a_version_two_database_gets_the_keys_table_at_start(
