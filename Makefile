@@ -4,7 +4,7 @@ COMPOSE ?= docker compose
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test check fmt pytest test-unit test-integration test-e2e bench clean queue-demo replay up down logs test-localstack check-terraform
+.PHONY: help install run test check fmt pytest test-unit test-integration test-e2e bench clean queue-demo replay admin up down logs test-localstack check-terraform
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -52,6 +52,9 @@ queue-demo: $(STAMP)  ## the practical's SQS queue demo, e.g. make queue-demo AR
 
 replay: $(STAMP)  ## operator tools: make replay ARGS="status" (README, Operations)
 	$(PY) -m scripts.replay $(ARGS)
+
+admin: $(STAMP)  ## API keys: make admin ARGS="keys issue --tenant T --role member --label L" (list, revoke ID)
+	$(PY) -m scripts.admin $(ARGS)
 
 up:  ## the local stack in Docker: LocalStack, PostgreSQL, the topology, the three services on http://localhost:6400
 	$(COMPOSE) up --build --detach --wait --wait-timeout 300

@@ -31,6 +31,7 @@ from services.todo_api.app import create_app as create_todo_api
 from services.todo_api.in_process_tracker import InProcessTracker
 from shared.app.app_keys import metrics_url_key
 from shared.app.heap import freeze_long_lived
+from shared.auth.exposure import refuse_anonymous_exposure
 from shared.aws.clients import aws_client
 from shared.aws.demo_queues import DEMO_QUEUE_NAMES, ensure_queue
 from shared.messaging.provisioning import bootstrap
@@ -168,6 +169,7 @@ async def _until_stopped() -> None:
 
 def main() -> None:
     base = Settings.from_env()
+    refuse_anonymous_exposure(base)
     # `make run` uses the embedded transport unless TRANSPORT=aws asks for SNS/SQS/S3 on moto
     if "TRANSPORT" not in os.environ:
         base = base.model_copy(update={"transport": "embedded"})

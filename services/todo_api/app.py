@@ -6,14 +6,17 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import ClientSession, web
 
+from services.todo_api.access import access_rules, documented_routes
 from services.todo_api.app_keys import (
     book_key,
+    key_book_key,
     settings_key,
     store_key,
     tracker_client_key,
     tracker_key,
 )
 from services.todo_api.cross_site import refuse_cross_site
+from services.todo_api.key_book import KeyBook
 from services.todo_api.list_version import seed_list_version
 from services.todo_api.ops_views import ops_report_ctx
 from services.todo_api.page_headers import send_page_headers
@@ -26,6 +29,7 @@ from services.todo_api.tracker_proxy import HttpTracker, tracker_timeout
 from services.todo_api.upgrade import upgrade_ctx
 from shared.app.app_keys import Adapters
 from shared.app.resources import aws_ctx, database_ctx, relay_ctx, service_app
+from shared.auth.middleware import BearerVerifier, authentication
 from shared.clock import utcnow
 from shared.settings import Settings
 
@@ -35,11 +39,22 @@ def create_app(
     *,
     adapters: Adapters | None = None,
     tracker: Tracker | None = None,
+    verifier: BearerVerifier | None = None,
 ) -> web.Application:
     """The todo API; it asks the job tracker through `tracker`, or (None) over HTTP at
-    JOB_TRACKER_URL."""
+    JOB_TRACKER_URL. With AUTH_MODE=required, requests need an API key or a token that
+    `verifier` accepts (None: API keys only)."""
     app = service_app(settings, adapters)
     app.on_response_prepare.append(send_page_headers)
+    required = settings.auth_mode == "required"
+    app.middlewares.append(
+        authentication(
+            required=required,
+            rules=access_rules(),
+            keys=lambda: app[key_book_key],
+            verifier=verifier,
+        )
+    )
     app.middlewares.append(refuse_cross_site)
     app.cleanup_ctx.extend(
         [
@@ -53,7 +68,7 @@ def create_app(
         ]
     )
     app.cleanup_ctx.append(ops_report_ctx)
-    setup_routes(app, ROUTES)
+    setup_routes(app, documented_routes(ROUTES) if required else ROUTES)
     return app
 
 
@@ -63,6 +78,7 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
         await seed_todo_ids(conn)
         await seed_list_version(conn, utcnow())
     app[book_key] = SqlTodoBook(app[store_key])
+    app[key_book_key] = KeyBook(app[store_key])
     yield
 
 

@@ -2,6 +2,7 @@
 
 from aiohttp import ClientSession, web
 
+from services.todo_api.key_book import KeyBook
 from services.todo_api.records import TodoBook
 from services.todo_api.tracker import Tracker
 from shared.app.app_keys import (
@@ -17,6 +18,7 @@ __all__ = [
     "aws_key",
     "blobs_key",
     "book_key",
+    "key_book_key",
     "metrics_url_key",
     "relay_key",
     "settings_key",
@@ -31,3 +33,5 @@ book_key = web.AppKey("todo_book", TodoBook)
 tracker_client_key = web.AppKey("tracker_client", ClientSession)
 # what the job routes, a cancel and the operations page ask of the job tracker (tracker.py)
 tracker_key: web.AppKey[Tracker] = web.AppKey("tracker")
+# the API keys, which the authentication middleware looks up per request
+key_book_key = web.AppKey("key_book", KeyBook)

@@ -15,8 +15,9 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.todo_api.key_projection import refold_keys
 from services.todo_api.list_version import advance_list_version, seed_list_version
-from services.todo_api.tables import todo_ids, todos
+from services.todo_api.tables import store, todo_ids, todos
 from shared.clock import utcnow
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import AnyEvent, TodoCreated, TodoDeleted, TodoSnapshot, TodoUpdated
@@ -119,11 +120,13 @@ async def raise_todo_counter(conn: AsyncConnection, fold: TodoFold) -> None:
 
 async def after_rebuild(conn: AsyncConnection, fold: TodoFold) -> None:
     """In a rebuild's swap: the counter past the log's ids, and a new list version, since the
-    rows were written anew (a rebuild that mends the list changes what the feed shows)."""
+    rows were written anew (a rebuild that mends the list changes what the feed shows); the API
+    keys refolded too, so a rebuild (and an import, which ends with one) keeps them."""
     await raise_todo_counter(conn, fold)
     now = utcnow()
     await seed_list_version(conn, now)
     await advance_list_version(conn, now)
+    await refold_keys(conn, store)
 
 
 async def list_todos(

@@ -1,4 +1,4 @@
-"""todo_api's tables: its event store and the todo list projection."""
+"""todo_api's tables: its event store, the todo list projection and the API keys projection."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from shared.eventstore.store import store_tables
 OWNER = "todo_api"
 # bump on any change to these tables; ensure_schema refuses a database of another version, and
 # upgrade.py brings an older one up to this one
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 store = store_tables(metadata, OWNER)
@@ -46,6 +46,22 @@ list_version = Table(
     Column("version", BigInteger, nullable=False),
     # when the list last changed: the feed's DTSTAMPs
     Column("changed_at", DateTime, nullable=False),
+)
+
+# the API keys (key_projection.py), folded from their ApiKeyIssued/ApiKeyRevoked events; the
+# secret's hash only, never the secret. `last_used_at` is bookkeeping, not in any event
+api_keys = Table(
+    f"{OWNER}_api_keys",
+    metadata,
+    Column("key_id", String(16), primary_key=True),
+    Column("tenant", String(255), nullable=False),
+    # the roles, space-separated (a key has one or two)
+    Column("roles", String(255), nullable=False),
+    Column("label", String(255), nullable=False),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_used_at", DateTime),
+    Column("revoked_at", DateTime),
 )
 
 SCHEMA = ServiceSchema(owner=OWNER, version=SCHEMA_VERSION, metadata=metadata, store=store)

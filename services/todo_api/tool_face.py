@@ -6,6 +6,8 @@ the service's tool face.
 
 from __future__ import annotations
 
+# the API keys, which `python -m scripts.admin keys` issues, lists and revokes
+from services.todo_api.key_book import KeyBook, Revocation
 from services.todo_api.projection import TodoFold, after_rebuild
 from services.todo_api.tables import SCHEMA, todos
 from shared.contracts.topology import QueueSpec
@@ -16,6 +18,8 @@ __all__ = [
     "PROJECTION_TABLE",
     "QUEUE",
     "SCHEMA",
+    "KeyBook",
+    "Revocation",
     "TodoFold",
     "after_rebuild",
 ]
@@ -25,6 +29,7 @@ QUEUE: QueueSpec | None = None
 INBOX_CONSUMER: str | None = None
 
 # the todo list, rebuilt by folding the log into a TodoFold; `after_rebuild` runs in the swap so
-# that no id of the log is handed out again and the calendar feed's tag changes
+# that no id of the log is handed out again and the calendar feed's tag changes, and refolds the
+# API keys (their table is small: rewritten whole in the swap)
 PROJECTION_TABLE = todos
 PROJECTION_ID_COLUMN = "id"

@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from shared.app.heap import freeze_on_startup
+from shared.auth.exposure import refuse_anonymous_exposure
 from shared.aws.clients import REQUESTS
 from shared.observability.logs import configure_logging
 from shared.observability.tracing import configure_tracing
@@ -21,6 +22,7 @@ logger = logging.getLogger(__name__)
 def serve(create_app: Callable[[Settings], web.Application], *, service: str) -> None:
     """Run `service` until SIGINT or SIGTERM (SERVICE_NAME, when set, renames it)."""
     settings = Settings.from_env()
+    refuse_anonymous_exposure(settings)
     if "service_name" not in settings.model_fields_set:
         settings = settings.model_copy(update={"service_name": service})
     configure_logging(settings)

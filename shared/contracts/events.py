@@ -123,6 +123,29 @@ class IdempotencyKeyUsed(Fact):
     used_at: datetime
 
 
+class ApiKeyIssued(Fact):
+    """An operator made an API key: who it acts as (tenant, roles), what it is for (label), and
+    the hash of its secret, never the secret itself. Kept in todo_api's log, published nowhere."""
+
+    type: Literal["ApiKeyIssued"] = "ApiKeyIssued"
+    key_id: str
+    tenant: str
+    roles: tuple[str, ...]
+    label: str
+    secret_sha256: str
+    issued_by: str
+    issued_at: datetime
+
+
+class ApiKeyRevoked(Fact):
+    """An operator revoked an API key: it is refused from then on."""
+
+    type: Literal["ApiKeyRevoked"] = "ApiKeyRevoked"
+    key_id: str
+    revoked_by: str
+    revoked_at: datetime
+
+
 AnyEvent = Annotated[
     TodoCreated
     | TodoUpdated
@@ -134,7 +157,9 @@ AnyEvent = Annotated[
     | CalendarFailed
     | CalendarCancelled
     | CalendarRevoked
-    | IdempotencyKeyUsed,
+    | IdempotencyKeyUsed
+    | ApiKeyIssued
+    | ApiKeyRevoked,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

@@ -20,6 +20,8 @@ RENDER_PREFIX = "render-"
 PROGRESS_PREFIX = "progress-"
 # the uses of one idempotency key, named by the key's hash (a key may be any printable text)
 IDEMPOTENCY_PREFIX = "idempotency-"
+# one API key's life: issued, revoked (named by its public id, never its secret)
+API_KEY_PREFIX = "api-key-"
 
 
 def todo_stream_id(todo_id: int) -> str:
@@ -40,3 +42,7 @@ def progress_stream_id(task_id: UUID) -> str:
 
 def idempotency_stream_id(key: str) -> str:
     return f"{IDEMPOTENCY_PREFIX}{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def api_key_stream_id(key_id: str) -> str:
+    return f"{API_KEY_PREFIX}{key_id}"

@@ -1,0 +1,41 @@
+"""Who may reach which of todo_api's routes when AUTH_MODE=required, and how the OpenAPI
+document says so.
+
+The health and readiness probes, the web page with its static files, and the OpenAPI document
+need no credentials (load balancers and browsers ask for them before anyone signs in); the
+operations page and its JSON need the operator role; every other route a member's credentials.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from shared.auth.middleware import AccessRules
+from shared.auth.principal import Role
+from shared.contracts.responses import Error
+from shared.web.openapi import Route
+
+PUBLIC_ROUTES = frozenset(
+    {"/api/v1/health", "/api/v1/ready", "/", "/static", "/api/v1/openapi.json"}
+)
+OPERATOR_ROUTES: dict[str, Role] = {"/ops": "operator", "/api/v1/ops": "operator"}
+
+
+def access_rules() -> AccessRules:
+    return AccessRules(public=PUBLIC_ROUTES, required_roles=OPERATOR_ROUTES)
+
+
+def documented_routes(routes: Sequence[Route]) -> list[Route]:
+    """The routes with the answers authentication adds: 401 on every route that needs
+    credentials, 403 on those that need a role."""
+    documented = []
+    for route in routes:
+        if route.path in PUBLIC_ROUTES:
+            documented.append(route)
+            continue
+        added: dict[int, type[Error] | str] = {401: Error}
+        if route.path in OPERATOR_ROUTES:
+            added[403] = Error
+        documented.append(dataclasses.replace(route, responses={**added, **route.responses}))
+    return documented

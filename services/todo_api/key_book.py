@@ -1,0 +1,152 @@
+"""The API keys in todo_api's store: issued and revoked as events on `api-key-<id>` streams, read
+from their projection (key_projection.py), which every request with a key consults.
+
+Operators issue, list and revoke keys through the tool face; the authentication middleware finds
+keys and notes their use here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import or_, select, update
+
+from services.todo_api.key_projection import project_keys
+from services.todo_api.tables import api_keys
+from shared.auth.api_keys import (
+    USE_NOTE_INTERVAL,
+    ApiKey,
+    StoredKey,
+    is_key_id,
+    known_roles,
+    new_key,
+    secret_hash,
+)
+from shared.auth.principal import ROLES, Role
+from shared.clock import utcnow
+from shared.contracts.events import ApiKeyIssued, ApiKeyRevoked
+from shared.contracts.streams import api_key_stream_id
+from shared.eventstore.store import ConcurrencyError, EventStore
+
+MAX_TEXT_CHARS = 255
+# a new key's id is drawn again if it was taken (1 in 36^8 per key issued before)
+ISSUE_ATTEMPTS = 5
+
+
+class Revocation(Enum):
+    REVOKED = "revoked"
+    ALREADY_REVOKED = "already revoked"
+    UNKNOWN = "unknown"
+
+
+class KeyBook:
+    """The keys on the service's event store."""
+
+    def __init__(self, store: EventStore, clock: Callable[[], datetime] = utcnow) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def issue(
+        self, *, tenant: str, roles: Iterable[str], label: str, issued_by: str
+    ) -> ApiKey:
+        """Make a key for `tenant` with `roles`; the one time its secret is known. ValueError
+        for an empty or over-long tenant or label, or roles that are none or unknown."""
+        chosen = _roles(roles)
+        for text, what in ((tenant, "tenant"), (label, "label"), (issued_by, "issuer")):
+            if not text.strip() or len(text) > MAX_TEXT_CHARS:
+                raise ValueError(f"the {what} must be 1 to {MAX_TEXT_CHARS} characters")
+        for _ in range(ISSUE_ATTEMPTS - 1):
+            with contextlib.suppress(ConcurrencyError):
+                return await self._record_new_key(tenant, chosen, label, issued_by)
+        return await self._record_new_key(tenant, chosen, label, issued_by)
+
+    async def _record_new_key(
+        self, tenant: str, roles: frozenset[Role], label: str, issued_by: str
+    ) -> ApiKey:
+        """Append a new key's ApiKeyIssued as its stream's first event; ConcurrencyError when
+        its random id was taken."""
+        key = new_key()
+        event = ApiKeyIssued(
+            key_id=key.key_id,
+            tenant=tenant,
+            roles=tuple(sorted(roles)),
+            label=label,
+            secret_sha256=secret_hash(key.secret),
+            issued_by=issued_by,
+            issued_at=self._clock(),
+        )
+        async with self._store.transaction() as conn:
+            appended = await self._store.append(conn, api_key_stream_id(key.key_id), 0, [event])
+            await project_keys(conn, appended)
+        return key
+
+    async def revoke(self, key_id: str, *, revoked_by: str) -> Revocation:
+        """Refuse the key from now on, on every instance (they read the table per request)."""
+        if not is_key_id(key_id):
+            return Revocation.UNKNOWN
+        async with self._store.transaction() as conn:
+            stream = api_key_stream_id(key_id)
+            history = [envelope.data for envelope in await self._store.load(stream, conn)]
+            if not history:
+                return Revocation.UNKNOWN
+            if any(isinstance(event, ApiKeyRevoked) for event in history):
+                return Revocation.ALREADY_REVOKED
+            revoked = ApiKeyRevoked(key_id=key_id, revoked_by=revoked_by, revoked_at=self._clock())
+            appended = await self._store.append(conn, stream, len(history), [revoked])
+            await project_keys(conn, appended)
+        return Revocation.REVOKED
+
+    async def keys(self) -> list[StoredKey]:
+        """Every key, revoked ones too, oldest first."""
+        query = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.key_id)
+        async with self._store.reading() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_stored(row) for row in rows]
+
+    async def find(self, key_id: str) -> StoredKey | None:
+        """The key with this id, as committed now (one read, outside any transaction)."""
+        query = select(api_keys).where(api_keys.c.key_id == key_id)
+        async with self._store.reading() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return None if row is None else _stored(row)
+
+    async def note_use(self, key_id: str, at: datetime) -> None:
+        """Record that the key was used at `at`, unless another request (or instance) did within
+        USE_NOTE_INTERVAL: the condition keeps concurrent requests from all writing."""
+        column = api_keys.c.last_used_at
+        async with self._store.transaction() as conn:
+            await conn.execute(
+                update(api_keys)
+                .where(
+                    api_keys.c.key_id == key_id,
+                    or_(column.is_(None), column <= at - USE_NOTE_INTERVAL),
+                )
+                .values(last_used_at=at)
+            )
+
+
+def _roles(names: Iterable[str]) -> frozenset[Role]:
+    given = set(names)
+    unknown = sorted(given - set(ROLES))
+    if unknown or not given:
+        choices = ", ".join(sorted(ROLES))
+        said = f"unknown role {unknown[0]!r}" if unknown else "no role given"
+        raise ValueError(f"{said}: a key has one or more of {choices}")
+    return known_roles(given)
+
+
+def _stored(row: Any) -> StoredKey:
+    return StoredKey(
+        key_id=row["key_id"],
+        tenant=row["tenant"],
+        roles=known_roles(row["roles"].split()),
+        label=row["label"],
+        secret_sha256=row["secret_sha256"],
+        created_at=row["created_at"],
+        last_used_at=row["last_used_at"],
+        revoked_at=row["revoked_at"],
+    )
