@@ -29,6 +29,7 @@ from services.todo_api.tracker_proxy import HttpTracker, tracker_timeout
 from services.todo_api.upgrade import upgrade_ctx
 from shared.app.app_keys import Adapters
 from shared.app.resources import aws_ctx, database_ctx, relay_ctx, service_app
+from shared.auth.app_verifier import AppVerifier
 from shared.auth.middleware import BearerVerifier, authentication
 from shared.clock import utcnow
 from shared.settings import Settings
@@ -43,10 +44,14 @@ def create_app(
 ) -> web.Application:
     """The todo API; it asks the job tracker through `tracker`, or (None) over HTTP at
     JOB_TRACKER_URL. With AUTH_MODE=required, requests need an API key or a token that
-    `verifier` accepts (None: API keys only)."""
+    `verifier` accepts (None: OIDC_ISSUER's tokens when it is set, else API keys only)."""
     app = service_app(settings, adapters)
     app.on_response_prepare.append(send_page_headers)
     required = settings.auth_mode == "required"
+    if verifier is None and required and settings.oidc_issuer is not None:
+        issuer = AppVerifier(settings)
+        app.cleanup_ctx.append(issuer.cleanup_ctx)
+        verifier = issuer
     app.middlewares.append(
         authentication(
             required=required,

@@ -22,6 +22,7 @@ from aiohttp.typedefs import Middleware
 from shared.auth.api_keys import StoredKey, looks_like_key, matches, parse_key
 from shared.auth.principal import ANONYMOUS, Principal, Role
 from shared.clock import utcnow
+from shared.outages import DependencyUnavailableError
 from shared.web.http import json_error
 
 logger = logging.getLogger(__name__)
@@ -43,8 +44,9 @@ class BearerVerifier(Protocol):
     async def principal(self, token: str) -> Principal: ...
 
 
-class VerifierUnavailable(Exception):
-    """The verifier cannot judge a token now (its issuer is away): the request may try again."""
+class VerifierUnavailable(DependencyUnavailableError):
+    """The verifier cannot judge a token now (its issuer is away): the request may try again.
+    Any dependency outage a verifier raises (DependencyUnavailableError) is answered alike."""
 
 
 class KeyDirectory(Protocol):
@@ -99,7 +101,7 @@ def authentication(
             principal = await _authenticate(request, keys(), verifier, clock)
         except Refused as refused:
             return unauthorized(refused.reason, given=refused.given)
-        except VerifierUnavailable:
+        except DependencyUnavailableError:
             logger.warning("%s %s: the token verifier is unavailable", request.method, route)
             return json_error("Cannot verify the token now, try again shortly", 503)
         needed = rules.required_roles.get(route or "")
@@ -139,7 +141,7 @@ async def _authenticate(
         raise Refused("OIDC is not configured", given=True)
     try:
         return await verifier.principal(credential)
-    except VerifierUnavailable:
+    except DependencyUnavailableError:
         raise
     except Exception as exc:
         # the verifier's reasons are for the log: a client learns only that the token failed
