@@ -115,11 +115,15 @@ class TestReadinessAsksForTheTopicByArn:
             # this app's own requests: the process-wide count also has other tests' stray tasks
             metrics = app[metrics_key]
             before = sns_requests(metrics)
-            answers = [await get(client, READY_PATH) for _ in range(PROBES)]
+            answers = [await get(client, READY_PATH)]
+            first = sns_requests(metrics) - before
+            answers += [await get(client, READY_PATH) for _ in range(PROBES - 1)]
             made = sns_requests(metrics) - before
 
         assert all(status == 200 for status, _ in answers), answers
-        assert made["ListTopics"] <= 1, made
+        # the first probe finds the ARN: one ListTopics a page of topics the account holds
+        # (the tests' moto holds more than a page of them by the time this runs)
+        assert made["ListTopics"] == first["ListTopics"] >= 1, (first, made)
         assert made["GetTopicAttributes"] == PROBES, made
 
     async def test_the_embedded_transport_answers_the_check(self, tmp_path: Path) -> None:
