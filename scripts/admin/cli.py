@@ -11,28 +11,17 @@ import getpass
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NoReturn
 
-from pydantic import ValidationError
 from rich.console import Console
 
 from scripts.replay.errors import OperatorError, one_line
+from scripts.replay.options import USAGE_STATUS, Parser, UsageError, settings_with
 from scripts.replay.targets import find_service, open_store, service_settings
 from services.todo_api import tool_face as todo_api
 from shared.auth.principal import ROLES
 from shared.settings import Settings
 
-USAGE_STATUS = 2
 SERVICE = "todo_api"
-
-
-class UsageError(OperatorError):
-    """The command line itself is wrong (exit status 2, as argparse uses)."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}")
 
 
 @dataclass(frozen=True)
@@ -42,19 +31,10 @@ class Context:
     err: Console
 
     def settings_for(self, args: argparse.Namespace) -> Settings:
-        overrides = {
-            name: value
-            for name, value in (
-                ("database_url", args.database_url),
-                ("database_schema", args.database_schema),
-            )
-            if value is not None
-        }
-        try:
-            settings = Settings(**{**self.base.model_dump(), **overrides})
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            raise UsageError(f"bad --{'-'.join(map(str, first['loc']))}: {first['msg']}") from None
+        settings = settings_with(
+            self.base,
+            {"database_url": args.database_url, "database_schema": args.database_schema},
+        )
         return service_settings(settings, find_service(SERVICE), settings.var_dir)
 
 

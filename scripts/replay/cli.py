@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from pydantic import ValidationError
 from rich.console import Console
 
 from scripts.replay import archive
 from scripts.replay.errors import OperatorError, one_line
-from scripts.replay.options import UsageError, parse, selection
+from scripts.replay.options import USAGE_STATUS, UsageError, parse, selection, settings_with
 from scripts.replay.projections import find_projection
 from scripts.replay.rebuild import rebuild
 from scripts.replay.redrive import redrive
@@ -23,8 +22,6 @@ from scripts.replay.republish import RepublishOptions, republish
 from scripts.replay.status import print_status, service_status
 from scripts.replay.targets import SERVICES, Service, find_service, open_store, service_settings
 from shared.settings import Settings
-
-USAGE_STATUS = 2
 
 
 @dataclass(frozen=True)
@@ -36,20 +33,14 @@ class Context:
 
     def settings_for(self, args: argparse.Namespace, service: Service) -> Settings:
         """The base settings with the command line's overrides, for this service's database."""
-        overrides = {
-            name: value
-            for name, value in (
-                ("database_url", args.database_url),
-                ("database_schema", args.database_schema),
-                ("aws_endpoint_url", args.endpoint_url),
-            )
-            if value is not None
-        }
-        try:
-            settings = Settings(**{**self.base.model_dump(), **overrides})
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            raise UsageError(f"bad --{'-'.join(map(str, first['loc']))}: {first['msg']}") from None
+        settings = settings_with(
+            self.base,
+            {
+                "database_url": args.database_url,
+                "database_schema": args.database_schema,
+                "aws_endpoint_url": args.endpoint_url,
+            },
+        )
         return service_settings(settings, service, self.var_dir)
 
 

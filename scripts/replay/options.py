@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import NoReturn, TypeVar, get_args
 from uuid import UUID
+
+from pydantic import ValidationError
 
 from scripts.replay.errors import OperatorError
 from scripts.replay.redrive import Method
@@ -14,18 +16,34 @@ from shared.clock import parse_datetime
 from shared.contracts.events import AnyEvent
 from shared.contracts.streams import todo_stream_id
 from shared.eventstore.queries import EventFilter
+from shared.settings import Settings
 
 N = TypeVar("N", int, float)
 EVENT_TYPES = tuple(model.model_fields["type"].default for model in get_args(get_args(AnyEvent)[0]))
 
 
+# the exit status of a wrong command line, as argparse uses
+USAGE_STATUS = 2
+
+
 class UsageError(OperatorError):
-    """The command line itself is wrong (exit status 2, as argparse uses)."""
+    """The command line itself is wrong (exit status USAGE_STATUS)."""
 
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}")
+
+
+def settings_with(base: Settings, overrides: Mapping[str, object | None]) -> Settings:
+    """`base` with the command line's values that were given; a bad one is a UsageError naming
+    its option."""
+    given = {name: value for name, value in overrides.items() if value is not None}
+    try:
+        return Settings(**{**base.model_dump(), **given})
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        raise UsageError(f"bad --{'-'.join(map(str, first['loc']))}: {first['msg']}") from None
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
