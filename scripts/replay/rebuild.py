@@ -2,10 +2,9 @@
 
 The rows are built in `<table>_rebuild` while the service keeps running, from the events up to the
 committed horizon (`shared/eventstore/horizon.py`), so none that commit late below it are passed
-over.
-One transaction then takes the write lock, folds in every event above that horizon, drops the live
-table and renames the new one into its place: readers see the old projection or the new one, never
-a half-built one.
+over. One transaction then takes the write lock, folds in every event above that horizon, drops the
+live table and renames the new one into its place: readers see the old projection or the new one,
+never a half-built one.
 """
 
 from __future__ import annotations

@@ -4,9 +4,8 @@ An upcaster takes the raw envelope (a JSON object) of one event type at one sche
 returns it at the next version; `upcast` chains them until the current version. Old logs then
 replay under new code without rewriting them.
 
-A change to an event's shape or meaning bumps CURRENT_SCHEMA_VERSION (shared/contracts/envelope.py)
-and
-registers here the function from the previous version.
+A change to an event's shape or meaning bumps CURRENT_SCHEMA_VERSION
+(shared/contracts/envelope.py) and registers here the function from the previous version.
 
 Version 2: a client's CalendarCancelled no longer ends its job; the calendar worker decides, and
 records CalendarRevoked when the cancel wins. Under version 1 the cancel itself ended the job, and

@@ -1,9 +1,8 @@
 """The outbox as its relay sees it: the events an append queued, until they are published.
 
 The rows are written by `EventStore.insert` in the append's own transaction
-(shared/eventstore/store.py);
-this port only reads and removes them. The relay's unit tests run on an in-memory twin, held to
-`SqlOutbox` by one contract test on SQLite and PostgreSQL.
+(shared/eventstore/store.py); this port only reads and removes them. The relay's unit tests run on
+an in-memory twin, held to `SqlOutbox` by one contract test on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
 """What a log line is about, as fields: the request, job, event and message being handled.
 
 They are bound where work enters a service (a request in shared/observability/tracing.py's
-middleware, a
-calendar job in todo_api's view, a message in shared/messaging/consumer.py) and kept in a context
-variable, so every line logged while handling it carries them and no log call names them.
-aiohttp handles each request, and the consumer each message, in a task of its own: what is
+middleware, a calendar job in todo_api's view, a message in shared/messaging/consumer.py) and kept
+in a context variable, so every line logged while handling it carries them and no log call names
+them. aiohttp handles each request, and the consumer each message, in a task of its own: what is
 bound there ends with that task (the request's access log line included).
 """
 

@@ -1,8 +1,7 @@
 """One log format for every process: readable lines, or one JSON object a line (LOG_FORMAT).
 
-Both carry what the line is about (shared/observability/log_context.py): the JSON object as fields,
-the
-readable line as short tags at its end, `[task=1b2c3d4e event=5f3a9b1c msg=8d2e4f60]`.
+Both carry what the line is about (shared/observability/log_context.py): the JSON object as
+fields, the readable line as short tags at its end, `[task=1b2c3d4e event=5f3a9b1c msg=8d2e4f60]`.
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
 """Traces across the services: one calendar request is one trace, from todo_api to the tracker.
 
 Spans: the HTTP request (server, `request_tracing`), each event's send to the topic (producer,
-`sending`), the handling of each message (consumer, `consuming`, a child of the span that made
-its event) and steps inside them such as the render (`span`). The trace context travels in the
-envelope (`traceparent`, shared/contracts/envelope.py), stored with the event, so the outbox relay,
-which
+`sending`), the handling of each message (consumer, `consuming`, a child of the span that made its
+event) and steps inside them such as the render (`span`). The trace context travels in the envelope
+(`traceparent`, shared/contracts/envelope.py), stored with the event, so the outbox relay, which
 publishes later in another task, sends it on, and a republished event still names its trace.
 
 The span of each request and message is always made, so trace ids travel and reach the logs
