@@ -6,14 +6,17 @@ pool cannot be reached there in bounded time (the services wait 30 s for a poole
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from shared.eventstore import sqlite_on_loop
 from shared.settings import Settings
 from shared.web.http import json_errors, json_response
 
@@ -29,9 +32,18 @@ async def read_one(request: web.Request) -> web.Response:
 
 @pytest.fixture
 async def one_connection_engine(database: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(
-        database.database_url, pool_size=1, max_overflow=0, pool_timeout=POOL_TIMEOUT_S
-    )
+    pool: dict[str, Any] = {"pool_size": 1, "max_overflow": 0, "pool_timeout": POOL_TIMEOUT_S}
+    if database.is_sqlite:
+        # the services' SQLite engine (statements on the loop), with a pool of one
+        path = make_url(database.database_url).database or ":memory:"
+        opener = functools.partial(
+            sqlite_on_loop.connect, path, synchronous=database.sqlite_synchronous
+        )
+        engine = create_async_engine(
+            f"{sqlite_on_loop.URL_SCHEME}:///{path}", creator=opener, **pool
+        )
+    else:
+        engine = create_async_engine(database.database_url, **pool)
     yield engine
     await engine.dispose()
 
