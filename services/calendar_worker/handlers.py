@@ -103,7 +103,9 @@ async def _render_at_once(
     # cancelled job any render
     if _has_ended(await ports.book.history(task_id), task_id):
         return True
-    rendering = render_and_store(task_id, todos, request.requested_at, ports.blobs, ports.renders)
+    rendering = render_and_store(
+        task_id, envelope.tenant, todos, request.requested_at, ports.blobs, ports.renders
+    )
     outcome = await _outcome(delivery, request, rendering)
     try:
         async with ports.book.transaction() as records:
@@ -127,7 +129,7 @@ async def _render_leased(
     watch = RenderWatch(total=request.todo_count)
     try:
         async with _lease_kept(ports, task_id, holder), _watched(ports, watch, envelope, delivery):
-            rendering = _check_out_and_render(request, ports, watch)
+            rendering = _check_out_and_render(request, envelope.tenant, ports, watch)
             outcome = await _outcome(delivery, request, rendering)
         await _finish(ports, task_id, version, outcome, envelope, holder)
     except RenderCancelledError:
@@ -137,12 +139,12 @@ async def _render_leased(
 
 
 async def _check_out_and_render(
-    request: CalendarRequested, ports: WorkerPorts, watch: RenderWatch
+    request: CalendarRequested, tenant: str, ports: WorkerPorts, watch: RenderWatch
 ) -> CalendarReady:
     todos = await check_out(request, ports.blobs)
     watch.check()
     return await render_and_store(
-        request.task_id, todos, request.requested_at, ports.blobs, ports.renders, watch
+        request.task_id, tenant, todos, request.requested_at, ports.blobs, ports.renders, watch
     )
 
 

@@ -21,8 +21,11 @@ from services.calendar_worker.tables import render_leases
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import AnyEvent
 from shared.contracts.streams import progress_stream_id, render_stream_id
+from shared.contracts.tenancy import Origin, service_actor
 from shared.eventstore import leases
 from shared.eventstore.store import EventStore
+
+WORKER_ACTOR = service_actor("calendar_worker")
 
 
 class RenderRecords(Protocol):
@@ -33,8 +36,8 @@ class RenderRecords(Protocol):
         ...
 
     async def append(self, task_id: UUID, version: int, event: AnyEvent, cause: Envelope) -> None:
-        """Append after `version` (0: the first event), caused by `cause`, queued to publish;
-        ConcurrencyError when another render appended that version first."""
+        """Append after `version` (0: the first event), caused by `cause`, queued to publish, in
+        `cause`'s tenant; ConcurrencyError when another render appended that version first."""
         ...
 
     async def append_progress(self, task_id: UUID, event: AnyEvent, cause: Envelope) -> None:
@@ -110,6 +113,7 @@ class SqlRenderRecords:
             render_stream_id(task_id),
             version,
             [event],
+            origin=_worker_origin(cause),
             correlation_id=cause.correlation_id,
             causation_id=cause.event_id,
         )
@@ -122,6 +126,7 @@ class SqlRenderRecords:
             stream,
             int(found.scalar_one() or 0),
             [event],
+            origin=_worker_origin(cause),
             correlation_id=cause.correlation_id,
             causation_id=cause.event_id,
         )
@@ -137,3 +142,8 @@ class SqlRenderRecords:
 
     async def release(self, task_id: UUID, holder: str) -> None:
         await leases.release(self._conn, self._leases, str(task_id), holder)
+
+
+def _worker_origin(cause: Envelope) -> Origin:
+    """What the worker records of a job is its tenant's data, and the worker's own doing."""
+    return Origin(tenant=cause.tenant, actor=WORKER_ACTOR)

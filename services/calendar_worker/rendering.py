@@ -16,6 +16,7 @@ from uuid import UUID
 from shared.aws.blobs import PART_BYTES, BlobStore
 from shared.contracts.events import CalendarReady, TodoSnapshot
 from shared.contracts.ical import EVENTS_PER_CHUNK, render_calendar
+from shared.contracts.tenancy import tenant_folder
 from shared.observability.metrics import RenderMetrics
 from shared.observability.tracing import Attributes, span
 
@@ -43,8 +44,10 @@ class RenderWatch:
             raise RenderCancelledError
 
 
-def calendar_blob_key(task_id: UUID) -> str:
-    return f"calendars/{task_id}.ics"
+def calendar_blob_key(tenant: str, task_id: UUID) -> str:
+    """Where a job's file is stored: under its tenant's folder, so that no key of one tenant's
+    files, guessed or not, is a key of another's."""
+    return f"calendars/{tenant_folder(tenant)}/{task_id}.ics"
 
 
 def _render(
@@ -66,6 +69,7 @@ def _render(
 
 async def render_and_store(
     task_id: UUID,
+    tenant: str,
     todos: Sequence[TodoSnapshot],
     stamp: datetime,
     blobs: BlobStore,
@@ -96,7 +100,7 @@ async def render_and_store(
             size, sha256 = await asyncio.to_thread(_render, todos, stamp, file, watch)
         if watch is not None:
             watch.check()
-        blob_key = calendar_blob_key(task_id)
+        blob_key = calendar_blob_key(tenant, task_id)
         await blobs.put_file(blob_key, file, "text/calendar; charset=utf-8")
     if renders is not None:
         renders.rendered(len(todos), size, time.perf_counter() - started)

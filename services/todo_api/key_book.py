@@ -30,6 +30,7 @@ from shared.auth.principal import ROLES, Role
 from shared.clock import utcnow
 from shared.contracts.events import ApiKeyIssued, ApiKeyRevoked
 from shared.contracts.streams import api_key_stream_id
+from shared.contracts.tenancy import Origin
 from shared.eventstore.store import ConcurrencyError, EventStore
 
 MAX_TEXT_CHARS = 255
@@ -80,7 +81,9 @@ class KeyBook:
             issued_at=self._clock(),
         )
         async with self._store.transaction() as conn:
-            appended = await self._store.append(conn, api_key_stream_id(key.key_id), 0, [event])
+            stream = api_key_stream_id(key.key_id)
+            origin = Origin(tenant=tenant, actor=issued_by)
+            appended = await self._store.append(conn, stream, 0, [event], origin=origin)
             await project_keys(conn, appended)
         return key
 
@@ -90,13 +93,17 @@ class KeyBook:
             return Revocation.UNKNOWN
         async with self._store.transaction() as conn:
             stream = api_key_stream_id(key_id)
-            history = [envelope.data for envelope in await self._store.load(stream, conn)]
+            stored = await self._store.load(stream, conn)
+            history = [envelope.data for envelope in stored]
             if not history:
                 return Revocation.UNKNOWN
             if any(isinstance(event, ApiKeyRevoked) for event in history):
                 return Revocation.ALREADY_REVOKED
             revoked = ApiKeyRevoked(key_id=key_id, revoked_by=revoked_by, revoked_at=self._clock())
-            appended = await self._store.append(conn, stream, len(history), [revoked])
+            origin = Origin(tenant=stored[0].tenant, actor=revoked_by)
+            appended = await self._store.append(
+                conn, stream, len(history), [revoked], origin=origin
+            )
             await project_keys(conn, appended)
         return Revocation.REVOKED
 

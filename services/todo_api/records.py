@@ -29,6 +29,7 @@ from shared.contracts.events import (
     TodoSnapshot,
 )
 from shared.contracts.streams import calendar_stream_id, idempotency_stream_id, todo_stream_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.eventstore.store import EventStore
 
 
@@ -131,7 +132,9 @@ class SqlTodoRecords:
 
     async def record(self, todo_id: int, version: int, events: Sequence[AnyEvent]) -> None:
         stream = todo_stream_id(todo_id)
-        appended = await self._store.append(self._conn, stream, version, events)
+        appended = await self._store.append(
+            self._conn, stream, version, events, origin=ANONYMOUS_ORIGIN
+        )
         await project(self._conn, appended)
         if appended:
             newest = max(envelope.occurred_at for envelope in appended)
@@ -139,17 +142,22 @@ class SqlTodoRecords:
 
     async def record_calendar_request(self, event: CalendarRequested) -> None:
         stream = calendar_stream_id(event.task_id)
-        await self._store.append(self._conn, stream, 0, [event], correlation_id=event.task_id)
+        await self._store.append(
+            self._conn, stream, 0, [event], origin=ANONYMOUS_ORIGIN, correlation_id=event.task_id
+        )
 
     async def record_calendar_cancel(self, event: CalendarCancelled) -> None:
         stream = calendar_stream_id(event.task_id)
-        await self._store.append(self._conn, stream, 1, [event], correlation_id=event.task_id)
+        await self._store.append(
+            self._conn, stream, 1, [event], origin=ANONYMOUS_ORIGIN, correlation_id=event.task_id
+        )
 
     async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
         return _key_uses(await self._store.load(idempotency_stream_id(key), self._conn))
 
     async def record_key_use(self, version: int, event: IdempotencyKeyUsed) -> None:
-        await self._store.append(self._conn, idempotency_stream_id(event.key), version, [event])
+        stream = idempotency_stream_id(event.key)
+        await self._store.append(self._conn, stream, version, [event], origin=ANONYMOUS_ORIGIN)
 
 
 def _key_uses(envelopes: Sequence[Envelope]) -> list[IdempotencyKeyUsed]:

@@ -7,7 +7,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from shared.auth.principal import ANONYMOUS_TENANT, ROLES, Principal, Role
+from shared.auth.principal import ROLES, Principal, Role
+from shared.contracts.tenancy import ANONYMOUS_TENANT
 
 # a tenant names rows, paths and metric labels: a short token of safe characters
 TENANT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import AnyEvent
+from shared.contracts.tenancy import Origin
 from shared.eventstore.leases import lease_table
 
 # marks a transaction's connection once it has queued an event in the outbox
@@ -148,10 +149,12 @@ class EventStore:
         expected_version: int,
         events: Sequence[AnyEvent],
         *,
+        origin: Origin,
         correlation_id: UUID | None = None,
         causation_id: UUID | None = None,
     ) -> list[Envelope]:
-        """Append after `expected_version`, the version the caller loaded (0: a new stream).
+        """Append after `expected_version`, the version the caller loaded (0: a new stream), as
+        `origin`'s (its tenant's data, its actor's doing).
 
         Streams only grow, so a stale version is one already taken: the insert conflicts on the
         (stream, version) key and raises ConcurrencyError, with no read of the stream first.
@@ -161,6 +164,7 @@ class EventStore:
                 event,
                 stream_id=stream_id,
                 stream_version=expected_version + offset,
+                origin=origin,
                 correlation_id=correlation_id,
                 causation_id=causation_id,
             )

@@ -10,6 +10,7 @@ from uuid import uuid4
 from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import CalendarStarted
 from shared.contracts.streams import render_stream_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.contracts.topology import JOB_TRACKER, Names
 from shared.messaging.consumer import ConsumerOptions, Delivery, SqsConsumer
 from shared.settings import Settings
@@ -25,6 +26,7 @@ def good_event() -> Envelope:
         CalendarStarted(task_id=task_id, attempt=1),
         stream_id=render_stream_id(task_id),
         stream_version=1,
+        origin=ANONYMOUS_ORIGIN,
     )
 
 

@@ -19,6 +19,7 @@ from shared.contracts.events import (
     TodoSnapshot,
 )
 from shared.contracts.streams import calendar_stream_id, render_stream_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.messaging.consumer import Delivery
 
 NOW = datetime(2024, 4, 17, 14, 0)
@@ -66,6 +67,7 @@ def calendar_envelope(event: CalendarRequested) -> Envelope:
         stream_id=calendar_stream_id(event.task_id),
         stream_version=1,
         correlation_id=event.task_id,
+        origin=ANONYMOUS_ORIGIN,
     )
 
 
@@ -73,7 +75,11 @@ def cancel_envelope(task_id: UUID) -> Envelope:
     """The client's cancel, as todo_api publishes it: the calendar stream's second event."""
     cancel = CalendarCancelled(task_id=task_id, cancelled_at=NOW)
     return wrap(
-        cancel, stream_id=calendar_stream_id(task_id), stream_version=2, correlation_id=task_id
+        cancel,
+        stream_id=calendar_stream_id(task_id),
+        stream_version=2,
+        correlation_id=task_id,
+        origin=ANONYMOUS_ORIGIN,
     )
 
 
@@ -81,7 +87,11 @@ def revoked_envelope(task_id: UUID, version: int = 1) -> Envelope:
     """The worker's decision that the cancel won, at `version` of the job's render stream."""
     revoked = CalendarRevoked(task_id=task_id, revoked_at=NOW)
     return wrap(
-        revoked, stream_id=render_stream_id(task_id), stream_version=version, correlation_id=task_id
+        revoked,
+        stream_id=render_stream_id(task_id),
+        stream_version=version,
+        correlation_id=task_id,
+        origin=ANONYMOUS_ORIGIN,
     )
 
 

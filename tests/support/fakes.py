@@ -37,6 +37,7 @@ from shared.contracts.streams import (
     render_stream_id,
     todo_stream_id,
 )
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.eventstore.store import ConcurrencyError
 from shared.messaging.publisher import Outgoing
 
@@ -156,6 +157,7 @@ def _caused(event: AnyEvent, stream_id: str, version: int, cause: Envelope) -> E
         stream_version=version,
         correlation_id=cause.correlation_id,
         causation_id=cause.event_id,
+        origin=ANONYMOUS_ORIGIN,
     )
 
 
@@ -222,7 +224,13 @@ class TodoState:
             None,
         )
         envelopes = [
-            wrap(event, stream_id=stream_id, stream_version=number, correlation_id=correlation_id)
+            wrap(
+                event,
+                stream_id=stream_id,
+                stream_version=number,
+                correlation_id=correlation_id,
+                origin=ANONYMOUS_ORIGIN,
+            )
             for number, event in enumerate(events, start=version + 1)
         ]
         stream.extend(envelopes)

@@ -28,6 +28,7 @@ from shared.contracts.events import (
     CalendarStarted,
 )
 from shared.contracts.task_ids import issue_task_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.eventstore.store import EventStore
 from shared.settings import Settings
 from tests.support.factories import calendar_ready
@@ -52,7 +53,11 @@ class Tracker:
         """Fold `event` in as delivered, recorded at `at`."""
         task_id = event.task_id
         envelope = wrap(
-            event, stream_id=f"{event.type}-{task_id}", stream_version=1, correlation_id=task_id
+            event,
+            stream_id=f"{event.type}-{task_id}",
+            stream_version=1,
+            correlation_id=task_id,
+            origin=ANONYMOUS_ORIGIN,
         )
         await record_job_event(
             envelope.model_copy(update={"occurred_at": at}), SqlJobBook(self.store)

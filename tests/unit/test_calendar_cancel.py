@@ -16,6 +16,7 @@ from shared.aws.blobs import InMemoryBlobStore
 from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import CalendarCancelled, TodoSnapshot
 from shared.contracts.streams import calendar_stream_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from tests.support.factories import (
     NOW,
     calendar_envelope,
@@ -57,7 +58,11 @@ def cancel_of(requested: Envelope) -> Envelope:
     assert task_id is not None
     cancel = CalendarCancelled(task_id=task_id, cancelled_at=NOW)
     return wrap(
-        cancel, stream_id=calendar_stream_id(task_id), stream_version=2, correlation_id=task_id
+        cancel,
+        stream_id=calendar_stream_id(task_id),
+        stream_version=2,
+        correlation_id=task_id,
+        origin=ANONYMOUS_ORIGIN,
     )
 
 
@@ -68,7 +73,7 @@ async def render_types(ports: WorkerPorts, requested: Envelope) -> list[str]:
 
 def stored(blobs: InMemoryBlobStore, requested: Envelope) -> bool:
     assert requested.correlation_id is not None
-    return calendar_blob_key(requested.correlation_id) in blobs.blobs
+    return calendar_blob_key(requested.tenant, requested.correlation_id) in blobs.blobs
 
 
 class TestCancelBeforeTheRender:

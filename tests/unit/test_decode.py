@@ -9,13 +9,14 @@ import pytest
 
 from shared.contracts.envelope import wrap
 from shared.contracts.events import CalendarStarted
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.messaging.batching import MAX_MESSAGE_BYTES
 from shared.messaging.consumer import PoisonMessageError, decode
 
 
 def valid_body() -> str:
     event = CalendarStarted(task_id=uuid4(), attempt=1)
-    return wrap(event, stream_id="render-x", stream_version=1).to_json()
+    return wrap(event, stream_id="render-x", stream_version=1, origin=ANONYMOUS_ORIGIN).to_json()
 
 
 def test_a_valid_envelope_decodes_to_its_event() -> None:

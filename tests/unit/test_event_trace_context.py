@@ -11,6 +11,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from shared.contracts.envelope import Envelope, stored_traceparent, wrap
 from shared.contracts.events import CalendarStarted
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.contracts.trace_context import current_traceparent, parent_context
 from tests.support.factories import calendar_envelope, calendar_requested, todo_snapshots
 
@@ -25,7 +26,12 @@ def inside_span() -> trace.Span:
 
 
 def started() -> Envelope:
-    return wrap(CalendarStarted(task_id=uuid4(), attempt=1), stream_id="render-x", stream_version=1)
+    return wrap(
+        CalendarStarted(task_id=uuid4(), attempt=1),
+        stream_id="render-x",
+        stream_version=1,
+        origin=ANONYMOUS_ORIGIN,
+    )
 
 
 class TestStamping:

@@ -8,6 +8,7 @@ from services.job_tracker.projection import record_job_event
 from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import CalendarFailed, CalendarReady, CalendarStarted
 from shared.contracts.streams import render_stream_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from tests.support.factories import calendar_envelope, calendar_requested, todo_snapshots
 from tests.support.fakes import MemoryJobBook
 
@@ -17,14 +18,19 @@ def job_events() -> tuple[Envelope, Envelope, Envelope, Envelope]:
     request = calendar_requested(todo_snapshots(2))
     requested, task_id = calendar_envelope(request), request.task_id
     stream = render_stream_id(task_id)
-    started = wrap(CalendarStarted(task_id=task_id, attempt=1), stream_id=stream, stream_version=1)
+    started = wrap(
+        CalendarStarted(task_id=task_id, attempt=1),
+        stream_id=stream,
+        stream_version=1,
+        origin=ANONYMOUS_ORIGIN,
+    )
     ready = CalendarReady(task_id=task_id, blob_key="k", size_bytes=1, sha256="s", event_count=2)
     failed = CalendarFailed(task_id=task_id, reason="late", attempts=1)
     return (
         requested,
         started,
-        wrap(ready, stream_id=stream, stream_version=2),
-        wrap(failed, stream_id=stream, stream_version=3),
+        wrap(ready, stream_id=stream, stream_version=2, origin=ANONYMOUS_ORIGIN),
+        wrap(failed, stream_id=stream, stream_version=3, origin=ANONYMOUS_ORIGIN),
     )
 
 

@@ -13,6 +13,7 @@ import pytest
 from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import TodoDeleted
 from shared.contracts.streams import todo_stream_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.messaging.batching import MAX_BATCH_ENTRIES
 from shared.messaging.publisher import InMemoryBus, Outgoing, Refused
 from shared.messaging.relay import OutboxRelay
@@ -57,7 +58,10 @@ class ScriptedBus(InMemoryBus):
 
 def deleted(todo_id: int) -> Envelope:
     return wrap(
-        TodoDeleted(id=todo_id, deleted_at=NOW), stream_id=todo_stream_id(todo_id), stream_version=1
+        TodoDeleted(id=todo_id, deleted_at=NOW),
+        stream_id=todo_stream_id(todo_id),
+        stream_version=1,
+        origin=ANONYMOUS_ORIGIN,
     )
 
 

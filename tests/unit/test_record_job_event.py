@@ -8,6 +8,7 @@ from services.job_tracker.projection import record_job_event
 from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import CalendarReady, TodoDeleted
 from shared.contracts.streams import render_stream_id, todo_stream_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from tests.support.factories import (
     NOW,
     calendar_envelope,
@@ -24,7 +25,9 @@ def requested_and_ready() -> tuple[Envelope, Envelope]:
     requested = calendar_envelope(calendar_requested(todo_snapshots(3)))
     task_id = task_of(requested)
     ready = CalendarReady(task_id=task_id, blob_key="k", size_bytes=1, sha256="s", event_count=3)
-    return requested, wrap(ready, stream_id=render_stream_id(task_id), stream_version=1)
+    return requested, wrap(
+        ready, stream_id=render_stream_id(task_id), stream_version=1, origin=ANONYMOUS_ORIGIN
+    )
 
 
 async def test_an_outcome_before_its_request_folds_to_the_same_job() -> None:
@@ -52,7 +55,12 @@ async def test_a_duplicate_delivery_changes_nothing() -> None:
 
 async def test_an_event_about_no_job_is_left_alone() -> None:
     book = MemoryJobBook()
-    deleted = wrap(TodoDeleted(id=1, deleted_at=NOW), stream_id=todo_stream_id(1), stream_version=1)
+    deleted = wrap(
+        TodoDeleted(id=1, deleted_at=NOW),
+        stream_id=todo_stream_id(1),
+        stream_version=1,
+        origin=ANONYMOUS_ORIGIN,
+    )
 
     assert not await record_job_event(deleted, book)
 

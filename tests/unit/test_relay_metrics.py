@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from shared.contracts.envelope import wrap
 from shared.contracts.events import TodoDeleted
 from shared.contracts.streams import todo_stream_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.messaging.publisher import InMemoryBus
 from shared.messaging.relay import OutboxRelay
 from shared.observability.metrics import Metrics
@@ -36,7 +37,12 @@ class HeldLease:
 def outbox_of(count: int) -> MemoryOutbox:
     outbox = MemoryOutbox()
     outbox.queue(
-        wrap(TodoDeleted(id=n, deleted_at=NOW), stream_id=todo_stream_id(n), stream_version=1)
+        wrap(
+            TodoDeleted(id=n, deleted_at=NOW),
+            stream_id=todo_stream_id(n),
+            stream_version=1,
+            origin=ANONYMOUS_ORIGIN,
+        )
         for n in range(1, count + 1)
     )
     return outbox

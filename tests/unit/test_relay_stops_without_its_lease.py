@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from shared.contracts.envelope import wrap
 from shared.contracts.events import TodoDeleted
 from shared.contracts.streams import todo_stream_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.messaging.batching import MAX_BATCH_ENTRIES
 from shared.messaging.outbox import LeaseLostError
 from shared.messaging.publisher import InMemoryBus
@@ -49,7 +50,12 @@ class FencedOutbox(MemoryOutbox):
 
 def outbox_of(outbox: MemoryOutbox, count: int) -> MemoryOutbox:
     outbox.queue(
-        wrap(TodoDeleted(id=n, deleted_at=NOW), stream_id=todo_stream_id(n), stream_version=1)
+        wrap(
+            TodoDeleted(id=n, deleted_at=NOW),
+            stream_id=todo_stream_id(n),
+            stream_version=1,
+            origin=ANONYMOUS_ORIGIN,
+        )
         for n in range(1, count + 1)
     )
     return outbox

@@ -18,7 +18,9 @@ from tests.support.scrapes import Scrape
 async def test_counts_the_render_its_todos_and_its_bytes(todo_count: int) -> None:
     metrics, blobs = Metrics(), InMemoryBlobStore()
 
-    ready = await render_and_store(uuid4(), todo_snapshots(todo_count), NOW, blobs, metrics.renders)
+    ready = await render_and_store(
+        uuid4(), "acme", todo_snapshots(todo_count), NOW, blobs, metrics.renders
+    )
 
     found = Scrape.of(metrics)
     assert found.value("calendar_renders_total") == 1
@@ -39,6 +41,8 @@ async def test_a_render_whose_file_is_not_stored_is_not_counted() -> None:
             raise ConnectionResetError("bucket away")
 
     with pytest.raises(ConnectionResetError):
-        await render_and_store(uuid4(), todo_snapshots(2), NOW, Unreachable(), metrics.renders)
+        await render_and_store(
+            uuid4(), "acme", todo_snapshots(2), NOW, Unreachable(), metrics.renders
+        )
 
     assert Scrape.of(metrics).value("calendar_renders_total") == 0

@@ -23,6 +23,7 @@ from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import CalendarCancelled
 from shared.contracts.streams import calendar_stream_id, render_stream_id
 from shared.contracts.task_ids import issue_task_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.eventstore.store import EventStore
 from shared.messaging.outbox import SqlOutbox
 from shared.settings import Settings
@@ -53,7 +54,11 @@ def cancel_of(requested: Envelope) -> Envelope:
     assert task_id is not None
     cancel = CalendarCancelled(task_id=task_id, cancelled_at=NOW)
     return wrap(
-        cancel, stream_id=calendar_stream_id(task_id), stream_version=2, correlation_id=task_id
+        cancel,
+        stream_id=calendar_stream_id(task_id),
+        stream_version=2,
+        correlation_id=task_id,
+        origin=ANONYMOUS_ORIGIN,
     )
 
 
@@ -96,7 +101,7 @@ class TestTheWorker:
         assert await render_types(ports, requested) == ["CalendarStarted", "CalendarRevoked"]
         assert render.chunks < chunks_of(LARGE)
         assert isinstance(ports.blobs, InMemoryBlobStore)
-        assert calendar_blob_key(task_id) not in ports.blobs.blobs
+        assert calendar_blob_key(requested.tenant, task_id) not in ports.blobs.blobs
         assert "CalendarReady" not in await published(worker_store)
         async with ports.book.transaction() as records:
             assert await records.lease_expiry(task_id) is None
@@ -138,7 +143,12 @@ async def test_a_cancel_that_the_render_beat_ends_as_the_render_did(
     requested = calendar_envelope(calendar_requested((todo_snapshot(1),), task_id=task_id))
     # the worker stored the file before it received the cancel: its render stream holds the
     # outcome, and the cancel finds the job ended
-    ready = wrap(calendar_ready(task_id), stream_id=render_stream_id(task_id), stream_version=1)
+    ready = wrap(
+        calendar_ready(task_id),
+        stream_id=render_stream_id(task_id),
+        stream_version=1,
+        origin=ANONYMOUS_ORIGIN,
+    )
     async with service_store(service_settings, TRACKER_SCHEMA) as store:
         for envelope in (cancel_of(requested), requested, ready):
             assert await record_job_event(envelope, SqlJobBook(store))

@@ -304,7 +304,7 @@ class TestBucket:
         assert all(block[flag] is True for flag in (*flags, "restrict_public_buckets"))
         encryption = tf.resources["aws_s3_bucket_server_side_encryption_configuration", "results"]
         assert "apply_server_side_encryption_by_default" in only(encryption["rule"])
-        assert expiry_of(tf, calendar_blob_key(uuid4())) == "${var.result_expiry_days}"
+        assert expiry_of(tf, calendar_blob_key("acme", uuid4())) == "${var.result_expiry_days}"
 
     def test_snapshots_outlive_a_dead_letter_redriven_through_its_queue(
         self, tf: Terraform
@@ -338,7 +338,7 @@ class TestTaskRoles:
     ) -> None:
         services = tf.locals["services"]
         request = CalendarRequested(task_id=uuid4(), requested_at=datetime.now(), todo_count=0)
-        calendar, snapshot = calendar_blob_key(uuid4()), snapshot_blob_key(request)
+        calendar, snapshot = calendar_blob_key("acme", uuid4()), snapshot_blob_key(request)
         granted = {
             ("todo_api", "s3_write", snapshot),
             ("calendar_worker", "s3_read", snapshot),

@@ -29,6 +29,7 @@ from services.todo_api.commands import CreateTodo
 from services.todo_api.handlers import create_todo
 from services.todo_api.records import SqlTodoBook
 from shared.contracts.streams import todo_stream_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.contracts.topology import JOB_TRACKER, Names
 from shared.eventstore import sqlite_on_loop as sqlite_inline
 from shared.eventstore.store import EventStore
@@ -155,7 +156,7 @@ def _database_file(settings: Settings) -> Path:
 
 async def _append(store: EventStore, stream_id: str) -> None:
     async with store.transaction() as conn:
-        await store.append(conn, stream_id, 0, [deleted(1)])
+        await store.append(conn, stream_id, 0, [deleted(1)], origin=ANONYMOUS_ORIGIN)
 
 
 class TestEventStore:

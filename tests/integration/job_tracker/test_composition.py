@@ -17,6 +17,7 @@ from shared.aws.blobs import InMemoryBlobStore
 from shared.contracts.envelope import wrap
 from shared.contracts.events import CalendarReady, CalendarRequested
 from shared.contracts.task_ids import issue_task_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.settings import Settings
 from tests.support.factories import NOW
 
@@ -39,8 +40,12 @@ async def test_the_tracker_answers_from_the_store_and_blobs_it_is_handed_and_lea
     )
     requested = CalendarRequested(task_id=task_id, requested_at=NOW, todo_count=0, todos=())
     book = SqlJobBook(store)
-    await record_job_event(wrap(requested, stream_id="calendar", stream_version=1), book)
-    await record_job_event(wrap(ready, stream_id="render", stream_version=1), book)
+    await record_job_event(
+        wrap(requested, stream_id="calendar", stream_version=1, origin=ANONYMOUS_ORIGIN), book
+    )
+    await record_job_event(
+        wrap(ready, stream_id="render", stream_version=1, origin=ANONYMOUS_ORIGIN), book
+    )
 
     app = create_app(service_settings, adapters=Adapters(store=store, blobs=blobs))
     async with TestClient(TestServer(app)) as client:

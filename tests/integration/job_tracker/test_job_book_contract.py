@@ -14,6 +14,7 @@ from services.job_tracker.tables import SCHEMA
 from shared.contracts.envelope import wrap
 from shared.contracts.events import CalendarStarted
 from shared.contracts.streams import render_stream_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.settings import Settings
 from tests.support.fakes import MemoryJobBook
 from tests.support.stores import service_store
@@ -61,7 +62,12 @@ class TestJobBook:
 
     async def test_a_transaction_that_raises_leaves_nothing(self, book: JobBook) -> None:
         event = started()
-        envelope = wrap(event, stream_id=render_stream_id(event.task_id), stream_version=1)
+        envelope = wrap(
+            event,
+            stream_id=render_stream_id(event.task_id),
+            stream_version=1,
+            origin=ANONYMOUS_ORIGIN,
+        )
 
         async def fail_halfway() -> None:
             async with book.transaction() as records:

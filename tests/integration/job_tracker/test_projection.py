@@ -24,6 +24,7 @@ from shared.contracts.events import (
     CalendarStarted,
 )
 from shared.contracts.streams import calendar_stream_id, render_stream_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.eventstore.queries import EventQueries
 from shared.eventstore.store import EventStore
 from shared.settings import Settings
@@ -52,10 +53,21 @@ def job_history(*, succeed: bool) -> list[Envelope]:
             stream_id=calendar_stream_id(task_id),
             stream_version=1,
             correlation_id=task_id,
+            origin=ANONYMOUS_ORIGIN,
         ),
-        wrap(CalendarStarted(task_id=task_id, attempt=1), stream_id=render, stream_version=1),
-        wrap(CalendarStarted(task_id=task_id, attempt=2), stream_id=render, stream_version=2),
-        wrap(outcome, stream_id=render, stream_version=3),
+        wrap(
+            CalendarStarted(task_id=task_id, attempt=1),
+            stream_id=render,
+            stream_version=1,
+            origin=ANONYMOUS_ORIGIN,
+        ),
+        wrap(
+            CalendarStarted(task_id=task_id, attempt=2),
+            stream_id=render,
+            stream_version=2,
+            origin=ANONYMOUS_ORIGIN,
+        ),
+        wrap(outcome, stream_id=render, stream_version=3, origin=ANONYMOUS_ORIGIN),
     ]
 
 

@@ -17,6 +17,7 @@ from services.job_tracker.upgrade import NEW_COLUMNS, upgrade, upgrade_database
 from shared.contracts.envelope import wrap
 from shared.contracts.streams import render_stream_id
 from shared.contracts.task_ids import issue_task_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.eventstore.database import create_engine, ensure_schema
 from shared.eventstore.store import EventStore, store_tables
 from shared.settings import Settings
@@ -53,6 +54,7 @@ async def make_version_one(settings: Settings, *found: Job) -> None:
             stream_id=render_stream_id(found[0].task_id),
             stream_version=1,
             correlation_id=found[0].task_id,
+            origin=ANONYMOUS_ORIGIN,
         )
         async with store.transaction() as conn:
             await store.insert(

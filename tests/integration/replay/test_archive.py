@@ -19,6 +19,7 @@ from services.todo_api.handlers import create_todo
 from services.todo_api.projection import list_todos
 from services.todo_api.records import SqlTodoBook
 from shared.contracts.streams import todo_stream_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.eventstore.queries import EventFilter
 from shared.eventstore.store import EventStore
 from shared.settings import Settings
@@ -174,9 +175,11 @@ class TestExportWhileWritersCommit:
         async with store.engine.connect() as early:
             transaction = await early.begin()
             # takes the lower position but commits last
-            await store.append(early, todo_stream_id(1), 0, [deleted(1)])
+            await store.append(early, todo_stream_id(1), 0, [deleted(1)], origin=ANONYMOUS_ORIGIN)
             async with store.transaction() as late:
-                await store.append(late, todo_stream_id(2), 0, [deleted(2)])
+                await store.append(
+                    late, todo_stream_id(2), 0, [deleted(2)], origin=ANONYMOUS_ORIGIN
+                )
             exporting = asyncio.create_task(export_events(store, EventFilter(), out))
             await until_blocked_or_done(store.engine, postgres_schema, exporting)
             await transaction.commit()

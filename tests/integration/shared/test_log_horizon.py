@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from shared.contracts.streams import todo_stream_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.eventstore.horizon import Page, committed_horizon, settled_pages
 from shared.eventstore.queries import EventQueries
 from shared.eventstore.store import EventStore
@@ -23,7 +24,7 @@ def store_pages(store: EventStore) -> Callable[[int], Awaitable[Page]]:
 
 async def append(store: EventStore, stream_id: str) -> None:
     async with store.transaction() as conn:
-        await store.append(conn, stream_id, 0, [deleted(1)])
+        await store.append(conn, stream_id, 0, [deleted(1)], origin=ANONYMOUS_ORIGIN)
 
 
 class TestCommittedHorizon:
@@ -45,7 +46,7 @@ class TestCommittedHorizon:
         async with store.engine.connect() as early:
             transaction = await early.begin()
             # takes position 1 but commits after position 2
-            await store.append(early, todo_stream_id(1), 0, [deleted(1)])
+            await store.append(early, todo_stream_id(1), 0, [deleted(1)], origin=ANONYMOUS_ORIGIN)
             await append(store, todo_stream_id(2))
             horizon = asyncio.create_task(committed_horizon(store.engine, store.tables.events))
             await until_blocked_or_done(store.engine, postgres_schema, horizon)
@@ -63,7 +64,7 @@ class TestCommittedHorizon:
         store = postgres_store
         async with store.engine.connect() as early:
             transaction = await early.begin()
-            await store.append(early, todo_stream_id(1), 0, [deleted(1)])
+            await store.append(early, todo_stream_id(1), 0, [deleted(1)], origin=ANONYMOUS_ORIGIN)
             await append(store, todo_stream_id(2))
             horizon = asyncio.create_task(committed_horizon(store.engine, store.tables.events))
             await until_blocked_or_done(store.engine, postgres_schema, horizon)

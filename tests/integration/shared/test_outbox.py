@@ -12,6 +12,7 @@ from uuid import uuid4
 import pytest
 
 from shared.contracts.streams import TODO_PREFIX, todo_stream_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.eventstore.store import EventStore
 from shared.messaging.outbox import SqlOutbox
 from shared.messaging.publisher import InMemoryBus, Outgoing, Refused
@@ -29,9 +30,9 @@ async def test_a_commit_that_lands_after_a_later_position_is_still_published(
     async with store.engine.connect() as early:
         transaction = await early.begin()
         # takes the lower position but commits last
-        await store.append(early, todo_stream_id(1), 0, [deleted(1)])
+        await store.append(early, todo_stream_id(1), 0, [deleted(1)], origin=ANONYMOUS_ORIGIN)
         async with store.transaction() as late:
-            await store.append(late, todo_stream_id(2), 0, [deleted(2)])
+            await store.append(late, todo_stream_id(2), 0, [deleted(2)], origin=ANONYMOUS_ORIGIN)
         await relay.publish_pending()
         await transaction.commit()
     await relay.publish_pending()
@@ -47,7 +48,7 @@ async def test_events_wait_in_the_outbox_while_the_bus_is_down(store: EventStore
     bus = InMemoryBus(fail_next=2)
     relay = OutboxRelay(SqlOutbox(store), bus, lease=RelayLease(store), poll_interval_s=1)
     async with store.transaction() as conn:
-        await store.append(conn, todo_stream_id(1), 0, [deleted(1)])
+        await store.append(conn, todo_stream_id(1), 0, [deleted(1)], origin=ANONYMOUS_ORIGIN)
 
     for _ in range(2):
         with pytest.raises(ConnectionError):
@@ -62,7 +63,13 @@ async def test_events_wait_in_the_outbox_while_the_bus_is_down(store: EventStore
 async def test_a_streams_events_are_published_in_version_order(store: EventStore) -> None:
     bus = InMemoryBus()
     async with store.transaction() as conn:
-        await store.append(conn, todo_stream_id(1), 0, [deleted(1), deleted(1), deleted(1)])
+        await store.append(
+            conn,
+            todo_stream_id(1),
+            0,
+            [deleted(1), deleted(1), deleted(1)],
+            origin=ANONYMOUS_ORIGIN,
+        )
 
     await OutboxRelay(
         SqlOutbox(store), bus, lease=RelayLease(store), poll_interval_s=1
@@ -77,7 +84,7 @@ async def test_a_stopped_relay_publishes_what_it_holds_and_returns(store: EventS
     relay = OutboxRelay(SqlOutbox(store), bus, lease=RelayLease(store), poll_interval_s=30)
     running = asyncio.create_task(relay.run())
     async with store.transaction() as conn:
-        await store.append(conn, todo_stream_id(1), 0, [deleted(1)])
+        await store.append(conn, todo_stream_id(1), 0, [deleted(1)], origin=ANONYMOUS_ORIGIN)
     relay.notify()
     await eventually(lambda: _sent(bus, 1), timeout_s=5)
 
@@ -106,7 +113,9 @@ async def _append(store: EventStore, relay: OutboxRelay, count: int) -> None:
     """`count` events in one transaction, and the nudge a service gives after a commit."""
     async with store.transaction() as conn:
         for _ in range(count):
-            await store.append(conn, f"{TODO_PREFIX}{uuid4()}", 0, [deleted(1)])
+            await store.append(
+                conn, f"{TODO_PREFIX}{uuid4()}", 0, [deleted(1)], origin=ANONYMOUS_ORIGIN
+            )
     relay.notify()
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.streams import todo_stream_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.eventstore.store import EventStore
 from shared.messaging.outbox import Outbox, SqlOutbox
 from shared.settings import Settings
@@ -54,7 +55,12 @@ async def _append(store: EventStore, envelopes: list[Envelope]) -> list[int]:
 
 def envelopes(count: int) -> list[Envelope]:
     return [
-        wrap(deleted(number), stream_id=todo_stream_id(number), stream_version=1)
+        wrap(
+            deleted(number),
+            stream_id=todo_stream_id(number),
+            stream_version=1,
+            origin=ANONYMOUS_ORIGIN,
+        )
         for number in range(count)
     ]
 

@@ -10,6 +10,7 @@ import pytest
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.streams import todo_stream_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.eventstore.store import EventStore
 from shared.messaging.outbox import SqlOutbox
 from shared.messaging.publisher import InMemoryBus, Outgoing, Refused
@@ -40,7 +41,13 @@ async def append_all(stores: Sequence[EventStore]) -> None:
         for stream in range(STREAMS):
             store = stores[(stream + version) % len(stores)]
             async with store.transaction() as conn:
-                await store.append(conn, todo_stream_id(stream), version, [deleted(stream)])
+                await store.append(
+                    conn,
+                    todo_stream_id(stream),
+                    version,
+                    [deleted(stream)],
+                    origin=ANONYMOUS_ORIGIN,
+                )
 
 
 def stream_versions(sent: Sequence[Outgoing]) -> dict[str, list[int]]:
@@ -94,7 +101,7 @@ async def test_a_standby_relay_takes_over_when_the_publishing_one_stops(
 
     await first.release()
     async with first_store.transaction() as conn:
-        await first_store.append(conn, todo_stream_id(1), 0, [deleted(1)])
+        await first_store.append(conn, todo_stream_id(1), 0, [deleted(1)], origin=ANONYMOUS_ORIGIN)
     await asyncio.sleep(1.1)  # a standby asks again after a second
 
     assert await second.publish_pending() == 1
@@ -141,13 +148,15 @@ async def test_an_entry_refused_on_its_own_is_set_aside_and_the_rest_flows(
     relay = OutboxRelay(SqlOutbox(store), bus, lease=RelayLease(store), poll_interval_s=1)
     for todo_id in (1, 2, 3):
         async with store.transaction() as conn:
-            await store.append(conn, todo_stream_id(todo_id), 0, [deleted(todo_id)])
+            await store.append(
+                conn, todo_stream_id(todo_id), 0, [deleted(todo_id)], origin=ANONYMOUS_ORIGIN
+            )
 
     assert await relay.publish_pending() == 2
     calls = bus.calls
     # not retried hot: the next read leaves it aside, while a new event goes out
     async with store.transaction() as conn:
-        await store.append(conn, todo_stream_id(4), 0, [deleted(4)])
+        await store.append(conn, todo_stream_id(4), 0, [deleted(4)], origin=ANONYMOUS_ORIGIN)
     assert await relay.publish_pending() == 1
 
     assert bus.calls == calls + 1

@@ -21,6 +21,7 @@ from aiohttp import web
 from shared.clock import utcnow
 from shared.contracts.envelope import Envelope
 from shared.contracts.streams import todo_stream_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.contracts.topology import Names
 from shared.eventstore import leases
 from shared.eventstore.store import EventStore
@@ -174,7 +175,9 @@ async def append(store: EventStore, count: int) -> list[str]:
     ids: list[str] = []
     for todo_id in range(1, count + 1):
         async with store.transaction() as conn:
-            stored = await store.append(conn, todo_stream_id(todo_id), 0, [deleted(todo_id)])
+            stored = await store.append(
+                conn, todo_stream_id(todo_id), 0, [deleted(todo_id)], origin=ANONYMOUS_ORIGIN
+            )
         ids.extend(str(envelope.event_id) for envelope in stored)
     return ids
 

@@ -13,6 +13,7 @@ from sqlalchemy import MetaData, func, select
 from shared.contracts.envelope import wrap
 from shared.contracts.events import TodoCreated, TodoDeleted
 from shared.contracts.streams import todo_stream_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.eventstore.database import SchemaMismatchError, create_engine, ensure_schema
 from shared.eventstore.queries import EventQueries
 from shared.eventstore.store import ConcurrencyError, EventStore, store_tables
@@ -47,9 +48,15 @@ async def count(store: EventStore, table_name: str) -> int:
 class TestAppendAndLoad:
     async def test_loads_appended_events_in_version_order(self, store: EventStore) -> None:
         async with store.transaction() as conn:
-            await store.append(conn, todo_stream_id(1), 0, [created(1)])
+            await store.append(conn, todo_stream_id(1), 0, [created(1)], origin=ANONYMOUS_ORIGIN)
         async with store.transaction() as conn:
-            await store.append(conn, todo_stream_id(1), 1, [TodoDeleted(id=1, deleted_at=NOW)])
+            await store.append(
+                conn,
+                todo_stream_id(1),
+                1,
+                [TodoDeleted(id=1, deleted_at=NOW)],
+                origin=ANONYMOUS_ORIGIN,
+            )
 
         loaded = await store.load(todo_stream_id(1))
 
@@ -65,7 +72,9 @@ class TestAppendAndLoad:
     async def test_read_all_returns_every_stream_in_global_order(self, store: EventStore) -> None:
         for todo_id in (1, 2, 3):
             async with store.transaction() as conn:
-                await store.append(conn, todo_stream_id(todo_id), 0, [created(todo_id)])
+                await store.append(
+                    conn, todo_stream_id(todo_id), 0, [created(todo_id)], origin=ANONYMOUS_ORIGIN
+                )
 
         queries = EventQueries(store)
         positions = await queries.read_all()
@@ -85,11 +94,13 @@ class TestAppendAndLoad:
 class TestOptimisticConcurrency:
     async def test_appending_at_a_stale_version_raises(self, store: EventStore) -> None:
         async with store.transaction() as conn:
-            await store.append(conn, todo_stream_id(1), 0, [created(1)])
+            await store.append(conn, todo_stream_id(1), 0, [created(1)], origin=ANONYMOUS_ORIGIN)
 
         with pytest.raises(ConcurrencyError):
             async with store.transaction() as conn:
-                await store.append(conn, todo_stream_id(1), 0, [created(1)])
+                await store.append(
+                    conn, todo_stream_id(1), 0, [created(1)], origin=ANONYMOUS_ORIGIN
+                )
 
         assert len(await store.load(todo_stream_id(1))) == 1
 
@@ -99,7 +110,9 @@ class TestOptimisticConcurrency:
         async def append() -> str:
             try:
                 async with store.transaction() as conn:
-                    await store.append(conn, todo_stream_id(7), 0, [created(7)])
+                    await store.append(
+                        conn, todo_stream_id(7), 0, [created(7)], origin=ANONYMOUS_ORIGIN
+                    )
             except ConcurrencyError:
                 return "conflict"
             return "ok"
@@ -116,7 +129,9 @@ class TestTransactions:
     ) -> None:
         async def append_then_fail() -> None:
             async with store.transaction() as conn:
-                await store.append(conn, todo_stream_id(1), 0, [created(1)])
+                await store.append(
+                    conn, todo_stream_id(1), 0, [created(1)], origin=ANONYMOUS_ORIGIN
+                )
                 raise RuntimeError("projection failed")
 
         with pytest.raises(RuntimeError, match="projection failed"):
@@ -129,8 +144,8 @@ class TestTransactions:
         self, store: EventStore
     ) -> None:
         async with store.transaction() as conn:
-            await store.append(conn, todo_stream_id(1), 0, [created(1)])
-            await store.append(conn, todo_stream_id(2), 0, [created(2)])
+            await store.append(conn, todo_stream_id(1), 0, [created(1)], origin=ANONYMOUS_ORIGIN)
+            await store.append(conn, todo_stream_id(2), 0, [created(2)], origin=ANONYMOUS_ORIGIN)
 
         outbox = SqlOutbox(store)
         batch = await outbox.pending()
@@ -147,8 +162,14 @@ class TestTransactions:
     ) -> None:
         routed = EventStore(store.engine, store.tables, routed={"TodoDeleted"})
         async with routed.transaction() as conn:
-            await routed.append(conn, todo_stream_id(1), 0, [created(1)])
-            await routed.append(conn, todo_stream_id(1), 1, [TodoDeleted(id=1, deleted_at=NOW)])
+            await routed.append(conn, todo_stream_id(1), 0, [created(1)], origin=ANONYMOUS_ORIGIN)
+            await routed.append(
+                conn,
+                todo_stream_id(1),
+                1,
+                [TodoDeleted(id=1, deleted_at=NOW)],
+                origin=ANONYMOUS_ORIGIN,
+            )
 
         assert [message.type for message in await SqlOutbox(routed).pending()] == ["TodoDeleted"]
         assert [event.type for event in await routed.load(todo_stream_id(1))] == [
@@ -165,8 +186,8 @@ class TestOutboxListeners:
         store.on_outbox_commit(lambda: calls.append(len(calls)))
 
         async with store.transaction() as conn:
-            await store.append(conn, todo_stream_id(1), 0, [created(1)])
-            await store.append(conn, todo_stream_id(2), 0, [created(2)])
+            await store.append(conn, todo_stream_id(1), 0, [created(1)], origin=ANONYMOUS_ORIGIN)
+            await store.append(conn, todo_stream_id(2), 0, [created(2)], origin=ANONYMOUS_ORIGIN)
             assert calls == [], "called before the commit"
 
         assert calls == [0]
@@ -181,15 +202,19 @@ class TestOutboxListeners:
 
         async def append_then_fail() -> None:
             async with store.transaction() as conn:
-                await store.append(conn, todo_stream_id(1), 0, [created(1)])
+                await store.append(
+                    conn, todo_stream_id(1), 0, [created(1)], origin=ANONYMOUS_ORIGIN
+                )
                 raise RuntimeError("projection failed")
 
         with pytest.raises(RuntimeError):
             await append_then_fail()
         async with unrouted.transaction() as conn:
-            await unrouted.append(conn, todo_stream_id(2), 0, [created(2)])
+            await unrouted.append(conn, todo_stream_id(2), 0, [created(2)], origin=ANONYMOUS_ORIGIN)
         async with store.transaction() as conn:
-            imported = wrap(created(3), stream_id=todo_stream_id(3), stream_version=1)
+            imported = wrap(
+                created(3), stream_id=todo_stream_id(3), stream_version=1, origin=ANONYMOUS_ORIGIN
+            )
             await store.insert(conn, [imported], publish=False)
 
         assert calls == []

@@ -16,6 +16,7 @@ from services.todo_api.app_keys import store_key
 from services.todo_api.tables import todo_ids, todos
 from shared.contracts.events import CalendarRequested
 from shared.contracts.streams import calendar_stream_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.eventstore.store import EventStore
 from tests.support.todo_http import Client
 
@@ -140,7 +141,9 @@ class TestRebuildTodos:
             task_id=uuid4(), requested_at=datetime(2024, 4, 17), todo_count=1
         )
         async with store.transaction() as conn:
-            await store.append(conn, calendar_stream_id(requested.task_id), 0, [requested])
+            await store.append(
+                conn, calendar_stream_id(requested.task_id), 0, [requested], origin=ANONYMOUS_ORIGIN
+            )
 
         assert await rebuild_todos(store) == 1
         assert await listed(client) == before

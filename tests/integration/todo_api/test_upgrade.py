@@ -14,6 +14,7 @@ from services.todo_api.upgrade import upgrade
 from shared.contracts.envelope import wrap
 from shared.contracts.events import TodoCreated
 from shared.contracts.streams import todo_stream_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.eventstore.database import create_engine, ensure_schema
 from shared.eventstore.store import EventStore, store_tables
 from shared.settings import Settings
@@ -36,7 +37,12 @@ async def make_version_one(settings: Settings) -> None:
         )
         store = EventStore(engine, tables)
         snapshot = todo_snapshot(1, title="Water the plants")
-        created = wrap(TodoCreated(todo=snapshot), stream_id=todo_stream_id(1), stream_version=1)
+        created = wrap(
+            TodoCreated(todo=snapshot),
+            stream_id=todo_stream_id(1),
+            stream_version=1,
+            origin=ANONYMOUS_ORIGIN,
+        )
         async with store.transaction() as conn:
             await store.insert(
                 conn, [created.model_copy(update={"occurred_at": CREATED_AT})], publish=False
