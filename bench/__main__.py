@@ -7,11 +7,11 @@ import asyncio
 import os
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
-from bench import jobs, render, stacks
+from bench import auth, jobs, render, stacks
 
-SECTIONS = ("render", "embedded", "embedded-moto", "postgres", "localstack")
 # set by scripts/localstack.sh, which `make bench` runs the bench under
 LOCALSTACK_ENV = "TEST_AWS_ENDPOINT_URL"
 TRANSPORT_LABELS = {"embedded": "embedded transport", "aws": "in-process moto"}
@@ -71,27 +71,45 @@ def _per_job(requests: dict[str, dict[str, int]], job_count: int) -> str:
     return f"  AWS requests per job: {sum(total.values()) / job_count:.2f} ({by_operation})"
 
 
+def _render() -> None:
+    for count in (10_000, 100_000):
+        seconds, peak_mb = render.bench_render(count)
+        print(f"render {count:>7,} todos: {seconds:.2f} s, peak {peak_mb:.0f} MB", flush=True)
+
+
+def _auth() -> None:
+    print("make run, what authentication costs a request:", flush=True)
+    for line in asyncio.run(auth.auth_costs()):
+        print(line, flush=True)
+
+
+def _localstack() -> None:
+    if endpoint := os.environ.get(LOCALSTACK_ENV):
+        asyncio.run(localstack(endpoint))
+    else:
+        print(f"localstack: skipped, {LOCALSTACK_ENV} is not set (make bench sets it)")
+
+
+RUNS: dict[str, Callable[[], None]] = {
+    "render": _render,
+    "embedded": lambda: asyncio.run(embedded("embedded")),
+    "embedded-moto": lambda: asyncio.run(embedded("aws")),
+    "auth": _auth,
+    "postgres": lambda: asyncio.run(postgres()),
+    "localstack": _localstack,
+}
+SECTIONS = tuple(RUNS)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("sections", nargs="*", metavar="SECTION", help=f"{SECTIONS}; default all")
     chosen = parser.parse_args().sections or SECTIONS
     if unknown := set(chosen) - set(SECTIONS):
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
-    if "render" in chosen:
-        for count in (10_000, 100_000):
-            seconds, peak_mb = render.bench_render(count)
-            print(f"render {count:>7,} todos: {seconds:.2f} s, peak {peak_mb:.0f} MB", flush=True)
-    if "embedded" in chosen:
-        asyncio.run(embedded("embedded"))
-    if "embedded-moto" in chosen:
-        asyncio.run(embedded("aws"))
-    if "postgres" in chosen:
-        asyncio.run(postgres())
-    if "localstack" in chosen:
-        if endpoint := os.environ.get(LOCALSTACK_ENV):
-            asyncio.run(localstack(endpoint))
-        else:
-            print(f"localstack: skipped, {LOCALSTACK_ENV} is not set (make bench sets it)")
+    for section in SECTIONS:
+        if section in chosen:
+            RUNS[section]()
 
 
 if __name__ == "__main__":

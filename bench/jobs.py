@@ -117,15 +117,15 @@ async def http_rates(base_url: str, requests: int = 3000, concurrency: int = 32)
                 response.raise_for_status()
                 await response.read()
 
-        create_s = await _timed(concurrency, [create(n) for n in range(requests)])
-        get_s = await _timed(concurrency, [get(todo_id) for todo_id in created])
+        create_s = await timed(concurrency, [create(n) for n in range(requests)])
+        get_s = await timed(concurrency, [get(todo_id) for todo_id in created])
     return (
         f"create todo: {requests / create_s:.0f} req/s, get todo: {len(created) / get_s:.0f} "
         f"req/s ({requests} each, {concurrency} concurrent)"
     )
 
 
-async def _timed(concurrency: int, calls: list[Coroutine[Any, Any, None]]) -> float:
+async def timed(concurrency: int, calls: list[Coroutine[Any, Any, None]]) -> float:
     gate = asyncio.Semaphore(concurrency)
 
     async def limited(call: Coroutine[Any, Any, None]) -> None:
@@ -146,6 +146,6 @@ async def big_calendar(base_url: str, todos: int = 20_000, concurrency: int = 32
             async with session.post(f"{base_url}/api/v1/todos", json=body) as response:
                 response.raise_for_status()
 
-        await _timed(concurrency, [create(n) for n in range(todos)])
+        await timed(concurrency, [create(n) for n in range(todos)])
         seconds = await run_job(session, base_url)
     return f"calendar of {todos:,} todos: POST to SUCCESS in {seconds:.2f} s"

@@ -8,7 +8,7 @@ import json
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,8 @@ CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 class Stack:
     url: str
     services: list[Service]
+    # where an embedded stack keeps its databases (None: the services are on PostgreSQL)
+    var_dir: Path | None = None
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time (user + system) each service's process has used so far (Linux /proc)."""
@@ -41,15 +43,19 @@ def _cpu_seconds(service: Service) -> float:
 
 
 @contextlib.asynccontextmanager
-async def embedded_stack(transport: str = "embedded") -> AsyncIterator[Stack]:
-    """`make run` in a process of its own: on the embedded transport, or "aws" (moto inside)."""
+async def embedded_stack(
+    transport: str = "embedded", settings: Mapping[str, str] | None = None
+) -> AsyncIterator[Stack]:
+    """`make run` in a process of its own: on the embedded transport, or "aws" (moto inside),
+    with `settings` added to its environment."""
     with tempfile.TemporaryDirectory() as var_dir:
         env = {**BENCH_ENV, "VAR_DIR": var_dir, "EMBEDDED_AWS_PORT": "0", "TRANSPORT": transport}
+        env |= settings or {}
         # the three metrics listeners on ports the OS picks
         env["METRICS_PORT"] = "0"
         service = Service("embedded", env, Path(var_dir) / "embedded.log")
         async with _running([service]):
-            yield Stack(service.url, [service])
+            yield Stack(service.url, [service], Path(var_dir))
 
 
 @contextlib.asynccontextmanager
