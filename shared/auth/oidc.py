@@ -4,6 +4,11 @@ and returns the Principal its claims name, or raises InvalidToken (401) or Issue
 (503). It never raises anything else, whatever the string. The keys are jwks.py's; what the
 claims mean is token_claims.py's; every JOSE step is PyJWT's.
 
+A token once verified is remembered (`VerifiedTokens`) until it expires: the same token on the
+next request costs a lookup, not a signature check. Gateways do the same (Envoy's JWT filter keeps
+a cache of verified tokens): a JWT cannot be revoked before its `exp` anyway, so the cache
+accepts nothing the verifier would not, save a token whose key the issuer withdrew meanwhile.
+
 Only asymmetric algorithms are ever accepted (RS*, PS*, ES*, EdDSA): `none` and HMAC would let
 anyone holding the public key, or nobody at all, sign. The key must also be of the family the
 token's `alg` names, so a token cannot make an RSA public key serve as an HMAC secret.
@@ -12,7 +17,9 @@ token's `alg` names, so a token cannot make an RSA public key serve as an HMAC s
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -38,6 +45,9 @@ __all__ = ["InvalidToken", "IssuerUnavailable", "OidcVerifier", "jwks_url"]
 
 # far above any real token (Cognito's are a few KiB), far below what costs to parse
 MAX_TOKEN_CHARS = 16 * 1024
+# the verified tokens remembered per process, the least recently used forgotten first (some
+# 1,000 active sessions at a few KiB each)
+VERIFIED_TOKENS = 1024
 
 # the asymmetric JWS algorithms, each with the key it verifies with: a type, and for ECDSA a curve
 _RSA = (rsa.RSAPublicKey,)
@@ -65,6 +75,40 @@ _REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
 )
 
 
+@dataclass(frozen=True)
+class _Verified:
+    principal: Principal
+    # the token's `exp` plus the leeway, in seconds since the epoch: refused from then on
+    usable_until: float
+
+
+class VerifiedTokens:
+    """Tokens verified already, with their principal, until their expiry (plus the leeway)."""
+
+    def __init__(self, capacity: int = VERIFIED_TOKENS) -> None:
+        self._capacity = capacity
+        self._tokens: OrderedDict[str, _Verified] = OrderedDict()
+
+    def principal(self, token: str, now: float) -> Principal | None:
+        found = self._tokens.get(token)
+        if found is None:
+            return None
+        if now > found.usable_until:
+            del self._tokens[token]
+            return None
+        self._tokens.move_to_end(token)
+        return found.principal
+
+    def remember(self, token: str, principal: Principal, usable_until: float) -> None:
+        self._tokens[token] = _Verified(principal, usable_until)
+        self._tokens.move_to_end(token)
+        while len(self._tokens) > self._capacity:
+            self._tokens.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+
 def jwks_url(settings: Settings) -> str:
     """Where the issuer's keys are: OIDC_JWKS_URL, else <issuer>/.well-known/jwks.json."""
     if settings.oidc_jwks_url:
@@ -83,9 +127,12 @@ class OidcVerifier:
         refetch_interval_s: float = REFETCH_INTERVAL_S,
         keys_max_age_s: float = KEYS_MAX_AGE_S,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        verified: VerifiedTokens | None = None,
     ) -> None:
         """Raises SettingsError for settings that cannot verify safely: no issuer or audience,
-        no algorithm, or one that is not asymmetric (`none`, HS256...)."""
+        no algorithm, or one that is not asymmetric (`none`, HS256...). `clock` ages the keys,
+        `wall_clock` (seconds since the epoch, as `exp` counts) the verified tokens."""
         self._issuer, self._audience = _issuer_and_audience(settings)
         self._algorithms = _asymmetric_algorithms(settings.oidc_algorithms)
         self._leeway_s = settings.oidc_leeway_s
@@ -94,6 +141,8 @@ class OidcVerifier:
         self._keys = KeyCache(
             fetch_jwks, refetch_interval_s=refetch_interval_s, max_age_s=keys_max_age_s, clock=clock
         )
+        self._wall_clock = wall_clock
+        self._verified = VerifiedTokens() if verified is None else verified
 
     @classmethod
     def over_http(cls, settings: Settings, session: aiohttp.ClientSession) -> OidcVerifier:
@@ -103,15 +152,22 @@ class OidcVerifier:
     async def principal(self, token: str) -> Principal:
         """The principal a valid token names. Raises InvalidToken (with a public reason) for any
         token that does not prove one, IssuerUnavailable when the issuer's keys cannot be had."""
+        if isinstance(token, str):
+            known = self._verified.principal(token, self._wall_clock())
+            if known is not None:
+                return known
         header = _unverified_header(token)
         alg, kid = self._algorithm(header), _key_id(header)
         jwk = await self._keys.key(kid)
         if jwk is None:
             raise InvalidToken("unknown key")
         claims = self._verified_claims(token, self._verification_key(jwk, alg))
-        return principal_from_claims(
+        principal = principal_from_claims(
             claims, tenant_claim=self._tenant_claim, roles_claim=self._roles_claim
         )
+        # `exp` is required and PyJWT checked it is a number
+        self._verified.remember(token, principal, float(claims["exp"]) + self._leeway_s)
+        return principal
 
     def _algorithm(self, header: Mapping[str, Any]) -> str:
         alg = header.get("alg")

@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
@@ -18,7 +19,8 @@ from hypothesis import strategies as st
 from jwt.algorithms import ECAlgorithm
 
 from shared.auth.jwks import IssuerUnavailable, KeyCache, signing_keys
-from shared.auth.oidc import InvalidToken, OidcVerifier
+from shared.auth.oidc import InvalidToken, OidcVerifier, VerifiedTokens
+from shared.auth.principal import Principal
 from shared.settings import Settings, SettingsError
 from tests.support.oidc_issuer import AUDIENCE, LocalIssuer, new_ec_key, public_jwk
 
@@ -251,3 +253,84 @@ def test_pathological_strings_are_refused_with_invalid_token(token: str) -> None
 def test_an_expiry_that_is_no_number_is_refused(exp: object) -> None:
     # infinity is beyond any integer: PyJWT's int() overflows
     assert verdict(ISSUER.token(exp=exp, iat=int(time.time()))) == "malformed"
+
+
+class TestVerifiedTokens:
+    """A token verified once is not verified again until its expiry; nothing else is let in."""
+
+    def counting_decodes(self, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+        decoded: list[str] = []
+        real_decode = jwt.decode
+
+        def decode(token: str, *args: Any, **kwargs: Any) -> Any:
+            decoded.append(token)
+            return real_decode(token, *args, **kwargs)
+
+        monkeypatch.setattr(jwt, "decode", decode)
+        return decoded
+
+    async def test_the_same_token_again_costs_no_second_check(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        decoded = self.counting_decodes(monkeypatch)
+        checking = verifier()
+        token = ISSUER.token(sub="user-7")
+
+        first = await checking.principal(token)
+        again = await checking.principal(token)
+
+        assert first == again
+        assert first.subject == "user-7"
+        assert decoded == [token]
+
+    async def test_a_token_differing_in_one_character_is_checked_and_refused(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        decoded = self.counting_decodes(monkeypatch)
+        checking = verifier()
+        token = ISSUER.token()
+        await checking.principal(token)
+        head, payload, signature = token.split(".")
+        flipped = "A" if signature[5] != "A" else "B"
+        tampered = f"{head}.{payload}.{signature[:5]}{flipped}{signature[6:]}"
+
+        with pytest.raises(InvalidToken):
+            await checking.principal(tampered)
+        assert decoded == [token, tampered]
+
+    async def test_past_its_expiry_and_leeway_a_token_is_checked_again(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        decoded = self.counting_decodes(monkeypatch)
+        now = [time.time()]
+        checking = OidcVerifier(
+            ISSUER.settings(), StaticJwks(ISSUER.jwks()), wall_clock=lambda: now[0]
+        )
+        exp = int(now[0]) + 60
+        token = ISSUER.token(exp=exp)
+        await checking.principal(token)
+
+        now[0] = exp + ISSUER.settings().oidc_leeway_s
+        await checking.principal(token)
+        assert len(decoded) == 1
+        now[0] += 1
+        # the real clock has not reached `exp`: PyJWT accepts it, after checking it again
+        await checking.principal(token)
+        assert len(decoded) == 2
+
+    def test_the_least_recently_used_token_is_forgotten_first(self) -> None:
+        tokens = VerifiedTokens(capacity=2)
+        alice, bob, carol = (
+            Principal(tenant="acme", subject=name, roles=frozenset({"member"}))
+            for name in ("alice", "bob", "carol")
+        )
+        tokens.remember("a", alice, usable_until=100)
+        tokens.remember("b", bob, usable_until=100)
+        assert tokens.principal("a", now=50) == alice
+        tokens.remember("c", carol, usable_until=100)
+
+        assert len(tokens) == 2
+        assert tokens.principal("b", now=50) is None
+        assert tokens.principal("a", now=50) == alice
+        assert tokens.principal("a", now=101) is None
+        assert len(tokens) == 1
