@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.job_tracker.jobs import Job, Status
 from services.job_tracker.tables import api_keys, jobs
-from shared.auth.key_table import project_keys
+from shared.auth.key_table import key_change, refold_key
 from shared.clock import utcnow
 from shared.contracts.envelope import Envelope
 from shared.eventstore.store import EventStore
@@ -59,7 +59,8 @@ class JobRecords(Protocol):
         ...
 
     async def record_key(self, envelope: Envelope) -> None:
-        """Fold an API key's event (ApiKeyIssued, ApiKeyRevoked) into the keys table."""
+        """Fold an API key's event (ApiKeyIssued, ApiKeyRevoked), stored in the log first, into
+        the keys table, whatever order the key's events arrive in."""
         ...
 
 
@@ -105,7 +106,9 @@ class SqlJobRecords:
         await self._conn.execute(UPDATE_JOB, {"key": str(job.task_id), **job_values(job)})
 
     async def record_key(self, envelope: Envelope) -> None:
-        await project_keys(self._conn, api_keys, [envelope])
+        change = key_change(envelope.data)
+        if change is not None:
+            await refold_key(self._conn, api_keys, self._store.tables, change.key_id)
 
 
 def job_values(job: Job, updated_at: datetime | None = None) -> dict[str, object]:

@@ -1,9 +1,11 @@
 """The API keys read model, folded from ApiKeyIssued and ApiKeyRevoked: one definition for every
 service that keeps keys (todo_api issues them; the job tracker receives their events).
 
-`key_change` is the one fold: `project_keys` writes it in the transaction that stores the events,
-and `refold_keys` applies it to the whole log in a rebuild's swap, so a rebuilt table and the live
-one cannot differ (except `last_used_at`, which no event records and the refold keeps).
+`key_change` is the one fold: `project_keys` writes it in the transaction that stores the events
+(todo_api, where a key's stream orders them), `refold_key` rewrites one key from its events in the
+log (a consumer, whose deliveries come in any order), and `refold_keys` applies it to the whole
+log in a rebuild's swap, so a rebuilt table and the live one cannot differ (except `last_used_at`,
+which no event records and the refolds keep).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import API_KEY_EVENT_TYPES, AnyEvent, ApiKeyIssued, ApiKeyRevoked
+from shared.contracts.streams import api_key_stream_id
 from shared.eventstore.store import StoreTables
 
 
@@ -106,12 +109,36 @@ def fold_keys(events: Iterable[AnyEvent]) -> dict[str, dict[str, Any]]:
     return rows
 
 
+async def refold_key(conn: AsyncConnection, table: Table, store: StoreTables, key_id: str) -> None:
+    """Rewrite one key's row from its events in the log of `store`, in the transaction that has
+    just stored one of them: in stream order, whatever order they arrived in, so a revoke
+    delivered before its issue still revokes the key once the issue arrives. `last_used_at` is
+    kept."""
+    # one key event at a time: the one that waited reads the other's event once it committed
+    await _lock_writers(conn, table)
+    events = store.events
+    bodies = await conn.execute(
+        select(events.c.body)
+        .where(events.c.stream_id == api_key_stream_id(key_id))
+        .order_by(events.c.stream_version)
+    )
+    row = fold_keys(Envelope.from_json(body).data for body in bodies.scalars()).get(key_id)
+    if row is None:
+        return
+    found = await conn.execute(select(table.c.last_used_at).where(table.c.key_id == key_id))
+    used = found.first()
+    if used is None:
+        await conn.execute(insert(table).values(**row))
+        return
+    values = {**row, "last_used_at": used.last_used_at}
+    await conn.execute(update(table).where(table.c.key_id == key_id).values(**values))
+
+
 async def refold_keys(conn: AsyncConnection, table: Table, store: StoreTables) -> None:
     """Rewrite `table` from the log of `store`, in the caller's transaction (a rebuild's swap,
     which also runs after an import); each key's `last_used_at` is kept."""
-    if conn.dialect.name == "postgresql":
-        # a key event being stored holds the table: wait for it, then read its event too
-        await conn.execute(text(f"LOCK TABLE {table.name} IN SHARE ROW EXCLUSIVE MODE"))
+    # a key event being stored holds the table: wait for it, then read its event too
+    await _lock_writers(conn, table)
     events = store.events
     bodies = await conn.execute(
         select(events.c.body)
@@ -126,3 +153,10 @@ async def refold_keys(conn: AsyncConnection, table: Table, store: StoreTables) -
     await conn.execute(delete(table))
     if rows:
         await conn.execute(insert(table), list(rows.values()))
+
+
+async def _lock_writers(conn: AsyncConnection, table: Table) -> None:
+    """Hold off the table's other writers until this transaction ends (SQLite has one writer
+    at a time anyway)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text(f"LOCK TABLE {table.name} IN SHARE ROW EXCLUSIVE MODE"))

@@ -97,8 +97,9 @@ class MemoryJobRecords:
         self.state.jobs[job.task_id] = job
 
     async def record_key(self, envelope: Envelope) -> None:
-        # the rows the key events logged so far fold to: this one was logged just before
-        self.state.keys = fold_keys(logged.data for logged in self.state.log)
+        # the rows the key events logged so far fold to, in each key's stream order
+        in_order = sorted(self.state.log, key=lambda logged: logged.stream_version)
+        self.state.keys = fold_keys(logged.data for logged in in_order)
 
 
 class MemoryJobBook(MemoryBook[JobState, JobRecords]):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -23,7 +23,7 @@ from shared.app.resources import open_store
 from shared.auth.api_keys import ApiKey, new_key, secret_hash
 from shared.aws.blobs import BlobStore
 from shared.clock import utcnow
-from shared.contracts.envelope import wrap
+from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import (
     ApiKeyIssued,
     ApiKeyRevoked,
@@ -50,6 +50,8 @@ class Tracker:
     client: Client
     store: EventStore
     settings: Settings
+    # the ApiKeyRevoked of each key add_key made, by key id
+    revocations: dict[str, Envelope] = field(default_factory=dict)
 
     @property
     def blobs(self) -> BlobStore:
@@ -103,33 +105,46 @@ class Tracker:
 
     async def add_key(self, tenant: str, roles: tuple[str, ...] = ("member",)) -> ApiKey:
         """A key for `tenant`, as its ApiKeyIssued event from todo_api brings it."""
-        key = new_key()
-        issued = ApiKeyIssued(
-            key_id=key.key_id,
-            tenant=tenant,
-            roles=roles,
-            label="test key",
-            secret_sha256=secret_hash(key.secret),
-            issued_by="operator:test",
-            issued_at=utcnow(),
-        )
-        await self._deliver_key_event(issued, tenant, version=1)
-        return key
+        events = key_events(tenant, roles)
+        await self.deliver_key_event(events.issued)
+        self.revocations[events.key.key_id] = events.revoked
+        return events.key
 
-    async def revoke_key(self, key: ApiKey, tenant: str) -> None:
-        revoked = ApiKeyRevoked(key_id=key.key_id, revoked_by="operator:test", revoked_at=utcnow())
-        await self._deliver_key_event(revoked, tenant, version=2)
+    async def revoke_key(self, key: ApiKey) -> None:
+        """Revoke a key `add_key` made, as its ApiKeyRevoked event from todo_api does."""
+        await self.deliver_key_event(self.revocations[key.key_id])
 
-    async def _deliver_key_event(
-        self, event: ApiKeyIssued | ApiKeyRevoked, tenant: str, version: int
-    ) -> None:
-        envelope = wrap(
-            event,
-            stream_id=api_key_stream_id(event.key_id),
-            stream_version=version,
-            origin=Origin(tenant=tenant, actor="operator:test"),
-        )
+    async def deliver_key_event(self, envelope: Envelope) -> None:
         assert await record_key_event(envelope, SqlJobBook(self.store))
+
+
+@dataclass(frozen=True)
+class KeyEvents:
+    """A key and its two events, as todo_api stores and publishes them."""
+
+    key: ApiKey
+    issued: Envelope
+    revoked: Envelope
+
+
+def key_events(tenant: str, roles: tuple[str, ...] = ("member",)) -> KeyEvents:
+    key = new_key()
+    issued = ApiKeyIssued(
+        key_id=key.key_id,
+        tenant=tenant,
+        roles=roles,
+        label="test key",
+        secret_sha256=secret_hash(key.secret),
+        issued_by="operator:test",
+        issued_at=utcnow(),
+    )
+    revoked = ApiKeyRevoked(key_id=key.key_id, revoked_by="operator:test", revoked_at=utcnow())
+    stream, origin = api_key_stream_id(key.key_id), Origin(tenant=tenant, actor="operator:test")
+    return KeyEvents(
+        key,
+        wrap(issued, stream_id=stream, stream_version=1, origin=origin),
+        wrap(revoked, stream_id=stream, stream_version=2, origin=origin),
+    )
 
 
 @contextlib.asynccontextmanager

@@ -147,6 +147,16 @@ class TestKeyEvents:
         assert [envelope.type for envelope in book.state.log] == ["ApiKeyIssued", "ApiKeyRevoked"]
         assert book.state.jobs == {}
 
+    async def test_a_revoke_that_arrives_before_its_issue_still_revokes_the_key(self) -> None:
+        book = MemoryJobBook()
+        issued, revoked = key_events("abcd1234")
+
+        assert await record_key_event(revoked, book)
+        assert book.state.keys == {}
+        assert await record_key_event(issued, book)
+
+        assert book.state.keys["abcd1234"]["revoked_at"] == NOW
+
     async def test_a_duplicate_key_event_is_not_recorded_twice(self) -> None:
         book = MemoryJobBook()
         issued, _ = key_events("abcd1234")

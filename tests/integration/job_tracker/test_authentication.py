@@ -15,7 +15,7 @@ from shared.contracts.ops_report import JOBS_OVERVIEW_PATH
 from shared.contracts.task_ids import issue_task_id
 from shared.settings import Settings
 from tests.support.auth import bearer, requiring_credentials
-from tests.support.tracker_jobs import Tracker, running_tracker
+from tests.support.tracker_jobs import Tracker, key_events, running_tracker
 
 HISTORY = "/api/v1/todos/ical"
 
@@ -69,13 +69,24 @@ class TestKeys:
 
     async def test_a_revoked_key_is_refused(self, tracker: Tracker) -> None:
         key = await tracker.add_key("acme")
-        await tracker.revoke_key(key, "acme")
+        await tracker.revoke_key(key)
 
         response = await tracker.client.get(HISTORY, headers=bearer(key))
 
         assert response.status == 401
         assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
         assert await error_of(response) == "Invalid API key"
+
+    async def test_a_revoke_delivered_before_its_issue_still_refuses_the_key(
+        self, tracker: Tracker
+    ) -> None:
+        events = key_events("acme")
+        await tracker.deliver_key_event(events.revoked)
+        await tracker.deliver_key_event(events.issued)
+
+        response = await tracker.client.get(HISTORY, headers=bearer(events.key))
+
+        assert response.status == 401
 
     async def test_a_key_todo_api_never_sent_is_refused(self, tracker: Tracker) -> None:
         unknown = ApiKey(key_id="zzzzzzzz", secret="s" * 43)

@@ -165,7 +165,7 @@ class TestRebuild:
         self, tracker: Tracker, acme: Tenant, globex: Tenant
     ) -> None:
         revoked = await tracker.add_key("globex")
-        await tracker.revoke_key(revoked, "globex")
+        await tracker.revoke_key(revoked)
         before = await key_rows(tracker)
         async with tracker.store.transaction() as conn:
             await conn.execute(update(jobs).values(tenant="acme"))
