@@ -1,5 +1,6 @@
 """The job tracker with AUTH_MODE=required (SQLite, PostgreSQL): credentials or 401, the public
-probes, the operator role on the jobs overview, and the keys todo_api's events brought."""
+probes, the operator role on the jobs overview, the keys todo_api's events brought, and tokens of
+OIDC_ISSUER when it is set."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from shared.contracts.ops_report import JOBS_OVERVIEW_PATH
 from shared.contracts.task_ids import issue_task_id
 from shared.settings import Settings
 from tests.support.auth import bearer, requiring_credentials
+from tests.support.oidc_issuer import LocalIssuer, new_rsa_key, running_issuer
 from tests.support.tracker_jobs import Tracker, key_events, running_tracker
 
 HISTORY = "/api/v1/todos/ical"
@@ -116,3 +118,35 @@ class TestJobsOverview:
         body = await response.json()
         assert body["by_state"]["FAILURE"] == 2
         assert len(body["failures"]) == 2
+
+
+async def test_with_oidc_issuer_set_a_token_of_it_shows_its_tenants_jobs(
+    service_settings: Settings,
+) -> None:
+    async with running_issuer() as issuer:
+        oidc = issuer.settings().model_dump(include=OIDC_SETTINGS)
+        settings = requiring_credentials(service_settings).model_copy(update=oidc)
+        async with running_tracker(settings, InMemoryBlobStore()) as tracker:
+            mine = await tracker.add_job(utcnow(), tenant="acme")
+            await tracker.add_job(utcnow(), tenant="globex")
+
+            listed = await tracker.client.get(HISTORY, headers=bearer(issuer.token()))
+            forged = await tracker.client.get(HISTORY, headers=bearer(foreign_token(issuer)))
+
+    assert [job["task_id"] for job in (await listed.json())["jobs"]] == [str(mine)]
+    assert forged.status == 401
+    assert await error_of(forged) == "Invalid token"
+
+
+OIDC_SETTINGS = {
+    "oidc_issuer",
+    "oidc_audience",
+    "oidc_jwks_url",
+    "oidc_algorithms",
+    "oidc_leeway_s",
+}
+
+
+def foreign_token(issuer: LocalIssuer) -> str:
+    """A token with the issuer's claims, signed by a key it never published."""
+    return issuer.token(key=new_rsa_key())
