@@ -190,15 +190,15 @@ class TestInProcess:
             globex = await issue_key(settings, tenant="globex")
             mine = await tracker.add_job(START, tenant="acme")
 
-            own = await api.get(status_path(mine), headers=bearer(acme))
+            own = await (await api.get(status_path(mine), headers=bearer(acme))).json()
             other = await answer(api, status_path(mine), globex)
             absent = await answer(api, status_path(uuid4()), globex)
-            listed = await api.get(HISTORY, headers=bearer(globex))
+            listed = await (await api.get(HISTORY, headers=bearer(globex))).json()
 
-        assert (await own.json())["task_status"] == "SUCCESS"
+        assert own["task_status"] == "SUCCESS"
         assert other == absent
         assert other[0] == 404
-        assert (await listed.json())["jobs"] == []
+        assert listed["jobs"] == []
 
 
 def local(tracker: Tracker) -> InProcessTracker:
