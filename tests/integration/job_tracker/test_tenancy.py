@@ -10,6 +10,7 @@ import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -30,6 +31,7 @@ from shared.aws.blobs import InMemoryBlobStore
 from shared.clock import utcnow
 from shared.settings import Settings
 from tests.support.auth import bearer, issue_key, requiring_credentials
+from tests.support.replay_stack import run_replay
 from tests.support.tracker_jobs import CALENDAR, Client, Tracker, running_tracker
 
 HISTORY = "/api/v1/todos/ical"
@@ -176,6 +178,32 @@ class TestRebuild:
         assert await key_rows(tracker) == before
         assert ids(await history(tracker.client, globex.key)) == strs(globex.jobs)
         refused = await tracker.client.get(HISTORY, headers=bearer(revoked))
+        assert refused.status == 401
+
+    async def test_keys_work_after_the_log_is_imported_into_another_database(
+        self, tracker: Tracker, acme: Tenant, tmp_path: Path
+    ) -> None:
+        revoked = await tracker.add_key("acme")
+        await tracker.revoke_key(revoked)
+        archive = tmp_path / "job_tracker.jsonl"
+        elsewhere = tracker.settings.model_copy(
+            update={
+                "database_url": f"sqlite+aiosqlite:///{tmp_path}/elsewhere.db",
+                "database_schema": None,
+            }
+        )
+        where = ["--service", "job_tracker"]
+
+        exported = await run_replay(
+            tracker.settings, tmp_path, "export", *where, "--output", str(archive)
+        )
+        imported = await run_replay(elsewhere, tmp_path, "import", *where, "--input", str(archive))
+        async with running_tracker(elsewhere, tracker.blobs) as moved:
+            listed = await history(moved.client, acme.key)
+            refused = await moved.client.get(HISTORY, headers=bearer(revoked))
+
+        assert (exported.status, imported.status) == (0, 0), (exported, imported)
+        assert ids(listed) == strs(acme.jobs)
         assert refused.status == 401
 
 
