@@ -74,6 +74,7 @@ PROJECTIONS: dict[str, Projection[Any]] = {
         job_tracker.PROJECTION_TABLE,
         job_tracker.PROJECTION_ID_COLUMN,
         job_tracker.JobFold,
+        after_swap=job_tracker.after_rebuild,
         bookkeeping=job_tracker.PROJECTION_BOOKKEEPING,
     ),
 }

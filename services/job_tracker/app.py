@@ -2,29 +2,53 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
-from services.job_tracker.app_keys import store_key
+from services.job_tracker.access import access_rules
+from services.job_tracker.app_keys import key_directory_key, store_key
 from services.job_tracker.job_metrics import add_job_metrics, job_finished
 from services.job_tracker.projection import make_handle
 from services.job_tracker.records import SqlJobBook
 from services.job_tracker.routes import setup_routes
-from services.job_tracker.tables import SCHEMA
+from services.job_tracker.tables import SCHEMA, api_keys
 from services.job_tracker.upgrade import upgrade_ctx
 from shared.app.app_keys import Adapters, metrics_key
 from shared.app.resources import aws_ctx, consumer_ctx, database_ctx, service_app
+from shared.auth.key_directory import SqlKeyDirectory
+from shared.auth.middleware import BearerVerifier
+from shared.auth.service_auth import service_authentication
 from shared.contracts.topology import JOB_TRACKER
 from shared.messaging.consumer import Handle
 from shared.settings import Settings
 
 
-def create_app(settings: Settings, *, adapters: Adapters | None = None) -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    adapters: Adapters | None = None,
+    verifier: BearerVerifier | None = None,
+) -> web.Application:
+    """The job tracker. With AUTH_MODE=required, requests need an API key todo_api issued (its
+    events reach the tracker on its queue) or a token that `verifier` accepts (None:
+    OIDC_ISSUER's tokens when it is set, else API keys only)."""
     app = service_app(settings, adapters)
+    app.middlewares.append(
+        service_authentication(
+            app,
+            settings,
+            rules=access_rules(),
+            keys=lambda: app[key_directory_key],
+            verifier=verifier,
+        )
+    )
     app.cleanup_ctx.extend(
         [
             # an older database is brought up to this code's schema before it is opened
             upgrade_ctx,
             database_ctx(SCHEMA),
+            key_directory_ctx,
             aws_ctx,
             consumer_ctx(JOB_TRACKER, _projection_handle),
         ]
@@ -32,6 +56,11 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> web.A
     setup_routes(app)
     add_job_metrics(app)
     return app
+
+
+async def key_directory_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[key_directory_key] = SqlKeyDirectory(app[store_key], api_keys)
+    yield
 
 
 def _projection_handle(app: web.Application) -> Handle:

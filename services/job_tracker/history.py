@@ -4,6 +4,9 @@ The order is (requested_at, task_id), unique, and a page is the keyset after the
 one before: jobs that arrive meanwhile sort before it and never push a row onto the next page
 twice or past it. A job whose request the tracker has not seen yet has no place in that order
 and is left out until it does.
+
+A page holds one tenant's jobs only, whatever cursor it is given: a cursor is a place in the
+order, and the next page is that tenant's jobs after it (its indexes begin with the tenant).
 """
 
 from __future__ import annotations
@@ -70,8 +73,9 @@ def history_query(params: Mapping[str, str]) -> HistoryQuery:
     )
 
 
-async def history_page(conn: AsyncConnection, query: HistoryQuery) -> HistoryPage:
-    statement = TRACKED_JOBS.where(jobs.c.requested_at.is_not(None))
+async def history_page(conn: AsyncConnection, tenant: str, query: HistoryQuery) -> HistoryPage:
+    """A page of the tenant's jobs."""
+    statement = TRACKED_JOBS.where(jobs.c.tenant == tenant, jobs.c.requested_at.is_not(None))
     if query.state is not None:
         statement = statement.where(jobs.c.status == query.state.value)
     if query.after is not None:

@@ -17,6 +17,7 @@ from shared.contracts.events import (
     CalendarStarted,
 )
 from shared.contracts.responses import TERMINAL_STATUSES
+from shared.contracts.tenancy import ANONYMOUS_TENANT
 
 
 class Status(StrEnum):
@@ -38,6 +39,8 @@ TERMINAL = frozenset(Status(status) for status in TERMINAL_STATUSES)
 @dataclass(frozen=True)
 class Job:
     task_id: UUID
+    # whose job it is (its request's tenant); only that tenant's principals see it
+    tenant: str = ANONYMOUS_TENANT
     status: Status = Status.PENDING
     attempt: int = 0
     todo_count: int | None = None
@@ -85,6 +88,14 @@ def evolve(job: Job, event: AnyEvent) -> Job:
         return replace(_ended(job, Status.FAILURE), error=event.reason, attempt=attempt)
     if isinstance(event, CalendarRevoked):
         return _ended(job, Status.REVOKED)
+    return job
+
+
+def owned(job: Job, event: AnyEvent, tenant: str) -> Job:
+    """The job with its tenant: the request's says whose it is; an event that arrives before
+    the request names the same tenant (the worker's events inherit their request's)."""
+    if isinstance(event, CalendarRequested):
+        return replace(job, tenant=tenant)
     return job
 
 

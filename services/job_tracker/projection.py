@@ -1,4 +1,5 @@
-"""Record calendar events: the event, the inbox row and the job row in one transaction.
+"""Record calendar events: the event, the inbox row and the job row in one transaction; and the
+API keys' events todo_api publishes: the event, the inbox row and the key's row.
 
 `record_job_event` decides against the records port (records.py), the database or a test's fake.
 
@@ -16,12 +17,12 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.job_tracker.jobs import Job, Status, evolve
+from services.job_tracker.jobs import Job, Status, evolve, owned
 from services.job_tracker.records import JobBook, JobRecords, job_values, row_to_job
 from services.job_tracker.tables import jobs
 from shared.clock import utcnow
 from shared.contracts.envelope import Envelope
-from shared.contracts.events import AnyEvent, calendar_task_id
+from shared.contracts.events import API_KEY_EVENT_TYPES, AnyEvent, calendar_task_id
 from shared.messaging.consumer import Delivery, Handle
 
 logger = logging.getLogger(__name__)
@@ -70,9 +71,23 @@ def _timed(job: Job | None) -> bool:
     return job.finished and job.status is not Status.REVOKED
 
 
+async def record_key_event(envelope: Envelope, book: JobBook) -> bool:
+    """Fold an API key's event into the tracker's keys; False when it was a duplicate. The log
+    keeps it, so a rebuild refolds the keys too (tool_face.py)."""
+    async with book.transaction() as records:
+        if not await records.mark_handled_if_new(envelope.event_id):
+            return False
+        await records.append_to_log(envelope)
+        await records.record_key(envelope)
+    return True
+
+
 def make_handle(book: JobBook, finished: JobFinished | None = None) -> Handle:
     async def handle(envelope: Envelope, _delivery: Delivery) -> None:
-        await record_job_event(envelope, book, finished)
+        if envelope.type in API_KEY_EVENT_TYPES:
+            await record_key_event(envelope, book)
+        else:
+            await record_job_event(envelope, book, finished)
 
     return handle
 
@@ -84,8 +99,8 @@ def task_id_of(event: AnyEvent) -> UUID | None:
 
 def next_job(found: Job | None, task_id: UUID, envelope: Envelope) -> Job:
     """The job after the envelope's event, from its row before (None: no row yet)."""
-    before = found or Job(task_id=task_id)
-    after = evolve(before, envelope.data)
+    before = found or Job(task_id=task_id, tenant=envelope.tenant)
+    after = owned(evolve(before, envelope.data), envelope.data, envelope.tenant)
     # the event that decided the outcome dates it: a calendar's age counts from when it was
     # stored, as the blob store's lifecycle rule counts it
     if after.finished and not before.finished:

@@ -1,4 +1,5 @@
-"""The tracker's records port: what folding one event into its job needs, in one transaction.
+"""The tracker's records port: what folding one event into its job (or an API key's event into
+the keys table) needs, in one transaction.
 
 `record_job_event` (projection.py) decides against this port only; `SqlJobBook` is the real
 implementation on the service's database, and one contract test holds the in-memory twin the unit
@@ -19,7 +20,8 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.job_tracker.jobs import Job, Status
-from services.job_tracker.tables import jobs
+from services.job_tracker.tables import api_keys, jobs
+from shared.auth.key_table import key_change, refold_key
 from shared.clock import utcnow
 from shared.contracts.envelope import Envelope
 from shared.eventstore.store import EventStore
@@ -54,6 +56,11 @@ class JobRecords(Protocol):
 
     async def replace(self, job: Job) -> None:
         """Write the job over its row."""
+        ...
+
+    async def record_key(self, envelope: Envelope) -> None:
+        """Fold an API key's event (ApiKeyIssued, ApiKeyRevoked), stored in the log first, into
+        the keys table, whatever order the key's events arrive in."""
         ...
 
 
@@ -97,6 +104,11 @@ class SqlJobRecords:
 
     async def replace(self, job: Job) -> None:
         await self._conn.execute(UPDATE_JOB, {"key": str(job.task_id), **job_values(job)})
+
+    async def record_key(self, envelope: Envelope) -> None:
+        change = key_change(envelope.data)
+        if change is not None:
+            await refold_key(self._conn, api_keys, self._store.tables, change.key_id)
 
 
 def job_values(job: Job, updated_at: datetime | None = None) -> dict[str, object]:

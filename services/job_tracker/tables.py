@@ -1,4 +1,4 @@
-"""job_tracker's tables: the events it consumed and the jobs read model."""
+"""job_tracker's tables: the events it consumed, the jobs read model, the API keys it is sent."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from sqlalchemy import (
 )
 
 from shared.app.resources import ServiceSchema
+from shared.auth.key_table import api_key_table
 from shared.eventstore.store import store_tables
 
 OWNER = "job_tracker"
 # bump on any change to these tables; ensure_schema refuses a database of another version, and
 # upgrade.py brings an older one up to this one
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 store = store_tables(metadata, OWNER)
@@ -29,6 +30,8 @@ jobs = Table(
     f"{OWNER}_jobs",
     metadata,
     Column("task_id", String(36), primary_key=True),
+    # whose job it is: its request's tenant; jobs of before tenancy are the anonymous tenant's
+    Column("tenant", String(255), nullable=False),
     Column("status", String(16), nullable=False),
     Column("attempt", Integer, nullable=False),
     Column("todo_count", Integer),
@@ -44,10 +47,16 @@ jobs = Table(
     Column("progress_total", Integer),
     Column("updated_at", DateTime, nullable=False),
 )
-# the history, newest first, of all jobs or those in one state: (requested_at, task_id) is its
-# unique order
-Index(f"ix_{OWNER}_jobs_requested", jobs.c.requested_at, jobs.c.task_id)
-Index(f"ix_{OWNER}_jobs_state_requested", jobs.c.status, jobs.c.requested_at, jobs.c.task_id)
+# a tenant's history, newest first, of all its jobs or those in one state: (requested_at,
+# task_id) is its unique order
+Index(f"ix_{OWNER}_jobs_tenant_requested", jobs.c.tenant, jobs.c.requested_at, jobs.c.task_id)
+Index(
+    f"ix_{OWNER}_jobs_tenant_state_requested",
+    jobs.c.tenant,
+    jobs.c.status,
+    jobs.c.requested_at,
+    jobs.c.task_id,
+)
 # the operations page (overview.py): the latest jobs by their last change, and the failures and
 # finished jobs by when they finished. A database made before them gets them at start
 # (shared/eventstore/database.py::ensure_schema creates an index that is missing)
@@ -62,5 +71,9 @@ lost_results = Table(
     Column("task_id", String(36), primary_key=True),
     Column("noticed_at", DateTime, nullable=False),
 )
+
+# the API keys todo_api issued, folded from their events as they arrive: the authentication
+# middleware finds a request's key here
+api_keys = api_key_table(metadata, OWNER)
 
 SCHEMA = ServiceSchema(owner=OWNER, version=SCHEMA_VERSION, metadata=metadata, store=store)

@@ -6,9 +6,12 @@ the service's tool face.
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from services.job_tracker.projection import JobFold
 from services.job_tracker.records import CONSUMER
-from services.job_tracker.tables import SCHEMA, jobs
+from services.job_tracker.tables import SCHEMA, api_keys, jobs, store
+from shared.auth.key_table import refold_keys
 from shared.contracts.topology import JOB_TRACKER, QueueSpec
 
 __all__ = [
@@ -19,14 +22,21 @@ __all__ = [
     "QUEUE",
     "SCHEMA",
     "JobFold",
+    "after_rebuild",
 ]
 
 QUEUE: QueueSpec | None = JOB_TRACKER
 # the consumer name of its inbox rows, which an import of events fills in
 INBOX_CONSUMER: str | None = CONSUMER
 
-# the jobs, rebuilt by folding the log into a JobFold
+# the jobs, rebuilt by folding the log into a JobFold; `after_rebuild` runs in the swap and
+# refolds the API keys the log holds (their table is small: rewritten whole in the swap), so a
+# rebuild, and an import, which ends with one, keeps them
 PROJECTION_TABLE = jobs
 PROJECTION_ID_COLUMN = "task_id"
 # columns saying when a row was written, not what the events say: a rebuild compares without them
 PROJECTION_BOOKKEEPING = ("updated_at",)
+
+
+async def after_rebuild(conn: AsyncConnection, _fold: JobFold) -> None:
+    await refold_keys(conn, api_keys, store)

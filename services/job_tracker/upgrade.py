@@ -1,10 +1,14 @@
-"""Bring job_tracker tables of schema version 1 up to this code's version before they are opened.
+"""Bring job_tracker tables of schema version 1 or 2 up to this code's version before they are
+opened, each version's step in turn.
 
+Version 3 gives each job its tenant: jobs recorded before tenancy are the anonymous tenant's,
+whose history indexes begin with the tenant now; the API keys table is new (empty: keys reach the
+tracker as todo_api publishes their events).
 Version 2 gives each job its `finished_at` (a calendar's age counts from it), filled in from the
 outcome events in the tracker's own log, columns for a render's progress (empty), and the
-history's indexes; the lost-results table is new, and `ensure_schema` creates it like any missing
-table. A database without tables, or one already upgraded, is left alone; so is one of any other
-version, which `ensure_schema` refuses.
+history's indexes; the lost-results table is new.
+A database without tables, or one already upgraded, is left alone; so is one of any other version,
+which `ensure_schema` refuses.
 """
 
 from __future__ import annotations
@@ -15,25 +19,25 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from sqlalchemy import Update, and_, func, inspect, select, text, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.job_tracker.jobs import TERMINAL
 from services.job_tracker.tables import OWNER, SCHEMA_VERSION, jobs, store
 from shared.app.app_keys import adapters_key, settings_key
-from shared.eventstore.database import (
-    SCHEMA_LOCK_ID,
-    create_engine,
-    is_unreachable,
-    server_address,
-)
-from shared.retry import wait_for
+from shared.contracts.tenancy import ANONYMOUS_TENANT
+from shared.eventstore.schema_upgrade import lock_schema, run_upgrade, set_version, stored_version
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
-UPGRADES_FROM = 1
-VERSIONS_TABLE = f"{OWNER}_schema_version"
+UPGRADES_FROM = (1, 2)
 # the jobs columns version 2 adds, all nullable: the outcome's time and a render's progress
 NEW_COLUMNS = ("finished_at", "progress_done", "progress_total")
+# the jobs column version 3 adds: whose job it is
+TENANT_COLUMNS = ("tenant",)
+# what a column added to the rows there are holds (SQL literals: our own constants, never input)
+FILLED_WITH = {"tenant": ANONYMOUS_TENANT}
+# the history's indexes of version 2, over all tenants' jobs: version 3's begin with the tenant
+VERSION_2_INDEXES = (f"ix_{OWNER}_jobs_requested", f"ix_{OWNER}_jobs_state_requested")
 # the events that ended a job in a version-1 database (its cancels ended jobs, and are stored so)
 VERSION_1_OUTCOMES = ("CalendarCancelled", "CalendarFailed", "CalendarReady")
 
@@ -47,60 +51,34 @@ async def upgrade_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def upgrade_database(settings: Settings) -> None:
-    engine = create_engine(settings)
-
-    async def attempt() -> None:
-        await upgrade(engine)
-
-    # waits for a database that is not up yet, as opening the store does after it
-    is_transient = is_unreachable if not settings.is_sqlite else _never
-    try:
-        await wait_for(attempt, what=server_address(settings), is_transient=is_transient)
-    finally:
-        await engine.dispose()
+    await run_upgrade(settings, upgrade)
 
 
 async def upgrade(engine: AsyncEngine) -> bool:
-    """Upgrade version 1 tables in one transaction; False when there was nothing to do."""
+    """Upgrade version 1 or 2 tables in one transaction; False when there was nothing to do."""
     async with engine.begin() as conn:
-        await _lock(conn)
-        if await _version(conn) != UPGRADES_FROM:
+        await lock_schema(conn)
+        found = await stored_version(conn, OWNER)
+        if found not in UPGRADES_FROM:
             return False
-        await conn.run_sync(_add_new_columns)
-        await conn.execute(_backfill_finished_at())
-        await conn.run_sync(_create_indexes)
-        await conn.execute(
-            text(f"UPDATE {VERSIONS_TABLE} SET version = :version"), {"version": SCHEMA_VERSION}
-        )
-    logger.info("%s tables upgraded from version %d to %d", OWNER, UPGRADES_FROM, SCHEMA_VERSION)
+        await conn.run_sync(lambda sync: _add_columns(sync, NEW_COLUMNS + TENANT_COLUMNS))
+        if found == 1:
+            await conn.execute(_backfill_finished_at())
+        await conn.run_sync(_replace_indexes)
+        await set_version(conn, OWNER, SCHEMA_VERSION)
+    logger.info("%s tables upgraded from version %d to %d", OWNER, found, SCHEMA_VERSION)
     return True
 
 
-async def _lock(conn: AsyncConnection) -> None:
-    if conn.dialect.name == "postgresql":
-        # the lock ensure_schema takes: replicas started together upgrade one after the other
-        await conn.execute(
-            text("SELECT pg_advisory_xact_lock(:lock_id)"), {"lock_id": SCHEMA_LOCK_ID}
-        )
-    else:
-        # the driver begins a transaction only before DML: begin it now, so the DDL is inside
-        await conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-async def _version(conn: AsyncConnection) -> int | None:
-    if not await conn.run_sync(lambda sync: inspect(sync).has_table(VERSIONS_TABLE)):
-        return None
-    found = await conn.execute(text(f"SELECT version FROM {VERSIONS_TABLE}"))
-    version = found.scalar_one_or_none()
-    return None if version is None else int(version)
-
-
-def _add_new_columns(conn: Connection) -> None:
+def _add_columns(conn: Connection, names: tuple[str, ...]) -> None:
+    """Add the columns the table lacks; those that must hold a value are filled with theirs."""
     present = {column["name"] for column in inspect(conn).get_columns(jobs.name)}
-    for name in NEW_COLUMNS:
-        if name not in present:
-            column_type = jobs.c[name].type.compile(dialect=conn.dialect)
-            conn.execute(text(f"ALTER TABLE {jobs.name} ADD COLUMN {name} {column_type}"))
+    for name in names:
+        if name in present:
+            continue
+        column_type = jobs.c[name].type.compile(dialect=conn.dialect)
+        filled = f" NOT NULL DEFAULT '{FILLED_WITH[name]}'" if name in FILLED_WITH else ""
+        conn.execute(text(f"ALTER TABLE {jobs.name} ADD COLUMN {name} {column_type}{filled}"))
 
 
 def _backfill_finished_at() -> Update:
@@ -124,10 +102,11 @@ def _backfill_finished_at() -> Update:
     )
 
 
-def _create_indexes(conn: Connection) -> None:
+def _replace_indexes(conn: Connection) -> None:
+    """This version's indexes, without version 2's history indexes they replace."""
+    present = {index["name"] for index in inspect(conn).get_indexes(jobs.name)}
+    for name in VERSION_2_INDEXES:
+        if name in present:
+            conn.execute(text(f"DROP INDEX {name}"))
     for index in jobs.indexes:
         index.create(conn, checkfirst=True)
-
-
-def _never(_exc: BaseException) -> bool:
-    return False

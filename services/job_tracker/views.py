@@ -1,5 +1,10 @@
 """Job status, result and history: plain reads of the jobs table, the file streamed from the
-blob store."""
+blob store; each shows the request's principal its own tenant's jobs only.
+
+The principal is the one the authentication middleware put on the request: the tracker's own, or
+todo_api's when the embedded mode calls these views in process with todo_api's request. Another
+tenant's job answers exactly as a job that does not exist.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,14 @@ from services.job_tracker.history import (
     history_query,
 )
 from services.job_tracker.jobs import Job, Status
-from services.job_tracker.retention import TrackedJob, find_tracked, note_found, note_lost
+from services.job_tracker.retention import (
+    TrackedJob,
+    find_tracked,
+    job_exists,
+    note_found,
+    note_lost,
+)
+from shared.auth.middleware import principal_key
 from shared.aws.blobs import BlobNotFoundError
 from shared.clock import utcnow
 from shared.contracts.responses import JobHistory, JobSummary, Progress, TaskStatus
@@ -108,7 +120,7 @@ async def job_history(app: web.Application, request: web.Request) -> web.Respons
     except BadHistoryQueryError as exc:
         raise bad_request(str(exc)) from None
     async with app[store_key].reading() as conn:
-        page = await history_page(conn, query)
+        page = await history_page(conn, request[principal_key].tenant, query)
     now, ttl = utcnow(), _ttl(app)
     history = JobHistory(
         jobs=[_summary(request, tracked, tracked.expired(now, ttl)) for tracked in page.jobs],
@@ -147,10 +159,14 @@ def _ttl(app: web.Application) -> timedelta:
 
 
 async def _job(app: web.Application, request: web.Request) -> tuple[UUID, TrackedJob]:
-    """The job for the path's task id; PENDING for an issued id not seen yet; else 404."""
+    """The principal's tenant's job for the path's task id; PENDING for an issued id no tenant's
+    job has yet; else 404 (another tenant's job too)."""
     task_id = parse_task_id(request.match_info["task_id"])
     if task_id is None or not is_issued(app[settings_key].task_secret, task_id):
         raise not_found(TASK_NOT_FOUND)
+    tenant = request[principal_key].tenant
     async with app[store_key].reading() as conn:
-        tracked = await find_tracked(conn, task_id)
-    return task_id, tracked or TrackedJob(Job(task_id=task_id))
+        tracked = await find_tracked(conn, task_id, tenant)
+        if tracked is None and await job_exists(conn, task_id):
+            raise not_found(TASK_NOT_FOUND)
+    return task_id, tracked or TrackedJob(Job(task_id=task_id, tenant=tenant))

@@ -11,26 +11,16 @@ import contextlib
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from enum import Enum
-from typing import Any
-
-from sqlalchemy import or_, select, update
 
 from services.todo_api.key_projection import project_keys
 from services.todo_api.tables import api_keys
-from shared.auth.api_keys import (
-    USE_NOTE_INTERVAL,
-    ApiKey,
-    StoredKey,
-    is_key_id,
-    known_roles,
-    new_key,
-    secret_hash,
-)
+from shared.auth.api_keys import ApiKey, is_key_id, known_roles, new_key, secret_hash
+from shared.auth.key_directory import SqlKeyDirectory
 from shared.auth.principal import ROLES, Role
 from shared.clock import utcnow
 from shared.contracts.events import ApiKeyIssued, ApiKeyRevoked
 from shared.contracts.streams import api_key_stream_id
-from shared.contracts.tenancy import Origin
+from shared.contracts.tenancy import ANONYMOUS_TENANT, Origin
 from shared.eventstore.store import ConcurrencyError, EventStore
 
 MAX_TEXT_CHARS = 255
@@ -44,19 +34,24 @@ class Revocation(Enum):
     UNKNOWN = "unknown"
 
 
-class KeyBook:
-    """The keys on the service's event store."""
+class KeyBook(SqlKeyDirectory):
+    """The keys on the service's event store: issued and revoked here, found and listed as in
+    any service's key directory."""
 
     def __init__(self, store: EventStore, clock: Callable[[], datetime] = utcnow) -> None:
-        self._store = store
+        super().__init__(store, api_keys)
         self._clock = clock
 
     async def issue(
         self, *, tenant: str, roles: Iterable[str], label: str, issued_by: str
     ) -> ApiKey:
         """Make a key for `tenant` with `roles`; the one time its secret is known. ValueError
-        for an empty or over-long tenant or label, or roles that are none or unknown."""
+        for an empty or over-long tenant or label, the anonymous tenant, or roles that are none
+        or unknown."""
         chosen = _roles(roles)
+        if tenant == ANONYMOUS_TENANT:
+            # AUTH_MODE=none's tenant: a key for it would reach the data of everyone without one
+            raise ValueError(f"the tenant {ANONYMOUS_TENANT!r} is reserved for AUTH_MODE=none")
         for text, what in ((tenant, "tenant"), (label, "label"), (issued_by, "issuer")):
             if not text.strip() or len(text) > MAX_TEXT_CHARS:
                 raise ValueError(f"the {what} must be 1 to {MAX_TEXT_CHARS} characters")
@@ -107,34 +102,6 @@ class KeyBook:
             await project_keys(conn, appended)
         return Revocation.REVOKED
 
-    async def keys(self) -> list[StoredKey]:
-        """Every key, revoked ones too, oldest first."""
-        query = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.key_id)
-        async with self._store.reading() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [_stored(row) for row in rows]
-
-    async def find(self, key_id: str) -> StoredKey | None:
-        """The key with this id, as committed now (one read, outside any transaction)."""
-        query = select(api_keys).where(api_keys.c.key_id == key_id)
-        async with self._store.reading() as conn:
-            row = (await conn.execute(query)).mappings().first()
-        return None if row is None else _stored(row)
-
-    async def note_use(self, key_id: str, at: datetime) -> None:
-        """Record that the key was used at `at`, unless another request (or instance) did within
-        USE_NOTE_INTERVAL: the condition keeps concurrent requests from all writing."""
-        column = api_keys.c.last_used_at
-        async with self._store.transaction() as conn:
-            await conn.execute(
-                update(api_keys)
-                .where(
-                    api_keys.c.key_id == key_id,
-                    or_(column.is_(None), column <= at - USE_NOTE_INTERVAL),
-                )
-                .values(last_used_at=at)
-            )
-
 
 def _roles(names: Iterable[str]) -> frozenset[Role]:
     given = set(names)
@@ -144,16 +111,3 @@ def _roles(names: Iterable[str]) -> frozenset[Role]:
         said = f"unknown role {unknown[0]!r}" if unknown else "no role given"
         raise ValueError(f"{said}: a key has one or more of {choices}")
     return known_roles(given)
-
-
-def _stored(row: Any) -> StoredKey:
-    return StoredKey(
-        key_id=row["key_id"],
-        tenant=row["tenant"],
-        roles=known_roles(row["roles"].split()),
-        label=row["label"],
-        secret_sha256=row["secret_sha256"],
-        created_at=row["created_at"],
-        last_used_at=row["last_used_at"],
-        revoked_at=row["revoked_at"],
-    )

@@ -1,98 +1,23 @@
-"""The API keys read model (`todo_api_api_keys`), folded from ApiKeyIssued and ApiKeyRevoked.
-
-`key_change` is its one fold: `project_keys` writes it in the append's transaction, and
-`refold_keys` applies it to the whole log in a rebuild's swap, so a rebuilt table and the live one
-cannot differ (except `last_used_at`, which no event records and the refold keeps).
-"""
+"""The API keys read model (`todo_api_api_keys`): the shared fold (shared/auth/key_table.py) on
+todo_api's table, written in the append's transaction and refolded in a rebuild's swap."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
-from typing import Any, NamedTuple
 
-from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.todo_api.tables import api_keys
+from shared.auth import key_table
 from shared.contracts.envelope import Envelope
-from shared.contracts.events import AnyEvent, ApiKeyIssued, ApiKeyRevoked
 from shared.eventstore.store import StoreTables
-
-KEY_EVENT_TYPES = ("ApiKeyIssued", "ApiKeyRevoked")
-
-
-class KeyChange(NamedTuple):
-    key_id: str
-    # the whole row (issued) or the columns that change (revoked)
-    values: dict[str, Any]
-    issued: bool
-
-
-def key_change(event: AnyEvent) -> KeyChange | None:
-    """What an event does to the keys table (None: nothing)."""
-    if isinstance(event, ApiKeyIssued):
-        row = {
-            "key_id": event.key_id,
-            "tenant": event.tenant,
-            "roles": " ".join(sorted(event.roles)),
-            "label": event.label,
-            "secret_sha256": event.secret_sha256,
-            "created_at": event.issued_at,
-            "last_used_at": None,
-            "revoked_at": None,
-        }
-        return KeyChange(event.key_id, row, issued=True)
-    if isinstance(event, ApiKeyRevoked):
-        return KeyChange(event.key_id, {"revoked_at": event.revoked_at}, issued=False)
-    return None
 
 
 async def project_keys(conn: AsyncConnection, envelopes: Iterable[Envelope]) -> None:
     """Write what each key event does, in the append's transaction."""
-    for envelope in envelopes:
-        change = key_change(envelope.data)
-        if change is None:
-            continue
-        if change.issued:
-            await conn.execute(insert(api_keys).values(**change.values))
-        else:
-            await conn.execute(
-                update(api_keys)
-                .where(api_keys.c.key_id == change.key_id, api_keys.c.revoked_at.is_(None))
-                .values(**change.values)
-            )
-
-
-def fold_keys(events: Iterable[AnyEvent]) -> dict[str, dict[str, Any]]:
-    """The keys table as the events leave it, in memory."""
-    rows: dict[str, dict[str, Any]] = {}
-    for event in events:
-        change = key_change(event)
-        if change is None:
-            continue
-        if change.issued:
-            rows[change.key_id] = dict(change.values)
-        elif change.key_id in rows and rows[change.key_id]["revoked_at"] is None:
-            rows[change.key_id].update(change.values)
-    return rows
+    await key_table.project_keys(conn, api_keys, envelopes)
 
 
 async def refold_keys(conn: AsyncConnection, store: StoreTables) -> None:
-    """Rewrite the keys table from the log, in the caller's transaction (a rebuild's swap, which
-    also runs after an import); each key's `last_used_at` is kept."""
-    if conn.dialect.name == "postgresql":
-        # an issue or revoke in flight holds the table: wait for it, then read its event too
-        await conn.execute(text(f"LOCK TABLE {api_keys.name} IN SHARE ROW EXCLUSIVE MODE"))
-    events = store.events
-    bodies = await conn.execute(
-        select(events.c.body).where(events.c.type.in_(KEY_EVENT_TYPES)).order_by(events.c.position)
-    )
-    rows = fold_keys(Envelope.from_json(body).data for body in bodies.scalars())
-    found = await conn.execute(select(api_keys.c.key_id, api_keys.c.last_used_at))
-    used: dict[str, datetime | None] = {key_id: last_used for key_id, last_used in found}
-    for key_id, row in rows.items():
-        row["last_used_at"] = used.get(key_id)
-    await conn.execute(delete(api_keys))
-    if rows:
-        await conn.execute(insert(api_keys), list(rows.values()))
+    """Rewrite the keys table from the log, in a rebuild's swap; `last_used_at` is kept."""
+    await key_table.refold_keys(conn, api_keys, store)

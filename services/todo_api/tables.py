@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Boolean, Column, DateTime, MetaData, String, Table
 
 from shared.app.resources import ServiceSchema
+from shared.auth.key_table import api_key_table
 from shared.eventstore.store import store_tables
 
 OWNER = "todo_api"
@@ -48,20 +49,7 @@ list_version = Table(
     Column("changed_at", DateTime, nullable=False),
 )
 
-# the API keys (key_projection.py), folded from their ApiKeyIssued/ApiKeyRevoked events; the
-# secret's hash only, never the secret. `last_used_at` is bookkeeping, not in any event
-api_keys = Table(
-    f"{OWNER}_api_keys",
-    metadata,
-    Column("key_id", String(16), primary_key=True),
-    Column("tenant", String(255), nullable=False),
-    # the roles, space-separated (a key has one or two)
-    Column("roles", String(255), nullable=False),
-    Column("label", String(255), nullable=False),
-    Column("secret_sha256", String(64), nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    Column("last_used_at", DateTime),
-    Column("revoked_at", DateTime),
-)
+# the API keys (key_projection.py), folded from their ApiKeyIssued/ApiKeyRevoked events
+api_keys = api_key_table(metadata, OWNER)
 
 SCHEMA = ServiceSchema(owner=OWNER, version=SCHEMA_VERSION, metadata=metadata, store=store)

@@ -125,7 +125,8 @@ class IdempotencyKeyUsed(Fact):
 
 class ApiKeyIssued(Fact):
     """An operator made an API key: who it acts as (tenant, roles), what it is for (label), and
-    the hash of its secret, never the secret itself. Kept in todo_api's log, published nowhere."""
+    the hash of its secret, never the secret itself. Kept in todo_api's log, and published to the
+    job tracker, which authenticates its own routes with the keys."""
 
     type: Literal["ApiKeyIssued"] = "ApiKeyIssued"
     key_id: str
@@ -172,6 +173,7 @@ CALENDAR_EVENT_TYPES = (
     "CalendarCancelled",
     "CalendarRevoked",
 )
+API_KEY_EVENT_TYPES = ("ApiKeyIssued", "ApiKeyRevoked")
 # the events that end a calendar job, decided in its render stream: a job has one of them at most
 OUTCOME_EVENTS = frozenset({"CalendarReady", "CalendarFailed", "CalendarRevoked"})
 

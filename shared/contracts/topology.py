@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from shared.contracts.events import CALENDAR_EVENT_TYPES
+from shared.contracts.events import API_KEY_EVENT_TYPES, CALENDAR_EVENT_TYPES
 
 TOPIC = "taskoverflow-events"
 BUCKET = "taskoverflow-calendars"
@@ -31,7 +31,9 @@ class QueueSpec:
 # the worker renders requests and stops the renders of cancelled jobs; progress and outcomes
 # are for the tracker only
 CALENDAR_WORKER = QueueSpec("calendar-worker", ("CalendarRequested", "CalendarCancelled"))
-JOB_TRACKER = QueueSpec("job-tracker", CALENDAR_EVENT_TYPES)
+# the tracker keeps jobs, and a copy of the API keys todo_api issues, to authenticate its routes:
+# a revocation waits behind the calendar events queued before it
+JOB_TRACKER = QueueSpec("job-tracker", (*CALENDAR_EVENT_TYPES, *API_KEY_EVENT_TYPES))
 QUEUES = (CALENDAR_WORKER, JOB_TRACKER)
 # the event types some queue receives: only these are worth publishing
 ROUTED_TYPES = frozenset(event_type for spec in QUEUES for event_type in spec.event_types)

@@ -14,7 +14,7 @@ import copy
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from services.calendar_worker.records import RenderRecords
@@ -22,6 +22,7 @@ from services.job_tracker.jobs import Job
 from services.job_tracker.records import JobRecords
 from services.todo_api.projection import TodoFold
 from services.todo_api.records import TodoRecords
+from shared.auth.key_table import fold_keys
 from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import (
     AnyEvent,
@@ -66,6 +67,8 @@ class JobState:
     handled: set[UUID] = field(default_factory=set)
     log: list[Envelope] = field(default_factory=list)
     jobs: dict[UUID, Job] = field(default_factory=dict)
+    # the keys table's rows, by key id
+    keys: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -92,6 +95,11 @@ class MemoryJobRecords:
 
     async def replace(self, job: Job) -> None:
         self.state.jobs[job.task_id] = job
+
+    async def record_key(self, envelope: Envelope) -> None:
+        # the rows the key events logged so far fold to, in each key's stream order
+        in_order = sorted(self.state.log, key=lambda logged: logged.stream_version)
+        self.state.keys = fold_keys(logged.data for logged in in_order)
 
 
 class MemoryJobBook(MemoryBook[JobState, JobRecords]):

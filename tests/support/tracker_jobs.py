@@ -1,11 +1,12 @@
-"""The job tracker as its route tests use it: its app on a test server, and jobs recorded through
-its own fold at the times a test names."""
+"""The job tracker as its route tests use it: its app on a test server, jobs recorded through its
+own fold at the times a test names, for the tenant a test names, and API keys as todo_api's
+events bring them."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -14,21 +15,26 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.job_tracker.app import create_app
-from services.job_tracker.projection import record_job_event
+from services.job_tracker.projection import record_job_event, record_key_event
 from services.job_tracker.records import SqlJobBook
 from services.job_tracker.tables import SCHEMA
 from shared.app.app_keys import Adapters, blobs_key
 from shared.app.resources import open_store
+from shared.auth.api_keys import ApiKey, new_key, secret_hash
 from shared.aws.blobs import BlobStore
-from shared.contracts.envelope import wrap
+from shared.clock import utcnow
+from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import (
+    ApiKeyIssued,
+    ApiKeyRevoked,
     CalendarFailed,
     CalendarReady,
     CalendarRequested,
     CalendarStarted,
 )
+from shared.contracts.streams import api_key_stream_id
 from shared.contracts.task_ids import issue_task_id
-from shared.contracts.tenancy import ANONYMOUS_ORIGIN
+from shared.contracts.tenancy import ANONYMOUS_TENANT, Origin, service_actor
 from shared.eventstore.store import EventStore
 from shared.settings import Settings
 from tests.support.factories import calendar_ready
@@ -44,20 +50,24 @@ class Tracker:
     client: Client
     store: EventStore
     settings: Settings
+    # the ApiKeyRevoked of each key add_key made, by key id
+    revocations: dict[str, Envelope] = field(default_factory=dict)
 
     @property
     def blobs(self) -> BlobStore:
         return self.client.app[blobs_key]
 
-    async def record(self, event: CalendarEvent, at: datetime) -> None:
-        """Fold `event` in as delivered, recorded at `at`."""
+    async def record(
+        self, event: CalendarEvent, at: datetime, tenant: str = ANONYMOUS_TENANT
+    ) -> None:
+        """Fold `event` in as delivered, recorded at `at`, in `tenant`'s job."""
         task_id = event.task_id
         envelope = wrap(
             event,
             stream_id=f"{event.type}-{task_id}",
             stream_version=1,
             correlation_id=task_id,
-            origin=ANONYMOUS_ORIGIN,
+            origin=Origin(tenant=tenant, actor=service_actor("test")),
         )
         await record_job_event(
             envelope.model_copy(update={"occurred_at": at}), SqlJobBook(self.store)
@@ -71,26 +81,70 @@ class Tracker:
         finished_at: datetime | None = None,
         todo_count: int = 2,
         stored: bool = True,
+        tenant: str = ANONYMOUS_TENANT,
     ) -> UUID:
-        """A job requested at `requested_at` and, for SUCCESS or FAILURE, finished at
+        """`tenant`'s job requested at `requested_at` and, for SUCCESS or FAILURE, finished at
         `finished_at` (default: the request time); a SUCCESS's file is `stored` or not."""
         task_id = issue_task_id(self.settings.task_secret)
         requested = CalendarRequested(
             task_id=task_id, requested_at=requested_at, todo_count=todo_count, todos=()
         )
-        await self.record(requested, requested_at)
+        await self.record(requested, requested_at, tenant)
         done_at = finished_at or requested_at
         if outcome == "STARTED":
-            await self.record(CalendarStarted(task_id=task_id, attempt=1), done_at)
+            await self.record(CalendarStarted(task_id=task_id, attempt=1), done_at, tenant)
         elif outcome == "FAILURE":
             failed = CalendarFailed(task_id=task_id, reason="the snapshot was lost", attempts=2)
-            await self.record(failed, done_at)
+            await self.record(failed, done_at, tenant)
         elif outcome == "SUCCESS":
             ready = calendar_ready(task_id, size_bytes=len(CALENDAR))
             if stored:
                 await self.blobs.put(ready.blob_key, CALENDAR, "text/calendar")
-            await self.record(ready, done_at)
+            await self.record(ready, done_at, tenant)
         return task_id
+
+    async def add_key(self, tenant: str, roles: tuple[str, ...] = ("member",)) -> ApiKey:
+        """A key for `tenant`, as its ApiKeyIssued event from todo_api brings it."""
+        events = key_events(tenant, roles)
+        await self.deliver_key_event(events.issued)
+        self.revocations[events.key.key_id] = events.revoked
+        return events.key
+
+    async def revoke_key(self, key: ApiKey) -> None:
+        """Revoke a key `add_key` made, as its ApiKeyRevoked event from todo_api does."""
+        await self.deliver_key_event(self.revocations[key.key_id])
+
+    async def deliver_key_event(self, envelope: Envelope) -> None:
+        assert await record_key_event(envelope, SqlJobBook(self.store))
+
+
+@dataclass(frozen=True)
+class KeyEvents:
+    """A key and its two events, as todo_api stores and publishes them."""
+
+    key: ApiKey
+    issued: Envelope
+    revoked: Envelope
+
+
+def key_events(tenant: str, roles: tuple[str, ...] = ("member",)) -> KeyEvents:
+    key = new_key()
+    issued = ApiKeyIssued(
+        key_id=key.key_id,
+        tenant=tenant,
+        roles=roles,
+        label="test key",
+        secret_sha256=secret_hash(key.secret),
+        issued_by="operator:test",
+        issued_at=utcnow(),
+    )
+    revoked = ApiKeyRevoked(key_id=key.key_id, revoked_by="operator:test", revoked_at=utcnow())
+    stream, origin = api_key_stream_id(key.key_id), Origin(tenant=tenant, actor="operator:test")
+    return KeyEvents(
+        key,
+        wrap(issued, stream_id=stream, stream_version=1, origin=origin),
+        wrap(revoked, stream_id=stream, stream_version=2, origin=origin),
+    )
 
 
 @contextlib.asynccontextmanager

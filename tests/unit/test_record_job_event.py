@@ -4,16 +4,22 @@ tests/integration/job_tracker/test_job_book_contract.py): the decisions, without
 from __future__ import annotations
 
 from services.job_tracker.jobs import Status
-from services.job_tracker.projection import record_job_event
+from services.job_tracker.projection import (
+    JobFold,
+    make_handle,
+    record_job_event,
+    record_key_event,
+)
 from shared.contracts.envelope import Envelope, wrap
-from shared.contracts.events import CalendarReady, TodoDeleted
-from shared.contracts.streams import render_stream_id, todo_stream_id
-from shared.contracts.tenancy import ANONYMOUS_ORIGIN
+from shared.contracts.events import ApiKeyIssued, ApiKeyRevoked, CalendarReady, TodoDeleted
+from shared.contracts.streams import api_key_stream_id, render_stream_id, todo_stream_id
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN, Origin
 from tests.support.factories import (
     NOW,
     calendar_envelope,
     calendar_requested,
     cancel_envelope,
+    delivery,
     revoked_envelope,
     task_of,
     todo_snapshots,
@@ -86,3 +92,93 @@ async def test_the_clients_cancel_alone_leaves_the_job_to_its_render() -> None:
         assert await record_job_event(envelope, book)
 
     assert book.state.jobs[task_id].status is Status.SUCCESS
+
+
+def for_tenant(envelope: Envelope, tenant: str) -> Envelope:
+    return envelope.model_copy(update={"tenant": tenant})
+
+
+class TestTenants:
+    async def test_a_job_is_its_requests_tenants(self) -> None:
+        book = MemoryJobBook()
+        requested, ready = requested_and_ready()
+
+        await record_job_event(for_tenant(requested, "acme"), book)
+        await record_job_event(for_tenant(ready, "acme"), book)
+
+        [job] = book.state.jobs.values()
+        assert job.tenant == "acme"
+
+    async def test_an_outcome_first_names_the_tenant_and_its_request_has_the_last_word(
+        self,
+    ) -> None:
+        book = MemoryJobBook()
+        requested, ready = requested_and_ready()
+
+        await record_job_event(for_tenant(ready, "acme"), book)
+        early = next(iter(book.state.jobs.values())).tenant
+        await record_job_event(for_tenant(requested, "globex"), book)
+
+        [job] = book.state.jobs.values()
+        assert (early, job.tenant) == ("acme", "globex")
+
+    async def test_a_rebuild_folds_the_same_tenant(self) -> None:
+        book, fold = MemoryJobBook(), JobFold()
+        requested, ready = requested_and_ready()
+        for envelope in (for_tenant(ready, "acme"), for_tenant(requested, "acme")):
+            await record_job_event(envelope, book)
+            fold.apply(envelope)
+
+        assert fold.jobs == book.state.jobs
+
+
+class TestKeyEvents:
+    async def test_an_issued_then_revoked_key_is_kept_revoked_and_logged(self) -> None:
+        book = MemoryJobBook()
+        issued, revoked = key_events("abcd1234")
+        handle = make_handle(book)
+
+        await handle(issued, delivery())
+        await handle(revoked, delivery())
+        await handle(revoked, delivery())
+
+        assert book.state.keys["abcd1234"]["revoked_at"] == NOW
+        assert book.state.keys["abcd1234"]["tenant"] == "acme"
+        assert [envelope.type for envelope in book.state.log] == ["ApiKeyIssued", "ApiKeyRevoked"]
+        assert book.state.jobs == {}
+
+    async def test_a_revoke_that_arrives_before_its_issue_still_revokes_the_key(self) -> None:
+        book = MemoryJobBook()
+        issued, revoked = key_events("abcd1234")
+
+        assert await record_key_event(revoked, book)
+        assert book.state.keys == {}
+        assert await record_key_event(issued, book)
+
+        assert book.state.keys["abcd1234"]["revoked_at"] == NOW
+
+    async def test_a_duplicate_key_event_is_not_recorded_twice(self) -> None:
+        book = MemoryJobBook()
+        issued, _ = key_events("abcd1234")
+
+        assert await record_key_event(issued, book)
+        assert not await record_key_event(issued, book)
+
+
+def key_events(key_id: str) -> tuple[Envelope, Envelope]:
+    origin = Origin(tenant="acme", actor="operator:test")
+    issued = ApiKeyIssued(
+        key_id=key_id,
+        tenant="acme",
+        roles=("member",),
+        label="x",
+        secret_sha256="0" * 64,
+        issued_by="operator:test",
+        issued_at=NOW,
+    )
+    revoked = ApiKeyRevoked(key_id=key_id, revoked_by="operator:test", revoked_at=NOW)
+    stream = api_key_stream_id(key_id)
+    return (
+        wrap(issued, stream_id=stream, stream_version=1, origin=origin),
+        wrap(revoked, stream_id=stream, stream_version=2, origin=origin),
+    )

@@ -1,15 +1,21 @@
 """The operations page's queries on the jobs table have their indexes (SQLite, PostgreSQL): on a
-new database, and on one made before them, which gets them when the tracker starts."""
+new database, and on one made before them, which gets them when the tracker starts; a tenant's
+history reads an index that begins with the tenant."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import event, inspect, text
 
 from services.job_tracker.app import create_app as create_tracker
+from services.job_tracker.history import HistoryQuery, Position, history_page
+from services.job_tracker.jobs import Status
 from services.job_tracker.overview import jobs_overview
 from services.job_tracker.tables import SCHEMA, jobs
 from shared.eventstore.database import create_engine
@@ -80,6 +86,37 @@ async def test_sqlite_answers_every_overview_query_from_an_index(tmp_path: Path)
 
 async def statements_of_the_overview(store: EventStore) -> list[tuple[str, Any]]:
     """The SELECTs jobs_overview sends, with their parameters."""
+    return await statements_of(store, jobs_overview)
+
+
+async def test_sqlite_answers_a_tenants_history_from_an_index(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/tracker.db")
+    after = Position(datetime(2030, 1, 1), str(uuid4()))
+    queries = [HistoryQuery(), HistoryQuery(state=Status.SUCCESS, after=after)]
+    async with service_store(settings, SCHEMA) as store:
+        for query in queries:
+            [(statement, parameters)] = await statements_of(store, history_of("acme", query))
+            async with store.reading() as conn:
+                plan = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+                details = [str(row[-1]) for row in plan.all()]
+            # the tenant's rows in order from an index that begins with the tenant
+            assert any("ix_job_tracker_jobs_tenant_" in line for line in details), details
+            assert f"SCAN {jobs.name}" not in details, (statement, details)
+            assert "USE TEMP B-TREE FOR ORDER BY" not in details, (statement, details)
+
+
+def history_of(tenant: str, query: HistoryQuery) -> Callable[[EventStore], Awaitable[object]]:
+    async def read(store: EventStore) -> object:
+        async with store.reading() as conn:
+            return await history_page(conn, tenant, query)
+
+    return read
+
+
+async def statements_of(
+    store: EventStore, reads: Callable[[EventStore], Awaitable[object]]
+) -> list[tuple[str, Any]]:
+    """The SELECTs `reads` sends on the jobs table, with their parameters."""
     sent: list[tuple[str, Any]] = []
 
     def record(*args: Any) -> None:
@@ -89,7 +126,7 @@ async def statements_of_the_overview(store: EventStore) -> list[tuple[str, Any]]
     engine = store.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
     try:
-        await jobs_overview(store)
+        await reads(store)
     finally:
         event.remove(engine, "before_cursor_execute", record)
     return [(statement, parameters) for statement, parameters in sent if jobs.name in statement]

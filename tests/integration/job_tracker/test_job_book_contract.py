@@ -102,3 +102,12 @@ class TestJobBook:
 
         assert found == rendering
         assert revoked == Job(task_id=rendering.task_id, status=Status.REVOKED)
+
+    async def test_a_jobs_tenant_is_kept(self, book: JobBook) -> None:
+        theirs = Job(task_id=uuid4(), tenant="acme")
+        async with book.transaction() as records:
+            await records.add(theirs)
+        async with book.transaction() as records:
+            found = await records.locked_job(theirs.task_id)
+
+        assert found == theirs

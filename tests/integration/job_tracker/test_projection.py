@@ -179,3 +179,6 @@ class ParkedRecords:
 
     async def replace(self, job: Job) -> None:
         await self.records.replace(job)
+
+    async def record_key(self, envelope: Envelope) -> None:
+        await self.records.record_key(envelope)

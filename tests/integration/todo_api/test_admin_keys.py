@@ -71,6 +71,9 @@ async def test_mistakes_are_one_line_with_an_exit_status(tmp_path: Path) -> None
     empty_tenant = await run_admin(
         base, "keys", "issue", "--tenant", " ", "--role", "member", "--label", "x"
     )
+    anonymous = await run_admin(
+        base, "keys", "issue", "--tenant", "anonymous", "--role", "member", "--label", "x"
+    )
     unknown = await run_admin(base, "keys", "revoke", "zzzzzzzz")
 
     assert nothing_yet.status == 1
@@ -81,11 +84,13 @@ async def test_mistakes_are_one_line_with_an_exit_status(tmp_path: Path) -> None
     assert "--label" in no_label.err
     assert empty_tenant.status == 2
     assert "tenant" in empty_tenant.err
+    assert anonymous.status == 2
+    assert "'anonymous' is reserved for AUTH_MODE=none" in anonymous.err
     assert (unknown.status, unknown.err.strip()) == (
         1,
         "keys revoke failed: no API key 'zzzzzzzz'",
     )
-    for ran in (nothing_yet, bad_role, no_label, empty_tenant, unknown):
+    for ran in (nothing_yet, bad_role, no_label, empty_tenant, anonymous, unknown):
         assert len(ran.err.strip().splitlines()) == 1, ran
 
 

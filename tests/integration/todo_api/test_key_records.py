@@ -98,6 +98,17 @@ async def test_revoking_twice_or_an_unknown_key_says_so(auth_settings: Settings)
     ]
 
 
+async def test_no_key_is_issued_for_the_anonymous_tenant(auth_settings: Settings) -> None:
+    async with serving(auth_settings) as client:
+        with pytest.raises(ValueError, match="reserved for AUTH_MODE=none"):
+            await issue_key(auth_settings, tenant="anonymous")
+        rows = await key_rows(client)
+        stored = await every_stored_text(client.app[store_key].engine)
+
+    assert rows == []
+    assert "ApiKeyIssued" not in "\n".join(stored)
+
+
 async def test_a_new_key_whose_id_was_taken_is_drawn_again(
     auth_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
