@@ -77,6 +77,8 @@ class TodoRecords(Protocol):
 
 
 class TodoBook(Protocol):
+    """The todos as one principal sees and changes them."""
+
     def acting_as(self, principal: Principal) -> Self:
         """The same todos as `principal` sees and changes them."""
         ...
@@ -109,12 +111,12 @@ def seen_by(tenant: str, stream: Sequence[Envelope]) -> list[AnyEvent]:
 
 class SqlTodoBook:
     """The todos in the service's event store, with the lists and the counter beside them, as
-    `principal` sees them: AUTH_MODE=none's anonymous principal unless `acting_as` names
-    another."""
+    one principal sees them: AUTH_MODE=none's anonymous principal until `acting_as` names
+    another (the views name the request's)."""
 
-    def __init__(self, store: EventStore, *, principal: Principal = ANONYMOUS) -> None:
+    def __init__(self, store: EventStore) -> None:
         self._store = store
-        self._principal = principal
+        self._principal = ANONYMOUS
 
     def acting_as(self, principal: Principal) -> Self:
         acting = copy.copy(self)

@@ -278,17 +278,12 @@ class MemoryTodoRecords:
 
 
 class MemoryTodoBook:
-    """The todos in memory as `principal` sees them; `acting_as` gives another principal's view
-    of the same todos (the anonymous principal's unless named)."""
+    """The todos in memory as one principal sees them: the anonymous principal until
+    `acting_as` names another, whose view shares the same todos."""
 
-    def __init__(
-        self,
-        *,
-        principal: Principal = ANONYMOUS,
-        shared: MemoryBook[TodoState, TodoState] | None = None,
-    ) -> None:
-        self.principal = principal
-        self._shared = shared or MemoryBook(TodoState(), lambda state: state)
+    def __init__(self) -> None:
+        self.principal = ANONYMOUS
+        self._shared = MemoryBook(TodoState(), lambda state: state)
 
     @property
     def state(self) -> TodoState:
