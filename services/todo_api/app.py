@@ -17,7 +17,6 @@ from services.todo_api.app_keys import (
 )
 from services.todo_api.cross_site import refuse_cross_site
 from services.todo_api.key_book import KeyBook
-from services.todo_api.list_version import seed_list_version
 from services.todo_api.ops_views import ops_report_ctx
 from services.todo_api.page_headers import send_page_headers
 from services.todo_api.projection import seed_todo_ids
@@ -31,7 +30,6 @@ from shared.app.app_keys import Adapters
 from shared.app.resources import aws_ctx, database_ctx, relay_ctx, service_app
 from shared.auth.app_verifier import AppVerifier
 from shared.auth.middleware import BearerVerifier, authentication
-from shared.clock import utcnow
 from shared.settings import Settings
 
 
@@ -78,10 +76,10 @@ def create_app(
 
 
 async def records_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The records on the service's store, its id counter and list version created first."""
+    """The records on the service's store, its id counter created first (each tenant's list
+    version is made by its list's first change or its feed's first poll)."""
     async with app[store_key].engine.begin() as conn:
         await seed_todo_ids(conn)
-        await seed_list_version(conn, utcnow())
     app[book_key] = SqlTodoBook(app[store_key])
     app[key_book_key] = KeyBook(app[store_key])
     yield

@@ -9,11 +9,11 @@ import functools
 from aiohttp import web
 
 from services.todo_api import handlers
-from services.todo_api.app_keys import blobs_key, book_key, settings_key, tracker_key
+from services.todo_api.app_keys import blobs_key, settings_key, tracker_key
 from services.todo_api.commands import CancelCalendar, RequestCalendar
 from services.todo_api.idempotency import KeyReusedError
 from services.todo_api.todo import CalendarFinishedError, CalendarNotFoundError
-from services.todo_api.views import keyed_request
+from services.todo_api.views import acting_book, keyed_request
 from shared.contracts.responses import TaskAccepted, TaskCancelled
 from shared.contracts.task_ids import is_issued, issue_task_id, parse_task_id
 from shared.observability.tracing import bind_job
@@ -25,9 +25,9 @@ TASK_NOT_FOUND = "Task not found"
 async def request_calendar_view(request: web.Request) -> web.Response:
     keyed = keyed_request(request)
     command = RequestCalendar(task_id=issue_task_id(request.app[settings_key].task_secret))
-    app = request.app
+    book, blobs = acting_book(request), request.app[blobs_key]
     try:
-        task_id = await handlers.request_calendar(command, app[book_key], app[blobs_key], keyed)
+        task_id = await handlers.request_calendar(command, book, blobs, keyed)
     except KeyReusedError as exc:
         return json_error(str(exc), 422)
     # the job this answer is about: a new one, or the one the key started before
@@ -39,7 +39,8 @@ async def request_calendar_view(request: web.Request) -> web.Response:
 
 async def cancel_calendar_view(request: web.Request) -> web.Response:
     """202 with the job's status now (REVOKED once the worker revoked it), also when cancelled
-    already; 404 for a job never requested, 409 for one that has its outcome."""
+    already; 404 for a job never requested (or requested by another tenant), 409 for one that
+    has its outcome."""
     task_id = parse_task_id(request.match_info["task_id"])
     # an id this service never issued needs no read to be unknown
     if task_id is None or not is_issued(request.app[settings_key].task_secret, task_id):
@@ -48,7 +49,7 @@ async def cancel_calendar_view(request: web.Request) -> web.Response:
     job_status = functools.partial(request.app[tracker_key].task_status, request, task_id)
     try:
         status = await handlers.cancel_calendar(
-            CancelCalendar(task_id), request.app[book_key], job_status
+            CancelCalendar(task_id), acting_book(request), job_status
         )
     except CalendarNotFoundError:
         raise not_found(TASK_NOT_FOUND) from None

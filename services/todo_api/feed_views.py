@@ -1,8 +1,9 @@
-"""The subscribable calendar: the current todos as one .ics, for calendar apps that poll it.
+"""The subscribable calendar: the tenant's current todos as one .ics, for calendar apps that poll
+it.
 
-Its ETag is the list's version (list_version.py), which every committed change moves on and no
-other database shares, so a poll while nothing changed costs one indexed read and answers 304
-without a body; the calendar itself is streamed as it is written.
+Its ETag is the tenant's list version (list_version.py), which every committed change to that
+list moves on and no other list or database shares, so a poll while nothing changed costs one
+indexed read and answers 304 without a body; the calendar itself is streamed as it is written.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.todo_api.app_keys import store_key
-from services.todo_api.list_version import read_list_version
+from services.todo_api.list_version import list_version_of
 from services.todo_api.projection import list_todos
+from shared.auth.middleware import principal_key
 from shared.contracts.ical import render_calendar
 
 FEED_NAME = "taskoverflow.ics"
@@ -20,13 +22,14 @@ CACHE_CONTROL = "no-cache"
 
 
 async def calendar_feed_view(request: web.Request) -> web.StreamResponse:
-    async with request.app[store_key].reading() as conn:
-        # the mark first: a list read after it is at least as new, never older than its tag
-        mark = await read_list_version(conn)
-        etag = mark.etag
-        if _matches(request.headers.get("If-None-Match"), etag):
-            return web.Response(status=304, headers={"ETag": etag, "Cache-Control": CACHE_CONTROL})
-        todos = await list_todos(conn)
+    tenant, store = request[principal_key].tenant, request.app[store_key]
+    # the mark first: a list read after it is at least as new, never older than its tag
+    mark = await list_version_of(store, tenant)
+    etag = mark.etag
+    if _matches(request.headers.get("If-None-Match"), etag):
+        return web.Response(status=304, headers={"ETag": etag, "Cache-Control": CACHE_CONTROL})
+    async with store.reading() as conn:
+        todos = await list_todos(conn, tenant=tenant)
     response = web.StreamResponse(
         headers={
             "ETag": etag,

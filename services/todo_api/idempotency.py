@@ -1,8 +1,11 @@
 """Idempotency-Key: a client retrying a POST with the same key gets the first answer again.
 
-The key's uses are events in the service's own log (stream `idempotency-<sha256 of the key>`),
-appended in the transaction of the effect they answer, so replay and export keep them and two
-concurrent requests with one key conflict on the stream's version: one effect, one answer.
+A key is its tenant's own: another tenant's request with the same key is another request. The
+key's uses are events in the service's own log, on the stream
+`idempotency-<sha256 of the tenant>-<sha256 of the key>` (the anonymous tenant's keep their older
+`idempotency-<sha256 of the key>`: shared/contracts/streams.py), appended in the transaction of
+the effect they answer, so replay and export keep them and two concurrent requests with one key
+conflict on the stream's version: one effect, one answer.
 """
 
 from __future__ import annotations

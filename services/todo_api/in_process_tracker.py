@@ -27,7 +27,8 @@ JobsFigures = Callable[[], Awaitable[JobsOverview]]
 @dataclass(frozen=True)
 class InProcessTracker:
     """The tracker's status, result and history views and its jobs figures, each bound to the
-    tracker's app; todo_api's request is answered by them as the tracker answers its own."""
+    tracker's app; todo_api's request is answered by them as the tracker answers its own, with
+    the principal todo_api's authentication put on it (`request[principal_key]`)."""
 
     status_view: JobView
     result_view: JobView

@@ -1,8 +1,8 @@
 """The todo list read model, written in the same transaction as the events.
 
-`list_change` is its one fold: `project` writes it row by row on the hot path, and `TodoFold`
-applies it in memory for a rebuild (`tool_face.py`), so the live list and a rebuilt one cannot
-differ.
+`list_change` is its one fold and `list_row` its one row: `project` writes them row by row on the
+hot path, and `TodoFold` applies them in memory for a rebuild (`tool_face.py`), so the live list
+and a rebuilt one cannot differ, tenants included. Every read names the tenant whose list it is.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.todo_api.key_projection import refold_keys
-from services.todo_api.list_version import advance_list_version, seed_list_version
+from services.todo_api.list_version import advance_every_list_version
 from services.todo_api.tables import store, todo_ids, todos
 from shared.clock import utcnow
 from shared.contracts.envelope import Envelope
@@ -43,6 +43,14 @@ def list_change(event: AnyEvent) -> ListChange | None:
     return None
 
 
+def list_row(tenant: str, todo: TodoSnapshot) -> dict[str, Any]:
+    """The todo's row in the list: the todo, and whose it is."""
+    return {"tenant": tenant, **todo.model_dump()}
+
+
+# what a read gives back of a row: the todo, without whose it is (the reader's own)
+SNAPSHOT_COLUMNS = [todos.c[name] for name in TodoSnapshot.model_fields]
+
 # built once, given their values at execution: compiled once and cached
 UPSERT_TODO = {
     dialect: insert_on_conflict(dialect, todos, index_elements=[todos.c.id], set_=NEW_ROW)
@@ -52,7 +60,8 @@ DELETE_TODO = delete(todos).where(todos.c.id == bindparam("key"))
 
 
 async def project(conn: AsyncConnection, envelopes: Iterable[Envelope]) -> None:
-    """Write what each event does to the list (`list_change`): one statement per todo event."""
+    """Write what each event does to the list (`list_change`), as its tenant's: one statement per
+    todo event."""
     for envelope in envelopes:
         change = list_change(envelope.data)
         if change is None:
@@ -60,7 +69,8 @@ async def project(conn: AsyncConnection, envelopes: Iterable[Envelope]) -> None:
         if change.row is None:
             await conn.execute(DELETE_TODO, {"key": change.todo_id})
         else:
-            await conn.execute(UPSERT_TODO[conn.dialect.name], change.row.model_dump())
+            row = list_row(envelope.tenant, change.row)
+            await conn.execute(UPSERT_TODO[conn.dialect.name], row)
 
 
 @dataclass
@@ -68,6 +78,8 @@ class TodoFold:
     """The todo list folded in memory, as a rebuild does: `list_change`, as `project` writes it."""
 
     todos: dict[int, TodoSnapshot] = field(default_factory=dict)
+    # whose each listed todo is
+    tenants: dict[int, str] = field(default_factory=dict)
     # the highest id the log has handed out, deleted todos included
     highest_id: int = 0
 
@@ -78,13 +90,19 @@ class TodoFold:
         self.highest_id = max(self.highest_id, change.todo_id)
         if change.row is None:
             self.todos.pop(change.todo_id, None)
+            self.tenants.pop(change.todo_id, None)
         else:
             self.todos[change.todo_id] = change.row
+            self.tenants[change.todo_id] = envelope.tenant
         return change.todo_id
 
     def row(self, row_id: int) -> dict[str, Any] | None:
         found = self.todos.get(row_id)
-        return None if found is None else found.model_dump()
+        return None if found is None else list_row(self.tenants[row_id], found)
+
+    def listed(self, tenant: str) -> list[TodoSnapshot]:
+        """The tenant's todos in id order."""
+        return [self.todos[key] for key in sorted(self.todos) if self.tenants[key] == tenant]
 
     def row_ids(self) -> Iterable[int]:
         return self.todos.keys()
@@ -119,27 +137,32 @@ async def raise_todo_counter(conn: AsyncConnection, fold: TodoFold) -> None:
 
 
 async def after_rebuild(conn: AsyncConnection, fold: TodoFold) -> None:
-    """In a rebuild's swap: the counter past the log's ids, and a new list version, since the
-    rows were written anew (a rebuild that mends the list changes what the feed shows); the API
-    keys refolded too, so a rebuild (and an import, which ends with one) keeps them."""
+    """In a rebuild's swap: the counter past the log's ids, and a new version of every tenant's
+    list, since the rows were written anew (a rebuild that mends a list changes what its feed
+    shows); the API keys refolded too, so a rebuild (and an import, which ends with one) keeps
+    them."""
     await raise_todo_counter(conn, fold)
-    now = utcnow()
-    await seed_list_version(conn, now)
-    await advance_list_version(conn, now)
+    await advance_every_list_version(conn, utcnow())
     await refold_keys(conn, store)
 
 
 async def list_todos(
     conn: AsyncConnection,
     *,
+    tenant: str,
     completed: bool | None = None,
     deadline_before: datetime | None = None,
     after_id: int = 0,
     limit: int | None = None,
 ) -> list[TodoSnapshot]:
-    """Todos in creation order, filtered by completion and a latest deadline; optionally one page
-    of them: at most `limit`, with ids above `after_id`."""
-    query = select(todos).where(todos.c.id > after_id).order_by(todos.c.id).limit(limit)
+    """The tenant's todos in creation order, filtered by completion and a latest deadline;
+    optionally one page of them: at most `limit`, with ids above `after_id`."""
+    query = (
+        select(*SNAPSHOT_COLUMNS)
+        .where(todos.c.tenant == tenant, todos.c.id > after_id)
+        .order_by(todos.c.id)
+        .limit(limit)
+    )
     if completed is not None:
         query = query.where(todos.c.completed == completed)
     if deadline_before is not None:
@@ -150,6 +173,8 @@ async def list_todos(
     return [TodoSnapshot.model_validate(dict(row)) for row in rows]
 
 
-async def get_todo(conn: AsyncConnection, todo_id: int) -> TodoSnapshot | None:
-    row = (await conn.execute(select(todos).where(todos.c.id == todo_id))).mappings().first()
+async def get_todo(conn: AsyncConnection, todo_id: int, *, tenant: str) -> TodoSnapshot | None:
+    """The tenant's todo; None when there is none with that id, or it is another tenant's."""
+    query = select(*SNAPSHOT_COLUMNS).where(todos.c.id == todo_id, todos.c.tenant == tenant)
+    row = (await conn.execute(query)).mappings().first()
     return TodoSnapshot.model_validate(dict(row)) if row else None

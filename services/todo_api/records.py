@@ -1,6 +1,12 @@
 """The todo service's records port: the todo streams, their list, the id counter, calendar jobs.
 
-Every transaction that changes the list also moves the list's version on (list_version.py).
+A book acts as one principal (`acting_as`): it reads its tenant's todos, calendar jobs and
+idempotency keys only, and records every change as the principal's (the events' tenant and
+actor). Another tenant's todo or job reads as never made, so it is not found exactly as a missing
+one is. Todo ids stay one sequence across tenants: an id is never handed out twice.
+
+Every transaction that changes a tenant's list also moves that list's version on
+(list_version.py).
 
 The command handlers (handlers.py) decide against this port only; `SqlTodoBook` is the real
 implementation on the service's database, and one contract test holds the in-memory twin the unit
@@ -10,16 +16,18 @@ tests use to it, on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, Self
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.todo_api.list_version import advance_list_version
 from services.todo_api.projection import list_todos, next_todo_id, project
+from shared.auth.principal import ANONYMOUS, Principal
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import (
     AnyEvent,
@@ -29,7 +37,6 @@ from shared.contracts.events import (
     TodoSnapshot,
 )
 from shared.contracts.streams import calendar_stream_id, idempotency_stream_id, todo_stream_id
-from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.eventstore.store import EventStore
 
 
@@ -41,7 +48,8 @@ class TodoRecords(Protocol):
         ...
 
     async def history(self, todo_id: int) -> list[AnyEvent]:
-        """The todo's events in version order (its version is their number)."""
+        """The todo's events in version order (its version is their number); none when it was
+        never created, or is another tenant's."""
         ...
 
     async def record(self, todo_id: int, version: int, events: Sequence[AnyEvent]) -> None:
@@ -59,7 +67,7 @@ class TodoRecords(Protocol):
         ...
 
     async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
-        """What an Idempotency-Key answered so far, oldest first."""
+        """What the tenant's Idempotency-Key answered so far, oldest first."""
         ...
 
     async def record_key_use(self, version: int, event: IdempotencyKeyUsed) -> None:
@@ -69,17 +77,23 @@ class TodoRecords(Protocol):
 
 
 class TodoBook(Protocol):
+    """The todos as one principal sees and changes them."""
+
+    def acting_as(self, principal: Principal) -> Self:
+        """The same todos as `principal` sees and changes them."""
+        ...
+
     def transaction(self) -> AbstractAsyncContextManager[TodoRecords]:
         """All or nothing: committed when the block ends, rolled back if it raises."""
         ...
 
     async def todos(self) -> list[TodoSnapshot]:
-        """The todo list in id order, read outside any transaction."""
+        """The tenant's todo list in id order, read outside any transaction."""
         ...
 
     async def calendar_job(self, task_id: UUID) -> list[AnyEvent]:
-        """The job's events as this service recorded them (none: never requested here), read
-        outside any transaction."""
+        """The job's events as this service recorded them (none: never requested here, or by
+        another tenant), read outside any transaction."""
         ...
 
     async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
@@ -87,39 +101,59 @@ class TodoBook(Protocol):
         ...
 
 
+def seen_by(tenant: str, stream: Sequence[Envelope]) -> list[AnyEvent]:
+    """A stream's events as the tenant sees them: a stream is the tenant's that began it, and
+    another tenant finds it empty, as if it had never been written."""
+    if not stream or stream[0].tenant != tenant:
+        return []
+    return [envelope.data for envelope in stream]
+
+
 class SqlTodoBook:
-    """The todos in the service's event store, with the list and the counter beside them."""
+    """The todos in the service's event store, with the lists and the counter beside them, as
+    one principal sees them: AUTH_MODE=none's anonymous principal until `acting_as` names
+    another (the views name the request's)."""
 
     def __init__(self, store: EventStore) -> None:
         self._store = store
+        self._principal = ANONYMOUS
+
+    def acting_as(self, principal: Principal) -> Self:
+        acting = copy.copy(self)
+        acting._principal = principal
+        return acting
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[TodoRecords]:
         async with self._store.transaction() as conn:
-            records = SqlTodoRecords(self._store, conn)
+            records = SqlTodoRecords(self._store, conn, self._principal)
             yield records
             if records.changed_at is not None:
                 # last, just before the commit: the version row's lock, which orders the
                 # versions, is held for the commit only, so changes to different todos do not
                 # wait on each other's work
-                await advance_list_version(conn, records.changed_at)
+                await advance_list_version(conn, self._principal.tenant, records.changed_at)
 
     async def todos(self) -> list[TodoSnapshot]:
         async with self._store.reading() as conn:
-            return await list_todos(conn)
+            return await list_todos(conn, tenant=self._principal.tenant)
 
     async def calendar_job(self, task_id: UUID) -> list[AnyEvent]:
-        envelopes = await self._store.load(calendar_stream_id(task_id))
-        return [envelope.data for envelope in envelopes]
+        stream = await self._store.load(calendar_stream_id(task_id))
+        return seen_by(self._principal.tenant, stream)
 
     async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
-        return _key_uses(await self._store.load(idempotency_stream_id(key)))
+        stream = idempotency_stream_id(key, self._principal.tenant)
+        return _key_uses(await self._store.load(stream))
 
 
 class SqlTodoRecords:
-    def __init__(self, store: EventStore, conn: AsyncConnection) -> None:
+    def __init__(
+        self, store: EventStore, conn: AsyncConnection, principal: Principal = ANONYMOUS
+    ) -> None:
         self._store = store
         self._conn = conn
+        self._tenant, self._origin = principal.tenant, principal.origin
         # when the newest change to the list recorded here happened (None: no change)
         self.changed_at: datetime | None = None
 
@@ -127,13 +161,13 @@ class SqlTodoRecords:
         return await next_todo_id(self._conn)
 
     async def history(self, todo_id: int) -> list[AnyEvent]:
-        envelopes = await self._store.load(todo_stream_id(todo_id), self._conn)
-        return [envelope.data for envelope in envelopes]
+        stream = await self._store.load(todo_stream_id(todo_id), self._conn)
+        return seen_by(self._tenant, stream)
 
     async def record(self, todo_id: int, version: int, events: Sequence[AnyEvent]) -> None:
         stream = todo_stream_id(todo_id)
         appended = await self._store.append(
-            self._conn, stream, version, events, origin=ANONYMOUS_ORIGIN
+            self._conn, stream, version, events, origin=self._origin
         )
         await project(self._conn, appended)
         if appended:
@@ -143,21 +177,22 @@ class SqlTodoRecords:
     async def record_calendar_request(self, event: CalendarRequested) -> None:
         stream = calendar_stream_id(event.task_id)
         await self._store.append(
-            self._conn, stream, 0, [event], origin=ANONYMOUS_ORIGIN, correlation_id=event.task_id
+            self._conn, stream, 0, [event], origin=self._origin, correlation_id=event.task_id
         )
 
     async def record_calendar_cancel(self, event: CalendarCancelled) -> None:
         stream = calendar_stream_id(event.task_id)
         await self._store.append(
-            self._conn, stream, 1, [event], origin=ANONYMOUS_ORIGIN, correlation_id=event.task_id
+            self._conn, stream, 1, [event], origin=self._origin, correlation_id=event.task_id
         )
 
     async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
-        return _key_uses(await self._store.load(idempotency_stream_id(key), self._conn))
+        stream = idempotency_stream_id(key, self._tenant)
+        return _key_uses(await self._store.load(stream, self._conn))
 
     async def record_key_use(self, version: int, event: IdempotencyKeyUsed) -> None:
-        stream = idempotency_stream_id(event.key)
-        await self._store.append(self._conn, stream, version, [event], origin=ANONYMOUS_ORIGIN)
+        stream = idempotency_stream_id(event.key, self._tenant)
+        await self._store.append(self._conn, stream, version, [event], origin=self._origin)
 
 
 def _key_uses(envelopes: Sequence[Envelope]) -> list[IdempotencyKeyUsed]:

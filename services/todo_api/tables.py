@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, MetaData, String, Table
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, MetaData, String, Table
 
 from shared.app.resources import ServiceSchema
 from shared.auth.key_table import api_key_table
@@ -11,21 +11,26 @@ from shared.eventstore.store import store_tables
 OWNER = "todo_api"
 # bump on any change to these tables; ensure_schema refuses a database of another version, and
 # upgrade.py brings an older one up to this one
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = MetaData()
 store = store_tables(metadata, OWNER)
 
+# every tenant's todos; ids are one sequence across tenants (todo_ids), so an id names one todo
 todos = Table(
     f"{OWNER}_todos",
     metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=False),
+    # whose todo it is: the tenant of the events that made it
+    Column("tenant", String(255), nullable=False),
     Column("title", String(80), nullable=False),
     Column("description", String(120)),
     Column("completed", Boolean, nullable=False),
     Column("deadline_at", DateTime),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    # a tenant's list, and its pages, in id order
+    Index(f"{OWNER}_todos_tenant_id", "tenant", "id"),
 )
 
 # the last todo id handed out; ids are never reused, even after a delete
@@ -36,14 +41,15 @@ todo_ids = Table(
     Column("last_id", BigInteger, nullable=False),
 )
 
-# the todo list's version: moved on in the transaction of every change to the list (records.py)
-# and by a rebuild, so it changes with each commit; the calendar feed's tag. `database_id` is drawn
-# when the row is made, with this database's tables: another database (an import) never shares it
-list_version = Table(
-    f"{OWNER}_list_version",
+# each tenant's todo list's version: moved on in the transaction of every change to that list
+# (records.py) and by a rebuild, so it changes with each commit; the tenant's calendar feed tag.
+# `list_id` is drawn when the row is made, with this database's tables: no other tenant's list,
+# nor another database (an import), shares it
+list_versions = Table(
+    f"{OWNER}_list_versions",
     metadata,
-    Column("name", String(16), primary_key=True),
-    Column("database_id", String(32), nullable=False),
+    Column("tenant", String(255), primary_key=True),
+    Column("list_id", String(32), nullable=False),
     Column("version", BigInteger, nullable=False),
     # when the list last changed: the feed's DTSTAMPs
     Column("changed_at", DateTime, nullable=False),

@@ -6,6 +6,10 @@ their own), `in_process_tracker.InProcessTracker` calls the tracker's own views 
 (the embedded mode, which saves a request per status poll). todo_api imports nothing of the
 tracker: embedded/run.py alone hands it the tracker's views. Both adapters are held to the same
 answers by one contract test.
+
+The tracker answers as the request's principal, its tenant's jobs only: HttpTracker forwards the
+client's Authorization header, which the tracker authenticates again; InProcessTracker hands the
+tracker's views todo_api's request itself, authenticated already (`request[principal_key]`).
 """
 
 from __future__ import annotations

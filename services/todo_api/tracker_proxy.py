@@ -1,5 +1,6 @@
 """The Tracker port (tracker.py) over HTTP: the job routes forwarded to JOB_TRACKER_URL, a
-cancel's question of the job's state and the operations page's jobs figures asked there.
+cancel's question of the job's state and the operations page's jobs figures asked there. The
+client's own credentials go along, so the tracker answers as that principal.
 
 The tracker may be silent for JOB_TRACKER_READ_TIMEOUT_MS at most; a transfer as a whole has no
 limit, so a slow client still gets a large file. A tracker that fails or goes silent once the
@@ -17,6 +18,7 @@ from uuid import UUID
 
 import aiohttp
 from aiohttp import web
+from aiohttp.hdrs import AUTHORIZATION
 from pydantic import ValidationError
 
 from services.todo_api.ops_probes import reason
@@ -136,9 +138,13 @@ async def _body(upstream: aiohttp.ClientResponse) -> AsyncGenerator[bytes]:
 
 
 def _forwarded(request: web.Request) -> dict[str, str]:
-    """The public host and scheme (the tracker builds absolute URLs from them), and the request's
-    id and trace context, so the tracker's lines and spans join the request's."""
+    """The public host and scheme (the tracker builds absolute URLs from them), the client's
+    credentials (the tracker authenticates them again and answers the principal's tenant's jobs
+    only), and the request's id and trace context, so the tracker's lines and spans join the
+    request's."""
     headers = {"Host": request.host, "X-Forwarded-Proto": request.scheme}
+    if (credentials := request.headers.get(AUTHORIZATION)) is not None:
+        headers[AUTHORIZATION] = credentials
     request_id = log_context.bound().get("request_id")
     if request_id is not None:
         headers[REQUEST_ID] = str(request_id)

@@ -1,9 +1,13 @@
-"""Bring todo_api tables of schema version 1 or 2 up to this code's version before they are
+"""Bring todo_api tables of schema version 1, 2 or 3 up to this code's version before they are
 opened.
 
+Version 4 keeps every todo per tenant: the list gets its `tenant` column and the (tenant, id)
+index, and each tenant's list its own version (`todo_api_list_versions`). Everything stored
+before belongs to the anonymous tenant: its rows are marked so, and the one list version moves
+over as that tenant's, id and version kept, so the feed's tag does not change.
 Version 3 adds the API keys projection (`todo_api_api_keys`, empty: no older code issued keys).
-Version 2 adds the list version, the calendar feed's tag (list_version.py): its table is made and
-its row seeded with a new database id, version 0, and the time of the last todo event in the log.
+Version 2 adds the list version, the calendar feed's tag (list_version.py): its row is seeded
+with a new id, version 0, and the time of the last todo event in the log.
 A database without tables, or one already upgraded, is left alone; so is one of any other version,
 which `ensure_schema` refuses.
 """
@@ -15,18 +19,43 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    func,
+    insert,
+    inspect,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.todo_api.list_version import seed_list_version
-from services.todo_api.tables import OWNER, SCHEMA_VERSION, api_keys, list_version, store
+from services.todo_api.tables import OWNER, SCHEMA_VERSION, api_keys, list_versions, store, todos
 from shared.app.app_keys import adapters_key, settings_key
 from shared.clock import utcnow
+from shared.contracts.tenancy import ANONYMOUS_TENANT
 from shared.eventstore.schema_upgrade import lock_schema, run_upgrade, set_version, stored_version
 
 logger = logging.getLogger(__name__)
-UPGRADES_FROM = (1, 2)
+UPGRADES_FROM = (1, 2, 3)
 TODO_EVENT_TYPES = ("TodoCreated", "TodoUpdated", "TodoDeleted")
+
+# versions 2 and 3: the one list's version, which held every todo (the anonymous tenant's)
+single_list_version = Table(
+    f"{OWNER}_list_version",
+    MetaData(),
+    Column("name", String(16), primary_key=True),
+    Column("database_id", String(32), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("changed_at", DateTime, nullable=False),
+)
 
 
 async def upgrade_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -38,17 +67,20 @@ async def upgrade_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def upgrade(engine: AsyncEngine) -> bool:
-    """Upgrade version 1 or 2 tables in one transaction, each version's step in turn; False
+    """Upgrade version 1, 2 or 3 tables in one transaction, each version's step in turn; False
     when there was nothing to do."""
     async with engine.begin() as conn:
         await lock_schema(conn)
         found = await stored_version(conn, OWNER)
         if found not in UPGRADES_FROM:
             return False
+        await conn.run_sync(lambda sync: list_versions.create(sync, checkfirst=True))
         if found == 1:
-            await conn.run_sync(lambda sync: list_version.create(sync, checkfirst=True))
-            await seed_list_version(conn, await _last_change(conn) or utcnow())
+            await seed_list_version(conn, ANONYMOUS_TENANT, await _last_change(conn) or utcnow())
+        else:
+            await _move_single_list_version(conn)
         await conn.run_sync(lambda sync: api_keys.create(sync, checkfirst=True))
+        await conn.run_sync(_add_tenant_column)
         await set_version(conn, OWNER, SCHEMA_VERSION)
     logger.info("%s tables upgraded from version %s to %d", OWNER, found, SCHEMA_VERSION)
     return True
@@ -59,3 +91,39 @@ async def _last_change(conn: AsyncConnection) -> datetime | None:
     newest = select(func.max(events.c.occurred_at)).where(events.c.type.in_(TODO_EVENT_TYPES))
     found: datetime | None = (await conn.execute(newest)).scalar_one()
     return found
+
+
+async def _move_single_list_version(conn: AsyncConnection) -> None:
+    """The one list's version becomes the anonymous tenant's, with its id and version."""
+    old = single_list_version
+    await conn.execute(
+        insert(list_versions).from_select(
+            ["tenant", "list_id", "version", "changed_at"],
+            select(
+                literal(ANONYMOUS_TENANT, String(255)),
+                old.c.database_id,
+                old.c.version,
+                old.c.changed_at,
+            ),
+        )
+    )
+    await conn.run_sync(old.drop)
+
+
+def _add_tenant_column(conn: Connection) -> None:
+    """Every todo listed so far is the anonymous tenant's; then the tenant's index."""
+    present = {column["name"] for column in inspect(conn).get_columns(todos.name)}
+    if "tenant" not in present:
+        # the names are our own; a DDL statement takes no bound values
+        conn.execute(
+            text(
+                f"ALTER TABLE {todos.name} ADD COLUMN tenant VARCHAR(255) NOT NULL "
+                f"DEFAULT '{ANONYMOUS_TENANT}'"
+            )
+        )
+        if conn.dialect.name == "postgresql":
+            # the default only filled the rows there; every write names the tenant. SQLite
+            # cannot drop a column's default, and the next rebuild makes the table without it
+            conn.execute(text(f"ALTER TABLE {todos.name} ALTER COLUMN tenant DROP DEFAULT"))
+    for index in todos.indexes:
+        index.create(conn, checkfirst=True)

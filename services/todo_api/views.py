@@ -17,8 +17,10 @@ from services.todo_api.idempotency import (
     parse_key,
 )
 from services.todo_api.projection import get_todo, list_todos
+from services.todo_api.records import TodoBook
 from services.todo_api.schemas import TodoIn, TodoPatch
 from services.todo_api.todo import TodoNotFoundError
+from shared.auth.middleware import principal_key
 from shared.clock import utcnow
 from shared.eventstore.store import ConcurrencyError
 from shared.web.http import (
@@ -45,6 +47,7 @@ async def list_view(request: web.Request) -> web.Response:
     async with request.app[store_key].reading() as conn:
         todos = await list_todos(
             conn,
+            tenant=request[principal_key].tenant,
             completed=completed,
             deadline_before=deadline_before,
             after_id=after_id,
@@ -61,7 +64,7 @@ async def list_view(request: web.Request) -> web.Response:
 async def get_view(request: web.Request) -> web.Response:
     todo_id = _todo_id(request)
     async with request.app[store_key].reading() as conn:
-        todo = await get_todo(conn, todo_id)
+        todo = await get_todo(conn, todo_id, tenant=request[principal_key].tenant)
     if todo is None:
         raise not_found(TODO_NOT_FOUND)
     return json_response(todo)
@@ -72,10 +75,15 @@ async def create_view(request: web.Request) -> web.Response:
     keyed = keyed_request(request, body.model_dump_json())
     command = CreateTodo(**body.model_dump())
     try:
-        todo = await handlers.create_todo(command, request.app[book_key], keyed)
+        todo = await handlers.create_todo(command, acting_book(request), keyed)
     except KeyReusedError as exc:
         return json_error(str(exc), 422)
     return json_response(todo, status=201)
+
+
+def acting_book(request: web.Request) -> TodoBook:
+    """The todos as the request's principal sees and changes them: its tenant's only."""
+    return request.app[book_key].acting_as(request[principal_key])
 
 
 def keyed_request(request: web.Request, body: str = "") -> KeyedRequest | None:
@@ -92,7 +100,7 @@ async def update_view(request: web.Request) -> web.Response:
     body = await parse_body(request, TodoPatch)
     command = UpdateTodo(todo_id, body.changes())
     try:
-        todo = await handlers.update_todo(command, request.app[book_key])
+        todo = await handlers.update_todo(command, acting_book(request))
     except TodoNotFoundError:
         raise not_found(TODO_NOT_FOUND) from None
     except ConcurrencyError:
@@ -103,7 +111,7 @@ async def update_view(request: web.Request) -> web.Response:
 async def delete_view(request: web.Request) -> web.Response:
     try:
         todo_id = _todo_id(request)
-        todo = await handlers.delete_todo(DeleteTodo(todo_id), request.app[book_key])
+        todo = await handlers.delete_todo(DeleteTodo(todo_id), acting_book(request))
     except (web.HTTPNotFound, TodoNotFoundError):
         # the original contract answers a missing todo with 200 {}
         return json_response({})

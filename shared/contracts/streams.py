@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 from uuid import UUID
 
+from shared.contracts.tenancy import ANONYMOUS_TENANT
+
 # one todo's life: created, updated, deleted
 TODO_PREFIX = "todo-"
 # one calendar job as the API saw it: requested, cancelled
@@ -18,7 +20,8 @@ CALENDAR_PREFIX = "calendar-"
 RENDER_PREFIX = "render-"
 # one calendar job's progress reports, apart from its render stream
 PROGRESS_PREFIX = "progress-"
-# the uses of one idempotency key, named by the key's hash (a key may be any printable text)
+# the uses of one tenant's idempotency key, named by hashes of the tenant and the key (either may
+# be any text)
 IDEMPOTENCY_PREFIX = "idempotency-"
 # one API key's life: issued, revoked (named by its public id, never its secret)
 API_KEY_PREFIX = "api-key-"
@@ -40,9 +43,19 @@ def progress_stream_id(task_id: UUID) -> str:
     return f"{PROGRESS_PREFIX}{task_id}"
 
 
-def idempotency_stream_id(key: str) -> str:
-    return f"{IDEMPOTENCY_PREFIX}{hashlib.sha256(key.encode()).hexdigest()}"
+def idempotency_stream_id(key: str, tenant: str) -> str:
+    """Each tenant's keys apart, so two tenants' requests with one key are two requests."""
+    key_digest = _digest(key)
+    # the name the anonymous tenant's keys had before keys were per tenant: keys stored then
+    # still answer their retries
+    if tenant == ANONYMOUS_TENANT:
+        return f"{IDEMPOTENCY_PREFIX}{key_digest}"
+    return f"{IDEMPOTENCY_PREFIX}{_digest(tenant)}-{key_digest}"
 
 
 def api_key_stream_id(key_id: str) -> str:
     return f"{API_KEY_PREFIX}{key_id}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -14,15 +14,16 @@ import copy
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 from uuid import UUID
 
 from services.calendar_worker.records import RenderRecords
 from services.job_tracker.jobs import Job
 from services.job_tracker.records import JobRecords
 from services.todo_api.projection import TodoFold
-from services.todo_api.records import TodoRecords
+from services.todo_api.records import TodoRecords, seen_by
 from shared.auth.key_table import fold_keys
+from shared.auth.principal import ANONYMOUS, Principal
 from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import (
     AnyEvent,
@@ -38,7 +39,7 @@ from shared.contracts.streams import (
     render_stream_id,
     todo_stream_id,
 )
-from shared.contracts.tenancy import ANONYMOUS_ORIGIN
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN, Origin
 from shared.eventstore.store import ConcurrencyError
 from shared.messaging.publisher import Outgoing
 
@@ -215,11 +216,16 @@ class TodoState:
     last_id: int = 0
     queued: list[Envelope] = field(default_factory=list)
 
-    def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
-        uses = self.streams.get(idempotency_stream_id(key), [])
+    def key_uses(self, key: str, tenant: str) -> list[IdempotencyKeyUsed]:
+        uses = self.streams.get(idempotency_stream_id(key, tenant), [])
         return [use.data for use in uses if isinstance(use.data, IdempotencyKeyUsed)]
 
-    def append(self, stream_id: str, version: int, events: Sequence[AnyEvent]) -> list[Envelope]:
+    def stream(self, stream_id: str, tenant: str) -> list[AnyEvent]:
+        return seen_by(tenant, self.streams.get(stream_id, []))
+
+    def append(
+        self, stream_id: str, version: int, events: Sequence[AnyEvent], origin: Origin
+    ) -> list[Envelope]:
         stream = self.streams.setdefault(stream_id, [])
         if len(stream) != version:
             raise ConcurrencyError(f"{stream_id} version {version + 1} exists")
@@ -237,7 +243,7 @@ class TodoState:
                 stream_id=stream_id,
                 stream_version=number,
                 correlation_id=correlation_id,
-                origin=ANONYMOUS_ORIGIN,
+                origin=origin,
             )
             for number, event in enumerate(events, start=version + 1)
         ]
@@ -248,44 +254,64 @@ class TodoState:
 @dataclass
 class MemoryTodoRecords:
     state: TodoState
+    principal: Principal
 
     async def next_id(self) -> int:
         self.state.last_id += 1
         return self.state.last_id
 
     async def history(self, todo_id: int) -> list[AnyEvent]:
-        return [envelope.data for envelope in self.state.streams.get(todo_stream_id(todo_id), [])]
+        return self.state.stream(todo_stream_id(todo_id), self.principal.tenant)
 
     async def record(self, todo_id: int, version: int, events: Sequence[AnyEvent]) -> None:
-        for envelope in self.state.append(todo_stream_id(todo_id), version, events):
+        for envelope in self._append(todo_stream_id(todo_id), version, events):
             self.state.listed.apply(envelope)
 
     async def record_calendar_request(self, event: CalendarRequested) -> None:
         stream = calendar_stream_id(event.task_id)
-        self.state.queued.extend(self.state.append(stream, 0, [event]))
+        self.state.queued.extend(self._append(stream, 0, [event]))
 
     async def record_calendar_cancel(self, event: CalendarCancelled) -> None:
         stream = calendar_stream_id(event.task_id)
-        self.state.queued.extend(self.state.append(stream, 1, [event]))
+        self.state.queued.extend(self._append(stream, 1, [event]))
 
     async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
-        return self.state.key_uses(key)
+        return self.state.key_uses(key, self.principal.tenant)
 
     async def record_key_use(self, version: int, event: IdempotencyKeyUsed) -> None:
-        self.state.append(idempotency_stream_id(event.key), version, [event])
+        self._append(idempotency_stream_id(event.key, self.principal.tenant), version, [event])
+
+    def _append(self, stream_id: str, version: int, events: Sequence[AnyEvent]) -> list[Envelope]:
+        return self.state.append(stream_id, version, events, self.principal.origin)
 
 
-class MemoryTodoBook(MemoryBook[TodoState, TodoRecords]):
+class MemoryTodoBook:
+    """The todos in memory as one principal sees them: the anonymous principal until
+    `acting_as` names another, whose view shares the same todos."""
+
     def __init__(self) -> None:
-        super().__init__(TodoState(), MemoryTodoRecords)
+        self.principal = ANONYMOUS
+        self._shared = MemoryBook(TodoState(), lambda state: state)
+
+    @property
+    def state(self) -> TodoState:
+        return self._shared.state
+
+    def acting_as(self, principal: Principal) -> Self:
+        acting = copy.copy(self)
+        acting.principal = principal
+        return acting
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[TodoRecords]:
+        async with self._shared.transaction() as draft:
+            yield MemoryTodoRecords(draft, self.principal)
 
     async def todos(self) -> list[TodoSnapshot]:
-        listed = self.state.listed.todos
-        return [listed[todo_id] for todo_id in sorted(listed)]
+        return self.state.listed.listed(self.principal.tenant)
 
     async def calendar_job(self, task_id: UUID) -> list[AnyEvent]:
-        stream = self.state.streams.get(calendar_stream_id(task_id), [])
-        return [envelope.data for envelope in stream]
+        return self.state.stream(calendar_stream_id(task_id), self.principal.tenant)
 
     async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
-        return self.state.key_uses(key)
+        return self.state.key_uses(key, self.principal.tenant)

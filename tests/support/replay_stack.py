@@ -27,14 +27,13 @@ from services.job_tracker.records import SqlJobBook
 from services.job_tracker.tables import jobs
 from services.todo_api.commands import CreateTodo, RequestCalendar
 from services.todo_api.handlers import create_todo, request_calendar
-from services.todo_api.list_version import seed_list_version
 from services.todo_api.projection import list_todos, seed_todo_ids
 from services.todo_api.records import SqlTodoBook
 from shared.app.resources import open_store
 from shared.aws.blobs import S3BlobStore
 from shared.aws.clients import aws_client
-from shared.clock import utcnow
 from shared.contracts.events import TodoSnapshot
+from shared.contracts.tenancy import ANONYMOUS_TENANT
 from shared.contracts.topology import CALENDAR_WORKER, JOB_TRACKER, Names, QueueSpec
 from shared.eventstore.store import EventStore
 from shared.messaging.consumer import ConsumerOptions, Handle, SqsConsumer
@@ -123,7 +122,7 @@ class Stack:
 
     async def todos(self) -> list[TodoSnapshot]:
         async with self.stores["todo_api"].engine.connect() as conn:
-            return await list_todos(conn)
+            return await list_todos(conn, tenant=ANONYMOUS_TENANT)
 
     async def event_count(self, service: str) -> int:
         store = self.stores[service]
@@ -198,5 +197,4 @@ async def open_service_store(base: Settings, name: str, var_dir: Path) -> EventS
     if name == "todo_api":
         async with store.engine.begin() as conn:
             await seed_todo_ids(conn)
-            await seed_list_version(conn, utcnow())
     return store

@@ -49,6 +49,7 @@ from shared.contracts.streams import todo_stream_id
 from shared.eventstore.store import ConcurrencyError
 from shared.messaging.claim_check import INLINE_LIMIT_BYTES, snapshot_blob_key
 from tests.support.fakes import MemoryTodoBook
+from tests.support.tenants import ACME, GLOBEX
 
 
 @pytest.fixture
@@ -284,6 +285,71 @@ class TestIdempotencyKeys:
 
         assert answers == [first.task_id, first.task_id]
         assert [queued.correlation_id for queued in book.state.queued] == [first.task_id]
+
+
+class TestTenants:
+    async def test_another_tenant_s_todo_is_not_found_and_stays_as_it_is(
+        self, book: MemoryTodoBook
+    ) -> None:
+        acme_s = await create_todo(CreateTodo(title="Water"), book.acting_as(ACME))
+        globex = book.acting_as(GLOBEX)
+
+        with pytest.raises(TodoNotFoundError):
+            await update_todo(UpdateTodo(acme_s.id, {"title": "Taken"}), globex)
+        with pytest.raises(TodoNotFoundError):
+            await delete_todo(DeleteTodo(acme_s.id), globex)
+
+        assert await book.acting_as(ACME).todos() == [acme_s]
+        assert len(book.state.streams[todo_stream_id(acme_s.id)]) == 1
+
+    async def test_every_event_names_the_acting_principal_s_tenant_and_actor(
+        self, book: MemoryTodoBook
+    ) -> None:
+        acme = book.acting_as(ACME)
+        created = await create_todo(CreateTodo(title="Water"), acme)
+        await update_todo(UpdateTodo(created.id, {"completed": True}), acme)
+        await delete_todo(DeleteTodo(created.id), acme)
+
+        origins = {(e.tenant, e.actor) for e in book.state.streams[todo_stream_id(created.id)]}
+        assert origins == {(ACME.tenant, ACME.subject)}
+
+    async def test_a_calendar_request_snapshots_the_requester_s_todos_only(
+        self, book: MemoryTodoBook
+    ) -> None:
+        acme, globex = book.acting_as(ACME), book.acting_as(GLOBEX)
+        acme_s = await create_todo(CreateTodo(title="Acme's"), acme)
+        await create_todo(CreateTodo(title="Globex's"), globex)
+
+        await request_calendar(RequestCalendar(uuid4()), acme, InMemoryBlobStore())
+
+        (queued,) = book.state.queued
+        assert isinstance(queued.data, CalendarRequested)
+        assert (queued.data.todos, queued.data.todo_count) == ((acme_s,), 1)
+        assert (queued.tenant, queued.actor) == (ACME.tenant, ACME.subject)
+
+    async def test_another_tenant_s_job_is_not_found_and_the_tracker_not_asked(
+        self, book: MemoryTodoBook
+    ) -> None:
+        command = RequestCalendar(task_id=uuid4())
+        await request_calendar(command, book.acting_as(ACME), InMemoryBlobStore())
+        tracker = Tracker()
+
+        with pytest.raises(CalendarNotFoundError):
+            await cancel_calendar(CancelCalendar(command.task_id), book.acting_as(GLOBEX), tracker)
+
+        assert tracker.asked == 0
+        assert [envelope.type for envelope in book.state.queued] == ["CalendarRequested"]
+
+    async def test_one_key_in_two_tenants_makes_two_todos(self, book: MemoryTodoBook) -> None:
+        keyed = KeyedRequest.of("create-1", "POST", "/api/v1/todos", '{"title":"Water"}')
+
+        acme_s = await create_todo(CreateTodo(title="Water"), book.acting_as(ACME), keyed)
+        globex_s = await create_todo(CreateTodo(title="Water"), book.acting_as(GLOBEX), keyed)
+        acme_s_again = await create_todo(CreateTodo(title="Water"), book.acting_as(ACME), keyed)
+
+        assert acme_s.id != globex_s.id
+        assert acme_s_again == acme_s
+        assert await book.acting_as(GLOBEX).todos() == [globex_s]
 
 
 class ConflictingBook(MemoryTodoBook):

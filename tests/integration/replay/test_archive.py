@@ -19,7 +19,7 @@ from services.todo_api.handlers import create_todo
 from services.todo_api.projection import list_todos
 from services.todo_api.records import SqlTodoBook
 from shared.contracts.streams import todo_stream_id
-from shared.contracts.tenancy import ANONYMOUS_ORIGIN
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN, ANONYMOUS_TENANT
 from shared.eventstore.queries import EventFilter
 from shared.eventstore.store import EventStore
 from shared.settings import Settings
@@ -100,7 +100,7 @@ class TestExportImport:
         store = await open_service_store(settings, "todo_api", stack.var_dir)
         try:
             async with store.engine.connect() as conn:
-                todos = await list_todos(conn)
+                todos = await list_todos(conn, tenant=ANONYMOUS_TENANT)
             created = await create_todo(CreateTodo(title="new here"), SqlTodoBook(store))
             return todos, created.id
         finally:

@@ -26,6 +26,7 @@ from services.todo_api.tool_face import TodoFold
 from shared.clock import utcnow
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import TodoSnapshot
+from shared.contracts.tenancy import ANONYMOUS_TENANT
 from shared.eventstore.queries import EventQueries
 from shared.eventstore.store import EventStore
 from shared.settings import Settings
@@ -48,7 +49,12 @@ async def corrupt_todos(stack: Stack) -> None:
         await conn.execute(delete(todos).where(todos.c.id == 2))
         await conn.execute(
             insert(todos).values(
-                id=99, title="ghost", completed=False, created_at=now, updated_at=now
+                id=99,
+                tenant=ANONYMOUS_TENANT,
+                title="ghost",
+                completed=False,
+                created_at=now,
+                updated_at=now,
             )
         )
 
@@ -168,7 +174,7 @@ async def retitle_in(conn: AsyncConnection, store: EventStore, todo_id: int, tit
 
 async def titles(store: EventStore) -> dict[int, str]:
     async with store.engine.connect() as conn:
-        return {found.id: found.title for found in await list_todos(conn)}
+        return {found.id: found.title for found in await list_todos(conn, tenant=ANONYMOUS_TENANT)}
 
 
 async def folded_log(store: EventStore) -> list[TodoSnapshot]:
@@ -258,7 +264,7 @@ class TestRebuildWhileWritersCommit:
             await rebuild_among_writers(store, owned)
 
             async with store.engine.connect() as conn:
-                kept_by_service = await list_todos(conn)
+                kept_by_service = await list_todos(conn, tenant=ANONYMOUS_TENANT)
             # a later rebuild would mend what an earlier one lost: each is checked on its own
             assert kept_by_service == await folded_log(store)
             assert {found.id for found in kept_by_service} == set().union(*owned)

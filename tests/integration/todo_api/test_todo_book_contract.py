@@ -1,5 +1,6 @@
 """The todo service's records port, one contract: the database (SQLite, PostgreSQL) and the
-in-memory fake the unit tests of the command handlers use (tests/support/fakes.py)."""
+in-memory fake the unit tests of the command handlers use (tests/support/fakes.py). A book acts
+as one principal: each tenant sees its own todos, jobs and keys only."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from uuid import uuid4
 
 import pytest
 
-from services.todo_api.list_version import seed_list_version
 from services.todo_api.projection import seed_todo_ids
 from services.todo_api.records import SqlTodoBook, TodoBook
 from services.todo_api.tables import SCHEMA
@@ -24,6 +24,7 @@ from shared.settings import Settings
 from tests.support.factories import NOW, calendar_requested, todo_snapshot
 from tests.support.fakes import MemoryTodoBook
 from tests.support.stores import service_store
+from tests.support.tenants import ACME, GLOBEX
 
 
 @pytest.fixture
@@ -33,9 +34,8 @@ async def book(backend: Settings | None) -> AsyncIterator[TodoBook]:
         return
     async with service_store(backend, SCHEMA) as store:
         async with store.engine.begin() as conn:
-            # the service creates its id counter and list version at start-up (app.py)
+            # the service creates its id counter at start-up (app.py)
             await seed_todo_ids(conn)
-            await seed_list_version(conn, NOW)
         yield SqlTodoBook(store)
 
 
@@ -148,3 +148,49 @@ class TestKeyUses:
             inside = await records.key_uses("k")
         assert inside == await book.key_uses("k") == [first, second]
         assert await book.key_uses("another key") == []
+
+
+class TestTenants:
+    async def test_each_tenant_lists_and_reads_its_own_todos_only(self, book: TodoBook) -> None:
+        acme, globex = book.acting_as(ACME), book.acting_as(GLOBEX)
+        async with acme.transaction() as records:
+            await records.record(1, 0, [created(1)])
+        async with globex.transaction() as records:
+            await records.record(2, 0, [created(2)])
+            acme_s_seen_by_globex = await records.history(1)
+        async with acme.transaction() as records:
+            acme_s = await records.history(1)
+
+        assert await acme.todos() == [todo_snapshot(1)]
+        assert await globex.todos() == [todo_snapshot(2)]
+        assert (acme_s, acme_s_seen_by_globex) == ([created(1)], [])
+
+    async def test_ids_are_one_sequence_across_tenants(self, book: TodoBook) -> None:
+        async with book.acting_as(ACME).transaction() as records:
+            acme_s = await records.next_id()
+        async with book.acting_as(GLOBEX).transaction() as records:
+            globex_s = await records.next_id()
+
+        assert (acme_s, globex_s) == (1, 2)
+
+    async def test_a_calendar_job_is_the_requesting_tenant_s(self, book: TodoBook) -> None:
+        request = calendar_requested((todo_snapshot(1),), task_id=uuid4())
+        async with book.acting_as(ACME).transaction() as records:
+            await records.record_calendar_request(request)
+
+        assert await book.acting_as(ACME).calendar_job(request.task_id) == [request]
+        assert await book.acting_as(GLOBEX).calendar_job(request.task_id) == []
+
+    async def test_a_key_s_uses_are_the_tenant_s(self, book: TodoBook) -> None:
+        acme_s = IdempotencyKeyUsed(key="k", request_sha256="a", status=201, todo_id=1, used_at=NOW)
+        globex_s = acme_s.model_copy(update={"todo_id": 2})
+        async with book.acting_as(ACME).transaction() as records:
+            await records.record_key_use(0, acme_s)
+        async with book.acting_as(GLOBEX).transaction() as records:
+            unused_here = await records.key_uses("k")
+            # the first use of the key in this tenant: no conflict with the other's
+            await records.record_key_use(0, globex_s)
+
+        assert unused_here == []
+        assert await book.acting_as(ACME).key_uses("k") == [acme_s]
+        assert await book.acting_as(GLOBEX).key_uses("k") == [globex_s]

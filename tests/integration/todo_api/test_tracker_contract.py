@@ -3,26 +3,31 @@
 One body runs on each: HttpTracker asks a real job tracker over HTTP on loopback (its app on a
 test server), InProcessTracker calls the same tracker's views in process, wired as
 embedded/run.py wires them. The job routes and a cancel are asked on todo_api's port, the
-operations page's figures of the port itself.
+operations page's figures of the port itself. Either way the tracker's views see the client's
+credentials, so the tracker can answer as the client's principal.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from embedded.run import in_process_tracker
+from services.job_tracker import views as tracker_views
 from services.todo_api.app import create_app as create_todo_api
 from services.todo_api.app_keys import tracker_key
 from shared.aws.blobs import InMemoryBlobStore
 from shared.clock import utcnow
 from shared.contracts.task_ids import issue_task_id
 from shared.settings import Settings
+from tests.support.auth import bearer, issue_key, requiring_credentials
 from tests.support.factories import calendar_ready
 from tests.support.tracker_jobs import CALENDAR, Client, Tracker, running_tracker
 
@@ -58,17 +63,33 @@ class Asked:
         return UUID((await response.json())["task_id"])
 
 
-@pytest.fixture(params=["over HTTP", "in process"])
-async def asked(request: pytest.FixtureRequest, service_settings: Settings) -> AsyncIterator[Asked]:
-    async with running_tracker(service_settings, InMemoryBlobStore()) as tracker:
-        if request.param == "over HTTP":
+@contextlib.asynccontextmanager
+async def asking(
+    settings: Settings, adapter: str, *, api_settings: Settings | None = None
+) -> AsyncIterator[Asked]:
+    """A job tracker on `settings`, and todo_api (on `api_settings`, or the same settings)
+    asking it through `adapter`."""
+    api_settings = api_settings or settings
+    async with running_tracker(settings, InMemoryBlobStore()) as tracker:
+        if adapter == "over HTTP":
             url = str(tracker.client.make_url(""))
-            app = create_todo_api(service_settings.model_copy(update={"job_tracker_url": url}))
+            app = create_todo_api(api_settings.model_copy(update={"job_tracker_url": url}))
         else:
-            settings = service_settings.model_copy(update={"job_tracker_url": None})
-            app = create_todo_api(settings, tracker=in_process_tracker(tracker.client.app))
+            no_url = api_settings.model_copy(update={"job_tracker_url": None})
+            app = create_todo_api(no_url, tracker=in_process_tracker(tracker.client.app))
         async with TestClient(TestServer(app)) as api:
             yield Asked(api, tracker)
+
+
+@pytest.fixture(params=["over HTTP", "in process"])
+def adapter(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def asked(adapter: str, service_settings: Settings) -> AsyncIterator[Asked]:
+    async with asking(service_settings, adapter) as asked:
+        yield asked
 
 
 class TestStatus:
@@ -163,3 +184,40 @@ class TestOverview:
         recent = {job.task_id: job.task_status for job in overview.recent}
         assert recent == {succeeded: "SUCCESS", failed: "FAILURE"}
         assert [job.task_id for job in overview.failures] == [failed]
+
+
+TrackerView = Callable[[web.Application, web.Request], Awaitable[web.StreamResponse]]
+
+
+def noting_credentials(view: TrackerView, seen: list[str | None]) -> TrackerView:
+    """`view`, noting the Authorization header of each request it answers."""
+
+    async def noted(app: web.Application, request: web.Request) -> web.StreamResponse:
+        seen.append(request.headers.get("Authorization"))
+        return await view(app, request)
+
+    return noted
+
+
+class TestCredentials:
+    async def test_the_tracker_s_views_see_the_client_s_credentials(
+        self, adapter: str, service_settings: Settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        seen: list[str | None] = []
+        for name in ("job_status", "job_result", "job_history"):
+            noted = noting_credentials(getattr(tracker_views, name), seen)
+            monkeypatch.setattr(tracker_views, name, noted)
+        api_settings = requiring_credentials(service_settings)
+
+        async with asking(service_settings, adapter, api_settings=api_settings) as asked:
+            headers = bearer(await issue_key(api_settings))
+            response = await asked.api.post(JOBS, headers=headers)
+            task_id = (await response.json())["task_id"]
+            # the tracker's answers are its own business here: only who it is told asks
+            for path in (f"{JOBS}/{task_id}/status", f"{JOBS}/{task_id}/result", JOBS):
+                await asked.api.get(path, headers=headers)
+            # a cancel asks the tracker the job's status
+            await asked.api.delete(f"{JOBS}/{task_id}", headers=headers)
+
+        assert response.status == 202
+        assert seen == [headers["Authorization"]] * 4

@@ -1,56 +1,127 @@
-"""A todo_api database of schema version 1 is upgraded when the API starts: the calendar feed's
-list version is made, dated by the last todo event of the log (SQLite, PostgreSQL)."""
+"""A todo_api database of an older schema version is upgraded when the API starts (SQLite,
+PostgreSQL): from version 1, the calendar feed's list version is made, dated by the last todo
+event of the log; from version 3, what it holds becomes the anonymous tenant's, its feed's tag and
+its idempotency keys unchanged."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
+from uuid import uuid4
 
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import MetaData, insert, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    insert,
+    select,
+)
 
 from services.todo_api.app import create_app
-from services.todo_api.tables import OWNER, SCHEMA, list_version, todo_ids, todos
-from services.todo_api.upgrade import upgrade
-from shared.contracts.envelope import wrap
-from shared.contracts.events import TodoCreated
+from services.todo_api.idempotency import KeyedRequest
+from services.todo_api.schemas import TodoIn
+from services.todo_api.tables import OWNER, SCHEMA, api_keys, list_versions, todo_ids, todos
+from services.todo_api.upgrade import single_list_version, upgrade
+from shared.clock import utcnow
+from shared.contracts.envelope import Envelope, wrap
+from shared.contracts.events import IdempotencyKeyUsed, TodoCreated
 from shared.contracts.streams import todo_stream_id
-from shared.contracts.tenancy import ANONYMOUS_ORIGIN
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN, ANONYMOUS_TENANT
 from shared.eventstore.database import create_engine, ensure_schema
 from shared.eventstore.store import EventStore, store_tables
 from shared.settings import Settings
 from tests.support.factories import todo_snapshot
 from tests.support.stores import service_store
-from tests.support.todo_http import FEED, summaries
+from tests.support.todo_http import FEED, TODOS, summaries
 
 CREATED_AT = datetime(2024, 1, 2, 3, 4, 5)
+TITLE = "Water the plants"
+# a version 3 database's one list version
+OLD_LIST_ID, OLD_VERSION = uuid4().hex, 7
+KEY = "water-1"
+
+
+def todos_before_tenants(metadata: MetaData) -> Table:
+    """The todo list as versions 1 to 3 made it: no tenant."""
+    return Table(
+        todos.name,
+        metadata,
+        Column("id", BigInteger, primary_key=True, autoincrement=False),
+        Column("title", String(80), nullable=False),
+        Column("description", String(120)),
+        Column("completed", Boolean, nullable=False),
+        Column("deadline_at", DateTime),
+        Column("created_at", DateTime, nullable=False),
+        Column("updated_at", DateTime, nullable=False),
+    )
+
+
+async def make_old_version(settings: Settings, version: int) -> EventStore:
+    """A database of schema `version` (1 or 3) holding one todo and its event; version 3 also
+    has its one list version and a key that answered the todo's create."""
+    metadata = MetaData()
+    tables = store_tables(metadata, OWNER)
+    old_todos, old_ids = todos_before_tenants(metadata), todo_ids.to_metadata(metadata)
+    if version == 3:
+        single_list_version.to_metadata(metadata)
+        api_keys.to_metadata(metadata)
+    engine = create_engine(settings)
+    await ensure_schema(
+        engine, metadata, owner=OWNER, version=version, schema=settings.database_schema
+    )
+    store = EventStore(engine, tables)
+    snapshot = todo_snapshot(1, title=TITLE)
+    created = _old_event(TodoCreated(todo=snapshot), todo_stream_id(1))
+    async with store.transaction() as conn:
+        await store.insert(
+            conn, [created.model_copy(update={"occurred_at": CREATED_AT})], publish=False
+        )
+        await conn.execute(insert(old_todos).values(**snapshot.model_dump()))
+        await conn.execute(insert(old_ids).values(name="todo", last_id=1))
+    return store
 
 
 async def make_version_one(settings: Settings) -> None:
     """A version 1 database, without the list version, holding one todo and its event."""
-    metadata = MetaData()
-    tables = store_tables(metadata, OWNER)
-    old_todos, old_ids = todos.to_metadata(metadata), todo_ids.to_metadata(metadata)
-    engine = create_engine(settings)
+    store = await make_old_version(settings, 1)
+    await store.engine.dispose()
+
+
+async def make_version_three(settings: Settings) -> None:
+    """A version 3 database: one list, one list version, keys not yet per tenant."""
+    store = await make_old_version(settings, 3)
+    body = TodoIn(title=TITLE).model_dump_json()
+    used = IdempotencyKeyUsed(
+        key=KEY,
+        request_sha256=KeyedRequest.of(KEY, "POST", TODOS, body).request_sha256,
+        status=201,
+        todo_id=1,
+        used_at=utcnow(),
+    )
+    # the key's stream as version 3 named it: by the key's hash alone
+    stream = f"idempotency-{hashlib.sha256(KEY.encode()).hexdigest()}"
     try:
-        await ensure_schema(
-            engine, metadata, owner=OWNER, version=1, schema=settings.database_schema
-        )
-        store = EventStore(engine, tables)
-        snapshot = todo_snapshot(1, title="Water the plants")
-        created = wrap(
-            TodoCreated(todo=snapshot),
-            stream_id=todo_stream_id(1),
-            stream_version=1,
-            origin=ANONYMOUS_ORIGIN,
-        )
         async with store.transaction() as conn:
-            await store.insert(
-                conn, [created.model_copy(update={"occurred_at": CREATED_AT})], publish=False
+            await store.insert(conn, [_old_event(used, stream)], publish=False)
+            await conn.execute(
+                insert(single_list_version).values(
+                    name="todos",
+                    database_id=OLD_LIST_ID,
+                    version=OLD_VERSION,
+                    changed_at=CREATED_AT,
+                )
             )
-            await conn.execute(insert(old_todos).values(**snapshot.model_dump()))
-            await conn.execute(insert(old_ids).values(name="todo", last_id=1))
     finally:
-        await engine.dispose()
+        await store.engine.dispose()
+
+
+def _old_event(event: TodoCreated | IdempotencyKeyUsed, stream_id: str) -> Envelope:
+    return wrap(event, stream_id=stream_id, stream_version=1, origin=ANONYMOUS_ORIGIN)
 
 
 async def test_the_api_starts_on_a_version_one_database_and_tags_its_feed(
@@ -69,9 +140,32 @@ async def test_the_api_starts_on_a_version_one_database_and_tags_its_feed(
     assert b"DTSTAMP:20240102T030405Z" in first_body
     assert changed.status == 200
     async with service_store(service_settings, SCHEMA) as store, store.engine.connect() as conn:
-        row = (await conn.execute(select(list_version))).one()
+        row = (await conn.execute(select(list_versions))).one()
+    assert row.tenant == ANONYMOUS_TENANT
     assert row.version == 1
     assert row.changed_at > CREATED_AT
+
+
+async def test_a_version_three_database_becomes_the_anonymous_tenant_s_with_its_tag_and_keys(
+    service_settings: Settings,
+) -> None:
+    await make_version_three(service_settings)
+
+    async with TestClient(TestServer(create_app(service_settings))) as client:
+        feed = await client.get(FEED)
+        listed = await (await client.get(TODOS)).json()
+        retried = await client.post(TODOS, json={"title": TITLE}, headers={"Idempotency-Key": KEY})
+        retried_body = await retried.json()
+        listed_after = await (await client.get(TODOS)).json()
+
+    # a calendar app polling with its tag gets no new copy for the upgrade
+    assert feed.headers["ETag"] == f'"todos-{OLD_LIST_ID}-{OLD_VERSION}"'
+    assert [todo["title"] for todo in listed] == [TITLE]
+    assert (retried.status, retried_body["id"]) == (201, 1)
+    assert listed_after == listed
+    async with service_store(service_settings, SCHEMA) as store, store.engine.connect() as conn:
+        tenants = (await conn.execute(select(todos.c.tenant))).scalars().all()
+    assert tenants == [ANONYMOUS_TENANT]
 
 
 async def test_an_upgraded_or_empty_database_is_left_alone(database: Settings) -> None:
