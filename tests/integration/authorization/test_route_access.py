@@ -1,5 +1,5 @@
 """No route of any service skips authentication or tenancy: every operation in the services'
-OPENAPI documents (catalogue.py), asked without credentials, by another tenant, by a member
+OpenAPI documents (catalogue.py), asked without credentials, by another tenant, by a member
 where only operators may go; never answered with a 5xx."""
 
 from __future__ import annotations

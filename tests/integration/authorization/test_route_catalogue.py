@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 from aiohttp import web
@@ -15,8 +16,9 @@ from services.calendar_worker.app import create_app as calendar_worker_app
 from services.job_tracker.app import create_app as job_tracker_app
 from services.todo_api.app import create_app as todo_api_app
 from shared.settings import Settings
-from tests.integration.authorization.catalogue import DOCUMENTED, ROUTES
-from tests.integration.authorization.filling import BODIES, PATH_VALUES
+from tests.integration.authorization.catalogue import DOCUMENTED, ROUTES, RouteCase
+from tests.integration.authorization.filling import BODIES, PATH_VALUES, World, body_of, url_of
+from tests.support.tenants import Tenants
 
 APPS: Mapping[str, Callable[[Settings], web.Application]] = {
     "todo_api": todo_api_app,
@@ -55,3 +57,18 @@ def test_the_path_values_are_the_parameters_of_the_routes() -> None:
 
 def test_the_bodies_are_those_of_the_routes_that_take_one() -> None:
     assert set(BODIES) == {case.key for case in ROUTES if case.needs_body}
+
+
+async def test_a_route_with_a_parameter_the_table_lacks_fails_its_cases() -> None:
+    case = RouteCase("todo_api", "GET", "/api/v1/todos/{todo_id}/notes", "-", {})
+    world = World({}, Tenants("", {}, uuid4()), tracker_knows_keys=True)
+
+    with pytest.raises(pytest.fail.Exception, match="todo_id"):
+        await url_of(case, world)
+
+
+def test_a_route_that_takes_a_body_the_table_lacks_fails_its_cases() -> None:
+    case = RouteCase("todo_api", "PATCH", "/api/v1/todos", "-", {"requestBody": {}})
+
+    with pytest.raises(pytest.fail.Exception, match="PATCH /api/v1/todos takes a body"):
+        body_of(case)
