@@ -159,12 +159,12 @@ def _ttl(app: web.Application) -> timedelta:
 
 
 async def _job(app: web.Application, request: web.Request) -> tuple[UUID, TrackedJob]:
-    """The principal's tenant's job for the path's task id; PENDING for an issued id no tenant's
-    job has yet; else 404 (another tenant's job too)."""
+    """The principal's tenant's job for the path's task id; PENDING for an id issued to the
+    tenant whose job is not here yet; else 404 (an id issued to another tenant too)."""
     task_id = parse_task_id(request.match_info["task_id"])
-    if task_id is None or not is_issued(app[settings_key].task_secret, task_id):
-        raise not_found(TASK_NOT_FOUND)
     tenant = request[principal_key].tenant
+    if task_id is None or not is_issued(app[settings_key].task_secret, task_id, tenant):
+        raise not_found(TASK_NOT_FOUND)
     async with app[store_key].reading() as conn:
         tracked = await find_tracked(conn, task_id, tenant)
         if tracked is None and await job_exists(conn, task_id):

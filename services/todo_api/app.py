@@ -28,8 +28,8 @@ from services.todo_api.tracker_proxy import HttpTracker, tracker_timeout
 from services.todo_api.upgrade import upgrade_ctx
 from shared.app.app_keys import Adapters
 from shared.app.resources import aws_ctx, database_ctx, relay_ctx, service_app
-from shared.auth.app_verifier import AppVerifier
-from shared.auth.middleware import BearerVerifier, authentication
+from shared.auth.middleware import BearerVerifier
+from shared.auth.service_auth import service_authentication
 from shared.settings import Settings
 
 
@@ -45,17 +45,9 @@ def create_app(
     `verifier` accepts (None: OIDC_ISSUER's tokens when it is set, else API keys only)."""
     app = service_app(settings, adapters)
     app.on_response_prepare.append(send_page_headers)
-    required = settings.auth_mode == "required"
-    if verifier is None and required and settings.oidc_issuer is not None:
-        issuer = AppVerifier(settings)
-        app.cleanup_ctx.append(issuer.cleanup_ctx)
-        verifier = issuer
     app.middlewares.append(
-        authentication(
-            required=required,
-            rules=access_rules(),
-            keys=lambda: app[key_book_key],
-            verifier=verifier,
+        service_authentication(
+            app, settings, rules=access_rules(), keys=lambda: app[key_book_key], verifier=verifier
         )
     )
     app.middlewares.append(refuse_cross_site)
@@ -71,6 +63,7 @@ def create_app(
         ]
     )
     app.cleanup_ctx.append(ops_report_ctx)
+    required = settings.auth_mode == "required"
     setup_routes(app, documented_routes(ROUTES) if required else ROUTES)
     return app
 

@@ -14,6 +14,7 @@ from services.todo_api.commands import CancelCalendar, RequestCalendar
 from services.todo_api.idempotency import KeyReusedError
 from services.todo_api.todo import CalendarFinishedError, CalendarNotFoundError
 from services.todo_api.views import acting_book, keyed_request
+from shared.auth.middleware import principal_key
 from shared.contracts.responses import TaskAccepted, TaskCancelled
 from shared.contracts.task_ids import is_issued, issue_task_id, parse_task_id
 from shared.observability.tracing import bind_job
@@ -24,7 +25,8 @@ TASK_NOT_FOUND = "Task not found"
 
 async def request_calendar_view(request: web.Request) -> web.Response:
     keyed = keyed_request(request)
-    command = RequestCalendar(task_id=issue_task_id(request.app[settings_key].task_secret))
+    tenant = request[principal_key].tenant
+    command = RequestCalendar(task_id=issue_task_id(request.app[settings_key].task_secret, tenant))
     book, blobs = acting_book(request), request.app[blobs_key]
     try:
         task_id = await handlers.request_calendar(command, book, blobs, keyed)
@@ -42,8 +44,9 @@ async def cancel_calendar_view(request: web.Request) -> web.Response:
     already; 404 for a job never requested (or requested by another tenant), 409 for one that
     has its outcome."""
     task_id = parse_task_id(request.match_info["task_id"])
-    # an id this service never issued needs no read to be unknown
-    if task_id is None or not is_issued(request.app[settings_key].task_secret, task_id):
+    # an id this service never issued to the principal's tenant needs no read to be unknown
+    tenant = request[principal_key].tenant
+    if task_id is None or not is_issued(request.app[settings_key].task_secret, task_id, tenant):
         raise not_found(TASK_NOT_FOUND)
     bind_job(task_id)
     job_status = functools.partial(request.app[tracker_key].task_status, request, task_id)

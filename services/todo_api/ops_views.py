@@ -56,7 +56,7 @@ async def ops_report(request: web.Request) -> OpsReport:
     settings, client = app[settings_key], app[tracker_client_key]
     timeout_s = settings.ops_probe_timeout_ms / 1000
     (jobs, jobs_error), queues, *services = await asyncio.gather(
-        _jobs(app, timeout_s),
+        _jobs(request, timeout_s),
         queue_depths(app[aws_key].sqs, Names(settings.resource_prefix), timeout_s),
         probe_service(client, "todo_api", own_url(request), timeout_s, app.get(metrics_url_key)),
         probe_service(
@@ -92,8 +92,8 @@ def own_url(request: web.Request) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-async def _jobs(app: web.Application, timeout_s: float) -> tuple[JobsOverview | None, str | None]:
+async def _jobs(request: web.Request, timeout_s: float) -> tuple[JobsOverview | None, str | None]:
     try:
-        return await app[tracker_key].overview(timeout_s), None
+        return await request.app[tracker_key].overview(request, timeout_s), None
     except JobsUnavailableError as exc:
         return None, str(exc)

@@ -46,8 +46,9 @@ class Tracker(Protocol):
         scheme and trace go along); DependencyUnavailableError when the tracker cannot tell."""
         ...
 
-    async def overview(self, timeout_s: float) -> JobsOverview:
-        """The jobs figures within `timeout_s`; JobsUnavailableError says why not."""
+    async def overview(self, request: web.Request, timeout_s: float) -> JobsOverview:
+        """The jobs figures within `timeout_s`, asked as `request`'s principal (an operator);
+        JobsUnavailableError says why not."""
         ...
 
 

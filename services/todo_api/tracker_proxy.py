@@ -79,13 +79,13 @@ class HttpTracker:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DependencyUnavailableError(f"job tracker: {exc!r}") from exc
 
-    async def overview(self, timeout_s: float) -> JobsOverview:
+    async def overview(self, request: web.Request, timeout_s: float) -> JobsOverview:
         if not self.url:
             raise JobsUnavailableError("JOB_TRACKER_URL is not set")
         url = self.url.rstrip("/") + JOBS_OVERVIEW_PATH
         try:
             async with self.client.get(
-                url, timeout=aiohttp.ClientTimeout(total=timeout_s)
+                url, headers=_forwarded(request), timeout=aiohttp.ClientTimeout(total=timeout_s)
             ) as answer:
                 body = await answer.read()
                 status = answer.status

@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from shared.contracts.task_ids import issue_task_id
+from shared.contracts.tenancy import ANONYMOUS_TENANT
 from shared.contracts.topology import CALENDAR_WORKER, Names
 from shared.messaging.transports import transport_client
 from shared.settings import Settings
@@ -95,7 +96,9 @@ async def test_a_finished_job_cannot_be_cancelled_and_unknown_ones_are_not_found
 
     finished = await cancel(http, api.url, job["task_id"])
     made_up = await cancel(http, api.url, str(uuid4()))
-    never_requested = await cancel(http, api.url, str(issue_task_id(cluster.settings.task_secret)))
+    never_requested = await cancel(
+        http, api.url, str(issue_task_id(cluster.settings.task_secret, ANONYMOUS_TENANT))
+    )
 
     assert final["task_status"] == "SUCCESS"
     assert finished == (409, {"error": "Task already finished"})

@@ -10,6 +10,7 @@ import icalendar
 import pytest
 
 from shared.contracts.task_ids import issue_task_id
+from shared.contracts.tenancy import ANONYMOUS_TENANT
 from tests.support.api_client import ApiClient
 from tests.support.processes import Stack
 
@@ -103,7 +104,7 @@ class TestTaskIds:
     async def test_an_issued_id_the_tracker_has_not_seen_is_pending_and_unfinished(
         self, api: ApiClient, stack: Stack
     ) -> None:
-        task_id = issue_task_id(stack.settings.task_secret)
+        task_id = issue_task_id(stack.settings.task_secret, ANONYMOUS_TENANT)
         base = f"{stack.base_url}/api/v1/todos/ical/{task_id}"
 
         status, body = await api.status(f"{base}/status")

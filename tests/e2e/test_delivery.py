@@ -11,6 +11,7 @@ import pytest
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.task_ids import issue_task_id
+from shared.contracts.tenancy import ANONYMOUS_TENANT
 from shared.contracts.topology import Names
 from shared.messaging.publisher import Outgoing, SnsPublisher, outgoing_batches
 from shared.messaging.transports import transport_client
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.localstack
 
 
 def calendar_request(stack: Stack, **fields: Any) -> Envelope:
-    task_id = issue_task_id(stack.settings.task_secret)
+    task_id = issue_task_id(stack.settings.task_secret, ANONYMOUS_TENANT)
     todos = (todo_snapshot(1, title="Duplicated"),)
     fields = {"todos": todos, "todo_count": 1, **fields}
     return calendar_envelope(calendar_requested(task_id=task_id, **fields))

@@ -32,6 +32,7 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.events import CalendarReady, CalendarStarted
 from shared.contracts.streams import render_stream_id
 from shared.contracts.task_ids import issue_task_id
+from shared.contracts.tenancy import ANONYMOUS_TENANT
 from shared.contracts.topology import Names
 from shared.eventstore.database import COMMAND_TIMEOUT_S
 from shared.messaging.claim_check import check_in
@@ -143,7 +144,7 @@ def stop_or_dump(service: Service) -> int:
 
 async def request_calendar(settings: Settings, todo_count: int) -> UUID:
     """Publish a CalendarRequested as todo_api would, its snapshot claim-checked into S3."""
-    task_id = issue_task_id(settings.task_secret)
+    task_id = issue_task_id(settings.task_secret, ANONYMOUS_TENANT)
     todos = todo_snapshots(todo_count, description="Rendered under fault injection")
     event = calendar_requested(todos, task_id=task_id)
     async with open_clients(settings) as (clients, blobs):

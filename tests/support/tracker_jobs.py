@@ -85,7 +85,7 @@ class Tracker:
     ) -> UUID:
         """`tenant`'s job requested at `requested_at` and, for SUCCESS or FAILURE, finished at
         `finished_at` (default: the request time); a SUCCESS's file is `stored` or not."""
-        task_id = issue_task_id(self.settings.task_secret)
+        task_id = issue_task_id(self.settings.task_secret, tenant)
         requested = CalendarRequested(
             task_id=task_id, requested_at=requested_at, todo_count=todo_count, todos=()
         )

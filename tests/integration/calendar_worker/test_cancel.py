@@ -23,7 +23,7 @@ from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import CalendarCancelled
 from shared.contracts.streams import calendar_stream_id, render_stream_id
 from shared.contracts.task_ids import issue_task_id
-from shared.contracts.tenancy import ANONYMOUS_ORIGIN
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN, ANONYMOUS_TENANT
 from shared.eventstore.store import EventStore
 from shared.messaging.outbox import SqlOutbox
 from shared.settings import Settings
@@ -111,7 +111,7 @@ class TestTheTracker:
     async def test_a_revocation_that_arrives_before_its_request_ends_revoked_for_good(
         self, service_settings: Settings
     ) -> None:
-        task_id = issue_task_id(service_settings.task_secret)
+        task_id = issue_task_id(service_settings.task_secret, ANONYMOUS_TENANT)
         requested = calendar_envelope(calendar_requested((todo_snapshot(1),), task_id=task_id))
         async with service_store(service_settings, TRACKER_SCHEMA) as store:
             for envelope in (revoked_envelope(task_id), cancel_of(requested), requested):
@@ -139,7 +139,7 @@ async def _at_least(value: int, minimum: int) -> bool:
 async def test_a_cancel_that_the_render_beat_ends_as_the_render_did(
     service_settings: Settings,
 ) -> None:
-    task_id = issue_task_id(service_settings.task_secret)
+    task_id = issue_task_id(service_settings.task_secret, ANONYMOUS_TENANT)
     requested = calendar_envelope(calendar_requested((todo_snapshot(1),), task_id=task_id))
     # the worker stored the file before it received the cancel: its render stream holds the
     # outcome, and the cancel finds the job ended

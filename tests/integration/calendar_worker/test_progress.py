@@ -26,6 +26,7 @@ from shared.app.app_keys import Adapters
 from shared.aws.blobs import InMemoryBlobStore
 from shared.contracts.envelope import Envelope
 from shared.contracts.task_ids import issue_task_id
+from shared.contracts.tenancy import ANONYMOUS_TENANT
 from shared.eventstore.store import EventStore
 from shared.messaging.outbox import SqlOutbox
 from shared.settings import Settings
@@ -86,7 +87,7 @@ async def test_a_large_jobs_status_shows_its_progress_before_its_success(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     slow_render(monkeypatch, chunk_s=0.03)
-    task_id = issue_task_id(service_settings.task_secret)
+    task_id = issue_task_id(service_settings.task_secret, ANONYMOUS_TENANT)
     requested = calendar_envelope(calendar_requested(todo_snapshots(LARGE), task_id=task_id))
     rendering = asyncio.create_task(build_calendar(requested, delivery(), ports))
     seen: list[dict[str, Any]] = []
@@ -119,7 +120,7 @@ async def test_a_small_job_publishes_no_progress_event(
     quick_render_todos: int,
 ) -> None:
     small = dataclasses.replace(ports, quick_render_todos=quick_render_todos)
-    task_id = issue_task_id(service_settings.task_secret)
+    task_id = issue_task_id(service_settings.task_secret, ANONYMOUS_TENANT)
     requested = calendar_envelope(calendar_requested(todo_snapshots(100), task_id=task_id))
 
     await build_calendar(requested, delivery(), small)

@@ -14,6 +14,7 @@ from shared.aws.blobs import InMemoryBlobStore
 from shared.clock import utcnow
 from shared.contracts.ops_report import JOBS_OVERVIEW_PATH
 from shared.contracts.task_ids import issue_task_id
+from shared.contracts.tenancy import ANONYMOUS_TENANT
 from shared.settings import Settings
 from tests.support.auth import bearer, requiring_credentials
 from tests.support.oidc_issuer import LocalIssuer, new_rsa_key, running_issuer
@@ -30,7 +31,7 @@ async def tracker(service_settings: Settings) -> AsyncIterator[Tracker]:
 
 
 def job_paths(settings: Settings) -> list[str]:
-    task_id = issue_task_id(settings.task_secret)
+    task_id = issue_task_id(settings.task_secret, ANONYMOUS_TENANT)
     return [
         f"{HISTORY}/{task_id}/status",
         f"{HISTORY}/{task_id}/result",

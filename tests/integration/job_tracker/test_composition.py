@@ -17,7 +17,7 @@ from shared.aws.blobs import InMemoryBlobStore
 from shared.contracts.envelope import wrap
 from shared.contracts.events import CalendarReady, CalendarRequested
 from shared.contracts.task_ids import issue_task_id
-from shared.contracts.tenancy import ANONYMOUS_ORIGIN
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN, ANONYMOUS_TENANT
 from shared.settings import Settings
 from tests.support.factories import NOW
 
@@ -28,7 +28,7 @@ async def test_the_tracker_answers_from_the_store_and_blobs_it_is_handed_and_lea
     service_settings: Settings,
 ) -> None:
     store, blobs = await open_store(service_settings, SCHEMA), InMemoryBlobStore()
-    task_id = issue_task_id(service_settings.task_secret)
+    task_id = issue_task_id(service_settings.task_secret, ANONYMOUS_TENANT)
     key = f"calendars/{task_id}.ics"
     await blobs.put(key, CALENDAR, "text/calendar")
     ready = CalendarReady(

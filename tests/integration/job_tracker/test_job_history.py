@@ -19,6 +19,7 @@ from services.todo_api.in_process_tracker import InProcessTracker
 from shared.aws.blobs import InMemoryBlobStore
 from shared.clock import utcnow
 from shared.contracts.task_ids import issue_task_id
+from shared.contracts.tenancy import ANONYMOUS_TENANT
 from shared.settings import Settings
 from tests.support.factories import calendar_ready
 from tests.support.tracker_jobs import CALENDAR, Client, Tracker, running_tracker
@@ -107,7 +108,7 @@ class TestOrderAndFields:
 
     async def test_a_job_whose_request_was_not_seen_yet_is_left_out(self, tracker: Tracker) -> None:
         listed = await tracker.add_job(minutes(0))
-        early = issue_task_id(tracker.settings.task_secret)
+        early = issue_task_id(tracker.settings.task_secret, ANONYMOUS_TENANT)
         await tracker.record(calendar_ready(early), minutes(1))
 
         assert ids(await page(tracker.client)) == [str(listed)]

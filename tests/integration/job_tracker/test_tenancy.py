@@ -29,6 +29,7 @@ from services.todo_api.in_process_tracker import InProcessTracker
 from shared.auth.api_keys import ApiKey
 from shared.aws.blobs import InMemoryBlobStore
 from shared.clock import utcnow
+from shared.contracts.task_ids import issue_task_id
 from shared.settings import Settings
 from tests.support.auth import bearer, issue_key, requiring_credentials
 from tests.support.replay_stack import run_replay
@@ -119,6 +120,19 @@ class TestStatusAndResult:
 
             assert other == absent
             assert other[0] == 404
+
+    async def test_an_id_issued_to_another_tenant_is_unknown_before_its_request_arrives(
+        self, tracker: Tracker, acme: Tenant, globex: Tenant
+    ) -> None:
+        secret = tracker.settings.task_secret
+        acme_s, globex_s = issue_task_id(secret, "acme"), issue_task_id(secret, "globex")
+
+        own = await tracker.client.get(status_path(acme_s), headers=bearer(acme.key))
+        others = await answer(tracker.client, status_path(globex_s), acme.key)
+
+        assert (own.status, (await own.json())["task_status"]) == (200, "PENDING")
+        assert others == await answer(tracker.client, status_path(uuid4()), acme.key)
+        assert others[0] == 404
 
 
 class TestHistory:

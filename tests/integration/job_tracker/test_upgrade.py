@@ -24,7 +24,7 @@ from services.job_tracker.upgrade import (
 from shared.contracts.envelope import wrap
 from shared.contracts.streams import render_stream_id
 from shared.contracts.task_ids import issue_task_id
-from shared.contracts.tenancy import ANONYMOUS_ORIGIN
+from shared.contracts.tenancy import ANONYMOUS_ORIGIN, ANONYMOUS_TENANT
 from shared.eventstore.database import create_engine, ensure_schema
 from shared.eventstore.store import EventStore, store_tables
 from shared.settings import Settings
@@ -84,7 +84,7 @@ def _version_one_row(job: Job) -> dict[str, object]:
 
 
 def issued(settings: Settings) -> UUID:
-    return issue_task_id(settings.task_secret)
+    return issue_task_id(settings.task_secret, ANONYMOUS_TENANT)
 
 
 async def test_the_tracker_starts_on_a_version_one_database_and_dates_its_finished_jobs(

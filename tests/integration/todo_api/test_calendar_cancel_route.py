@@ -17,6 +17,7 @@ from services.todo_api.app_keys import store_key
 from services.todo_api.in_process_tracker import InProcessTracker
 from shared.contracts.ops_report import JobsOverview
 from shared.contracts.task_ids import issue_task_id
+from shared.contracts.tenancy import ANONYMOUS_TENANT
 from shared.messaging.outbox import SqlOutbox
 from shared.settings import Settings
 from tests.support.todo_http import Client, error_of
@@ -146,7 +147,7 @@ class TestUnknownJobs:
     async def test_an_issued_id_this_service_never_requested_is_not_found(
         self, client: Client, tracker: FakeTracker, service_settings: Settings
     ) -> None:
-        task_id = issue_task_id(service_settings.task_secret)
+        task_id = issue_task_id(service_settings.task_secret, ANONYMOUS_TENANT)
 
         response = await client.delete(f"{JOBS}/{task_id}")
 

@@ -195,7 +195,7 @@ class TestCalendarJobs:
         self, client: Client, acme: Member, globex: Member, store: EventStore
     ) -> None:
         task_id = UUID((await body_of(await acme.post(JOBS), 202))["task_id"])
-        never_requested = issue_task_id(client.app[settings_key].task_secret)
+        never_requested = issue_task_id(client.app[settings_key].task_secret, globex.tenant)
 
         as_another_s = await globex.delete(f"{JOBS}/{task_id}")
         as_unknown = await globex.delete(f"{JOBS}/{never_requested}")

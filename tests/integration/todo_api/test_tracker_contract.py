@@ -17,18 +17,22 @@ from uuid import UUID
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from embedded.run import in_process_tracker
 from services.job_tracker import views as tracker_views
 from services.todo_api.app import create_app as create_todo_api
 from services.todo_api.app_keys import tracker_key
+from services.todo_api.tables import SCHEMA as TODO_API_SCHEMA
 from shared.aws.blobs import InMemoryBlobStore
 from shared.clock import utcnow
+from shared.contracts.streams import api_key_stream_id
 from shared.contracts.task_ids import issue_task_id
+from shared.contracts.tenancy import ANONYMOUS_TENANT
 from shared.settings import Settings
 from tests.support.auth import bearer, issue_key, requiring_credentials
 from tests.support.factories import calendar_ready
+from tests.support.stores import service_store
 from tests.support.tracker_jobs import CALENDAR, Client, Tracker, running_tracker
 
 JOBS = "/api/v1/todos/ical"
@@ -110,7 +114,7 @@ class TestStatus:
     async def test_an_issued_job_not_seen_yet_is_pending_and_a_stranger_unknown(
         self, asked: Asked
     ) -> None:
-        unseen = issue_task_id(asked.tracker.settings.task_secret)
+        unseen = issue_task_id(asked.tracker.settings.task_secret, ANONYMOUS_TENANT)
 
         pending = await asked.get(f"{JOBS}/{unseen}/status")
         unknown = await asked.get(f"{JOBS}/not-a-task/status")
@@ -178,7 +182,8 @@ class TestOverview:
         succeeded = await asked.tracker.add_job(utcnow())
         failed = await asked.tracker.add_job(utcnow(), "FAILURE")
 
-        overview = await asked.api.app[tracker_key].overview(OVERVIEW_TIMEOUT_S)
+        ops = make_mocked_request("GET", "/api/v1/ops", app=asked.api.app)
+        overview = await asked.api.app[tracker_key].overview(ops, OVERVIEW_TIMEOUT_S)
 
         assert (overview.by_state["SUCCESS"], overview.by_state["FAILURE"]) == (1, 1)
         recent = {job.task_id: job.task_status for job in overview.recent}
@@ -221,3 +226,22 @@ class TestCredentials:
 
         assert response.status == 202
         assert seen == [headers["Authorization"]] * 4
+
+    async def test_the_operations_page_asks_for_the_jobs_figures_as_its_operator(
+        self, adapter: str, service_settings: Settings
+    ) -> None:
+        required = requiring_credentials(service_settings)
+
+        async with asking(required, adapter) as asked:
+            await asked.tracker.add_job(utcnow())
+            key = await issue_key(required, roles=["operator"], tenant="operations")
+            # the key reaches the tracker as todo_api's published ApiKeyIssued would bring it
+            async with service_store(required, TODO_API_SCHEMA) as todo_store:
+                (issued,) = await todo_store.load(api_key_stream_id(key.key_id))
+            await asked.tracker.deliver_key_event(issued)
+            response = await asked.api.get("/api/v1/ops", headers=bearer(key))
+            report = await response.json()
+
+        assert response.status == 200
+        assert report["jobs_error"] is None
+        assert report["jobs"]["by_state"]["SUCCESS"] == 1
