@@ -25,7 +25,6 @@ from services.job_tracker.jobs import Job, Status
 from services.job_tracker.retention import (
     TrackedJob,
     find_tracked,
-    job_exists,
     note_found,
     note_lost,
 )
@@ -166,7 +165,9 @@ async def _job(app: web.Application, request: web.Request) -> tuple[UUID, Tracke
     if task_id is None or not is_issued(app[settings_key].task_secret, task_id, tenant):
         raise not_found(TASK_NOT_FOUND)
     async with app[store_key].reading() as conn:
-        tracked = await find_tracked(conn, task_id, tenant)
-        if tracked is None and await job_exists(conn, task_id):
-            raise not_found(TASK_NOT_FOUND)
-    return task_id, tracked or TrackedJob(Job(task_id=task_id, tenant=tenant))
+        tracked = await find_tracked(conn, task_id)
+    if tracked is None:
+        return task_id, TrackedJob(Job(task_id=task_id, tenant=tenant))
+    if tracked.job.tenant != tenant:
+        raise not_found(TASK_NOT_FOUND)
+    return task_id, tracked
