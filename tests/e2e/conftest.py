@@ -10,6 +10,8 @@ instead).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -21,9 +23,11 @@ import asyncpg
 import pytest
 
 from embedded.transport.clients import provision_embedded
+from shared.auth.api_keys import ApiKey
 from shared.messaging.provisioning import bootstrap
 from shared.settings import Settings
 from tests.support.api_client import ApiClient
+from tests.support.auth import issue_key
 from tests.support.browser import browser_page
 from tests.support.chromium import chromium
 from tests.support.cluster import Cluster
@@ -136,6 +140,24 @@ async def api(stack: Stack) -> AsyncIterator[ApiClient]:
 @pytest.fixture(scope="module")
 def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     """`python -m embedded` on free ports, its files in a temp dir; SIGTERM stops it."""
+    with running_embedded(tmp_path_factory) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def embedded_stack_requiring_credentials(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[EmbeddedStack, ApiKey]]:
+    """`python -m embedded` with AUTH_MODE=required, and a member's key issued into it."""
+    with running_embedded(tmp_path_factory, AUTH_MODE="required") as stack:
+        todo_api = Settings(var_dir=stack.var_dir).with_embedded_database("todo_api")
+        yield stack, asyncio.run(issue_key(todo_api))
+
+
+@contextlib.contextmanager
+def running_embedded(
+    tmp_path_factory: pytest.TempPathFactory, **settings: str
+) -> Iterator[EmbeddedStack]:
     var_dir = tmp_path_factory.mktemp("embedded")
     env = {
         "TRANSPORT": "embedded",
@@ -145,6 +167,7 @@ def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
         "METRICS_PORT": "0",
         "SQS_WAIT_TIME_S": "1",
         "LOG_LEVEL": "INFO",
+        **settings,
     }
     service = Service("embedded", env, var_dir / "embedded.log")
     service.start()
