@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 
 from shared.auth.api_keys import USE_NOTE_INTERVAL, StoredKey, known_roles
 from shared.eventstore.store import EventStore
@@ -19,6 +19,8 @@ class SqlKeyDirectory:
     def __init__(self, store: EventStore, table: Table) -> None:
         self._store = store
         self._table = table
+        # built once, given its key at execution: every request with a key runs it
+        self._find = select(table).where(table.c.key_id == bindparam("key_id"))
 
     async def keys(self) -> list[StoredKey]:
         """Every key, revoked ones too, oldest first."""
@@ -30,9 +32,8 @@ class SqlKeyDirectory:
 
     async def find(self, key_id: str) -> StoredKey | None:
         """The key with this id, as committed now (one read, outside any transaction)."""
-        query = select(self._table).where(self._table.c.key_id == key_id)
         async with self._store.reading() as conn:
-            row = (await conn.execute(query)).mappings().first()
+            row = (await conn.execute(self._find, {"key_id": key_id})).mappings().first()
         return None if row is None else stored_key(row)
 
     async def note_use(self, key_id: str, at: datetime) -> None:
