@@ -12,13 +12,16 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from uuid import UUID
 
 import aiohttp
 import icalendar
 import pytest
 
+from services.calendar_worker.rendering import calendar_blob_key
 from shared.aws.clients import aws_client
 from shared.aws.demo_queues import DEMO_QUEUE_NAMES
+from shared.contracts.tenancy import ANONYMOUS_TENANT
 from shared.contracts.topology import Names
 from shared.settings import Settings
 from tests.support.api_client import ApiClient
@@ -107,6 +110,8 @@ async def test_make_run_on_an_aws_endpoint_keeps_every_queue_and_file_there(
     async with aws_client(settings, "s3") as s3, aws_client(settings, "sqs") as sqs:
         stored = await s3.list_objects_v2(Bucket=Names(settings.resource_prefix).bucket)
         demo = [await sqs.get_queue_url(QueueName=name) for name in DEMO_QUEUE_NAMES]
-    assert [entry["Key"] for entry in stored["Contents"]] == [f"calendars/{final['task_id']}.ics"]
+    assert [entry["Key"] for entry in stored["Contents"]] == [
+        calendar_blob_key(ANONYMOUS_TENANT, UUID(final["task_id"]))
+    ]
     assert len(demo) == len(DEMO_QUEUE_NAMES)
     assert not (tmp_path / "transport.db").exists()

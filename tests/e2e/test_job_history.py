@@ -11,7 +11,9 @@ import aiohttp
 import pytest
 
 from embedded.transport.clients import BLOBS_FOLDER
+from services.calendar_worker.rendering import calendar_blob_key
 from shared.aws.clients import aws_client
+from shared.contracts.tenancy import ANONYMOUS_TENANT
 from shared.contracts.topology import Names
 from shared.settings import Settings
 from tests.support.api_client import ApiClient
@@ -27,7 +29,7 @@ async def history(http: aiohttp.ClientSession, stack: Stack, query: str) -> tupl
 
 
 async def delete_calendar_file(settings: Settings, task_id: UUID | str) -> None:
-    key = f"calendars/{task_id}.ics"
+    key = calendar_blob_key(ANONYMOUS_TENANT, UUID(str(task_id)))
     if settings.transport == "embedded":
         (settings.var_dir / BLOBS_FOLDER / key).unlink()
         return

@@ -25,6 +25,7 @@ import asyncpg
 import pytest
 
 from embedded.file_blobs import FileBlobStore
+from services.calendar_worker.rendering import calendar_blob_key
 from services.job_tracker.jobs import Job, Status, evolve
 from shared.app.resources import SHUTDOWN_GRACE_S
 from shared.aws.blobs import BlobStore, S3BlobStore
@@ -210,8 +211,9 @@ async def job_finished(
 
 
 async def stored_calendars(cluster: Cluster, task_id: UUID) -> dict[str, bytes]:
-    """Every blob (S3 object or embedded file) stored for this job's calendar, by key."""
-    prefix = f"calendars/{task_id}"
+    """Every blob (S3 object or embedded file) stored for this job's calendar, by key (a job of
+    the anonymous tenant's)."""
+    prefix = calendar_blob_key(ANONYMOUS_TENANT, task_id).removesuffix(".ics")
     async with open_clients(cluster.settings) as (clients, blobs):
         keys = await blob_keys(clients.s3, blobs, prefix)
         return {key: await blobs.get(key) for key in keys}
