@@ -46,9 +46,11 @@ async def serve_feed(request: web.Request, tenant: str) -> web.StreamResponse:
     response.content_type = "text/calendar"
     response.charset = "utf-8"
     await response.prepare(request)
-    # one tag, one body: every DTSTAMP is the time of the change the tag names
-    for chunk in render_calendar(todos, mark.changed_at):
-        await response.write(chunk)
+    # a streamed answer to HEAD would carry its body anyway: HEAD gets the headers only
+    if request.method != "HEAD":
+        # one tag, one body: every DTSTAMP is the time of the change the tag names
+        for chunk in render_calendar(todos, mark.changed_at):
+            await response.write(chunk)
     await response.write_eof()
     return response
 
