@@ -18,13 +18,16 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from rich.console import Console
+from sqlalchemy import insert, update
 from yarl import URL
 
 from scripts.replay.projections import PROJECTIONS
 from scripts.replay.rebuild import rebuild
 from services.todo_api.app import create_app
 from services.todo_api.app_keys import store_key
+from services.todo_api.tables import feed_secrets
 from shared.auth.api_keys import secret_hash
+from shared.clock import utcnow
 from shared.contracts.streams import feed_secret_stream_id
 from shared.observability.logs import log_handler
 from shared.settings import Settings
@@ -269,8 +272,21 @@ class TestKept:
         current = await issue(acme)
         revoked = await issue(globex)
         await json_of(await globex.delete(FEED_URL), 200)
+        store = client.app[store_key]
+        # a table gone wrong: acme's row holds its rotated secret, globex's revoked one is back
+        async with store.transaction() as conn:
+            await conn.execute(
+                update(feed_secrets).values(secret_sha256=secret_hash(secret_of(rotated)))
+            )
+            await conn.execute(
+                insert(feed_secrets).values(
+                    tenant="globex",
+                    secret_sha256=secret_hash(secret_of(revoked)),
+                    issued_at=utcnow(),
+                )
+            )
 
-        await rebuild(client.app[store_key], PROJECTIONS["todo_api"], Console(quiet=True))
+        await rebuild(store, PROJECTIONS["todo_api"], Console(quiet=True))
 
         assert await served(client, current) == ["acme 1"]
         assert (await client.get(rotated)).status == 404
