@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     insert,
+    inspect,
     select,
 )
 from yarl import URL
@@ -201,18 +202,27 @@ async def test_a_version_four_database_gets_the_feed_urls_table_and_serves_a_fee
     service_settings: Settings,
 ) -> None:
     await make_version_four(service_settings)
+    engine = create_engine(service_settings)
+    try:
+        upgraded = await upgrade(engine)
+        async with engine.connect() as conn:
+            version = await stored_version(conn, OWNER)
+            made = await conn.run_sync(lambda sync: inspect(sync).has_table(feed_secrets.name))
+    finally:
+        await engine.dispose()
 
     async with TestClient(TestServer(create_app(service_settings))) as client:
         issued = await (await client.post(f"{TODOS}/calendar-feed")).json()
         by_url = await client.get(URL(issued["feed_url"]).path)
         body = await by_url.read()
 
+    # the upgrade alone leaves a whole version 5 database, before the service opens it
+    assert (upgraded, version, made) == (True, SCHEMA_VERSION, True)
+    assert SCHEMA_VERSION == 5
     assert by_url.status == 200
     assert summaries(body) == [TITLE]
     async with service_store(service_settings, SCHEMA) as store, store.engine.connect() as conn:
-        version = await stored_version(conn, OWNER)
         rows = (await conn.execute(select(feed_secrets.c.tenant))).scalars().all()
-    assert version == SCHEMA_VERSION == 5
     assert rows == [ANONYMOUS_TENANT]
 
 
