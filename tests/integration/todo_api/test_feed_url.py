@@ -6,7 +6,9 @@ export and import keep the current one."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import itertools
 import logging
 import re
 import secrets
@@ -23,12 +25,15 @@ from yarl import URL
 
 from scripts.replay.projections import PROJECTIONS
 from scripts.replay.rebuild import rebuild
+from services.todo_api import feed_secrets
 from services.todo_api.app import create_app
-from services.todo_api.app_keys import store_key
-from services.todo_api.tables import feed_secrets
+from services.todo_api.app_keys import feed_secrets_key, store_key
+from services.todo_api.tables import feed_secrets as feed_secrets_table
 from shared.auth.api_keys import secret_hash
 from shared.clock import utcnow
+from shared.contracts.events import FeedSecretIssued
 from shared.contracts.streams import feed_secret_stream_id
+from shared.contracts.tenancy import Origin
 from shared.observability.logs import log_handler
 from shared.settings import Settings
 from tests.support.auth import every_stored_text, requiring_credentials
@@ -276,10 +281,10 @@ class TestKept:
         # a table gone wrong: acme's row holds its rotated secret, globex's revoked one is back
         async with store.transaction() as conn:
             await conn.execute(
-                update(feed_secrets).values(secret_sha256=secret_hash(secret_of(rotated)))
+                update(feed_secrets_table).values(secret_sha256=secret_hash(secret_of(rotated)))
             )
             await conn.execute(
-                insert(feed_secrets).values(
+                insert(feed_secrets_table).values(
                     tenant="globex",
                     secret_sha256=secret_hash(secret_of(revoked)),
                     issued_at=utcnow(),
@@ -330,3 +335,34 @@ async def test_without_authentication_the_anonymous_tenant_has_a_feed_url_too(
 
     assert by_url == ["mine"]
     assert state["issued"] is True
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_two_issues_at_once_both_land_and_the_later_one_is_current(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book = client.app[feed_secrets_key]
+    store = client.app[store_key]
+    read_version = feed_secrets._stream_version
+    # both read the stream's version before either appends: the second append conflicts
+    both_read, reads = asyncio.Barrier(2), itertools.count(1)
+
+    async def read_together(conn: Any, store: Any, stream: str) -> int:
+        version = await read_version(conn, store, stream)
+        if next(reads) <= 2:
+            await both_read.wait()
+        return version
+
+    monkeypatch.setattr(feed_secrets, "_stream_version", read_together)
+    origin = Origin(tenant="acme", actor="api-key:acme0001")
+
+    issued = await asyncio.gather(book.issue(origin), book.issue(origin))
+
+    stream = await store.load(feed_secret_stream_id("acme"))
+    assert [envelope.stream_version for envelope in stream] == [1, 2]
+    found = [await book.tenant_of(one.secret) for one in issued]
+    assert set(found) == {"acme", None}
+    current = issued[found.index("acme")]
+    last = stream[-1].data
+    assert isinstance(last, FeedSecretIssued)
+    assert last.secret_sha256 == secret_hash(current.secret)
