@@ -2,8 +2,10 @@
 document says so.
 
 The health and readiness probes, the web page with its static files, and the OpenAPI document
-need no credentials (load balancers and browsers ask for them before anyone signs in); the
-operations page and its JSON need the operator role; every other route a member's credentials.
+need no credentials (load balancers and browsers ask for them before anyone signs in), nor does
+a tenant's secret calendar feed URL, whose secret stands for them (calendar apps cannot send
+any; feed_url_views.py); the operations page and its JSON need the operator role; every other
+route a member's credentials.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from services.todo_api.feed_url_views import SECRET_FEED_PATH
 from shared.auth.middleware import AccessRules
 from shared.auth.principal import Role
 from shared.contracts.responses import Error
 from shared.web.openapi import Route
 
 PUBLIC_ROUTES = frozenset(
-    {"/api/v1/health", "/api/v1/ready", "/", "/static", "/api/v1/openapi.json"}
+    {"/api/v1/health", "/api/v1/ready", "/", "/static", "/api/v1/openapi.json", SECRET_FEED_PATH}
 )
 OPERATOR_ROUTES: dict[str, Role] = {"/ops": "operator", "/api/v1/ops": "operator"}
 

@@ -9,6 +9,7 @@ from aiohttp import ClientSession, web
 from services.todo_api.access import access_rules, documented_routes
 from services.todo_api.app_keys import (
     book_key,
+    feed_secrets_key,
     key_book_key,
     settings_key,
     store_key,
@@ -16,6 +17,7 @@ from services.todo_api.app_keys import (
     tracker_key,
 )
 from services.todo_api.cross_site import refuse_cross_site
+from services.todo_api.feed_secrets import FeedSecrets
 from services.todo_api.key_book import KeyBook
 from services.todo_api.ops_views import ops_report_ctx
 from services.todo_api.page_headers import send_page_headers
@@ -75,6 +77,7 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
         await seed_todo_ids(conn)
     app[book_key] = SqlTodoBook(app[store_key])
     app[key_book_key] = KeyBook(app[store_key])
+    app[feed_secrets_key] = FeedSecrets(app[store_key])
     yield
 
 

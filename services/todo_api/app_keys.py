@@ -2,6 +2,7 @@
 
 from aiohttp import ClientSession, web
 
+from services.todo_api.feed_secrets import FeedSecrets
 from services.todo_api.key_book import KeyBook
 from services.todo_api.records import TodoBook
 from services.todo_api.tracker import Tracker
@@ -18,6 +19,7 @@ __all__ = [
     "aws_key",
     "blobs_key",
     "book_key",
+    "feed_secrets_key",
     "key_book_key",
     "metrics_url_key",
     "relay_key",
@@ -35,3 +37,5 @@ tracker_client_key = web.AppKey("tracker_client", ClientSession)
 tracker_key: web.AppKey[Tracker] = web.AppKey("tracker")
 # the API keys, which the authentication middleware looks up per request
 key_book_key = web.AppKey("key_book", KeyBook)
+# the tenants' calendar feed secrets, which the feed URL routes issue, revoke and look up
+feed_secrets_key = web.AppKey("feed_secrets", FeedSecrets)

@@ -1,5 +1,6 @@
 """The subscribable calendar: the tenant's current todos as one .ics, for calendar apps that poll
-it.
+it: a member's with credentials, and anyone's through the tenant's secret feed URL
+(feed_url_views.py), which serves the very same feed.
 
 Its ETag is the tenant's list version (list_version.py), which every committed change to that
 list moves on and no other list or database shares, so a poll while nothing changed costs one
@@ -22,7 +23,12 @@ CACHE_CONTROL = "no-cache"
 
 
 async def calendar_feed_view(request: web.Request) -> web.StreamResponse:
-    tenant, store = request[principal_key].tenant, request.app[store_key]
+    return await serve_feed(request, request[principal_key].tenant)
+
+
+async def serve_feed(request: web.Request, tenant: str) -> web.StreamResponse:
+    """The tenant's calendar, or 304 when `If-None-Match` names its current tag."""
+    store = request.app[store_key]
     # the mark first: a list read after it is at least as new, never older than its tag
     mark = await list_version_of(store, tenant)
     etag = mark.etag
@@ -40,9 +46,11 @@ async def calendar_feed_view(request: web.Request) -> web.StreamResponse:
     response.content_type = "text/calendar"
     response.charset = "utf-8"
     await response.prepare(request)
-    # one tag, one body: every DTSTAMP is the time of the change the tag names
-    for chunk in render_calendar(todos, mark.changed_at):
-        await response.write(chunk)
+    # a streamed answer to HEAD would carry its body anyway: HEAD gets the headers only
+    if request.method != "HEAD":
+        # one tag, one body: every DTSTAMP is the time of the change the tag names
+        for chunk in render_calendar(todos, mark.changed_at):
+            await response.write(chunk)
     await response.write_eof()
     return response
 

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.todo_api.feed_secret_projection import refold_feed_secrets
 from services.todo_api.key_projection import refold_keys
 from services.todo_api.list_version import advance_every_list_version
 from services.todo_api.tables import store, todo_ids, todos
@@ -140,10 +141,11 @@ async def after_rebuild(conn: AsyncConnection, fold: TodoFold) -> None:
     """In a rebuild's swap: the counter past the log's ids, and a new version of every tenant's
     list, since the rows were written anew (a rebuild that mends a list changes what its feed
     shows); the API keys refolded too, so a rebuild (and an import, which ends with one) keeps
-    them."""
+    them, and so are the calendar feed URLs."""
     await raise_todo_counter(conn, fold)
     await advance_every_list_version(conn, utcnow())
     await refold_keys(conn, store)
+    await refold_feed_secrets(conn, store)
 
 
 async def list_todos(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.todo_api import feed_views, ops_views, views
+from services.todo_api import feed_url_views, feed_views, ops_views, views
 from services.todo_api.calendar_views import (
     cancel_calendar_view,
     job_history_route,
@@ -14,8 +14,17 @@ from services.todo_api.calendar_views import (
     job_status_route,
     request_calendar_view,
 )
+from services.todo_api.feed_url_views import FEED_URL_PATH, SECRET_FEED_PATH
 from services.todo_api.idempotency import HEADER, MAX_KEY_CHARS
-from services.todo_api.schemas import Deleted, Todo, TodoIn, TodoList, TodoPatch
+from services.todo_api.schemas import (
+    Deleted,
+    FeedUrlIssued,
+    FeedUrlState,
+    Todo,
+    TodoIn,
+    TodoList,
+    TodoPatch,
+)
 from shared.app.readiness import NotReady, Readiness, readiness, topic_found
 from shared.contracts.ops_report import OpsReport
 from shared.contracts.responses import (
@@ -92,6 +101,39 @@ ROUTES: list[Route] = [
         feed_views.calendar_feed_view,
         "The current todos as a calendar to subscribe to (ETag, If-None-Match)",
         responses={200: "text/calendar", 304: "Not Modified: the todos are as tagged"},
+    ),
+    Route(
+        "POST",
+        FEED_URL_PATH,
+        feed_url_views.issue_feed_url_view,
+        "A new secret calendar feed URL, shown this once; the one before answers 404 from now on",
+        responses={201: FeedUrlIssued, 403: Error},
+    ),
+    Route(
+        "GET",
+        FEED_URL_PATH,
+        feed_url_views.feed_url_state_view,
+        "Whether there is a calendar feed URL, and since when (never the URL)",
+        responses={200: FeedUrlState},
+    ),
+    Route(
+        "DELETE",
+        FEED_URL_PATH,
+        feed_url_views.revoke_feed_url_view,
+        "Revoke the calendar feed URL: it answers 404 from now on",
+        responses={200: FeedUrlState, 403: Error},
+    ),
+    Route(
+        "GET",
+        SECRET_FEED_PATH,
+        feed_url_views.secret_feed_view,
+        "The calendar feed through its secret URL, no credentials needed (ETag, If-None-Match)",
+        responses={
+            200: "text/calendar",
+            304: "Not Modified: the todos are as tagged",
+            404: Error,
+        },
+        head=True,
     ),
     Route(
         "POST",

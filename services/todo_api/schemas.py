@@ -85,3 +85,17 @@ class TodoList(RootModel[list[TodoSnapshot]]):
 
 class Deleted(RootModel[dict[str, Any]]):
     """The deleted todo, or {} when there was none."""
+
+
+class FeedUrlIssued(BaseModel):
+    """The tenant's new calendar feed URL: the only answer that shows its secret."""
+
+    feed_url: str
+    issued_at: datetime
+
+
+class FeedUrlState(BaseModel):
+    """Whether the tenant has a calendar feed URL, and since when (never the URL itself)."""
+
+    issued: bool
+    issued_at: datetime | None

@@ -1,4 +1,5 @@
-"""todo_api's tables: its event store, the todo list projection and the API keys projection."""
+"""todo_api's tables: its event store, the todo list projection, the API keys projection and
+the calendar feed URLs' projection."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from shared.eventstore.store import store_tables
 OWNER = "todo_api"
 # bump on any change to these tables; ensure_schema refuses a database of another version, and
 # upgrade.py brings an older one up to this one
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 metadata = MetaData()
 store = store_tables(metadata, OWNER)
@@ -57,5 +58,16 @@ list_versions = Table(
 
 # the API keys (key_projection.py), folded from their ApiKeyIssued/ApiKeyRevoked events
 api_keys = api_key_table(metadata, OWNER)
+
+# each tenant's current calendar feed URL (feed_secret_projection.py), folded from its
+# FeedSecretIssued/FeedSecretRevoked events: the hash of its secret only, by which the public
+# feed route finds the tenant
+feed_secrets = Table(
+    f"{OWNER}_feed_secrets",
+    metadata,
+    Column("tenant", String(255), primary_key=True),
+    Column("secret_sha256", String(64), nullable=False, unique=True),
+    Column("issued_at", DateTime, nullable=False),
+)
 
 SCHEMA = ServiceSchema(owner=OWNER, version=SCHEMA_VERSION, metadata=metadata, store=store)

@@ -30,6 +30,6 @@ INBOX_CONSUMER: str | None = None
 
 # the todo list, rebuilt by folding the log into a TodoFold; `after_rebuild` runs in the swap so
 # that no id of the log is handed out again and the calendar feed's tag changes, and refolds the
-# API keys (their table is small: rewritten whole in the swap)
+# API keys and the calendar feed URLs (their tables are small: rewritten whole in the swap)
 PROJECTION_TABLE = todos
 PROJECTION_ID_COLUMN = "id"

@@ -147,6 +147,22 @@ class ApiKeyRevoked(Fact):
     revoked_at: datetime
 
 
+class FeedSecretIssued(Fact):
+    """A member gave its tenant (the envelope's) a new calendar feed URL, which replaces any
+    earlier one: the hash of the URL's secret, never the secret itself. Kept in todo_api's log."""
+
+    type: Literal["FeedSecretIssued"] = "FeedSecretIssued"
+    secret_sha256: str
+    issued_at: datetime
+
+
+class FeedSecretRevoked(Fact):
+    """A member revoked its tenant's calendar feed URL: it is found no more."""
+
+    type: Literal["FeedSecretRevoked"] = "FeedSecretRevoked"
+    revoked_at: datetime
+
+
 AnyEvent = Annotated[
     TodoCreated
     | TodoUpdated
@@ -160,7 +176,9 @@ AnyEvent = Annotated[
     | CalendarRevoked
     | IdempotencyKeyUsed
     | ApiKeyIssued
-    | ApiKeyRevoked,
+    | ApiKeyRevoked
+    | FeedSecretIssued
+    | FeedSecretRevoked,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
@@ -174,6 +192,7 @@ CALENDAR_EVENT_TYPES = (
     "CalendarRevoked",
 )
 API_KEY_EVENT_TYPES = ("ApiKeyIssued", "ApiKeyRevoked")
+FEED_SECRET_EVENT_TYPES = ("FeedSecretIssued", "FeedSecretRevoked")
 # the events that end a calendar job, decided in its render stream: a job has one of them at most
 OUTCOME_EVENTS = frozenset({"CalendarReady", "CalendarFailed", "CalendarRevoked"})
 

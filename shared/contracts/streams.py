@@ -25,6 +25,8 @@ PROGRESS_PREFIX = "progress-"
 IDEMPOTENCY_PREFIX = "idempotency-"
 # one API key's life: issued, revoked (named by its public id, never its secret)
 API_KEY_PREFIX = "api-key-"
+# one tenant's calendar feed URLs: issued, revoked (named by a hash of the tenant, any text)
+FEED_SECRET_PREFIX = "feed-secret-"
 
 
 def todo_stream_id(todo_id: int) -> str:
@@ -55,6 +57,10 @@ def idempotency_stream_id(key: str, tenant: str) -> str:
 
 def api_key_stream_id(key_id: str) -> str:
     return f"{API_KEY_PREFIX}{key_id}"
+
+
+def feed_secret_stream_id(tenant: str) -> str:
+    return f"{FEED_SECRET_PREFIX}{_digest(tenant)}"
 
 
 def _digest(text: str) -> str:

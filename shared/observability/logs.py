@@ -11,8 +11,10 @@ import logging
 import sys
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import TextIO
 
 from shared.observability.log_context import FIELDS, ContextFilter
+from shared.observability.redaction import RedactingFilter
 from shared.settings import Settings
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -79,19 +81,26 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(settings: Settings) -> None:
     """Log at LOG_LEVEL to stderr, readable or (LOG_FORMAT=json) as JSON lines."""
-    handler = logging.StreamHandler()
-    handler.addFilter(ContextFilter())
     if settings.log_format == "json":
-        handler.setFormatter(JsonFormatter(settings.service_name))
         # so that nothing a process writes to its log breaks the one-object-a-line rule
         logging.captureWarnings(True)
         sys.excepthook = _log_uncaught
-    else:
-        handler.setFormatter(TextFormatter())
-    logging.basicConfig(level=settings.log_level, handlers=[handler])
+    logging.basicConfig(level=settings.log_level, handlers=[log_handler(settings)])
     # botocore's debug lines drown everything else
     logging.getLogger("botocore").setLevel(logging.WARNING)
     logging.getLogger("aiobotocore").setLevel(logging.WARNING)
+
+
+def log_handler(settings: Settings, stream: TextIO | None = None) -> logging.Handler:
+    """The handler every line goes through: its context added, the feed URL secrets in its
+    message masked (shared/observability/redaction.py), formatted as LOG_FORMAT says; written
+    to `stream` (None: stderr)."""
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(ContextFilter())
+    handler.addFilter(RedactingFilter())
+    json_lines = settings.log_format == "json"
+    handler.setFormatter(JsonFormatter(settings.service_name) if json_lines else TextFormatter())
+    return handler
 
 
 def _log_uncaught(

@@ -46,6 +46,7 @@ from shared.contracts.events import calendar_task_id
 from shared.contracts.task_ids import parse_task_id
 from shared.contracts.trace_context import TRACEPARENT, format_traceparent, parent_context
 from shared.observability import log_context
+from shared.observability.redaction import redact_path
 from shared.settings import DEFAULT_SERVICE_NAME, Settings
 from shared.web.http import Handler
 
@@ -280,7 +281,8 @@ def _answered(server_span: Span, request: web.Request, status: int | None) -> No
     server_span.set_attributes(
         {
             "http.request.method": request.method,
-            "url.path": request.path,
+            # a feed URL's secret is a credential: never in a trace
+            "url.path": redact_path(request.path),
             "http.response.status_code": status,
             "http.request.header.x-request-id": (request[_RESPONSE_HEADERS][REQUEST_ID],),
         }

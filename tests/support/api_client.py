@@ -34,6 +34,12 @@ class ApiClient:
             assert response.status == 202, await response.text()
             return dict(await response.json())
 
+    async def issue_feed_url(self) -> str:
+        """A new secret calendar feed URL for the client's tenant."""
+        async with self.session.post(f"{self.base_url}/api/v1/todos/calendar-feed") as response:
+            assert response.status == 201, await response.text()
+            return str((await response.json())["feed_url"])
+
     async def status(self, task_url: str) -> tuple[int, dict[str, Any]]:
         async with self.session.get(task_url) as response:
             return response.status, dict(await response.json())

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from shared.contracts.streams import (
     calendar_stream_id,
+    feed_secret_stream_id,
     idempotency_stream_id,
     progress_stream_id,
     render_stream_id,
@@ -45,3 +46,9 @@ class TestStreamNames:
         names = {idempotency_stream_id("k", tenant) for tenant in ("acme", "globex", "anonymous")}
 
         assert len(names) == 3
+
+    def test_a_tenant_s_feed_url_stream_is_named_by_the_tenant_s_hash(self) -> None:
+        tenant = hashlib.sha256(b"acme").hexdigest()
+
+        assert feed_secret_stream_id("acme") == f"feed-secret-{tenant}"
+        assert len(feed_secret_stream_id("t" * 255)) <= 200

@@ -32,8 +32,13 @@ BESIDE_THE_DOCUMENT: Mapping[str, Mapping[str, str]] = {
         "/static": "/static/app.js",
     },
 }
-# load balancers and browsers ask for these before anyone signs in
-PUBLIC = frozenset({"/api/v1/health", "/api/v1/ready", "/api/v1/openapi.json", "/", "/static"})
+# load balancers and browsers ask for these before anyone signs in; and, on purpose, a tenant's
+# secret calendar feed URL, for calendar apps, which cannot send credentials: its secret stands
+# for them, and a secret that is no tenant's current one answers 404
+SECRET_FEED = "/api/v1/feeds/{secret}/calendar.ics"
+PUBLIC = frozenset(
+    {"/api/v1/health", "/api/v1/ready", "/api/v1/openapi.json", "/", "/static", SECRET_FEED}
+)
 # every tenant's figures: for operators only
 FOR_OPERATORS = frozenset({"/ops", "/api/v1/ops", JOBS_OVERVIEW_PATH})
 
@@ -89,11 +94,20 @@ def beside(service: str) -> list[RouteCase]:
 
 ROUTES = [case for service in DOCUMENTED for case in (*documented(service), *beside(service))]
 PUBLIC_ROUTES = [case for case in ROUTES if case.is_public]
+# public routes whose path holds a secret that stands for credentials
+PUBLIC_WITH_SECRETS = [case for case in PUBLIC_ROUTES if case.parameters]
 GUARDED = [case for case in ROUTES if not case.is_public]
 OPERATOR_ROUTES = [case for case in GUARDED if case.for_operators]
 MEMBER_ROUTES = [case for case in GUARDED if not case.for_operators]
+# the tenant's own settings, which list no items of anyone's: the calendar feed URL's state
+SETTINGS = frozenset({"/api/v1/todos/calendar-feed"})
 # a todo or a job named in the path
 BY_ID = [case for case in MEMBER_ROUTES if case.parameters]
 # the lists, the history and the feed
-READS = [case for case in MEMBER_ROUTES if not case.parameters and case.method == "GET"]
-WRITES = [case for case in MEMBER_ROUTES if not case.parameters and case.method != "GET"]
+READS = [
+    case
+    for case in MEMBER_ROUTES
+    if not case.parameters and case.method == "GET" and case.canonical not in SETTINGS
+]
+# the writes, and the reads of the tenant's settings: answered with no item of another tenant's
+WRITES = [case for case in MEMBER_ROUTES if not case.parameters and case not in READS]

@@ -4,12 +4,14 @@ the test that needs it, so a new route cannot pass without its values being chos
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import uuid4
 
 import pytest
+from yarl import URL
 
 from tests.integration.authorization.catalogue import RouteCase
 from tests.support.tenant_stack import A_MARK, Tenants
@@ -46,10 +48,17 @@ async def job_of_a(tenants: Tenants) -> str:
     return str(tenants.a_task_id)
 
 
+async def feed_secret_of_a(tenants: Tenants) -> str:
+    feed_url = await tenants.client("a").issue_feed_url()
+    return URL(feed_url).parts[-2]
+
+
 PATH_VALUES: Mapping[str, PathValue] = {
     "id": PathValue(new_todo_of_a, lambda: str(NEVER_USED_TODO_ID)),
     # a task id todo_api never issued
     "task_id": PathValue(job_of_a, lambda: str(uuid4())),
+    # a feed secret of the form todo_api issues, made up
+    "secret": PathValue(feed_secret_of_a, lambda: secrets.token_urlsafe(32)),
 }
 BODIES: Mapping[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/todos"): {"title": "written by the access table"},

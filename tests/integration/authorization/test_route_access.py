@@ -14,6 +14,7 @@ from tests.integration.authorization.catalogue import (
     GUARDED,
     OPERATOR_ROUTES,
     PUBLIC_ROUTES,
+    PUBLIC_WITH_SECRETS,
     READS,
     WRITES,
     RouteCase,
@@ -31,6 +32,19 @@ async def test_a_public_route_answers_without_credentials(case: RouteCase, world
     answer = await call(nobody, case.method, await url_of(case, world), body_of(case))
 
     assert answer.status == 200, answer
+    assert "WWW-Authenticate" not in answer.headers
+
+
+@pytest.mark.parametrize("case", PUBLIC_WITH_SECRETS, ids=str)
+async def test_a_public_route_refuses_a_made_up_secret_as_not_found(
+    case: RouteCase, world: World
+) -> None:
+    nobody = world.tenants.sessions["nobody"]
+
+    answer = await call(nobody, case.method, await url_of(case, world, "never_used"))
+
+    assert answer.status == 404, answer
+    assert answer.error()
     assert "WWW-Authenticate" not in answer.headers
 
 

@@ -1,7 +1,7 @@
 """A todo_api database of an older schema version is upgraded when the API starts (SQLite,
 PostgreSQL): from version 1, the calendar feed's list version is made, dated by the last todo
 event of the log; from version 3, what it holds becomes the anonymous tenant's, its feed's tag and
-its idempotency keys unchanged."""
+its idempotency keys unchanged; from version 4, the calendar feed URLs' table is made."""
 
 from __future__ import annotations
 
@@ -19,13 +19,24 @@ from sqlalchemy import (
     String,
     Table,
     insert,
+    inspect,
     select,
 )
+from yarl import URL
 
 from services.todo_api.app import create_app
 from services.todo_api.idempotency import KeyedRequest
 from services.todo_api.schemas import TodoIn
-from services.todo_api.tables import OWNER, SCHEMA, api_keys, list_versions, todo_ids, todos
+from services.todo_api.tables import (
+    OWNER,
+    SCHEMA,
+    SCHEMA_VERSION,
+    api_keys,
+    feed_secrets,
+    list_versions,
+    todo_ids,
+    todos,
+)
 from services.todo_api.upgrade import single_list_version, upgrade
 from shared.clock import utcnow
 from shared.contracts.envelope import Envelope, wrap
@@ -33,6 +44,7 @@ from shared.contracts.events import IdempotencyKeyUsed, TodoCreated
 from shared.contracts.streams import todo_stream_id
 from shared.contracts.tenancy import ANONYMOUS_ORIGIN, ANONYMOUS_TENANT
 from shared.eventstore.database import create_engine, ensure_schema
+from shared.eventstore.schema_upgrade import stored_version
 from shared.eventstore.store import EventStore, store_tables
 from shared.settings import Settings
 from tests.support.factories import todo_snapshot
@@ -166,6 +178,52 @@ async def test_a_version_three_database_becomes_the_anonymous_tenant_s_with_its_
     async with service_store(service_settings, SCHEMA) as store, store.engine.connect() as conn:
         tenants = (await conn.execute(select(todos.c.tenant))).scalars().all()
     assert tenants == [ANONYMOUS_TENANT]
+
+
+async def make_version_four(settings: Settings) -> None:
+    """A version 4 database: today's tables but the calendar feed URLs', holding one todo."""
+    metadata = MetaData()
+    for table in SCHEMA.metadata.sorted_tables:
+        if table is not feed_secrets:
+            table.to_metadata(metadata)
+    engine = create_engine(settings)
+    try:
+        await ensure_schema(
+            engine, metadata, owner=OWNER, version=4, schema=settings.database_schema
+        )
+        async with engine.begin() as conn:
+            row = {"tenant": ANONYMOUS_TENANT, **todo_snapshot(1, title=TITLE).model_dump()}
+            await conn.execute(insert(todos).values(**row))
+    finally:
+        await engine.dispose()
+
+
+async def test_a_version_four_database_gets_the_feed_urls_table_and_serves_a_feed_url(
+    service_settings: Settings,
+) -> None:
+    await make_version_four(service_settings)
+    engine = create_engine(service_settings)
+    try:
+        upgraded = await upgrade(engine)
+        async with engine.connect() as conn:
+            version = await stored_version(conn, OWNER)
+            made = await conn.run_sync(lambda sync: inspect(sync).has_table(feed_secrets.name))
+    finally:
+        await engine.dispose()
+
+    async with TestClient(TestServer(create_app(service_settings))) as client:
+        issued = await (await client.post(f"{TODOS}/calendar-feed")).json()
+        by_url = await client.get(URL(issued["feed_url"]).path)
+        body = await by_url.read()
+
+    # the upgrade alone leaves a whole version 5 database, before the service opens it
+    assert (upgraded, version, made) == (True, SCHEMA_VERSION, True)
+    assert SCHEMA_VERSION == 5
+    assert by_url.status == 200
+    assert summaries(body) == [TITLE]
+    async with service_store(service_settings, SCHEMA) as store, store.engine.connect() as conn:
+        rows = (await conn.execute(select(feed_secrets.c.tenant))).scalars().all()
+    assert rows == [ANONYMOUS_TENANT]
 
 
 async def test_an_upgraded_or_empty_database_is_left_alone(database: Settings) -> None:
