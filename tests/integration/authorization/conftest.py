@@ -12,7 +12,7 @@ import pytest_asyncio
 
 from shared.messaging.provisioning import bootstrap
 from shared.settings import Settings
-from tests.integration.authorization.filling import World
+from tests.support.access_table.filling import World
 from tests.support.environment import POSTGRES_URL, fresh_schema
 from tests.support.processes import Service, Stack
 from tests.support.tenant_stack import keys_taken, tenants_on

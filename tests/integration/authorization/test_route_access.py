@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from tests.integration.authorization.answers import call
-from tests.integration.authorization.catalogue import (
+from tests.support.access_table.answers import call
+from tests.support.access_table.catalogue import (
     BY_ID,
     GUARDED,
     OPERATOR_ROUTES,
@@ -20,7 +20,7 @@ from tests.integration.authorization.catalogue import (
     RouteCase,
     documented,
 )
-from tests.integration.authorization.filling import World, body_of, require_keys_known, url_of
+from tests.support.access_table.filling import World, body_of, require_keys_known, url_of
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -16,8 +16,8 @@ from services.calendar_worker.app import create_app as calendar_worker_app
 from services.job_tracker.app import create_app as job_tracker_app
 from services.todo_api.app import create_app as todo_api_app
 from shared.settings import Settings
-from tests.integration.authorization.catalogue import DOCUMENTED, ROUTES, RouteCase
-from tests.integration.authorization.filling import BODIES, PATH_VALUES, World, body_of, url_of
+from tests.support.access_table.catalogue import DOCUMENTED, ROUTES, RouteCase
+from tests.support.access_table.filling import BODIES, PATH_VALUES, World, body_of, url_of
 from tests.support.tenant_stack import Tenants
 
 APPS: Mapping[str, Callable[[Settings], web.Application]] = {

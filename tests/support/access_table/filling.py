@@ -13,7 +13,7 @@ from uuid import uuid4
 import pytest
 from yarl import URL
 
-from tests.integration.authorization.catalogue import RouteCase
+from tests.support.access_table.catalogue import RouteCase
 from tests.support.tenant_stack import A_MARK, Tenants
 
 # todo ids count up from 1: no test gets near this one
