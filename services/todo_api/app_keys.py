@@ -13,6 +13,7 @@ from shared.app.app_keys import (
     settings_key,
     store_key,
 )
+from shared.auth.rate_buckets import RateBuckets
 
 __all__ = [
     "aws_key",
@@ -20,6 +21,7 @@ __all__ = [
     "book_key",
     "key_book_key",
     "metrics_url_key",
+    "rate_buckets_key",
     "relay_key",
     "settings_key",
     "store_key",
@@ -35,3 +37,5 @@ tracker_client_key = web.AppKey("tracker_client", ClientSession)
 tracker_key: web.AppKey[Tracker] = web.AppKey("tracker")
 # the API keys, which the authentication middleware looks up per request
 key_book_key = web.AppKey("key_book", KeyBook)
+# the rate limits' buckets, which their middleware takes a token from per limited request
+rate_buckets_key = web.AppKey("rate_buckets", RateBuckets)

@@ -1,6 +1,8 @@
-"""Bring todo_api tables of schema version 1, 2 or 3 up to this code's version before they are
+"""Bring todo_api tables of schema version 1 to 4 up to this code's version before they are
 opened.
 
+Version 5 adds the rate limits' buckets (`todo_api_rate_buckets`, empty: every principal starts
+with a full bucket).
 Version 4 keeps every todo per tenant: the list gets its `tenant` column and the (tenant, id)
 index, and each tenant's list its own version (`todo_api_list_versions`). Everything stored
 before belongs to the anonymous tenant: its rows are marked so, and the one list version moves
@@ -37,14 +39,24 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.todo_api.list_version import seed_list_version
-from services.todo_api.tables import OWNER, SCHEMA_VERSION, api_keys, list_versions, store, todos
+from services.todo_api.tables import (
+    OWNER,
+    SCHEMA_VERSION,
+    api_keys,
+    list_versions,
+    rate_buckets,
+    store,
+    todos,
+)
 from shared.app.app_keys import adapters_key, settings_key
 from shared.clock import utcnow
 from shared.contracts.tenancy import ANONYMOUS_TENANT
 from shared.eventstore.schema_upgrade import lock_schema, run_upgrade, set_version, stored_version
 
 logger = logging.getLogger(__name__)
-UPGRADES_FROM = (1, 2, 3)
+UPGRADES_FROM = (1, 2, 3, 4)
+# the last version before todos had tenants
+BEFORE_TENANTS = 3
 TODO_EVENT_TYPES = ("TodoCreated", "TodoUpdated", "TodoDeleted")
 
 # versions 2 and 3: the one list's version, which held every todo (the anonymous tenant's)
@@ -67,23 +79,30 @@ async def upgrade_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def upgrade(engine: AsyncEngine) -> bool:
-    """Upgrade version 1, 2 or 3 tables in one transaction, each version's step in turn; False
+    """Upgrade version 1 to 4 tables in one transaction, each version's step in turn; False
     when there was nothing to do."""
     async with engine.begin() as conn:
         await lock_schema(conn)
         found = await stored_version(conn, OWNER)
         if found not in UPGRADES_FROM:
             return False
-        await conn.run_sync(lambda sync: list_versions.create(sync, checkfirst=True))
-        if found == 1:
-            await seed_list_version(conn, ANONYMOUS_TENANT, await _last_change(conn) or utcnow())
-        else:
-            await _move_single_list_version(conn)
-        await conn.run_sync(lambda sync: api_keys.create(sync, checkfirst=True))
-        await conn.run_sync(_add_tenant_column)
+        if found <= BEFORE_TENANTS:
+            await _upgrade_to_tenants(conn, found)
+        await conn.run_sync(lambda sync: rate_buckets.create(sync, checkfirst=True))
         await set_version(conn, OWNER, SCHEMA_VERSION)
     logger.info("%s tables upgraded from version %s to %d", OWNER, found, SCHEMA_VERSION)
     return True
+
+
+async def _upgrade_to_tenants(conn: AsyncConnection, found: int) -> None:
+    """Versions 2, 3 and 4 in turn: the list version, the API keys, the tenant of each todo."""
+    await conn.run_sync(lambda sync: list_versions.create(sync, checkfirst=True))
+    if found == 1:
+        await seed_list_version(conn, ANONYMOUS_TENANT, await _last_change(conn) or utcnow())
+    else:
+        await _move_single_list_version(conn)
+    await conn.run_sync(lambda sync: api_keys.create(sync, checkfirst=True))
+    await conn.run_sync(_add_tenant_column)
 
 
 async def _last_change(conn: AsyncConnection) -> datetime | None:
