@@ -1,7 +1,7 @@
 """A todo_api database of an older schema version is upgraded when the API starts (SQLite,
 PostgreSQL): from version 1, the calendar feed's list version is made, dated by the last todo
 event of the log; from version 3, what it holds becomes the anonymous tenant's, its feed's tag and
-its idempotency keys unchanged."""
+its idempotency keys unchanged; from version 4, the rate limits' buckets are made."""
 
 from __future__ import annotations
 
@@ -25,7 +25,15 @@ from sqlalchemy import (
 from services.todo_api.app import create_app
 from services.todo_api.idempotency import KeyedRequest
 from services.todo_api.schemas import TodoIn
-from services.todo_api.tables import OWNER, SCHEMA, api_keys, list_versions, todo_ids, todos
+from services.todo_api.tables import (
+    OWNER,
+    SCHEMA,
+    api_keys,
+    list_versions,
+    rate_buckets,
+    todo_ids,
+    todos,
+)
 from services.todo_api.upgrade import single_list_version, upgrade
 from shared.clock import utcnow
 from shared.contracts.envelope import Envelope, wrap
@@ -35,6 +43,7 @@ from shared.contracts.tenancy import ANONYMOUS_ORIGIN, ANONYMOUS_TENANT
 from shared.eventstore.database import create_engine, ensure_schema
 from shared.eventstore.store import EventStore, store_tables
 from shared.settings import Settings
+from tests.support.auth import bearer, issue_key, requiring_credentials
 from tests.support.factories import todo_snapshot
 from tests.support.stores import service_store
 from tests.support.todo_http import FEED, TODOS, summaries
@@ -166,6 +175,36 @@ async def test_a_version_three_database_becomes_the_anonymous_tenant_s_with_its_
     async with service_store(service_settings, SCHEMA) as store, store.engine.connect() as conn:
         tenants = (await conn.execute(select(todos.c.tenant))).scalars().all()
     assert tenants == [ANONYMOUS_TENANT]
+
+
+async def make_version_four(settings: Settings) -> None:
+    """A version 4 database: every table of this version but the buckets."""
+    metadata = MetaData()
+    for table in SCHEMA.metadata.sorted_tables:
+        if table is not rate_buckets:
+            table.to_metadata(metadata)
+    engine = create_engine(settings)
+    try:
+        await ensure_schema(
+            engine, metadata, owner=OWNER, version=4, schema=settings.database_schema
+        )
+    finally:
+        await engine.dispose()
+
+
+async def test_a_version_four_database_gains_the_rate_limits_buckets(
+    service_settings: Settings,
+) -> None:
+    await make_version_four(service_settings)
+    one_write = requiring_credentials(service_settings).model_copy(
+        update={"rate_limit_writes_per_minute": 1, "rate_limit_writes_burst": 1}
+    )
+
+    async with TestClient(TestServer(create_app(one_write))) as client:
+        key = bearer(await issue_key(one_write))
+        answers = [await client.post(TODOS, json={"title": TITLE}, headers=key) for _ in "ab"]
+
+    assert [answer.status for answer in answers] == [201, 429]
 
 
 async def test_an_upgraded_or_empty_database_is_left_alone(database: Settings) -> None:
