@@ -86,7 +86,7 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
         await seed_todo_ids(conn)
     app[book_key] = SqlTodoBook(app[store_key])
     app[key_book_key] = KeyBook(app[store_key])
-    app[rate_buckets_key] = RateBuckets(app[store_key].engine, rate_buckets)
+    app[rate_buckets_key] = RateBuckets(app[store_key], rate_buckets)
     yield
 
 

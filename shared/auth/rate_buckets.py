@@ -7,7 +7,11 @@ since its last check and takes a token only if a whole one is there, under the r
 two processes cannot both take the last token (no read, then write). On PostgreSQL it runs
 outside any transaction: one round trip per limited request, as a Redis call would be, with no
 new dependency; Redis would be another service to run, back up and watch. SQLite (the embedded
-mode, one process) runs the same statement.
+mode, one process) runs the same statement, queued with the store's other writes: a flood of
+checks then waits its turn instead of meeting the store's transactions at SQLite's lock.
+
+A bucket found short of a token is refused from memory until its next token is due
+(empty_buckets.py): a principal flooding past its limit costs no write per refused request.
 
 A bucket is one row per principal and limit, kept and updated in place: the table grows with
 the principals who write, never with their requests.
@@ -15,6 +19,7 @@ the principals who write, never with their requests.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,10 +35,12 @@ from sqlalchemy import (
     case,
     literal,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.auth.empty_buckets import EmptyBuckets
 from shared.auth.token_bucket import GRANT_TOLERANCE, BucketPolicy, Outcome, first_take
 from shared.contracts.tenancy import MAX_NAME_CHARS
+from shared.eventstore.store import EventStore
 from shared.eventstore.upsert import insert_on_conflict
 
 
@@ -63,23 +70,32 @@ class BucketKey:
 
 
 class RateBuckets:
-    """The buckets of one table on one database."""
+    """The buckets of one table in the database of a service's store."""
 
-    def __init__(self, engine: AsyncEngine, table: Table) -> None:
+    def __init__(self, store: EventStore, table: Table) -> None:
+        self._store = store
         self._table = table
-        # one statement, no BEGIN nor COMMIT round trips around it (SQLite's write is its own)
-        self._engine = (
-            engine.execution_options(isolation_level="AUTOCOMMIT")
-            if engine.dialect.name == "postgresql"
-            else engine
-        )
+        self._dialect = store.engine.dialect.name
+        # one statement, without the BEGIN and COMMIT round trips of a transaction around it
+        self._autocommit = store.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._empty = EmptyBuckets()
 
     async def take(self, key: BucketKey, policy: BucketPolicy, now_ms: int) -> Outcome:
         """Refill `key`'s bucket to `now_ms` and take a token if one is there, atomically."""
-        statement = _take_statement(self._engine.dialect.name, self._table, key, policy, now_ms)
-        async with self._engine.begin() as conn:
+        known = self._empty.refusal(key, policy, now_ms)
+        if known is not None:
+            return known
+        statement = _take_statement(self._dialect, self._table, key, policy, now_ms)
+        async with self._writing() as conn:
             row = (await conn.execute(statement)).one()
-        return Outcome(granted=row.granted, tokens=row.tokens)
+        outcome = Outcome(granted=row.granted, tokens=row.tokens)
+        self._empty.note(key, policy, outcome, row.refilled_at_ms)
+        return outcome
+
+    def _writing(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        if self._dialect == "sqlite":
+            return self._store.transaction()
+        return self._autocommit.connect()
 
 
 def _take_statement(
@@ -110,7 +126,7 @@ def _take_statement(
         refilled_at_ms=now_ms,
         granted=first.granted,
     )
-    return statement.returning(table.c.tokens, table.c.granted)
+    return statement.returning(table.c.tokens, table.c.granted, table.c.refilled_at_ms)
 
 
 # CASE rather than GREATEST/LEAST (PostgreSQL) or two-argument max/min (SQLite): both have it

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.auth.rate_buckets import BucketKey, RateBuckets, rate_bucket_table
 from shared.auth.token_bucket import BucketPolicy, Outcome, first_take, take
 from shared.eventstore.database import create_engine, ensure_schema
+from shared.eventstore.store import EventStore, store_tables
 from shared.settings import Settings
 
 POLICY = BucketPolicy("writes", per_minute=90, burst=3)
@@ -23,6 +24,7 @@ CHECKS_MS = [0, 0, 0, 0, 100, 700, 700, 1400, 1300, 1333, 2000, 600_000, 600_000
 
 metadata = MetaData()
 table = rate_bucket_table(metadata, "bucket_test")
+store = store_tables(metadata, "bucket_test")
 
 
 @pytest.fixture
@@ -37,7 +39,7 @@ async def engine(database: Settings) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 def buckets(engine: AsyncEngine) -> RateBuckets:
-    return RateBuckets(engine, table)
+    return RateBuckets(EventStore(engine, store), table)
 
 
 def expected_outcomes() -> list[Outcome]:
