@@ -1,7 +1,8 @@
 """The rate limits per principal, on SQLite and PostgreSQL: two todo_api apps on two engines
 sharing one database let exactly the burst through when every request reaches the check at once
 (held at a barrier in authentication); each principal has its own buckets; a 429 records nothing;
-its Retry-After is honest on the apps' clock; reads are never limited; an outage answers 503."""
+its Retry-After is honest on the apps' clock; reads are never limited; PostgreSQL away answers
+503 (a SQLite file cannot go away)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from shared.auth.principal import Principal
 from shared.eventstore.database import create_engine
 from shared.settings import Settings
 from tests.support.auth import bearer, requiring_credentials
+from tests.support.environment import POSTGRES_URL
 from tests.support.faults import FaultProxy, proxied_url, target_of
 from tests.support.todo_http import TODOS, Client, error_of
 
@@ -229,13 +231,15 @@ class TestUnlimited:
 
 class TestOutage:
     async def test_a_database_away_during_the_check_answers_503_json(
-        self, limited: Settings, clock: Clock
+        self, postgres_schema: str, module_topology: Settings, clock: Clock
     ) -> None:
-        if limited.is_sqlite:
-            pytest.skip("a SQLite file cannot go away; PostgreSQL can")
-        with FaultProxy(*target_of(limited.database_url)) as proxy:
-            through = limited.model_copy(
-                update={"database_url": proxied_url(limited.database_url, proxy)}
+        with FaultProxy(*target_of(POSTGRES_URL)) as proxy:
+            through = module_topology.model_copy(
+                update={
+                    "database_url": proxied_url(POSTGRES_URL, proxy),
+                    "database_schema": postgres_schema,
+                    "auth_mode": "required",
+                }
             )
             async with app_client(through, clock) as client:
                 proxy.block()
