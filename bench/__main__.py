@@ -85,7 +85,8 @@ def _auth() -> None:
 
 def _fairness() -> None:
     print("make run, one tenant's flood beside another's jobs:", flush=True)
-    print(asyncio.run(fairness.fairness()), flush=True)
+    for clients in fairness.FLOOD_CLIENTS:
+        print(asyncio.run(fairness.fairness(clients)), flush=True)
 
 
 def _localstack() -> None:
