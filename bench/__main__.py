@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import auth, jobs, render, stacks
+from bench import auth, fairness, jobs, render, stacks
 
 # set by scripts/localstack.sh, which `make bench` runs the bench under
 LOCALSTACK_ENV = "TEST_AWS_ENDPOINT_URL"
@@ -83,6 +83,12 @@ def _auth() -> None:
         print(line, flush=True)
 
 
+def _fairness() -> None:
+    print("make run, one tenant's flood beside another's jobs:", flush=True)
+    for clients in fairness.FLOOD_CLIENTS:
+        print(asyncio.run(fairness.fairness(clients)), flush=True)
+
+
 def _localstack() -> None:
     if endpoint := os.environ.get(LOCALSTACK_ENV):
         asyncio.run(localstack(endpoint))
@@ -95,6 +101,7 @@ RUNS: dict[str, Callable[[], None]] = {
     "embedded": lambda: asyncio.run(embedded("embedded")),
     "embedded-moto": lambda: asyncio.run(embedded("aws")),
     "auth": _auth,
+    "fairness": _fairness,
     "postgres": lambda: asyncio.run(postgres()),
     "localstack": _localstack,
 }

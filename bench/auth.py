@@ -45,7 +45,8 @@ async def auth_costs() -> list[str]:
 def _settings(mode: str, issuer: LocalIssuer) -> dict[str, str]:
     if mode == "none":
         return {}
-    required = {"AUTH_MODE": "required"}
+    # what authentication costs, not what the write limit refuses: REQUESTS creates per key
+    required = {"AUTH_MODE": "required", "RATE_LIMIT_WRITES_PER_MINUTE": "0"}
     if mode == "API key":
         return required
     return required | {

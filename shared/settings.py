@@ -14,6 +14,11 @@ DEV_TASK_SECRET = "taskoverflow-dev-secret"
 DEFAULT_SERVICE_NAME = "taskoverflow"
 # how SQLite syncs a commit: NORMAL at checkpoints only, FULL at every commit
 SqliteSynchronous = Literal["NORMAL", "FULL"]
+# requests a minute per principal with AUTH_MODE=required: writes at 2 a second, far beyond a
+# person at the web page, enough for a sync script, while a runaway loop cannot flood the log;
+# calendar jobs (each renders the whole list and stores a file) at 10 a minute, where a person
+# asks for a few an hour and a subscribed calendar app reads the feed (a read, never limited)
+RATE_LIMIT_DEFAULTS = {"writes": 120, "calendars": 10}
 
 
 class SettingsError(SystemExit):
@@ -107,6 +112,15 @@ class Settings(BaseSettings):
     oidc_roles_claim: str = "roles"
     oidc_algorithms: tuple[str, ...] = ("RS256", "ES256")
     oidc_leeway_s: int = Field(default=30, ge=0, le=300)
+    # todo_api's limits per principal (tenant and subject), each a token bucket: writes (POST, PUT,
+    # DELETE of todos) and calendar jobs (POST /api/v1/todos/ical); reads are never limited.
+    # Requests a minute, 0 for no limit; unset: the RATE_LIMIT_DEFAULTS with AUTH_MODE=required,
+    # none with AUTH_MODE=none (the practical's contract). The burst is how many may come at
+    # once (unset: a minute's worth)
+    rate_limit_writes_per_minute: int | None = Field(default=None, ge=0, le=1_000_000)
+    rate_limit_writes_burst: int | None = Field(default=None, ge=1, le=1_000_000)
+    rate_limit_calendars_per_minute: int | None = Field(default=None, ge=0, le=1_000_000)
+    rate_limit_calendars_burst: int | None = Field(default=None, ge=1, le=1_000_000)
 
     def with_embedded_database(self, service: str, var_dir: Path | None = None) -> Settings:
         """These settings with the service's own SQLite file, `<VAR_DIR>/<service>.db`: the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import ClientSession, web
@@ -11,6 +12,7 @@ from services.todo_api.app_keys import (
     book_key,
     feed_secrets_key,
     key_book_key,
+    rate_buckets_key,
     settings_key,
     store_key,
     tracker_client_key,
@@ -22,15 +24,17 @@ from services.todo_api.key_book import KeyBook
 from services.todo_api.ops_views import ops_report_ctx
 from services.todo_api.page_headers import send_page_headers
 from services.todo_api.projection import seed_todo_ids
+from services.todo_api.rate_limits import Clock, documented_limits, policies, rate_limiting
 from services.todo_api.records import SqlTodoBook
 from services.todo_api.routes import ROUTES, setup_routes
-from services.todo_api.tables import SCHEMA
+from services.todo_api.tables import SCHEMA, rate_buckets
 from services.todo_api.tracker import Tracker
 from services.todo_api.tracker_proxy import HttpTracker, tracker_timeout
 from services.todo_api.upgrade import upgrade_ctx
 from shared.app.app_keys import Adapters
 from shared.app.resources import aws_ctx, database_ctx, relay_ctx, service_app
 from shared.auth.middleware import BearerVerifier
+from shared.auth.rate_buckets import RateBuckets
 from shared.auth.service_auth import service_authentication
 from shared.settings import Settings
 
@@ -41,10 +45,12 @@ def create_app(
     adapters: Adapters | None = None,
     tracker: Tracker | None = None,
     verifier: BearerVerifier | None = None,
+    clock: Clock = time.time,
 ) -> web.Application:
     """The todo API; it asks the job tracker through `tracker`, or (None) over HTTP at
     JOB_TRACKER_URL. With AUTH_MODE=required, requests need an API key or a token that
-    `verifier` accepts (None: OIDC_ISSUER's tokens when it is set, else API keys only)."""
+    `verifier` accepts (None: OIDC_ISSUER's tokens when it is set, else API keys only). The
+    rate limits' buckets refill by `clock` (seconds since the epoch)."""
     app = service_app(settings, adapters)
     app.on_response_prepare.append(send_page_headers)
     app.middlewares.append(
@@ -53,6 +59,10 @@ def create_app(
         )
     )
     app.middlewares.append(refuse_cross_site)
+    limits = policies(settings)
+    if limits:
+        # after both: a request refused for its credentials or its origin takes no token
+        app.middlewares.append(rate_limiting(limits, lambda: app[rate_buckets_key], clock))
     app.cleanup_ctx.extend(
         [
             # an older database is brought up to this code's schema before it is opened
@@ -66,7 +76,8 @@ def create_app(
     )
     app.cleanup_ctx.append(ops_report_ctx)
     required = settings.auth_mode == "required"
-    setup_routes(app, documented_routes(ROUTES) if required else ROUTES)
+    routes = documented_limits(ROUTES, limits)
+    setup_routes(app, documented_routes(routes) if required else routes)
     return app
 
 
@@ -78,6 +89,7 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
     app[book_key] = SqlTodoBook(app[store_key])
     app[key_book_key] = KeyBook(app[store_key])
     app[feed_secrets_key] = FeedSecrets(app[store_key])
+    app[rate_buckets_key] = RateBuckets(app[store_key], rate_buckets)
     yield
 
 

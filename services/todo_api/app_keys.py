@@ -14,6 +14,7 @@ from shared.app.app_keys import (
     settings_key,
     store_key,
 )
+from shared.auth.rate_buckets import RateBuckets
 
 __all__ = [
     "aws_key",
@@ -22,6 +23,7 @@ __all__ = [
     "feed_secrets_key",
     "key_book_key",
     "metrics_url_key",
+    "rate_buckets_key",
     "relay_key",
     "settings_key",
     "store_key",
@@ -39,3 +41,5 @@ tracker_key: web.AppKey[Tracker] = web.AppKey("tracker")
 key_book_key = web.AppKey("key_book", KeyBook)
 # the tenants' calendar feed secrets, which the feed URL routes issue, revoke and look up
 feed_secrets_key = web.AppKey("feed_secrets", FeedSecrets)
+# the rate limits' buckets, which their middleware takes a token from per limited request
+rate_buckets_key = web.AppKey("rate_buckets", RateBuckets)

@@ -1,5 +1,5 @@
-"""todo_api's tables: its event store, the todo list projection, the API keys projection and
-the calendar feed URLs' projection."""
+"""todo_api's tables: its event store, the todo list projection, the API keys projection,
+the calendar feed URLs' projection and the rate limits' buckets."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, MetaData, S
 
 from shared.app.resources import ServiceSchema
 from shared.auth.key_table import api_key_table
+from shared.auth.rate_buckets import rate_bucket_table
 from shared.eventstore.store import store_tables
 
 OWNER = "todo_api"
 # bump on any change to these tables; ensure_schema refuses a database of another version, and
 # upgrade.py brings an older one up to this one
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 metadata = MetaData()
 store = store_tables(metadata, OWNER)
@@ -69,5 +70,8 @@ feed_secrets = Table(
     Column("secret_sha256", String(64), nullable=False, unique=True),
     Column("issued_at", DateTime, nullable=False),
 )
+
+# each principal's token buckets (rate_limits.py): state, in no event, and no projection of any
+rate_buckets = rate_bucket_table(metadata, OWNER)
 
 SCHEMA = ServiceSchema(owner=OWNER, version=SCHEMA_VERSION, metadata=metadata, store=store)

@@ -1,8 +1,9 @@
-"""Bring todo_api tables of schema version 1, 2, 3 or 4 up to this code's version before they
-are opened.
+"""Bring todo_api tables of schema version 1 to 5 up to this code's version before they are
+opened.
 
-Version 5 adds the calendar feed URLs' projection (`todo_api_feed_secrets`, empty: no older code
-issued feed URLs).
+Version 6 adds the rate limits' buckets (`todo_api_rate_buckets`, empty: every principal starts
+with a full bucket). Version 5 adds the calendar feed URLs' projection (`todo_api_feed_secrets`,
+empty: no older code issued feed URLs).
 Version 4 keeps every todo per tenant: the list gets its `tenant` column and the (tenant, id)
 index, and each tenant's list its own version (`todo_api_list_versions`). Everything stored
 before belongs to the anonymous tenant: its rows are marked so, and the one list version moves
@@ -45,6 +46,7 @@ from services.todo_api.tables import (
     api_keys,
     feed_secrets,
     list_versions,
+    rate_buckets,
     store,
     todos,
 )
@@ -54,7 +56,7 @@ from shared.contracts.tenancy import ANONYMOUS_TENANT
 from shared.eventstore.schema_upgrade import lock_schema, run_upgrade, set_version, stored_version
 
 logger = logging.getLogger(__name__)
-UPGRADES_FROM = (1, 2, 3, 4)
+UPGRADES_FROM = (1, 2, 3, 4, 5)
 TODO_EVENT_TYPES = ("TodoCreated", "TodoUpdated", "TodoDeleted")
 
 # versions 2 and 3: the one list's version, which held every todo (the anonymous tenant's)
@@ -77,8 +79,8 @@ async def upgrade_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def upgrade(engine: AsyncEngine) -> bool:
-    """Upgrade version 1, 2, 3 or 4 tables in one transaction, each version's step in turn;
-    False when there was nothing to do."""
+    """Upgrade version 1 to 5 tables in one transaction, each version's step in turn; False
+    when there was nothing to do."""
     async with engine.begin() as conn:
         await lock_schema(conn)
         found = await stored_version(conn, OWNER)
@@ -86,10 +88,16 @@ async def upgrade(engine: AsyncEngine) -> bool:
             return False
         if found < 4:
             await _to_tenants(conn, found)
-        await conn.run_sync(lambda sync: feed_secrets.create(sync, checkfirst=True))
+        await conn.run_sync(_create_new_tables)
         await set_version(conn, OWNER, SCHEMA_VERSION)
     logger.info("%s tables upgraded from version %s to %d", OWNER, found, SCHEMA_VERSION)
     return True
+
+
+def _create_new_tables(sync: Connection) -> None:
+    """Versions 5 and 6: tables that start empty."""
+    for table in (feed_secrets, rate_buckets):
+        table.create(sync, checkfirst=True)
 
 
 async def _to_tenants(conn: AsyncConnection, found: int) -> None:

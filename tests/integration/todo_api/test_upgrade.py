@@ -1,7 +1,8 @@
 """A todo_api database of an older schema version is upgraded when the API starts (SQLite,
 PostgreSQL): from version 1, the calendar feed's list version is made, dated by the last todo
 event of the log; from version 3, what it holds becomes the anonymous tenant's, its feed's tag and
-its idempotency keys unchanged; from version 4, the calendar feed URLs' table is made."""
+its idempotency keys unchanged; from version 4, the calendar feed URLs' table is made; from
+version 5, the rate limits' buckets."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from services.todo_api.tables import (
     api_keys,
     feed_secrets,
     list_versions,
+    rate_buckets,
     todo_ids,
     todos,
 )
@@ -47,6 +49,7 @@ from shared.eventstore.database import create_engine, ensure_schema
 from shared.eventstore.schema_upgrade import stored_version
 from shared.eventstore.store import EventStore, store_tables
 from shared.settings import Settings
+from tests.support.auth import bearer, issue_key, requiring_credentials
 from tests.support.factories import todo_snapshot
 from tests.support.stores import service_store
 from tests.support.todo_http import FEED, TODOS, summaries
@@ -181,10 +184,11 @@ async def test_a_version_three_database_becomes_the_anonymous_tenant_s_with_its_
 
 
 async def make_version_four(settings: Settings) -> None:
-    """A version 4 database: today's tables but the calendar feed URLs', holding one todo."""
+    """A version 4 database: today's tables but the calendar feed URLs' and the rate limits'
+    buckets, holding one todo."""
     metadata = MetaData()
     for table in SCHEMA.metadata.sorted_tables:
-        if table is not feed_secrets:
+        if table not in (feed_secrets, rate_buckets):
             table.to_metadata(metadata)
     engine = create_engine(settings)
     try:
@@ -216,14 +220,28 @@ async def test_a_version_four_database_gets_the_feed_urls_table_and_serves_a_fee
         by_url = await client.get(URL(issued["feed_url"]).path)
         body = await by_url.read()
 
-    # the upgrade alone leaves a whole version 5 database, before the service opens it
+    # the upgrade alone leaves a whole database of this version, before the service opens it
     assert (upgraded, version, made) == (True, SCHEMA_VERSION, True)
-    assert SCHEMA_VERSION == 5
     assert by_url.status == 200
     assert summaries(body) == [TITLE]
     async with service_store(service_settings, SCHEMA) as store, store.engine.connect() as conn:
         rows = (await conn.execute(select(feed_secrets.c.tenant))).scalars().all()
     assert rows == [ANONYMOUS_TENANT]
+
+
+async def test_an_upgraded_database_gains_the_rate_limits_buckets(
+    service_settings: Settings,
+) -> None:
+    await make_version_four(service_settings)
+    one_write = requiring_credentials(service_settings).model_copy(
+        update={"rate_limit_writes_per_minute": 1, "rate_limit_writes_burst": 1}
+    )
+
+    async with TestClient(TestServer(create_app(one_write))) as client:
+        key = bearer(await issue_key(one_write))
+        answers = [await client.post(TODOS, json={"title": TITLE}, headers=key) for _ in "ab"]
+
+    assert [answer.status for answer in answers] == [201, 429]
 
 
 async def test_an_upgraded_or_empty_database_is_left_alone(database: Settings) -> None:

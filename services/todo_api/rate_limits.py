@@ -1,0 +1,121 @@
+"""Fair limits per principal: writes of todos and calendar jobs, each a token bucket per tenant
+and subject, kept in the service's database so that they hold across every API process
+(shared/auth/rate_buckets.py). Reads are never limited.
+
+A request over its limit answers 429 JSON before its view runs, so it records nothing (no todo,
+no job, no use of its Idempotency-Key), with `Retry-After` and the RateLimit headers; a request
+within it carries the RateLimit headers too. The headers follow
+draft-ietf-httpapi-ratelimit-headers-10 (structured fields: `RateLimit-Policy: "writes";q=..;w=..`
+and `RateLimit: "writes";r=..;t=..`). A database that cannot be asked answers 503 as every
+outage does (shared/web/http.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from services.todo_api.routes import TODO_PATH
+from shared.auth.middleware import principal_key
+from shared.auth.rate_buckets import BucketKey, RateBuckets
+from shared.auth.token_bucket import (
+    BucketPolicy,
+    Outcome,
+    full_after_s,
+    remaining,
+    retry_after_s,
+)
+from shared.contracts.responses import Error
+from shared.settings import RATE_LIMIT_DEFAULTS, Settings
+from shared.web.http import Handler, json_error
+from shared.web.openapi import Route
+
+# which limit each limited route counts against, by method and canonical path
+LIMITED_ROUTES: Mapping[tuple[str, str], str] = {
+    ("POST", "/api/v1/todos"): "writes",
+    ("PUT", TODO_PATH): "writes",
+    ("DELETE", TODO_PATH): "writes",
+    ("POST", "/api/v1/todos/ical"): "calendars",
+}
+Clock = Callable[[], float]
+
+
+def policies(settings: Settings) -> dict[str, BucketPolicy]:
+    """The limits in force, by name: those whose rate is not 0."""
+    rates = {
+        "writes": (settings.rate_limit_writes_per_minute, settings.rate_limit_writes_burst),
+        "calendars": (
+            settings.rate_limit_calendars_per_minute,
+            settings.rate_limit_calendars_burst,
+        ),
+    }
+    in_force = {}
+    for name, (per_minute, burst) in rates.items():
+        if per_minute is None:
+            per_minute = RATE_LIMIT_DEFAULTS[name] if settings.auth_mode == "required" else 0
+        if per_minute:
+            in_force[name] = BucketPolicy(name, per_minute, burst or per_minute)
+    return in_force
+
+
+def rate_limiting(
+    limits: Mapping[str, BucketPolicy], buckets: Callable[[], RateBuckets], clock: Clock
+) -> Middleware:
+    """The middleware, after authentication: `buckets()` is looked up per request (opened after
+    the app starts); `clock` gives seconds since the epoch."""
+
+    @web.middleware
+    async def limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+        policy = _policy_of(request, limits)
+        if policy is None:
+            return await handler(request)
+        principal = request[principal_key]
+        key = BucketKey(principal.tenant, principal.subject, policy.name)
+        outcome = await buckets().take(key, policy, round(clock() * 1000))
+        if not outcome.granted:
+            return too_many(policy, outcome)
+        response = await handler(request)
+        if not response.prepared:
+            response.headers.update(limit_headers(policy, outcome))
+        return response
+
+    return limit
+
+
+def too_many(policy: BucketPolicy, outcome: Outcome) -> web.Response:
+    wait_s = retry_after_s(outcome, policy)
+    response = json_error(f"Too many {policy.name}; try again in {wait_s} s", 429)
+    response.headers.update(limit_headers(policy, outcome))
+    response.headers["Retry-After"] = str(wait_s)
+    return response
+
+
+def limit_headers(policy: BucketPolicy, outcome: Outcome) -> dict[str, str]:
+    """The quota (the burst, refilled over `window_s`) and what is left of it: the remaining
+    requests and the seconds until the bucket is full again."""
+    name = f'"{policy.name}"'
+    return {
+        "RateLimit-Policy": f"{name};q={policy.burst};w={policy.window_s}",
+        "RateLimit": f"{name};r={remaining(outcome)};t={full_after_s(outcome, policy)}",
+    }
+
+
+def documented_limits(routes: Sequence[Route], limits: Mapping[str, BucketPolicy]) -> list[Route]:
+    """The routes with 429 on those a limit in force counts."""
+    return [
+        dataclasses.replace(route, responses={**route.responses, 429: Error})
+        if LIMITED_ROUTES.get((route.method, route.path)) in limits
+        else route
+        for route in routes
+    ]
+
+
+def _policy_of(request: web.Request, limits: Mapping[str, BucketPolicy]) -> BucketPolicy | None:
+    resource = request.match_info.route.resource
+    if resource is None:
+        return None
+    name = LIMITED_ROUTES.get((request.method, resource.canonical))
+    return None if name is None else limits.get(name)
