@@ -107,7 +107,7 @@ resource "aws_ecs_task_definition" "service" {
       { name = "DATABASE_SCHEMA", value = each.key },
       { name = "HTTP_HOST", value = "0.0.0.0" },
       # AUTH_MODE=none beyond loopback is refused at start unless this says it is meant: it holds
-      # until the todos and jobs are kept per tenant, when the tasks move to AUTH_MODE=required
+      # until the web page can sign in, when the tasks move to AUTH_MODE=required
       { name = "ALLOW_ANONYMOUS_ACCESS", value = "true" },
       { name = "HTTP_PORT", value = tostring(local.container_port) },
       { name = "METRICS_PORT", value = tostring(local.metrics_port) },
