@@ -32,24 +32,11 @@ from tests.support.browser import browser_page
 from tests.support.chromium import chromium
 from tests.support.cluster import Cluster
 from tests.support.environment import POSTGRES_URL, require_postgres
-from tests.support.processes import EmbeddedStack, Service, Stack
+from tests.support.processes import EmbeddedStack, Service, Stack, service_env
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-# what a service process is told of the stack's settings (the rest are its defaults)
-SERVICE_FIELDS = {
-    "transport",
-    "var_dir",
-    "aws_endpoint_url",
-    "resource_prefix",
-    "database_url",
-    "database_schema",
-    "sqs_wait_time_s",
-    "sqs_visibility_timeout_s",
-    "sqs_max_receive_count",
-    "log_level",
-}
 # the LocalStack run (make test-localstack) is for the AWS endpoint only
 BROKERS = ["aws"] if os.environ.get("TEST_AWS_ENDPOINT_URL") else ["aws", "embedded"]
 
@@ -103,8 +90,7 @@ async def stack_settings(
 @pytest.fixture
 def stack_env(stack_settings: Settings) -> dict[str, str]:
     """The environment of a service process: the stack's settings, as Settings reads them."""
-    values = stack_settings.model_dump(include=SERVICE_FIELDS, exclude_none=True)
-    return {name.upper(): str(value) for name, value in values.items()}
+    return service_env(stack_settings)
 
 
 @pytest.fixture

@@ -16,7 +16,29 @@ from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60.0
+# what a service process is told of a stack's settings (the rest are its defaults)
+SERVICE_FIELDS = frozenset(
+    {
+        "transport",
+        "var_dir",
+        "aws_endpoint_url",
+        "resource_prefix",
+        "database_url",
+        "database_schema",
+        "sqs_wait_time_s",
+        "sqs_visibility_timeout_s",
+        "sqs_max_receive_count",
+        "auth_mode",
+        "log_level",
+    }
+)
 STOP_TIMEOUT_S = 20.0
+
+
+def service_env(settings: Settings) -> dict[str, str]:
+    """The environment of a service process: the stack's settings, as Settings reads them."""
+    values = settings.model_dump(include=set(SERVICE_FIELDS), exclude_none=True)
+    return {name.upper(): str(value) for name, value in values.items()}
 
 
 def free_port() -> int:

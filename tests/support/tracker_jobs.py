@@ -5,7 +5,7 @@ events bring them."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -15,8 +15,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.job_tracker.app import create_app
+from services.job_tracker.jobs import Job
 from services.job_tracker.projection import record_job_event, record_key_event
-from services.job_tracker.records import SqlJobBook
+from services.job_tracker.records import JobRecords, SqlJobBook
 from services.job_tracker.tables import SCHEMA
 from shared.app.app_keys import Adapters, blobs_key
 from shared.app.resources import open_store
@@ -160,3 +161,53 @@ async def running_tracker(
             yield Tracker(client, store, settings)
     finally:
         await store.engine.dispose()
+
+
+# the step of a job event's or a key event's transaction after which a ParkedBook waits
+ParkedAfter = Literal["append_to_log", "record_key"]
+
+
+class ParkedBook:
+    """The tracker's records, parked after `after` in each transaction, before its commit, until
+    `meanwhile` is done: another transaction's moment, made to fall exactly there."""
+
+    def __init__(
+        self, book: SqlJobBook, meanwhile: Callable[[], Awaitable[None]], after: ParkedAfter
+    ) -> None:
+        self._book, self._meanwhile, self._after = book, meanwhile, after
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[JobRecords]:
+        async with self._book.transaction() as records:
+            yield ParkedRecords(records, self._meanwhile, self._after)
+
+
+@dataclass
+class ParkedRecords:
+    records: JobRecords
+    meanwhile: Callable[[], Awaitable[None]]
+    after: ParkedAfter
+
+    async def mark_handled_if_new(self, event_id: UUID) -> bool:
+        return await self.records.mark_handled_if_new(event_id)
+
+    async def append_to_log(self, envelope: Envelope) -> None:
+        await self.records.append_to_log(envelope)
+        await self._parked("append_to_log")
+
+    async def locked_job(self, task_id: UUID) -> Job | None:
+        return await self.records.locked_job(task_id)
+
+    async def add(self, job: Job) -> bool:
+        return await self.records.add(job)
+
+    async def replace(self, job: Job) -> None:
+        await self.records.replace(job)
+
+    async def record_key(self, envelope: Envelope) -> None:
+        await self.records.record_key(envelope)
+        await self._parked("record_key")
+
+    async def _parked(self, step: ParkedAfter) -> None:
+        if step == self.after:
+            await self.meanwhile()

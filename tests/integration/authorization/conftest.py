@@ -14,22 +14,9 @@ from shared.messaging.provisioning import bootstrap
 from shared.settings import Settings
 from tests.support.access_table.filling import World
 from tests.support.environment import POSTGRES_URL, fresh_schema
-from tests.support.processes import Service, Stack
+from tests.support.processes import Service, Stack, service_env
 from tests.support.tenant_stack import keys_taken, tenants_on
 
-# what a service process is told of the stack's settings (the rest are its defaults)
-SERVICE_FIELDS = {
-    "transport",
-    "var_dir",
-    "aws_endpoint_url",
-    "resource_prefix",
-    "database_url",
-    "database_schema",
-    "sqs_wait_time_s",
-    "sqs_visibility_timeout_s",
-    "auth_mode",
-    "log_level",
-}
 TRACKER_KEYS_TIMEOUT_S = 30.0
 
 
@@ -56,8 +43,7 @@ async def stack_settings(
 
 @pytest.fixture(scope="module")
 def stack(stack_settings: Settings) -> Iterator[Stack]:
-    values = stack_settings.model_dump(include=SERVICE_FIELDS, exclude_none=True)
-    env = {name.upper(): str(value) for name, value in values.items()}
+    env = service_env(stack_settings)
     logs = Path(stack_settings.var_dir)
     tracker = Service("services.job_tracker", env, logs / "job_tracker.log")
     worker = Service("services.calendar_worker", env, logs / "calendar_worker.log")

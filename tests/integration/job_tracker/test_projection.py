@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
-from uuid import UUID, uuid4
+from collections.abc import AsyncIterator
+from uuid import uuid4
 
 import pytest
 from sqlalchemy import func, select
 
-from services.job_tracker.jobs import Job, Status
+from services.job_tracker.jobs import Status
 from services.job_tracker.projection import JobFold, find_job, record_job_event
-from services.job_tracker.records import JobRecords, SqlJobBook
+from services.job_tracker.records import SqlJobBook
 from services.job_tracker.tables import SCHEMA
 from shared.app.resources import open_store
 from shared.contracts.envelope import Envelope, wrap
@@ -30,6 +28,7 @@ from shared.eventstore.store import EventStore
 from shared.settings import Settings
 from tests.support.environment import POSTGRES_URL
 from tests.support.factories import NOW, cancel_envelope, task_of
+from tests.support.tracker_jobs import ParkedBook
 
 
 @pytest.fixture
@@ -127,7 +126,7 @@ async def test_two_folds_that_commit_out_of_log_order_leave_the_row_a_rebuild_ma
     async def fold_the_outcome_meanwhile() -> None:
         assert await record_job_event(ready, book)
 
-    parked = ParkedAfterKeep(book, fold_the_outcome_meanwhile)
+    parked = ParkedBook(book, fold_the_outcome_meanwhile, after="append_to_log")
     assert await record_job_event(cancelled, parked)
 
     log = [envelope for _, envelope in await EventQueries(postgres_store).read_all()]
@@ -144,41 +143,3 @@ async def test_two_folds_that_commit_out_of_log_order_leave_the_row_a_rebuild_ma
     assert live is not None
     assert live == rebuilt.jobs[task_id]
     assert live.status is Status.SUCCESS
-
-
-class ParkedAfterKeep:
-    """The tracker's records, parked after the event is stored (its log position drawn) and
-    before its job row is locked, until `meanwhile` is done."""
-
-    def __init__(self, book: SqlJobBook, meanwhile: Callable[[], Awaitable[None]]) -> None:
-        self._book, self._meanwhile = book, meanwhile
-
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[JobRecords]:
-        async with self._book.transaction() as records:
-            yield ParkedRecords(records, self._meanwhile)
-
-
-@dataclasses.dataclass
-class ParkedRecords:
-    records: JobRecords
-    meanwhile: Callable[[], Awaitable[None]]
-
-    async def mark_handled_if_new(self, event_id: UUID) -> bool:
-        return await self.records.mark_handled_if_new(event_id)
-
-    async def append_to_log(self, envelope: Envelope) -> None:
-        await self.records.append_to_log(envelope)
-        await self.meanwhile()
-
-    async def locked_job(self, task_id: UUID) -> Job | None:
-        return await self.records.locked_job(task_id)
-
-    async def add(self, job: Job) -> bool:
-        return await self.records.add(job)
-
-    async def replace(self, job: Job) -> None:
-        await self.records.replace(job)
-
-    async def record_key(self, envelope: Envelope) -> None:
-        await self.records.record_key(envelope)
