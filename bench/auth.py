@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -24,20 +25,33 @@ MODES = ("none", "API key", "OIDC token")
 Credential = Callable[[Path], Awaitable[str | None]]
 
 
+@dataclass(frozen=True)
+class Rates:
+    gets_per_s: float
+    creates_per_s: float
+    # the service process's CPU per get: unlike a rate, what other load on the host leaves alone
+    cpu_ms_per_get: float
+
+
 async def auth_costs() -> list[str]:
-    """One line per mode: median gets/s and creates/s over ROUNDS, and their ratio to none."""
-    rates: dict[str, list[tuple[float, float]]] = {mode: [] for mode in MODES}
+    """One line per mode: median gets/s, creates/s and CPU per get over ROUNDS, each beside
+    AUTH_MODE=none's."""
+    rates: dict[str, list[Rates]] = {mode: [] for mode in MODES}
     async with running_issuer() as issuer:
         for _ in range(ROUNDS):
             for mode in MODES:
                 rates[mode].append(await _rates(_settings(mode, issuer), _credential(mode, issuer)))
-    base_get, base_create = _medians(rates["none"])
+    base = _medians(rates["none"])
     lines = []
     for mode in MODES:
-        get, create = _medians(rates[mode])
+        found = _medians(rates[mode])
+        added_ms = found.cpu_ms_per_get - base.cpu_ms_per_get
         lines.append(
-            f"  {mode:<10} get todo {get:5.0f} req/s ({get / base_get:.2f} of none), "
-            f"create todo {create:4.0f} req/s ({create / base_create:.2f} of none)"
+            f"  {mode:<10} get todo {found.gets_per_s:5.0f} req/s "
+            f"({found.gets_per_s / base.gets_per_s:.2f} of none), "
+            f"{found.cpu_ms_per_get:.2f} ms CPU per get ({added_ms:+.2f}), "
+            f"create todo {found.creates_per_s:4.0f} req/s "
+            f"({found.creates_per_s / base.creates_per_s:.2f} of none)"
         )
     return lines
 
@@ -68,7 +82,7 @@ def _credential(mode: str, issuer: LocalIssuer) -> Credential:
     return credential
 
 
-async def _rates(settings: dict[str, str], credential: Credential) -> tuple[float, float]:
+async def _rates(settings: dict[str, str], credential: Credential) -> Rates:
     """Gets of one todo and creates, REQUESTS each, CONCURRENCY at a time: requests/s."""
     async with embedded_stack(settings=settings) as stack:
         assert stack.var_dir is not None
@@ -88,9 +102,15 @@ async def _rates(settings: dict[str, str], credential: Credential) -> tuple[floa
                     await response.read()
 
             create_s = await timed(CONCURRENCY, [create(n) for n in range(REQUESTS)])
+            cpu_before = sum(stack.cpu_seconds().values())
             get_s = await timed(CONCURRENCY, [get() for _ in range(REQUESTS)])
-    return REQUESTS / get_s, REQUESTS / create_s
+            cpu_s = sum(stack.cpu_seconds().values()) - cpu_before
+    return Rates(REQUESTS / get_s, REQUESTS / create_s, cpu_s / REQUESTS * 1000)
 
 
-def _medians(rates: list[tuple[float, float]]) -> tuple[float, float]:
-    return statistics.median(r[0] for r in rates), statistics.median(r[1] for r in rates)
+def _medians(rates: list[Rates]) -> Rates:
+    return Rates(
+        statistics.median(r.gets_per_s for r in rates),
+        statistics.median(r.creates_per_s for r in rates),
+        statistics.median(r.cpu_ms_per_get for r in rates),
+    )
