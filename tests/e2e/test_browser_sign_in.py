@@ -9,7 +9,7 @@ import contextlib
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
@@ -24,7 +24,7 @@ from tests.support.processes import EmbeddedStack
 
 # without Playwright, chromium() reports it: a failure in CI, a skip elsewhere
 with contextlib.suppress(ImportError):
-    from playwright.sync_api import Browser, Page, Request, expect
+    from playwright.sync_api import Browser, Page, Request, Route, expect
 
 REFUSED = "Your sign-in was refused or has expired. Sign in again."
 CREDENTIAL = "taskoverflow.credential"
@@ -108,6 +108,13 @@ def authorizations(page: Page) -> list[str | None]:
     return seen
 
 
+def forge_state(route: Route) -> None:
+    back = urlsplit(route.fetch(max_redirects=0).headers["location"])
+    query = parse_qs(back.query) | {"state": ["forged"]}
+    forged = back._replace(query=urlencode(query, doseq=True)).geturl()
+    route.fulfill(status=302, headers={"Location": forged})
+
+
 class TestOidc:
     def test_signs_in_at_the_issuer_sees_the_users_todos_and_signs_out(
         self, signed_out_page: Page, issuer: LocalIssuer
@@ -141,13 +148,8 @@ class TestOidc:
         page = signed_out_page
         page.goto("/")
         expect_sign_in_panel(page)
-        # the issuer sends the browser back with a state this tab never made
-        page.route(
-            f"{issuer.url}/authorize?**",
-            lambda route: route.fulfill(
-                status=302, headers={"Location": f"{page.url}?code=stolen&state=forged"}
-            ),
-        )
+        # a good code, sent back with a state this tab never made (a forged redirect)
+        page.route(f"{issuer.url}/authorize?**", forge_state)
 
         page.get_by_role("button", name="Sign in", exact=True).click()
 
