@@ -15,7 +15,6 @@ from services.todo_api.calendar_views import (
     request_calendar_view,
 )
 from services.todo_api.feed_url_views import FEED_URL_PATH, SECRET_FEED_PATH
-from services.todo_api.sign_in import AUTH_CONFIG_PATH, auth_config_view, page_response
 from services.todo_api.idempotency import HEADER, MAX_KEY_CHARS
 from services.todo_api.schemas import (
     AuthConfig,
@@ -27,6 +26,7 @@ from services.todo_api.schemas import (
     TodoList,
     TodoPatch,
 )
+from services.todo_api.sign_in import AUTH_CONFIG_PATH, auth_config_view, page_response
 from shared.app.readiness import NotReady, Readiness, readiness, topic_found
 from shared.contracts.ops_report import OpsReport
 from shared.contracts.responses import (

@@ -86,10 +86,16 @@ def _endpoints(document: Any, issuer: str) -> IssuerEndpoints:
     """The endpoints a discovery document names, if it is this issuer's (OIDC Discovery 4.3)."""
     if not isinstance(document, dict) or document.get("issuer") != issuer:
         raise ValueError("the discovery document names another issuer")
-    urls = [document.get(name) for name in ("authorization_endpoint", "token_endpoint")]
-    if not all(isinstance(url, str) and url.startswith(("https://", "http://")) for url in urls):
-        raise ValueError("the discovery document lacks an authorization or token endpoint")
-    return IssuerEndpoints(*urls)
+    return IssuerEndpoints(
+        _endpoint(document, "authorization_endpoint"), _endpoint(document, "token_endpoint")
+    )
+
+
+def _endpoint(document: dict[str, Any], name: str) -> str:
+    url = document.get(name)
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise ValueError(f"the discovery document has no {name}")
+    return url
 
 
 async def auth_config_view(request: web.Request) -> web.Response:

@@ -10,10 +10,10 @@ verifier whose S256 challenge came with it, for an ID token (aud: the client) an
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
-import asyncio
 import itertools
 import json
 import secrets
