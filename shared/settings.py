@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     oidc_roles_claim: str = "roles"
     oidc_algorithms: tuple[str, ...] = ("RS256", "ES256")
     oidc_leeway_s: int = Field(default=30, ge=0, le=300)
+    # the web pages' sign-in with OIDC_ISSUER (authorization code with PKCE; unset: API keys
+    # only): the public client the issuer knows the pages as, and the scope they ask for. The
+    # pages send the ID token, whose aud is this client id, so it must equal OIDC_AUDIENCE
+    oidc_client_id: str | None = None
+    oidc_scope: str = "openid"
     # todo_api's limits per principal (tenant and subject), each a token bucket: writes (POST, PUT,
     # DELETE of todos) and calendar jobs (POST /api/v1/todos/ical); reads are never limited.
     # Requests a minute, 0 for no limit; unset: the RATE_LIMIT_DEFAULTS with AUTH_MODE=required,

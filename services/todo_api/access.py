@@ -1,11 +1,13 @@
 """Who may reach which of todo_api's routes when AUTH_MODE=required, and how the OpenAPI
 document says so.
 
-The health and readiness probes, the web page with its static files, and the OpenAPI document
-need no credentials (load balancers and browsers ask for them before anyone signs in), nor does
+The health and readiness probes, the web pages (the operations page too) with their static
+files, how they sign in, and the OpenAPI document need no credentials (load balancers and
+browsers ask for them before anyone signs in; a page holds no data, it signs in and then asks
+the API with the credentials it got), nor does
 a tenant's secret calendar feed URL, whose secret stands for them (calendar apps cannot send
-any; feed_url_views.py); the operations page and its JSON need the operator role; every other
-route a member's credentials.
+any; feed_url_views.py); the operations page's JSON needs the operator role; every other route
+a member's credentials.
 """
 
 from __future__ import annotations
@@ -14,15 +16,25 @@ import dataclasses
 from collections.abc import Sequence
 
 from services.todo_api.feed_url_views import SECRET_FEED_PATH
+from services.todo_api.sign_in import AUTH_CONFIG_PATH
 from shared.auth.middleware import AccessRules
 from shared.auth.principal import Role
 from shared.contracts.responses import Error
 from shared.web.openapi import Route
 
 PUBLIC_ROUTES = frozenset(
-    {"/api/v1/health", "/api/v1/ready", "/", "/static", "/api/v1/openapi.json", SECRET_FEED_PATH}
+    {
+        "/api/v1/health",
+        "/api/v1/ready",
+        "/",
+        "/ops",
+        "/static",
+        "/api/v1/openapi.json",
+        AUTH_CONFIG_PATH,
+        SECRET_FEED_PATH,
+    }
 )
-OPERATOR_ROUTES: dict[str, Role] = {"/ops": "operator", "/api/v1/ops": "operator"}
+OPERATOR_ROUTES: dict[str, Role] = {"/api/v1/ops": "operator"}
 
 
 def access_rules() -> AccessRules:

@@ -27,6 +27,7 @@ from services.todo_api.projection import seed_todo_ids
 from services.todo_api.rate_limits import Clock, documented_limits, policies, rate_limiting
 from services.todo_api.records import SqlTodoBook
 from services.todo_api.routes import ROUTES, setup_routes
+from services.todo_api.sign_in import SignIn, sign_in_key
 from services.todo_api.tables import SCHEMA, rate_buckets
 from services.todo_api.tracker import Tracker
 from services.todo_api.tracker_proxy import HttpTracker, tracker_timeout
@@ -52,6 +53,7 @@ def create_app(
     `verifier` accepts (None: OIDC_ISSUER's tokens when it is set, else API keys only). The
     rate limits' buckets refill by `clock` (seconds since the epoch)."""
     app = service_app(settings, adapters)
+    app[sign_in_key] = SignIn(settings)
     app.on_response_prepare.append(send_page_headers)
     app.middlewares.append(
         service_authentication(

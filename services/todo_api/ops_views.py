@@ -21,6 +21,7 @@ from services.todo_api.app_keys import (
 )
 from services.todo_api.ops_probes import probe_service, queue_depths
 from services.todo_api.shared_result import SharedResult
+from services.todo_api.sign_in import page_response
 from services.todo_api.tracker import JobsUnavailableError
 from shared.clock import utcnow
 from shared.contracts.ops_report import JobsOverview, OpsReport
@@ -34,8 +35,8 @@ REPORT_FRESH_S = 2.0
 ops_report_key = web.AppKey("ops_report", SharedResult[OpsReport])
 
 
-async def ops_page(_request: web.Request) -> web.FileResponse:
-    return web.FileResponse(OPS_PAGE)
+async def ops_page(request: web.Request) -> web.FileResponse:
+    return await page_response(request, OPS_PAGE)
 
 
 async def ops_report_view(request: web.Request) -> web.Response:

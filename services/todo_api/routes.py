@@ -17,6 +17,7 @@ from services.todo_api.calendar_views import (
 from services.todo_api.feed_url_views import FEED_URL_PATH, SECRET_FEED_PATH
 from services.todo_api.idempotency import HEADER, MAX_KEY_CHARS
 from services.todo_api.schemas import (
+    AuthConfig,
     Deleted,
     FeedUrlIssued,
     FeedUrlState,
@@ -25,6 +26,7 @@ from services.todo_api.schemas import (
     TodoList,
     TodoPatch,
 )
+from services.todo_api.sign_in import AUTH_CONFIG_PATH, auth_config_view, page_response
 from shared.app.readiness import NotReady, Readiness, readiness, topic_found
 from shared.contracts.ops_report import OpsReport
 from shared.contracts.responses import (
@@ -76,6 +78,13 @@ ROUTES: list[Route] = [
         readiness(topic_found),
         "Can this instance serve: do its database and broker answer",
         responses={200: Readiness, 503: NotReady},
+    ),
+    Route(
+        "GET",
+        AUTH_CONFIG_PATH,
+        auth_config_view,
+        "Whether credentials are needed, and how the web page signs in",
+        responses={200: AuthConfig},
     ),
     Route(
         "GET",
@@ -207,8 +216,8 @@ ROUTES: list[Route] = [
 ]
 
 
-async def index(_request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC_DIR / "index.html")
+async def index(request: web.Request) -> web.FileResponse:
+    return await page_response(request, STATIC_DIR / "index.html")
 
 
 def setup_routes(app: web.Application, routes: list[Route]) -> None:

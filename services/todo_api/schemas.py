@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, RootModel
 
@@ -99,3 +99,21 @@ class FeedUrlState(BaseModel):
 
     issued: bool
     issued_at: datetime | None
+
+
+class OidcSignIn(BaseModel):
+    """Where a web page sends the user to sign in: authorization code with PKCE (S256)."""
+
+    issuer: str
+    client_id: str
+    authorization_endpoint: str
+    token_endpoint: str
+    scope: str
+
+
+class AuthConfig(BaseModel):
+    """Whether the API needs credentials, and how a web page gets them: an API key pasted in
+    always, OIDC when the issuer and client are configured (null otherwise)."""
+
+    mode: Literal["none", "required"]
+    oidc: OidcSignIn | None

@@ -57,15 +57,18 @@ def screenshot(page: Page, name: str) -> None:
 
 
 @contextlib.contextmanager
-def watched_page(context: BrowserContext, base_url: str) -> Iterator[Page]:
-    """A page of `context` that may call no host but its own, may raise no script error and may
-    meet no refusal of its Content-Security-Policy, checked once the block ends (the context is
-    closed first)."""
+def watched_page(
+    context: BrowserContext, base_url: str, *, also: tuple[str, ...] = ()
+) -> Iterator[Page]:
+    """A page of `context` that may call no host but its own (and the origins `also` names), may
+    raise no script error and may meet no refusal of its Content-Security-Policy, checked once
+    the block ends (the context is closed first)."""
     opened = context.new_page()
     outside: list[str] = []
     script_errors: list[str] = []
     refused: list[str] = []
-    opened.on("request", lambda request: _note_outside(request.url, base_url, outside))
+    allowed = (base_url, *also)
+    opened.on("request", lambda request: _note_outside(request.url, allowed, outside))
     opened.on("pageerror", lambda error: script_errors.append(str(error)))
     opened.on("console", lambda message: _note_refused(message.text, refused))
     try:
@@ -77,8 +80,8 @@ def watched_page(context: BrowserContext, base_url: str) -> Iterator[Page]:
     assert refused == [], "the page needs what its Content-Security-Policy refuses"
 
 
-def _note_outside(url: str, base_url: str, outside: list[str]) -> None:
-    if not url.startswith((base_url, "data:", "blob:")):
+def _note_outside(url: str, allowed: tuple[str, ...], outside: list[str]) -> None:
+    if not url.startswith((*allowed, "data:", "blob:")):
         outside.append(url)
 
 

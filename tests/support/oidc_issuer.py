@@ -1,19 +1,29 @@
 """A local OIDC issuer for tests: an aiohttp server on 127.0.0.1 serving a discovery document
 and a JWKS of keys made for the run (RSA and EC, rotatable), and minting tokens with any claims,
 header, algorithm or key, including the forged ones the attack tests need (`alg: none`, HS256
-signed with the public key). It counts the JWKS fetches and can answer them with an error."""
+signed with the public key). It counts the JWKS fetches and can answer them with an error.
+
+It also signs a test user in as a browser would: its authorization endpoint approves at once and
+sends the browser back with a code, and its token endpoint trades the code, with the PKCE
+verifier whose S256 challenge came with it, for an ID token (aud: the client) and an access token
+(aud: its userinfo endpoint, which the API would refuse)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import itertools
 import json
+import secrets
+import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import jwt
 from aiohttp import web
@@ -67,6 +77,21 @@ def forged_token(header: dict[str, Any], claims: dict[str, Any], hmac_secret: by
     return f"{signing_input}.{_b64(signature)}"
 
 
+def s256_challenge(verifier: str) -> str:
+    """PKCE's S256: the unpadded base64url SHA-256 of the verifier (RFC 7636, 4.2)."""
+    return _b64(hashlib.sha256(verifier.encode()).digest())
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What an authorization request asked for, kept until its code is traded."""
+
+    client_id: str
+    redirect_uri: str
+    code_challenge: str
+    nonce: str | None
+
+
 class LocalIssuer:
     """One issuer: its keys by kid (an RSA and an EC one to begin with), the ones it publishes,
     and its URL once `running_issuer` has started it."""
@@ -82,6 +107,10 @@ class LocalIssuer:
         self.jwks_status = 200
         # a body to answer with instead of the JWKS (a broken or hostile issuer)
         self.jwks_body: bytes | None = None
+        # the one client it signs users in for, and the claims of the user it signs in
+        self.client_id = AUDIENCE
+        self.user: dict[str, Any] = {}
+        self.grants: dict[str, Grant] = {}
 
     def add_key(self, key: SigningKey, *, publish: bool = True) -> str:
         kid = f"{'rsa' if isinstance(key, rsa.RSAPrivateKey) else 'ec'}-{next(_kid_numbers)}"
@@ -151,6 +180,8 @@ class LocalIssuer:
         app = web.Application()
         app.router.add_get("/.well-known/openid-configuration", self._discovery)
         app.router.add_get("/.well-known/jwks.json", self._jwks)
+        app.router.add_get("/authorize", self._authorize)
+        app.router.add_post("/token", self._token)
         return app
 
     async def _discovery(self, _: web.Request) -> web.Response:
@@ -158,9 +189,42 @@ class LocalIssuer:
             {
                 "issuer": self.url,
                 "jwks_uri": self.jwks_url,
+                "authorization_endpoint": f"{self.url}/authorize",
+                "token_endpoint": f"{self.url}/token",
+                "response_types_supported": ["code"],
+                "code_challenge_methods_supported": ["S256"],
                 "id_token_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
             }
         )
+
+    async def _authorize(self, request: web.Request) -> web.Response:
+        """Approve at once: back to the client's redirect_uri with a code and its state."""
+        asked = request.query
+        if (asked.get("response_type"), asked.get("client_id")) != ("code", self.client_id):
+            return web.json_response({"error": "unauthorized_client"}, status=400)
+        if asked.get("code_challenge_method") != "S256" or not asked.get("code_challenge"):
+            return web.json_response({"error": "invalid_request"}, status=400)
+        code = secrets.token_urlsafe(24)
+        self.grants[code] = Grant(
+            self.client_id, asked["redirect_uri"], asked["code_challenge"], asked.get("nonce")
+        )
+        back = urlencode({"code": code, "state": asked.get("state", "")})
+        raise web.HTTPFound(f"{asked['redirect_uri']}?{back}")
+
+    async def _token(self, request: web.Request) -> web.Response:
+        """Trade a code, once, for tokens; the verifier must be the challenge's (RFC 7636, 4.6)."""
+        form = await request.post()
+        grant = self.grants.pop(str(form.get("code")), None)
+        if grant is None or not _grant_fits(grant, form):
+            return _cross_origin(web.json_response({"error": "invalid_grant"}, status=400))
+        id_claims = {"aud": grant.client_id, "nonce": grant.nonce, **self.user}
+        answer = {
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "id_token": self.token(**id_claims),
+            "access_token": self.token(aud=f"{self.url}/userinfo", **self.user),
+        }
+        return _cross_origin(web.json_response(answer, headers={"Cache-Control": "no-store"}))
 
     async def _jwks(self, _: web.Request) -> web.Response:
         self.jwks_fetches += 1
@@ -173,6 +237,22 @@ class LocalIssuer:
     def jwks(self) -> dict[str, Any]:
         """The JWKS document it publishes."""
         return {"keys": [public_jwk(kid, self.keys[kid]) for kid in self.published]}
+
+
+def _grant_fits(grant: Grant, form: Any) -> bool:
+    verifier = str(form.get("code_verifier", ""))
+    return (
+        form.get("grant_type") == "authorization_code"
+        and form.get("client_id") == grant.client_id
+        and form.get("redirect_uri") == grant.redirect_uri
+        and hmac.compare_digest(s256_challenge(verifier), grant.code_challenge)
+    )
+
+
+def _cross_origin(response: web.Response) -> web.Response:
+    # the web page trades its code from its own origin: a form POST, no preflight needed
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
 
 
 @asynccontextmanager
@@ -189,3 +269,19 @@ async def running_issuer(issuer: LocalIssuer | None = None) -> AsyncIterator[Loc
         yield issuer
     finally:
         await runner.cleanup()
+
+
+@contextmanager
+def issuer_in_thread(issuer: LocalIssuer | None = None) -> Iterator[LocalIssuer]:
+    """`running_issuer` on an event loop of its own, for tests that have none (the browser's)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="oidc-issuer", daemon=True)
+    thread.start()
+    serving = running_issuer(issuer)
+    try:
+        yield asyncio.run_coroutine_threadsafe(serving.__aenter__(), loop).result(timeout=10)
+    finally:
+        asyncio.run_coroutine_threadsafe(serving.__aexit__(None, None, None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()

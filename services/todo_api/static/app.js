@@ -2,6 +2,10 @@
 // A deadline is the wall-clock time the user meant (DESIGN §2): the page sends the time as
 // picked and shows a stored one as it is, with no time-zone conversion either way, so the
 // calendar's floating DTSTART shows in a calendar app the time that was typed.
+// With AUTH_MODE=required the page signs in first, and every call carries the credential
+// (sign_in.js).
+
+import { apiFetch, startSignedIn } from "./sign_in.js";
 
 const API = "/api/v1";
 // calendar status polling: start quickly, slow down, give up after two minutes
@@ -105,7 +109,7 @@ async function api(method, url, body, headers = {}) {
   let response;
   let text;
   try {
-    response = await fetch(url, options);
+    response = await apiFetch(url, options);
     text = await response.text();
   } catch {
     throw new ApiError(
@@ -915,5 +919,7 @@ dom.historyRefresh.addEventListener("click", () => {
 dom.historyMore.addEventListener("click", () => loadHistory(true));
 filtersFromAddress();
 showFeedLinks();
-loadTodos();
-loadHistory();
+startSignedIn(() => {
+  loadTodos();
+  loadHistory();
+});

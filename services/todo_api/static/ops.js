@@ -1,5 +1,8 @@
 // The operations page: GET /api/v1/ops every few seconds, drawn into the page's tables and an
-// inline SVG chart. Every value is written as text (textContent), never as markup.
+// inline SVG chart. Every value is written as text (textContent), never as markup. With
+// AUTH_MODE=required the page signs in first (sign_in.js) and needs an operator's credentials.
+
+import { apiFetch, startSignedIn } from "./sign_in.js";
 
 const REPORT_URL = "/api/v1/ops";
 const REFRESH_MS = 5000;
@@ -58,7 +61,7 @@ async function fetchReport() {
   let response;
   let data;
   try {
-    response = await fetch(REPORT_URL, { headers: { Accept: "application/json" } });
+    response = await apiFetch(REPORT_URL, { headers: { Accept: "application/json" } });
     data = await response.json().catch(() => null);
   } catch {
     showAlert("The TaskOverflow server could not be reached; the last figures are shown.");
@@ -303,4 +306,4 @@ document.addEventListener("visibilitychange", () => {
   if (!document.hidden && !paused) refresh();
 });
 
-refresh();
+startSignedIn(refresh);

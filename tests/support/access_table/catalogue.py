@@ -32,15 +32,28 @@ BESIDE_THE_DOCUMENT: Mapping[str, Mapping[str, str]] = {
         "/static": "/static/app.js",
     },
 }
-# load balancers and browsers ask for these before anyone signs in; and, on purpose, a tenant's
-# secret calendar feed URL, for calendar apps, which cannot send credentials: its secret stands
-# for them, and a secret that is no tenant's current one answers 404
+# load balancers and browsers ask for these before anyone signs in; on purpose, the web pages
+# (the operations page too: it holds no figures, it signs in and asks /api/v1/ops with an
+# operator's credentials) and how they sign in (the mode and the issuer's public endpoints,
+# nothing secret); and, on purpose, a tenant's secret calendar feed URL, for calendar apps, which
+# cannot send credentials: its secret stands for them, and a secret that is no tenant's current
+# one answers 404
 SECRET_FEED = "/api/v1/feeds/{secret}/calendar.ics"
+AUTH_CONFIG = "/api/v1/auth/config"
 PUBLIC = frozenset(
-    {"/api/v1/health", "/api/v1/ready", "/api/v1/openapi.json", "/", "/static", SECRET_FEED}
+    {
+        "/api/v1/health",
+        "/api/v1/ready",
+        "/api/v1/openapi.json",
+        "/",
+        "/ops",
+        "/static",
+        AUTH_CONFIG,
+        SECRET_FEED,
+    }
 )
 # every tenant's figures: for operators only
-FOR_OPERATORS = frozenset({"/ops", "/api/v1/ops", JOBS_OVERVIEW_PATH})
+FOR_OPERATORS = frozenset({"/api/v1/ops", JOBS_OVERVIEW_PATH})
 
 
 @dataclass(frozen=True)
