@@ -19,6 +19,8 @@ locals {
   oidc_environment = local.sign_in ? [
     { name = "OIDC_ISSUER", value = local.oidc_issuer },
     { name = "OIDC_AUDIENCE", value = aws_cognito_user_pool_client.web_page[0].id },
+    # the client the page signs in as (authorization code with PKCE)
+    { name = "OIDC_CLIENT_ID", value = aws_cognito_user_pool_client.web_page[0].id },
     { name = "OIDC_TENANT_CLAIM", value = "custom:tenant" },
     { name = "OIDC_ROLES_CLAIM", value = "cognito:groups" },
   ] : []

@@ -595,6 +595,7 @@ class TestSignIn:
             "OIDC_ISSUER": "local.oidc_issuer",
             # the page sends the ID token, whose aud is the client id
             "OIDC_AUDIENCE": WEB_PAGE_CLIENT[2:-1],
+            "OIDC_CLIENT_ID": WEB_PAGE_CLIENT[2:-1],
             "OIDC_TENANT_CLAIM": '"custom:tenant"',
             "OIDC_ROLES_CLAIM": '"cognito:groups"',
         }
