@@ -53,8 +53,8 @@ def create_app(
     `verifier` accepts (None: OIDC_ISSUER's tokens when it is set, else API keys only). The
     rate limits' buckets refill by `clock` (seconds since the epoch)."""
     app = service_app(settings, adapters)
-    allow_cross_origin(app, settings.cors_allowed_origins)
     app.on_response_prepare.append(send_page_headers)
+    allow_cross_origin(app, settings.cors_allowed_origins)
     app.middlewares.append(
         service_authentication(
             app, settings, rules=access_rules(), keys=lambda: app[key_book_key], verifier=verifier
