@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     resource_prefix: str = Field(default="", pattern=r"^[a-z0-9-]*$")
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=6400, ge=0, le=65535)
+    # pages on other origins whose scripts may call todo_api and the job tracker (CORS), each an
+    # exact origin (https://app.example.com), comma-separated or a JSON list; none by default:
+    # the web page is served by todo_api itself and needs none. Never a wildcard: the calls
+    # carry the person's token
+    cors_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # GET /metrics is served on a listener of its own, never on the public port (unset: no
     # listener, the service still counts); METRICS_HOST unset: HTTP_HOST
     metrics_host: str | None = None
@@ -123,11 +128,6 @@ class Settings(BaseSettings):
     rate_limit_writes_burst: int | None = Field(default=None, ge=1, le=1_000_000)
     rate_limit_calendars_per_minute: int | None = Field(default=None, ge=0, le=1_000_000)
     rate_limit_calendars_burst: int | None = Field(default=None, ge=1, le=1_000_000)
-    # pages on other origins whose scripts may call todo_api and the job tracker (CORS), each an
-    # exact origin (https://app.example.com), comma-separated or a JSON list; none by default:
-    # the web page is served by todo_api itself and needs none. Never a wildcard: the calls
-    # carry the person's token
-    cors_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
 
     def with_embedded_database(self, service: str, var_dir: Path | None = None) -> Settings:
         """These settings with the service's own SQLite file, `<VAR_DIR>/<service>.db`: the
