@@ -39,10 +39,8 @@ def allow_cross_origin(app: web.Application, origins: Collection[str]) -> None:
 def _answer_preflight(allowed: frozenset[str]) -> Middleware:
     @web.middleware
     async def answer_preflight(request: web.Request, handler: Handler) -> web.StreamResponse:
-        origin = request.headers.get(hdrs.ORIGIN)
-        methods = _route_methods(request)
-        preflight = request.method == "OPTIONS" and PREFLIGHT_METHOD in request.headers
-        if not (preflight and origin in allowed and methods):
+        methods = _route_methods(request) if _is_preflight_from(allowed, request) else []
+        if not methods:
             return await handler(request)
         return web.Response(
             status=204,
@@ -54,6 +52,11 @@ def _answer_preflight(allowed: frozenset[str]) -> Middleware:
         )
 
     return answer_preflight
+
+
+def _is_preflight_from(allowed: frozenset[str], request: web.Request) -> bool:
+    asks = request.method == "OPTIONS" and PREFLIGHT_METHOD in request.headers
+    return asks and request.headers.get(hdrs.ORIGIN) in allowed
 
 
 def _route_methods(request: web.Request) -> list[str]:

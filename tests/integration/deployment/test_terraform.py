@@ -611,9 +611,7 @@ class TestSignIn:
         assert "AUTH_MODE" not in everything
         assert "CORS_ALLOWED_ORIGINS" not in everything
 
-    def test_the_outputs_name_the_pool_the_client_and_the_hosted_page(
-        self, tf: Terraform
-    ) -> None:
+    def test_the_outputs_name_the_pool_the_client_and_the_hosted_page(self, tf: Terraform) -> None:
         assert USER_POOL[2:-1] in tf.outputs["cognito_user_pool_id"]["value"]
         assert WEB_PAGE_CLIENT[2:-1] in tf.outputs["cognito_client_id"]["value"]
         hosted = tf.outputs["cognito_hosted_ui_url"]["value"]
