@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 EMBEDDED_DATABASE_URL = "sqlite+aiosqlite:///./var/taskoverflow.db"
 DEV_TASK_SECRET = "taskoverflow-dev-secret"
@@ -47,6 +49,11 @@ class Settings(BaseSettings):
     resource_prefix: str = Field(default="", pattern=r"^[a-z0-9-]*$")
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=6400, ge=0, le=65535)
+    # pages on other origins whose scripts may call todo_api and the job tracker (CORS), each an
+    # exact origin (https://app.example.com), comma-separated or a JSON list; none by default:
+    # the web page is served by todo_api itself and needs none. Never a wildcard: the calls
+    # carry the person's token
+    cors_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # GET /metrics is served on a listener of its own, never on the public port (unset: no
     # listener, the service still counts); METRICS_HOST unset: HTTP_HOST
     metrics_host: str | None = None
@@ -160,6 +167,23 @@ class Settings(BaseSettings):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return level.upper()
 
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _origin_list(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        if value.strip().startswith("["):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError("is neither a JSON list nor comma-separated origins") from None
+        return [item for item in value.split(",") if item.strip()]
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _exact_origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(exact_origin(origin) for origin in origins)
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -173,3 +197,20 @@ class Settings(BaseSettings):
             first = exc.errors()[0]
             name = str(first["loc"][0]).upper() if first["loc"] else "settings"
             raise SettingsError(f"invalid setting {name}: {first['msg']}") from None
+
+
+def exact_origin(text: str) -> str:
+    """`text` as a browser's Origin header spells it (scheme://host[:port], lower case, no
+    default port), or ValueError for a wildcard, a path or anything else that is no origin."""
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{text!r} is not an origin like https://app.example.com") from None
+    extra = parts.path not in ("", "/") or parts.query or parts.fragment or parts.username
+    if parts.scheme not in ("http", "https") or not parts.hostname or extra or "*" in text:
+        raise ValueError(f"{text!r} is not an origin like https://app.example.com")
+    default_port = {"http": 80, "https": 443}[parts.scheme]
+    suffix = "" if port in (None, default_port) else f":{port}"
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}{suffix}"

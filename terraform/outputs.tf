@@ -1,6 +1,6 @@
 output "api_url" {
-  description = "The public base URL (todo_api, with the job routes going to job_tracker)."
-  value       = "${local.https ? "https" : "http"}://${aws_lb.main.dns_name}"
+  description = "The public base URL (todo_api, with the job routes going to job_tracker): public_base_url, or the ALB's address."
+  value       = local.public_base_url
 }
 
 output "topic_arn" {
@@ -51,4 +51,19 @@ output "metrics_scrapers_security_group_id" {
 output "metrics_port" {
   description = "The tasks' metrics port (METRICS_PORT): GET /metrics there, from the metrics_scrapers group."
   value       = local.metrics_port
+}
+
+output "cognito_user_pool_id" {
+  description = "The user pool people sign in with (null without an https public URL): create each account there with its custom:tenant and add it to the group member or operator."
+  value       = local.sign_in ? aws_cognito_user_pool.people[0].id : null
+}
+
+output "cognito_client_id" {
+  description = "The web page's app client (OIDC_CLIENT_ID and OIDC_AUDIENCE of the services)."
+  value       = local.sign_in ? aws_cognito_user_pool_client.web_page[0].id : null
+}
+
+output "cognito_hosted_ui_url" {
+  description = "The hosted sign-in page's base URL."
+  value       = local.sign_in ? "https://${aws_cognito_user_pool_domain.sign_in[0].domain}.auth.${var.region}.amazoncognito.com" : null
 }

@@ -127,7 +127,11 @@ resource "aws_ecs_task_definition" "service" {
       { name = "CALENDAR_WORKER_URL", value = local.service_urls["calendar_worker"] },
       { name = "JOB_TRACKER_METRICS_URL", value = local.service_metrics_urls["job_tracker"] },
       { name = "CALENDAR_WORKER_METRICS_URL", value = local.service_metrics_urls["calendar_worker"] },
-    ])
+      ],
+      # the services people's browsers call accept the user pool's tokens (cognito.tf), for when
+      # AUTH_MODE=required: until the page signs in, the tasks stay on AUTH_MODE=none
+      contains(local.public, each.key) ? local.oidc_environment : [],
+    )
     secrets = [
       { name = "DATABASE_URL", valueFrom = aws_secretsmanager_secret.database_url.arn },
       { name = "TASK_SECRET", valueFrom = aws_secretsmanager_secret.task_secret.arn },

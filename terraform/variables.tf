@@ -240,3 +240,27 @@ variable "alarm_email" {
   type        = string
   default     = ""
 }
+
+# --- sign-in for people (cognito.tf) ---
+
+variable "public_base_url" {
+  description = "The URL people open the web page at, e.g. https://todo.example.com (the certificate's name); empty: the ALB's own address. Cognito accepts only https callback URLs, so sign-in (the user pool and the services' OIDC settings) is created only when this URL, or the ALB with certificate_arn, is https."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.public_base_url == "" || can(regex("^https?://[A-Za-z0-9.-]+(:[0-9]+)?$", var.public_base_url))
+    error_message = "public_base_url: scheme and host only, e.g. https://todo.example.com (no path, no trailing slash)."
+  }
+}
+
+variable "cognito_domain_prefix" {
+  description = "The hosted sign-in page's domain, <prefix>.auth.<region>.amazoncognito.com, unique in the region; empty: <resource_prefix>taskoverflow-<account id>."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.cognito_domain_prefix == "" || can(regex("^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$", var.cognito_domain_prefix))
+    error_message = "cognito_domain_prefix: a-z, 0-9 and '-', at most 63, not starting or ending with '-'."
+  }
+}

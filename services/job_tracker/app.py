@@ -22,6 +22,7 @@ from shared.auth.service_auth import service_authentication
 from shared.contracts.topology import JOB_TRACKER
 from shared.messaging.consumer import Handle
 from shared.settings import Settings
+from shared.web.cors import allow_cross_origin
 
 
 def create_app(
@@ -34,6 +35,7 @@ def create_app(
     events reach the tracker on its queue) or a token that `verifier` accepts (None:
     OIDC_ISSUER's tokens when it is set, else API keys only)."""
     app = service_app(settings, adapters)
+    allow_cross_origin(app, settings.cors_allowed_origins)
     app.middlewares.append(
         service_authentication(
             app,

@@ -38,6 +38,7 @@ from shared.auth.middleware import BearerVerifier
 from shared.auth.rate_buckets import RateBuckets
 from shared.auth.service_auth import service_authentication
 from shared.settings import Settings
+from shared.web.cors import allow_cross_origin
 
 
 def create_app(
@@ -55,12 +56,13 @@ def create_app(
     app = service_app(settings, adapters)
     app[sign_in_key] = SignIn(settings)
     app.on_response_prepare.append(send_page_headers)
+    allow_cross_origin(app, settings.cors_allowed_origins)
     app.middlewares.append(
         service_authentication(
             app, settings, rules=access_rules(), keys=lambda: app[key_book_key], verifier=verifier
         )
     )
-    app.middlewares.append(refuse_cross_site)
+    app.middlewares.append(refuse_cross_site(settings.cors_allowed_origins))
     limits = policies(settings)
     if limits:
         # after both: a request refused for its credentials or its origin takes no token

@@ -22,13 +22,15 @@ def blocks(parsed: list[dict[str, Any]]) -> Iterator[tuple[str, str, dict[str, A
 
 
 class Terraform:
-    """Every .tf file under terraform/, merged: resources and data by (type, name)."""
+    """Every .tf file under terraform/, merged: resources and data by (type, name), variables,
+    locals and outputs by name."""
 
     def __init__(self, directory: Path) -> None:
         self.resources: dict[tuple[str, str], dict[str, Any]] = {}
         self.data: dict[tuple[str, str], dict[str, Any]] = {}
         self.variables: dict[str, dict[str, Any]] = {}
         self.locals: dict[str, Any] = {}
+        self.outputs: dict[str, dict[str, Any]] = {}
         for path in sorted(directory.glob("*.tf")):
             with path.open() as source:
                 self._add(hcl2.load(source, serialization_options=PARSE_OPTIONS))
@@ -40,6 +42,8 @@ class Terraform:
             self.variables |= variable
         for local_block in parsed.get("locals", []):
             self.locals |= local_block
+        for output in parsed.get("output", []):
+            self.outputs |= output
 
 
 def only(items: list[Any]) -> Any:

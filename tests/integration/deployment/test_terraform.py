@@ -20,6 +20,8 @@ import pytest
 from scripts.create_topology import TOPOLOGY_TFVARS, render, tfvars_files, write_tfvars
 from services.calendar_worker.rendering import calendar_blob_key
 from services.job_tracker.app import create_app as create_tracker
+from shared.auth.principal import ROLES
+from shared.auth.token_claims import TENANT_PATTERN
 from shared.aws.demo_queues import DEMO_QUEUE_NAMES, is_fifo
 from shared.contracts.events import CalendarRequested
 from shared.contracts.topology import (
@@ -528,6 +530,136 @@ class TestDatabaseConnections:
                 check=True,
             )
             assert int(result.stdout.strip()) == expected[name], name
+
+
+USER_POOL = "${aws_cognito_user_pool.people[0].id}"
+WEB_PAGE_CLIENT = "${aws_cognito_user_pool_client.web_page[0].id}"
+
+
+class TestSignIn:
+    def test_the_groups_are_the_roles_the_services_know(self, tf: Terraform) -> None:
+        assert set(tf.locals["sign_in_groups"]) == ROLES
+        groups = tf.resources["aws_cognito_user_group", "role"]
+        assert "local.sign_in_groups" in groups["for_each"]
+        assert groups["name"] == "${each.key}"
+        assert groups["user_pool_id"] == USER_POOL
+
+    def test_the_web_page_s_client_has_no_secret_and_signs_in_by_code_only(
+        self, tf: Terraform
+    ) -> None:
+        client = tf.resources["aws_cognito_user_pool_client", "web_page"]
+        assert client["generate_secret"] is False
+        assert client["allowed_oauth_flows_user_pool_client"] is True
+        assert client["allowed_oauth_flows"] == ["code"]
+        assert set(client["allowed_oauth_scopes"]) == {"openid", "email", "profile"}
+        # no password, SRP or admin sign-in through the API: the hosted page, then refreshes
+        assert client["explicit_auth_flows"] == ["ALLOW_REFRESH_TOKEN_AUTH"]
+        assert client["callback_urls"] == client["logout_urls"] == ["${local.public_base_url}/"]
+        assert client["user_pool_id"] == USER_POOL
+
+    def test_people_sign_in_with_their_email_a_strong_password_and_optional_totp(
+        self, tf: Terraform
+    ) -> None:
+        pool = tf.resources["aws_cognito_user_pool", "people"]
+        assert pool["username_attributes"] == ["email"]
+        assert pool["mfa_configuration"] == "OPTIONAL"
+        assert only(pool["software_token_mfa_configuration"])["enabled"] is True
+        policy = only(pool["password_policy"])
+        assert policy["minimum_length"] >= 12
+        assert all(policy[f"require_{kind}"] for kind in ("lowercase", "uppercase", "numbers"))
+        assert policy["require_symbols"] is True
+
+    def test_the_tenant_is_given_once_by_an_operator_and_read_from_the_id_token(
+        self, tf: Terraform
+    ) -> None:
+        pool = tf.resources["aws_cognito_user_pool", "people"]
+        [tenant] = [attribute for attribute in pool["schema"] if attribute["name"] == "tenant"]
+        assert tenant["attribute_data_type"] == "String"
+        assert tenant["mutable"] is False
+        longest = only(tenant["string_attribute_constraints"])["max_length"]
+        assert TENANT_PATTERN.fullmatch("t" * longest)
+        assert not TENANT_PATTERN.fullmatch("t" * (longest + 1))
+        # a person who signed themselves up, or the page, could otherwise name any tenant
+        assert only(pool["admin_create_user_config"])["allow_admin_create_user_only"] is True
+        client = tf.resources["aws_cognito_user_pool_client", "web_page"]
+        assert "custom:tenant" in client["read_attributes"]
+        assert "custom:tenant" not in client["write_attributes"]
+
+    def test_the_issuer_url_is_built_from_the_pool(self, tf: Terraform) -> None:
+        issuer = f"https://cognito-idp.${{var.region}}.amazonaws.com/{USER_POOL}"
+        assert tf.locals["oidc_issuer"] == f'${{local.sign_in ? "{issuer}" : null}}'
+
+    def test_the_services_people_call_accept_the_pool_s_id_tokens(self, tf: Terraform) -> None:
+        environment = oidc_environment(tf)
+        assert environment == {
+            "OIDC_ISSUER": "local.oidc_issuer",
+            # the page sends the ID token, whose aud is the client id
+            "OIDC_AUDIENCE": WEB_PAGE_CLIENT[2:-1],
+            "OIDC_CLIENT_ID": WEB_PAGE_CLIENT[2:-1],
+            "OIDC_TENANT_CLAIM": '"custom:tenant"',
+            "OIDC_ROLES_CLAIM": '"cognito:groups"',
+        }
+        assert set(environment) <= SETTINGS_ENV
+        definitions = tf.resources["aws_ecs_task_definition", "service"]["container_definitions"]
+        assert "contains(local.public, each.key) ? local.oidc_environment : []" in definitions
+
+    def test_anonymous_access_holds_and_no_other_origin_is_allowed(self, tf: Terraform) -> None:
+        definitions = tf.resources["aws_ecs_task_definition", "service"]["container_definitions"]
+        assert 'name = "ALLOW_ANONYMOUS_ACCESS", value = "true"' in definitions
+        everything = definitions + tf.locals["oidc_environment"]
+        # the page is served by todo_api itself, on the one public origin
+        assert "AUTH_MODE" not in everything
+        assert "CORS_ALLOWED_ORIGINS" not in everything
+
+    def test_the_outputs_name_the_pool_the_client_and_the_hosted_page(self, tf: Terraform) -> None:
+        assert USER_POOL[2:-1] in tf.outputs["cognito_user_pool_id"]["value"]
+        assert WEB_PAGE_CLIENT[2:-1] in tf.outputs["cognito_client_id"]["value"]
+        hosted = tf.outputs["cognito_hosted_ui_url"]["value"]
+        assert ".auth.${var.region}.amazoncognito.com" in hosted
+        assert "aws_cognito_user_pool_domain.sign_in[0].domain" in hosted
+
+    @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+    @pytest.mark.parametrize(
+        ("public_base_url", "certificate_arn", "signs_in"),
+        [
+            ("", "", False),
+            ("", "arn:aws:acm:us-east-1:123456789012:certificate/x", True),
+            ("https://todo.example.com", "", True),
+            ("http://todo.example.com", "arn:aws:acm:us-east-1:123456789012:certificate/x", False),
+        ],
+    )
+    def test_sign_in_is_made_only_for_an_https_page_known_when_planning(
+        self,
+        tf: Terraform,
+        tmp_path: Path,
+        public_base_url: str,
+        certificate_arn: str,
+        signs_in: bool,
+    ) -> None:
+        # from variables alone (no resource attribute), so `count` is known at plan time
+        (tmp_path / "main.tf").write_text(
+            f'variable "public_base_url" {{\n  default = {json.dumps(public_base_url)}\n}}\n'
+            f'variable "certificate_arn" {{\n  default = {json.dumps(certificate_arn)}\n}}\n'
+            "locals {\n"
+            f"  https   = {tf.locals['https'][2:-1]}\n"
+            f"  sign_in = {tf.locals['sign_in'][2:-1]}\n"
+            "}\n"
+        )
+        result = subprocess.run(
+            ["terraform", "console"],
+            input="local.sign_in\n",
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert result.stdout.strip() == str(signs_in).lower()
+
+
+def oidc_environment(tf: Terraform) -> dict[str, str]:
+    """The OIDC settings the services are given when sign-in is made: name -> HCL expression."""
+    pairs = re.findall(r'\{name = "([A-Z_]+)", value = ([^}]+)\}', tf.locals["oidc_environment"])
+    return {name: value.strip() for name, value in pairs}
 
 
 def defaults_of(tf: Terraform) -> dict[str, Any]:
