@@ -107,7 +107,7 @@ resource "aws_ecs_task_definition" "service" {
       { name = "DATABASE_SCHEMA", value = each.key },
       { name = "HTTP_HOST", value = "0.0.0.0" },
       # AUTH_MODE=none beyond loopback is refused at start unless this says it is meant: it holds
-      # until the web page can sign in, when the tasks move to AUTH_MODE=required
+      # until the tasks move to AUTH_MODE=required (next: how an operator issues the first key)
       { name = "ALLOW_ANONYMOUS_ACCESS", value = "true" },
       { name = "HTTP_PORT", value = tostring(local.container_port) },
       { name = "METRICS_PORT", value = tostring(local.metrics_port) },
@@ -129,7 +129,7 @@ resource "aws_ecs_task_definition" "service" {
       { name = "CALENDAR_WORKER_METRICS_URL", value = local.service_metrics_urls["calendar_worker"] },
       ],
       # the services people's browsers call accept the user pool's tokens (cognito.tf), for when
-      # AUTH_MODE=required: until the page signs in, the tasks stay on AUTH_MODE=none
+      # AUTH_MODE=required; the tasks stay on AUTH_MODE=none until that move
       contains(local.public, each.key) ? local.oidc_environment : [],
     )
     secrets = [
