@@ -79,7 +79,7 @@ def rate_limiting(
             return too_many(policy, outcome)
         response = await handler(request)
         if not response.prepared:
-            response.headers.update(limit_headers(policy, outcome))
+            add_limit_fields(response, limit_headers(policy, outcome))
         return response
 
     return limit
@@ -87,8 +87,15 @@ def rate_limiting(
 
 def too_many(policy: BucketPolicy, outcome: Outcome) -> web.Response:
     wait_s = retry_after_s(outcome, policy)
-    response = json_error(f"Too many {policy.name}; try again in {wait_s} s", 429)
-    response.headers.update(limit_headers(policy, outcome))
+    return refused(
+        f"Too many {policy.name}; try again in {wait_s} s", limit_headers(policy, outcome), wait_s
+    )
+
+
+def refused(message: str, fields: Mapping[str, str], wait_s: int) -> web.Response:
+    """429 JSON with a limit's RateLimit fields and `Retry-After: wait_s`."""
+    response = json_error(message, 429)
+    add_limit_fields(response, fields)
     response.headers["Retry-After"] = str(wait_s)
     return response
 
@@ -96,11 +103,25 @@ def too_many(policy: BucketPolicy, outcome: Outcome) -> web.Response:
 def limit_headers(policy: BucketPolicy, outcome: Outcome) -> dict[str, str]:
     """The quota (the burst, refilled over `window_s`) and what is left of it: the remaining
     requests and the seconds until the bucket is full again."""
-    name = f'"{policy.name}"'
-    return {
-        "RateLimit-Policy": f"{name};q={policy.burst};w={policy.window_s}",
-        "RateLimit": f"{name};r={remaining(outcome)};t={full_after_s(outcome, policy)}",
-    }
+    return limit_fields(
+        policy.name,
+        f"q={policy.burst};w={policy.window_s}",
+        f"r={remaining(outcome)};t={full_after_s(outcome, policy)}",
+    )
+
+
+def limit_fields(name: str, policy: str, state: str) -> dict[str, str]:
+    """The RateLimit-Policy and RateLimit members of the limit `name`: its policy's parameters
+    and where the principal stands."""
+    return {"RateLimit-Policy": f'"{name}";{policy}', "RateLimit": f'"{name}";{state}'}
+
+
+def add_limit_fields(response: web.StreamResponse, fields: Mapping[str, str]) -> None:
+    """Put a limit's members on `response`, after those of any other limit already there (each
+    field is a list, one member per limit)."""
+    for field, member in fields.items():
+        earlier = response.headers.get(field)
+        response.headers[field] = member if earlier is None else f"{earlier}, {member}"
 
 
 def documented_limits(routes: Sequence[Route], limits: Mapping[str, BucketPolicy]) -> list[Route]:
