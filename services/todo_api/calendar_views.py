@@ -14,7 +14,7 @@ from services.todo_api.app_keys import blobs_key, settings_key, tracker_key
 from services.todo_api.commands import CancelCalendar, RequestCalendar
 from services.todo_api.idempotency import KeyReusedError
 from services.todo_api.jobs_cap import Admission, TooManyJobsError, jobs_cap
-from services.todo_api.rate_limits import add_limit_fields
+from services.todo_api.limit_fields import add_limit_fields
 from services.todo_api.todo import CalendarFinishedError, CalendarNotFoundError
 from services.todo_api.views import acting_book, keyed_request
 from shared.auth.middleware import principal_key

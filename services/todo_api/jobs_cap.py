@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from services.todo_api.rate_limits import limit_fields, refused
+from services.todo_api.limit_fields import limit_fields, refused
 from services.todo_api.tracker import Tracker
 from shared.contracts.responses import Error
 from shared.settings import CALENDAR_JOBS_IN_FLIGHT_DEFAULT, Settings

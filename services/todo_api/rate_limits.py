@@ -6,8 +6,8 @@ A request over its limit answers 429 JSON before its view runs, so it records no
 no job, no use of its Idempotency-Key), with `Retry-After` and the RateLimit headers; a request
 within it carries the RateLimit headers too. The headers follow
 draft-ietf-httpapi-ratelimit-headers-10 (structured fields: `RateLimit-Policy: "writes";q=..;w=..`
-and `RateLimit: "writes";r=..;t=..`). A database that cannot be asked answers 503 as every
-outage does (shared/web/http.py).
+and `RateLimit: "writes";r=..;t=..`, written by limit_fields.py). A database that cannot be
+asked answers 503 as every outage does (shared/web/http.py).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from services.todo_api.limit_fields import add_limit_fields, limit_fields, refused
 from services.todo_api.routes import TODO_PATH
 from shared.auth.middleware import principal_key
 from shared.auth.rate_buckets import BucketKey, RateBuckets
@@ -30,7 +31,7 @@ from shared.auth.token_bucket import (
 )
 from shared.contracts.responses import Error
 from shared.settings import RATE_LIMIT_DEFAULTS, Settings
-from shared.web.http import Handler, json_error
+from shared.web.http import Handler
 from shared.web.openapi import Route
 
 # which limit each limited route counts against, by method and canonical path
@@ -92,14 +93,6 @@ def too_many(policy: BucketPolicy, outcome: Outcome) -> web.Response:
     )
 
 
-def refused(message: str, fields: Mapping[str, str], wait_s: int) -> web.Response:
-    """429 JSON with a limit's RateLimit fields and `Retry-After: wait_s`."""
-    response = json_error(message, 429)
-    add_limit_fields(response, fields)
-    response.headers["Retry-After"] = str(wait_s)
-    return response
-
-
 def limit_headers(policy: BucketPolicy, outcome: Outcome) -> dict[str, str]:
     """The quota (the burst, refilled over `window_s`) and what is left of it: the remaining
     requests and the seconds until the bucket is full again."""
@@ -108,20 +101,6 @@ def limit_headers(policy: BucketPolicy, outcome: Outcome) -> dict[str, str]:
         f"q={policy.burst};w={policy.window_s}",
         f"r={remaining(outcome)};t={full_after_s(outcome, policy)}",
     )
-
-
-def limit_fields(name: str, policy: str, state: str) -> dict[str, str]:
-    """The RateLimit-Policy and RateLimit members of the limit `name`: its policy's parameters
-    and where the principal stands."""
-    return {"RateLimit-Policy": f'"{name}";{policy}', "RateLimit": f'"{name}";{state}'}
-
-
-def add_limit_fields(response: web.StreamResponse, fields: Mapping[str, str]) -> None:
-    """Put a limit's members on `response`, after those of any other limit already there (each
-    field is a list, one member per limit)."""
-    for field, member in fields.items():
-        earlier = response.headers.get(field)
-        response.headers[field] = member if earlier is None else f"{earlier}, {member}"
 
 
 def documented_limits(routes: Sequence[Route], limits: Mapping[str, BucketPolicy]) -> list[Route]:
