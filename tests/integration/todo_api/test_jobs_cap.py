@@ -28,7 +28,7 @@ from shared.clock import utcnow
 from shared.contracts.events import CalendarRequested, CalendarRevoked
 from shared.contracts.tenancy import ANONYMOUS_TENANT
 from shared.settings import CALENDAR_JOBS_IN_FLIGHT_DEFAULT, Settings
-from tests.support.auth import bearer, requiring_credentials
+from tests.support.auth import bearer, issue_key, requiring_credentials
 from tests.support.factories import calendar_ready
 from tests.support.todo_http import Client, error_of
 from tests.support.tracker_jobs import Tracker, running_tracker
@@ -223,6 +223,20 @@ class TestNoCount:
 
         assert message
         assert events == 0
+
+    async def test_a_key_the_tracker_has_not_taken_yet_answers_503(
+        self, capped_settings: Settings
+    ) -> None:
+        async with running_tracker(capped_settings, InMemoryBlobStore()) as tracker:
+            url = str(tracker.client.make_url(""))
+            app = create_app(capped_settings.model_copy(update={"job_tracker_url": url}))
+            async with TestClient(TestServer(app)) as api:
+                # issued into todo_api's store; its ApiKeyIssued never reaches the tracker here
+                key = await issue_key(capped_settings)
+                refused = await api.post(CALENDARS, headers=bearer(key))
+                message = await error_of(refused, 503)
+
+        assert message
 
 
 class TestAnonymous:
