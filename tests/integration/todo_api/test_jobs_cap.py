@@ -82,8 +82,11 @@ class Capped:
 
 
 @contextlib.asynccontextmanager
-async def capped_api(settings: Settings) -> AsyncIterator[Capped]:
-    async with running_tracker(settings, InMemoryBlobStore()) as tracker:
+async def capped_api(settings: Settings, quiet: Settings) -> AsyncIterator[Capped]:
+    """todo_api on `settings`, its tracker on the `quiet` topology: the tracker knows only the
+    events a test records, never the requests todo_api's relay publishes."""
+    tracker_settings = settings.model_copy(update={"resource_prefix": quiet.resource_prefix})
+    async with running_tracker(tracker_settings, InMemoryBlobStore()) as tracker:
         app = create_app(
             settings.model_copy(update={"job_tracker_url": None}),
             tracker=in_process_tracker(tracker.client.app),
@@ -101,8 +104,8 @@ def capped_settings(service_settings: Settings) -> Settings:
 
 
 @pytest.fixture
-async def capped(capped_settings: Settings) -> AsyncIterator[Capped]:
-    async with capped_api(capped_settings) as capped:
+async def capped(capped_settings: Settings, quiet_topology: Settings) -> AsyncIterator[Capped]:
+    async with capped_api(capped_settings, quiet_topology) as capped:
         yield capped
 
 
@@ -241,9 +244,9 @@ class TestNoCount:
 
 class TestAnonymous:
     async def test_auth_mode_none_has_no_cap_unless_one_is_set(
-        self, service_settings: Settings
+        self, service_settings: Settings, quiet_topology: Settings
     ) -> None:
-        async with capped_api(service_settings) as capped:
+        async with capped_api(service_settings, quiet_topology) as capped:
             for _ in range(CALENDAR_JOBS_IN_FLIGHT_DEFAULT + 1):
                 await capped.tracker.add_job(utcnow(), "PENDING", tenant=ANONYMOUS_TENANT)
 

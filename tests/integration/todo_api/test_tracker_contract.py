@@ -94,8 +94,13 @@ def adapter(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def asked(adapter: str, service_settings: Settings) -> AsyncIterator[Asked]:
-    async with asking(service_settings, adapter) as asked:
+async def asked(
+    adapter: str, service_settings: Settings, quiet_topology: Settings
+) -> AsyncIterator[Asked]:
+    # the tracker on a topology of its own: it folds only what the test records, never a job
+    # another test's relay published
+    quiet = service_settings.model_copy(update={"resource_prefix": quiet_topology.resource_prefix})
+    async with asking(quiet, adapter, api_settings=service_settings) as asked:
         yield asked
 
 
