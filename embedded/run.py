@@ -24,6 +24,7 @@ from aiohttp import web
 
 from embedded.transport.clients import provision_embedded, transport_path
 from services.calendar_worker.app import create_app as create_worker
+from services.job_tracker import in_flight as tracker_in_flight
 from services.job_tracker import ops_views as tracker_ops_views
 from services.job_tracker import views as tracker_views
 from services.job_tracker.app import create_app as create_tracker
@@ -155,6 +156,7 @@ def in_process_tracker(tracker_app: web.Application) -> InProcessTracker:
         status_view=functools.partial(tracker_views.job_status, tracker_app),
         result_view=functools.partial(tracker_views.job_result, tracker_app),
         history_view=functools.partial(tracker_views.job_history, tracker_app),
+        in_flight_view=functools.partial(tracker_in_flight.jobs_in_flight, tracker_app),
         overview_of=functools.partial(tracker_ops_views.overview_of, tracker_app),
     )
 

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.job_tracker import ops_views, views
+from services.job_tracker import in_flight, ops_views, views
 from shared.app.readiness import NotReady, Readiness, queue_found, readiness
 from shared.contracts.ops_report import JOBS_OVERVIEW_PATH, JobsOverview
-from shared.contracts.responses import Error, Health, JobHistory, TaskStatus
+from shared.contracts.responses import (
+    IN_FLIGHT_PATH,
+    Error,
+    Health,
+    JobHistory,
+    JobsInFlight,
+    TaskStatus,
+)
 from shared.contracts.topology import JOB_TRACKER
 from shared.web.http import health
 from shared.web.openapi import Route, add_routes
@@ -28,6 +35,14 @@ ROUTES: list[Route] = [
         views.history_view,
         "Calendar jobs, newest first, a page at a time",
         responses={200: JobHistory, 400: Error},
+        head=True,
+    ),
+    Route(
+        "GET",
+        IN_FLIGHT_PATH,
+        in_flight.in_flight_view,
+        "How many of the tenant's calendar jobs are not yet finished (todo_api's cap asks)",
+        responses={200: JobsInFlight},
         head=True,
     ),
     Route(

@@ -20,6 +20,7 @@ from services.todo_api.app_keys import (
 )
 from services.todo_api.cross_site import refuse_cross_site
 from services.todo_api.feed_secrets import FeedSecrets
+from services.todo_api.jobs_cap import documented_cap
 from services.todo_api.key_book import KeyBook
 from services.todo_api.ops_views import ops_report_ctx
 from services.todo_api.page_headers import send_page_headers
@@ -80,7 +81,7 @@ def create_app(
     )
     app.cleanup_ctx.append(ops_report_ctx)
     required = settings.auth_mode == "required"
-    routes = documented_limits(ROUTES, limits)
+    routes = documented_cap(documented_limits(ROUTES, limits), settings)
     setup_routes(app, documented_routes(routes) if required else routes)
     return app
 

@@ -1,6 +1,7 @@
-"""Calendar jobs: the request records CalendarRequested and the cancel CalendarCancelled, each
-answered 202 at once (the cancel takes effect when the calendar worker revokes the job); a job's
-status, result and the history are the job tracker's answers (the Tracker port, tracker.py)."""
+"""Calendar jobs: the request records CalendarRequested (within the cap on the tenant's jobs in
+flight, jobs_cap.py) and the cancel CalendarCancelled, each answered 202 at once (the cancel
+takes effect when the calendar worker revokes the job); a job's status, result and the history
+are the job tracker's answers (the Tracker port, tracker.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from services.todo_api import handlers
 from services.todo_api.app_keys import blobs_key, settings_key, tracker_key
 from services.todo_api.commands import CancelCalendar, RequestCalendar
 from services.todo_api.idempotency import KeyReusedError
+from services.todo_api.jobs_cap import Admission, TooManyJobsError, jobs_cap
+from services.todo_api.limit_fields import add_limit_fields
 from services.todo_api.todo import CalendarFinishedError, CalendarNotFoundError
 from services.todo_api.views import acting_book, keyed_request
 from shared.auth.middleware import principal_key
@@ -25,18 +28,23 @@ TASK_NOT_FOUND = "Task not found"
 
 async def request_calendar_view(request: web.Request) -> web.Response:
     keyed = keyed_request(request)
+    settings = request.app[settings_key]
     tenant = request[principal_key].tenant
-    command = RequestCalendar(task_id=issue_task_id(request.app[settings_key].task_secret, tenant))
+    command = RequestCalendar(task_id=issue_task_id(settings.task_secret, tenant))
     book, blobs = acting_book(request), request.app[blobs_key]
+    admission = Admission(jobs_cap(settings), request.app[tracker_key], request)
     try:
-        task_id = await handlers.request_calendar(command, book, blobs, keyed)
+        task_id = await handlers.request_calendar(command, book, blobs, keyed, admission.admit)
     except KeyReusedError as exc:
         return json_error(str(exc), 422)
+    except TooManyJobsError:
+        return admission.refusal()
     # the job this answer is about: a new one, or the one the key started before
     bind_job(task_id)
     status_url = public_url(request, f"/api/v1/todos/ical/{task_id}/status")
-    accepted = TaskAccepted(task_id=task_id, task_url=status_url)
-    return json_response(accepted, status=202)
+    accepted = json_response(TaskAccepted(task_id=task_id, task_url=status_url), status=202)
+    add_limit_fields(accepted, admission.fields())
+    return accepted
 
 
 async def cancel_calendar_view(request: web.Request) -> web.Response:

@@ -99,12 +99,19 @@ async def _with_retries(book: TodoBook, attempt: Callable[[TodoRecords], Awaitab
 
 
 async def request_calendar(
-    command: RequestCalendar, book: TodoBook, blobs: BlobStore, keyed: KeyedRequest | None = None
+    command: RequestCalendar,
+    book: TodoBook,
+    blobs: BlobStore,
+    keyed: KeyedRequest | None = None,
+    admit: Callable[[], Awaitable[None]] | None = None,
 ) -> UUID:
     """The job's task id: the command's, or with a key it answered within its window, the job
-    that answer started (no second job)."""
+    that answer started (no second job). `admit` is asked before a new job is recorded, and
+    raises to record nothing."""
     if keyed is not None and (earlier := await _earlier_job(book, keyed)) is not None:
         return earlier
+    if admit is not None:
+        await admit()
     event = todo.request_calendar(command, await book.todos(), utcnow())
     # a large snapshot goes to S3 before the write transaction, which never waits on S3
     event = await check_in(event, blobs)

@@ -15,7 +15,7 @@ from uuid import UUID
 from aiohttp import web
 
 from services.todo_api.ops_probes import reason
-from services.todo_api.tracker import JobsUnavailableError, task_status_in
+from services.todo_api.tracker import JobsUnavailableError, in_flight_in, task_status_in
 from shared.contracts.ops_report import JobsOverview
 
 logger = logging.getLogger(__name__)
@@ -26,13 +26,14 @@ JobsFigures = Callable[[], Awaitable[JobsOverview]]
 
 @dataclass(frozen=True)
 class InProcessTracker:
-    """The tracker's status, result and history views and its jobs figures, each bound to the
-    tracker's app; todo_api's request is answered by them as the tracker answers its own, with
-    the principal todo_api's authentication put on it (`request[principal_key]`)."""
+    """The tracker's status, result, history and in-flight views and its jobs figures, each
+    bound to the tracker's app; todo_api's request is answered by them as the tracker answers
+    its own, with the principal todo_api's authentication put on it (`request[principal_key]`)."""
 
     status_view: JobView
     result_view: JobView
     history_view: JobView
+    in_flight_view: JobView
     overview_of: JobsFigures
 
     async def status(self, request: web.Request) -> web.StreamResponse:
@@ -49,6 +50,12 @@ class InProcessTracker:
         answer = await self.status_view(request)
         assert isinstance(answer, web.Response), "the tracker's status view answers in full"
         return task_status_in(answer.status, answer.text or "")
+
+    async def in_flight(self, request: web.Request) -> int:
+        # the tracker's tables unreachable: an outage, which answers 503 (shared/web/http.py)
+        answer = await self.in_flight_view(request)
+        assert isinstance(answer, web.Response), "the tracker's in-flight view answers in full"
+        return in_flight_in(answer.status, answer.text or "")
 
     async def overview(self, request: web.Request, timeout_s: float) -> JobsOverview:
         # todo_api's middleware let only an operator reach the page that asks

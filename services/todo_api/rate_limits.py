@@ -6,8 +6,8 @@ A request over its limit answers 429 JSON before its view runs, so it records no
 no job, no use of its Idempotency-Key), with `Retry-After` and the RateLimit headers; a request
 within it carries the RateLimit headers too. The headers follow
 draft-ietf-httpapi-ratelimit-headers-10 (structured fields: `RateLimit-Policy: "writes";q=..;w=..`
-and `RateLimit: "writes";r=..;t=..`). A database that cannot be asked answers 503 as every
-outage does (shared/web/http.py).
+and `RateLimit: "writes";r=..;t=..`, written by limit_fields.py). A database that cannot be
+asked answers 503 as every outage does (shared/web/http.py).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from services.todo_api.limit_fields import add_limit_fields, limit_fields, refused
 from services.todo_api.routes import TODO_PATH
 from shared.auth.middleware import principal_key
 from shared.auth.rate_buckets import BucketKey, RateBuckets
@@ -30,7 +31,7 @@ from shared.auth.token_bucket import (
 )
 from shared.contracts.responses import Error
 from shared.settings import RATE_LIMIT_DEFAULTS, Settings
-from shared.web.http import Handler, json_error
+from shared.web.http import Handler
 from shared.web.openapi import Route
 
 # which limit each limited route counts against, by method and canonical path
@@ -79,7 +80,7 @@ def rate_limiting(
             return too_many(policy, outcome)
         response = await handler(request)
         if not response.prepared:
-            response.headers.update(limit_headers(policy, outcome))
+            add_limit_fields(response, limit_headers(policy, outcome))
         return response
 
     return limit
@@ -87,20 +88,19 @@ def rate_limiting(
 
 def too_many(policy: BucketPolicy, outcome: Outcome) -> web.Response:
     wait_s = retry_after_s(outcome, policy)
-    response = json_error(f"Too many {policy.name}; try again in {wait_s} s", 429)
-    response.headers.update(limit_headers(policy, outcome))
-    response.headers["Retry-After"] = str(wait_s)
-    return response
+    return refused(
+        f"Too many {policy.name}; try again in {wait_s} s", limit_headers(policy, outcome), wait_s
+    )
 
 
 def limit_headers(policy: BucketPolicy, outcome: Outcome) -> dict[str, str]:
     """The quota (the burst, refilled over `window_s`) and what is left of it: the remaining
     requests and the seconds until the bucket is full again."""
-    name = f'"{policy.name}"'
-    return {
-        "RateLimit-Policy": f"{name};q={policy.burst};w={policy.window_s}",
-        "RateLimit": f"{name};r={remaining(outcome)};t={full_after_s(outcome, policy)}",
-    }
+    return limit_fields(
+        policy.name,
+        f"q={policy.burst};w={policy.window_s}",
+        f"r={remaining(outcome)};t={full_after_s(outcome, policy)}",
+    )
 
 
 def documented_limits(routes: Sequence[Route], limits: Mapping[str, BucketPolicy]) -> list[Route]:

@@ -1,5 +1,6 @@
 """What todo_api asks of the job tracker (a port): the answers of the job routes on the public
-base URL, a job's state for a cancel, and the jobs figures of the operations page.
+base URL, a job's state for a cancel, the tenant's jobs in flight for the cap on them, and the
+jobs figures of the operations page.
 
 Two adapters answer it: `tracker_proxy.HttpTracker` asks JOB_TRACKER_URL (services started on
 their own), `in_process_tracker.InProcessTracker` calls the tracker's own views in this process
@@ -19,8 +20,10 @@ from typing import Protocol
 from uuid import UUID
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from shared.contracts.ops_report import JobsOverview
+from shared.contracts.responses import JobsInFlight
 from shared.outages import DependencyUnavailableError
 
 
@@ -46,6 +49,11 @@ class Tracker(Protocol):
         scheme and trace go along); DependencyUnavailableError when the tracker cannot tell."""
         ...
 
+    async def in_flight(self, request: web.Request) -> int:
+        """How many of the request's principal's tenant's jobs are not yet finished, as far as
+        the tracker knows; DependencyUnavailableError when it cannot tell."""
+        ...
+
     async def overview(self, request: web.Request, timeout_s: float) -> JobsOverview:
         """The jobs figures within `timeout_s`, asked as `request`'s principal (an operator);
         JobsUnavailableError says why not."""
@@ -58,3 +66,17 @@ def task_status_in(code: int, body: str) -> str:
     if code != 200:
         raise DependencyUnavailableError(f"job tracker answered {code} to a status request")
     return str(json.loads(body)["task_status"])
+
+
+def in_flight_in(code: int, body: str) -> int:
+    """The count in the tracker's answer to the in-flight route."""
+    # the principal was let in by todo_api: anything but the count is the tracker's trouble (a
+    # key todo_api issued moments ago may not have reached the tracker yet: it answers 401)
+    if code != 200:
+        raise DependencyUnavailableError(f"job tracker answered {code} to an in-flight request")
+    try:
+        return JobsInFlight.model_validate_json(body).in_flight
+    except ValidationError as exc:
+        raise DependencyUnavailableError(
+            "job tracker answered something else than a count"
+        ) from exc

@@ -1,5 +1,6 @@
 """The Tracker port (tracker.py) over HTTP: the job routes forwarded to JOB_TRACKER_URL, a
-cancel's question of the job's state and the operations page's jobs figures asked there. The
+cancel's question of the job's state, the cap's question of the jobs in flight and the operations
+page's jobs figures asked there. The
 client's own credentials go along, so the tracker answers as that principal.
 
 The tracker may be silent for JOB_TRACKER_READ_TIMEOUT_MS at most; a transfer as a whole has no
@@ -22,9 +23,10 @@ from aiohttp.hdrs import AUTHORIZATION
 from pydantic import ValidationError
 
 from services.todo_api.ops_probes import reason
-from services.todo_api.tracker import JobsUnavailableError, task_status_in
+from services.todo_api.tracker import JobsUnavailableError, in_flight_in, task_status_in
 from shared.aws.blobs import CHUNK_BYTES
 from shared.contracts.ops_report import JOBS_OVERVIEW_PATH, JobsOverview
+from shared.contracts.responses import IN_FLIGHT_PATH
 from shared.contracts.trace_context import TRACEPARENT, current_traceparent
 from shared.observability import log_context
 from shared.observability.tracing import REQUEST_ID
@@ -68,16 +70,11 @@ class HttpTracker:
         return await self._forward(request)
 
     async def task_status(self, request: web.Request, task_id: UUID) -> str:
-        if not self.url:
-            raise web.HTTPServiceUnavailable(
-                text=json.dumps({"error": NO_TRACKER}), content_type="application/json"
-            )
-        url = f"{self.url.rstrip('/')}/api/v1/todos/ical/{task_id}/status"
-        try:
-            async with self.client.get(url, headers=_forwarded(request)) as upstream:
-                return task_status_in(upstream.status, await upstream.text())
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise DependencyUnavailableError(f"job tracker: {exc!r}") from exc
+        url = f"{self._base_url()}/api/v1/todos/ical/{task_id}/status"
+        return task_status_in(*await self._ask(request, url))
+
+    async def in_flight(self, request: web.Request) -> int:
+        return in_flight_in(*await self._ask(request, self._base_url() + IN_FLIGHT_PATH))
 
     async def overview(self, request: web.Request, timeout_s: float) -> JobsOverview:
         if not self.url:
@@ -102,6 +99,21 @@ class HttpTracker:
             raise JobsUnavailableError(
                 "job tracker answered something else than its figures"
             ) from exc
+
+    def _base_url(self) -> str:
+        if not self.url:
+            raise web.HTTPServiceUnavailable(
+                text=json.dumps({"error": NO_TRACKER}), content_type="application/json"
+            )
+        return self.url.rstrip("/")
+
+    async def _ask(self, request: web.Request, url: str) -> tuple[int, str]:
+        """The tracker's status code and body for `url`, asked as the request's principal."""
+        try:
+            async with self.client.get(url, headers=_forwarded(request)) as upstream:
+                return upstream.status, await upstream.text()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DependencyUnavailableError(f"job tracker: {exc!r}") from exc
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         if not self.url:

@@ -85,3 +85,13 @@ class JobHistory(BaseModel):
     jobs: list[JobSummary]
     # None on the last page
     next_cursor: str | None
+
+
+# the job tracker's count of the principal's tenant's jobs not yet finished (todo_api's cap)
+IN_FLIGHT_PATH = "/api/v1/todos/ical/in-flight"
+
+
+class JobsInFlight(BaseModel):
+    """How many of the tenant's calendar jobs are not yet finished, as far as the tracker knows."""
+
+    in_flight: int

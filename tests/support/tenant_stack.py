@@ -68,10 +68,19 @@ async def tenants_on(settings: Settings, api_url: str) -> AsyncIterator[Tenants]
 
 async def finished_job(client: ApiClient) -> UUID:
     """A calendar job through todo_api, the calendar worker and the job tracker, succeeded."""
+    # the cap on jobs in flight asks the job tracker, which takes the new key a moment later
+    await eventually(lambda: tracker_takes_key(client), JOB_TIMEOUT_S)
     accepted = await client.request_calendar()
     status = await client.wait_until_finished(accepted["task_url"], timeout_s=JOB_TIMEOUT_S)
     assert status["task_status"] == "SUCCESS", status
     return UUID(accepted["task_id"])
+
+
+async def tracker_takes_key(client: ApiClient) -> bool:
+    """Whether the job tracker knows the client's key: the job history, which todo_api asks it,
+    stops refusing it."""
+    async with client.session.get(f"{client.base_url}/api/v1/todos/ical") as response:
+        return response.status != 401
 
 
 async def keys_taken(tenants: Tenants, url: str, timeout_s: float) -> bool:

@@ -31,6 +31,7 @@ from shared.contracts.events import (
     CalendarFailed,
     CalendarReady,
     CalendarRequested,
+    CalendarRevoked,
     CalendarStarted,
 )
 from shared.contracts.streams import api_key_stream_id
@@ -41,7 +42,9 @@ from shared.settings import Settings
 from tests.support.factories import calendar_ready
 
 Client = TestClient[web.Request, web.Application]
-CalendarEvent = CalendarRequested | CalendarStarted | CalendarReady | CalendarFailed
+CalendarEvent = (
+    CalendarRequested | CalendarStarted | CalendarReady | CalendarFailed | CalendarRevoked
+)
 Outcome = Literal["SUCCESS", "FAILURE", "STARTED", "PENDING"]
 CALENDAR = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
 

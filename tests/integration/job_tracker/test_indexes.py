@@ -15,6 +15,7 @@ from sqlalchemy import event, inspect, text
 
 from services.job_tracker.app import create_app as create_tracker
 from services.job_tracker.history import HistoryQuery, Position, history_page
+from services.job_tracker.in_flight import count_in_flight
 from services.job_tracker.jobs import Status
 from services.job_tracker.overview import jobs_overview
 from services.job_tracker.tables import SCHEMA, jobs
@@ -103,6 +104,20 @@ async def test_sqlite_answers_a_tenants_history_from_an_index(tmp_path: Path) ->
             assert any("ix_job_tracker_jobs_tenant_" in line for line in details), details
             assert f"SCAN {jobs.name}" not in details, (statement, details)
             assert "USE TEMP B-TREE FOR ORDER BY" not in details, (statement, details)
+
+
+async def test_sqlite_counts_a_tenants_jobs_in_flight_from_an_index(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/tracker.db")
+    async with service_store(settings, SCHEMA) as store:
+        [(statement, parameters)] = await statements_of(
+            store, lambda store: count_in_flight(store, "acme")
+        )
+        async with store.reading() as conn:
+            plan = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            details = [str(row[-1]) for row in plan.all()]
+    # the tenant's open states, each a range of the index of (tenant, status, ...)
+    assert any("ix_job_tracker_jobs_tenant_state_requested" in line for line in details), details
+    assert f"SCAN {jobs.name}" not in details, (statement, details)
 
 
 def history_of(tenant: str, query: HistoryQuery) -> Callable[[EventStore], Awaitable[object]]:

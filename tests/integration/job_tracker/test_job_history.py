@@ -13,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.job_tracker import views as tracker_views
+from services.job_tracker.in_flight import jobs_in_flight
 from services.job_tracker.ops_views import overview_of
 from services.todo_api.app import create_app as create_todo_api
 from services.todo_api.in_process_tracker import InProcessTracker
@@ -261,5 +262,6 @@ def _local(tracker: Tracker) -> InProcessTracker:
         status_view=functools.partial(tracker_views.job_status, app),
         result_view=functools.partial(tracker_views.job_result, app),
         history_view=functools.partial(tracker_views.job_history, app),
+        in_flight_view=functools.partial(jobs_in_flight, app),
         overview_of=functools.partial(overview_of, app),
     )

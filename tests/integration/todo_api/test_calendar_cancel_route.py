@@ -58,6 +58,7 @@ async def client(
             status_view=tracker.status_view,
             result_view=tracker.not_asked,
             history_view=tracker.not_asked,
+            in_flight_view=tracker.not_asked,
             overview_of=tracker.no_figures,
         )
         app = create_app(service_settings, tracker=local)

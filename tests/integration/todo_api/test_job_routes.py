@@ -34,6 +34,7 @@ async def client(service_settings: Settings) -> AsyncIterator[Client]:
         status_view=answered_here,
         result_view=answered_here,
         history_view=answered_here,
+        in_flight_view=answered_here,
         overview_of=no_figures,
     )
     app = create_app(service_settings.model_copy(update={"job_tracker_url": None}), tracker=local)

@@ -68,6 +68,8 @@ def limited(service_settings: Settings) -> Settings:
             "rate_limit_writes_burst": BURST,
             "rate_limit_calendars_per_minute": PER_MINUTE,
             "rate_limit_calendars_burst": BURST,
+            # the buckets alone: no job tracker answers the cap on jobs in flight here
+            "calendar_jobs_in_flight_per_tenant": 0,
         }
     )
 

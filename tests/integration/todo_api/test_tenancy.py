@@ -39,7 +39,10 @@ QUIET = Console(quiet=True)
 
 @pytest.fixture
 def auth_settings(service_settings: Settings) -> Settings:
-    return requiring_credentials(service_settings)
+    # no job tracker runs here to count the jobs in flight: tenancy alone, without the cap
+    return requiring_credentials(service_settings).model_copy(
+        update={"calendar_jobs_in_flight_per_tenant": 0}
+    )
 
 
 @pytest.fixture

@@ -20,10 +20,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from embedded.run import in_process_tracker
+from services.job_tracker import in_flight as tracker_in_flight
 from services.job_tracker import views as tracker_views
 from services.todo_api.app import create_app as create_todo_api
 from services.todo_api.app_keys import tracker_key
 from services.todo_api.tables import SCHEMA as TODO_API_SCHEMA
+from shared.auth.middleware import principal_key
+from shared.auth.principal import ANONYMOUS
 from shared.aws.blobs import InMemoryBlobStore
 from shared.clock import utcnow
 from shared.contracts.streams import api_key_stream_id
@@ -91,8 +94,13 @@ def adapter(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def asked(adapter: str, service_settings: Settings) -> AsyncIterator[Asked]:
-    async with asking(service_settings, adapter) as asked:
+async def asked(
+    adapter: str, service_settings: Settings, quiet_topology: Settings
+) -> AsyncIterator[Asked]:
+    # the tracker on a topology of its own: it folds only what the test records, never a job
+    # another test's relay published
+    quiet = service_settings.model_copy(update={"resource_prefix": quiet_topology.resource_prefix})
+    async with asking(quiet, adapter, api_settings=service_settings) as asked:
         yield asked
 
 
@@ -191,6 +199,21 @@ class TestOverview:
         assert [job.task_id for job in overview.failures] == [failed]
 
 
+class TestInFlight:
+    async def test_counts_the_principal_s_tenant_s_jobs_not_yet_finished(
+        self, asked: Asked
+    ) -> None:
+        for outcome in ("PENDING", "STARTED", "SUCCESS", "FAILURE"):
+            await asked.tracker.add_job(utcnow(), outcome)
+        await asked.tracker.add_job(utcnow(), "PENDING", tenant="globex")
+
+        request = make_mocked_request("POST", JOBS, app=asked.api.app)
+        request[principal_key] = ANONYMOUS
+        in_flight = await asked.api.app[tracker_key].in_flight(request)
+
+        assert in_flight == 2
+
+
 TrackerView = Callable[[web.Application, web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -212,10 +235,13 @@ class TestCredentials:
         for name in ("job_status", "job_result", "job_history"):
             noted = noting_credentials(getattr(tracker_views, name), seen)
             monkeypatch.setattr(tracker_views, name, noted)
+        counted = noting_credentials(tracker_in_flight.jobs_in_flight, seen)
+        monkeypatch.setattr(tracker_in_flight, "jobs_in_flight", counted)
         api_settings = requiring_credentials(service_settings)
 
         async with asking(service_settings, adapter, api_settings=api_settings) as asked:
             headers = bearer(await issue_key(api_settings))
+            # the cap in force (AUTH_MODE=required) asks the tracker the jobs in flight first
             response = await asked.api.post(JOBS, headers=headers)
             task_id = (await response.json())["task_id"]
             # the tracker's answers are its own business here: only who it is told asks
@@ -225,7 +251,7 @@ class TestCredentials:
             await asked.api.delete(f"{JOBS}/{task_id}", headers=headers)
 
         assert response.status == 202
-        assert seen == [headers["Authorization"]] * 4
+        assert seen == [headers["Authorization"]] * 5
 
     async def test_the_operations_page_asks_for_the_jobs_figures_as_its_operator(
         self, adapter: str, service_settings: Settings

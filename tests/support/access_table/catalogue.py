@@ -112,8 +112,9 @@ PUBLIC_WITH_SECRETS = [case for case in PUBLIC_ROUTES if case.parameters]
 GUARDED = [case for case in ROUTES if not case.is_public]
 OPERATOR_ROUTES = [case for case in GUARDED if case.for_operators]
 MEMBER_ROUTES = [case for case in GUARDED if not case.for_operators]
-# the tenant's own settings, which list no items of anyone's: the calendar feed URL's state
-SETTINGS = frozenset({"/api/v1/todos/calendar-feed"})
+# the tenant's own settings and figures, which list no items of anyone's: the calendar feed
+# URL's state, the count of the tenant's calendar jobs in flight (the job tracker's)
+SETTINGS = frozenset({"/api/v1/todos/calendar-feed", "/api/v1/todos/ical/in-flight"})
 # a todo or a job named in the path
 BY_ID = [case for case in MEMBER_ROUTES if case.parameters]
 # the lists, the history and the feed
