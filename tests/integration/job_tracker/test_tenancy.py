@@ -30,6 +30,7 @@ from services.todo_api.in_process_tracker import InProcessTracker
 from shared.auth.api_keys import ApiKey
 from shared.aws.blobs import InMemoryBlobStore
 from shared.clock import utcnow
+from shared.contracts.events import CalendarRequested
 from shared.contracts.task_ids import issue_task_id
 from shared.settings import Settings
 from tests.support.auth import bearer, issue_key, requiring_credentials
@@ -134,6 +135,19 @@ class TestStatusAndResult:
         assert (own.status, (await own.json())["task_status"]) == (200, "PENDING")
         assert others == await answer(tracker.client, status_path(uuid4()), acme.key)
         assert others[0] == 404
+
+    async def test_a_job_of_another_tenant_is_not_found_even_under_an_id_signed_for_the_asker(
+        self, tracker: Tracker, acme: Tenant, globex: Tenant
+    ) -> None:
+        # only a log written by hand or imported could hold one: the row's tenant is checked too
+        task_id = issue_task_id(tracker.settings.task_secret, "acme")
+        requested = CalendarRequested(task_id=task_id, requested_at=START, todo_count=0, todos=())
+        await tracker.record(requested, START, tenant="globex")
+
+        found = await answer(tracker.client, status_path(task_id), acme.key)
+
+        assert found == await answer(tracker.client, status_path(uuid4()), acme.key)
+        assert found[0] == 404
 
 
 class TestHistory:
