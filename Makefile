@@ -56,8 +56,9 @@ replay: $(STAMP)  ## operator tools: make replay ARGS="status" (README, Operatio
 admin: $(STAMP)  ## API keys: make admin ARGS="keys issue --tenant T --role member --label L" (list, revoke ID)
 	$(PY) -m scripts.admin $(ARGS)
 
-up:  ## the local stack in Docker: LocalStack, PostgreSQL, the topology, the three services on http://localhost:6400
+up:  ## the local stack in Docker: LocalStack, PostgreSQL, the topology, the three services on http://localhost:6400; its key in var/stack-api-key
 	$(COMPOSE) up --build --detach --wait --wait-timeout 300
+	COMPOSE="$(COMPOSE)" scripts/stack_key.sh
 
 down:  ## stop the local stack (ARGS=--volumes also drops its database)
 	$(COMPOSE) down $(ARGS)

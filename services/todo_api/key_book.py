@@ -14,7 +14,7 @@ from enum import Enum
 
 from services.todo_api.key_projection import project_keys
 from services.todo_api.tables import api_keys
-from shared.auth.api_keys import ApiKey, is_key_id, known_roles, new_key, secret_hash
+from shared.auth.api_keys import ApiKey, is_key_id, known_roles, matches, new_key, secret_hash
 from shared.auth.key_directory import SqlKeyDirectory
 from shared.auth.principal import ROLES, Role
 from shared.clock import utcnow
@@ -59,6 +59,18 @@ class KeyBook(SqlKeyDirectory):
             with contextlib.suppress(ConcurrencyError):
                 return await self._record_new_key(tenant, chosen, label, issued_by)
         return await self._record_new_key(tenant, chosen, label, issued_by)
+
+    async def still_serves(self, key: ApiKey, *, tenant: str, roles: Iterable[str]) -> bool:
+        """Whether `key` is issued, not revoked, and acts for `tenant` with exactly `roles`: what
+        a key kept by automation must still be to be kept rather than replaced."""
+        stored = await self.find(key.key_id)
+        return (
+            stored is not None
+            and stored.revoked_at is None
+            and matches(key, stored.secret_sha256)
+            and stored.tenant == tenant
+            and stored.roles == known_roles(roles)
+        )
 
     async def _record_new_key(
         self, tenant: str, roles: frozenset[Role], label: str, issued_by: str

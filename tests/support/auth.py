@@ -72,13 +72,15 @@ async def raw_status(host: str, port: int, path: str, authorization: bytes) -> i
     return int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else 0
 
 
-async def run_admin(base: Settings, *argv: str) -> Ran:
-    """Run `python -m scripts.admin ARGV` in this process, on `base`'s settings."""
+async def run_admin(base: Settings, *argv: str, given: str = "") -> Ran:
+    """Run `python -m scripts.admin ARGV` in this process, on `base`'s settings, with `given`
+    as its standard input."""
     out, err = io.StringIO(), io.StringIO()
     context = Context(
         base=base,
         out=Console(file=out, width=200, highlight=False, soft_wrap=True),
         err=Console(file=err, width=200, highlight=False, soft_wrap=True),
+        given=io.StringIO(given),
     )
     status = await execute(list(argv), context)
     return Ran(status, out.getvalue(), err.getvalue())

@@ -52,6 +52,18 @@ def env_of(spec: dict[str, Any]) -> dict[str, str]:
     return {name: str(value) for name, value in spec.get("environment", {}).items()}
 
 
+def make_recipe(target: str) -> list[str]:
+    """The Makefile's recipe lines for `target`, without their leading tab."""
+    lines = (ROOT / "Makefile").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
+    recipe = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line[1:])
+    return recipe
+
+
 def host_of(url: str) -> str:
     return str(urlparse(url.replace("+asyncpg", "")).hostname)
 
@@ -184,6 +196,20 @@ class TestHealthAndPorts:
             url = urlparse(api[setting])
             assert (url.hostname, str(url.port)) == (name, env_of(apps[name])["METRICS_PORT"])
 
+    def test_every_service_requires_credentials(self, apps: dict[str, dict[str, Any]]) -> None:
+        for name, spec in apps.items():
+            env = env_of(spec)
+            assert env.get("AUTH_MODE") == "required", name
+            assert "ALLOW_ANONYMOUS_ACCESS" not in env, name
+
+    def test_make_up_ends_by_keeping_a_key_from_the_public_service(
+        self, compose: dict[str, Any]
+    ) -> None:
+        recipe = make_recipe("up")
+        assert recipe[-1] == 'COMPOSE="$(COMPOSE)" scripts/stack_key.sh'
+        script = (ROOT / "scripts" / "stack_key.sh").read_text()
+        assert f"$COMPOSE exec -T {PUBLIC} python -m scripts.admin keys ensure" in script
+
     def test_todo_api_is_the_single_base_url_on_port_6400_of_loopback(
         self, compose: dict[str, Any]
     ) -> None:
@@ -231,3 +257,46 @@ def test_the_topology_step_fails_in_one_line_when_the_endpoint_is_unreachable() 
     assert result.stdout == ""
     assert result.stderr.splitlines() == [result.stderr.strip()]
     assert result.stderr.startswith("create_topology: cannot reach http://127.0.0.1:9")
+
+
+def test_the_stack_key_is_kept_until_its_database_is_gone(tmp_path: Path) -> None:
+    """scripts/stack_key.sh for real, with the admin command run here instead of in the
+    todo-api container: the same key across runs, a new one for a new database, never
+    readable by others."""
+    shim = tmp_path / "compose"
+    # `compose exec -T todo-api CMD...` becomes CMD... on this host's Python
+    shim.write_text(f'#!/bin/sh\nshift 3\nshift 1\nexec {sys.executable} "$@"\n')
+    shim.chmod(0o755)
+    checkout = tmp_path / "checkout"
+    (checkout / "scripts").mkdir(parents=True)
+    env = {
+        **os.environ,
+        "COMPOSE": str(shim),
+        "VAR_DIR": str(tmp_path / "var"),
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("DATABASE_URL", None)
+
+    def run() -> str:
+        ran = subprocess.run(
+            [str(ROOT / "scripts" / "stack_key.sh")],
+            cwd=checkout,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert ran.returncode == 0, ran.stderr
+        assert "var/stack-api-key" in ran.stdout
+        return (checkout / "var" / "stack-api-key").read_text().strip()
+
+    first, kept = run(), run()
+    (tmp_path / "var" / "todo_api.db").unlink()
+    fresh = run()
+
+    assert first.startswith("tok_")
+    assert kept == first
+    assert fresh.startswith("tok_") and fresh != first
+    assert (checkout / "var" / "stack-api-key").stat().st_mode & 0o077 == 0
+    assert not (checkout / "var" / "stack-api-key.new").exists()
