@@ -67,3 +67,18 @@ output "cognito_hosted_ui_url" {
   description = "The hosted sign-in page's base URL."
   value       = local.sign_in ? "https://${aws_cognito_user_pool_domain.sign_in[0].domain}.auth.${var.region}.amazoncognito.com" : null
 }
+
+output "operator_api_key_secret_arn" {
+  description = "Secrets Manager secret the admin task puts the first operator API key in (the key itself is never in state)."
+  value       = aws_secretsmanager_secret.operator_api_key.arn
+}
+
+output "issue_operator_key_command" {
+  description = "Runs the one-off admin task: keeps the operator key in operator_api_key_secret_arn while it works, else issues one there."
+  value       = "aws ecs run-task --region ${var.region} --cluster ${aws_ecs_cluster.main.name} --launch-type FARGATE --task-definition ${aws_ecs_task_definition.admin.family} --network-configuration 'awsvpcConfiguration={subnets=[${join(",", aws_subnet.private[*].id)}],securityGroups=[${aws_security_group.tasks.id}],assignPublicIp=DISABLED}'"
+}
+
+output "read_operator_key_command" {
+  description = "Prints the operator API key the admin task put in its secret."
+  value       = "aws secretsmanager get-secret-value --region ${var.region} --secret-id ${aws_secretsmanager_secret.operator_api_key.arn} --query SecretString --output text"
+}

@@ -106,9 +106,9 @@ resource "aws_ecs_task_definition" "service" {
       { name = "RESOURCE_PREFIX", value = var.resource_prefix },
       { name = "DATABASE_SCHEMA", value = each.key },
       { name = "HTTP_HOST", value = "0.0.0.0" },
-      # AUTH_MODE=none beyond loopback is refused at start unless this says it is meant: it holds
-      # until the tasks move to AUTH_MODE=required (next: how an operator issues the first key)
-      { name = "ALLOW_ANONYMOUS_ACCESS", value = "true" },
+      # every request needs an API key or a user pool token; the first key comes from the
+      # admin task (admin.tf)
+      { name = "AUTH_MODE", value = "required" },
       { name = "HTTP_PORT", value = tostring(local.container_port) },
       { name = "METRICS_PORT", value = tostring(local.metrics_port) },
       { name = "SQS_VISIBILITY_TIMEOUT_S", value = tostring(var.sqs_visibility_timeout_s) },
@@ -128,8 +128,7 @@ resource "aws_ecs_task_definition" "service" {
       { name = "JOB_TRACKER_METRICS_URL", value = local.service_metrics_urls["job_tracker"] },
       { name = "CALENDAR_WORKER_METRICS_URL", value = local.service_metrics_urls["calendar_worker"] },
       ],
-      # the services people's browsers call accept the user pool's tokens (cognito.tf), for when
-      # AUTH_MODE=required; the tasks stay on AUTH_MODE=none until that move
+      # the services people's browsers call accept the user pool's tokens (cognito.tf)
       contains(local.public, each.key) ? local.oidc_environment : [],
     )
     secrets = [

@@ -264,3 +264,14 @@ variable "cognito_domain_prefix" {
     error_message = "cognito_domain_prefix: a-z, 0-9 and '-', at most 63, not starting or ending with '-'."
   }
 }
+
+variable "operator_tenant" {
+  description = "The tenant of the first operator API key, which the admin task issues (admin.tf)."
+  type        = string
+  default     = "operations"
+
+  validation {
+    condition     = length(trimspace(var.operator_tenant)) > 0 && var.operator_tenant != "anonymous"
+    error_message = "The operator tenant must be a name other than anonymous, the tenant of AUTH_MODE=none."
+  }
+}

@@ -297,6 +297,7 @@ def test_the_stack_key_is_kept_until_its_database_is_gone(tmp_path: Path) -> Non
 
     assert first.startswith("tok_")
     assert kept == first
-    assert fresh.startswith("tok_") and fresh != first
+    assert fresh.startswith("tok_")
+    assert fresh != first
     assert (checkout / "var" / "stack-api-key").stat().st_mode & 0o077 == 0
     assert not (checkout / "var" / "stack-api-key.new").exists()

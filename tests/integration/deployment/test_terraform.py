@@ -17,6 +17,7 @@ from uuid import uuid4
 
 import pytest
 
+from scripts.admin.cli import parse as parse_admin
 from scripts.create_topology import TOPOLOGY_TFVARS, render, tfvars_files, write_tfvars
 from services.calendar_worker.rendering import calendar_blob_key
 from services.job_tracker.app import create_app as create_tracker
@@ -603,12 +604,14 @@ class TestSignIn:
         definitions = tf.resources["aws_ecs_task_definition", "service"]["container_definitions"]
         assert "contains(local.public, each.key) ? local.oidc_environment : []" in definitions
 
-    def test_anonymous_access_holds_and_no_other_origin_is_allowed(self, tf: Terraform) -> None:
+    def test_every_task_requires_credentials_and_no_other_origin_is_allowed(
+        self, tf: Terraform
+    ) -> None:
         definitions = tf.resources["aws_ecs_task_definition", "service"]["container_definitions"]
-        assert 'name = "ALLOW_ANONYMOUS_ACCESS", value = "true"' in definitions
+        assert 'name = "AUTH_MODE", value = "required"' in definitions
         everything = definitions + tf.locals["oidc_environment"]
+        assert "ALLOW_ANONYMOUS_ACCESS" not in everything
         # the page is served by todo_api itself, on the one public origin
-        assert "AUTH_MODE" not in everything
         assert "CORS_ALLOWED_ORIGINS" not in everything
 
     def test_the_outputs_name_the_pool_the_client_and_the_hosted_page(self, tf: Terraform) -> None:
@@ -654,6 +657,66 @@ class TestSignIn:
             check=True,
         )
         assert result.stdout.strip() == str(signs_in).lower()
+
+
+class TestFirstOperatorKey:
+    """The admin task that gives the first operator a key when every task requires one."""
+
+    def admin_definitions(self, tf: Terraform) -> str:
+        definitions: str = tf.resources["aws_ecs_task_definition", "admin"]["container_definitions"]
+        return definitions
+
+    def test_its_command_is_the_admin_tool_s_ensure_into_the_key_s_secret(
+        self, tf: Terraform
+    ) -> None:
+        listed = re.search(r"command = \[([^\]]*)\]", self.admin_definitions(tf))
+        assert listed is not None
+        words = [word.strip() for word in listed[1].split(",")]
+        assert [json.loads(word) for word in words[:3]] == ["python", "-m", "scripts.admin"]
+        values = {
+            "var.operator_tenant": "operations",
+            "aws_secretsmanager_secret.operator_api_key.arn": "arn:aws:secretsmanager:x",
+        }
+        argv = [values[word] if word in values else json.loads(word) for word in words[3:]]
+
+        args = parse_admin(argv)
+
+        assert (args.area, args.action) == ("keys", "ensure")
+        assert args.secret_id == "arn:aws:secretsmanager:x"
+        assert sorted(args.roles) == ["member", "operator"]
+
+    def test_it_runs_todo_api_s_image_on_todo_api_s_database_with_known_settings(
+        self, tf: Terraform
+    ) -> None:
+        definitions = self.admin_definitions(tf)
+        assert 'aws_ecr_repository.service["todo_api"]' in definitions
+        assert 'name = "DATABASE_SCHEMA", value = "todo_api"' in definitions
+        assert "valueFrom = aws_secretsmanager_secret.database_url.arn" in definitions
+        names = set(re.findall(r'name = "([A-Z][A-Z0-9_]*)"', definitions))
+        assert names <= SETTINGS_ENV
+
+    def test_its_role_may_only_read_and_replace_the_key_s_secret(self, tf: Terraform) -> None:
+        statements = tf.data["aws_iam_policy_document", "admin_task"]["statement"]
+        by_sid = {statement["sid"]: statement for statement in statements}
+        assert set(by_sid) == {"holdthekey", "encryptthekey"}
+        assert by_sid["holdthekey"]["resources"] == [
+            "${aws_secretsmanager_secret.operator_api_key.arn}"
+        ]
+        assert all(
+            action.startswith(("secretsmanager:", "kms:"))
+            for statement in statements
+            for action in statement["actions"]
+        )
+        role = tf.resources["aws_ecs_task_definition", "admin"]["task_role_arn"]
+        assert role == "${aws_iam_role.admin_task.arn}"
+
+    def test_the_outputs_run_the_task_and_read_the_secret(self, tf: Terraform) -> None:
+        run = tf.outputs["issue_operator_key_command"]["value"]
+        assert "aws ecs run-task" in run
+        assert "aws_ecs_task_definition.admin.family" in run
+        read = tf.outputs["read_operator_key_command"]["value"]
+        assert "aws secretsmanager get-secret-value" in read
+        assert "aws_secretsmanager_secret.operator_api_key.arn" in read
 
 
 def oidc_environment(tf: Terraform) -> dict[str, str]:
