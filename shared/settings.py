@@ -136,6 +136,10 @@ class Settings(BaseSettings):
     rate_limit_writes_burst: int | None = Field(default=None, ge=1, le=1_000_000)
     rate_limit_calendars_per_minute: int | None = Field(default=None, ge=0, le=1_000_000)
     rate_limit_calendars_burst: int | None = Field(default=None, ge=1, le=1_000_000)
+    # a request of a principal already refused, sent before its Retry-After, waits up to this
+    # long (its bucket's next token, if sooner) before it is checked: a client that ignores
+    # Retry-After gets about one answer a second per connection, not a share of the CPU
+    rate_limit_refusal_pause_ms: int = Field(default=1000, ge=0, le=60_000)
     # todo_api's cap on a tenant's calendar jobs not yet finished (services/todo_api/jobs_cap.py),
     # 0 for none; unset: CALENDAR_JOBS_IN_FLIGHT_DEFAULT with AUTH_MODE=required, none with
     # AUTH_MODE=none (the practical's contract)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -25,7 +26,13 @@ from services.todo_api.key_book import KeyBook
 from services.todo_api.ops_views import ops_report_ctx
 from services.todo_api.page_headers import send_page_headers
 from services.todo_api.projection import seed_todo_ids
-from services.todo_api.rate_limits import Clock, documented_limits, policies, rate_limiting
+from services.todo_api.rate_limits import (
+    Clock,
+    Pause,
+    documented_limits,
+    policies,
+    rate_limiting,
+)
 from services.todo_api.records import SqlTodoBook
 from services.todo_api.routes import ROUTES, setup_routes
 from services.todo_api.sign_in import SignIn, sign_in_key
@@ -49,11 +56,13 @@ def create_app(
     tracker: Tracker | None = None,
     verifier: BearerVerifier | None = None,
     clock: Clock = time.time,
+    pause: Pause = asyncio.sleep,
 ) -> web.Application:
     """The todo API; it asks the job tracker through `tracker`, or (None) over HTTP at
     JOB_TRACKER_URL. With AUTH_MODE=required, requests need an API key or a token that
     `verifier` accepts (None: OIDC_ISSUER's tokens when it is set, else API keys only). The
-    rate limits' buckets refill by `clock` (seconds since the epoch)."""
+    rate limits' buckets refill by `clock` (seconds since the epoch); a principal already refused
+    waits by `pause` before it is checked again."""
     app = service_app(settings, adapters)
     app[sign_in_key] = SignIn(settings)
     app.on_response_prepare.append(send_page_headers)
@@ -67,7 +76,15 @@ def create_app(
     limits = policies(settings)
     if limits:
         # after both: a request refused for its credentials or its origin takes no token
-        app.middlewares.append(rate_limiting(limits, lambda: app[rate_buckets_key], clock))
+        app.middlewares.append(
+            rate_limiting(
+                limits,
+                lambda: app[rate_buckets_key],
+                clock,
+                pause_cap_ms=settings.rate_limit_refusal_pause_ms,
+                pause=pause,
+            )
+        )
     app.cleanup_ctx.extend(
         [
             # an older database is brought up to this code's schema before it is opened

@@ -2,6 +2,12 @@
 and subject, kept in the service's database so that they hold across every API process
 (shared/auth/rate_buckets.py). Reads are never limited.
 
+A request of a principal this process has just refused, sent before its Retry-After, first
+waits (RATE_LIMIT_REFUSAL_PAUSE_MS at most, less if a token is due sooner) and is then checked
+as any other: a client that ignores Retry-After is answered about once a second per connection,
+so one tenant's flood takes little of the event loop that serves every tenant. The wait costs no
+CPU and no database: it is decided from this process's memory of empty buckets.
+
 A request over its limit answers 429 JSON before its view runs, so it records nothing (no todo,
 no job, no use of its Idempotency-Key), with `Retry-After` and the RateLimit headers; a request
 within it carries the RateLimit headers too. The headers follow
@@ -13,7 +19,7 @@ asked answers 503 as every outage does (shared/web/http.py).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -42,6 +48,7 @@ LIMITED_ROUTES: Mapping[tuple[str, str], str] = {
     ("POST", "/api/v1/todos/ical"): "calendars",
 }
 Clock = Callable[[], float]
+Pause = Callable[[float], Awaitable[None]]
 
 
 def policies(settings: Settings) -> dict[str, BucketPolicy]:
@@ -63,10 +70,16 @@ def policies(settings: Settings) -> dict[str, BucketPolicy]:
 
 
 def rate_limiting(
-    limits: Mapping[str, BucketPolicy], buckets: Callable[[], RateBuckets], clock: Clock
+    limits: Mapping[str, BucketPolicy],
+    buckets: Callable[[], RateBuckets],
+    clock: Clock,
+    *,
+    pause_cap_ms: int,
+    pause: Pause,
 ) -> Middleware:
     """The middleware, after authentication: `buckets()` is looked up per request (opened after
-    the app starts); `clock` gives seconds since the epoch."""
+    the app starts); `clock` gives seconds since the epoch; `pause` waits that many seconds,
+    at most `pause_cap_ms`, for a principal already refused."""
 
     @web.middleware
     async def limit(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -75,6 +88,9 @@ def rate_limiting(
             return await handler(request)
         principal = request[principal_key]
         key = BucketKey(principal.tenant, principal.subject, policy.name)
+        empty_ms = min(buckets().empty_for_ms(key, round(clock() * 1000)), pause_cap_ms)
+        if empty_ms:
+            await pause(empty_ms / 1000)
         outcome = await buckets().take(key, policy, round(clock() * 1000))
         if not outcome.granted:
             return too_many(policy, outcome)

@@ -44,6 +44,12 @@ class EmptyBuckets:
             return None
         return Outcome(granted=False, tokens=refilled(entry.tokens, now_ms - entry.at_ms, policy))
 
+    def due_in_ms(self, key: Hashable, now_ms: int) -> int:
+        """How long `key`'s bucket is known to stay short of a token from `now_ms` (0: not known
+        to be)."""
+        entry = self._entries.get(key)
+        return 0 if entry is None else max(0, entry.due_ms - now_ms)
+
     def note(self, key: Hashable, policy: BucketPolicy, outcome: Outcome, as_of_ms: int) -> None:
         """Remember a refusal the database gave: `outcome.tokens` as of `as_of_ms`, the time its
         row says it was refilled to."""

@@ -92,6 +92,10 @@ class RateBuckets:
         self._empty.note(key, policy, outcome, row.refilled_at_ms)
         return outcome
 
+    def empty_for_ms(self, key: BucketKey, now_ms: int) -> int:
+        """How long this process knows `key`'s bucket stays without a token (0: not known)."""
+        return self._empty.due_in_ms(key, now_ms)
+
     def _writing(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
         if self._dialect == "sqlite":
             return self._store.transaction()

@@ -135,7 +135,11 @@ def embedded_stack_requiring_credentials(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[EmbeddedStack, ApiKey]]:
     """`python -m embedded` with AUTH_MODE=required, and a member's key issued into it."""
-    with running_embedded(tmp_path_factory, AUTH_MODE="required") as stack:
+    # the fuzz run's one key sends writes faster than its limit allows: it meets the 429s, but
+    # answered at once (a pause per refusal would add minutes for nothing it checks)
+    with running_embedded(
+        tmp_path_factory, AUTH_MODE="required", RATE_LIMIT_REFUSAL_PAUSE_MS="0"
+    ) as stack:
         todo_api = Settings(var_dir=stack.var_dir).with_embedded_database("todo_api")
         yield stack, asyncio.run(issue_key(todo_api))
 

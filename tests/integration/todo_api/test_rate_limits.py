@@ -47,13 +47,18 @@ class GatedVerifier:
 
 
 class Clock:
-    """The apps' clock: still, unless a test moves it."""
+    """The apps' clock: still, unless a test moves it. The apps' pauses are noted, not waited:
+    time stands still for them too."""
 
     def __init__(self) -> None:
         self.now_s = START_S
+        self.pauses: list[float] = []
 
     def __call__(self) -> float:
         return self.now_s
+
+    async def pause(self, seconds: float) -> None:
+        self.pauses.append(seconds)
 
 
 def token(tenant: str = "acme", subject: str = "alice") -> dict[str, str]:
@@ -83,7 +88,7 @@ def clock() -> Clock:
 async def app_client(
     settings: Settings, clock: Clock, verifier: GatedVerifier | None = None
 ) -> AsyncIterator[Client]:
-    app = create_app(settings, verifier=verifier or GatedVerifier(), clock=clock)
+    app = create_app(settings, verifier=verifier or GatedVerifier(), clock=clock, pause=clock.pause)
     async with TestClient(TestServer(app)) as client:
         yield client
 
@@ -218,6 +223,62 @@ class TestRefused:
         passed = await client.post(path, headers=token(), json={"title": "a"})
         assert passed.status in (201, 202)
         assert passed.headers["RateLimit"] == f'"{name}";r=0;t={BURST * 60}'
+
+
+class TestPrincipalsThatIgnoreRetryAfter:
+    async def test_wait_before_each_check_while_their_bucket_is_known_empty(
+        self, client: Client, clock: Clock
+    ) -> None:
+        await use_up(client, TODOS, token(), json={"title": "a"})
+        first = await client.post(TODOS, headers=token(), json={"title": "a"})
+        pauses_after_first = list(clock.pauses)
+        again = [await client.post(TODOS, headers=token(), json={"title": "a"}) for _ in range(2)]
+        pauses_after_again = list(clock.pauses)
+        other = await client.post(TODOS, headers=token(subject="bob"), json={"title": "b"})
+        calendars = await client.post(CALENDARS, headers=token())
+        clock.now_s += 59.7
+        nearly_due = await client.post(TODOS, headers=token(), json={"title": "a"})
+
+        # the first refusal is answered at once: a client that honours Retry-After never waits
+        assert await assert_refused(first, "writes") == 60
+        assert pauses_after_first == []
+        # then the cap (1 s by default), since the next token is a minute away
+        for response in again:
+            assert await assert_refused(response, "writes") == 60
+        assert pauses_after_again == [1.0, 1.0]
+        # nobody else waits: another subject, or the same one's other limit
+        assert other.status == 201
+        assert calendars.status == 202
+        # the next token sooner than the cap: only until then
+        assert clock.pauses[2:] == [pytest.approx(0.3, abs=0.002)]
+        assert nearly_due.status == 429
+        assert nearly_due.headers["Retry-After"] == "1"
+
+    async def test_answer_at_once_when_the_pause_is_0(
+        self, limited: Settings, clock: Clock
+    ) -> None:
+        settings = limited.model_copy(update={"rate_limit_refusal_pause_ms": 0})
+        async with app_client(settings, clock) as client:
+            await use_up(client, TODOS, token(), json={"title": "a"})
+            refusals = [
+                await client.post(TODOS, headers=token(), json={"title": "a"}) for _ in range(3)
+            ]
+
+        assert [response.status for response in refusals] == [429] * 3
+        assert clock.pauses == []
+
+    async def test_really_wait_on_the_event_loop(self, limited: Settings) -> None:
+        settings = limited.model_copy(update={"rate_limit_refusal_pause_ms": 150})
+        app = create_app(settings, verifier=GatedVerifier())
+        async with TestClient(TestServer(app)) as client:
+            await use_up(client, TODOS, token(), json={"title": "a"})
+            first = await client.post(TODOS, headers=token(), json={"title": "a"})
+            started = asyncio.get_running_loop().time()
+            second = await client.post(TODOS, headers=token(), json={"title": "a"})
+            waited_s = asyncio.get_running_loop().time() - started
+
+        assert (first.status, second.status) == (429, 429)
+        assert waited_s >= 0.15
 
 
 class TestUnlimited:
