@@ -1,16 +1,18 @@
 """One transport per file per process, shared by every client that opens it.
 
-The services of `make run` share one event loop and one file: they must share one connection
+The services in one process share one event loop and one file: they must share one connection
 (one writer) and one set of wake-ups, or a publish would not wake the receive waiting for it.
+Other processes on the same file are woken through the neighbours (neighbours.py).
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from embedded.transport.database import TransportDatabase
+from embedded.transport.neighbours import wake_folder
 from embedded.transport.wakeups import Wakeups
 from shared.settings import SqliteSynchronous
 
@@ -19,7 +21,7 @@ from shared.settings import SqliteSynchronous
 class Transport:
     database: TransportDatabase
     region: str
-    wakeups: Wakeups = field(default_factory=Wakeups)
+    wakeups: Wakeups
     users: int = 0
     # when a receive next sweeps expired messages out of every queue (time.monotonic())
     next_sweep_at: float = 0.0
@@ -34,7 +36,8 @@ def acquire(path: Path, region: str, synchronous: SqliteSynchronous = "NORMAL") 
     key = path.resolve()
     with _lock:
         if key not in _open:
-            _open[key] = Transport(TransportDatabase(key, synchronous=synchronous), region)
+            database = TransportDatabase(key, synchronous=synchronous)
+            _open[key] = Transport(database, region, Wakeups(wake_folder(key)))
         transport = _open[key]
         transport.users += 1
         return transport
@@ -47,4 +50,5 @@ def release(transport: Transport) -> None:
         if transport.users:
             return
         del _open[transport.database.path]
+    transport.wakeups.close()
     transport.database.close()

@@ -1,4 +1,5 @@
-"""In-process wake-ups: a receive that waits returns as soon as its queue gets a message."""
+"""Wake-ups: a receive that waits returns as soon as its queue gets a message, whichever process
+of those sharing the transport file sent it (neighbours.py carries them across processes)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,26 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Iterable
+from pathlib import Path
+
+from embedded.transport.neighbours import Neighbours
 
 
 class Wakeups:
-    """Waiters per queue name; safe across event loops and threads of one process."""
+    """Waiters per queue name; safe across event loops and threads of one process. With a
+    `wake_folder`, sends also wake the other processes listed there, and they wake this one."""
 
-    def __init__(self) -> None:
+    def __init__(self, wake_folder: Path | None = None) -> None:
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._lock = threading.Lock()
+        self._neighbours = (
+            None if wake_folder is None else Neighbours(wake_folder, self.notify_here)
+        )
 
     def register(self, queue: str) -> asyncio.Future[None]:
         """Register before looking at the queue, so a send in between is not missed."""
+        if self._neighbours is not None:
+            self._neighbours.listen()
         waiter = asyncio.get_running_loop().create_future()
         with self._lock:
             self._waiters.setdefault(queue, set()).add(waiter)
@@ -31,12 +41,23 @@ class Wakeups:
             await asyncio.wait_for(waiter, timeout_s)
 
     def notify(self, queues: Iterable[str]) -> None:
+        """Wake the receives waiting on `queues`, here and in the other processes."""
+        names = list(queues)
+        self.notify_here(names)
+        if self._neighbours is not None:
+            self._neighbours.tell(names)
+
+    def notify_here(self, queues: Iterable[str]) -> None:
         with self._lock:
             woken = [waiter for queue in queues for waiter in self._waiters.pop(queue, ())]
         for waiter in woken:
             # a waiter of a loop that has closed since wants nothing any more
             with contextlib.suppress(RuntimeError):
                 waiter.get_loop().call_soon_threadsafe(_resolve, waiter)
+
+    def close(self) -> None:
+        if self._neighbours is not None:
+            self._neighbours.close()
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:

@@ -1,0 +1,144 @@
+"""Wake-ups between the processes that share one transport file.
+
+Each process that waits on a queue listens on a UDP port of loopback and names it in a file of
+the folder beside the transport file (`<file>.wake/<pid>`, the port inside). A send tells every
+other listed process which queues it filled, in one datagram each; the listener wakes its own
+waiting receives. A datagram crosses loopback in microseconds; one that is lost (a full buffer,
+a process that has just gone) costs only the re-read of the file that waiting receives keep as
+their floor (CROSS_PROCESS_POLL_S). The datagrams carry queue names only and cause at most an
+early look at the file, whoever sends them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+# the folder is listed again when it changed, and at least this often (its mtime may not change
+# for two files added within one tick of the file system's clock)
+RELIST_S = 1.0
+# how long the listener blocks before it checks whether it was closed
+LISTEN_TICK_S = 0.5
+MAX_DATAGRAM = 65_507
+
+
+def wake_folder(transport_file: Path) -> Path:
+    return transport_file.with_name(transport_file.name + ".wake")
+
+
+class Neighbours:
+    """This process's listener, and the other processes' ports, for one transport file."""
+
+    def __init__(self, folder: Path, on_wake: Callable[[list[str]], None]) -> None:
+        self._folder = folder
+        self._on_wake = on_wake
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self._sender: socket.socket | None = None
+        self._closed = threading.Event()
+        self._ports: list[int] = []
+        self._listed_at = 0.0
+        self._listed_mtime_ns = -1
+
+    def listen(self) -> None:
+        """Start listening, once: before the first receive waits, so no send is missed."""
+        with self._lock:
+            if self._listener is not None or self._closed.is_set():
+                return
+            listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            listener.bind((LOOPBACK, 0))
+            listener.settimeout(LISTEN_TICK_S)
+            self._listener = listener
+        self._folder.mkdir(parents=True, exist_ok=True)
+        own = self._folder / str(self._pid)
+        # written whole under another name first: a reader never sees half a port
+        partial = own.with_suffix(".partial")
+        partial.write_text(str(listener.getsockname()[1]))
+        partial.replace(own)
+        threading.Thread(target=self._serve, name="transport-wakeups", daemon=True).start()
+
+    def tell(self, queues: Iterable[str]) -> None:
+        """Wake the other processes' receives waiting on `queues`; never raises."""
+        ports = self._other_ports()
+        if not ports:
+            return
+        payload = "\n".join(sorted(set(queues))).encode()
+        sender = self._sending_socket()
+        for port in ports:
+            # a process gone since the listing, or a full buffer: its floor re-read covers it
+            with contextlib.suppress(OSError):
+                sender.sendto(payload, (LOOPBACK, port))
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            listener, self._listener = self._listener, None
+            sender, self._sender = self._sender, None
+        for sock in (listener, sender):
+            if sock is not None:
+                sock.close()
+        if listener is not None:
+            with contextlib.suppress(FileNotFoundError):
+                (self._folder / str(self._pid)).unlink()
+
+    def _serve(self) -> None:
+        while not self._closed.is_set():
+            listener = self._listener
+            if listener is None:
+                return
+            try:
+                payload = listener.recv(MAX_DATAGRAM)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._on_wake([name for name in payload.decode(errors="replace").split("\n") if name])
+
+    def _sending_socket(self) -> socket.socket:
+        with self._lock:
+            if self._sender is None:
+                self._sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                self._sender.setblocking(False)
+            return self._sender
+
+    def _other_ports(self) -> list[int]:
+        try:
+            mtime_ns = self._folder.stat().st_mtime_ns
+        except FileNotFoundError:
+            return []
+        now = time.monotonic()
+        if mtime_ns != self._listed_mtime_ns or now - self._listed_at >= RELIST_S:
+            self._ports = self._list_ports()
+            self._listed_mtime_ns, self._listed_at = mtime_ns, now
+        return self._ports
+
+    def _list_ports(self) -> list[int]:
+        ports = []
+        for entry in self._folder.iterdir():
+            if not entry.name.isdigit() or int(entry.name) == self._pid:
+                continue
+            if not _alive(int(entry.name)):
+                # a process that died without closing: its file would be told forever
+                with contextlib.suppress(FileNotFoundError):
+                    entry.unlink()
+                continue
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                ports.append(int(entry.read_text()))
+        return ports
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
