@@ -159,7 +159,10 @@ function renderAsyncApi(doc) {
       .map((channel) => channel.address);
     messages.append(renderMessage(name, message, schemas, carriers));
   }
-  messages.append(element("h4", "Envelope"), json(schemas.Envelope));
+  const envelope = element("details", undefined, "message");
+  envelope.id = "message-Envelope";
+  envelope.append(element("summary", "Envelope (every message's payload)"), json(schemas.Envelope));
+  messages.append(envelope);
 }
 
 async function showAsyncApi() {
