@@ -22,6 +22,8 @@ from shared.contracts.topology import (
 )
 
 ASYNCAPI_VERSION = "3.0.0"
+# the version of the messaging's contract, as the OpenAPI document's is of the HTTP API's
+DOCUMENT_VERSION = "1.0.0"
 SCHEMA_REF = "#/components/schemas/{model}"
 MESSAGE_REF = "#/components/messages/{name}"
 TOPIC_CHANNEL = "topic"
@@ -32,12 +34,12 @@ SQS_BINDING_VERSION = "0.2.0"
 EVENT_CLASSES: tuple[type[BaseModel], ...] = get_args(get_args(AnyEvent)[0])
 
 
-def asyncapi_document(version: str = "1.0.0") -> dict[str, Any]:
+def asyncapi_document() -> dict[str, Any]:
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "info": {
             "title": "TaskOverflow Events messaging",
-            "version": version,
+            "version": DOCUMENT_VERSION,
             "description": (
                 "Every event travels in an envelope (the payload of each message); the SNS "
                 "message attribute `type` names the event, and each queue's subscription "
