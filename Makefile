@@ -3,6 +3,9 @@ VENV ?= .venv
 COMPOSE ?= docker compose
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# the official AsyncAPI JSON Schemas (npm's @asyncapi/specs, pinned in tools/asyncapi/), which
+# make check and the tests validate the generated AsyncAPI document against
+ASYNCAPI_SPECS := tools/asyncapi/node_modules/.package-lock.json
 
 .PHONY: help install run test check fmt pytest test-unit test-integration test-e2e bench clean queue-demo replay admin up down logs test-localstack check-terraform
 
@@ -15,30 +18,35 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install the project with its dev tools
+$(ASYNCAPI_SPECS): tools/asyncapi/package.json tools/asyncapi/package-lock.json
+	npm ci --prefix tools/asyncapi --ignore-scripts --no-audit --no-fund
+	touch $@
+
+install: $(STAMP) $(ASYNCAPI_SPECS)  ## create .venv and install the project with its dev tools
 
 run: $(STAMP)  ## run the whole system on the embedded defaults (SQLite + in-process AWS emulator)
 	$(PY) -m embedded
 
-check: $(STAMP)  ## lint, format check, type check, import contracts
+check: $(STAMP) $(ASYNCAPI_SPECS)  ## lint, format check, type check, import contracts, the AsyncAPI document
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy shared services embedded scripts bench tests
 	$(VENV)/bin/lint-imports --no-cache --no-logo
+	$(PY) -m scripts.asyncapi --check
 
 fmt: $(STAMP)  ## format and auto-fix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(ASYNCAPI_SPECS)
 	$(PY) -m pytest $(ARGS)
 
 test: check pytest  ## check, then the whole test suite (unit, integration, e2e)
 
-test-unit: $(STAMP)  ## the unit tests alone: pure logic, no database or network (ARGS for pytest)
+test-unit: $(STAMP) $(ASYNCAPI_SPECS)  ## the unit tests alone: pure logic, no database or network (ARGS for pytest)
 	$(PY) -m pytest tests/unit $(ARGS)
 
-test-integration: $(STAMP)  ## one real adapter at a time: SQLite, PostgreSQL, moto (ARGS for pytest)
+test-integration: $(STAMP) $(ASYNCAPI_SPECS)  ## one real adapter at a time: SQLite, PostgreSQL, moto (ARGS for pytest)
 	$(PY) -m pytest tests/integration $(ARGS)
 
 test-e2e: $(STAMP)  ## the services as processes, over HTTP on loopback (ARGS for pytest)

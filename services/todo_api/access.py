@@ -2,7 +2,8 @@
 document says so.
 
 The health and readiness probes, the web pages (the operations page too) with their static
-files, how they sign in, and the OpenAPI document need no credentials (load balancers and
+files, how they sign in, the OpenAPI and AsyncAPI documents and the page that shows them (with
+Swagger UI's files) need no credentials (load balancers and
 browsers ask for them before anyone signs in; a page holds no data, it signs in and then asks
 the API with the credentials it got), nor does
 a tenant's secret calendar feed URL, whose secret stands for them (calendar apps cannot send
@@ -15,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from services.todo_api.docs_views import ASYNCAPI_PATH, DOCS_PATH, SWAGGER_UI_PREFIX
 from services.todo_api.feed_url_views import SECRET_FEED_PATH
 from services.todo_api.sign_in import AUTH_CONFIG_PATH
 from shared.auth.middleware import AccessRules
@@ -30,6 +32,9 @@ PUBLIC_ROUTES = frozenset(
         "/ops",
         "/static",
         "/api/v1/openapi.json",
+        ASYNCAPI_PATH,
+        DOCS_PATH,
+        SWAGGER_UI_PREFIX,
         AUTH_CONFIG_PATH,
         SECRET_FEED_PATH,
     }

@@ -14,6 +14,14 @@ from services.todo_api.calendar_views import (
     job_status_route,
     request_calendar_view,
 )
+from services.todo_api.docs_views import (
+    ASYNCAPI_PATH,
+    DOCS_PATH,
+    SWAGGER_UI_PREFIX,
+    asyncapi_view,
+    docs_page,
+    swagger_ui_dir,
+)
 from services.todo_api.feed_url_views import FEED_URL_PATH, SECRET_FEED_PATH
 from services.todo_api.idempotency import HEADER, MAX_KEY_CHARS
 from services.todo_api.schemas import (
@@ -41,6 +49,7 @@ from shared.web.http import health, json_response
 from shared.web.openapi import Query, Route, add_routes, openapi_document
 
 STATIC_DIR = Path(__file__).parent / "static"
+OPENAPI_PATH = "/api/v1/openapi.json"
 TODO_PATH = "/api/v1/todos/{id}"
 FILTERS = (
     Query("completed", "only completed (true) or open (false) todos", {"enum": ["true", "false"]}),
@@ -221,18 +230,24 @@ async def index(request: web.Request) -> web.FileResponse:
 
 
 def setup_routes(app: web.Application, routes: list[Route]) -> None:
-    """`routes` and their OpenAPI document; the document and the web page are served beside the
-    routes it describes, not described in it."""
+    """`routes` and their OpenAPI document; the documents, the web page and the documentation
+    page are served beside the routes the OpenAPI document describes, not described in it."""
     document = openapi_document("TaskOverflow Events", "1.0.0", routes)
 
     async def openapi(_request: web.Request) -> web.Response:
         return json_response(document)
 
     beside_the_api = [
-        Route("GET", "/api/v1/openapi.json", openapi, "This document", head=True),
+        Route("GET", OPENAPI_PATH, openapi, "This document", head=True),
+        Route(
+            "GET", ASYNCAPI_PATH, asyncapi_view(), "The messaging's AsyncAPI document", head=True
+        ),
+        Route("GET", DOCS_PATH, docs_page, "Both documents, shown", head=True),
         Route("GET", "/", index, "The web page", responses={200: "text/html"}, head=True),
     ]
     add_routes(app, [*routes, *beside_the_api])
     # a Route is one method on one path; the static files are every path under a prefix, which
-    # aiohttp's static resource serves (safe joins, conditional and ranged requests)
+    # aiohttp's static resource serves (safe joins, conditional and ranged requests). Swagger
+    # UI's, from its package, before the page's own, whose prefix also holds its prefix
+    app.router.add_static(SWAGGER_UI_PREFIX, swagger_ui_dir())
     app.router.add_static("/static", STATIC_DIR)

@@ -11,9 +11,17 @@ import pytest
 from tests.support.todo_http import Client
 
 STATIC = Path(__file__).resolve().parents[3] / "services" / "todo_api" / "static"
-PAGES = ["/", "/ops"]
+PAGES = ["/", "/ops", "/api/docs"]
 # the pages, their files, the API and an error: a policy on every answer leaves no gap
-ANSWERS = [*PAGES, "/static/app.js", "/static/ops.css", "/api/v1/todos", "/nowhere"]
+ANSWERS = [
+    *PAGES,
+    "/static/app.js",
+    "/static/ops.css",
+    "/static/swagger-ui/swagger-ui-bundle.js",
+    "/api/asyncapi.json",
+    "/api/v1/todos",
+    "/nowhere",
+]
 
 
 def directives(policy: str) -> dict[str, list[str]]:
@@ -42,6 +50,16 @@ async def test_the_pages_are_html_under_the_policy(client: Client, path: str) ->
     assert response.content_type == "text/html"
 
 
+async def test_the_docs_page_may_show_data_images_and_nothing_more(client: Client) -> None:
+    page = directives((await client.get("/api/docs")).headers["Content-Security-Policy"])
+    other = directives((await client.get("/static/app.js")).headers["Content-Security-Policy"])
+
+    # Swagger UI's stylesheet draws its icons as data: URIs
+    assert page.pop("img-src") == ["'self'", "data:"]
+    assert other.pop("img-src") == ["'self'"]
+    assert page == other
+
+
 class InlineFinder(HTMLParser):
     """Whatever of a page a `script-src 'self'; style-src 'self'` policy would refuse."""
 
@@ -63,7 +81,7 @@ class InlineFinder(HTMLParser):
                 self.refused.append(f"<{tag} {name}={value!r}>")
 
 
-@pytest.mark.parametrize("page", ["index.html", "ops.html"])
+@pytest.mark.parametrize("page", ["index.html", "ops.html", "docs.html"])
 def test_the_pages_have_no_inline_script_or_style(page: str) -> None:
     finder = InlineFinder()
     finder.feed((STATIC / page).read_text())
@@ -71,7 +89,7 @@ def test_the_pages_have_no_inline_script_or_style(page: str) -> None:
     assert finder.refused == []
 
 
-@pytest.mark.parametrize("script", ["app.js", "ops.js"])
+@pytest.mark.parametrize("script", ["app.js", "ops.js", "docs.js"])
 def test_the_scripts_set_no_style_attribute_and_build_no_code(script: str) -> None:
     source = (STATIC / script).read_text()
 

@@ -23,16 +23,22 @@ DOCUMENTED: Mapping[str, Sequence[Route]] = {
     "job_tracker": job_tracker.ROUTES,
     "calendar_worker": calendar_worker.ROUTES,
 }
-# what todo_api serves beside the routes its document describes: the document itself and the
-# web page with its files; by the path the access rules judge (the route's), the URL asked for
+# what todo_api serves beside the routes its document describes: the document itself, the
+# AsyncAPI document, the page that shows both (with Swagger UI's files), and the web page with
+# its files; by the path the access rules judge (the route's), the URL asked for
 BESIDE_THE_DOCUMENT: Mapping[str, Mapping[str, str]] = {
     "todo_api": {
         "/api/v1/openapi.json": "/api/v1/openapi.json",
+        "/api/asyncapi.json": "/api/asyncapi.json",
+        "/api/docs": "/api/docs",
         "/": "/",
         "/static": "/static/app.js",
+        "/static/swagger-ui": "/static/swagger-ui/swagger-ui-bundle.js",
     },
 }
-# load balancers and browsers ask for these before anyone signs in; on purpose, the web pages
+# load balancers and browsers ask for these before anyone signs in; on purpose, the documents of
+# the HTTP API and of the messaging, and the documentation page with Swagger UI's files (they
+# describe the code, no one's data); on purpose, the web pages
 # (the operations page too: it holds no figures, it signs in and asks /api/v1/ops with an
 # operator's credentials) and how they sign in (the mode and the issuer's public endpoints,
 # nothing secret); and, on purpose, a tenant's secret calendar feed URL, for calendar apps, which
@@ -45,9 +51,12 @@ PUBLIC = frozenset(
         "/api/v1/health",
         "/api/v1/ready",
         "/api/v1/openapi.json",
+        "/api/asyncapi.json",
+        "/api/docs",
         "/",
         "/ops",
         "/static",
+        "/static/swagger-ui",
         AUTH_CONFIG,
         SECRET_FEED,
     }
