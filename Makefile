@@ -22,7 +22,7 @@ $(ASYNCAPI_SPECS): tools/asyncapi/package.json tools/asyncapi/package-lock.json
 	npm ci --prefix tools/asyncapi --ignore-scripts --no-audit --no-fund
 	touch $@
 
-install: $(STAMP) $(ASYNCAPI_SPECS)  ## create .venv and install the project with its dev tools
+install: $(STAMP)  ## create .venv and install the project with its dev tools (make check adds the AsyncAPI schemas, with npm)
 
 run: $(STAMP)  ## run the whole system on the embedded defaults (SQLite + in-process AWS emulator)
 	$(PY) -m embedded
