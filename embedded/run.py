@@ -25,6 +25,7 @@ from aiohttp import web
 from embedded.transport.clients import provision_embedded, transport_path
 from services.calendar_worker.app import create_app as create_worker
 from services.job_tracker import in_flight as tracker_in_flight
+from services.job_tracker import job_events as tracker_job_events
 from services.job_tracker import ops_views as tracker_ops_views
 from services.job_tracker import views as tracker_views
 from services.job_tracker.app import create_app as create_tracker
@@ -135,6 +136,8 @@ async def run(base: Settings, var_dir: Path, aws_port: int) -> None:
     )
     # one process: the public port answers the job routes from the tracker's own tables
     api_app = create_todo_api(api_settings, tracker=in_process_tracker(tracker_app))
+    # the tracker's event streams are served on todo_api's port: they end with its shutdown
+    api_app.on_shutdown.append(functools.partial(_end_tracker_streams, tracker_app))
     api, api_port = await start_site(api_app, base.http_host, base.http_port)
     runners = [api, worker, tracker]
     freeze_long_lived()
@@ -155,10 +158,15 @@ def in_process_tracker(tracker_app: web.Application) -> InProcessTracker:
     return InProcessTracker(
         status_view=functools.partial(tracker_views.job_status, tracker_app),
         result_view=functools.partial(tracker_views.job_result, tracker_app),
+        events_view=functools.partial(tracker_job_events.job_events, tracker_app),
         history_view=functools.partial(tracker_views.job_history, tracker_app),
         in_flight_view=functools.partial(tracker_in_flight.jobs_in_flight, tracker_app),
         overview_of=functools.partial(tracker_ops_views.overview_of, tracker_app),
     )
+
+
+async def _end_tracker_streams(tracker_app: web.Application, _api_app: web.Application) -> None:
+    tracker_job_events.end_streams(tracker_app)
 
 
 async def _until_stopped() -> None:

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     # how long the operations page waits for each service, queue or the tracker's figures; by
     # default longer than a service's own readiness checks take (2 s), so it hears their reason
     ops_probe_timeout_ms: int = Field(default=3000, ge=100, le=30000)
+    # a job's event stream (GET .../events) sends a comment line after this long without a change,
+    # so no proxy or load balancer (the ALB's idle timeout, 60 s) takes it for a dead connection
+    job_events_keepalive_ms: int = Field(default=15000, ge=10, le=300000)
+    # the event streams one job tracker process holds open at most; one more answers 503
+    job_events_max_streams: int = Field(default=1000, ge=0, le=100000)
     # signs task ids so the tracker can tell an issued id from a made-up one
     task_secret: str = Field(default=DEV_TASK_SECRET, min_length=16)
     # a calendar file this many days old is gone: the S3 bucket's lifecycle rule deletes it

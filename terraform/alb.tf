@@ -12,6 +12,9 @@ resource "aws_lb" "main" {
   subnets                    = aws_subnet.public[*].id
   drop_invalid_header_fields = true
   enable_deletion_protection = var.deletion_protection
+  # a job's event stream is quiet between changes but for a comment every
+  # JOB_EVENTS_KEEPALIVE_MS (15 s): the ALB cuts a connection idle for longer than this
+  idle_timeout = 60
 }
 
 resource "aws_lb_target_group" "service" {

@@ -81,7 +81,7 @@ locals {
     }
   }
   # the ALB sends these to job_tracker and everything else to todo_api (the one public base URL)
-  tracker_paths  = ["/api/v1/todos/ical/*/status", "/api/v1/todos/ical/*/result", "/api/v1/todos/ical/in-flight"]
+  tracker_paths  = ["/api/v1/todos/ical/*/status", "/api/v1/todos/ical/*/result", "/api/v1/todos/ical/*/events", "/api/v1/todos/ical/in-flight"]
   public         = toset(["todo_api", "job_tracker"])
   container_port = 6400
   # GET /metrics, on a listener of its own: no target group or ALB rule leads there (network.tf)

@@ -7,11 +7,21 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from services.job_tracker.access import access_rules
-from services.job_tracker.app_keys import key_directory_key, store_key
+from services.job_tracker.app_keys import (
+    job_changes_key,
+    key_directory_key,
+    settings_key,
+    store_key,
+    stream_slots_key,
+)
+from services.job_tracker.job_changes import InProcessJobChanges
+from services.job_tracker.job_events import end_streams
 from services.job_tracker.job_metrics import add_job_metrics, job_finished
+from services.job_tracker.pg_job_changes import PgJobChanges
 from services.job_tracker.projection import make_handle
 from services.job_tracker.records import SqlJobBook
 from services.job_tracker.routes import setup_routes
+from services.job_tracker.stream_slots import StreamSlots
 from services.job_tracker.tables import SCHEMA, api_keys
 from services.job_tracker.upgrade import upgrade_ctx
 from shared.app.app_keys import Adapters, metrics_key
@@ -51,13 +61,20 @@ def create_app(
             upgrade_ctx,
             database_ctx(SCHEMA),
             key_directory_ctx,
+            job_changes_ctx,
             aws_ctx,
             consumer_ctx(JOB_TRACKER, _projection_handle),
         ]
     )
+    # before the server waits for its requests to finish: the event streams end now
+    app.on_shutdown.append(_end_streams)
     setup_routes(app)
     add_job_metrics(app)
     return app
+
+
+async def _end_streams(app: web.Application) -> None:
+    end_streams(app)
 
 
 async def key_directory_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -65,5 +82,22 @@ async def key_directory_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def job_changes_ctx(app: web.Application) -> AsyncIterator[None]:
+    """How the event streams hear of changes: from every replica on PostgreSQL (LISTEN/NOTIFY),
+    in this process on SQLite (its one writer is here)."""
+    app[stream_slots_key] = StreamSlots(app[settings_key].job_events_max_streams)
+    engine = app[store_key].engine
+    if engine.dialect.name != "postgresql":
+        app[job_changes_key] = InProcessJobChanges()
+        yield
+        return
+    changes = await PgJobChanges.on(engine)
+    app[job_changes_key] = changes
+    changes.start()
+    yield
+    await changes.stop()
+
+
 def _projection_handle(app: web.Application) -> Handle:
-    return make_handle(SqlJobBook(app[store_key]), job_finished(app[metrics_key].jobs))
+    book = SqlJobBook(app[store_key], app[job_changes_key])
+    return make_handle(book, job_finished(app[metrics_key].jobs))

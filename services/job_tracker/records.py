@@ -19,6 +19,7 @@ from uuid import UUID
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.job_tracker.job_changes import JobChanges
 from services.job_tracker.jobs import Job, Status
 from services.job_tracker.tables import api_keys, jobs
 from shared.auth.key_table import key_change, refold_key
@@ -71,21 +72,31 @@ class JobBook(Protocol):
 
 
 class SqlJobBook:
-    """The records in the service's database: its inbox, event log and jobs table."""
+    """The records in the service's database: its inbox, event log and jobs table; each job
+    row written is told to `changes` (None: no one in this process watches jobs)."""
 
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, changes: JobChanges | None = None) -> None:
         self._store = store
+        self._changes = changes
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[JobRecords]:
         async with self._store.transaction() as conn:
-            yield SqlJobRecords(self._store, conn)
+            records = SqlJobRecords(self._store, conn, self._changes)
+            yield records
+        if self._changes is not None and records.changed:
+            self._changes.committed(records.changed)
 
 
 class SqlJobRecords:
-    def __init__(self, store: EventStore, conn: AsyncConnection) -> None:
+    def __init__(
+        self, store: EventStore, conn: AsyncConnection, changes: JobChanges | None = None
+    ) -> None:
         self._store = store
         self._conn = conn
+        self._changes = changes
+        # the jobs whose rows this transaction wrote
+        self.changed: set[UUID] = set()
 
     async def mark_handled_if_new(self, event_id: UUID) -> bool:
         return await record_processed(self._conn, self._store.tables.inbox, CONSUMER, event_id)
@@ -100,10 +111,19 @@ class SqlJobRecords:
 
     async def add(self, job: Job) -> bool:
         statement = insert_on_conflict(self._conn, jobs)
-        return (await self._conn.execute(statement, job_values(job))).rowcount == 1
+        added = (await self._conn.execute(statement, job_values(job))).rowcount == 1
+        if added:
+            await self._changed(job.task_id)
+        return added
 
     async def replace(self, job: Job) -> None:
         await self._conn.execute(UPDATE_JOB, {"key": str(job.task_id), **job_values(job)})
+        await self._changed(job.task_id)
+
+    async def _changed(self, task_id: UUID) -> None:
+        if self._changes is not None:
+            await self._changes.changed_in(self._conn, task_id)
+        self.changed.add(task_id)
 
     async def record_key(self, envelope: Envelope) -> None:
         change = key_change(envelope.data)

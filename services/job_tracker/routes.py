@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.job_tracker import in_flight, ops_views, views
+from services.job_tracker import in_flight, job_events, ops_views, views
 from shared.app.readiness import NotReady, Readiness, queue_found, readiness
 from shared.contracts.ops_report import JOBS_OVERVIEW_PATH, JobsOverview
 from shared.contracts.responses import (
     IN_FLIGHT_PATH,
+    JOB_EVENTS_PATH,
+    JOB_EVENTS_SUMMARY,
     Error,
     Health,
     JobHistory,
@@ -18,6 +20,7 @@ from shared.contracts.responses import (
 from shared.contracts.topology import JOB_TRACKER
 from shared.web.http import health
 from shared.web.openapi import Route, add_routes
+from shared.web.sse import RESUME_HEADER
 
 ROUTES: list[Route] = [
     Route("GET", "/api/v1/health", health, "Is the service up", responses={200: Health}, head=True),
@@ -52,6 +55,19 @@ ROUTES: list[Route] = [
         "Where a calendar job stands (Celery state names)",
         responses={200: TaskStatus, 404: Error},
         head=True,
+    ),
+    Route(
+        "GET",
+        JOB_EVENTS_PATH,
+        job_events.events_view,
+        JOB_EVENTS_SUMMARY,
+        responses={
+            200: "text/event-stream",
+            204: "The job has finished and Last-Event-ID names its final state",
+            404: Error,
+            503: Error,
+        },
+        query=(RESUME_HEADER,),
     ),
     Route(
         "GET",

@@ -9,6 +9,7 @@ tenant's job answers exactly as a job that does not exist.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
@@ -31,7 +32,13 @@ from services.job_tracker.retention import (
 from shared.auth.middleware import principal_key
 from shared.aws.blobs import BlobNotFoundError
 from shared.clock import utcnow
-from shared.contracts.responses import JobHistory, JobSummary, Progress, TaskStatus
+from shared.contracts.responses import (
+    TERMINAL_STATUSES,
+    JobHistory,
+    JobSummary,
+    Progress,
+    TaskStatus,
+)
 from shared.contracts.task_ids import is_issued, parse_task_id
 from shared.web.http import bad_request, json_response, not_found, public_url
 
@@ -54,6 +61,27 @@ async def history_view(request: web.Request) -> web.Response:
 
 async def job_status(app: web.Application, request: web.Request) -> web.Response:
     """The status of the path's job, answered from `app`'s tables (any app's request will do)."""
+    answer = await status_answer(app, request)
+    return json_response(answer.status, exclude=set(answer.hidden))
+
+
+@dataclass(frozen=True)
+class StatusAnswer:
+    """A job's status and the keys its JSON leaves out."""
+
+    status: TaskStatus
+    hidden: frozenset[str]
+
+    @property
+    def finished(self) -> bool:
+        return self.status.task_status in TERMINAL_STATUSES
+
+    def json(self) -> str:
+        return self.status.model_dump_json(exclude=set(self.hidden))
+
+
+async def status_answer(app: web.Application, request: web.Request) -> StatusAnswer:
+    """What the status route answers for the path's job now (404 as it does)."""
     task_id, tracked = await _job(app, request)
     job, expired = tracked.job, tracked.expired(utcnow(), _ttl(app))
     status = TaskStatus(
@@ -71,7 +99,7 @@ async def job_status(app: web.Application, request: web.Request) -> web.Response
         hidden.add("progress")
     if not expired:
         hidden.add("expired")
-    return json_response(status, exclude=hidden)
+    return StatusAnswer(status, frozenset(hidden))
 
 
 def _progress(job: Job) -> Progress | None:
@@ -160,10 +188,8 @@ def _ttl(app: web.Application) -> timedelta:
 async def _job(app: web.Application, request: web.Request) -> tuple[UUID, TrackedJob]:
     """The principal's tenant's job for the path's task id; PENDING for an id issued to the
     tenant whose job is not here yet; else 404 (an id issued to another tenant too)."""
-    task_id = parse_task_id(request.match_info["task_id"])
+    task_id = issued_task_id(app, request)
     tenant = request[principal_key].tenant
-    if task_id is None or not is_issued(app[settings_key].task_secret, task_id, tenant):
-        raise not_found(TASK_NOT_FOUND)
     async with app[store_key].reading() as conn:
         tracked = await find_tracked(conn, task_id)
     if tracked is None:
@@ -171,3 +197,12 @@ async def _job(app: web.Application, request: web.Request) -> tuple[UUID, Tracke
     if tracked.job.tenant != tenant:
         raise not_found(TASK_NOT_FOUND)
     return task_id, tracked
+
+
+def issued_task_id(app: web.Application, request: web.Request) -> UUID:
+    """The path's task id if it was issued to the principal's tenant, else 404 (no read)."""
+    task_id = parse_task_id(request.match_info["task_id"])
+    tenant = request[principal_key].tenant
+    if task_id is None or not is_issued(app[settings_key].task_secret, task_id, tenant):
+        raise not_found(TASK_NOT_FOUND)
+    return task_id

@@ -38,7 +38,7 @@ from services.todo_api.routes import ROUTES, setup_routes
 from services.todo_api.sign_in import SignIn, sign_in_key
 from services.todo_api.tables import SCHEMA, rate_buckets
 from services.todo_api.tracker import Tracker
-from services.todo_api.tracker_proxy import HttpTracker, tracker_timeout
+from services.todo_api.tracker_proxy import HttpTracker, events_timeout, tracker_timeout
 from services.todo_api.upgrade import upgrade_ctx
 from shared.app.app_keys import Adapters
 from shared.app.resources import aws_ctx, database_ctx, relay_ctx, service_app
@@ -124,7 +124,9 @@ def tracker_ctx(given: Tracker | None) -> Callable[[web.Application], AsyncItera
         async with ClientSession(timeout=tracker_timeout(settings)) as client:
             app[tracker_client_key] = client
             app[tracker_key] = (
-                given if given is not None else HttpTracker(client, settings.job_tracker_url)
+                given
+                if given is not None
+                else HttpTracker(client, settings.job_tracker_url, events_timeout(settings))
             )
             yield
 

@@ -75,6 +75,10 @@ async def job_status_route(request: web.Request) -> web.StreamResponse:
     return await request.app[tracker_key].status(request)
 
 
+async def job_events_route(request: web.Request) -> web.StreamResponse:
+    return await request.app[tracker_key].events(request)
+
+
 async def job_result_route(request: web.Request) -> web.StreamResponse:
     return await request.app[tracker_key].result(request)
 

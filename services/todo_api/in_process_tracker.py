@@ -26,12 +26,13 @@ JobsFigures = Callable[[], Awaitable[JobsOverview]]
 
 @dataclass(frozen=True)
 class InProcessTracker:
-    """The tracker's status, result, history and in-flight views and its jobs figures, each
+    """The tracker's status, result, events, history and in-flight views and its jobs figures, each
     bound to the tracker's app; todo_api's request is answered by them as the tracker answers
     its own, with the principal todo_api's authentication put on it (`request[principal_key]`)."""
 
     status_view: JobView
     result_view: JobView
+    events_view: JobView
     history_view: JobView
     in_flight_view: JobView
     overview_of: JobsFigures
@@ -41,6 +42,9 @@ class InProcessTracker:
 
     async def result(self, request: web.Request) -> web.StreamResponse:
         return await self.result_view(request)
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        return await self.events_view(request)
 
     async def history(self, request: web.Request) -> web.StreamResponse:
         return await self.history_view(request)

@@ -9,6 +9,7 @@ from aiohttp import web
 from services.todo_api import feed_url_views, feed_views, ops_views, views
 from services.todo_api.calendar_views import (
     cancel_calendar_view,
+    job_events_route,
     job_history_route,
     job_result_route,
     job_status_route,
@@ -38,6 +39,8 @@ from services.todo_api.sign_in import AUTH_CONFIG_PATH, auth_config_view, page_r
 from shared.app.readiness import NotReady, Readiness, readiness, topic_found
 from shared.contracts.ops_report import OpsReport
 from shared.contracts.responses import (
+    JOB_EVENTS_PATH,
+    JOB_EVENTS_SUMMARY,
     Error,
     Health,
     JobHistory,
@@ -47,6 +50,7 @@ from shared.contracts.responses import (
 )
 from shared.web.http import health, json_response
 from shared.web.openapi import Query, Route, add_routes, openapi_document
+from shared.web.sse import RESUME_HEADER
 
 STATIC_DIR = Path(__file__).parent / "static"
 OPENAPI_PATH = "/api/v1/openapi.json"
@@ -182,6 +186,19 @@ ROUTES: list[Route] = [
         job_status_route,
         "Where a calendar job stands (Celery state names)",
         responses={200: TaskStatus, 404: Error, 503: Error},
+    ),
+    Route(
+        "GET",
+        JOB_EVENTS_PATH,
+        job_events_route,
+        JOB_EVENTS_SUMMARY,
+        responses={
+            200: "text/event-stream",
+            204: "The job has finished and Last-Event-ID names its final state",
+            404: Error,
+            503: Error,
+        },
+        query=(RESUME_HEADER,),
     ),
     Route(
         "GET",

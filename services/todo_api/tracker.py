@@ -40,6 +40,11 @@ class Tracker(Protocol):
         """The tracker's answer to the result route: the calendar file, streamed."""
         ...
 
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        """The tracker's answer to the events route: Server-Sent Events, each passed on as it
+        comes, until the tracker ends the stream."""
+        ...
+
     async def history(self, request: web.Request) -> web.StreamResponse:
         """The tracker's answer to the job history route, with the request's query."""
         ...

@@ -33,10 +33,13 @@ from shared.observability.tracing import REQUEST_ID
 from shared.outages import DependencyUnavailableError
 from shared.settings import Settings
 from shared.web.http import json_error
+from shared.web.sse import LAST_EVENT_ID
 
 logger = logging.getLogger(__name__)
 
-PASSED_HEADERS = ("Content-Type", "Content-Disposition")
+# what the client needs of the tracker's headers: the body's type and name, and that an event
+# stream is neither cached nor held back by a proxy in front of todo_api
+PASSED_HEADERS = ("Content-Type", "Content-Disposition", "Cache-Control", "X-Accel-Buffering")
 NO_TRACKER = "Calendar jobs are not available: JOB_TRACKER_URL is not set"
 # reaching the tracker, a pooled connection's wait included
 CONNECT_TIMEOUT_S = 3.0
@@ -52,6 +55,13 @@ def tracker_timeout(settings: Settings) -> aiohttp.ClientTimeout:
     )
 
 
+def events_timeout(settings: Settings) -> aiohttp.ClientTimeout:
+    """An event stream is silent up to a keep-alive interval by design: the tracker's silence
+    is bounded by that and the usual bound together."""
+    silence_ms = settings.job_tracker_read_timeout_ms + settings.job_events_keepalive_ms
+    return aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT_S, sock_read=silence_ms / 1000)
+
+
 @dataclass(frozen=True)
 class HttpTracker:
     """The Tracker port over HTTP: each question goes to the tracker at `url` (JOB_TRACKER_URL;
@@ -59,12 +69,20 @@ class HttpTracker:
 
     client: aiohttp.ClientSession
     url: str | None
+    # how long an event stream may be silent (None: as long as any other answer)
+    events_timeout: aiohttp.ClientTimeout | None = None
 
     async def status(self, request: web.Request) -> web.StreamResponse:
         return await self._forward(request)
 
     async def result(self, request: web.Request) -> web.StreamResponse:
         return await self._forward(request)
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        # the client's Last-Event-ID goes along: the tracker resumes from it
+        resume = request.headers.get(LAST_EVENT_ID)
+        extra = {} if resume is None else {LAST_EVENT_ID: resume}
+        return await self._forward(request, extra, self.events_timeout)
 
     async def history(self, request: web.Request) -> web.StreamResponse:
         return await self._forward(request)
@@ -115,12 +133,20 @@ class HttpTracker:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DependencyUnavailableError(f"job tracker: {exc!r}") from exc
 
-    async def _forward(self, request: web.Request) -> web.StreamResponse:
+    async def _forward(
+        self,
+        request: web.Request,
+        extra_headers: dict[str, str] | None = None,
+        read_bounds: aiohttp.ClientTimeout | None = None,
+    ) -> web.StreamResponse:
         if not self.url:
             return json_error(NO_TRACKER, 503)
         url = self.url.rstrip("/") + request.rel_url.raw_path_qs
+        headers = {**_forwarded(request), **(extra_headers or {})}
         try:
-            upstream = await self.client.get(url, headers=_forwarded(request))
+            upstream = await self.client.get(
+                url, headers=headers, timeout=read_bounds or self.client.timeout
+            )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DependencyUnavailableError(f"job tracker: {exc!r}") from exc
         async with upstream:

@@ -89,6 +89,12 @@ class JobHistory(BaseModel):
 
 # the job tracker's count of the principal's tenant's jobs not yet finished (todo_api's cap)
 IN_FLIGHT_PATH = "/api/v1/todos/ical/in-flight"
+# a job's status as Server-Sent Events, served by the job tracker and on todo_api's base URL
+JOB_EVENTS_PATH = "/api/v1/todos/ical/{task_id}/events"
+JOB_EVENTS_SUMMARY = (
+    "Follow a calendar job as Server-Sent Events: its status now, then each change, "
+    "until it finishes (each event's data is the status route's JSON)"
+)
 
 
 class JobsInFlight(BaseModel):

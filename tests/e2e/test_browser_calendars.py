@@ -26,7 +26,10 @@ from tests.support.browser import (
     api_create,
     browser_page,
     is_calendar_post,
+    is_event_stream,
+    is_status_request,
     open_page,
+    refuse_event_streams,
     vevents,
 )
 from tests.support.chromium import screenshot
@@ -236,6 +239,7 @@ class TestCancellingACalendar:
         self, page_without_worker: Page
     ) -> None:
         page = page_without_worker
+        refuse_event_streams(page)
         api_create(page, title="Not wanted after all")
         open_page(page)
         status_requests: list[str] = []
@@ -319,6 +323,7 @@ class TestCancellingACalendar:
             else:
                 route.continue_()
 
+        refuse_event_streams(page)
         api_create(page, title="Rendered at once")
         open_page(page)
         page.route("**/api/v1/todos/ical/*/status", status)
@@ -370,6 +375,7 @@ class TestCancellingACalendar:
             body = {"task_id": task_id, "task_status": "PENDING", "task_url": task_url}
             route.fulfill(status=202, json=body)
 
+        refuse_event_streams(page)
         api_create(page, title="Rendered before the cancel arrived")
         open_page(page)
         page.route("**/api/v1/todos/ical/*/status", status)
@@ -388,6 +394,7 @@ class TestCancellingACalendar:
         expect(page.get_by_role("alert")).to_be_empty()
 
     def test_says_why_a_cancel_could_not_be_sent(self, page: Page) -> None:
+        refuse_event_streams(page)
         api_create(page, title="Offline cancel")
         open_page(page)
         page.route("**/api/v1/todos/ical/*/status", lambda route: status_answer(route, "PENDING"))
@@ -423,6 +430,7 @@ class TestCalendarProgress:
             else:
                 route.continue_()
 
+        refuse_event_streams(page)
         api_create(page, title="One of many")
         open_page(page)
         page.route("**/api/v1/todos/ical/*/status", status)
@@ -450,6 +458,56 @@ class TestCalendarProgress:
         expect(status_region).to_have_attribute("data-state", "SUCCESS", timeout=POLL_MAX_MS * 2)
         expect(bar).to_be_hidden()
         expect(page.get_by_role("button", name="Cancel this calendar")).to_be_hidden()
+
+
+class TestFollowingACalendar:
+    def test_follows_a_job_through_its_event_stream_to_success(self, page: Page) -> None:
+        api_create(page, title="Watched, not polled")
+        open_page(page)
+        streams: list[str] = []
+        polls: list[str] = []
+        page.on(
+            "request",
+            lambda request: streams.append(request.url) if is_event_stream(request) else None,
+        )
+        page.on(
+            "request",
+            lambda request: polls.append(request.url) if is_status_request(request) else None,
+        )
+
+        with page.expect_response(lambda answer: is_calendar_post(answer.request)) as posted:
+            page.get_by_role("button", name="Generate calendar").click()
+        task_id = posted.value.json()["task_id"]
+        status = page.locator("#calendar-status")
+
+        expect(status).to_have_attribute("data-state", "SUCCESS", timeout=CALENDAR_TIMEOUT_MS)
+        expect(status).to_contain_text("Your calendar file is ready.")
+        download = page.get_by_role("link", name="Download the calendar (.ics)")
+        expect(download).to_be_visible()
+        expect(download).to_have_attribute(
+            "href", re.compile(f"/api/v1/todos/ical/{task_id}/result$")
+        )
+        expect(page.get_by_role("alert")).to_be_empty()
+        # followed through one stream, which the finished job ended; never by polling
+        assert [url.split("/")[-2] for url in streams] == [task_id]
+        assert polls == []
+
+    def test_follows_by_polling_when_the_stream_is_refused(self, page: Page) -> None:
+        refuse_event_streams(page)
+        api_create(page, title="Polled after all")
+        open_page(page)
+        polls: list[str] = []
+        page.on(
+            "request",
+            lambda request: polls.append(request.url) if is_status_request(request) else None,
+        )
+
+        page.get_by_role("button", name="Generate calendar").click()
+
+        status = page.locator("#calendar-status")
+        expect(status).to_have_attribute("data-state", "SUCCESS", timeout=CALENDAR_TIMEOUT_MS)
+        expect(page.get_by_role("alert")).to_be_empty()
+        assert polls
 
 
 class TestSubscribing:

@@ -22,6 +22,7 @@ from tests.support.browser import (
     is_todo_post,
     item,
     open_page,
+    refuse_event_streams,
     vevents,
 )
 from tests.support.chromium import screenshot
@@ -232,6 +233,7 @@ class TestErrorsInWords:
             }
             route.fulfill(status=200, json=body)
 
+        refuse_event_streams(page)
         open_page(page)
         page.route("**/api/v1/todos/ical/*/status", failed)
         page.get_by_role("button", name="Generate calendar").click()

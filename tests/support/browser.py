@@ -4,7 +4,8 @@ steps and API calls those tests share."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import icalendar
@@ -18,6 +19,7 @@ with contextlib.suppress(ImportError):
 # UTC+10 all year: a deadline converted to UTC anywhere would be ten hours off
 BROWSER_TIMEZONE = "Australia/Brisbane"
 CALENDAR_TIMEOUT_MS = 30_000
+JOB_EVENTS = re.compile(r"/api/v1/todos/ical/[^/]+/events$")
 
 
 @contextlib.contextmanager
@@ -76,6 +78,30 @@ def api_create(page: Page, **fields: Any) -> dict[str, Any]:
 def vevents(body: bytes) -> list[icalendar.Event]:
     calendar = icalendar.Calendar.from_ical(body)
     return [event for event in calendar.walk("VEVENT") if isinstance(event, icalendar.Event)]
+
+
+def is_event_stream(request: Request) -> bool:
+    return request.method == "GET" and bool(JOB_EVENTS.search(request.url))
+
+
+def is_status_request(request: Request) -> bool:
+    return request.method == "GET" and request.url.endswith("/status")
+
+
+def requests_seen(page: Page, which: Callable[[Request], bool]) -> list[str]:
+    """The URLs of the page's requests `which` picks, from now on, as they are sent."""
+    seen: list[str] = []
+    page.on("request", lambda request: seen.append(request.url) if which(request) else None)
+    return seen
+
+
+def refuse_event_streams(page: Page) -> None:
+    """Refuse the page's job event streams, as a proxy that cannot stream would: the page then
+    follows its jobs by polling the status route, which a test may answer itself."""
+    page.route(
+        JOB_EVENTS,
+        lambda route: route.fulfill(status=503, json={"error": "no event streams here"}),
+    )
 
 
 def is_calendar_post(request: Request) -> bool:

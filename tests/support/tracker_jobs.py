@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.job_tracker.app import create_app
+from services.job_tracker.app_keys import job_changes_key
 from services.job_tracker.jobs import Job
 from services.job_tracker.projection import record_job_event, record_key_event
 from services.job_tracker.records import JobRecords, SqlJobBook
@@ -73,9 +74,12 @@ class Tracker:
             correlation_id=task_id,
             origin=Origin(tenant=tenant, actor=service_actor("test")),
         )
-        await record_job_event(
-            envelope.model_copy(update={"occurred_at": at}), SqlJobBook(self.store)
-        )
+        await record_job_event(envelope.model_copy(update={"occurred_at": at}), self.book)
+
+    @property
+    def book(self) -> SqlJobBook:
+        """The tracker's records as its own fold writes them, telling its event streams."""
+        return SqlJobBook(self.store, self.client.app[job_changes_key])
 
     async def add_job(
         self,

@@ -5,7 +5,7 @@
 // With AUTH_MODE=required the page signs in first, and every call carries the credential
 // (sign_in.js).
 
-import { apiFetch, startSignedIn } from "./sign_in.js";
+import { apiFetch, hasCredential, startSignedIn } from "./sign_in.js";
 
 const API = "/api/v1";
 // calendar status polling: start quickly, slow down, give up after two minutes
@@ -13,6 +13,9 @@ const POLL_FIRST_MS = 400;
 const POLL_MAX_MS = 3000;
 const POLL_GIVE_UP_MS = 120_000;
 const POLL_NETWORK_RETRIES = 5;
+// a job is watched through its event stream where the browser can; a stream that drops this many
+// times in a row without an event, or is refused, gives way to polling
+const WATCH_RETRIES = 3;
 // a POST whose connection dropped is sent again, with the same Idempotency-Key, after 0.5 s, 1 s
 const POST_NETWORK_RETRIES = 2;
 const POST_RETRY_MS = 500;
@@ -586,7 +589,73 @@ async function generateCalendar() {
   }
 }
 
+// follow a job through its event stream (Server-Sent Events); where the browser has no
+// EventSource, the page signed in (an EventSource sends no Authorization header), or the stream
+// fails, by asking for its status again and again
 async function followCalendar(job) {
+  if (typeof EventSource === "function" && !hasCredential()) {
+    const outcome = await watchCalendar(job);
+    if (outcome !== "failed") {
+      return;
+    }
+  }
+  await pollCalendar(job);
+}
+
+// "finished" (or "stopped": cancelled meanwhile) once the job has ended, "failed" when the
+// stream could not be had; the browser itself reconnects a dropped stream, sending the id of the
+// last event it had, and the API sends only what changed since
+function watchCalendar(job) {
+  return new Promise((resolve, reject) => {
+    const source = new EventSource(`${API}/todos/ical/${encodeURIComponent(job.taskId)}/events`);
+    let drops = 0;
+    const close = () => {
+      clearTimeout(giveUp);
+      source.close();
+      job.wake = undefined;
+    };
+    const end = (outcome) => {
+      close();
+      resolve(outcome);
+    };
+    const giveUp = setTimeout(() => {
+      close();
+      reject(new ApiError("It is taking longer than expected; try again in a while.", 0));
+    }, POLL_GIVE_UP_MS);
+    // the answer to a cancel: the stream brings how the job ends, unless it was revoked already
+    job.wake = () => {
+      if (job.stopped) {
+        end("stopped");
+      }
+    };
+    source.onmessage = (message) => {
+      drops = 0;
+      let status;
+      try {
+        status = JSON.parse(message.data);
+      } catch {
+        end("failed");
+        return;
+      }
+      // a cancel answered while this event was on its way has the last word
+      if (job.stopped) {
+        end("stopped");
+      } else if (showCalendarStatus(status, job)) {
+        end("finished");
+      }
+    };
+    source.onerror = () => {
+      // CLOSED: refused (an error status, or no stream); otherwise the browser is reconnecting
+      if (source.readyState === EventSource.CLOSED || ++drops > WATCH_RETRIES) {
+        end("failed");
+      } else {
+        dom.calendarDetail.textContent = "Lost contact with the server; trying again…";
+      }
+    };
+  });
+}
+
+async function pollCalendar(job) {
   const giveUpAt = Date.now() + POLL_GIVE_UP_MS;
   let delayMs = POLL_FIRST_MS;
   let networkFailures = 0;

@@ -46,6 +46,11 @@ export async function apiFetch(url, options = {}) {
   return response;
 }
 
+// whether calls carry a credential: an EventSource cannot send one, so a signed-in page polls
+export function hasCredential() {
+  return Boolean(sessionStorage.getItem(CREDENTIAL));
+}
+
 // --- start ------------------------------------------------------------------------------
 
 // `start` runs once the page may call the API: at once when no credentials are needed, else

@@ -184,6 +184,14 @@ class TestServices:
         rule = tf.resources["aws_lb_listener_rule", "job_routes"]
         assert "job_tracker" in only(rule["action"])["target_group_arn"]
 
+    def test_the_load_balancer_keeps_a_job_event_stream_open_between_keep_alives(
+        self, tf: Terraform
+    ) -> None:
+        # a stream is idle between changes but for a comment each JOB_EVENTS_KEEPALIVE_MS
+        idle_timeout_s = int(tf.resources["aws_lb", "main"]["idle_timeout"])
+        keepalive_s = Settings.model_fields["job_events_keepalive_ms"].default / 1000
+        assert idle_timeout_s >= 2 * keepalive_s
+
     def test_the_load_balancer_checks_liveness_so_an_outage_cycles_no_task(
         self, tf: Terraform
     ) -> None:

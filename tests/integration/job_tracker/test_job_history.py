@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from services.job_tracker import views as tracker_views
 from services.job_tracker.in_flight import jobs_in_flight
+from services.job_tracker.job_events import job_events
 from services.job_tracker.ops_views import overview_of
 from services.todo_api.app import create_app as create_todo_api
 from services.todo_api.in_process_tracker import InProcessTracker
@@ -261,6 +262,7 @@ def _local(tracker: Tracker) -> InProcessTracker:
     return InProcessTracker(
         status_view=functools.partial(tracker_views.job_status, app),
         result_view=functools.partial(tracker_views.job_result, app),
+        events_view=functools.partial(job_events, app),
         history_view=functools.partial(tracker_views.job_history, app),
         in_flight_view=functools.partial(jobs_in_flight, app),
         overview_of=functools.partial(overview_of, app),

@@ -23,6 +23,7 @@ from scripts.replay.projections import PROJECTIONS
 from scripts.replay.rebuild import rebuild
 from services.job_tracker import views as tracker_views
 from services.job_tracker.in_flight import jobs_in_flight
+from services.job_tracker.job_events import job_events
 from services.job_tracker.ops_views import overview_of
 from services.job_tracker.tables import api_keys, jobs
 from services.todo_api.app import create_app as create_todo_api
@@ -263,6 +264,7 @@ def local(tracker: Tracker) -> InProcessTracker:
     return InProcessTracker(
         status_view=functools.partial(tracker_views.job_status, app),
         result_view=functools.partial(tracker_views.job_result, app),
+        events_view=functools.partial(job_events, app),
         history_view=functools.partial(tracker_views.job_history, app),
         in_flight_view=functools.partial(jobs_in_flight, app),
         overview_of=functools.partial(overview_of, app),

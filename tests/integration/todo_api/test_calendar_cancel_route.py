@@ -57,6 +57,7 @@ async def client(
         local = InProcessTracker(
             status_view=tracker.status_view,
             result_view=tracker.not_asked,
+            events_view=tracker.not_asked,
             history_view=tracker.not_asked,
             in_flight_view=tracker.not_asked,
             overview_of=tracker.no_figures,

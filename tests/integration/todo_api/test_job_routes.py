@@ -33,6 +33,7 @@ async def client(service_settings: Settings) -> AsyncIterator[Client]:
     local = InProcessTracker(
         status_view=answered_here,
         result_view=answered_here,
+        events_view=answered_here,
         history_view=answered_here,
         in_flight_view=answered_here,
         overview_of=no_figures,

@@ -24,6 +24,7 @@ from services.calendar_worker.app import create_app as create_worker
 from services.job_tracker import views as tracker_views
 from services.job_tracker.app import create_app as create_tracker
 from services.job_tracker.in_flight import jobs_in_flight
+from services.job_tracker.job_events import job_events
 from services.job_tracker.jobs import Status
 from services.job_tracker.ops_views import overview_of
 from services.todo_api.app import create_app as create_todo_api
@@ -360,6 +361,7 @@ class TestPublicReasons:
         local = InProcessTracker(
             status_view=unanswered,
             result_view=unanswered,
+            events_view=unanswered,
             history_view=unanswered,
             in_flight_view=unanswered,
             overview_of=database_away,
@@ -420,6 +422,7 @@ class TestJobsInProcess:
         local = InProcessTracker(
             status_view=functools.partial(tracker_views.job_status, tracker),
             result_view=functools.partial(tracker_views.job_result, tracker),
+            events_view=functools.partial(job_events, tracker),
             history_view=functools.partial(tracker_views.job_history, tracker),
             in_flight_view=functools.partial(jobs_in_flight, tracker),
             overview_of=functools.partial(overview_of, tracker),
@@ -443,6 +446,7 @@ class TestJobsInProcess:
         local = InProcessTracker(
             status_view=unanswered,
             result_view=unanswered,
+            events_view=unanswered,
             history_view=unanswered,
             in_flight_view=unanswered,
             overview_of=database_away,

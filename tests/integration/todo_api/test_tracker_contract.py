@@ -2,7 +2,8 @@
 
 One body runs on each: HttpTracker asks a real job tracker over HTTP on loopback (its app on a
 test server), InProcessTracker calls the same tracker's views in process, wired as
-embedded/run.py wires them. The job routes and a cancel are asked on todo_api's port, the
+embedded/run.py wires them. The job routes (a job's event stream too, passed on as it comes)
+and a cancel are asked on todo_api's port, the
 operations page's figures of the port itself. Either way the tracker's views see the client's
 credentials, so the tracker can answer as the client's principal.
 """
@@ -29,12 +30,14 @@ from shared.auth.middleware import principal_key
 from shared.auth.principal import ANONYMOUS
 from shared.aws.blobs import InMemoryBlobStore
 from shared.clock import utcnow
+from shared.contracts.events import CalendarStarted
 from shared.contracts.streams import api_key_stream_id
 from shared.contracts.task_ids import issue_task_id
 from shared.contracts.tenancy import ANONYMOUS_TENANT
 from shared.settings import Settings
 from tests.support.auth import bearer, issue_key, requiring_credentials
 from tests.support.factories import calendar_ready
+from tests.support.sse import next_event, rest_of
 from tests.support.stores import service_store
 from tests.support.tracker_jobs import CALENDAR, Client, Tracker, running_tracker
 
@@ -166,6 +169,38 @@ class TestHistory:
         assert first["jobs"][0]["result_url"] == f"{asked.base}{JOBS}/{newer}/result"
         assert [job["task_id"] for job in second["jobs"]] == [str(older)]
         assert (refused, body["error"].startswith("limit must be")) == (400, True)
+
+
+class TestEvents:
+    async def test_each_change_is_passed_on_as_it_comes_until_the_job_ends(
+        self, asked: Asked
+    ) -> None:
+        task_id = await asked.tracker.add_job(utcnow(), "PENDING")
+
+        async with asked.api.get(f"{JOBS}/{task_id}/events") as stream:
+            kind = stream.headers["Content-Type"]
+            first = await next_event(stream)
+            await asked.tracker.record(CalendarStarted(task_id=task_id, attempt=1), utcnow())
+            second = await next_event(stream)
+            await asked.tracker.record(calendar_ready(task_id), utcnow())
+            rest = await rest_of(stream)
+        again = await asked.api.get(
+            f"{JOBS}/{task_id}/events", headers={"Last-Event-ID": rest[-1].id or ""}
+        )
+
+        assert kind == "text/event-stream; charset=utf-8"
+        assert [first.status, second.status] == ["PENDING", "STARTED"]
+        assert [event.body for event in rest] == [
+            {
+                "task_id": str(task_id),
+                "task_status": "SUCCESS",
+                "result_url": f"{asked.base}{JOBS}/{task_id}/result",
+            }
+        ]
+        assert again.status == 204
+
+    async def test_an_unknown_job_is_not_found(self, asked: Asked) -> None:
+        assert await asked.get(f"{JOBS}/not-a-task/events") == (404, {"error": "Task not found"})
 
 
 class TestCancel:

@@ -1,0 +1,85 @@
+"""The job changes port, one body for both adapters: in process on SQLite, LISTEN/NOTIFY on
+PostgreSQL. A committed fold wakes the watchers of its job, and only those; a rolled-back one
+wakes no one.
+
+No absence is waited out: a second job's commit comes after, and a port delivers in commit order
+(in process at once, on PostgreSQL as the server delivers a channel's notifications), so once
+the second job's watcher is woken the first one's wake-up would have come already."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from uuid import UUID, uuid4
+
+import pytest
+
+from services.job_tracker.job_changes import InProcessJobChanges, JobChanges
+from services.job_tracker.jobs import Job
+from services.job_tracker.pg_job_changes import PgJobChanges
+from services.job_tracker.records import SqlJobBook
+from services.job_tracker.tables import SCHEMA
+from shared.app.resources import open_store
+from shared.eventstore.store import EventStore
+from shared.settings import Settings
+
+WAIT_S = 10.0
+
+
+class RolledBackError(Exception):
+    pass
+
+
+@pytest.fixture
+async def store(database: Settings) -> AsyncIterator[EventStore]:
+    store = await open_store(database, SCHEMA)
+    yield store
+    await store.engine.dispose()
+
+
+@pytest.fixture
+async def changes(store: EventStore) -> AsyncIterator[JobChanges]:
+    if store.engine.dialect.name != "postgresql":
+        yield InProcessJobChanges()
+        return
+    listening = await PgJobChanges.on(store.engine)
+    listening.start()
+    async with asyncio.timeout(WAIT_S):
+        await listening.listening.wait()
+    yield listening
+    await listening.stop()
+
+
+async def write_job(book: SqlJobBook, task_id: UUID) -> None:
+    async with book.transaction() as records:
+        assert await records.add(Job(task_id=task_id))
+
+
+async def write_then_fail(book: SqlJobBook, task_id: UUID) -> None:
+    async with book.transaction() as records:
+        assert await records.add(Job(task_id=task_id))
+        raise RolledBackError
+
+
+async def test_a_committed_change_wakes_the_watchers_of_its_job_only(
+    store: EventStore, changes: JobChanges
+) -> None:
+    book = SqlJobBook(store, changes)
+    changed, untouched = uuid4(), uuid4()
+    with changes.watching(changed) as woken, changes.watching(untouched) as quiet:
+        await write_job(book, changed)
+
+        assert await woken.wait(WAIT_S) is True
+        assert await quiet.wait(0) is False
+
+
+async def test_a_rolled_back_change_wakes_no_one(store: EventStore, changes: JobChanges) -> None:
+    book = SqlJobBook(store, changes)
+    rolled_back, committed = uuid4(), uuid4()
+    with changes.watching(rolled_back) as never, changes.watching(committed) as later:
+        with pytest.raises(RolledBackError):
+            await write_then_fail(book, rolled_back)
+        await write_job(book, committed)
+
+        assert await later.wait(WAIT_S) is True
+        assert await never.wait(0) is False
