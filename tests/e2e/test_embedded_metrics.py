@@ -7,7 +7,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from embedded.run import metrics_port
+from embedded.hosting import metrics_port
 from shared.settings import Settings
 from tests.support.processes import EmbeddedStack
 

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from embedded.run import service_settings, start_site
+from embedded.hosting import service_settings, start_site
 from embedded.transport.clients import provision_embedded
 from services.calendar_worker.app import create_app as create_worker
 from services.job_tracker.app import create_app as create_tracker

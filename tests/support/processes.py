@@ -41,6 +41,19 @@ def service_env(settings: Settings) -> dict[str, str]:
     return {name.upper(): str(value) for name, value in values.items()}
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants still running (Linux /proc), parents before their children."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children = task.read_text().split()
+        except FileNotFoundError:
+            continue
+        for child in children:
+            found += process_tree(int(child))
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -1,0 +1,139 @@
+"""What one process of `make run` hosts: some of the three services, each its own app and
+SQLite file, on the embedded transport they all share.
+
+todo_api asks the job tracker in process when the tracker is hosted beside it (a status poll is
+then one HTTP request, not two), over HTTP at its port otherwise. Each service serves its metrics
+on a port of its own (loopback unless METRICS_HOST is set): METRICS_PORT (9400 unless set) for
+todo_api, the next two for job_tracker and calendar_worker (METRICS_PORT=0: the OS picks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from services.calendar_worker.app import create_app as create_worker
+from services.job_tracker import in_flight as tracker_in_flight
+from services.job_tracker import job_events as tracker_job_events
+from services.job_tracker import ops_views as tracker_ops_views
+from services.job_tracker import views as tracker_views
+from services.job_tracker.app import create_app as create_tracker
+from services.todo_api.app import create_app as create_todo_api
+from services.todo_api.in_process_tracker import InProcessTracker
+from shared.app.app_keys import metrics_url_key
+from shared.settings import Settings
+
+# todo_api's metrics port when METRICS_PORT is not set; job_tracker's and calendar_worker's follow
+METRICS_PORT = 9400
+METRICS_PORT_OFFSETS = {"todo_api": 0, "job_tracker": 1, "calendar_worker": 2}
+SERVICES = tuple(METRICS_PORT_OFFSETS)
+# started before todo_api, which names them
+BACKGROUND_FACTORIES = (("job_tracker", create_tracker), ("calendar_worker", create_worker))
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where a hosted service answers: its HTTP base URL and its metrics listener's."""
+
+    url: str
+    metrics_url: str
+
+
+def service_settings(base: Settings, service: str, var_dir: Path, port: int) -> Settings:
+    """Each service gets its own SQLite file (or shares the PostgreSQL server it is given), and
+    its name, which its spans and log lines carry."""
+    own = base.with_embedded_database(service, var_dir) if base.is_sqlite else base
+    return own.model_copy(
+        update={
+            "http_port": port,
+            "service_name": service,
+            # loopback unless METRICS_HOST says otherwise, whatever HTTP_HOST is
+            "metrics_host": base.metrics_host or "127.0.0.1",
+            "metrics_port": metrics_port(base, service),
+        }
+    )
+
+
+def metrics_port(base: Settings, service: str) -> int:
+    """The service's metrics port: consecutive from METRICS_PORT, or 0 (any) for each."""
+    first = METRICS_PORT if base.metrics_port is None else base.metrics_port
+    return first + METRICS_PORT_OFFSETS[service] if first else 0
+
+
+async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    # with port 0 the OS picks a free port; the runner knows which
+    return runner, int(runner.addresses[0][1])
+
+
+def in_process_tracker(tracker_app: web.Application) -> InProcessTracker:
+    """todo_api's Tracker port answered by `tracker_app`'s own views, in this process."""
+    return InProcessTracker(
+        status_view=functools.partial(tracker_views.job_status, tracker_app),
+        result_view=functools.partial(tracker_views.job_result, tracker_app),
+        history_view=functools.partial(tracker_views.job_history, tracker_app),
+        in_flight_view=functools.partial(tracker_in_flight.jobs_in_flight, tracker_app),
+        events_view=functools.partial(tracker_job_events.job_events, tracker_app),
+        overview_of=functools.partial(tracker_ops_views.overview_of, tracker_app),
+    )
+
+
+@contextlib.asynccontextmanager
+async def hosting(
+    base: Settings, var_dir: Path, services: tuple[str, ...], peers: Mapping[str, Address]
+) -> AsyncIterator[dict[str, Address]]:
+    """Start `services` (the tracker and the worker before todo_api, which names them) and yield
+    where each answers; `peers` are the services hosted elsewhere.
+    todo_api listens on HTTP_HOST:HTTP_PORT, the others on a port of loopback the OS picks."""
+    runners: list[web.AppRunner] = []
+    addresses: dict[str, Address] = {}
+    apps: dict[str, web.Application] = {}
+    try:
+        for service, factory in BACKGROUND_FACTORIES:
+            if service in services:
+                app = factory(service_settings(base, service, var_dir, 0))
+                runner, port = await start_site(app, "127.0.0.1", 0)
+                runners.append(runner)
+                apps[service] = app
+                addresses[service] = Address(f"http://127.0.0.1:{port}", app[metrics_url_key])
+        if "todo_api" in services:
+            known = {**peers, **addresses}
+            tracker_app = apps.get("job_tracker")
+            app = create_todo_api(
+                _todo_api_settings(base, var_dir, known),
+                tracker=None if tracker_app is None else in_process_tracker(tracker_app),
+            )
+            if tracker_app is not None:
+                # the tracker's event streams are served on todo_api's port: they end with it
+                app.on_shutdown.append(functools.partial(_end_tracker_streams, tracker_app))
+            runner, port = await start_site(app, base.http_host, base.http_port)
+            runners.append(runner)
+            addresses["todo_api"] = Address(f"http://{base.http_host}:{port}", app[metrics_url_key])
+        yield addresses
+    finally:
+        # todo_api first: it stops taking requests before what it asks goes away
+        for runner in reversed(runners):
+            await runner.cleanup()
+
+
+async def _end_tracker_streams(tracker_app: web.Application, _api_app: web.Application) -> None:
+    tracker_job_events.end_streams(tracker_app)
+
+
+def _todo_api_settings(base: Settings, var_dir: Path, known: Mapping[str, Address]) -> Settings:
+    return service_settings(base, "todo_api", var_dir, base.http_port).model_copy(
+        update={
+            "job_tracker_url": known["job_tracker"].url,
+            "calendar_worker_url": known["calendar_worker"].url,
+            "job_tracker_metrics_url": known["job_tracker"].metrics_url,
+            "calendar_worker_metrics_url": known["calendar_worker"].metrics_url,
+        }
+    )
