@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import auth, fairness, jobs, render, stacks
+from bench import auth, fairness, jobs, render, stacks, versus
 
 # set by scripts/localstack.sh, which `make bench` runs the bench under
 LOCALSTACK_ENV = "TEST_AWS_ENDPOINT_URL"
@@ -96,7 +96,17 @@ def _localstack() -> None:
         print(f"localstack: skipped, {LOCALSTACK_ENV} is not set (make bench sets it)")
 
 
+def _side_by_side() -> None:
+    # the render benchmark first: the host's speed that day, as a yardstick beside the ratios
+    _render()
+    print(asyncio.run(versus.side_by_side(MEASURED_LAYOUTS)), flush=True)
+
+
+# make run's layouts measured beside the practical (EMBEDDED_PROCESSES)
+MEASURED_LAYOUTS = (1, 2)
+
 RUNS: dict[str, Callable[[], None]] = {
+    "side-by-side": _side_by_side,
     "render": _render,
     "embedded": lambda: asyncio.run(embedded("embedded")),
     "embedded-moto": lambda: asyncio.run(embedded("aws")),
