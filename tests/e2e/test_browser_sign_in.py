@@ -207,3 +207,26 @@ def test_without_credentials_required_the_page_shows_no_sign_in(page: Page) -> N
     expect(page.locator("#sign-in")).to_be_hidden()
     expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
     expect(page.get_by_role("heading", name="Todos")).to_be_visible()
+
+
+class TestDownloads:
+    def test_a_signed_in_page_downloads_its_calendar_with_its_credential(
+        self, signed_out_page: Page, signing_in: tuple[EmbeddedStack, ApiKey, ApiKey]
+    ) -> None:
+        page, member = signed_out_page, signing_in[1]
+        title = existing_todo(page, member)
+        page.goto("/")
+        sign_in_with_key(page, member)
+        expect(item(page, title)).to_be_visible()
+        sent = authorizations(page)
+
+        page.get_by_role("button", name="Generate calendar").click()
+        link = page.locator("#calendar-link")
+        expect(link).to_be_visible(timeout=30_000)
+        with page.expect_download() as downloading:
+            link.click()
+        saved = downloading.value.path().read_text()
+
+        assert "BEGIN:VCALENDAR" in saved
+        assert f"SUMMARY:{title}" in saved
+        assert set(sent) == {f"Bearer {member}"}

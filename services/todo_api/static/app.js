@@ -760,6 +760,30 @@ function refusedCancel(job) {
   }
 }
 
+// a signed-in page downloads a calendar through the API, with its credential: a plain link would
+// send none and be refused
+function downloadsWithCredential(link) {
+  link.addEventListener("click", async (event) => {
+    if (!hasCredential()) {
+      return;
+    }
+    event.preventDefault();
+    const response = await apiFetch(link.href);
+    if (!response.ok) {
+      const reason = reasonOf(parseJson(await response.text()), response);
+      dom.alert.textContent = `The calendar could not be downloaded. ${reason}`;
+      return;
+    }
+    const file = URL.createObjectURL(await response.blob());
+    const save = document.createElement("a");
+    save.href = file;
+    save.download = link.download;
+    save.click();
+    // the click has started the download by the next turn of the event loop
+    setTimeout(() => URL.revokeObjectURL(file), 0);
+  });
+}
+
 // show one status answer; true once the job has finished either way
 function showCalendarStatus(status, job) {
   const state = status.task_status;
@@ -902,6 +926,7 @@ function renderHistoryItem(job) {
   note.hidden = !note.textContent;
   const link = $(".history-download", item);
   if (job.result_url) {
+    downloadsWithCredential(link);
     link.href = job.result_url;
     link.download = `taskoverflow-${job.requested_at.slice(0, 10)}.ics`;
     link.setAttribute(
@@ -980,6 +1005,7 @@ dom.filterReset.addEventListener("click", () => {
   applyFiltersNow();
 });
 dom.calendarButton.addEventListener("click", generateCalendar);
+downloadsWithCredential(dom.calendarLink);
 dom.calendarCancel.addEventListener("click", cancelCalendar);
 dom.historyRefresh.addEventListener("click", () => {
   clearError();
