@@ -53,7 +53,17 @@ PUBLIC = frozenset(
     }
 )
 # every tenant's figures: for operators only
-FOR_OPERATORS = frozenset({"/api/v1/ops", JOBS_OVERVIEW_PATH})
+DEAD_LETTERS = "/api/v1/ops/dead-letters"
+FOR_OPERATORS = frozenset(
+    {
+        "/api/v1/ops",
+        JOBS_OVERVIEW_PATH,
+        DEAD_LETTERS,
+        f"{DEAD_LETTERS}/message",
+        f"{DEAD_LETTERS}/redrives",
+        f"{DEAD_LETTERS}/discards",
+    }
+)
 
 
 @dataclass(frozen=True)
