@@ -36,7 +36,9 @@ async def discard_chosen(
     left, deleted = set(chosen), 0
     held: list[dict[str, Any]] = []
     try:
-        while left and (messages := await queue_calls.receive(sqs, dlq_url, hide_s)):
+        while left and (
+            messages := await queue_calls.receive_more(sqs, dlq_url, hide_s, ours=len(held))
+        ):
             wanted = [message for message in messages if message["MessageId"] in left]
             held.extend(message for message in messages if message not in wanted)
             for message in wanted:

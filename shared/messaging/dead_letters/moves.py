@@ -103,7 +103,7 @@ async def move_chosen(
     pace = Pace(rate)
     try:
         while left is None or left:
-            messages = await queue_calls.receive(sqs, queues.dlq_url, hide_s)
+            messages = await queue_calls.receive_more(sqs, queues.dlq_url, hide_s, ours=len(held))
             if not messages:
                 break
             wanted = [m for m in messages if left is None or m["MessageId"] in left]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,6 +16,10 @@ from shared.messaging.dead_letters.grouping import DeadLetter, describe
 # how long a look at a DLQ hides what it received; the look shows them again when it is done
 PEEK_HIDE_S = 30
 PEEK_LIMIT = 1000
+# how long a move or discard waits for messages someone else holds out of sight (a look at the
+# DLQ holds them for a second or two) before it takes them for gone
+HELD_ELSEWHERE_PATIENCE_S = 10.0
+HELD_ELSEWHERE_POLL_S = 0.2
 
 
 class QueueMissingError(LookupError):
@@ -39,6 +45,28 @@ async def receive(sqs: Any, url: str, hide_s: int, *, wait_s: int = 1) -> list[d
         MessageAttributeNames=["All"],
     )
     return list(response.get("Messages", []))
+
+
+async def receive_more(
+    sqs: Any, url: str, hide_s: int, *, ours: int, patience_s: float = HELD_ELSEWHERE_PATIENCE_S
+) -> list[dict[str, Any]]:
+    """The next messages; none once the queue holds no visible message and no hidden one but
+    the `ours` this caller holds, or after `patience_s` of others holding them."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        if messages := await receive(sqs, url, hide_s):
+            return messages
+        visible, hidden = await depth(sqs, url)
+        if (visible == 0 and hidden <= ours) or time.monotonic() >= deadline:
+            return []
+        await asyncio.sleep(HELD_ELSEWHERE_POLL_S)
+
+
+async def depth(sqs: Any, url: str) -> tuple[int, int]:
+    """SQS's approximate counts: visible messages, and those received and hidden."""
+    wanted = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    found = await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=wanted)
+    return int(found["Attributes"][wanted[0]]), int(found["Attributes"][wanted[1]])
 
 
 async def peek(sqs: Any, url: str, limit: int = PEEK_LIMIT) -> list[DeadLetter]:
