@@ -51,8 +51,9 @@ async function refresh() {
   try {
     const report = await fetchReport();
     if (report !== null) render(report);
-    // after the depths: a look at a DLQ holds its messages in flight while it lasts
-    await refreshDeadLetters();
+    // after the depths (a look at a DLQ holds its messages in flight while it lasts), and not
+    // waited for: the figures keep their pace however long the look takes
+    refreshDeadLetters();
   } finally {
     loading = false;
     schedule();

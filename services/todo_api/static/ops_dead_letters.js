@@ -39,11 +39,31 @@ const rows = new Map();
 // the message shown in full: { queue, message_id }
 let shown = null;
 let polling = 0;
+let looking = false;
+// asked again while a look ran (after an action): look once more when it ends
+let lookAgain = false;
 
 export async function refreshDeadLetters() {
-  // a look at a DLQ holds its messages for a moment: none while this page's redrive runs
+  // a look at a DLQ holds its messages for a moment: one at a time, and none while this
+  // page's redrive runs
   if (polling) return;
-  const { data, error } = await call(BASE);
+  if (looking) {
+    lookAgain = true;
+    return;
+  }
+  looking = true;
+  try {
+    render(await call(BASE));
+  } finally {
+    looking = false;
+  }
+  if (lookAgain) {
+    lookAgain = false;
+    refreshDeadLetters();
+  }
+}
+
+function render({ data, error }) {
   if (error !== null) {
     showError(`Dead letters unknown: ${error}`);
     return;
