@@ -119,7 +119,7 @@ class TestActions:
 
         async def finished() -> bool:
             runs = (await (await client.get(f"{BASE}/redrives")).json())["redrives"]
-            return runs[0]["state"] == "finished"
+            return bool(runs[0]["state"] == "finished")
 
         await eventually(finished, timeout_s=20, interval_s=0.1)
         runs = (await (await client.get(f"{BASE}/redrives")).json())["redrives"]
