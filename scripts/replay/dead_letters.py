@@ -90,6 +90,12 @@ async def redrive_chosen(
         f"moved {progress.moved} of {progress.total} messages from {queue.name} to {queue.source}"
         + (f"; {progress.missing} no longer in the DLQ" if progress.missing else "")
     )
+    if progress.out_of_sight:
+        console.print(
+            f"{progress.out_of_sight} messages of {queue.name} were out of sight when it began "
+            f"(a look at it, or a redrive stopped half-way): they show again within "
+            f"{moves.MOVE_HIDE_S} s; run it again then to move them"
+        )
     if progress.refused:
         reasons = ", ".join(sorted(set(progress.refused.values())))
         raise OperatorError(

@@ -46,6 +46,7 @@ class Run:
             moved=self.progress.moved,
             refused=len(self.progress.refused),
             missing=self.progress.missing,
+            out_of_sight=self.progress.out_of_sight,
             state="running" if running else ("failed" if self.failed else "finished"),
             error=self.failed,
             started_at=self.started_at,

@@ -96,6 +96,9 @@ class RedriveState(BaseModel):
     moved: int
     refused: int
     missing: int
+    # DLQ messages out of sight when it began (a look, or a redrive stopped half-way: they show
+    # again within a minute, for the next redrive)
+    out_of_sight: int
     state: Literal["running", "finished", "failed"]
     error: str | None
     started_at: datetime

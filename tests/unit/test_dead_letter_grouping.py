@@ -7,7 +7,8 @@ from typing import Any
 
 from shared.messaging.dead_letters.failures import failure_attributes, public_reason
 from shared.messaging.dead_letters.grouping import UNKNOWN_FAILURE, describe, group, group_id
-from shared.messaging.dead_letters.moves import Pace, batch_size
+from shared.messaging.dead_letters.moves import batch_size
+from shared.messaging.pace import Pace
 from tests.support.factories import calendar_envelope, calendar_requested
 
 AT = datetime(2026, 12, 6, 10, 0, 0)

@@ -248,6 +248,7 @@ function renderRedrive(state) {
   const extra = [
     state.refused ? `${state.refused} refused` : "",
     state.missing ? `${state.missing} no longer there` : "",
+    state.out_of_sight ? `${state.out_of_sight} were out of sight: run it again in a minute` : "",
     state.error ?? "",
   ].filter(Boolean);
   const words = { running: "running", finished: "done", failed: "stopped" }[state.state];

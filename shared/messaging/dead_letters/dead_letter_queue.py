@@ -91,6 +91,7 @@ class DeadLetterQueue:
         one (`move_task` None), always (True: MoveTaskUnsupportedError where it has none) or
         never (False: in batches)."""
         queues = Queues(await queue_calls.queue_url(self._sqs, self.source), await self._dlq_url())
+        _, progress.out_of_sight = await queue_calls.depth(self._sqs, queues.dlq_url)
         if whole and move_task is not False:
             try:
                 return await whole_queue(self._sqs, queues, progress, rate=rate)

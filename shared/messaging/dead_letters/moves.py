@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from shared.messaging.batching import batches
 from shared.messaging.dead_letters import queue_calls
+from shared.messaging.pace import Pace
 from shared.messaging.provisioning import queue_arn
 
 # long enough to send a batch and delete it before the DLQ shows the messages again
@@ -59,28 +59,9 @@ class Progress:
     refused: dict[str, str] = field(default_factory=dict)
     # chosen messages no longer in the DLQ when the move looked (discarded or moved meanwhile)
     missing: int = 0
-    finished: bool = False
-    error: str | None = None
-
-
-class Pace:
-    """Keep to at most `per_s` messages a second (None: as fast as SQS goes)."""
-
-    def __init__(self, per_s: float | None, clock: Callable[[], float] = time.monotonic) -> None:
-        self._per_s, self._clock = per_s, clock
-        self._started = clock()
-        self._count = 0
-
-    def wait_s(self, count: int) -> float:
-        """How long to wait before `count` more may go, and count them."""
-        wait = 0.0
-        if self._per_s is not None:
-            wait = max(0.0, self._started + self._count / self._per_s - self._clock())
-        self._count += count
-        return wait
-
-    async def admit(self, count: int) -> None:
-        await asyncio.sleep(self.wait_s(count))
+    # messages of the DLQ out of sight when the move began: held by a look, or sent by a move
+    # that stopped half-way (they show again within MOVE_HIDE_S, for the next move)
+    out_of_sight: int = 0
 
 
 def batch_size(rate: float | None) -> int:
