@@ -104,6 +104,7 @@ async def _dead_letters(args: argparse.Namespace, context: Context) -> int:
     elif args.action == "redrive":
         await dead_letters.redrive_chosen(settings, spec, _selection(args), out, rate=args.rate)
     else:
+        dead_letters.refuse_discarding_everything(_selection(args))
         # the discards are recorded in todo_api's log: its database, not the consumer's
         todo_api = find_service("todo_api")
         async with open_store(context.settings_for(args, todo_api), todo_api) as store:

@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -22,6 +23,7 @@ from shared.messaging.dead_letters.dead_letter_queue import (
     Selection,
 )
 from shared.messaging.dead_letters.discards import recorder
+from shared.messaging.dead_letters.grouping import GROUP_ID_CHARS
 from shared.messaging.dead_letters.queue_calls import QueueMissingError
 from shared.messaging.dead_letters.report import detail
 from shared.messaging.transports import transport_client
@@ -45,9 +47,11 @@ async def opened(settings: Settings, spec: QueueSpec) -> AsyncIterator[DeadLette
 async def list_groups(settings: Settings, spec: QueueSpec, console: Console) -> int:
     async with opened(settings, spec) as queue:
         groups = await queue.groups()
-    table = Table(
-        "group", "event type", "failure", "count", "first seen", "last seen", title=queue.name
-    )
+    table = Table(title=queue.name)
+    # the group id is what `redrive --group` takes: never cut short
+    table.add_column("group", no_wrap=True, min_width=GROUP_ID_CHARS)
+    for heading in ("event type", "failure", "count", "first seen", "last seen"):
+        table.add_column(heading, overflow="fold")
     for found in groups:
         table.add_row(
             found.group_id,
@@ -114,8 +118,7 @@ async def discard_chosen(
     reason: str,
     actor: str,
 ) -> int:
-    if selection.everything:
-        raise OperatorError("discard takes --group or --message: it never empties a DLQ blindly")
+    refuse_discarding_everything(selection)
     async with opened(settings, spec) as queue:
         chosen = await queue.chosen(selection)
         discarded = await queue.discard(chosen, recorder(store, queue.name, reason, actor))
@@ -141,5 +144,10 @@ async def _follow(
     await running
 
 
-def _when(moment: object) -> str:
-    return "-" if moment is None else str(moment)
+def refuse_discarding_everything(selection: Selection) -> None:
+    if selection.everything:
+        raise OperatorError("discard takes --group or --message: it never empties a DLQ blindly")
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.isoformat(sep=" ", timespec="seconds")
