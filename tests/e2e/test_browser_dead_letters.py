@@ -149,7 +149,13 @@ class TestTheDeadLettersPanel:
         expect(ready).to_contain_text("RuntimeError")
         expect(junk).to_contain_text("unreadable: Invalid JSON")
 
+        # any message of the group: here the last one
+        messages = ready.get_by_label("Message", exact=True)
+        last = messages.locator("option").last.get_attribute("value")
+        assert last is not None
+        messages.select_option(last)
         ready.get_by_role("button", name="Inspect").click()
+        expect(page.locator("#dead-letter-id")).to_have_text(last)
         detail = page.locator("#dead-letter-json")
         expect(detail).to_contain_text('"failure": "RuntimeError"')
         expect(detail).to_contain_text('"receive_count": 5')

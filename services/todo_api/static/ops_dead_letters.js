@@ -111,7 +111,7 @@ function groupRow(queue, group) {
   });
   cells[3].className = "count";
   const actions = document.createElement("td");
-  actions.append(inspectButton(row), redriveForm(row), discardForm(row));
+  actions.append(inspectForm(row), redriveForm(row), discardForm(row));
   row.append(...cells, actions);
   return row;
 }
@@ -121,18 +121,33 @@ function fillGroup(row, group) {
   setText(count, String(group.count));
   setText(first, when(group.first_seen));
   setText(last, when(group.last_seen));
-  row.dataset.messageIds = group.message_ids.join(" ");
+  const messages = row.querySelector("select[name=message]");
+  const chosen = messages.value;
+  if (messages.dataset.ids !== group.message_ids.join(" ")) {
+    messages.dataset.ids = group.message_ids.join(" ");
+    messages.replaceChildren(
+      ...group.message_ids.map((id) => {
+        const option = document.createElement("option");
+        option.value = id;
+        option.textContent = id;
+        return option;
+      }),
+    );
+    if (group.message_ids.includes(chosen)) messages.value = chosen;
+  }
 }
 
-function inspectButton(row) {
-  const button = document.createElement("button");
-  button.type = "button";
-  button.textContent = "Inspect";
-  button.addEventListener("click", () => {
-    const first = row.dataset.messageIds.split(" ")[0];
-    inspect(row.dataset.queue, first);
+// any message of the group, shown in full
+function inspectForm(row) {
+  const form = inlineForm("inspect");
+  // named by its aria-label alone: a label around a select would also read out its choice
+  const messages = labelled(form, "Message", "select", { name: "message", "aria-label": "Message" });
+  form.append(submitButton("Inspect"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (messages.value) inspect(row.dataset.queue, messages.value);
   });
-  return button;
+  return form;
 }
 
 function redriveForm(row) {
