@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from embedded.transport.clients import provision_embedded
 from services.job_tracker.projection import make_handle as tracker_handle
@@ -129,6 +129,12 @@ class LetterStack:
             query = query.where(events.c.type == event_type)
         async with store.engine.connect() as conn:
             return [Envelope.from_json(body) for body in (await conn.execute(query)).scalars()]
+
+    async def queued_to_publish(self, store: EventStore) -> int:
+        """Rows in the store's outbox: events its relay would publish."""
+        outbox = store.tables.outbox
+        async with store.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(outbox))).scalar_one())
 
     async def job_states(self) -> dict[UUID, str]:
         async with self.tracker_store.engine.connect() as conn:
