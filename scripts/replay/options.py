@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NoReturn, TypeVar, get_args
@@ -11,6 +10,7 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
+from scripts.operator_name import operator_name
 from scripts.replay.errors import OperatorError
 from scripts.replay.redrive import Method
 from shared.clock import parse_datetime
@@ -159,13 +159,6 @@ def _chosen() -> Parser:
     )
     one_of.add_argument("--all", action="store_true", help="every message (redrive only)")
     return parent
-
-
-def operator_name() -> str:
-    try:
-        return f"operator:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "operator"
 
 
 def _rate(text: str) -> float:
