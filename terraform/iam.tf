@@ -119,6 +119,18 @@ data "aws_iam_policy_document" "task" {
     }
   }
 
+  # a consumer that gives up on a message moves it to its DLQ itself, with why it failed
+  # (shared/messaging/consumer.py::_dead_letter); without this the redrive policy moves it, saying
+  # nothing of why
+  dynamic "statement" {
+    for_each = each.value.queue == null ? [] : [each.value.queue]
+    content {
+      sid       = "deadletter"
+      actions   = ["sqs:GetQueueUrl", "sqs:SendMessage"]
+      resources = [aws_sqs_queue.dlq[statement.value].arn]
+    }
+  }
+
   dynamic "statement" {
     for_each = length(each.value.s3_read) > 0 ? [1] : []
     content {

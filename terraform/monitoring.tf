@@ -260,3 +260,25 @@ resource "aws_iam_role_policy" "queue_depths" {
   role   = aws_iam_role.task["todo_api"].id
   policy = data.aws_iam_policy_document.queue_depths.json
 }
+
+# its dead letters panel (services/todo_api/dead_letter_views.py) looks at the DLQs, moves a
+# group's messages back to their queue in batches and deletes what it moved or discarded
+data "aws_iam_policy_document" "dead_letters" {
+  statement {
+    sid       = "deadletters"
+    actions   = ["sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage"]
+    resources = [for queue in aws_sqs_queue.dlq : queue.arn]
+  }
+
+  statement {
+    sid       = "redrive"
+    actions   = ["sqs:SendMessage"]
+    resources = [for queue in aws_sqs_queue.queue : queue.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "dead_letters" {
+  name   = "dead-letters"
+  role   = aws_iam_role.task["todo_api"].id
+  policy = data.aws_iam_policy_document.dead_letters.json
+}

@@ -8,7 +8,6 @@ finds it) through its tool face only; every failure becomes one line and an exit
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import TextIO
 from rich.console import Console
 
 from scripts.admin.key_holders import KeyHolder, SecretsManagerSecret, StandardStreams
+from scripts.operator_name import operator_name
 from scripts.replay.errors import OperatorError, one_line
 from scripts.replay.options import USAGE_STATUS, Parser, UsageError, settings_with
 from scripts.replay.targets import find_service, open_store, service_settings
@@ -212,13 +212,6 @@ def _what() -> Parser:
 def _by() -> Parser:
     parent = Parser(add_help=False)
     parent.add_argument(
-        "--by", default=_operator(), help="who does it, kept in the event (default: your login)"
+        "--by", default=operator_name(), help="who does it, kept in the event (default: your login)"
     )
     return parent
-
-
-def _operator() -> str:
-    try:
-        return f"operator:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "operator"

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from rich.console import Console
 
-from scripts.replay import archive
+from scripts.replay import archive, dead_letters
 from scripts.replay.errors import OperatorError, one_line
 from scripts.replay.options import USAGE_STATUS, UsageError, parse, selection, settings_with
 from scripts.replay.projections import find_projection
@@ -21,6 +21,8 @@ from scripts.replay.redrive import redrive
 from scripts.replay.republish import RepublishOptions, republish
 from scripts.replay.status import print_status, service_status
 from scripts.replay.targets import SERVICES, Service, find_service, open_store, service_settings
+from shared.contracts.topology import QueueSpec
+from shared.messaging.dead_letters.dead_letter_queue import Selection
 from shared.settings import Settings
 
 
@@ -76,13 +78,44 @@ async def _rebuild(args: argparse.Namespace, context: Context) -> int:
 
 
 async def _redrive(args: argparse.Namespace, context: Context) -> int:
+    service, spec = _consumer(args)
+    settings = context.settings_for(args, service)
+    await redrive(
+        settings, spec, context.out, dry_run=args.dry_run, method=args.method, rate=args.rate
+    )
+    return 0
+
+
+def _consumer(args: argparse.Namespace) -> tuple[Service, QueueSpec]:
     service = find_service(args.service)
     if service.queue is None:
         consumers = ", ".join(name for name, found in SERVICES.items() if found.queue)
         raise OperatorError(f"{service.name} consumes no queue (these do: {consumers})")
-    settings = context.settings_for(args, service)
-    await redrive(settings, service.queue, context.out, dry_run=args.dry_run, method=args.method)
+    return service, service.queue
+
+
+async def _dead_letters(args: argparse.Namespace, context: Context) -> int:
+    service, spec = _consumer(args)
+    settings, out = context.settings_for(args, service), context.out
+    if args.action == "list":
+        await dead_letters.list_groups(settings, spec, out)
+    elif args.action == "show":
+        await dead_letters.show(settings, spec, args.message, out)
+    elif args.action == "redrive":
+        await dead_letters.redrive_chosen(settings, spec, _selection(args), out, rate=args.rate)
+    else:
+        dead_letters.refuse_discarding_everything(_selection(args))
+        # the discards are recorded in todo_api's log: its database, not the consumer's
+        todo_api = find_service("todo_api")
+        async with open_store(context.settings_for(args, todo_api), todo_api) as store:
+            await dead_letters.discard_chosen(
+                settings, spec, _selection(args), store, out, reason=args.reason, actor=args.by
+            )
     return 0
+
+
+def _selection(args: argparse.Namespace) -> Selection:
+    return Selection(group_id=args.group, message_ids=tuple(args.messages or ()))
 
 
 async def _export(args: argparse.Namespace, context: Context) -> int:
@@ -123,6 +156,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Context], Awaitable[int]]] = {
     "republish": _republish,
     "rebuild": _rebuild,
     "redrive": _redrive,
+    "dead-letters": _dead_letters,
     "export": _export,
     "import": _import,
     "status": _status,

@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import NoReturn, TypeVar, get_args
+from typing import Any, NoReturn, TypeVar, get_args
 from uuid import UUID
 
 from pydantic import ValidationError
 
+from scripts.operator_name import operator_name
 from scripts.replay.errors import OperatorError
 from scripts.replay.redrive import Method
 from shared.clock import parse_datetime
+from shared.contracts.dead_letters import MAX_DISCARD_REASON_CHARS, MAX_RATE_PER_S
 from shared.contracts.events import AnyEvent
 from shared.contracts.streams import todo_stream_id
 from shared.eventstore.queries import EventFilter
@@ -76,7 +78,10 @@ def selection(args: argparse.Namespace) -> EventFilter:
 def _parser() -> Parser:
     parser = Parser(
         prog="python -m scripts.replay",
-        description="Replay events safely: republish, rebuild, redrive, export, import, status.",
+        description=(
+            "Replay events safely: republish, rebuild, redrive, dead-letters, export, import, "
+            "status."
+        ),
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     where, select = _where(), _selection()
@@ -99,6 +104,10 @@ def _parser() -> Parser:
     redrive.add_argument(
         "--method", type=Method, choices=list(Method), default=Method.AUTO, help="how to move"
     )
+    redrive.add_argument(
+        "--rate", type=_rate, metavar="N", help="at most N messages a second (default: no limit)"
+    )
+    _dead_letters(commands, where, service)
     export = commands.add_parser(
         "export", parents=[where, service, select], help="write events as JSON Lines"
     )
@@ -111,6 +120,60 @@ def _parser() -> Parser:
     status = commands.add_parser("status", parents=[where], help="events, backlogs, queue depths")
     status.add_argument("--service", metavar="NAME", help="one service (default: all three)")
     return parser
+
+
+def _dead_letters(commands: Any, where: Parser, service: Parser) -> None:
+    found = commands.add_parser(
+        "dead-letters", help="DLQ messages by failure: list, show, redrive or discard them"
+    )
+    actions = found.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("list", parents=[where, service], help="groups by event type and failure")
+    show = actions.add_parser("show", parents=[where, service], help="one message in full")
+    show.add_argument("--message", required=True, metavar="ID", help="its message id")
+    redrive = actions.add_parser(
+        "redrive", parents=[where, service, _chosen()], help="move a group or messages back"
+    )
+    redrive.add_argument(
+        "--rate", type=_rate, metavar="N", help="at most N messages a second (default: no limit)"
+    )
+    discard = actions.add_parser(
+        "discard",
+        parents=[where, service, _chosen()],
+        help="delete a group or messages, each recorded in todo_api's log with the reason "
+        "(--database-url names todo_api's database)",
+    )
+    discard.add_argument(
+        "--reason", required=True, type=_reason, metavar="TEXT", help="why, kept in the event"
+    )
+    discard.add_argument(
+        "--by", default=operator_name(), help="who does it, kept in the event (default: your login)"
+    )
+
+
+def _chosen() -> Parser:
+    parent = Parser(add_help=False)
+    one_of = parent.add_mutually_exclusive_group(required=True)
+    one_of.add_argument("--group", metavar="ID", help="a group id from `dead-letters list`")
+    one_of.add_argument(
+        "--message", dest="messages", action="append", metavar="ID", help="repeatable"
+    )
+    one_of.add_argument("--all", action="store_true", help="every message (redrive only)")
+    return parent
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= MAX_RATE_PER_S:
+        raise argparse.ArgumentTypeError(
+            f"must be above 0 and at most {MAX_RATE_PER_S}, not {text}"
+        )
+    return value
+
+
+def _reason(text: str) -> str:
+    if not text.strip() or len(text) > MAX_DISCARD_REASON_CHARS:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_DISCARD_REASON_CHARS} characters")
+    return text
 
 
 def _where() -> Parser:

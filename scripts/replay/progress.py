@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from types import TracebackType
 
@@ -76,19 +75,3 @@ class ProgressReport:
             markup=False,
             highlight=False,
         )
-
-
-class Pace:
-    """Keep to at most `per_s` items a second (None: as fast as possible)."""
-
-    def __init__(self, per_s: float | None) -> None:
-        self._per_s = per_s
-        self._started = time.monotonic()
-        self._count = 0
-
-    async def admit(self, count: int) -> None:
-        """Wait until `count` more items may go, then count them."""
-        if self._per_s is not None:
-            due = self._started + self._count / self._per_s
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
-        self._count += count

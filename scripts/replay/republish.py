@@ -13,12 +13,13 @@ from rich.console import Console
 
 from scripts.replay.errors import OperatorError
 from scripts.replay.listing import event_line
-from scripts.replay.progress import Pace, ProgressReport
+from scripts.replay.progress import ProgressReport
 from shared.contracts.envelope import Envelope
 from shared.contracts.topology import Names
 from shared.eventstore.queries import EventFilter, EventQueries
 from shared.eventstore.store import EventStore
 from shared.messaging.batching import MAX_BATCH_ENTRIES
+from shared.messaging.pace import Pace
 from shared.messaging.publisher import Outgoing, SnsPublisher, outgoing_batches, resolve_topic_arn
 from shared.messaging.transports import transport_client
 from shared.settings import Settings

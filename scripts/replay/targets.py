@@ -17,7 +17,7 @@ from services.job_tracker import tool_face as job_tracker
 from services.todo_api import tool_face as todo_api
 from shared.app import resources as runtime
 from shared.app.resources import ServiceSchema
-from shared.contracts.topology import QueueSpec
+from shared.contracts.topology import ROUTED_TYPES, QueueSpec
 from shared.eventstore.database import create_engine
 from shared.eventstore.store import EventStore
 from shared.settings import EMBEDDED_DATABASE_URL, Settings
@@ -75,7 +75,8 @@ async def open_store(
     if create:
         store = await runtime.open_store(settings, service.schema)
     else:
-        store = EventStore(create_engine(settings), service.schema.store)
+        # as the service opens it: only the events some queue receives are queued to publish
+        store = EventStore(create_engine(settings), service.schema.store, routed=ROUTED_TYPES)
     try:
         if not create:
             await _check_version(store, service)

@@ -8,7 +8,7 @@ browsers ask for them before anyone signs in; a page holds no data, it signs in 
 the API with the credentials it got), nor does
 a tenant's secret calendar feed URL, whose secret stands for them (calendar apps cannot send
 any; feed_url_views.py); the operations page's JSON needs the operator role; every other route
-a member's credentials.
+a member's credentials. The operations page's JSON includes its dead letters routes.
 """
 
 from __future__ import annotations
@@ -39,7 +39,16 @@ PUBLIC_ROUTES = frozenset(
         SECRET_FEED_PATH,
     }
 )
-OPERATOR_ROUTES: dict[str, Role] = {"/api/v1/ops": "operator"}
+OPERATOR_ROUTES: dict[str, Role] = {
+    path: "operator"
+    for path in (
+        "/api/v1/ops",
+        "/api/v1/ops/dead-letters",
+        "/api/v1/ops/dead-letters/message",
+        "/api/v1/ops/dead-letters/redrives",
+        "/api/v1/ops/dead-letters/discards",
+    )
+}
 
 
 def access_rules() -> AccessRules:

@@ -20,6 +20,7 @@ from services.todo_api.app_keys import (
     tracker_key,
 )
 from services.todo_api.cross_site import refuse_cross_site
+from services.todo_api.dead_letter_views import dead_letters_ctx
 from services.todo_api.feed_secrets import FeedSecrets
 from services.todo_api.jobs_cap import documented_cap
 from services.todo_api.key_book import KeyBook
@@ -34,6 +35,7 @@ from services.todo_api.rate_limits import (
     rate_limiting,
 )
 from services.todo_api.records import SqlTodoBook
+from services.todo_api.redrive_runs import redrive_runs_ctx
 from services.todo_api.routes import ROUTES, setup_routes
 from services.todo_api.sign_in import SignIn, sign_in_key
 from services.todo_api.tables import SCHEMA, rate_buckets
@@ -97,6 +99,8 @@ def create_app(
         ]
     )
     app.cleanup_ctx.append(ops_report_ctx)
+    app.cleanup_ctx.append(dead_letters_ctx)
+    app.cleanup_ctx.append(redrive_runs_ctx)
     required = settings.auth_mode == "required"
     routes = documented_cap(documented_limits(ROUTES, limits), settings)
     setup_routes(app, documented_routes(routes) if required else routes)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.todo_api import feed_url_views, feed_views, ops_views, views
+from services.todo_api import dead_letter_views, feed_url_views, feed_views, ops_views, views
 from services.todo_api.calendar_views import (
     cancel_calendar_view,
     job_events_route,
@@ -37,6 +37,15 @@ from services.todo_api.schemas import (
 )
 from services.todo_api.sign_in import AUTH_CONFIG_PATH, auth_config_view, page_response
 from shared.app.readiness import NotReady, Readiness, readiness, topic_found
+from shared.contracts.dead_letters import (
+    DeadLetterDetail,
+    DeadLettersReport,
+    Discarded,
+    DiscardRequest,
+    RedriveRequest,
+    Redrives,
+    RedriveState,
+)
 from shared.contracts.ops_report import OpsReport
 from shared.contracts.responses import (
     JOB_EVENTS_PATH,
@@ -54,6 +63,7 @@ from shared.web.sse import RESUME_HEADER
 
 STATIC_DIR = Path(__file__).parent / "static"
 OPENAPI_PATH = "/api/v1/openapi.json"
+DEAD_LETTERS_PATH = "/api/v1/ops/dead-letters"
 TODO_PATH = "/api/v1/todos/{id}"
 FILTERS = (
     Query("completed", "only completed (true) or open (false) todos", {"enum": ["true", "false"]}),
@@ -237,6 +247,47 @@ ROUTES: list[Route] = [
         ops_views.ops_report_view,
         "Jobs, queue and DLQ depths, and each service's readiness and outbox backlog",
         responses={200: OpsReport},
+    ),
+    Route(
+        "GET",
+        DEAD_LETTERS_PATH,
+        dead_letter_views.dead_letters_view,
+        "Every DLQ's messages grouped by event type and failure, and the latest discards",
+        responses={200: DeadLettersReport},
+    ),
+    Route(
+        "GET",
+        f"{DEAD_LETTERS_PATH}/message",
+        dead_letter_views.dead_letter_view,
+        "One dead letter: its envelope (a claim-checked snapshot by key), receives, attributes",
+        responses={200: DeadLetterDetail, 400: Error, 404: Error},
+        query=(
+            Query("queue", "the DLQ's name", {"type": "string"}),
+            Query("message_id", "the message's id in it", {"type": "string"}),
+        ),
+    ),
+    Route(
+        "POST",
+        f"{DEAD_LETTERS_PATH}/redrives",
+        dead_letter_views.start_redrive_view,
+        "Move a group or some messages of a DLQ back to its queue at a rate (messages/s)",
+        body=RedriveRequest,
+        responses={202: RedriveState, 400: Error, 404: Error, 415: Error},
+    ),
+    Route(
+        "GET",
+        f"{DEAD_LETTERS_PATH}/redrives",
+        dead_letter_views.redrives_view,
+        "The redrives this instance ran or runs, with their progress",
+        responses={200: Redrives},
+    ),
+    Route(
+        "POST",
+        f"{DEAD_LETTERS_PATH}/discards",
+        dead_letter_views.discard_view,
+        "Delete a group or some messages of a DLQ, each recorded with the reason",
+        body=DiscardRequest,
+        responses={200: Discarded, 400: Error, 404: Error, 415: Error},
     ),
     Route("GET", "/ops", ops_views.ops_page, "The operations page", responses={200: "text/html"}),
 ]

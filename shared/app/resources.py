@@ -170,6 +170,7 @@ def consumer_ctx(spec: QueueSpec, make_handle: Callable[[web.Application], Handl
             concurrency=settings.consumer_concurrency,
             batch_window_s=settings.batch_window_s,
             service=settings.service_name,
+            dead_letter_queue=Names(settings.resource_prefix).dlq(spec),
         )
         queue = Names(settings.resource_prefix).queue(spec)
         metrics = app[metrics_key].consumer(spec.name)

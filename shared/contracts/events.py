@@ -163,6 +163,22 @@ class FeedSecretRevoked(Fact):
     revoked_at: datetime
 
 
+class DeadLetterDiscarded(Fact):
+    """An operator discarded a dead letter for good, saying why: which DLQ and message, what
+    it held (its body, so nothing is lost with it) and the failure that put it there. Kept in
+    todo_api's log, on the message's own stream, so a discard repeated after a crash is one."""
+
+    type: Literal["DeadLetterDiscarded"] = "DeadLetterDiscarded"
+    queue: str
+    message_id: str
+    event_type: str
+    event_id: UUID | None
+    failure: str
+    reason: str
+    body: str
+    discarded_at: datetime
+
+
 AnyEvent = Annotated[
     TodoCreated
     | TodoUpdated
@@ -178,7 +194,8 @@ AnyEvent = Annotated[
     | ApiKeyIssued
     | ApiKeyRevoked
     | FeedSecretIssued
-    | FeedSecretRevoked,
+    | FeedSecretRevoked
+    | DeadLetterDiscarded,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

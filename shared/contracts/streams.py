@@ -27,6 +27,8 @@ IDEMPOTENCY_PREFIX = "idempotency-"
 API_KEY_PREFIX = "api-key-"
 # one tenant's calendar feed URLs: issued, revoked (named by a hash of the tenant, any text)
 FEED_SECRET_PREFIX = "feed-secret-"
+# one dead letter's discard, named by its DLQ and message id: a second discard finds it taken
+DEAD_LETTER_PREFIX = "dead-letter-"
 
 
 def todo_stream_id(todo_id: int) -> str:
@@ -61,6 +63,10 @@ def api_key_stream_id(key_id: str) -> str:
 
 def feed_secret_stream_id(tenant: str) -> str:
     return f"{FEED_SECRET_PREFIX}{_digest(tenant)}"
+
+
+def dead_letter_stream_id(queue: str, message_id: str) -> str:
+    return f"{DEAD_LETTER_PREFIX}{queue}-{message_id}"
 
 
 def _digest(text: str) -> str:

@@ -12,8 +12,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared.clock import utcnow
 from shared.contracts.envelope import Envelope
 from shared.messaging.batching import MAX_BATCH_ENTRIES, MAX_MESSAGE_BYTES
+from shared.messaging.dead_letters.failures import (
+    failure_attributes,
+    public_reason,
+    sendable_attributes,
+)
 from shared.messaging.delete_batcher import DeleteBatcher
 from shared.observability import log_context
 from shared.observability.metrics import ConsumerMetrics, Metrics
@@ -60,6 +66,9 @@ class ConsumerOptions:
     batch_window_s: float = 0.0
     # the service consuming: its spans and log lines name it
     service: str = DEFAULT_SERVICE_NAME
+    # where the consumer moves a message it gives up on, with why (see dead_letters/failures.py);
+    # empty: it leaves the message to the queue's redrive policy, which records no reason
+    dead_letter_queue: str = ""
 
 
 class PoisonMessageError(ValueError):
@@ -116,6 +125,7 @@ class SqsConsumer:
         self._stop_requested = asyncio.Event()
         self._deletes = DeleteBatcher(sqs, lambda: self.queue_url, options.name)
         self._receiving: asyncio.Task[list[dict[str, Any]]] | None = None
+        self._dead_letter_url = ""
         self._stopping = False
         self._metrics = metrics or Metrics().consumer(options.name)
         self.handled = self.failed = self.poisoned = self.held = 0
@@ -240,16 +250,19 @@ class SqsConsumer:
             self.poisoned += 1
             self._metrics.failure(last_attempt=delivery.is_last_attempt)
             self._log_poison(delivery, exc)
-            await self._retry_later(delivery)
+            if not await self._dead_letter(message, delivery, public_reason(exc, unreadable=True)):
+                await self._retry_later(delivery)
             heartbeat.cancel()
             return
         try:
             with consuming(self.options.service, self.options.name, envelope, delivery.message_id):
-                await self._handle_until_settled(envelope, delivery)
+                await self._handle_until_settled(envelope, delivery, message)
         finally:
             heartbeat.cancel()
 
-    async def _handle_until_settled(self, envelope: Envelope, delivery: Delivery) -> None:
+    async def _handle_until_settled(
+        self, envelope: Envelope, delivery: Delivery, message: dict[str, Any]
+    ) -> None:
         """Run the handler; while a dependency is down (or the job busy elsewhere), hold it."""
         hold = _Hold(self, delivery)
         try:
@@ -259,7 +272,8 @@ class SqsConsumer:
                 except Exception as exc:
                     if not (is_outage(exc) or isinstance(exc, BusyError)):
                         self._note_failure(delivery, exc)
-                        await self._retry_later(delivery)
+                        if not await self._dead_letter(message, delivery, public_reason(exc)):
+                            await self._retry_later(delivery)
                         return
                     if self._stopping:
                         # another consumer takes it at once; this one is going away
@@ -346,6 +360,44 @@ class SqsConsumer:
         await self._sqs.change_message_visibility(
             QueueUrl=self.queue_url, ReceiptHandle=handle, VisibilityTimeout=seconds
         )
+
+    async def _dead_letter(self, message: dict[str, Any], delivery: Delivery, reason: str) -> bool:
+        """On the last attempt, send the message to the DLQ with why it failed, then delete it
+        here; False when not done (not the last attempt, no DLQ named, or the send failed: the
+        redrive policy moves it then, without a reason). Deleted only once the DLQ took it; a
+        delete that fails leaves a second copy for the redrive policy, which a redrive hands the
+        consumer twice and its inbox takes once."""
+        if not (delivery.is_last_attempt and self.options.dead_letter_queue):
+            return False
+        attributes = {
+            **sendable_attributes(message, keep_failure=False),
+            **failure_attributes(reason, utcnow(), delivery.receive_count),
+        }
+        try:
+            if not self._dead_letter_url:
+                found = await self._sqs.get_queue_url(QueueName=self.options.dead_letter_queue)
+                self._dead_letter_url = found["QueueUrl"]
+            entry = {
+                "Id": "0",
+                "MessageBody": message.get("Body", ""),
+                "MessageAttributes": attributes,
+            }
+            sent = await self._sqs.send_message_batch(
+                QueueUrl=self._dead_letter_url, Entries=[entry]
+            )
+            if sent.get("Failed"):
+                raise RuntimeError(f"refused: {sent['Failed'][0].get('Code', '?')}")
+        except Exception as exc:
+            logger.warning(
+                "%s: could not move message %s to %s (%r); the redrive policy will",
+                self.options.name,
+                delivery.message_id,
+                self.options.dead_letter_queue,
+                exc,
+            )
+            return False
+        self._delete(delivery)
+        return True
 
     def _delete(self, delivery: Delivery) -> None:
         # batched in the background: the handler's work is committed, a redelivery is harmless

@@ -2,6 +2,7 @@
 // inline SVG chart. Every value is written as text (textContent), never as markup. With
 // AUTH_MODE=required the page signs in first (sign_in.js) and needs an operator's credentials.
 
+import { refreshDeadLetters } from "./ops_dead_letters.js";
 import { apiFetch, startSignedIn } from "./sign_in.js";
 
 const REPORT_URL = "/api/v1/ops";
@@ -50,6 +51,9 @@ async function refresh() {
   try {
     const report = await fetchReport();
     if (report !== null) render(report);
+    // after the depths (a look at a DLQ holds its messages in flight while it lasts), and not
+    // waited for: the figures keep their pace however long the look takes
+    refreshDeadLetters();
   } finally {
     loading = false;
     schedule();

@@ -220,6 +220,36 @@ class TestServices:
         for name in ("todo_api", "calendar_worker"):
             assert tf.locals["services"][name]["publishes"] is True
 
+    def test_a_consumer_may_move_what_it_gives_up_on_to_its_own_dlq(self, tf: Terraform) -> None:
+        statements = [
+            only(entry["statement"]["content"])
+            for entry in tf.data["aws_iam_policy_document", "task"]["dynamic"]
+        ]
+        on_its_dlq = [
+            content
+            for content in statements
+            if content["resources"] == ["${aws_sqs_queue.dlq[statement.value].arn}"]
+        ]
+        assert {action for content in on_its_dlq for action in content["actions"]} == {
+            "sqs:GetQueueUrl",
+            "sqs:SendMessage",
+        }
+
+    def test_the_operations_page_may_move_and_discard_dead_letters(self, tf: Terraform) -> None:
+        grant = tf.resources["aws_iam_role_policy", "dead_letters"]
+        assert grant["role"] == '${aws_iam_role.task["todo_api"].id}'
+        statements = tf.data["aws_iam_policy_document", "dead_letters"]["statement"]
+        # each statement's resources is one expression: every DLQ, or every working queue
+        allowed = {s["resources"]: set(s["actions"]) for s in statements}
+        assert allowed == {
+            "${[for queue in aws_sqs_queue.dlq : queue.arn]}": {
+                "sqs:ReceiveMessage",
+                "sqs:ChangeMessageVisibility",
+                "sqs:DeleteMessage",
+            },
+            "${[for queue in aws_sqs_queue.queue : queue.arn]}": {"sqs:SendMessage"},
+        }
+
     def test_ecs_replaces_a_task_only_when_its_process_stops_answering(self, tf: Terraform) -> None:
         definitions = tf.resources["aws_ecs_task_definition", "service"]["container_definitions"]
         [command] = re.findall(r"healthCheck = \{\s*command\s*= \[([^\]]*)\]", definitions)

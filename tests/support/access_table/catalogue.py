@@ -62,7 +62,26 @@ PUBLIC = frozenset(
     }
 )
 # every tenant's figures: for operators only
-FOR_OPERATORS = frozenset({"/api/v1/ops", JOBS_OVERVIEW_PATH})
+DEAD_LETTERS = "/api/v1/ops/dead-letters"
+FOR_OPERATORS = frozenset(
+    {
+        "/api/v1/ops",
+        JOBS_OVERVIEW_PATH,
+        DEAD_LETTERS,
+        f"{DEAD_LETTERS}/message",
+        f"{DEAD_LETTERS}/redrives",
+        f"{DEAD_LETTERS}/discards",
+    }
+)
+
+# what an operator's request is answered on the dead letters routes the table cannot fill with a
+# real message (its stack has none): let through, told no message was named (400) or that none
+# of the selection is there (404); every other operator route answers 200
+OPERATOR_ANSWERS: Mapping[tuple[str, str], int] = {
+    ("GET", f"{DEAD_LETTERS}/message"): 400,
+    ("POST", f"{DEAD_LETTERS}/redrives"): 404,
+    ("POST", f"{DEAD_LETTERS}/discards"): 404,
+}
 
 
 @dataclass(frozen=True)

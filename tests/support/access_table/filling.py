@@ -63,6 +63,17 @@ PATH_VALUES: Mapping[str, PathValue] = {
 BODIES: Mapping[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/todos"): {"title": "written by the access table"},
     ("PUT", "/api/v1/todos/{id}"): {"title": "changed by the access table"},
+    # operators' routes: refused before the body is read, which is a valid one all the same
+    ("POST", "/api/v1/ops/dead-letters/redrives"): {
+        "queue": "job-tracker-dlq",
+        "group_id": "000000000000",
+        "rate": 5,
+    },
+    ("POST", "/api/v1/ops/dead-letters/discards"): {
+        "queue": "job-tracker-dlq",
+        "group_id": "000000000000",
+        "reason": "written by the access table",
+    },
 }
 
 
