@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from pydantic import TypeAdapter
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -23,6 +24,8 @@ from shared.clock import utcnow
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import AnyEvent, TodoCreated, TodoDeleted, TodoSnapshot, TodoUpdated
 from shared.eventstore.upsert import NEW_ROW, insert_on_conflict
+
+SNAPSHOTS: TypeAdapter[list[TodoSnapshot]] = TypeAdapter(list[TodoSnapshot])
 
 
 class ListChange(NamedTuple):
@@ -172,7 +175,8 @@ async def list_todos(
             todos.c.deadline_at.is_not(None), todos.c.deadline_at <= deadline_before
         )
     rows = (await conn.execute(query)).mappings().all()
-    return [TodoSnapshot.model_validate(dict(row)) for row in rows]
+    # one validation of the whole list: per row, pydantic's call overhead costs more than the rows
+    return SNAPSHOTS.validate_python(rows)
 
 
 async def get_todo(conn: AsyncConnection, todo_id: int, *, tenant: str) -> TodoSnapshot | None:

@@ -16,9 +16,19 @@ def snapshot_blob_key(event: CalendarRequested) -> str:
     return f"snapshots/{event.task_id}.json"
 
 
+# a bound on one todo's JSON besides its title and description: the keys, an id, a flag and
+# three datetimes with microseconds and an offset come to 221 bytes at most, comma included
+TODO_JSON_BOUND_BYTES = 320
+# a character of a string written as JSON: at most a \u00XX escape
+CHAR_JSON_BOUND_BYTES = 6
+
+
 async def check_in(event: CalendarRequested, blobs: BlobStore) -> CalendarRequested:
-    """Move a large inline snapshot to the blob store; small ones stay in the event."""
-    if event.todos is None:
+    """Move a large inline snapshot to the blob store; small ones stay in the event.
+
+    A snapshot whose size is bounded below the limit stays without being written as JSON here:
+    the event is written once, when it is stored."""
+    if event.todos is None or _json_bound(event.todos) <= INLINE_LIMIT_BYTES:
         return event
     payload = SNAPSHOT_ADAPTER.dump_json(event.todos)
     if len(payload) <= INLINE_LIMIT_BYTES:
@@ -26,6 +36,13 @@ async def check_in(event: CalendarRequested, blobs: BlobStore) -> CalendarReques
     blob_key = snapshot_blob_key(event)
     await blobs.put(blob_key, payload, "application/json")
     return event.model_copy(update={"todos": None, "snapshot_key": blob_key})
+
+
+def _json_bound(todos: tuple[TodoSnapshot, ...]) -> int:
+    """At least the size of the todos as JSON, counted without writing it."""
+    characters = sum(len(todo.title) + len(todo.description or "") for todo in todos)
+    # the brackets of the list, and its commas within each todo's share
+    return 2 + len(todos) * TODO_JSON_BOUND_BYTES + characters * CHAR_JSON_BOUND_BYTES
 
 
 async def check_out(event: CalendarRequested, blobs: BlobStore) -> tuple[TodoSnapshot, ...]:
