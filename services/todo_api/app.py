@@ -41,7 +41,7 @@ from services.todo_api.tracker import Tracker
 from services.todo_api.tracker_proxy import HttpTracker, events_timeout, tracker_timeout
 from services.todo_api.upgrade import upgrade_ctx
 from shared.app.app_keys import Adapters
-from shared.app.resources import aws_ctx, database_ctx, relay_ctx, service_app
+from shared.app.resources import aws_ctx, database_ctx, expiry_ctx, relay_ctx, service_app
 from shared.auth.middleware import BearerVerifier
 from shared.auth.rate_buckets import RateBuckets
 from shared.auth.service_auth import service_authentication
@@ -94,6 +94,7 @@ def create_app(
             aws_ctx,
             relay_ctx,
             tracker_ctx(tracker),
+            expiry_ctx(),
         ]
     )
     app.cleanup_ctx.append(ops_report_ctx)
