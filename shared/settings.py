@@ -160,6 +160,9 @@ class Settings(BaseSettings):
     # how long a consumer's inbox row is kept (unset: topology.DUPLICATE_WINDOW_S, the longest a
     # duplicate delivery can still arrive; shorter only in tests)
     inbox_expiry_s: int | None = Field(default=None, ge=1)
+    # how long after a lease ran out its row is deleted (a released one is deleted at once): a
+    # day, far beyond any pause a holder survives (leases last seconds to a visibility timeout)
+    lease_expiry_s: int = Field(default=86_400, ge=1)
 
     def with_embedded_database(self, service: str, var_dir: Path | None = None) -> Settings:
         """These settings with the service's own SQLite file, `<VAR_DIR>/<service>.db`: the

@@ -43,7 +43,7 @@ from services.todo_api.upgrade import upgrade_ctx
 from shared.app.app_keys import Adapters
 from shared.app.resources import aws_ctx, database_ctx, expiry_ctx, relay_ctx, service_app
 from shared.auth.middleware import BearerVerifier
-from shared.auth.rate_buckets import RateBuckets
+from shared.auth.rate_buckets import RateBuckets, expiring_buckets
 from shared.auth.service_auth import service_authentication
 from shared.settings import Settings
 from shared.web.cors import allow_cross_origin
@@ -94,7 +94,8 @@ def create_app(
             aws_ctx,
             relay_ctx,
             tracker_ctx(tracker),
-            expiry_ctx(),
+            # buckets full again are as good as none
+            expiry_ctx(lambda _app: [expiring_buckets(rate_buckets, limits.values())]),
         ]
     )
     app.cleanup_ctx.append(ops_report_ctx)

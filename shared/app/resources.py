@@ -27,7 +27,7 @@ from shared.app.metrics_listener import metrics_listener_ctx
 from shared.clock import utcnow
 from shared.contracts.topology import DUPLICATE_WINDOW_S, ROUTED_TYPES, Names, QueueSpec
 from shared.eventstore.database import create_engine, ensure_schema, is_unreachable, server_address
-from shared.eventstore.expiry import ExpiringRows, ExpiryJob
+from shared.eventstore.expiry import ExpiringRows, ExpiryJob, expiring_leases
 from shared.eventstore.store import EventStore, StoreTables
 from shared.messaging.consumer import ConsumerOptions, Handle, SqsConsumer
 from shared.messaging.inbox import expiring_inbox
@@ -196,17 +196,24 @@ def inbox_window(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.inbox_expiry_s or DUPLICATE_WINDOW_S)
 
 
+def lease_window(settings: Settings) -> timedelta:
+    """How long after a lease ran out its row is kept."""
+    return timedelta(seconds=settings.lease_expiry_s)
+
+
 def expiry_ctx(
     extra: Callable[[web.Application], Sequence[ExpiringRows]] = lambda _app: (),
 ) -> CleanupCtx:
-    """Delete the service's expired rows in the background: its inbox's, and `extra`'s."""
+    """Delete the service's expired rows in the background: its inbox's, its relay lease's
+    (of a relay gone long ago), and `extra`'s."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings, store, metrics = app[settings_key], app[store_key], app[metrics_key]
         inbox = expiring_inbox(store.tables.inbox, inbox_window(settings))
+        relay_lease = expiring_leases(store.tables.relay_lease, lease_window(settings))
         job = ExpiryJob(
             store,
-            [inbox, *extra(app)],
+            [inbox, relay_lease, *extra(app)],
             batch_rows=settings.expiry_batch_rows,
             on_deleted=metrics.expiry.count_deleted,
         )

@@ -14,21 +14,31 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Column, Delete, Table, delete, func, select, tuple_
+from sqlalchemy import ColumnElement, Delete, Table, delete, func, select, tuple_
 
 from shared.eventstore.store import EventStore
 
 logger = logging.getLogger(__name__)
 
 
+def _as_is(moment: Any) -> Any:
+    return moment
+
+
 @dataclass(frozen=True)
 class ExpiringRows:
-    """Rows of `table` that may be deleted once `stamp` is `window` old."""
+    """Rows of `table` that may be deleted once `stamp` is `window` old.
+
+    `to_stamp` and `from_stamp` convert a naive UTC datetime to the column's values and back,
+    for a column that holds time otherwise (epoch milliseconds, say)."""
 
     table: Table
-    stamp: Column[datetime]
+    stamp: ColumnElement[Any]
     window: timedelta
+    to_stamp: Callable[[datetime], Any] = _as_is
+    from_stamp: Callable[[Any], datetime] = _as_is
 
     def cutoff(self, now: datetime) -> datetime:
         return now - self.window
@@ -75,7 +85,10 @@ class ExpiryJob:
         async with self._store.reading() as conn:
             for rows in self._expiring:
                 oldest = (await conn.execute(select(func.min(rows.stamp)))).scalar_one()
-                past = 0.0 if oldest is None else (rows.cutoff(now) - oldest).total_seconds()
+                if oldest is None:
+                    found[rows.table.name] = 0.0
+                    continue
+                past = (rows.cutoff(now) - rows.from_stamp(oldest)).total_seconds()
                 found[rows.table.name] = max(0.0, past)
         return found
 
@@ -95,9 +108,16 @@ class ExpiryJob:
     def _batch(self, rows: ExpiringRows, cutoff: datetime) -> Delete:
         table = rows.table
         key = list(table.primary_key.columns)
-        doomed = select(*key).where(rows.stamp < cutoff).limit(self._batch_rows)
+        doomed = select(*key).where(rows.stamp < rows.to_stamp(cutoff)).limit(self._batch_rows)
         if self._store.engine.dialect.name == "postgresql":
             # rows another instance is deleting right now are its to delete
             doomed = doomed.with_for_update(skip_locked=True)
         target = key[0] if len(key) == 1 else tuple_(*key)
         return delete(table).where(target.in_(doomed))
+
+
+def expiring_leases(table: Table, window: timedelta) -> ExpiringRows:
+    """Leases (shared/eventstore/leases.py) that ran out `window` ago: a released one is
+    deleted at once, a run-out one stays until then, so a holder paused that long finds it gone,
+    as if another had taken it, and stands down."""
+    return ExpiringRows(table, table.c.expires_at, window)
