@@ -8,7 +8,6 @@ from aiohttp import web
 
 from shared.aws.blobs import BlobStore
 from shared.aws.clients import AwsClients
-from shared.eventstore.expiry import ExpiryJob
 from shared.eventstore.store import EventStore
 from shared.messaging.relay import OutboxRelay
 from shared.observability.metrics import Metrics
@@ -31,8 +30,6 @@ store_key = web.AppKey("store", EventStore)
 aws_key = web.AppKey("aws", AwsClients)
 blobs_key = web.AppKey("blobs", BlobStore)
 relay_key = web.AppKey("relay", OutboxRelay)
-# deletes the service's rows whose window has passed (shared/eventstore/expiry.py)
-expiry_key = web.AppKey("expiry", ExpiryJob)
 metrics_key = web.AppKey("metrics", Metrics)
 # the base URL of the service's metrics listener, once it listens
 metrics_url_key = web.AppKey("metrics_url", str)

@@ -17,7 +17,6 @@ from shared.app.app_keys import (
     adapters_key,
     aws_key,
     blobs_key,
-    expiry_key,
     metrics_key,
     relay_key,
     settings_key,
@@ -217,7 +216,6 @@ def expiry_ctx(
             batch_rows=settings.expiry_batch_rows,
             on_deleted=metrics.expiry.count_deleted,
         )
-        app[expiry_key] = job
         metrics.watch_expiry(lambda: job.lag(utcnow()))
         interval_s = settings.expiry_interval_ms / 1000
         task = asyncio.create_task(job.run(interval_s, utcnow), name="expiry")
