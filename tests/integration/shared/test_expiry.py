@@ -93,6 +93,17 @@ async def test_rows_past_the_window_go_and_newer_ones_stay_absorbing_duplicates(
     assert (await scrape(metrics)).value("expired_rows_deleted_total", table=INBOX) == 7
 
 
+async def test_an_event_republished_after_its_inbox_row_expired_is_skipped(
+    store: EventStore,
+) -> None:
+    old = await deliver(store, 1)
+    await backdate(store, old)
+    await cleaner(store, Metrics()).run_once(utcnow())
+
+    # the tracker's own log still knows it: skipped, not refused by the log's unique event id
+    assert not await record_job_event(old[0], SqlJobBook(store))
+
+
 async def test_two_cleaners_at_once_delete_each_row_once(
     store: EventStore, database: Settings
 ) -> None:
