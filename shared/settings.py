@@ -153,6 +153,17 @@ class Settings(BaseSettings):
     # AUTH_MODE=none (the practical's contract)
     calendar_jobs_in_flight_per_tenant: int | None = Field(default=None, ge=0, le=1_000_000)
 
+    # storage kept bounded (shared/eventstore/expiry.py): how often each service deletes its
+    # expired rows, and at most how many rows one statement deletes, so no lock is held for long
+    expiry_interval_ms: int = Field(default=300_000, ge=10, le=86_400_000)
+    expiry_batch_rows: int = Field(default=500, ge=1, le=100_000)
+    # how long a consumer's inbox row is kept (unset: topology.DUPLICATE_WINDOW_S, the longest a
+    # duplicate delivery can still arrive; shorter only in tests)
+    inbox_expiry_s: int | None = Field(default=None, ge=1)
+    # how long after a lease ran out its row is deleted (a released one is deleted at once): a
+    # day, far beyond any pause a holder survives (leases last seconds to a visibility timeout)
+    lease_expiry_s: int = Field(default=86_400, ge=1)
+
     def with_embedded_database(self, service: str, var_dir: Path | None = None) -> Settings:
         """These settings with the service's own SQLite file, `<VAR_DIR>/<service>.db`: the
         embedded mode's layout (one file per service, so their writers never queue on each

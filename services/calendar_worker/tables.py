@@ -9,7 +9,7 @@ from shared.eventstore.leases import lease_table
 from shared.eventstore.store import store_tables
 
 OWNER = "calendar_worker"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 store = store_tables(metadata, OWNER)

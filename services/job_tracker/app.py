@@ -25,7 +25,7 @@ from services.job_tracker.stream_slots import StreamSlots
 from services.job_tracker.tables import SCHEMA, api_keys
 from services.job_tracker.upgrade import upgrade_ctx
 from shared.app.app_keys import Adapters, metrics_key
-from shared.app.resources import aws_ctx, consumer_ctx, database_ctx, service_app
+from shared.app.resources import aws_ctx, consumer_ctx, database_ctx, expiry_ctx, service_app
 from shared.auth.key_directory import SqlKeyDirectory
 from shared.auth.middleware import BearerVerifier
 from shared.auth.service_auth import service_authentication
@@ -64,6 +64,7 @@ def create_app(
             job_changes_ctx,
             aws_ctx,
             consumer_ctx(JOB_TRACKER, _projection_handle),
+            expiry_ctx(),
         ]
     )
     # before the server waits for its requests to finish: the event streams end now

@@ -9,6 +9,7 @@ tests use to it, on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict
@@ -16,7 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Select, Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.job_tracker.job_changes import JobChanges
@@ -36,11 +37,18 @@ SELECT_JOB_FOR_UPDATE = select(jobs).where(jobs.c.task_id == bindparam("key")).w
 UPDATE_JOB = update(jobs).where(jobs.c.task_id == bindparam("key"))
 
 
+@functools.cache
+def _logged(events: Table) -> Select[Any]:
+    # built once per table: compiled once and cached
+    return select(events.c.position).where(events.c.event_id == bindparam("id"))
+
+
 class JobRecords(Protocol):
     """One transaction's view of the tracker's state."""
 
     async def mark_handled_if_new(self, event_id: UUID) -> bool:
-        """Mark the event handled (the inbox); False when it was already."""
+        """Mark the event handled (the inbox); False when it was already, or when its inbox row
+        has expired but the tracker's own log holds it (a republish long after)."""
         ...
 
     async def append_to_log(self, envelope: Envelope) -> None:
@@ -99,7 +107,12 @@ class SqlJobRecords:
         self.changed: set[UUID] = set()
 
     async def mark_handled_if_new(self, event_id: UUID) -> bool:
-        return await record_processed(self._conn, self._store.tables.inbox, CONSUMER, event_id)
+        if not await record_processed(self._conn, self._store.tables.inbox, CONSUMER, event_id):
+            return False
+        # the inbox forgets an event after the duplicate window; the log keeps every one, so an
+        # operator's republish of an old event is skipped rather than refused by its unique id
+        found = await self._conn.execute(_logged(self._store.tables.events), {"id": str(event_id)})
+        return found.first() is None
 
     async def append_to_log(self, envelope: Envelope) -> None:
         await self._store.insert(self._conn, [envelope], publish=False)

@@ -21,7 +21,7 @@ from shared.eventstore.store import store_tables
 OWNER = "job_tracker"
 # bump on any change to these tables; ensure_schema refuses a database of another version, and
 # upgrade.py brings an older one up to this one
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = MetaData()
 store = store_tables(metadata, OWNER)

@@ -1,6 +1,8 @@
-"""Bring job_tracker tables of schema version 1 or 2 up to this code's version before they are
+"""Bring job_tracker tables of schema version 1 to 3 up to this code's version before they are
 opened, each version's step in turn.
 
+Version 4 dates each inbox row (`handled_at`, so it can expire once no duplicate can arrive;
+rows there count as handled at the upgrade).
 Version 3 gives each job its tenant: jobs recorded before tenancy are the anonymous tenant's,
 whose history indexes begin with the tenant now; the API keys table is new (empty: keys reach the
 tracker as todo_api publishes their events).
@@ -24,12 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.job_tracker.jobs import TERMINAL
 from services.job_tracker.tables import OWNER, SCHEMA_VERSION, jobs, store
 from shared.app.app_keys import adapters_key, settings_key
+from shared.clock import utcnow
 from shared.contracts.tenancy import ANONYMOUS_TENANT
 from shared.eventstore.schema_upgrade import lock_schema, run_upgrade, set_version, stored_version
+from shared.messaging.inbox import add_handled_at
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
-UPGRADES_FROM = (1, 2)
+UPGRADES_FROM = (1, 2, 3)
 # the jobs columns version 2 adds, all nullable: the outcome's time and a render's progress
 NEW_COLUMNS = ("finished_at", "progress_done", "progress_total")
 # the jobs column version 3 adds: whose job it is
@@ -55,7 +59,7 @@ async def upgrade_database(settings: Settings) -> None:
 
 
 async def upgrade(engine: AsyncEngine) -> bool:
-    """Upgrade version 1 or 2 tables in one transaction; False when there was nothing to do."""
+    """Upgrade version 1 to 3 tables in one transaction; False when there was nothing to do."""
     async with engine.begin() as conn:
         await lock_schema(conn)
         found = await stored_version(conn, OWNER)
@@ -65,6 +69,8 @@ async def upgrade(engine: AsyncEngine) -> bool:
         if found == 1:
             await conn.execute(_backfill_finished_at())
         await conn.run_sync(_replace_indexes)
+        now = utcnow()
+        await conn.run_sync(lambda sync: add_handled_at(sync, store.inbox, now))
         await set_version(conn, OWNER, SCHEMA_VERSION)
     logger.info("%s tables upgraded from version %d to %d", OWNER, found, SCHEMA_VERSION)
     return True

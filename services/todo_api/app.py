@@ -43,9 +43,9 @@ from services.todo_api.tracker import Tracker
 from services.todo_api.tracker_proxy import HttpTracker, events_timeout, tracker_timeout
 from services.todo_api.upgrade import upgrade_ctx
 from shared.app.app_keys import Adapters
-from shared.app.resources import aws_ctx, database_ctx, relay_ctx, service_app
+from shared.app.resources import aws_ctx, database_ctx, expiry_ctx, relay_ctx, service_app
 from shared.auth.middleware import BearerVerifier
-from shared.auth.rate_buckets import RateBuckets
+from shared.auth.rate_buckets import RateBuckets, expiring_buckets
 from shared.auth.service_auth import service_authentication
 from shared.settings import Settings
 from shared.web.cors import allow_cross_origin
@@ -96,6 +96,8 @@ def create_app(
             aws_ctx,
             relay_ctx,
             tracker_ctx(tracker),
+            # buckets full again are as good as none
+            expiry_ctx(lambda _app: [expiring_buckets(rate_buckets, limits.values())]),
         ]
     )
     app.cleanup_ctx.append(ops_report_ctx)

@@ -13,7 +13,7 @@ from shared.eventstore.store import store_tables
 OWNER = "todo_api"
 # bump on any change to these tables; ensure_schema refuses a database of another version, and
 # upgrade.py brings an older one up to this one
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 metadata = MetaData()
 store = store_tables(metadata, OWNER)

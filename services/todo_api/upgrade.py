@@ -1,6 +1,8 @@
-"""Bring todo_api tables of schema version 1 to 5 up to this code's version before they are
+"""Bring todo_api tables of schema version 1 to 6 up to this code's version before they are
 opened.
 
+Version 7 dates each inbox row (`handled_at`, so it can expire; rows there count as handled at
+the upgrade).
 Version 6 adds the rate limits' buckets (`todo_api_rate_buckets`, empty: every principal starts
 with a full bucket). Version 5 adds the calendar feed URLs' projection (`todo_api_feed_secrets`,
 empty: no older code issued feed URLs).
@@ -54,9 +56,10 @@ from shared.app.app_keys import adapters_key, settings_key
 from shared.clock import utcnow
 from shared.contracts.tenancy import ANONYMOUS_TENANT
 from shared.eventstore.schema_upgrade import lock_schema, run_upgrade, set_version, stored_version
+from shared.messaging.inbox import add_handled_at
 
 logger = logging.getLogger(__name__)
-UPGRADES_FROM = (1, 2, 3, 4, 5)
+UPGRADES_FROM = (1, 2, 3, 4, 5, 6)
 TODO_EVENT_TYPES = ("TodoCreated", "TodoUpdated", "TodoDeleted")
 
 # versions 2 and 3: the one list's version, which held every todo (the anonymous tenant's)
@@ -79,7 +82,7 @@ async def upgrade_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def upgrade(engine: AsyncEngine) -> bool:
-    """Upgrade version 1 to 5 tables in one transaction, each version's step in turn; False
+    """Upgrade version 1 to 6 tables in one transaction, each version's step in turn; False
     when there was nothing to do."""
     async with engine.begin() as conn:
         await lock_schema(conn)
@@ -89,6 +92,8 @@ async def upgrade(engine: AsyncEngine) -> bool:
         if found < 4:
             await _to_tenants(conn, found)
         await conn.run_sync(_create_new_tables)
+        now = utcnow()
+        await conn.run_sync(lambda sync: add_handled_at(sync, store.inbox, now))
         await set_version(conn, OWNER, SCHEMA_VERSION)
     logger.info("%s tables upgraded from version %s to %d", OWNER, found, SCHEMA_VERSION)
     return True

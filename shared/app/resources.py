@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from aiohttp import web
 from sqlalchemy import MetaData
@@ -22,10 +23,13 @@ from shared.app.app_keys import (
     store_key,
 )
 from shared.app.metrics_listener import metrics_listener_ctx
-from shared.contracts.topology import ROUTED_TYPES, Names, QueueSpec
+from shared.clock import utcnow
+from shared.contracts.topology import DUPLICATE_WINDOW_S, ROUTED_TYPES, Names, QueueSpec
 from shared.eventstore.database import create_engine, ensure_schema, is_unreachable, server_address
+from shared.eventstore.expiry import ExpiringRows, ExpiryJob, expiring_leases
 from shared.eventstore.store import EventStore, StoreTables
 from shared.messaging.consumer import ConsumerOptions, Handle, SqsConsumer
+from shared.messaging.inbox import expiring_inbox
 from shared.messaging.outbox import SqlOutbox
 from shared.messaging.publisher import SnsPublisher
 from shared.messaging.relay import OutboxRelay
@@ -183,5 +187,43 @@ def consumer_ctx(spec: QueueSpec, make_handle: Callable[[web.Application], Handl
         with contextlib.suppress(asyncio.CancelledError):
             await task
         logger.info("stopped %r", consumer)
+
+    return ctx
+
+
+def inbox_window(settings: Settings) -> timedelta:
+    """How long inbox rows are kept: the duplicate window, unless a test shortens it."""
+    return timedelta(seconds=settings.inbox_expiry_s or DUPLICATE_WINDOW_S)
+
+
+def lease_window(settings: Settings) -> timedelta:
+    """How long after a lease ran out its row is kept."""
+    return timedelta(seconds=settings.lease_expiry_s)
+
+
+def expiry_ctx(
+    extra: Callable[[web.Application], Sequence[ExpiringRows]] = lambda _app: (),
+) -> CleanupCtx:
+    """Delete the service's expired rows in the background: its inbox's, its relay lease's
+    (of a relay gone long ago), and `extra`'s."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings, store, metrics = app[settings_key], app[store_key], app[metrics_key]
+        inbox = expiring_inbox(store.tables.inbox, inbox_window(settings))
+        relay_lease = expiring_leases(store.tables.relay_lease, lease_window(settings))
+        job = ExpiryJob(
+            store,
+            [inbox, relay_lease, *extra(app)],
+            batch_rows=settings.expiry_batch_rows,
+            on_deleted=metrics.expiry.count_deleted,
+        )
+        metrics.watch_expiry(lambda: job.lag(utcnow()))
+        interval_s = settings.expiry_interval_ms / 1000
+        task = asyncio.create_task(job.run(interval_s, utcnow), name="expiry")
+        yield
+        # a batch in progress finishes (it is short); the pass resumes at the next start
+        job.stop()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(task, SHUTDOWN_GRACE_S)
 
     return ctx

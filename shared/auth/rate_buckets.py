@@ -14,13 +14,17 @@ A bucket found short of a token is refused from memory until its next token is d
 (empty_buckets.py): a principal flooding past its limit costs no write per refused request.
 
 A bucket is one row per principal and limit, kept and updated in place: the table grows with
-the principals who write, never with their requests.
+the principals who write, never with their requests. A row untouched for as long as its bucket
+takes to fill is full, which is what no row means: the expiry job deletes it
+(`expiring_buckets`), so the table holds only the principals who wrote lately.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -40,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.auth.empty_buckets import EmptyBuckets
 from shared.auth.token_bucket import GRANT_TOLERANCE, BucketPolicy, Outcome, first_take
 from shared.contracts.tenancy import MAX_NAME_CHARS
+from shared.eventstore.expiry import ExpiringRows
 from shared.eventstore.store import EventStore
 from shared.eventstore.upsert import insert_on_conflict
 
@@ -58,6 +63,30 @@ def rate_bucket_table(metadata: MetaData, owner: str) -> Table:
         # whether the last check took a token: RETURNING gives only the row after the update
         Column("granted", Boolean, nullable=False),
     )
+
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+def expiring_buckets(table: Table, policies: Iterable[BucketPolicy]) -> ExpiringRows:
+    """The buckets full again, whatever their limit: untouched for as long as the slowest of
+    `policies` takes to fill from empty (a limit no longer in force reads no row at all)."""
+    window = max((policy.window_s for policy in policies), default=0)
+    return ExpiringRows(
+        table,
+        table.c.refilled_at_ms,
+        timedelta(seconds=window),
+        to_stamp=_epoch_ms,
+        from_stamp=_from_epoch_ms,
+    )
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _from_epoch_ms(ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=ms)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,12 @@ DLQ_SUFFIX = "-dlq"
 # dead letters are kept for the longest time SQS allows, so operators can inspect and redrive
 DLQ_RETENTION_S = 14 * 24 * 3600
 QUEUE_RETENTION_S = 4 * 24 * 3600
+# slack for a redrive after a dead letter's last moment: moving a DLQ back takes minutes (SQS
+# moves hundreds of messages a second), and hosts' clocks differ by far less than a day
+REDRIVE_WINDOW_S = 24 * 3600
+# how long after its first delivery a copy of a message can still arrive: it may wait out its
+# queue's retention, then the DLQ's, then be redriven. A consumer's inbox row is kept this long
+DUPLICATE_WINDOW_S = QUEUE_RETENTION_S + DLQ_RETENTION_S + REDRIVE_WINDOW_S
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,8 @@ def store_tables(metadata: MetaData, owner: str) -> StoreTables:
         metadata,
         Column("consumer", String(64), primary_key=True),
         Column("event_id", String(36), primary_key=True),
+        # when the first delivery was handled: the row is kept until no duplicate can arrive
+        Column("handled_at", DateTime, nullable=False, index=True),
     )
     # which of several instances' relays publishes the outbox now (shared/messaging/relay_lease.py)
     relay_lease = lease_table(metadata, f"{owner}_relay_lease")

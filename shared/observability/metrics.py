@@ -211,6 +211,19 @@ class JobMetrics:
         )
 
 
+class ExpiryMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.deleted = Counter(
+            "expired_rows_deleted",
+            "Rows deleted because their window had passed (inbox rows, say), by table",
+            ["table"],
+            registry=registry,
+        )
+
+    def count_deleted(self, table: str, rows: int) -> None:
+        self.deleted.labels(table).inc(rows)
+
+
 class ReadAtScrape:
     """A gauge read when scraped (from the database, say); absent from a scrape it failed in."""
 
@@ -283,6 +296,10 @@ class Metrics:
     def jobs(self) -> JobMetrics:
         return JobMetrics(self.registry)
 
+    @functools.cached_property
+    def expiry(self) -> ExpiryMetrics:
+        return ExpiryMetrics(self.registry)
+
     def read_at_scrape(
         self,
         name: str,
@@ -303,6 +320,20 @@ class Metrics:
 
         self.read_at_scrape(
             "outbox_backlog_events", "Events stored and waiting to be published", [], read
+        )
+
+    def watch_expiry(self, lag: Callable[[], Awaitable[dict[str, float]]]) -> None:
+        """Read, at each scrape, how far each table's expiry is behind (0: nothing past its
+        window waits), so a job that stopped keeping up shows."""
+
+        async def read() -> Samples:
+            return {(table,): seconds for table, seconds in (await lag()).items()}
+
+        self.read_at_scrape(
+            "expiry_lag_seconds",
+            "How long the oldest row of a table has been past its window (0: none is)",
+            ["table"],
+            read,
         )
 
     async def exposition(self) -> bytes:

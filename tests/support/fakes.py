@@ -77,7 +77,8 @@ class MemoryJobRecords:
     state: JobState
 
     async def mark_handled_if_new(self, event_id: UUID) -> bool:
-        if event_id in self.state.handled:
+        logged = any(envelope.event_id == event_id for envelope in self.state.log)
+        if event_id in self.state.handled or logged:
             return False
         self.state.handled.add(event_id)
         return True
