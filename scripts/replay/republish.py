@@ -15,6 +15,7 @@ from scripts.replay.errors import OperatorError
 from scripts.replay.listing import event_line
 from scripts.replay.progress import ProgressReport
 from shared.contracts.envelope import Envelope
+from shared.contracts.events import CalendarRequested
 from shared.contracts.topology import Names
 from shared.eventstore.queries import EventFilter, EventQueries
 from shared.eventstore.store import EventStore
@@ -97,6 +98,13 @@ async def _send_all(
 async def _send_chunk(
     publisher: SnsPublisher, chunk: Sequence[tuple[int, Envelope]], outcome: Outcome
 ) -> None:
+    for position, envelope in chunk:
+        if _without_snapshot(envelope):
+            raise OperatorError(
+                f"the event at position {position} is a calendar request kept without its "
+                "snapshot (the job tracker keeps them so): republish calendar requests from "
+                "todo_api, or leave them out with --type"
+            )
     # the envelope as this code reads it: an upcast old event goes out in the current shape
     messages = [Outgoing(position, env.type, env.to_json()) for position, env in chunk]
     for batch in outgoing_batches(messages):
@@ -109,6 +117,12 @@ async def _send_chunk(
                 )
             outcome.sent += 1
             outcome.last_position = message.position
+
+
+def _without_snapshot(envelope: Envelope) -> bool:
+    """A calendar request no worker could render: neither todos nor a snapshot key."""
+    event = envelope.data
+    return isinstance(event, CalendarRequested) and event.todos is None and not event.snapshot_key
 
 
 def _chunk_size(rate_per_s: float | None) -> int:

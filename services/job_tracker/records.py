@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.job_tracker.job_changes import JobChanges
 from services.job_tracker.jobs import Job, Status
+from services.job_tracker.kept_events import as_kept
 from services.job_tracker.tables import api_keys, jobs
 from shared.auth.key_table import key_change, refold_key
 from shared.clock import utcnow
@@ -115,7 +116,7 @@ class SqlJobRecords:
         return found.first() is None
 
     async def append_to_log(self, envelope: Envelope) -> None:
-        await self._store.insert(self._conn, [envelope], publish=False)
+        await self._store.insert(self._conn, [as_kept(envelope)], publish=False)
 
     async def locked_job(self, task_id: UUID) -> Job | None:
         found = await self._conn.execute(SELECT_JOB_FOR_UPDATE, {"key": str(task_id)})

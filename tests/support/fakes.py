@@ -19,6 +19,7 @@ from uuid import UUID
 
 from services.calendar_worker.records import RenderRecords
 from services.job_tracker.jobs import Job
+from services.job_tracker.kept_events import as_kept
 from services.job_tracker.records import JobRecords
 from services.todo_api.projection import TodoFold
 from services.todo_api.records import TodoRecords, seen_by
@@ -84,7 +85,7 @@ class MemoryJobRecords:
         return True
 
     async def append_to_log(self, envelope: Envelope) -> None:
-        self.state.log.append(envelope)
+        self.state.log.append(as_kept(envelope))
 
     async def locked_job(self, task_id: UUID) -> Job | None:
         return self.state.jobs.get(task_id)

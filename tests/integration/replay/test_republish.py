@@ -58,6 +58,22 @@ class TestRepublish:
         # requested and ready per job (a small calendar records no start)
         assert await replay_stack.event_count("job_tracker") == 3 * 2
 
+    async def test_the_tracker_s_requests_without_their_snapshot_are_refused_before_sending(
+        self, replay_stack: Stack
+    ) -> None:
+        await replay_stack.create_todos(2)
+        await replay_stack.request_calendars(1)
+        await replay_stack.settle()
+        names = Names(replay_stack.base.resource_prefix)
+
+        ran = await replay_stack.replay("republish", "--service", "job_tracker")
+
+        assert ran.status == 1
+        assert "kept without its snapshot" in ran.err
+        assert "stopped before sending anything" in ran.out + ran.err
+        assert await replay_stack.depth(names.queue(CALENDAR_WORKER)) == 0
+        assert await replay_stack.depth(names.queue(JOB_TRACKER)) == 0
+
     async def test_a_dry_run_lists_the_selection_and_sends_nothing(
         self, replay_stack: Stack
     ) -> None:
