@@ -105,24 +105,33 @@ async def _client(
 async def http_rates(base_url: str, requests: int = 3000, concurrency: int = 32) -> str:
     """Creates, then gets of the created todos, `concurrency` clients at a time: requests/s."""
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
-        created: list[int] = []
-
-        async def create(number: int) -> None:
-            body = {"title": f"Rate {number}", "deadline_at": "2026-12-01T09:00:00"}
-            async with session.post(f"{base_url}/api/v1/todos", json=body) as response:
-                created.append(int((await response.json())["id"]))
-
-        async def get(todo_id: int) -> None:
-            async with session.get(f"{base_url}/api/v1/todos/{todo_id}") as response:
-                response.raise_for_status()
-                await response.read()
-
-        create_s = await timed(concurrency, [create(n) for n in range(requests)])
-        get_s = await timed(concurrency, [get(todo_id) for todo_id in created])
+        creates, gets, _ = await rates(session, base_url, requests, concurrency)
     return (
-        f"create todo: {requests / create_s:.0f} req/s, get todo: {len(created) / get_s:.0f} "
+        f"create todo: {creates:.0f} req/s, get todo: {gets:.0f} "
         f"req/s ({requests} each, {concurrency} concurrent)"
     )
+
+
+async def rates(
+    session: aiohttp.ClientSession, base_url: str, requests: int, concurrency: int
+) -> tuple[float, float, list[int]]:
+    """`requests` creates, then a get of each created todo, `concurrency` at a time: the
+    creates a second, the gets a second, and the ids created."""
+    created: list[int] = []
+
+    async def create(number: int) -> None:
+        body = {"title": f"Rate {number}", "deadline_at": "2026-12-01T09:00:00"}
+        async with session.post(f"{base_url}/api/v1/todos", json=body) as response:
+            created.append(int((await response.json())["id"]))
+
+    async def get(todo_id: int) -> None:
+        async with session.get(f"{base_url}/api/v1/todos/{todo_id}") as response:
+            response.raise_for_status()
+            await response.read()
+
+    create_s = await timed(concurrency, [create(n) for n in range(requests)])
+    get_s = await timed(concurrency, [get(todo_id) for todo_id in created])
+    return requests / create_s, len(created) / get_s, created
 
 
 async def timed(concurrency: int, calls: list[Coroutine[Any, Any, None]]) -> float:

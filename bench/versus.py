@@ -28,7 +28,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.jobs import create_todos, timed
+from bench.jobs import create_todos, rates, timed
 from bench.stacks import embedded_stack
 from shared.contracts.responses import TERMINAL_STATUSES
 
@@ -82,23 +82,10 @@ async def measure(base_url: str, followings: tuple[Following, ...]) -> dict[str,
 
 
 async def _rates(session: aiohttp.ClientSession, base_url: str) -> dict[str, float]:
-    created: list[int] = []
-
-    async def create(number: int) -> None:
-        body = {"title": f"Rate {number}", "deadline_at": "2026-12-01T09:00:00"}
-        async with session.post(f"{base_url}/api/v1/todos", json=body) as response:
-            created.append(int((await response.json())["id"]))
-
-    async def get(todo_id: int) -> None:
-        async with session.get(f"{base_url}/api/v1/todos/{todo_id}") as response:
-            response.raise_for_status()
-            await response.read()
-
-    create_s = await timed(CLIENTS, [create(n) for n in range(RATE_REQUESTS)])
-    get_s = await timed(CLIENTS, [get(todo_id) for todo_id in created])
+    creates, gets, created = await rates(session, base_url, RATE_REQUESTS, CLIENTS)
     # the rate round's todos would swell every calendar: delete them (not timed)
     await timed(CLIENTS, [_delete(session, base_url, todo_id) for todo_id in created])
-    return {"creates/s": RATE_REQUESTS / create_s, "gets/s": len(created) / get_s}
+    return {"creates/s": creates, "gets/s": gets}
 
 
 async def _delete(session: aiohttp.ClientSession, base_url: str, todo_id: int) -> None:
