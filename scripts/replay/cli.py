@@ -62,7 +62,12 @@ async def execute(argv: list[str], context: Context) -> int:
 
 async def _republish(args: argparse.Namespace, context: Context) -> int:
     service = find_service(args.service)
-    options = RepublishOptions(selection(args), dry_run=args.dry_run, rate_per_s=args.rate)
+    options = RepublishOptions(
+        selection(args),
+        dry_run=args.dry_run,
+        rate_per_s=args.rate,
+        published_form=service.published_form,
+    )
     settings = context.settings_for(args, service)
     async with open_store(settings, service) as store:
         await republish(store, settings, options, context.out)

@@ -18,7 +18,7 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.events import CalendarRequested
 from shared.contracts.topology import Names
 from shared.eventstore.queries import EventFilter, EventQueries
-from shared.eventstore.store import EventStore
+from shared.eventstore.store import EventStore, PublishedForm
 from shared.messaging.batching import MAX_BATCH_ENTRIES
 from shared.messaging.pace import Pace
 from shared.messaging.publisher import Outgoing, SnsPublisher, outgoing_batches, resolve_topic_arn
@@ -33,6 +33,8 @@ class RepublishOptions:
     selection: EventFilter
     dry_run: bool = False
     rate_per_s: float | None = None
+    # the service's stored events as they were published (None: as stored)
+    published_form: PublishedForm | None = None
 
 
 @dataclass
@@ -90,9 +92,21 @@ async def _send_all(
         for start in range(0, len(page), chunk_size):
             chunk = page[start : start + chunk_size]
             await pace.admit(len(chunk))
-            await _send_chunk(publisher, chunk, outcome)
+            await _send_chunk(publisher, await _as_published(store, options, chunk), outcome)
             report.advance(len(chunk), chunk[-1][0])
         after = page[-1][0]
+
+
+async def _as_published(
+    store: EventStore, options: RepublishOptions, chunk: Sequence[tuple[int, Envelope]]
+) -> list[tuple[int, Envelope]]:
+    if options.published_form is None:
+        return list(chunk)
+    try:
+        whole = await options.published_form(store, [envelope for _, envelope in chunk])
+    except LookupError as exc:
+        raise OperatorError(f"cannot republish: {exc}") from None
+    return [(position, envelope) for (position, _), envelope in zip(chunk, whole, strict=True)]
 
 
 async def _send_chunk(

@@ -19,7 +19,7 @@ from shared.app import resources as runtime
 from shared.app.resources import ServiceSchema
 from shared.contracts.topology import ROUTED_TYPES, QueueSpec
 from shared.eventstore.database import create_engine
-from shared.eventstore.store import EventStore
+from shared.eventstore.store import EventStore, PublishedForm
 from shared.settings import EMBEDDED_DATABASE_URL, Settings
 
 
@@ -29,6 +29,7 @@ class ToolFace(Protocol):
     SCHEMA: ServiceSchema
     QUEUE: QueueSpec | None
     INBOX_CONSUMER: str | None
+    PUBLISHED_FORM: PublishedForm | None
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class Service:
     queue: QueueSpec | None
     # the consumer name of the service's inbox, filled in when events are imported
     inbox_consumer: str | None = None
+    # its stored events as they were published, when its log keeps less (None: as stored)
+    published_form: PublishedForm | None = None
 
     @property
     def name(self) -> str:
@@ -45,7 +48,8 @@ class Service:
 
 FACES: tuple[ToolFace, ...] = (todo_api, calendar_worker, job_tracker)
 SERVICES = {
-    face.SCHEMA.owner: Service(face.SCHEMA, face.QUEUE, face.INBOX_CONSUMER) for face in FACES
+    face.SCHEMA.owner: Service(face.SCHEMA, face.QUEUE, face.INBOX_CONSUMER, face.PUBLISHED_FORM)
+    for face in FACES
 }
 
 

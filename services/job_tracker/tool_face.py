@@ -13,12 +13,14 @@ from services.job_tracker.records import CONSUMER
 from services.job_tracker.tables import SCHEMA, api_keys, jobs, store
 from shared.auth.key_table import refold_keys
 from shared.contracts.topology import JOB_TRACKER, QueueSpec
+from shared.eventstore.store import PublishedForm
 
 __all__ = [
     "INBOX_CONSUMER",
     "PROJECTION_BOOKKEEPING",
     "PROJECTION_ID_COLUMN",
     "PROJECTION_TABLE",
+    "PUBLISHED_FORM",
     "QUEUE",
     "SCHEMA",
     "JobFold",
@@ -28,6 +30,9 @@ __all__ = [
 QUEUE: QueueSpec | None = JOB_TRACKER
 # the consumer name of its inbox rows, which an import of events fills in
 INBOX_CONSUMER: str | None = CONSUMER
+# its log keeps events as they were published, but for requests without their todos, which
+# cannot be published again
+PUBLISHED_FORM: PublishedForm | None = None
 
 # the jobs, rebuilt by folding the log into a JobFold; `after_rebuild` runs in the swap and
 # refolds the API keys the log holds (their table is small: rewritten whole in the swap), so a

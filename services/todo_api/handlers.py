@@ -112,7 +112,8 @@ async def request_calendar(
         return earlier
     if admit is not None:
         await admit()
-    event = todo.request_calendar(command, await book.todos(), utcnow())
+    listed = await book.snapshot()
+    event = todo.request_calendar(command, listed.todos, listed.refs, utcnow())
     # a large snapshot goes to S3 before the write transaction, which never waits on S3
     event = await check_in(event, blobs)
     try:

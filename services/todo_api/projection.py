@@ -23,6 +23,7 @@ from services.todo_api.tables import store, todo_ids, todos
 from shared.clock import utcnow
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import AnyEvent, TodoCreated, TodoDeleted, TodoSnapshot, TodoUpdated
+from shared.contracts.todo_refs import encode_refs
 from shared.eventstore.upsert import NEW_ROW, insert_on_conflict
 
 SNAPSHOTS: TypeAdapter[list[TodoSnapshot]] = TypeAdapter(list[TodoSnapshot])
@@ -47,9 +48,9 @@ def list_change(event: AnyEvent) -> ListChange | None:
     return None
 
 
-def list_row(tenant: str, todo: TodoSnapshot) -> dict[str, Any]:
-    """The todo's row in the list: the todo, and whose it is."""
-    return {"tenant": tenant, **todo.model_dump()}
+def list_row(tenant: str, todo: TodoSnapshot, stream_version: int) -> dict[str, Any]:
+    """The todo's row in the list: the todo, whose it is, and which version of its stream."""
+    return {"tenant": tenant, "stream_version": stream_version, **todo.model_dump()}
 
 
 # what a read gives back of a row: the todo, without whose it is (the reader's own)
@@ -73,7 +74,7 @@ async def project(conn: AsyncConnection, envelopes: Iterable[Envelope]) -> None:
         if change.row is None:
             await conn.execute(DELETE_TODO, {"key": change.todo_id})
         else:
-            row = list_row(envelope.tenant, change.row)
+            row = list_row(envelope.tenant, change.row, envelope.stream_version)
             await conn.execute(UPSERT_TODO[conn.dialect.name], row)
 
 
@@ -82,8 +83,9 @@ class TodoFold:
     """The todo list folded in memory, as a rebuild does: `list_change`, as `project` writes it."""
 
     todos: dict[int, TodoSnapshot] = field(default_factory=dict)
-    # whose each listed todo is
+    # whose each listed todo is, and the version of its stream it shows
     tenants: dict[int, str] = field(default_factory=dict)
+    versions: dict[int, int] = field(default_factory=dict)
     # the highest id the log has handed out, deleted todos included
     highest_id: int = 0
 
@@ -95,18 +97,29 @@ class TodoFold:
         if change.row is None:
             self.todos.pop(change.todo_id, None)
             self.tenants.pop(change.todo_id, None)
+            self.versions.pop(change.todo_id, None)
         else:
             self.todos[change.todo_id] = change.row
             self.tenants[change.todo_id] = envelope.tenant
+            self.versions[change.todo_id] = envelope.stream_version
         return change.todo_id
 
     def row(self, row_id: int) -> dict[str, Any] | None:
         found = self.todos.get(row_id)
-        return None if found is None else list_row(self.tenants[row_id], found)
+        if found is None:
+            return None
+        return list_row(self.tenants[row_id], found, self.versions[row_id])
 
     def listed(self, tenant: str) -> list[TodoSnapshot]:
         """The tenant's todos in id order."""
         return [self.todos[key] for key in sorted(self.todos) if self.tenants[key] == tenant]
+
+    def snapshot(self, tenant: str) -> ListSnapshot:
+        """The tenant's todos in id order, with the versions they are."""
+        listed = self.listed(tenant)
+        return ListSnapshot(
+            listed, encode_refs((todo.id, self.versions[todo.id]) for todo in listed)
+        )
 
     def row_ids(self) -> Iterable[int]:
         return self.todos.keys()
@@ -177,6 +190,27 @@ async def list_todos(
     rows = (await conn.execute(query)).mappings().all()
     # one validation of the whole list: per row, pydantic's call overhead costs more than the rows
     return SNAPSHOTS.validate_python(rows)
+
+
+class ListSnapshot(NamedTuple):
+    """A tenant's todos as one read saw them, and the same by reference (todo_refs.py)."""
+
+    todos: list[TodoSnapshot]
+    refs: str
+
+
+async def snapshot_todos(conn: AsyncConnection, *, tenant: str) -> ListSnapshot:
+    """The tenant's whole list in id order, with each todo's stream version, in one read."""
+    query = (
+        select(*SNAPSHOT_COLUMNS, todos.c.stream_version)
+        .where(todos.c.tenant == tenant)
+        .order_by(todos.c.id)
+    )
+    rows = (await conn.execute(query)).all()
+    names = list(TodoSnapshot.model_fields)
+    listed = SNAPSHOTS.validate_python([dict(zip(names, row[:-1], strict=True)) for row in rows])
+    refs = encode_refs((todo.id, row[-1]) for todo, row in zip(listed, rows, strict=True))
+    return ListSnapshot(listed, refs)
 
 
 async def get_todo(conn: AsyncConnection, todo_id: int, *, tenant: str) -> TodoSnapshot | None:

@@ -26,7 +26,8 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.todo_api.list_version import advance_list_version
-from services.todo_api.projection import list_todos, next_todo_id, project
+from services.todo_api.projection import ListSnapshot, next_todo_id, project, snapshot_todos
+from services.todo_api.snapshots import kept_in_log
 from shared.auth.principal import ANONYMOUS, Principal
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import (
@@ -34,7 +35,6 @@ from shared.contracts.events import (
     CalendarCancelled,
     CalendarRequested,
     IdempotencyKeyUsed,
-    TodoSnapshot,
 )
 from shared.contracts.streams import calendar_stream_id, idempotency_stream_id, todo_stream_id
 from shared.eventstore.store import EventStore
@@ -58,7 +58,8 @@ class TodoRecords(Protocol):
         ...
 
     async def record_calendar_request(self, event: CalendarRequested) -> None:
-        """Store the request as its job's first event, queued to publish, correlated by task id."""
+        """Store the request as its job's first event, queued to publish whole, correlated by
+        task id; the log keeps its snapshot by reference (`kept_in_log`)."""
         ...
 
     async def record_calendar_cancel(self, event: CalendarCancelled) -> None:
@@ -87,8 +88,9 @@ class TodoBook(Protocol):
         """All or nothing: committed when the block ends, rolled back if it raises."""
         ...
 
-    async def todos(self) -> list[TodoSnapshot]:
-        """The tenant's todo list in id order, read outside any transaction."""
+    async def snapshot(self) -> ListSnapshot:
+        """The tenant's todo list in id order, with the stream version of each, read outside
+        any transaction."""
         ...
 
     async def calendar_job(self, task_id: UUID) -> list[AnyEvent]:
@@ -134,9 +136,9 @@ class SqlTodoBook:
                 # wait on each other's work
                 await advance_list_version(conn, self._principal.tenant, records.changed_at)
 
-    async def todos(self) -> list[TodoSnapshot]:
+    async def snapshot(self) -> ListSnapshot:
         async with self._store.reading() as conn:
-            return await list_todos(conn, tenant=self._principal.tenant)
+            return await snapshot_todos(conn, tenant=self._principal.tenant)
 
     async def calendar_job(self, task_id: UUID) -> list[AnyEvent]:
         stream = await self._store.load(calendar_stream_id(task_id))
@@ -177,7 +179,13 @@ class SqlTodoRecords:
     async def record_calendar_request(self, event: CalendarRequested) -> None:
         stream = calendar_stream_id(event.task_id)
         await self._store.append(
-            self._conn, stream, 0, [event], origin=self._origin, correlation_id=event.task_id
+            self._conn,
+            stream,
+            0,
+            [event],
+            origin=self._origin,
+            correlation_id=event.task_id,
+            kept=kept_in_log,
         )
 
     async def record_calendar_cancel(self, event: CalendarCancelled) -> None:

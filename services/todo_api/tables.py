@@ -3,7 +3,17 @@ the calendar feed URLs' projection and the rate limits' buckets."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, MetaData, String, Table
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
 
 from shared.app.resources import ServiceSchema
 from shared.auth.key_table import api_key_table
@@ -13,7 +23,7 @@ from shared.eventstore.store import store_tables
 OWNER = "todo_api"
 # bump on any change to these tables; ensure_schema refuses a database of another version, and
 # upgrade.py brings an older one up to this one
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 metadata = MetaData()
 store = store_tables(metadata, OWNER)
@@ -31,6 +41,9 @@ todos = Table(
     Column("deadline_at", DateTime),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    # the version of the todo's stream the row shows: a calendar request names its snapshot by
+    # these (shared/contracts/todo_refs.py) instead of copying the todos into the log again
+    Column("stream_version", Integer, nullable=False),
     # a tenant's list, and its pages, in id order
     Index(f"{OWNER}_todos_tenant_id", "tenant", "id"),
 )

@@ -62,11 +62,16 @@ def delete(state: Todo, now: datetime) -> list[AnyEvent]:
 
 
 def request_calendar(
-    command: RequestCalendar, todos: list[TodoSnapshot], now: datetime
+    command: RequestCalendar, todos: list[TodoSnapshot], refs: str, now: datetime
 ) -> CalendarRequested:
-    """The snapshot is taken now, so later edits and replays never change this calendar."""
+    """The snapshot is taken now, so later edits and replays never change this calendar; `refs`
+    names the same todos by version (shared/contracts/todo_refs.py)."""
     return CalendarRequested(
-        task_id=command.task_id, requested_at=now, todo_count=len(todos), todos=tuple(todos)
+        task_id=command.task_id,
+        requested_at=now,
+        todo_count=len(todos),
+        todos=tuple(todos),
+        todo_refs=refs,
     )
 
 

@@ -1,6 +1,8 @@
-"""Bring todo_api tables of schema version 1 to 6 up to this code's version before they are
+"""Bring todo_api tables of schema version 1 to 7 up to this code's version before they are
 opened.
 
+Version 8 gives each listed todo the version of its stream it shows (`stream_version`, filled
+from the log), by which calendar requests name their snapshot.
 Version 7 dates each inbox row (`handled_at`, so it can expire; rows there count as handled at
 the upgrade).
 Version 6 adds the rate limits' buckets (`todo_api_rate_buckets`, empty: every principal starts
@@ -32,12 +34,14 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    cast,
     func,
     insert,
     inspect,
     literal,
     select,
     text,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -54,12 +58,13 @@ from services.todo_api.tables import (
 )
 from shared.app.app_keys import adapters_key, settings_key
 from shared.clock import utcnow
+from shared.contracts.streams import TODO_PREFIX
 from shared.contracts.tenancy import ANONYMOUS_TENANT
 from shared.eventstore.schema_upgrade import lock_schema, run_upgrade, set_version, stored_version
 from shared.messaging.inbox import add_handled_at
 
 logger = logging.getLogger(__name__)
-UPGRADES_FROM = (1, 2, 3, 4, 5, 6)
+UPGRADES_FROM = (1, 2, 3, 4, 5, 6, 7)
 TODO_EVENT_TYPES = ("TodoCreated", "TodoUpdated", "TodoDeleted")
 
 # versions 2 and 3: the one list's version, which held every todo (the anonymous tenant's)
@@ -82,7 +87,7 @@ async def upgrade_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def upgrade(engine: AsyncEngine) -> bool:
-    """Upgrade version 1 to 6 tables in one transaction, each version's step in turn; False
+    """Upgrade version 1 to 7 tables in one transaction, each version's step in turn; False
     when there was nothing to do."""
     async with engine.begin() as conn:
         await lock_schema(conn)
@@ -94,6 +99,7 @@ async def upgrade(engine: AsyncEngine) -> bool:
         await conn.run_sync(_create_new_tables)
         now = utcnow()
         await conn.run_sync(lambda sync: add_handled_at(sync, store.inbox, now))
+        await conn.run_sync(_add_stream_version)
         await set_version(conn, OWNER, SCHEMA_VERSION)
     logger.info("%s tables upgraded from version %s to %d", OWNER, found, SCHEMA_VERSION)
     return True
@@ -138,6 +144,25 @@ async def _move_single_list_version(conn: AsyncConnection) -> None:
         )
     )
     await conn.run_sync(old.drop)
+
+
+def _add_stream_version(conn: Connection) -> None:
+    """Version 8: each listed todo's stream version, counted from the log (a todo's events are
+    its stream, numbered from 1, so the newest's number is the row's version)."""
+    present = {column["name"] for column in inspect(conn).get_columns(todos.name)}
+    if "stream_version" in present:
+        return
+    # the names are our own; a DDL statement takes no bound values
+    conn.execute(
+        text(f"ALTER TABLE {todos.name} ADD COLUMN stream_version INTEGER NOT NULL DEFAULT 0")
+    )
+    events = store.events
+    newest = (
+        select(func.max(events.c.stream_version))
+        .where(events.c.stream_id == literal(TODO_PREFIX) + cast(todos.c.id, String))
+        .scalar_subquery()
+    )
+    conn.execute(update(todos).values(stream_version=func.coalesce(newest, 0)))
 
 
 def _add_tenant_column(conn: Connection) -> None:

@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from shared.contracts.todo_refs import REFS_PATTERN
+
 
 class Fact(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -55,7 +57,8 @@ class CalendarFact(Fact):
 
 
 class CalendarRequested(CalendarFact):
-    """A calendar job; `todos` is the snapshot, or None when it sits in the blob store."""
+    """A calendar job; `todos` is the snapshot, or None when it sits in the blob store or (in
+    todo_api's own log) is kept as `todo_refs` only."""
 
     type: Literal["CalendarRequested"] = "CalendarRequested"
     requested_at: datetime
@@ -63,6 +66,9 @@ class CalendarRequested(CalendarFact):
     todos: tuple[TodoSnapshot, ...] | None = None
     # claim check: the blob key of a snapshot too large for an SNS message
     snapshot_key: str | None = None
+    # the snapshot by reference: which version of which todo of todo_api's log (todo_refs.py);
+    # todo_api's log keeps these instead of the todos, which the todo streams hold already
+    todo_refs: str | None = Field(default=None, pattern=REFS_PATTERN)
 
 
 class CalendarStarted(CalendarFact):

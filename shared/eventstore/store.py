@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -37,6 +37,12 @@ from shared.eventstore.leases import lease_table
 _QUEUED = "taskoverflow.outbox_queued"
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY
 Position = BigInteger().with_variant(Integer(), "sqlite")
+
+
+# what the log keeps of an envelope (the same one: all of it)
+Keep = Callable[[Envelope], Envelope]
+# the other way: stored envelopes as they were published (a service whose log keeps less)
+PublishedForm = Callable[["EventStore", Sequence[Envelope]], Awaitable[list[Envelope]]]
 
 
 class ConcurrencyError(Exception):
@@ -154,9 +160,11 @@ class EventStore:
         origin: Origin,
         correlation_id: UUID | None = None,
         causation_id: UUID | None = None,
+        kept: Keep | None = None,
     ) -> list[Envelope]:
         """Append after `expected_version`, the version the caller loaded (0: a new stream), as
-        `origin`'s (its tenant's data, its actor's doing).
+        `origin`'s (its tenant's data, its actor's doing). `kept` says what the log keeps of
+        an event when less than what is published: the outbox gets the event whole.
 
         Streams only grow, so a stale version is one already taken: the insert conflicts on the
         (stream, version) key and raises ConcurrencyError, with no read of the stream first.
@@ -172,17 +180,24 @@ class EventStore:
             )
             for offset, event in enumerate(events, start=1)
         ]
-        await self.insert(conn, envelopes, publish=True)
+        await self.insert(conn, envelopes, publish=True, kept=kept)
         return envelopes
 
     async def insert(
-        self, conn: AsyncConnection, envelopes: Iterable[Envelope], *, publish: bool
+        self,
+        conn: AsyncConnection,
+        envelopes: Iterable[Envelope],
+        *,
+        publish: bool,
+        kept: Keep | None = None,
     ) -> None:
-        """Store envelopes as they are (imports too), optionally queueing them to publish."""
+        """Store envelopes as they are (imports too), or as `kept` makes them, optionally
+        queueing them whole to publish."""
         for envelope in envelopes:
             body = envelope.to_json()
+            stored = body if kept is None else _kept_body(kept, envelope, body)
             try:
-                result = await conn.execute(self._insert_event, _event_columns(envelope, body))
+                result = await conn.execute(self._insert_event, _event_columns(envelope, stored))
             except IntegrityError as exc:
                 raise ConcurrencyError(
                     f"{envelope.stream_id} version {envelope.stream_version} exists"
@@ -207,6 +222,11 @@ class EventStore:
         else:
             rows = (await conn.execute(query)).scalars().all()
         return [Envelope.from_json(body) for body in rows]
+
+
+def _kept_body(kept: Keep, envelope: Envelope, body: str) -> str:
+    as_kept = kept(envelope)
+    return body if as_kept is envelope else as_kept.to_json()
 
 
 def _event_columns(envelope: Envelope, body: str) -> dict[str, object]:

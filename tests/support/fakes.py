@@ -21,8 +21,9 @@ from services.calendar_worker.records import RenderRecords
 from services.job_tracker.jobs import Job
 from services.job_tracker.kept_events import as_kept
 from services.job_tracker.records import JobRecords
-from services.todo_api.projection import TodoFold
+from services.todo_api.projection import ListSnapshot, TodoFold
 from services.todo_api.records import TodoRecords, seen_by
+from services.todo_api.snapshots import kept_in_log
 from shared.auth.key_table import fold_keys
 from shared.auth.principal import ANONYMOUS, Principal
 from shared.contracts.envelope import Envelope, wrap
@@ -31,7 +32,6 @@ from shared.contracts.events import (
     CalendarCancelled,
     CalendarRequested,
     IdempotencyKeyUsed,
-    TodoSnapshot,
 )
 from shared.contracts.streams import (
     calendar_stream_id,
@@ -271,7 +271,10 @@ class MemoryTodoRecords:
 
     async def record_calendar_request(self, event: CalendarRequested) -> None:
         stream = calendar_stream_id(event.task_id)
-        self.state.queued.extend(self._append(stream, 0, [event]))
+        published = self._append(stream, 0, [event])
+        # as the log does: the stream keeps the request by reference, the outbox has it whole
+        self.state.streams[stream] = [kept_in_log(envelope) for envelope in published]
+        self.state.queued.extend(published)
 
     async def record_calendar_cancel(self, event: CalendarCancelled) -> None:
         stream = calendar_stream_id(event.task_id)
@@ -309,8 +312,8 @@ class MemoryTodoBook:
         async with self._shared.transaction() as draft:
             yield MemoryTodoRecords(draft, self.principal)
 
-    async def todos(self) -> list[TodoSnapshot]:
-        return self.state.listed.listed(self.principal.tenant)
+    async def snapshot(self) -> ListSnapshot:
+        return self.state.listed.snapshot(self.principal.tenant)
 
     async def calendar_job(self, task_id: UUID) -> list[AnyEvent]:
         return self.state.stream(calendar_stream_id(task_id), self.principal.tenant)

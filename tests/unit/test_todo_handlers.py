@@ -65,7 +65,7 @@ class TestTodoCommands:
         second = await create_todo(CreateTodo(title="Feed the cat", completed=True), book)
 
         assert (first.id, second.id) == (1, 2)
-        assert await book.todos() == [first, second]
+        assert (await book.snapshot()).todos == [first, second]
 
     async def test_an_update_changes_only_what_it_names(self, book: MemoryTodoBook) -> None:
         created = await create_todo(CreateTodo(title="Water", description="the ferns"), book)
@@ -77,7 +77,7 @@ class TestTodoCommands:
             "the ferns",
             True,
         )
-        assert await book.todos() == [updated]
+        assert (await book.snapshot()).todos == [updated]
 
     async def test_an_update_that_changes_nothing_records_nothing(
         self, book: MemoryTodoBook
@@ -96,7 +96,7 @@ class TestTodoCommands:
         deleted = await delete_todo(DeleteTodo(created.id), book)
 
         assert deleted == created
-        assert await book.todos() == []
+        assert (await book.snapshot()).todos == []
         with pytest.raises(TodoNotFoundError):
             await update_todo(UpdateTodo(created.id, {"completed": True}), book)
         with pytest.raises(TodoNotFoundError):
@@ -111,7 +111,7 @@ class TestRetries:
         with pytest.raises(ConcurrencyError):
             await update_todo(UpdateTodo(created.id, {"title": "Never"}), book)
         assert book.attempts == MAX_ATTEMPTS
-        assert await book.todos() == [created]
+        assert (await book.snapshot()).todos == [created]
 
     async def test_a_conflict_short_of_the_limit_is_decided_again(self) -> None:
         book = ConflictingBook(conflicts=MAX_ATTEMPTS - 1)
@@ -121,7 +121,7 @@ class TestRetries:
 
         assert updated.title == "At last"
         assert book.attempts == MAX_ATTEMPTS
-        assert await book.todos() == [updated]
+        assert (await book.snapshot()).todos == [updated]
 
 
 class TestRequestCalendar:
@@ -251,14 +251,14 @@ class TestIdempotencyKeys:
         again = await create_todo(CreateTodo(title="Water"), book, keyed)
 
         assert again == first
-        assert [todo.id for todo in await book.todos()] == [first.id]
+        assert [todo.id for todo in (await book.snapshot()).todos] == [first.id]
 
     async def test_the_key_with_another_request_is_refused(self, book: MemoryTodoBook) -> None:
         await create_todo(CreateTodo(title="Water"), book, KeyedRequest("k", "digest-1"))
 
         with pytest.raises(KeyReusedError):
             await create_todo(CreateTodo(title="Feed"), book, KeyedRequest("k", "digest-2"))
-        assert len(await book.todos()) == 1
+        assert len((await book.snapshot()).todos) == 1
 
     async def test_a_key_older_than_its_window_answers_afresh(
         self, book: MemoryTodoBook, monkeypatch: pytest.MonkeyPatch
@@ -299,7 +299,7 @@ class TestTenants:
         with pytest.raises(TodoNotFoundError):
             await delete_todo(DeleteTodo(acme_s.id), globex)
 
-        assert await book.acting_as(ACME).todos() == [acme_s]
+        assert (await book.acting_as(ACME).snapshot()).todos == [acme_s]
         assert len(book.state.streams[todo_stream_id(acme_s.id)]) == 1
 
     async def test_every_event_names_the_acting_principal_s_tenant_and_actor(
@@ -349,7 +349,7 @@ class TestTenants:
 
         assert acme_s.id != globex_s.id
         assert acme_s_again == acme_s
-        assert await book.acting_as(GLOBEX).todos() == [globex_s]
+        assert (await book.acting_as(GLOBEX).snapshot()).todos == [globex_s]
 
 
 class ConflictingBook(MemoryTodoBook):

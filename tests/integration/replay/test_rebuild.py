@@ -55,6 +55,7 @@ async def corrupt_todos(stack: Stack) -> None:
                 completed=False,
                 created_at=now,
                 updated_at=now,
+                stream_version=1,
             )
         )
 

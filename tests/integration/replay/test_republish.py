@@ -58,6 +58,24 @@ class TestRepublish:
         # requested and ready per job (a small calendar records no start)
         assert await replay_stack.event_count("job_tracker") == 3 * 2
 
+    async def test_requests_the_worker_missed_are_made_whole_from_the_todo_streams(
+        self, replay_stack: Stack
+    ) -> None:
+        await replay_stack.create_todos(3)
+        await replay_stack.request_calendars(2)
+        await replay_stack.publish_todo_events()
+        await purge(replay_stack, Names(replay_stack.base.resource_prefix).queue(CALENDAR_WORKER))
+
+        ran = await replay_stack.replay(
+            "republish", "--service", "todo_api", "--type", "CalendarRequested"
+        )
+        await replay_stack.settle()
+
+        # todo_api's log keeps the requests by reference: the worker got the todos all the same
+        assert ran.status == 0, ran.err
+        jobs = await replay_stack.jobs()
+        assert [(job["status"], job["todo_count"]) for job in jobs.values()] == [("SUCCESS", 3)] * 2
+
     async def test_the_tracker_s_requests_without_their_snapshot_are_refused_before_sending(
         self, replay_stack: Stack
     ) -> None:

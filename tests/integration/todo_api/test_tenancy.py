@@ -20,6 +20,7 @@ from scripts.replay.projections import PROJECTIONS
 from scripts.replay.rebuild import rebuild
 from services.todo_api.app import create_app
 from services.todo_api.app_keys import settings_key, store_key
+from services.todo_api.snapshots import published_form
 from services.todo_api.tables import todos
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import CalendarRequested
@@ -190,7 +191,11 @@ class TestCalendarJobs:
         (requested,) = await events_of(store, calendar_stream_id(UUID(accepted["task_id"])))
 
         assert isinstance(requested.data, CalendarRequested)
-        assert [todo.title for todo in requested.data.todos or ()] == ["acme 1", "acme 2"]
+        # the log names the requester's todos by version; made whole, they are theirs only
+        assert (requested.data.todos, requested.data.todo_refs) == (None, "1:1,3:1")
+        (whole,) = await published_form(store, [requested])
+        assert isinstance(whole.data, CalendarRequested)
+        assert [todo.title for todo in whole.data.todos or ()] == ["acme 1", "acme 2"]
         assert requested.data.todo_count == 2
         assert (requested.tenant, requested.actor) == ("acme", acme.actor)
 

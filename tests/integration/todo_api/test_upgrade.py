@@ -42,7 +42,7 @@ from services.todo_api.tables import (
 from services.todo_api.upgrade import single_list_version, upgrade
 from shared.clock import utcnow
 from shared.contracts.envelope import Envelope, wrap
-from shared.contracts.events import IdempotencyKeyUsed, TodoCreated
+from shared.contracts.events import IdempotencyKeyUsed, TodoCreated, TodoUpdated
 from shared.contracts.streams import todo_stream_id
 from shared.contracts.tenancy import ANONYMOUS_ORIGIN, ANONYMOUS_TENANT
 from shared.eventstore.database import create_engine, ensure_schema
@@ -135,7 +135,7 @@ async def make_version_three(settings: Settings) -> None:
         await store.engine.dispose()
 
 
-def _old_event(event: TodoCreated | IdempotencyKeyUsed, stream_id: str) -> Envelope:
+def _old_event(event: TodoCreated | TodoUpdated | IdempotencyKeyUsed, stream_id: str) -> Envelope:
     return wrap(event, stream_id=stream_id, stream_version=1, origin=ANONYMOUS_ORIGIN)
 
 
@@ -183,23 +183,49 @@ async def test_a_version_three_database_becomes_the_anonymous_tenant_s_with_its_
     assert tenants == [ANONYMOUS_TENANT]
 
 
-async def make_version_four(settings: Settings) -> None:
-    """A version 4 database: today's tables but the calendar feed URLs' and the rate limits'
-    buckets, holding one todo."""
+def todos_before_stream_versions(metadata: MetaData) -> Table:
+    """The todo list as versions 4 to 7 made it: a tenant, no stream version."""
+    listed = todos_before_tenants(metadata)
+    listed.append_column(Column("tenant", String(255), nullable=False))
+    return listed
+
+
+async def make_version(
+    settings: Settings, version: int, *events: TodoCreated | TodoUpdated
+) -> None:
+    """A version 4 database (today's tables but the calendar feed URLs' and the rate limits'
+    buckets) or a version 7 one, holding one todo, with `events` as its stream."""
     metadata = MetaData()
+    added_since = {4: (feed_secrets, rate_buckets, todos), 7: (todos,)}[version]
     for table in SCHEMA.metadata.sorted_tables:
-        if table not in (feed_secrets, rate_buckets):
+        if table not in added_since:
             table.to_metadata(metadata)
+    old_todos = todos_before_stream_versions(metadata)
     engine = create_engine(settings)
+    store = EventStore(engine, store_tables(MetaData(), OWNER))
     try:
         await ensure_schema(
-            engine, metadata, owner=OWNER, version=4, schema=settings.database_schema
+            engine, metadata, owner=OWNER, version=version, schema=settings.database_schema
         )
-        async with engine.begin() as conn:
+        async with store.transaction() as conn:
             row = {"tenant": ANONYMOUS_TENANT, **todo_snapshot(1, title=TITLE).model_dump()}
-            await conn.execute(insert(todos).values(**row))
+            await conn.execute(insert(old_todos).values(**row))
+            stream = [
+                wrap(
+                    event,
+                    stream_id=todo_stream_id(1),
+                    stream_version=number,
+                    origin=ANONYMOUS_ORIGIN,
+                )
+                for number, event in enumerate(events, start=1)
+            ]
+            await store.insert(conn, stream, publish=False)
     finally:
         await engine.dispose()
+
+
+async def make_version_four(settings: Settings) -> None:
+    await make_version(settings, 4)
 
 
 async def test_a_version_four_database_gets_the_feed_urls_table_and_serves_a_feed_url(
@@ -255,3 +281,21 @@ async def test_an_upgraded_or_empty_database_is_left_alone(database: Settings) -
         await engine.dispose()
 
     assert (on_empty, on_current) == (False, False)
+
+
+async def test_a_version_seven_database_gets_each_todo_s_stream_version_from_the_log(
+    service_settings: Settings,
+) -> None:
+    created = TodoCreated(todo=todo_snapshot(1, title="Draft"))
+    renamed = TodoUpdated(todo=todo_snapshot(1, title=TITLE), changed=("title",))
+    await make_version(service_settings, 7, created, renamed)
+    engine = create_engine(service_settings)
+    try:
+        upgraded = await upgrade(engine)
+        async with engine.connect() as conn:
+            versions = (await conn.execute(select(todos.c.id, todos.c.stream_version))).all()
+    finally:
+        await engine.dispose()
+
+    assert upgraded
+    assert [tuple(row) for row in versions] == [(1, 2)]
