@@ -57,7 +57,7 @@ JOBS = 10
 JUNK = 3
 # receives of a message before its consumer gives up on it, as the process stack has it
 MAX_RECEIVES = 3
-# three receives, a second and then two apart (the consumer's backoff), with slack for a slow host
+# three receives within a few seconds (the consumer's backoff), with slack for a slow host
 DEAD_LETTERED_TIMEOUT_S = 30
 # ten messages at five a second: two batches, a second apart
 REDRIVE_TIMEOUT_MS = 20_000
@@ -74,6 +74,9 @@ class OpsStack:
     url: str
     broker: Settings
     todo_api_database: Settings
+    # the page's picture: the README's (docs/ops-dead-letters.png) is `make run`'s, whose names
+    # have no prefix
+    screenshot: str
 
     @property
     def names(self) -> Names:
@@ -98,7 +101,8 @@ def ops_stack(
             SQS_VISIBILITY_TIMEOUT_S="5",
         ) as embedded:
             broker = Settings(transport="embedded", var_dir=embedded.var_dir)
-            yield OpsStack(embedded.url, broker, broker.with_embedded_database("todo_api"))
+            todo_api = broker.with_embedded_database("todo_api")
+            yield OpsStack(embedded.url, broker, todo_api, "ops-dead-letters.png")
         return
     # the session's moto server, or LocalStack: no async fixture, Playwright owns the loop
     endpoint = request.getfixturevalue("moto_url")
@@ -109,7 +113,7 @@ def ops_stack(
         assert settings.sqs_max_receive_count == MAX_RECEIVES
         in_a_thread(bootstrap(settings))
         with running_processes(service_env(settings), settings, folder) as stack:
-            yield OpsStack(stack.base_url, settings, settings)
+            yield OpsStack(stack.base_url, settings, settings, "ops-dead-letters-processes.png")
 
 
 @pytest.fixture
@@ -237,7 +241,7 @@ class TestTheDeadLettersPanel:
         expect(detail).to_contain_text('"failure": "RuntimeError"')
         expect(detail).to_contain_text(f'"receive_count": {MAX_RECEIVES}')
         expect(detail).to_contain_text('"type": "CalendarReady"')
-        screenshot(page, "ops-dead-letters.png")
+        screenshot(page, ops_stack.screenshot)
         page.get_by_role("button", name="Close").click()
 
         # the cause (a tracker release that failed CalendarReady) is gone: this stack's tracker
