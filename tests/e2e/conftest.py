@@ -111,7 +111,15 @@ def running_processes(env: dict[str, str], settings: Settings, folder: Path) -> 
     gives it, and maybe more), their logs in `folder`; each must stop cleanly."""
     tracker = Service("services.job_tracker", env, folder / "job_tracker.log")
     worker = Service("services.calendar_worker", env, folder / "calendar_worker.log")
-    api_env = {**env, "JOB_TRACKER_URL": tracker.url}
+    # todo_api wired to the others as docker-compose.yml wires it: the tracker's routes, and
+    # what the operations page shows of both
+    api_env = {
+        **env,
+        "JOB_TRACKER_URL": tracker.url,
+        "CALENDAR_WORKER_URL": worker.url,
+        "JOB_TRACKER_METRICS_URL": tracker.metrics_url,
+        "CALENDAR_WORKER_METRICS_URL": worker.metrics_url,
+    }
     api = Service("services.todo_api", api_env, folder / "todo_api.log")
     running = Stack(api, tracker, worker, settings)
     for service in running.services:

@@ -146,12 +146,13 @@ async def send(sqs: Any, queue: str, entries: list[tuple[str, dict[str, Any]]]) 
         assert not sent.get("Failed"), sent
 
 
-async def waiting_in(sqs: Any, queue: str) -> int:
+async def held_by(sqs: Any, queue: str) -> tuple[int, int]:
+    """A queue's messages: waiting, and held by a consumer."""
     url = (await sqs.get_queue_url(QueueName=queue))["QueueUrl"]
-    found = await sqs.get_queue_attributes(
-        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
-    )
-    return int(found["Attributes"]["ApproximateNumberOfMessages"])
+    wanted = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    found = await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=wanted)
+    waiting, in_flight = (int(found["Attributes"][name]) for name in wanted)
+    return waiting, in_flight
 
 
 def two_kinds_dead_lettered(stack: OpsStack) -> list[UUID]:
@@ -170,7 +171,10 @@ def two_kinds_dead_lettered(stack: OpsStack) -> list[UUID]:
             await send(sqs, stack.dlq, ready)
 
             async def all_there() -> bool:
-                return await waiting_in(sqs, stack.dlq) == JOBS + JUNK
+                # and gone from the tracker's queue: the consumer deletes what it moved in the
+                # background, after the DLQ took it
+                moved = await held_by(sqs, stack.dlq) == (JOBS + JUNK, 0)
+                return moved and await held_by(sqs, stack.names.queue(JOB_TRACKER)) == (0, 0)
 
             await eventually(all_there, DEAD_LETTERED_TIMEOUT_S, interval_s=0.25)
 
