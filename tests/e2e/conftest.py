@@ -65,18 +65,7 @@ async def stack_settings(
     broker: str, e2e_schema: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Settings:
     """The settings every process of the test shares; the topology exists before any starts."""
-    base = Settings(
-        resource_prefix=f"e{uuid.uuid4().hex[:8]}-",
-        database_url=POSTGRES_URL,
-        database_schema=e2e_schema,
-        # the embedded transport's file and blobs; unused on AWS
-        var_dir=tmp_path / "var",
-        # short timeouts so retries and redeliveries happen within a test's patience
-        sqs_wait_time_s=1,
-        sqs_visibility_timeout_s=5,
-        sqs_max_receive_count=3,
-        log_level="INFO",
-    )
+    base = process_settings(e2e_schema, tmp_path)
     if broker == "embedded":
         settings = base.model_copy(update={"transport": "embedded"})
         await provision_embedded(settings)
@@ -87,6 +76,23 @@ async def stack_settings(
     return settings
 
 
+def process_settings(schema: str, folder: Path) -> Settings:
+    """What the processes of a stack share, but the broker: PostgreSQL's `schema`, names of
+    their own, and timeouts short enough for a test."""
+    return Settings(
+        resource_prefix=f"e{uuid.uuid4().hex[:8]}-",
+        database_url=POSTGRES_URL,
+        database_schema=schema,
+        # the embedded transport's file and blobs; unused on AWS
+        var_dir=folder / "var",
+        # short timeouts so retries and redeliveries happen within a test's patience
+        sqs_wait_time_s=1,
+        sqs_visibility_timeout_s=5,
+        sqs_max_receive_count=3,
+        log_level="INFO",
+    )
+
+
 @pytest.fixture
 def stack_env(stack_settings: Settings) -> dict[str, str]:
     """The environment of a service process: the stack's settings, as Settings reads them."""
@@ -95,11 +101,27 @@ def stack_env(stack_settings: Settings) -> dict[str, str]:
 
 @pytest.fixture
 def stack(stack_env: dict[str, str], stack_settings: Settings, tmp_path: Path) -> Iterator[Stack]:
-    tracker = Service("services.job_tracker", stack_env, tmp_path / "job_tracker.log")
-    worker = Service("services.calendar_worker", stack_env, tmp_path / "calendar_worker.log")
-    api_env = {**stack_env, "JOB_TRACKER_URL": tracker.url}
-    api = Service("services.todo_api", api_env, tmp_path / "todo_api.log")
-    running = Stack(api, tracker, worker, stack_settings)
+    with running_processes(stack_env, stack_settings, tmp_path) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def running_processes(env: dict[str, str], settings: Settings, folder: Path) -> Iterator[Stack]:
+    """The three services as processes with the environment `env` (`settings` as service_env
+    gives it, and maybe more), their logs in `folder`; each must stop cleanly."""
+    tracker = Service("services.job_tracker", env, folder / "job_tracker.log")
+    worker = Service("services.calendar_worker", env, folder / "calendar_worker.log")
+    # todo_api wired to the others as docker-compose.yml wires it: the tracker's routes, and
+    # what the operations page shows of both
+    api_env = {
+        **env,
+        "JOB_TRACKER_URL": tracker.url,
+        "CALENDAR_WORKER_URL": worker.url,
+        "JOB_TRACKER_METRICS_URL": tracker.metrics_url,
+        "CALENDAR_WORKER_METRICS_URL": worker.metrics_url,
+    }
+    api = Service("services.todo_api", api_env, folder / "todo_api.log")
+    running = Stack(api, tracker, worker, settings)
     for service in running.services:
         service.start()
     try:

@@ -6,11 +6,13 @@ import contextlib
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlparse
 
 import asyncpg
 import pytest
+
+from tests.support.threads import in_a_thread
 
 POSTGRES_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -49,3 +51,25 @@ async def fresh_schema() -> AsyncIterator[str]:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
         finally:
             await conn.close()
+
+
+@contextlib.contextmanager
+def schema_for_processes(prefix: str = "e2e") -> Iterator[str]:
+    """A PostgreSQL schema made before several processes open it (each would make it, and two
+    making it at once collide), dropped with its tables afterwards; for a test whose thread runs
+    no event loop of its own (a browser test's)."""
+    require_postgres()
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    in_a_thread(_execute(f'CREATE SCHEMA "{name}"'))
+    try:
+        yield name
+    finally:
+        in_a_thread(_execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+
+
+async def _execute(statement: str) -> None:
+    conn = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
