@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -349,7 +350,8 @@ class SqsConsumer:
             cap_s=self.options.visibility_timeout_s,
         )
         with contextlib.suppress(Exception):
-            await self._set_visibility(delivery, int(delay_s))
+            # SQS counts whole seconds: rounded down, a first delay under a second was none
+            await self._set_visibility(delivery, math.ceil(delay_s))
 
     async def _release(self, delivery: Delivery) -> None:
         with contextlib.suppress(Exception):

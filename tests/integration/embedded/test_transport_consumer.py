@@ -1,5 +1,6 @@
 """The services' consumer on the embedded transport when SQS refuses a heartbeat because the
-message's visibility timeout has run out (MessageNotInflight): it keeps going."""
+message's visibility timeout has run out (MessageNotInflight): it keeps going. And a failed
+message waits at least a second before it is received again."""
 
 from __future__ import annotations
 
@@ -29,12 +30,15 @@ class RefusalsSeen:
     def __init__(self, sqs: Any) -> None:
         self.inner = sqs
         self.codes: list[str] = []
+        # every visibility timeout asked for, in order
+        self.timeouts: list[int] = []
         self.refused = asyncio.Event()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     async def change_message_visibility(self, **request: Any) -> dict[str, Any]:
+        self.timeouts.append(request["VisibilityTimeout"])
         try:
             return await self.inner.change_message_visibility(**request)  # type: ignore[no-any-return]
         except ClientError as exc:
@@ -101,3 +105,38 @@ async def test_a_heartbeat_refused_as_not_in_flight_does_not_stop_the_consumer(
 
 async def _done(sqs: RefusalsSeen, handled: list[str]) -> bool:
     return sqs.refused.is_set() and bool(handled)
+
+
+async def test_a_failed_message_waits_at_least_a_second_before_its_next_receive(
+    settings: Settings, sqs: RefusalsSeen
+) -> None:
+    queue = Names(settings.resource_prefix).queue(JOB_TRACKER)
+    url = (await sqs.get_queue_url(QueueName=queue))["QueueUrl"]
+    failed = asyncio.Event()
+
+    async def handle(envelope: Envelope, delivery: Delivery) -> None:
+        failed.set()
+        raise RuntimeError("a handler's bug")
+
+    options = ConsumerOptions(
+        name="retry", wait_time_s=1, visibility_timeout_s=VISIBILITY_S, concurrency=1
+    )
+    consumer = SqsConsumer(sqs, queue, handle, options)
+    entry = {"Id": "0", "MessageBody": good_event().to_json()}
+    await sqs.send_message_batch(QueueUrl=url, Entries=[entry])
+    running = asyncio.create_task(consumer.run())
+    try:
+        await asyncio.wait_for(failed.wait(), 15)
+        await eventually(lambda: _asked(sqs), timeout_s=15)
+    finally:
+        consumer.stop()
+        await consumer.drain(5)
+        await running
+
+    # the first retry's delay is drawn from [0.5, 1] s: SQS counts whole seconds, so it is
+    # rounded up; rounded down it was 0, and the message came straight back
+    assert sqs.timeouts[0] == 1
+
+
+async def _asked(sqs: RefusalsSeen) -> bool:
+    return bool(sqs.timeouts)
