@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -83,7 +84,8 @@ class Settings(BaseSettings):
     # signs task ids so the tracker can tell an issued id from a made-up one
     task_secret: str = Field(default=DEV_TASK_SECRET, min_length=16)
     # a calendar file this many days old is gone: the S3 bucket's lifecycle rule deletes it
-    # (terraform's result_expiry_days, 7), so the tracker answers 410 from then on
+    # (terraform's result_expiry_days, 7), or in the embedded mode the calendar worker's blob
+    # expiry, so the tracker answers 410 from then on (RESULT_EXPIRY_S overrides it)
     result_ttl_days: int = Field(default=7, ge=1, le=36500)
     sqs_wait_time_s: int = Field(default=10, ge=0, le=20)
     sqs_visibility_timeout_s: int = Field(default=30, ge=1, le=43200)
@@ -160,6 +162,16 @@ class Settings(BaseSettings):
     # how long a consumer's inbox row is kept (unset: topology.DUPLICATE_WINDOW_S, the longest a
     # duplicate delivery can still arrive; shorter only in tests)
     inbox_expiry_s: int | None = Field(default=None, ge=1)
+    # how long todo_api keeps an Idempotency-Key's uses (unset: the key's 24 hours and an hour's
+    # margin, services/todo_api/key_use_expiry.py); shorter only in tests and soaks, where a key
+    # whose uses are gone answers afresh sooner
+    idempotency_expiry_s: int | None = Field(default=None, ge=1)
+    # the embedded mode's blob folder, which no lifecycle rule clears: how long a calendar file is
+    # kept (unset: RESULT_TTL_DAYS, which the tracker's 410 follows too) and a claim-checked
+    # snapshot (unset: topology.DUPLICATE_WINDOW_S, the longest a redelivered request may still
+    # need it); shorter only in tests and soaks
+    result_expiry_s: int | None = Field(default=None, ge=1)
+    snapshot_expiry_s: int | None = Field(default=None, ge=1)
     # how long after a lease ran out its row is deleted (a released one is deleted at once): a
     # day, far beyond any pause a holder survives (leases last seconds to a visibility timeout)
     lease_expiry_s: int = Field(default=86_400, ge=1)
@@ -172,6 +184,15 @@ class Settings(BaseSettings):
         return self.model_copy(
             update={"database_url": f"sqlite+aiosqlite:///{folder / service}.db"}
         )
+
+    @property
+    def result_ttl(self) -> timedelta:
+        """How long a calendar file can be downloaded: RESULT_EXPIRY_S when set, else
+        RESULT_TTL_DAYS. The tracker answers 410 after it, and the embedded folder deletes the
+        file after it, so the two never disagree."""
+        if self.result_expiry_s is not None:
+            return timedelta(seconds=self.result_expiry_s)
+        return timedelta(days=self.result_ttl_days)
 
     @property
     def batch_window_s(self) -> float:

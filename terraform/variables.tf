@@ -56,6 +56,11 @@ variable "dlq_retention_s" {
   type        = number
 }
 
+variable "redrive_window_s" {
+  description = "Slack for redriving a dead letter after its last moment in the DLQ, seconds (shared/contracts/topology.py REDRIVE_WINDOW_S)."
+  type        = number
+}
+
 variable "demo_queue_names" {
   description = "The practical's demo queues (shared/aws/demo_queues.py DEMO_QUEUE_NAMES; demo_queues.auto.tfvars.json)."
   type        = list(string)
@@ -143,14 +148,15 @@ variable "result_expiry_days" {
 }
 
 variable "snapshot_expiry_days" {
-  description = "Claim-checked CalendarRequested snapshots are deleted from S3 after this many days: longer than a message can wait in a DLQ and then, redriven, in its queue."
+  description = "Claim-checked CalendarRequested snapshots are deleted from S3 after this many days: as long as a copy of their request can still arrive, waiting in its queue, then in a DLQ, then redriven (topology.py DUPLICATE_WINDOW_S)."
   type        = number
-  # 14 days in a DLQ + 4 in the queue after a redrive, and a day for an outbox that waited
+  # 4 days in the queue + 14 in a DLQ + a day to redrive; S3 rounds an expiry up to the next
+  # midnight UTC, so a snapshot lasts that long at least
   default = 19
 
   validation {
-    condition     = var.snapshot_expiry_days * 86400 > var.dlq_retention_s + var.queue_retention_s
-    error_message = "snapshot_expiry_days must outlast dlq_retention_s + queue_retention_s, or a redriven request finds its snapshot gone."
+    condition     = var.snapshot_expiry_days * 86400 >= var.queue_retention_s + var.dlq_retention_s + var.redrive_window_s
+    error_message = "snapshot_expiry_days must last queue_retention_s + dlq_retention_s + redrive_window_s, or a redriven request finds its snapshot gone."
   }
 }
 

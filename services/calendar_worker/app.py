@@ -8,6 +8,7 @@ from aiohttp import web
 
 from services.calendar_worker.handlers import WorkerPorts, make_handle
 from services.calendar_worker.records import SqlRenderBook
+from services.calendar_worker.result_expiry import expiring_results
 from services.calendar_worker.routes import ROUTES
 from services.calendar_worker.tables import SCHEMA, render_leases
 from services.calendar_worker.upgrade import upgrade_ctx
@@ -38,9 +39,11 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> web.A
             aws_ctx,
             relay_ctx,
             consumer_ctx(CALENDAR_WORKER, _handle),
-            # render leases whose render died long ago
+            # render leases whose render died long ago; calendar files in a folder that keeps
+            # them (the embedded mode: the worker writes them, so it deletes them)
             expiry_ctx(
-                lambda app: [expiring_leases(render_leases, lease_window(app[settings_key]))]
+                lambda app: [expiring_leases(render_leases, lease_window(app[settings_key]))],
+                blobs=lambda app: [expiring_results(app[settings_key])],
             ),
         ]
     )

@@ -24,6 +24,8 @@ from shared.observability.tracing import Attributes, span
 SPOOL_BYTES = PART_BYTES
 # up to this many todos render in well under a millisecond: less than a hand-off to a thread
 RENDER_ON_LOOP_TODOS = 200
+# every job's file is under it (result_expiry.py deletes them from a folder that keeps them)
+CALENDARS_PREFIX = "calendars/"
 
 
 class RenderCancelledError(Exception):
@@ -47,7 +49,7 @@ class RenderWatch:
 def calendar_blob_key(tenant: str, task_id: UUID) -> str:
     """Where a job's file is stored: under its tenant's folder, so that no key of one tenant's
     files, guessed or not, is a key of another's."""
-    return f"calendars/{tenant_folder(tenant)}/{task_id}.ics"
+    return f"{CALENDARS_PREFIX}{tenant_folder(tenant)}/{task_id}.ics"
 
 
 def _render(

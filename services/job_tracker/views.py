@@ -182,7 +182,7 @@ def _result_url(request: web.Request, task_id: UUID) -> str:
 
 
 def _ttl(app: web.Application) -> timedelta:
-    return timedelta(days=app[settings_key].result_ttl_days)
+    return app[settings_key].result_ttl
 
 
 async def _job(app: web.Application, request: web.Request) -> tuple[UUID, TrackedJob]:

@@ -24,6 +24,7 @@ from services.todo_api.dead_letter_views import dead_letters_ctx
 from services.todo_api.feed_secrets import FeedSecrets
 from services.todo_api.jobs_cap import documented_cap
 from services.todo_api.key_book import KeyBook
+from services.todo_api.key_use_expiry import expiring_key_uses, key_use_window
 from services.todo_api.ops_views import ops_report_ctx
 from services.todo_api.page_headers import send_page_headers
 from services.todo_api.projection import seed_todo_ids
@@ -47,6 +48,7 @@ from shared.app.resources import aws_ctx, database_ctx, expiry_ctx, relay_ctx, s
 from shared.auth.middleware import BearerVerifier
 from shared.auth.rate_buckets import RateBuckets, expiring_buckets
 from shared.auth.service_auth import service_authentication
+from shared.messaging.claim_check import expiring_snapshots
 from shared.settings import Settings
 from shared.web.cors import allow_cross_origin
 
@@ -96,8 +98,19 @@ def create_app(
             aws_ctx,
             relay_ctx,
             tracker_ctx(tracker),
-            # buckets full again are as good as none
-            expiry_ctx(lambda _app: [expiring_buckets(rate_buckets, limits.values())]),
+            # buckets full again are as good as none; key uses past their window; snapshots in
+            # a folder that keeps them (the embedded mode: todo_api writes them, so it deletes)
+            expiry_ctx(
+                lambda app: [
+                    expiring_buckets(rate_buckets, limits.values()),
+                    expiring_key_uses(
+                        app[store_key].tables.events,
+                        key_use_window(settings),
+                        app[store_key].engine.dialect.name,
+                    ),
+                ],
+                blobs=lambda _app: [expiring_snapshots(settings)],
+            ),
         ]
     )
     app.cleanup_ctx.append(ops_report_ctx)

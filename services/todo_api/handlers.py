@@ -20,7 +20,7 @@ from services.todo_api.commands import (
     UpdateTodo,
 )
 from services.todo_api.idempotency import KeyedRequest, earlier_answer
-from services.todo_api.records import TodoBook, TodoRecords
+from services.todo_api.records import KeyUses, TodoBook, TodoRecords
 from shared.aws.blobs import BlobStore
 from shared.clock import utcnow
 from shared.contracts.events import IdempotencyKeyUsed, TodoSnapshot
@@ -45,8 +45,8 @@ async def create_todo(
 
     async def attempt(records: TodoRecords) -> TodoSnapshot:
         now = utcnow()
-        uses = [] if keyed is None else await records.key_uses(keyed.key)
-        earlier = None if keyed is None else earlier_answer(uses, keyed, now)
+        uses = KeyUses() if keyed is None else await records.key_uses(keyed.key)
+        earlier = None if keyed is None else earlier_answer(uses.uses, keyed, now)
         if earlier is not None and earlier.todo_id is not None:
             return todo.check_exists(todo.fold((await records.history(earlier.todo_id))[:1]))
         todo_id = await records.next_id()
@@ -54,7 +54,7 @@ async def create_todo(
         await records.record(todo_id, 0, events)
         if keyed is not None:
             used = _key_used(keyed, now, status=201, todo_id=todo_id)
-            await records.record_key_use(len(uses), used)
+            await records.record_key_use(uses.version, used)
         return todo.check_exists(todo.fold(events, start=None))
 
     # a concurrent request with the same key took its use first: the retry answers as it did
@@ -120,10 +120,10 @@ async def request_calendar(
         async with book.transaction() as records:
             if keyed is not None:
                 uses = await records.key_uses(keyed.key)
-                if (earlier := _job_of(earlier_answer(uses, keyed, utcnow()))) is not None:
+                if (earlier := _job_of(earlier_answer(uses.uses, keyed, utcnow()))) is not None:
                     return earlier
                 used = _key_used(keyed, event.requested_at, status=202, task_id=command.task_id)
-                await records.record_key_use(len(uses), used)
+                await records.record_key_use(uses.version, used)
             await records.record_calendar_request(event)
     except ConcurrencyError:
         # a concurrent request with the same key noted its job first: that job is the answer
@@ -134,7 +134,7 @@ async def request_calendar(
 
 
 async def _earlier_job(book: TodoBook, keyed: KeyedRequest) -> UUID | None:
-    return _job_of(earlier_answer(await book.key_uses(keyed.key), keyed, utcnow()))
+    return _job_of(earlier_answer((await book.key_uses(keyed.key)).uses, keyed, utcnow()))
 
 
 def _job_of(answer: IdempotencyKeyUsed | None) -> UUID | None:

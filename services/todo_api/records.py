@@ -19,10 +19,12 @@ import contextlib
 import copy
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, Self
 from uuid import UUID
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.todo_api.list_version import advance_list_version
@@ -67,13 +69,14 @@ class TodoRecords(Protocol):
         ConcurrencyError when the job has its second event already (a cancel, concurrent)."""
         ...
 
-    async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
-        """What the tenant's Idempotency-Key answered so far, oldest first."""
+    async def key_uses(self, key: str) -> KeyUses:
+        """What the tenant's Idempotency-Key answered so far, oldest first, held against their
+        expiry until the transaction ends."""
         ...
 
     async def record_key_use(self, version: int, event: IdempotencyKeyUsed) -> None:
-        """Note the key's answer after its `version` earlier uses; ConcurrencyError when a
-        concurrent request with the key noted one first."""
+        """Note the key's answer after the uses read at `version` (`KeyUses.version`);
+        ConcurrencyError when a concurrent request with the key noted one first."""
         ...
 
 
@@ -98,9 +101,27 @@ class TodoBook(Protocol):
         another tenant), read outside any transaction."""
         ...
 
-    async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
+    async def key_uses(self, key: str) -> KeyUses:
         """What an Idempotency-Key answered so far, read outside any transaction."""
         ...
+
+
+@dataclass(frozen=True)
+class KeyUses:
+    """A key's uses still kept, oldest first, and the version of its stream's last (0: none).
+
+    Expired uses are deleted from the front of the stream (key_use_expiry.py), so the version
+    is not their count: the next use goes after it, never onto a version still taken."""
+
+    uses: tuple[IdempotencyKeyUsed, ...] = ()
+    version: int = 0
+
+    @classmethod
+    def of(cls, envelopes: Sequence[Envelope]) -> KeyUses:
+        uses = tuple(
+            envelope.data for envelope in envelopes if isinstance(envelope.data, IdempotencyKeyUsed)
+        )
+        return cls(uses, envelopes[-1].stream_version if envelopes else 0)
 
 
 def seen_by(tenant: str, stream: Sequence[Envelope]) -> list[AnyEvent]:
@@ -144,9 +165,9 @@ class SqlTodoBook:
         stream = await self._store.load(calendar_stream_id(task_id))
         return seen_by(self._principal.tenant, stream)
 
-    async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
+    async def key_uses(self, key: str) -> KeyUses:
         stream = idempotency_stream_id(key, self._principal.tenant)
-        return _key_uses(await self._store.load(stream))
+        return KeyUses.of(await self._store.load(stream))
 
 
 class SqlTodoRecords:
@@ -194,16 +215,20 @@ class SqlTodoRecords:
             self._conn, stream, 1, [event], origin=self._origin, correlation_id=event.task_id
         )
 
-    async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
-        stream = idempotency_stream_id(key, self._tenant)
-        return _key_uses(await self._store.load(stream, self._conn))
+    async def key_uses(self, key: str) -> KeyUses:
+        events = self._store.tables.events
+        read = (
+            select(events.c.body)
+            .where(events.c.stream_id == idempotency_stream_id(key, self._tenant))
+            .order_by(events.c.stream_version)
+            # an expiry that would delete these uses skips them until this request commits (and
+            # one deleting them now is waited for, then they read as gone): the request appends
+            # after what is kept, where a concurrent one with the key conflicts with it
+            .with_for_update(read=True, key_share=True)
+        )
+        bodies = (await self._conn.execute(read)).scalars().all()
+        return KeyUses.of([Envelope.from_json(body) for body in bodies])
 
     async def record_key_use(self, version: int, event: IdempotencyKeyUsed) -> None:
         stream = idempotency_stream_id(event.key, self._tenant)
         await self._store.append(self._conn, stream, version, [event], origin=self._origin)
-
-
-def _key_uses(envelopes: Sequence[Envelope]) -> list[IdempotencyKeyUsed]:
-    return [
-        envelope.data for envelope in envelopes if isinstance(envelope.data, IdempotencyKeyUsed)
-    ]

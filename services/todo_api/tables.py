@@ -1,5 +1,6 @@
-"""todo_api's tables: its event store, the todo list projection, the API keys projection,
-the calendar feed URLs' projection and the rate limits' buckets."""
+"""todo_api's tables: its event store (with an index of its Idempotency-Key uses), the todo
+list projection, the API keys projection, the calendar feed URLs' projection and the rate limits'
+buckets."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Table,
 )
 
+from services.todo_api.key_use_expiry import is_key_use
 from shared.app.resources import ServiceSchema
 from shared.auth.key_table import api_key_table
 from shared.auth.rate_buckets import rate_bucket_table
@@ -27,6 +29,15 @@ SCHEMA_VERSION = 8
 
 metadata = MetaData()
 store = store_tables(metadata, OWNER)
+# the Idempotency-Key uses by their time, and no other event: the expiry finds the old ones
+# without reading the rest of the log (key_use_expiry.py). An index changes no row, so no schema
+# version: a database made before it gains it at start (database.py _create_missing_indexes)
+key_uses_by_time = Index(
+    f"{OWNER}_key_uses_by_time",
+    store.events.c.occurred_at,
+    postgresql_where=is_key_use(store.events),
+    sqlite_where=is_key_use(store.events),
+)
 
 # every tenant's todos; ids are one sequence across tenants (todo_ids), so an id names one todo
 todos = Table(

@@ -23,6 +23,7 @@ from shared.app.app_keys import (
     store_key,
 )
 from shared.app.metrics_listener import metrics_listener_ctx
+from shared.aws.blob_expiry import BlobExpiry, ExpiringBlobs, KeptBlobs
 from shared.clock import utcnow
 from shared.contracts.topology import DUPLICATE_WINDOW_S, ROUTED_TYPES, Names, QueueSpec
 from shared.eventstore.database import create_engine, ensure_schema, is_unreachable, server_address
@@ -203,27 +204,52 @@ def lease_window(settings: Settings) -> timedelta:
 
 def expiry_ctx(
     extra: Callable[[web.Application], Sequence[ExpiringRows]] = lambda _app: (),
+    blobs: Callable[[web.Application], Sequence[ExpiringBlobs]] = lambda _app: (),
 ) -> CleanupCtx:
     """Delete the service's expired rows in the background: its inbox's, its relay lease's
-    (of a relay gone long ago), and `extra`'s."""
+    (of a relay gone long ago), and `extra`'s; and `blobs`' when its blob store keeps them
+    until deleted (the embedded folder; S3's lifecycle rules delete them there)."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings, store, metrics = app[settings_key], app[store_key], app[metrics_key]
         inbox = expiring_inbox(store.tables.inbox, inbox_window(settings))
         relay_lease = expiring_leases(store.tables.relay_lease, lease_window(settings))
-        job = ExpiryJob(
-            store,
-            [inbox, relay_lease, *extra(app)],
-            batch_rows=settings.expiry_batch_rows,
-            on_deleted=metrics.expiry.count_deleted,
-        )
-        metrics.watch_expiry(lambda: job.lag(utcnow()))
+        jobs: list[ExpiryJob | BlobExpiry] = [
+            ExpiryJob(
+                store,
+                [inbox, relay_lease, *extra(app)],
+                batch_rows=settings.expiry_batch_rows,
+                on_deleted=metrics.expiry.count_deleted,
+            )
+        ]
+        folder, prefixes = app[blobs_key], blobs(app)
+        if isinstance(folder, KeptBlobs) and prefixes:
+            jobs.append(
+                BlobExpiry(
+                    folder,
+                    prefixes,
+                    batch_blobs=settings.expiry_batch_rows,
+                    on_deleted=metrics.expiry.count_deleted,
+                )
+            )
+
+        async def lag() -> dict[str, float]:
+            now = utcnow()
+            return {
+                table: seconds for job in jobs for table, seconds in (await job.lag(now)).items()
+            }
+
+        metrics.watch_expiry(lag)
         interval_s = settings.expiry_interval_ms / 1000
-        task = asyncio.create_task(job.run(interval_s, utcnow), name="expiry")
+        tasks = [
+            asyncio.create_task(job.run(interval_s, utcnow), name=f"expiry-{number}")
+            for number, job in enumerate(jobs)
+        ]
         yield
         # a batch in progress finishes (it is short); the pass resumes at the next start
-        job.stop()
+        for job in jobs:
+            job.stop()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(task, SHUTDOWN_GRACE_S)
+            await asyncio.wait_for(asyncio.gather(*tasks), SHUTDOWN_GRACE_S)
 
     return ctx

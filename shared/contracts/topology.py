@@ -73,6 +73,7 @@ def as_terraform_vars() -> dict[str, object]:
         "bucket_name": BUCKET,
         "dlq_retention_s": DLQ_RETENTION_S,
         "queue_retention_s": QUEUE_RETENTION_S,
+        "redrive_window_s": REDRIVE_WINDOW_S,
         "queues": {
             spec.name: {"dlq_name": spec.dlq_name, "event_types": list(spec.event_types)}
             for spec in QUEUES

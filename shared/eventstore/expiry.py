@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Delete, Table, delete, func, select, tuple_
+from sqlalchemy import ColumnElement, Delete, Select, Table, and_, delete, func, select, tuple_
 
 from shared.eventstore.store import EventStore
 
@@ -32,16 +32,32 @@ class ExpiringRows:
     """Rows of `table` that may be deleted once `stamp` is `window` old.
 
     `to_stamp` and `from_stamp` convert a naive UTC datetime to the column's values and back,
-    for a column that holds time otherwise (epoch milliseconds, say)."""
+    for a column that holds time otherwise (epoch milliseconds, say). `only` narrows them to the
+    rows it holds for (some events of a log, say), and `label` names them in the metrics (None:
+    the table's name)."""
 
     table: Table
     stamp: ColumnElement[Any]
     window: timedelta
     to_stamp: Callable[[datetime], Any] = _as_is
     from_stamp: Callable[[Any], datetime] = _as_is
+    only: ColumnElement[bool] | None = None
+    label: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.label or self.table.name
 
     def cutoff(self, now: datetime) -> datetime:
         return now - self.window
+
+    def expired(self, cutoff: datetime) -> ColumnElement[bool]:
+        older = self.stamp < self.to_stamp(cutoff)
+        return older if self.only is None else and_(older, self.only)
+
+    def oldest(self) -> Select[Any]:
+        found = select(func.min(self.stamp))
+        return found if self.only is None else found.where(self.only)
 
 
 OnDeleted = Callable[[str, int], None]
@@ -73,7 +89,7 @@ class ExpiryJob:
                 async with self._store.transaction() as conn:
                     deleted = (await conn.execute(statement)).rowcount
                 if deleted > 0:
-                    self._on_deleted(rows.table.name, deleted)
+                    self._on_deleted(rows.name, deleted)
                     total += deleted
                 if deleted < self._batch_rows:
                     break
@@ -84,12 +100,12 @@ class ExpiryJob:
         found: dict[str, float] = {}
         async with self._store.reading() as conn:
             for rows in self._expiring:
-                oldest = (await conn.execute(select(func.min(rows.stamp)))).scalar_one()
+                oldest = (await conn.execute(rows.oldest())).scalar_one()
                 if oldest is None:
-                    found[rows.table.name] = 0.0
+                    found[rows.name] = 0.0
                     continue
                 past = (rows.cutoff(now) - rows.from_stamp(oldest)).total_seconds()
-                found[rows.table.name] = max(0.0, past)
+                found[rows.name] = max(0.0, past)
         return found
 
     async def run(self, interval_s: float, clock: Callable[[], datetime]) -> None:
@@ -108,7 +124,7 @@ class ExpiryJob:
     def _batch(self, rows: ExpiringRows, cutoff: datetime) -> Delete:
         table = rows.table
         key = list(table.primary_key.columns)
-        doomed = select(*key).where(rows.stamp < rows.to_stamp(cutoff)).limit(self._batch_rows)
+        doomed = select(*key).where(rows.expired(cutoff)).limit(self._batch_rows)
         if self._store.engine.dialect.name == "postgresql":
             # rows another instance is deleting right now are its to delete
             doomed = doomed.with_for_update(skip_locked=True)

@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import TypeAdapter
 
+from shared.aws.blob_expiry import ExpiringBlobs
 from shared.aws.blobs import BlobStore
 from shared.contracts.events import CalendarRequested, TodoSnapshot
+from shared.contracts.topology import DUPLICATE_WINDOW_S
+from shared.settings import Settings
 
 # SNS and SQS take 256 KiB per message, attributes and envelope included; keep a margin
 INLINE_LIMIT_BYTES = 200 * 1024
 SNAPSHOT_ADAPTER: TypeAdapter[tuple[TodoSnapshot, ...]] = TypeAdapter(tuple[TodoSnapshot, ...])
+# every snapshot's blob key is under it (the bucket's lifecycle rule and the folder's expiry)
+SNAPSHOTS_PREFIX = "snapshots/"
 
 
 def snapshot_blob_key(event: CalendarRequested) -> str:
-    return f"snapshots/{event.task_id}.json"
+    return f"{SNAPSHOTS_PREFIX}{event.task_id}.json"
+
+
+def expiring_snapshots(settings: Settings) -> ExpiringBlobs:
+    """Snapshots in a folder that keeps them (the embedded mode; on S3 the bucket's lifecycle
+    rule, snapshot_expiry_days): deleted once no copy of their request can arrive any more,
+    after topology.DUPLICATE_WINDOW_S (SNAPSHOT_EXPIRY_S in tests). Their writer, todo_api,
+    deletes them."""
+    window = timedelta(seconds=settings.snapshot_expiry_s or DUPLICATE_WINDOW_S)
+    return ExpiringBlobs(SNAPSHOTS_PREFIX, window, label="blobs/snapshots")
 
 
 # a bound on one todo's JSON besides its title and description: the keys, an id, a flag and

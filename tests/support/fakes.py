@@ -22,7 +22,7 @@ from services.job_tracker.jobs import Job
 from services.job_tracker.kept_events import as_kept
 from services.job_tracker.records import JobRecords
 from services.todo_api.projection import ListSnapshot, TodoFold
-from services.todo_api.records import TodoRecords, seen_by
+from services.todo_api.records import KeyUses, TodoRecords, seen_by
 from services.todo_api.snapshots import kept_in_log
 from shared.auth.key_table import fold_keys
 from shared.auth.principal import ANONYMOUS, Principal
@@ -218,9 +218,8 @@ class TodoState:
     last_id: int = 0
     queued: list[Envelope] = field(default_factory=list)
 
-    def key_uses(self, key: str, tenant: str) -> list[IdempotencyKeyUsed]:
-        uses = self.streams.get(idempotency_stream_id(key, tenant), [])
-        return [use.data for use in uses if isinstance(use.data, IdempotencyKeyUsed)]
+    def key_uses(self, key: str, tenant: str) -> KeyUses:
+        return KeyUses.of(self.streams.get(idempotency_stream_id(key, tenant), []))
 
     def stream(self, stream_id: str, tenant: str) -> list[AnyEvent]:
         return seen_by(tenant, self.streams.get(stream_id, []))
@@ -229,7 +228,8 @@ class TodoState:
         self, stream_id: str, version: int, events: Sequence[AnyEvent], origin: Origin
     ) -> list[Envelope]:
         stream = self.streams.setdefault(stream_id, [])
-        if len(stream) != version:
+        # after the stream's last version, as the log's key does: its front may have expired
+        if (stream[-1].stream_version if stream else 0) != version:
             raise ConcurrencyError(f"{stream_id} version {version + 1} exists")
         correlation_id = next(
             (
@@ -280,7 +280,7 @@ class MemoryTodoRecords:
         stream = calendar_stream_id(event.task_id)
         self.state.queued.extend(self._append(stream, 1, [event]))
 
-    async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
+    async def key_uses(self, key: str) -> KeyUses:
         return self.state.key_uses(key, self.principal.tenant)
 
     async def record_key_use(self, version: int, event: IdempotencyKeyUsed) -> None:
@@ -318,5 +318,5 @@ class MemoryTodoBook:
     async def calendar_job(self, task_id: UUID) -> list[AnyEvent]:
         return self.state.stream(calendar_stream_id(task_id), self.principal.tenant)
 
-    async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
+    async def key_uses(self, key: str) -> KeyUses:
         return self.state.key_uses(key, self.principal.tenant)

@@ -31,7 +31,7 @@ from services.todo_api.handlers import (
     update_todo,
 )
 from services.todo_api.idempotency import KEY_WINDOW, KeyedRequest, KeyReusedError
-from services.todo_api.records import TodoRecords
+from services.todo_api.records import KeyUses, TodoRecords
 from services.todo_api.todo import (
     CalendarFinishedError,
     CalendarNotFoundError,
@@ -390,7 +390,7 @@ class ConflictingRecords:
     async def record_calendar_cancel(self, event: CalendarCancelled) -> None:
         await self.records.record_calendar_cancel(event)
 
-    async def key_uses(self, key: str) -> list[IdempotencyKeyUsed]:
+    async def key_uses(self, key: str) -> KeyUses:
         return await self.records.key_uses(key)
 
     async def record_key_use(self, version: int, event: IdempotencyKeyUsed) -> None:

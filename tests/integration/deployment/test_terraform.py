@@ -10,7 +10,7 @@ import math
 import re
 import shutil
 import subprocess
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -20,6 +20,7 @@ import pytest
 from scripts.admin.cli import parse as parse_admin
 from scripts.create_topology import TOPOLOGY_TFVARS, render, tfvars_files, write_tfvars
 from services.calendar_worker.rendering import calendar_blob_key
+from services.calendar_worker.result_expiry import expiring_results
 from services.job_tracker.app import create_app as create_tracker
 from shared.auth.principal import ROLES
 from shared.auth.token_claims import TENANT_PATTERN
@@ -28,12 +29,14 @@ from shared.contracts.events import CalendarRequested
 from shared.contracts.topology import (
     BUCKET,
     DLQ_RETENTION_S,
+    DUPLICATE_WINDOW_S,
     QUEUE_RETENTION_S,
     QUEUES,
+    REDRIVE_WINDOW_S,
     TOPIC,
     as_terraform_vars,
 )
-from shared.messaging.claim_check import snapshot_blob_key
+from shared.messaging.claim_check import expiring_snapshots, snapshot_blob_key
 from shared.settings import Settings
 from tests.support.terraform import TERRAFORM, Terraform, only
 
@@ -352,12 +355,26 @@ class TestBucket:
     ) -> None:
         request = CalendarRequested(task_id=uuid4(), requested_at=datetime.now(), todo_count=0)
         assert expiry_of(tf, snapshot_blob_key(request)) == "${var.snapshot_expiry_days}"
-        # SQS keeps a dead letter until DLQ retention after its first send; a redrive starts
-        # the queue's retention afresh
+        # a copy of the request can arrive until the duplicate window ends: its queue's
+        # retention, a DLQ's, then a redrive (the embedded folder keeps snapshots as long)
         snapshot_days = tf.variables["snapshot_expiry_days"]["default"]
-        assert snapshot_days * 24 * 3600 > DLQ_RETENTION_S + QUEUE_RETENTION_S
+        assert snapshot_days * 24 * 3600 >= DUPLICATE_WINDOW_S
+        assert DUPLICATE_WINDOW_S == DLQ_RETENTION_S + QUEUE_RETENTION_S + REDRIVE_WINDOW_S
+        assert expiring_snapshots(Settings()).window == timedelta(seconds=DUPLICATE_WINDOW_S)
         condition = only(tf.variables["snapshot_expiry_days"]["validation"])["condition"]
-        assert "var.dlq_retention_s + var.queue_retention_s" in condition
+        assert condition == (
+            "${var.snapshot_expiry_days * 86400 >= "
+            "var.queue_retention_s + var.dlq_retention_s + var.redrive_window_s}"
+        )
+        assert as_terraform_vars()["redrive_window_s"] == REDRIVE_WINDOW_S
+
+    def test_calendars_expire_when_the_tracker_stops_serving_them(self, tf: Terraform) -> None:
+        # the service's RESULT_TTL_DAYS is the lifecycle rule's days, and the embedded folder's
+        # expiry keeps them as long (and a minute)
+        definitions = tf.resources["aws_ecs_task_definition", "service"]["container_definitions"]
+        assert '{name = "RESULT_TTL_DAYS", value = tostring(var.result_expiry_days)}' in definitions
+        assert tf.variables["result_expiry_days"]["default"] == Settings().result_ttl_days
+        assert expiring_results(Settings()).window >= Settings().result_ttl
 
 
 class TestTaskRoles:

@@ -94,6 +94,21 @@ class TestPastTheSetting:
         assert (code, json.loads(body)) == (404, {"error": "Task not finished"})
         assert "expired" not in status
 
+    async def test_result_expiry_s_counts_in_seconds_instead_of_the_days(
+        self, service_settings: Settings
+    ) -> None:
+        # the embedded folder deletes the file after the same setting (and a minute)
+        settings = service_settings.model_copy(
+            update={"result_ttl_days": TTL_DAYS, "result_expiry_s": 60}
+        )
+        async with running_tracker(settings, InMemoryBlobStore()) as tracker:
+            asked = utcnow() - timedelta(minutes=2)
+            old = await tracker.add_job(asked, finished_at=asked + timedelta(seconds=59))
+            recent = await tracker.add_job(asked, finished_at=asked + timedelta(seconds=90))
+
+            assert (await result_of(tracker, old))[0] == 410
+            assert (await result_of(tracker, recent))[0] == 200
+
 
 class TestFileGone:
     async def test_a_deleted_file_answers_410_and_the_status_says_expired_from_then_on(

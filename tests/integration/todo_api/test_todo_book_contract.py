@@ -10,7 +10,7 @@ from uuid import uuid4
 import pytest
 
 from services.todo_api.projection import seed_todo_ids
-from services.todo_api.records import SqlTodoBook, TodoBook
+from services.todo_api.records import KeyUses, SqlTodoBook, TodoBook
 from services.todo_api.tables import SCHEMA
 from shared.contracts.events import (
     CalendarCancelled,
@@ -157,8 +157,8 @@ class TestKeyUses:
             await note_again()
         async with book.transaction() as records:
             inside = await records.key_uses("k")
-        assert inside == await book.key_uses("k") == [first, second]
-        assert await book.key_uses("another key") == []
+        assert inside == await book.key_uses("k") == KeyUses((first, second), 2)
+        assert await book.key_uses("another key") == KeyUses()
 
 
 class TestTenants:
@@ -202,6 +202,6 @@ class TestTenants:
             # the first use of the key in this tenant: no conflict with the other's
             await records.record_key_use(0, globex_s)
 
-        assert unused_here == []
-        assert await book.acting_as(ACME).key_uses("k") == [acme_s]
-        assert await book.acting_as(GLOBEX).key_uses("k") == [globex_s]
+        assert unused_here == KeyUses()
+        assert (await book.acting_as(ACME).key_uses("k")).uses == (acme_s,)
+        assert (await book.acting_as(GLOBEX).key_uses("k")).uses == (globex_s,)
