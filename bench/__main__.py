@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import auth, fairness, jobs, render, stacks, versus
+from bench import auth, fairness, jobs, render, soak, stacks, versus
 
 # set by scripts/localstack.sh, which `make bench` runs the bench under
 LOCALSTACK_ENV = "TEST_AWS_ENDPOINT_URL"
@@ -96,6 +96,10 @@ def _localstack() -> None:
         print(f"localstack: skipped, {LOCALSTACK_ENV} is not set (make bench sets it)")
 
 
+def _soak() -> None:
+    print(asyncio.run(soak.soak(soak.SoakOptions.from_env())), flush=True)
+
+
 def _side_by_side() -> None:
     # the render benchmark first: the host's speed that day, as a yardstick beside the ratios
     _render()
@@ -114,14 +118,19 @@ RUNS: dict[str, Callable[[], None]] = {
     "fairness": _fairness,
     "postgres": lambda: asyncio.run(postgres()),
     "localstack": _localstack,
+    # SOAK_MINUTES long (20 by default): run only when asked for by name
+    "soak": _soak,
 }
 SECTIONS = tuple(RUNS)
+DEFAULT_SECTIONS = tuple(section for section in SECTIONS if section != "soak")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("sections", nargs="*", metavar="SECTION", help=f"{SECTIONS}; default all")
-    chosen = parser.parse_args().sections or SECTIONS
+    parser.add_argument(
+        "sections", nargs="*", metavar="SECTION", help=f"{SECTIONS}; default all but soak"
+    )
+    chosen = parser.parse_args().sections or DEFAULT_SECTIONS
     if unknown := set(chosen) - set(SECTIONS):
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
     for section in SECTIONS:
