@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 EMBEDDED_DATABASE_URL = "sqlite+aiosqlite:///./var/taskoverflow.db"
@@ -175,6 +175,12 @@ class Settings(BaseSettings):
     # how long after a lease ran out its row is deleted (a released one is deleted at once): a
     # day, far beyond any pause a holder survives (leases last seconds to a visibility timeout)
     lease_expiry_s: int = Field(default=86_400, ge=1)
+    # a calendar job's history (its events in each service's log, the tracker's row) is deleted
+    # this many days after its last change: at least the duplicate window (19 days), so no late
+    # delivery or redrive finds its job forgotten and renders it again, and at least
+    # RESULT_TTL_DAYS. JOB_EXPIRY_S (seconds) overrides it, shorter only in tests and soaks
+    job_retention_days: int = Field(default=30, ge=20, le=36500)
+    job_expiry_s: int | None = Field(default=None, ge=1)
 
     def with_embedded_database(self, service: str, var_dir: Path | None = None) -> Settings:
         """These settings with the service's own SQLite file, `<VAR_DIR>/<service>.db`: the
@@ -193,6 +199,22 @@ class Settings(BaseSettings):
         if self.result_expiry_s is not None:
             return timedelta(seconds=self.result_expiry_s)
         return timedelta(days=self.result_ttl_days)
+
+    @property
+    def job_retention(self) -> timedelta:
+        """How long a job's history is kept after its last change (JOB_EXPIRY_S when set)."""
+        if self.job_expiry_s is not None:
+            return timedelta(seconds=self.job_expiry_s)
+        return timedelta(days=self.job_retention_days)
+
+    @model_validator(mode="after")
+    def _history_outlasts_results(self) -> Settings:
+        if self.job_expiry_s is None and self.job_retention_days < self.result_ttl_days:
+            raise ValueError(
+                "JOB_RETENTION_DAYS must be at least RESULT_TTL_DAYS: a job is kept while its "
+                "calendar can be downloaded"
+            )
+        return self
 
     @property
     def batch_window_s(self) -> float:

@@ -118,6 +118,8 @@ resource "aws_ecs_task_definition" "service" {
       { name = "LOG_FORMAT", value = "json" },
       # results answer 410 when the bucket's lifecycle rule has deleted them
       { name = "RESULT_TTL_DAYS", value = tostring(var.result_expiry_days) },
+      # a job's history is deleted from every service's database after this
+      { name = "JOB_RETENTION_DAYS", value = tostring(var.job_retention_days) },
       # every task's share of the database's connections (database.tf)
       { name = "DB_POOL_SIZE", value = tostring(local.db_pool_size) },
       { name = "DB_POOL_OVERFLOW", value = tostring(local.db_pool_overflow) },

@@ -147,6 +147,19 @@ variable "result_expiry_days" {
   default     = 7
 }
 
+variable "job_retention_days" {
+  description = "A calendar job's history (its events in every service's log, the tracker's row) is deleted this many days after its last change."
+  type        = number
+  default     = 30
+
+  validation {
+    # the services refuse to start otherwise (shared/settings.py): no late delivery may find its
+    # job forgotten, and a job is kept while its calendar can be downloaded
+    condition     = var.job_retention_days * 86400 > var.queue_retention_s + var.dlq_retention_s + var.redrive_window_s && var.job_retention_days >= var.result_expiry_days
+    error_message = "job_retention_days must outlast queue_retention_s + dlq_retention_s + redrive_window_s, and result_expiry_days."
+  }
+}
+
 variable "snapshot_expiry_days" {
   description = "Claim-checked CalendarRequested snapshots are deleted from S3 after this many days: as long as a copy of their request can still arrive, waiting in its queue, then in a DLQ, then redriven (topology.py DUPLICATE_WINDOW_S)."
   type        = number

@@ -20,6 +20,7 @@ from services.job_tracker.job_metrics import add_job_metrics, job_finished
 from services.job_tracker.pg_job_changes import PgJobChanges
 from services.job_tracker.projection import make_handle
 from services.job_tracker.records import SqlJobBook
+from services.job_tracker.retention import expiring_job_rows
 from services.job_tracker.routes import setup_routes
 from services.job_tracker.stream_slots import StreamSlots
 from services.job_tracker.tables import SCHEMA, api_keys
@@ -64,7 +65,9 @@ def create_app(
             job_changes_ctx,
             aws_ctx,
             consumer_ctx(JOB_TRACKER, _projection_handle),
-            expiry_ctx(),
+            # a job's row (and a note that its file was lost) go with its events, past the
+            # job retention
+            expiry_ctx(lambda app: expiring_job_rows(app[settings_key].job_retention)),
         ]
     )
     # before the server waits for its requests to finish: the event streams end now

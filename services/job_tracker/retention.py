@@ -20,6 +20,7 @@ from services.job_tracker.jobs import Job, Status
 from services.job_tracker.records import row_to_job
 from services.job_tracker.tables import jobs, lost_results
 from shared.clock import utcnow
+from shared.eventstore.expiry import ExpiringRows
 from shared.eventstore.store import EventStore
 from shared.eventstore.upsert import insert_on_conflict
 
@@ -78,3 +79,14 @@ async def note_found(store: EventStore, task_id: UUID) -> None:
     """Forget a loss: the file is back (restored from an older version of the object, say)."""
     async with store.transaction() as conn:
         await conn.execute(FORGET_LOST, {"key": str(task_id)})
+
+
+def expiring_job_rows(window: timedelta) -> list[ExpiringRows]:
+    """Jobs whose last change is `window` old, and the notes of their lost files: the rows that
+    go with the job's events (shared/eventstore/expiry.py `expiring_job_events`, deleted first
+    in each pass: a rebuild in between drops such a row a little sooner, never brings one
+    back)."""
+    return [
+        ExpiringRows(jobs, jobs.c.updated_at, window),
+        ExpiringRows(lost_results, lost_results.c.noticed_at, window),
+    ]

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import ColumnElement, Table, and_, func, literal_column, select
+from sqlalchemy import ColumnElement, Table
 
 from services.todo_api.idempotency import KEY_WINDOW
-from shared.eventstore.expiry import ExpiringRows
+from shared.eventstore.expiry import ExpiringRows, expiring_events
+from shared.eventstore.store import of_types
 from shared.settings import Settings
 
 KEY_USED = "IdempotencyKeyUsed"
@@ -37,17 +38,10 @@ def key_use_window(settings: Settings) -> timedelta:
 
 
 def is_key_use(events: Table) -> ColumnElement[bool]:
-    """The key uses among the log's events. The type is written into the statement, never bound:
-    only then can PostgreSQL's cached plans and SQLite use the partial index on it."""
-    return events.c.type == literal_column(f"'{KEY_USED}'")
+    """The key uses among the log's events, as the partial index on their time names them."""
+    return of_types(events, [KEY_USED])
 
 
 def expiring_key_uses(events: Table, window: timedelta, dialect: str) -> ExpiringRows:
     """The key uses `window` old, by the time they were stored."""
-    only = is_key_use(events)
-    if dialect == "sqlite":
-        # SQLite gives a new row the highest position plus one: deleting the log's newest event
-        # would hand its position out again, behind a reader that has passed it
-        newest = select(func.max(events.c.position)).scalar_subquery()
-        only = and_(only, events.c.position < newest)
-    return ExpiringRows(events, events.c.occurred_at, window, only=only, label=LABEL)
+    return expiring_events(events, window, [KEY_USED], dialect=dialect, label=LABEL)

@@ -27,7 +27,12 @@ from shared.aws.blob_expiry import BlobExpiry, ExpiringBlobs, KeptBlobs
 from shared.clock import utcnow
 from shared.contracts.topology import DUPLICATE_WINDOW_S, ROUTED_TYPES, Names, QueueSpec
 from shared.eventstore.database import create_engine, ensure_schema, is_unreachable, server_address
-from shared.eventstore.expiry import ExpiringRows, ExpiryJob, expiring_leases
+from shared.eventstore.expiry import (
+    ExpiringRows,
+    ExpiryJob,
+    expiring_job_events,
+    expiring_leases,
+)
 from shared.eventstore.store import EventStore, StoreTables
 from shared.messaging.consumer import ConsumerOptions, Handle, SqsConsumer
 from shared.messaging.inbox import expiring_inbox
@@ -207,17 +212,22 @@ def expiry_ctx(
     blobs: Callable[[web.Application], Sequence[ExpiringBlobs]] = lambda _app: (),
 ) -> CleanupCtx:
     """Delete the service's expired rows in the background: its inbox's, its relay lease's
-    (of a relay gone long ago), and `extra`'s; and `blobs`' when its blob store keeps them
+    (of a relay gone long ago), its log's events of calendar jobs past their retention, and
+    `extra`'s; and `blobs`' when its blob store keeps them
     until deleted (the embedded folder; S3's lifecycle rules delete them there)."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings, store, metrics = app[settings_key], app[store_key], app[metrics_key]
         inbox = expiring_inbox(store.tables.inbox, inbox_window(settings))
         relay_lease = expiring_leases(store.tables.relay_lease, lease_window(settings))
+        dialect = store.engine.dialect.name
+        job_events = expiring_job_events(
+            store.tables.events, settings.job_retention, dialect=dialect
+        )
         jobs: list[ExpiryJob | BlobExpiry] = [
             ExpiryJob(
                 store,
-                [inbox, relay_lease, *extra(app)],
+                [inbox, relay_lease, job_events, *extra(app)],
                 batch_rows=settings.expiry_batch_rows,
                 on_deleted=metrics.expiry.count_deleted,
             )

@@ -18,7 +18,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Delete, Select, Table, and_, delete, func, select, tuple_
 
-from shared.eventstore.store import EventStore
+from shared.contracts.events import CALENDAR_EVENT_TYPES
+from shared.eventstore.store import EventStore, of_types
 
 logger = logging.getLogger(__name__)
 
@@ -137,3 +138,25 @@ def expiring_leases(table: Table, window: timedelta) -> ExpiringRows:
     deleted at once, a run-out one stays until then, so a holder paused that long finds it gone,
     as if another had taken it, and stands down."""
     return ExpiringRows(table, table.c.expires_at, window)
+
+
+def expiring_events(
+    events: Table, window: timedelta, types: Sequence[str], *, dialect: str, label: str
+) -> ExpiringRows:
+    """A log's events of these types stored `window` ago (found through a partial index on
+    their time for these types: `of_types`)."""
+    only = of_types(events, types)
+    if dialect == "sqlite":
+        # SQLite gives a new row the highest position plus one: deleting the log's newest event
+        # would hand its position out again, behind a reader that has passed it
+        newest = select(func.max(events.c.position)).scalar_subquery()
+        only = and_(only, events.c.position < newest)
+    return ExpiringRows(events, events.c.occurred_at, window, only=only, label=label)
+
+
+def expiring_job_events(events: Table, window: timedelta, *, dialect: str) -> ExpiringRows:
+    """Calendar jobs' events past the job retention (Settings.job_retention): every service's
+    log holds some. The window outlasts the duplicate window, so no late delivery of a job
+    whose history is gone can arrive."""
+    label = events.name.removesuffix("_events") + "_job_events"
+    return expiring_events(events, window, CALENDAR_EVENT_TYPES, dialect=dialect, label=label)

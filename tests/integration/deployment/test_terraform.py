@@ -377,6 +377,22 @@ class TestBucket:
         assert expiring_results(Settings()).window >= Settings().result_ttl
 
 
+    def test_a_job_s_history_outlasts_its_late_deliveries_and_its_calendar(
+        self, tf: Terraform
+    ) -> None:
+        definitions = tf.resources["aws_ecs_task_definition", "service"]["container_definitions"]
+        assert '{name = "JOB_RETENTION_DAYS", value = tostring(var.job_retention_days)}' in (
+            definitions
+        )
+        assert tf.variables["job_retention_days"]["default"] == Settings().job_retention_days
+        # the least the services accept still outlasts every late delivery
+        shortest = Settings.model_fields["job_retention_days"].metadata[0].ge
+        assert shortest * 86400 > DUPLICATE_WINDOW_S
+        condition = only(tf.variables["job_retention_days"]["validation"])["condition"]
+        assert "var.queue_retention_s + var.dlq_retention_s + var.redrive_window_s" in condition
+        assert "var.job_retention_days >= var.result_expiry_days" in condition
+
+
 class TestTaskRoles:
     def test_the_roles_that_read_objects_may_list_the_bucket_itself_and_nothing_more(
         self, tf: Terraform
