@@ -376,7 +376,6 @@ class TestBucket:
         assert tf.variables["result_expiry_days"]["default"] == Settings().result_ttl_days
         assert expiring_results(Settings()).window >= Settings().result_ttl
 
-
     def test_a_job_s_history_outlasts_its_late_deliveries_and_its_calendar(
         self, tf: Terraform
     ) -> None:
