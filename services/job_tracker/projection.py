@@ -58,7 +58,8 @@ async def _fold(records: JobRecords, task_id: UUID, envelope: Envelope) -> tuple
             return None, job
         # another transaction created the row since the read: fold into its row instead
         found = await records.locked_job(task_id)
-        assert found is not None, "a jobs row is never deleted"
+        # the row just made is far from its retention: only the expiry deletes rows
+        assert found is not None, "a jobs row just made is not deleted"
     job = next_job(found, task_id, envelope)
     await records.replace(job)
     return found, job
