@@ -123,7 +123,9 @@ class Tracker:
         await self.deliver_key_event(self.revocations[key.key_id])
 
     async def deliver_key_event(self, envelope: Envelope) -> None:
-        assert await record_key_event(envelope, SqlJobBook(self.store))
+        # False: the tracker's own consumer got it first (todo_api's relay published it to the
+        # test's topic): folded all the same
+        await record_key_event(envelope, SqlJobBook(self.store))
 
 
 @dataclass(frozen=True)
