@@ -2,7 +2,8 @@
 
 The fold reads a request's time and todo count only. The todos live in todo_api's log (and a
 large calendar's in the blob store, whose key is kept), so a copy here would cost about 220
-bytes a todo for every job and serve no one. Requests stored before keep their snapshot; the
+bytes a todo for every job and serve no one; so would the references to them (up to a few
+bytes a todo), which only todo_api's log can resolve. Requests stored before keep their snapshot; the
 fold and a rebuild read both alike.
 """
 
@@ -14,8 +15,9 @@ from shared.contracts.events import CalendarRequested
 
 def as_kept(envelope: Envelope) -> Envelope:
     """The envelope the tracker stores for `envelope`: the same event, id and all, but a
-    calendar request's inline todos are left out."""
+    calendar request's inline todos, and their references into todo_api's log, are left out."""
     event = envelope.data
-    if not isinstance(event, CalendarRequested) or event.todos is None:
+    if not isinstance(event, CalendarRequested) or (event.todos, event.todo_refs) == (None, None):
         return envelope
-    return envelope.model_copy(update={"data": event.model_copy(update={"todos": None})})
+    slim = event.model_copy(update={"todos": None, "todo_refs": None})
+    return envelope.model_copy(update={"data": slim})

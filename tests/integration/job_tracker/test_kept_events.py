@@ -19,6 +19,7 @@ from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import CalendarReady, CalendarRequested, TodoSnapshot
 from shared.contracts.streams import calendar_stream_id, render_stream_id
 from shared.contracts.tenancy import ANONYMOUS_ORIGIN
+from shared.contracts.todo_refs import encode_refs
 from shared.eventstore.queries import EventQueries
 from shared.eventstore.store import EventStore
 from shared.settings import Settings
@@ -26,7 +27,7 @@ from tests.support.factories import NOW, task_of
 
 TODOS = 100
 # what a request with no todos at all takes as JSON, with room to spare
-SLIM_BYTES = 1_000
+SLIM_BYTES = 700
 
 
 @pytest.fixture
@@ -50,7 +51,12 @@ def request(todos: int) -> Envelope:
         )
         for number in range(1, todos + 1)
     )
-    event = CalendarRequested(task_id=task_id, requested_at=NOW, todo_count=todos, todos=snapshot)
+    # as todo_api publishes it: the todos, and the same by reference (a board edited here and
+    # there, so the references take a few bytes a todo)
+    refs = encode_refs((number, number % 3 + 1) for number in range(1, todos + 1))
+    event = CalendarRequested(
+        task_id=task_id, requested_at=NOW, todo_count=todos, todos=snapshot, todo_refs=refs
+    )
     return wrap(
         event,
         stream_id=calendar_stream_id(task_id),
