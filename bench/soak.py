@@ -1,5 +1,11 @@
 """Storage soak: `make run`'s stack under a steady load for SOAK_MINUTES, retention windows
-shortened so that several pass within the run, its files sampled every SOAK_SAMPLE_S.
+shortened so that they pass within the run, its files sampled every SOAK_SAMPLE_S.
+
+Two windows, two phases: the short ones (inbox, Idempotency-Key uses, results, snapshots:
+SOAK_WINDOW_S) pass first; then, until the job history's window (SOAK_JOB_WINDOW_S) passes,
+every finished job is still kept, so the slope of size against jobs done is what a job costs.
+Once that window, an expiry pass and SOAK_CATCH_UP_S have passed, jobs are deleted as fast as
+they finish, and the slope of size against time is the growth that remains.
 
 The load is a board of SOAK_TODOS todos edited a few times a second (creates, updates and
 deletes, so the todo log grows as a real one would), calendar jobs at SOAK_JOBS_PER_S, well
@@ -22,7 +28,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.jobs import create_todos
-from bench.soak_figures import Sample
+from bench.soak_figures import Phases, Sample
 from bench.soak_report import report, sample_line
 from bench.soak_sizes import blob_sizes, body_sizes, database_sizes
 from bench.stacks import embedded_stack
@@ -43,9 +49,13 @@ class SoakOptions:
     todos: int = 100
     edits_per_s: float = 3.0
     sample_s: float = 30.0
-    # every shortened retention window (inbox, idempotency keys, results, snapshots)
+    # the short retention windows (inbox, idempotency keys, results, snapshots)
     window_s: int = 120
+    # a finished job's history (its events in every service's log, its tracker row)
+    job_window_s: int = 600
     expiry_interval_s: float = 10.0
+    # after the job window and an expiry pass, before storage counts as steady
+    catch_up_s: float = 60.0
 
     @classmethod
     def from_env(cls) -> SoakOptions:
@@ -57,35 +67,51 @@ class SoakOptions:
             edits_per_s=float(os.environ.get("SOAK_EDITS_PER_S", defaults.edits_per_s)),
             sample_s=float(os.environ.get("SOAK_SAMPLE_S", defaults.sample_s)),
             window_s=int(os.environ.get("SOAK_WINDOW_S", defaults.window_s)),
+            job_window_s=int(os.environ.get("SOAK_JOB_WINDOW_S", defaults.job_window_s)),
             expiry_interval_s=float(
                 os.environ.get("SOAK_EXPIRY_INTERVAL_S", defaults.expiry_interval_s)
             ),
+            catch_up_s=float(os.environ.get("SOAK_CATCH_UP_S", defaults.catch_up_s)),
         )
 
-    def settings(self) -> dict[str, str]:
-        """The stack's environment: every retention window shortened to `window_s`. Settings
-        ignores a variable it does not know, so a window not yet built is simply unused."""
+    def short_windows(self) -> dict[str, str]:
         window = str(self.window_s)
         return {
             "INBOX_EXPIRY_S": window,
             "IDEMPOTENCY_EXPIRY_S": window,
             "RESULT_EXPIRY_S": window,
             "SNAPSHOT_EXPIRY_S": window,
+        }
+
+    def settings(self) -> dict[str, str]:
+        """The stack's environment: every retention window shortened. Settings ignores a
+        variable it does not know, so a window not yet built is simply unused."""
+        return {
+            **self.short_windows(),
+            "JOB_EXPIRY_S": str(self.job_window_s),
             "EXPIRY_INTERVAL_MS": str(round(self.expiry_interval_s * 1000)),
         }
 
     @property
-    def steady_after_s(self) -> float:
-        """When the longest window has passed and a pass of the expiry job has followed."""
-        return self.window_s + self.expiry_interval_s
+    def phases(self) -> Phases:
+        return Phases(
+            per_job_from_s=self.window_s + self.expiry_interval_s,
+            job_window_s=self.job_window_s,
+            steady_from_s=self.job_window_s + self.expiry_interval_s + self.catch_up_s,
+        )
 
     def describe(self) -> str:
         started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        phases = self.phases
         return (
             f"soak, started {started}: make run, {self.minutes:g} min, {self.todos} todos edited "
             f"{self.edits_per_s:g}/s, calendar jobs {self.jobs_per_s:g}/s (1 request in "
-            f"{KEYED_EVERY} with an Idempotency-Key), retention windows {self.window_s} s "
-            f"({', '.join(self.settings())}), sampled every {self.sample_s:g} s"
+            f"{KEYED_EVERY} with an Idempotency-Key), sampled every {self.sample_s:g} s\n"
+            f"  windows: short {self.window_s} s ({', '.join(self.short_windows())}), job "
+            f"history {self.job_window_s} s (JOB_EXPIRY_S), an expiry pass every "
+            f"{self.expiry_interval_s:g} s, {self.catch_up_s:g} s for the deletes to catch up\n"
+            f"  fitted: bytes per job from {phases.per_job_from_s:g} s to before "
+            f"{phases.job_window_s:g} s, growth from {phases.steady_from_s:g} s"
         )
 
 
@@ -110,7 +136,7 @@ async def soak(options: SoakOptions) -> str:
             await create_todos(session, stack.url, options.todos)
             samples = await load.run(stack.var_dir)
         bodies = await asyncio.to_thread(body_sizes, stack.var_dir)
-    return report(samples, options.steady_after_s, load.tally, bodies)
+    return report(samples, options.phases, load.tally, bodies)
 
 
 class _Load:
@@ -130,7 +156,9 @@ class _Load:
 
         async def sample() -> None:
             at_s = time.monotonic() - started
-            taken = await asyncio.to_thread(_sample, var_dir, at_s, self.tally.jobs_done)
+            # the bodies too while every job is kept: the breakdown of what a job costs
+            bodies = at_s < self._options.job_window_s
+            taken = await asyncio.to_thread(_sample, var_dir, at_s, self.tally.jobs_done, bodies)
             samples.append(taken)
             print(sample_line(taken), flush=True)
 
@@ -244,6 +272,7 @@ async def _ticks(per_s: float, ends_at: float) -> AsyncIterator[int]:
         number += 1
 
 
-def _sample(var_dir: Path, at_s: float, jobs_done: int) -> Sample:
+def _sample(var_dir: Path, at_s: float, jobs_done: int, with_bodies: bool) -> Sample:
     blobs, files = blob_sizes(var_dir, BLOBS_FOLDER)
-    return Sample(at_s, jobs_done, database_sizes(var_dir), blobs, files)
+    bodies = body_sizes(var_dir) if with_bodies else None
+    return Sample(at_s, jobs_done, database_sizes(var_dir), blobs, files, bodies)

@@ -1,5 +1,5 @@
-"""The storage soak's arithmetic: straight-line fits of size against time and against jobs, and
-which samples count as steady."""
+"""The storage soak's arithmetic: straight-line fits of size against time and against jobs, which
+samples each phase fits, and how many jobs the last job window holds."""
 
 from __future__ import annotations
 
@@ -7,12 +7,17 @@ import pytest
 
 from bench.soak_figures import (
     DatabaseSize,
+    Phases,
     Sample,
+    between,
     bytes_per_job,
     fit_line,
     growth_percent_per_hour,
-    steady,
+    jobs_done_within,
 )
+
+# the short windows and a pass by 25 s, the job window at 70 s, steady from 135 s
+PHASES = Phases(per_job_from_s=25, job_window_s=70, steady_from_s=135)
 
 
 def sample(at_s: float, jobs: int, used: int, calendars: int = 0, snapshots: int = 0) -> Sample:
@@ -59,10 +64,48 @@ def test_bytes_per_job_is_the_slope_against_jobs_done_not_the_size_over_jobs() -
     assert bytes_per_job(jobs, sizes) == pytest.approx(4096)
 
 
-def test_steady_samples_start_once_the_window_has_passed() -> None:
+def test_between_takes_the_samples_from_the_start_and_before_the_end() -> None:
     samples = [sample(at_s, 0, 0) for at_s in (0, 30, 60, 90, 120)]
 
-    assert [s.at_s for s in steady(samples, 60)] == [60, 90, 120]
+    assert [s.at_s for s in between(samples, 30, 90)] == [30, 60]
+    assert [s.at_s for s in between(samples, 60)] == [60, 90, 120]
+
+
+def test_bytes_per_job_are_fitted_after_the_short_windows_and_before_the_job_window() -> None:
+    samples = [sample(at_s, 0, 0) for at_s in range(0, 181, 10)]
+
+    assert [s.at_s for s in PHASES.per_job(samples)] == [30, 40, 50, 60]
+    assert [s.at_s for s in PHASES.steady(samples)] == [140, 150, 160, 170, 180]
+
+
+def test_the_breakdown_of_a_job_is_the_last_sample_before_the_job_window() -> None:
+    samples = [sample(at_s, 0, 0) for at_s in (0, 30, 69.9, 70, 100)]
+
+    last_before = PHASES.before_job_window(samples)
+
+    assert last_before is not None
+    assert last_before.at_s == 69.9
+    assert PHASES.before_job_window([sample(70, 0, 0)]) is None
+
+
+def test_a_run_shorter_than_a_phase_leaves_it_without_samples() -> None:
+    samples = [sample(at_s, 0, 0) for at_s in (0, 30, 60)]
+
+    assert [s.at_s for s in PHASES.per_job(samples)] == [30, 60]
+    assert PHASES.steady(samples) == []
+
+
+def test_the_jobs_kept_are_those_done_in_the_last_job_window() -> None:
+    # 5 jobs a second from 0 s; 70 s before the last sample is 110 s, between 100 s and 120 s
+    samples = [sample(at_s, 5 * at_s, 0) for at_s in (0, 100, 120, 180)]
+
+    assert jobs_done_within(samples, 70) == pytest.approx(350)
+
+
+def test_all_jobs_are_kept_while_the_run_is_shorter_than_the_job_window() -> None:
+    samples = [sample(0, 0, 0), sample(30, 150, 0), sample(60, 300, 0)]
+
+    assert jobs_done_within(samples, 70) == 300
 
 
 def test_what_is_kept_counts_the_databases_and_the_bucket_but_not_the_calendar_files() -> None:
