@@ -3,8 +3,8 @@
 The fold reads a request's time and todo count only. The todos live in todo_api's log (and a
 large calendar's in the blob store, whose key is kept), so a copy here would cost about 220
 bytes a todo for every job and serve no one; so would the references to them (up to a few
-bytes a todo), which only todo_api's log can resolve. Requests stored before keep their snapshot; the
-fold and a rebuild read both alike.
+bytes a todo), which only todo_api's log can resolve. Requests stored before keep their
+snapshot; the fold and a rebuild read both alike.
 """
 
 from __future__ import annotations
