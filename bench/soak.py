@@ -264,9 +264,9 @@ class _Load:
 
 async def _ticks(per_s: float, ends_at: float) -> AsyncIterator[int]:
     """0, 1, 2... at `per_s` a second on a fixed schedule (a late tick does not delay the next)
-    until `ends_at`."""
+    until `ends_at`; none at all at 0 a second."""
     number, started = 0, time.monotonic()
-    while (due := started + number / per_s) < ends_at:
+    while per_s > 0 and (due := started + number / per_s) < ends_at:
         await asyncio.sleep(max(0.0, due - time.monotonic()))
         yield number
         number += 1
