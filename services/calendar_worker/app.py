@@ -42,8 +42,7 @@ def create_app(settings: Settings, *, adapters: Adapters | None = None) -> web.A
             # render leases whose render died long ago; calendar files in a folder that keeps
             # them (the embedded mode: the worker writes them, so it deletes them)
             expiry_ctx(
-                lambda app: [expiring_leases(render_leases, lease_window(app[settings_key]))],
-                blobs=lambda app: [expiring_results(app[settings_key])],
+                _stale_render_leases, blobs=lambda app: [expiring_results(app[settings_key])]
             ),
         ]
     )
