@@ -10,7 +10,7 @@ from datetime import timedelta
 from uuid import UUID, uuid4
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from services.calendar_worker.tool_face import SCHEMA as WORKER_SCHEMA
 from services.job_tracker.tool_face import SCHEMA as TRACKER_SCHEMA
@@ -25,6 +25,7 @@ from shared.eventstore.expiry import ExpiryJob, expiring_job_events
 from shared.eventstore.store import EventStore
 from shared.settings import Settings
 from tests.support.factories import calendar_ready, calendar_requested, todo_snapshot
+from tests.support.query_plans import plan_of
 from tests.support.stores import service_store
 
 WINDOW = timedelta(seconds=60)
@@ -80,16 +81,10 @@ async def test_the_expiry_finds_its_rows_through_the_partial_index(store: EventS
     events = store.tables.events
     rows = expiring_job_events(events, WINDOW, dialect=store.engine.dialect.name)
     doomed = select(events.c.position).where(rows.expired(utcnow())).limit(10)
-    async with store.engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            # on an almost empty table any plan is cheap: forbid the scan to see the index fit
-            await conn.execute(text("SET enable_seqscan = off"))
-            explain = "EXPLAIN "
-        else:
-            explain = "EXPLAIN QUERY PLAN "
-        statement = doomed.compile(conn.engine, compile_kwargs={"literal_binds": True})
-        plan = "\n".join(str(row) for row in await conn.exec_driver_sql(explain + str(statement)))
+    async with store.reading() as conn:
         oldest = (await conn.execute(rows.oldest())).scalar_one()
 
-    assert f"{events.name.removesuffix('_events')}_job_events_by_time" in plan
+    assert f"{events.name.removesuffix('_events')}_job_events_by_time" in await plan_of(
+        store, doomed
+    )
     assert oldest is None

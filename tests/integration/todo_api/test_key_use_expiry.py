@@ -40,6 +40,7 @@ from shared.observability.metrics import Metrics
 from shared.settings import Settings
 from tests.support.environment import POSTGRES_URL
 from tests.support.polling import eventually
+from tests.support.query_plans import plan_of
 from tests.support.scrapes import Scrape
 from tests.support.stores import service_store
 from tests.support.todo_http import TODOS
@@ -224,17 +225,8 @@ async def test_two_cleaners_at_once_delete_each_use_once(
 async def test_the_expiry_finds_its_rows_through_the_partial_index(store: EventStore) -> None:
     rows = expiring_key_uses(store.tables.events, WINDOW, store.engine.dialect.name)
     doomed = select(store.tables.events.c.position).where(rows.expired(utcnow()))
-    async with store.engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            # on an almost empty table any plan is cheap: forbid the scan to see the index fit
-            await conn.execute(text("SET enable_seqscan = off"))
-            explain = "EXPLAIN "
-        else:
-            explain = "EXPLAIN QUERY PLAN "
-        statement = doomed.compile(conn.engine, compile_kwargs={"literal_binds": True})
-        plan = "\n".join(str(row) for row in await conn.exec_driver_sql(explain + str(statement)))
 
-    assert str(key_uses_by_time.name) in plan
+    assert str(key_uses_by_time.name) in await plan_of(store, doomed)
 
 
 async def test_a_database_made_before_the_index_gains_it_at_start(database: Settings) -> None:
