@@ -1,8 +1,11 @@
 """What one process of `make run` hosts: some of the three services, each its own app and
 SQLite file, on the embedded transport they all share.
 
-todo_api asks the job tracker in process when the tracker is hosted beside it (a status poll is
-then one HTTP request, not two), over HTTP at its port otherwise. Each service serves its metrics
+todo_api asks the job tracker in process, whichever process folds the jobs: a status poll is one
+HTTP request, not two. Beside the tracker it calls the tracker's own views; in a process without
+it, the views of a tracker reader (`create_reader_app`: the tracker's tables, blob store and job
+changes, no consumer) on the same database, which hears the folding process's changes for its
+event streams. Each service serves its metrics
 on a port of its own (loopback unless METRICS_HOST is set): METRICS_PORT (9400 unless set) for
 todo_api, the next two for job_tracker and calendar_worker (METRICS_PORT=0: the OS picks).
 """
@@ -23,6 +26,7 @@ from services.job_tracker import job_events as tracker_job_events
 from services.job_tracker import ops_views as tracker_ops_views
 from services.job_tracker import views as tracker_views
 from services.job_tracker.app import create_app as create_tracker
+from services.job_tracker.app import create_reader_app as create_tracker_reader
 from services.todo_api.app import create_app as create_todo_api
 from services.todo_api.in_process_tracker import InProcessTracker
 from shared.app.app_keys import metrics_url_key
@@ -74,6 +78,13 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
     return runner, int(runner.addresses[0][1])
 
 
+async def start_without_site(app: web.Application) -> web.AppRunner:
+    """Run `app`'s start-up (its resources) without serving it: its views are called in process."""
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    return runner
+
+
 def in_process_tracker(tracker_app: web.Application) -> InProcessTracker:
     """todo_api's Tracker port answered by `tracker_app`'s own views, in this process."""
     return InProcessTracker(
@@ -107,13 +118,16 @@ async def hosting(
         if "todo_api" in services:
             known = {**peers, **addresses}
             tracker_app = apps.get("job_tracker")
+            if tracker_app is None:
+                tracker_app = create_tracker_reader(
+                    service_settings(base, "job_tracker", var_dir, 0)
+                )
+                runners.append(await start_without_site(tracker_app))
             app = create_todo_api(
-                _todo_api_settings(base, var_dir, known),
-                tracker=None if tracker_app is None else in_process_tracker(tracker_app),
+                _todo_api_settings(base, var_dir, known), tracker=in_process_tracker(tracker_app)
             )
-            if tracker_app is not None:
-                # the tracker's event streams are served on todo_api's port: they end with it
-                app.on_shutdown.append(functools.partial(_end_tracker_streams, tracker_app))
+            # the tracker's event streams are served on todo_api's port: they end with it
+            app.on_shutdown.append(functools.partial(_end_tracker_streams, tracker_app))
             runner, port = await start_site(app, base.http_host, base.http_port)
             runners.append(runner)
             addresses["todo_api"] = Address(f"http://{base.http_host}:{port}", app[metrics_url_key])

@@ -1,8 +1,9 @@
 """`make run` on several cores: the services in child processes, this one watching them.
 
 EMBEDDED_PROCESSES picks the layout (LAYOUTS). The children share the transport file, which
-wakes a receive in one process as soon as another sends (embedded/transport/neighbours.py); each
-service keeps its own SQLite file, written by its one process only. Children start with `spawn`
+wakes a receive in one process as soon as another sends (shared/neighbours.py); each
+service keeps its own SQLite file, written by its own process (todo_api's process reads the
+tracker's too: embedded/hosting.py). Children start with `spawn`
 (no copy of this process's threads), report where their services answer through a pipe, and
 run until SIGINT or SIGTERM. A stop reaches every child; a child that ends on its own stops the
 others, and this process exits 1 naming it: never half a system.
@@ -29,11 +30,11 @@ from shared.observability.tracing import configure_tracing
 from shared.settings import Settings
 
 logger = logging.getLogger("embedded")
-# which services each process hosts, by EMBEDDED_PROCESSES. With 2, todo_api keeps the tracker
-# beside it, so a status poll is answered in process, and the worker renders on the other core
+# which services each process hosts, by EMBEDDED_PROCESSES. todo_api answers status polls in its
+# own process however they are laid out (embedded/hosting.py: the tracker's reads beside it)
 LAYOUTS: Mapping[int, tuple[tuple[str, ...], ...]] = {
     1: (SERVICES,),
-    2: (("todo_api", "job_tracker"), ("calendar_worker",)),
+    2: (("todo_api",), ("job_tracker", "calendar_worker")),
     3: (("todo_api",), ("job_tracker",), ("calendar_worker",)),
 }
 # how long a child may take to stop once asked before it is killed

@@ -113,7 +113,7 @@ class Settings(BaseSettings):
     var_dir: Path = Path("./var")
     # `make run`'s processes: 1 (all three services in one), 2 (todo_api with job_tracker, and
     # calendar_worker), 3 (one each); more than one use more cores (embedded/processes.py)
-    embedded_processes: int = Field(default=2, ge=1, le=3)
+    embedded_processes: int = Field(default=3, ge=1, le=3)
     # where a service writes what it cost in AWS requests, as JSON, when it stops (make bench)
     aws_requests_file: str | None = None
     # "none": every request is the anonymous tenant's, as in the practical's contract (loopback

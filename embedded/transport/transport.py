@@ -2,7 +2,7 @@
 
 The services in one process share one event loop and one file: they must share one connection
 (one writer) and one set of wake-ups, or a publish would not wake the receive waiting for it.
-Other processes on the same file are woken through the neighbours (neighbours.py).
+Other processes on the same file are woken through the neighbours (shared/neighbours.py).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embedded.transport.database import TransportDatabase
-from embedded.transport.neighbours import wake_folder
 from embedded.transport.wakeups import Wakeups
+from shared.neighbours import wake_folder
 from shared.settings import SqliteSynchronous
 
 

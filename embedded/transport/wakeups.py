@@ -1,5 +1,5 @@
 """Wake-ups: a receive that waits returns as soon as its queue gets a message, whichever process
-of those sharing the transport file sent it (neighbours.py carries them across processes)."""
+of those sharing the transport file sent it (shared/neighbours.py carries them across processes)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from embedded.transport.neighbours import Neighbours
+from shared.neighbours import Neighbours
 
 
 class Wakeups:

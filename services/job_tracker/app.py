@@ -1,8 +1,10 @@
-"""The job tracker's composition root: HTTP reads plus the projection's consumer."""
+"""The job tracker's composition root: HTTP reads plus the projection's consumer; and its reads
+alone, for a process beside the one that folds (`create_reader_app`)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 
@@ -14,6 +16,7 @@ from services.job_tracker.app_keys import (
     store_key,
     stream_slots_key,
 )
+from services.job_tracker.file_job_changes import FileJobChanges
 from services.job_tracker.job_changes import InProcessJobChanges
 from services.job_tracker.job_events import end_streams
 from services.job_tracker.job_metrics import add_job_metrics, job_finished
@@ -25,13 +28,14 @@ from services.job_tracker.routes import setup_routes
 from services.job_tracker.stream_slots import StreamSlots
 from services.job_tracker.tables import SCHEMA, api_keys
 from services.job_tracker.upgrade import upgrade_ctx
-from shared.app.app_keys import Adapters, metrics_key
+from shared.app.app_keys import Adapters, adapters_key, metrics_key
 from shared.app.resources import aws_ctx, consumer_ctx, database_ctx, expiry_ctx, service_app
 from shared.auth.key_directory import SqlKeyDirectory
 from shared.auth.middleware import BearerVerifier
 from shared.auth.service_auth import service_authentication
 from shared.contracts.topology import JOB_TRACKER
 from shared.messaging.consumer import Handle
+from shared.observability.metrics import Metrics
 from shared.settings import Settings
 from shared.web.cors import allow_cross_origin
 
@@ -77,6 +81,22 @@ def create_app(
     return app
 
 
+def create_reader_app(settings: Settings, *, adapters: Adapters | None = None) -> web.Application:
+    """The tracker's reads without its consumer, its expiry or a server: its tables, blob store and
+    job changes, for views called in process by a service beside it (`make run`'s todo_api, on
+    the tracker's SQLite file while the tracker folds in a process of its own). Start it with an
+    AppRunner's setup; the folding tracker must have made or upgraded the tables first."""
+    app = web.Application()
+    app[settings_key] = settings
+    if adapters is not None:
+        app[adapters_key] = adapters
+    # the blob store's clients count requests here; nothing serves these figures
+    app[metrics_key] = Metrics()
+    app.cleanup_ctx.extend([database_ctx(SCHEMA), job_changes_ctx, aws_ctx])
+    app.on_shutdown.append(_end_streams)
+    return app
+
+
 async def _end_streams(app: web.Application) -> None:
     end_streams(app)
 
@@ -88,12 +108,20 @@ async def key_directory_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def job_changes_ctx(app: web.Application) -> AsyncIterator[None]:
     """How the event streams hear of changes: from every replica on PostgreSQL (LISTEN/NOTIFY),
-    in this process on SQLite (its one writer is here)."""
+    from every process that opens the file on SQLite (loopback datagrams), in this process alone
+    on a SQLite database in memory."""
     app[stream_slots_key] = StreamSlots(app[settings_key].job_events_max_streams)
     engine = app[store_key].engine
     if engine.dialect.name != "postgresql":
-        app[job_changes_key] = InProcessJobChanges()
+        database = engine.url.database
+        if not database or database == ":memory:":
+            app[job_changes_key] = InProcessJobChanges()
+            yield
+            return
+        shared = FileJobChanges(Path(database))
+        app[job_changes_key] = shared
         yield
+        shared.close()
         return
     changes = await PgJobChanges.on(engine)
     app[job_changes_key] = changes

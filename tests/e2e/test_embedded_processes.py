@@ -5,6 +5,7 @@ children whose parent is killed stop on their own. Never half a system."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
@@ -19,6 +20,7 @@ from tests.support.todo_http import TODOS
 
 STOP_S = 30
 LAYOUT_CHILDREN = {"2": 2, "3": 3}
+KEEPALIVE_S = 60
 
 
 @pytest.fixture(params=sorted(LAYOUT_CHILDREN))
@@ -35,6 +37,8 @@ def supervised(tmp_path: Path, layout: str) -> Iterator[Service]:
         "METRICS_PORT": "0",
         "EMBEDDED_PROCESSES": layout,
         "LOG_LEVEL": "INFO",
+        # an event stream that is not told of a change reads its job again only this late
+        "JOB_EVENTS_KEEPALIVE_MS": str(KEEPALIVE_S * 1000),
     }
     service = Service("embedded", env, tmp_path / "embedded.log")
     service.start()
@@ -96,6 +100,41 @@ async def test_a_job_runs_across_the_processes_and_a_stop_ends_them_all(
     assert code == 0, supervised.log()
     assert gone(children, STOP_S)
     assert f"in {LAYOUT_CHILDREN[layout]} processes" in supervised.log_path.read_text()
+
+
+async def test_a_stream_on_todo_api_hears_the_tracker_fold_in_its_own_process(
+    supervised: Service,
+) -> None:
+    # the first child started folds the jobs (with the worker beside it in the layout of 2)
+    folding = children_of(supervised)[0]
+    async with aiohttp.ClientSession(supervised.url) as http:
+        async with http.post(TODOS, json={"title": "watched"}) as created:
+            assert created.status == 201
+        os.kill(folding, signal.SIGSTOP)
+        try:
+            async with http.post(f"{TODOS}/ical") as asked:
+                task_url = (await asked.json())["task_url"]
+            events_url = task_url.removesuffix("/status") + "/events"
+            async with http.get(events_url) as stream:
+                first = await _next_status(stream)
+                os.kill(folding, signal.SIGCONT)
+                # told by the folding process, not found by the keep-alive's read a minute on
+                async with asyncio.timeout(KEEPALIVE_S / 2):
+                    statuses = [first]
+                    while statuses[-1] != "SUCCESS":
+                        statuses.append(await _next_status(stream))
+        finally:
+            os.kill(folding, signal.SIGCONT)
+
+    assert first == "PENDING"
+    assert statuses[-1] == "SUCCESS"
+
+
+async def _next_status(stream: aiohttp.ClientResponse) -> str:
+    async for line in stream.content:
+        if line.startswith(b"data:"):
+            return str(json.loads(line[5:])["task_status"])
+    raise AssertionError("the event stream ended before its job")
 
 
 def test_a_child_that_dies_takes_the_run_down_naming_it(supervised: Service) -> None:

@@ -1,6 +1,6 @@
 """A send in one process wakes a receive waiting in another on the same transport file at once,
 not at the file's next re-read: each waiting process listens on a loopback port named in the
-folder beside the file (embedded/transport/neighbours.py)."""
+folder beside the file (shared/neighbours.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from embedded.transport.clients import provision_embedded, transport_path
-from embedded.transport.neighbours import wake_folder
 from shared.contracts.topology import JOB_TRACKER, Names
 from shared.messaging.transports import transport_client
+from shared.neighbours import wake_folder
 from shared.settings import Settings
 from tests.support.polling import eventually
 from tests.support.waiting_receiver import LONGEST_WAIT_S

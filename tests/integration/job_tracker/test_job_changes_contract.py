@@ -1,20 +1,22 @@
-"""The job changes port, one body for both adapters: in process on SQLite, LISTEN/NOTIFY on
-PostgreSQL. A committed fold wakes the watchers of its job, and only those; a rolled-back one
-wakes no one.
+"""The job changes port, one body for both adapters the tracker runs with: loopback datagrams
+between the processes of a SQLite file, LISTEN/NOTIFY on PostgreSQL. A committed fold wakes the
+watchers of its job, and only those; a rolled-back one wakes no one.
 
 No absence is waited out: a second job's commit comes after, and a port delivers in commit order
-(in process at once, on PostgreSQL as the server delivers a channel's notifications), so once
-the second job's watcher is woken the first one's wake-up would have come already."""
+(in the committing process at once, on PostgreSQL as the server delivers a channel's
+notifications), so once the second job's watcher is woken the first one's would have come."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
 
-from services.job_tracker.job_changes import InProcessJobChanges, JobChanges
+from services.job_tracker.file_job_changes import FileJobChanges
+from services.job_tracker.job_changes import JobChanges
 from services.job_tracker.jobs import Job
 from services.job_tracker.pg_job_changes import PgJobChanges
 from services.job_tracker.records import SqlJobBook
@@ -40,7 +42,10 @@ async def store(database: Settings) -> AsyncIterator[EventStore]:
 @pytest.fixture
 async def changes(store: EventStore) -> AsyncIterator[JobChanges]:
     if store.engine.dialect.name != "postgresql":
-        yield InProcessJobChanges()
+        assert store.engine.url.database is not None
+        shared = FileJobChanges(Path(store.engine.url.database))
+        yield shared
+        shared.close()
         return
     listening = await PgJobChanges.on(store.engine)
     listening.start()

@@ -1,12 +1,12 @@
-"""Wake-ups between the processes that share one transport file.
+"""Wake-ups between the processes that share one file (the embedded transport's, a SQLite
+database's): a few names told to every other process at once, over loopback.
 
-Each process that waits on a queue listens on a UDP port of loopback and names it in a file of
-the folder beside the transport file (`<file>.wake/<pid>`, the port inside). A send tells every
-other listed process which queues it filled, in one datagram each; the listener wakes its own
-waiting receives. A datagram crosses loopback in microseconds; one that is lost (a full buffer,
-a process that has just gone) costs only the re-read of the file that waiting receives keep as
-their floor (CROSS_PROCESS_POLL_S). The datagrams carry queue names only and cause at most an
-early look at the file, whoever sends them.
+Each process that listens takes a UDP port of loopback and names it in a file of a folder beside
+the shared file (`<file>.wake/<pid>`, the port inside). `tell` sends every other listed process
+the names, in one datagram each; its listener thread hands them to `on_wake`. A datagram crosses
+loopback in microseconds; one can be lost (a full buffer, a process that has just gone), so the
+names may only cause an early look at the shared file, which stays the one truth, and each user
+keeps a floor of its own for a lost one. Whoever can send to loopback can send them.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ LISTEN_TICK_S = 0.5
 MAX_DATAGRAM = 65_507
 
 
-def wake_folder(transport_file: Path) -> Path:
-    return transport_file.with_name(transport_file.name + ".wake")
+def wake_folder(shared_file: Path) -> Path:
+    return shared_file.with_name(shared_file.name + ".wake")
 
 
 class Neighbours:
-    """This process's listener, and the other processes' ports, for one transport file."""
+    """This process's listener, and the other processes' ports, for one shared file."""
 
     def __init__(self, folder: Path, on_wake: Callable[[list[str]], None]) -> None:
         self._folder = folder
@@ -48,7 +48,7 @@ class Neighbours:
         self._listed_mtime_ns = -1
 
     def listen(self) -> None:
-        """Start listening, once: before the first receive waits, so no send is missed."""
+        """Start listening, once: before the first wait on the shared file, so no tell is missed."""
         with self._lock:
             if self._listener is not None or self._closed.is_set():
                 return
@@ -64,15 +64,15 @@ class Neighbours:
         partial.replace(own)
         threading.Thread(target=self._serve, name="transport-wakeups", daemon=True).start()
 
-    def tell(self, queues: Iterable[str]) -> None:
-        """Wake the other processes' receives waiting on `queues`; never raises."""
+    def tell(self, names: Iterable[str]) -> None:
+        """Tell the other listening processes `names`; never raises."""
         ports = self._other_ports()
         if not ports:
             return
-        payload = "\n".join(sorted(set(queues))).encode()
+        payload = "\n".join(sorted(set(names))).encode()
         sender = self._sending_socket()
         for port in ports:
-            # a process gone since the listing, or a full buffer: its floor re-read covers it
+            # a process gone since the listing, or a full buffer: the listener's floor covers it
             with contextlib.suppress(OSError):
                 sender.sendto(payload, (LOOPBACK, port))
 
