@@ -17,11 +17,11 @@ from services.job_tracker.app_keys import (
     stream_slots_key,
 )
 from services.job_tracker.file_job_changes import FileJobChanges
+from services.job_tracker.fold_groups import make_handle
 from services.job_tracker.job_changes import InProcessJobChanges
 from services.job_tracker.job_events import end_streams
 from services.job_tracker.job_metrics import add_job_metrics, job_finished
 from services.job_tracker.pg_job_changes import PgJobChanges
-from services.job_tracker.projection import make_handle
 from services.job_tracker.records import SqlJobBook
 from services.job_tracker.retention import expiring_job_rows
 from services.job_tracker.routes import setup_routes

@@ -10,7 +10,7 @@ it in memory for a rebuild (`tool_face.py`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from uuid import UUID
 
@@ -22,8 +22,7 @@ from services.job_tracker.records import JobBook, JobRecords, job_values, row_to
 from services.job_tracker.tables import jobs
 from shared.clock import utcnow
 from shared.contracts.envelope import Envelope
-from shared.contracts.events import API_KEY_EVENT_TYPES, AnyEvent, calendar_task_id
-from shared.messaging.consumer import Delivery, Handle
+from shared.contracts.events import AnyEvent, calendar_task_id
 
 logger = logging.getLogger(__name__)
 # told of a job once it has both its outcome and its request time (metrics: the job's duration)
@@ -34,18 +33,40 @@ async def record_job_event(
     envelope: Envelope, book: JobBook, finished: JobFinished | None = None
 ) -> bool:
     """Fold one delivered event into its job; False when it was a duplicate."""
-    task_id = task_id_of(envelope.data)
-    if task_id is None:
-        return False
+    [recorded] = await record_job_events([envelope], book, finished)
+    return recorded
+
+
+async def record_job_events(
+    envelopes: Sequence[Envelope], book: JobBook, finished: JobFinished | None = None
+) -> list[bool]:
+    """Fold delivered events into their jobs in one transaction; for each, False when it was a
+    duplicate (or not a calendar event). The jobs are taken in task id order, each job's events
+    in the order given: concurrent transactions then lock their rows in one order (no deadlock
+    on PostgreSQL), and a job's events fold as they came."""
+    recorded = [False] * len(envelopes)
+    by_job = sorted(
+        ((task_id, n) for n, e in enumerate(envelopes) if (task_id := task_id_of(e.data))),
+        key=lambda job_and_n: str(job_and_n[0]),
+    )
+    if not by_job:
+        return recorded
+    timed: list[Job] = []
     async with book.transaction() as records:
-        if not await records.mark_handled_if_new(envelope.event_id):
-            return False
-        await records.append_to_log(envelope)
-        before, after = await _fold(records, task_id, envelope)
+        for task_id, n in by_job:
+            envelope = envelopes[n]
+            if not await records.mark_handled_if_new(envelope.event_id):
+                continue
+            await records.append_to_log(envelope)
+            before, after = await _fold(records, task_id, envelope)
+            recorded[n] = True
+            if _timed(after) and not _timed(before):
+                timed.append(after)
     # after the commit: a rolled-back fold is tried again, and must not count twice
-    if finished is not None and _timed(after) and not _timed(before):
-        finished(after)
-    return True
+    if finished is not None:
+        for job in timed:
+            finished(job)
+    return recorded
 
 
 async def _fold(records: JobRecords, task_id: UUID, envelope: Envelope) -> tuple[Job | None, Job]:
@@ -81,16 +102,6 @@ async def record_key_event(envelope: Envelope, book: JobBook) -> bool:
         await records.append_to_log(envelope)
         await records.record_key(envelope)
     return True
-
-
-def make_handle(book: JobBook, finished: JobFinished | None = None) -> Handle:
-    async def handle(envelope: Envelope, _delivery: Delivery) -> None:
-        if envelope.type in API_KEY_EVENT_TYPES:
-            await record_key_event(envelope, book)
-        else:
-            await record_job_event(envelope, book, finished)
-
-    return handle
 
 
 def task_id_of(event: AnyEvent) -> UUID | None:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.eventstore import sqlite_on_loop
-from shared.settings import Settings, SqliteSynchronous
+from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 3.0
@@ -41,7 +41,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     """Build the service's engine; for SQLite also create the file's folder."""
     url = make_url(settings.database_url)
     if settings.is_sqlite:
-        return _sqlite_engine(url.database, settings.sqlite_synchronous)
+        return _sqlite_engine(url.database, settings)
     # asyncpg waits 60 s for a connection and forever for an answer: a silent server would hang
     # requests, where an outage must answer 503 within seconds
     connect_args: dict[str, Any] = {
@@ -65,15 +65,26 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-def _sqlite_engine(database: str | None, synchronous: SqliteSynchronous) -> AsyncEngine:
+def _sqlite_engine(database: str | None, settings: Settings) -> AsyncEngine:
     path = database or ":memory:"
-    if path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-
-    # statements run on the event loop: a local file answers faster than a thread hand-off
+    creator = functools.partial(
+        sqlite_on_loop.connect, path, synchronous=settings.sqlite_synchronous
+    )
+    url = f"{sqlite_on_loop.URL_SCHEME}:///{path}"
+    if path == ":memory:":
+        # one connection holds the whole database (StaticPool)
+        return create_async_engine(url, creator=creator)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    # statements run on the event loop: a local file answers faster than a thread hand-off.
+    # Requests in flight at once each hold a connection for a moment: a pool as large as the
+    # concurrency keeps them, where SQLAlchemy's default of 5 opened and closed one per status
+    # poll under a burst (a new connection reads the file's schema again)
     return create_async_engine(
-        f"{sqlite_on_loop.URL_SCHEME}:///{path}",
-        creator=functools.partial(sqlite_on_loop.connect, path, synchronous=synchronous),
+        url,
+        creator=creator,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_overflow,
+        pool_timeout=POOL_TIMEOUT_S,
     )
 
 

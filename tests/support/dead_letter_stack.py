@@ -15,7 +15,7 @@ from uuid import UUID
 from sqlalchemy import func, select
 
 from embedded.transport.clients import provision_embedded
-from services.job_tracker.projection import make_handle as tracker_handle
+from services.job_tracker.fold_groups import make_handle as tracker_handle
 from services.job_tracker.records import SqlJobBook
 from services.job_tracker.tables import jobs
 from shared.contracts.envelope import Envelope, wrap

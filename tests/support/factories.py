@@ -106,3 +106,24 @@ def delivery(
 ) -> Delivery:
     """What SQS says of a receipt: the first of three allowed, unless told otherwise."""
     return Delivery(message_id, "r-1", receive_count, max_receive_count)
+
+
+def job_events(jobs: int) -> list[Envelope]:
+    """Each job's request and its outcome, job after job."""
+    envelopes = []
+    for _ in range(jobs):
+        requested = calendar_envelope(calendar_requested(todo_snapshots(2)))
+        task_id = task_of(requested)
+        ready = CalendarReady(
+            task_id=task_id, blob_key="k", size_bytes=1, sha256="s", event_count=2
+        )
+        envelopes += [
+            requested,
+            wrap(
+                ready,
+                stream_id=render_stream_id(task_id),
+                stream_version=1,
+                origin=ANONYMOUS_ORIGIN,
+            ),
+        ]
+    return envelopes

@@ -22,7 +22,7 @@ from scripts.replay.targets import SERVICES, service_settings
 from services.calendar_worker.handlers import WorkerPorts
 from services.calendar_worker.handlers import make_handle as worker_handle
 from services.calendar_worker.records import SqlRenderBook
-from services.job_tracker.projection import make_handle as tracker_handle
+from services.job_tracker.fold_groups import make_handle as tracker_handle
 from services.job_tracker.records import SqlJobBook
 from services.job_tracker.tables import jobs
 from services.todo_api.commands import CreateTodo, RequestCalendar

@@ -3,13 +3,9 @@ tests/integration/job_tracker/test_job_book_contract.py): the decisions, without
 
 from __future__ import annotations
 
+from services.job_tracker.fold_groups import make_handle
 from services.job_tracker.jobs import Status
-from services.job_tracker.projection import (
-    JobFold,
-    make_handle,
-    record_job_event,
-    record_key_event,
-)
+from services.job_tracker.projection import JobFold, record_job_event, record_key_event
 from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import ApiKeyIssued, ApiKeyRevoked, CalendarReady, TodoDeleted
 from shared.contracts.streams import api_key_stream_id, render_stream_id, todo_stream_id
