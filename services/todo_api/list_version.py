@@ -10,11 +10,12 @@ tenant's tag, and writers of different tenants never wait on each other's row.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import BindParameter, Executable, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.todo_api.tables import list_versions
@@ -54,14 +55,23 @@ async def seed_list_version(conn: AsyncConnection, tenant: str, changed_at: date
 async def advance_list_version(conn: AsyncConnection, tenant: str, changed_at: datetime) -> None:
     """Move the tenant's version on, in the transaction of the change it stands for; the list's
     first change makes its row."""
-    await conn.execute(
-        insert_on_conflict(
-            conn,
-            list_versions,
-            index_elements=[list_versions.c.tenant],
-            set_={"version": list_versions.c.version + 1, "changed_at": changed_at},
-        ).values(**_new_row(tenant, 1, changed_at))
-    )
+    row = _new_row(tenant, 1, changed_at)
+    await conn.execute(_advance(conn.dialect.name), {f"new_{k}": v for k, v in row.items()})
+
+
+@functools.cache
+def _advance(dialect: str) -> Executable:
+    # built once per dialect, given its values at execution: compiled once and cached (the
+    # parameters are named apart from the columns, which SQLAlchemy keeps for its own)
+    new: dict[str, BindParameter[Any]] = {
+        column: bindparam(f"new_{column}") for column in ("tenant", "list_id", "changed_at")
+    }
+    return insert_on_conflict(
+        dialect,
+        list_versions,
+        index_elements=[list_versions.c.tenant],
+        set_={"version": list_versions.c.version + 1, "changed_at": new["changed_at"]},
+    ).values(**new, version=bindparam("new_version"))
 
 
 async def advance_every_list_version(conn: AsyncConnection, changed_at: datetime) -> None:

@@ -125,15 +125,18 @@ class TodoFold:
         return self.todos.keys()
 
 
+# built once: a statement made per call has its cache key worked out again each time
+BUMP_TODO_ID = (
+    update(todo_ids)
+    .where(todo_ids.c.name == "todo")
+    .values(last_id=todo_ids.c.last_id + 1)
+    .returning(todo_ids.c.last_id)
+)
+
+
 async def next_todo_id(conn: AsyncConnection) -> int:
     """Hand out the next id; the row lock serialises concurrent creates until commit."""
-    bumped = (
-        update(todo_ids)
-        .where(todo_ids.c.name == "todo")
-        .values(last_id=todo_ids.c.last_id + 1)
-        .returning(todo_ids.c.last_id)
-    )
-    return int((await conn.execute(bumped)).scalar_one())
+    return int((await conn.execute(BUMP_TODO_ID)).scalar_one())
 
 
 async def seed_todo_ids(conn: AsyncConnection) -> None:
