@@ -6,9 +6,21 @@ claim the name. Used for the one relay per outbox and the one render per calenda
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select, update
+from sqlalchemy import (
+    Column,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.eventstore.upsert import insert_on_conflict
@@ -53,12 +65,20 @@ async def renew(
 ) -> bool:
     """Extend the lease on `name` to now + ttl only if `holder` still has it (run out or not:
     nobody else took it); False once another holder took it or it was released."""
-    extend = (
-        update(table)
-        .where(table.c.name == name, table.c.holder == holder)
-        .values(expires_at=now + ttl)
+    extended = await conn.execute(
+        _extend(table), {"lease": name, "by": holder, "until": now + ttl}
     )
-    return (await conn.execute(extend)).rowcount == 1
+    return extended.rowcount == 1
+
+
+@functools.cache
+def _extend(table: Table) -> Update:
+    # built once per table (a relay renews in every publish): compiled once and cached
+    return (
+        update(table)
+        .where(table.c.name == bindparam("lease"), table.c.holder == bindparam("by"))
+        .values(expires_at=bindparam("until"))
+    )
 
 
 async def expires_at(conn: AsyncConnection, table: Table, name: str) -> datetime | None:

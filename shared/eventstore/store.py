@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     literal_column,
     select,
 )
@@ -132,6 +133,11 @@ class EventStore:
         # built once: a statement given its values at execution is compiled once and cached
         self._insert_event = tables.events.insert()
         self._insert_outbox = tables.outbox.insert()
+        self._load_stream = (
+            select(tables.events.c.body)
+            .where(tables.events.c.stream_id == bindparam("stream"))
+            .order_by(tables.events.c.stream_version)
+        )
         # a single SELECT needs no transaction around it: on PostgreSQL that saves the BEGIN and
         # ROLLBACK round trips of each read (SQLite reads begin no transaction anyway)
         self._reader = (
@@ -231,17 +237,12 @@ class EventStore:
 
     async def load(self, stream_id: str, conn: AsyncConnection | None = None) -> list[Envelope]:
         """The stream's events in version order, inside `conn`'s transaction when given."""
-        events = self.tables.events
-        query = (
-            select(events.c.body)
-            .where(events.c.stream_id == stream_id)
-            .order_by(events.c.stream_version)
-        )
+        stream = {"stream": stream_id}
         if conn is None:
             async with self.reading() as own:
-                rows = (await own.execute(query)).scalars().all()
+                rows = (await own.execute(self._load_stream, stream)).scalars().all()
         else:
-            rows = (await conn.execute(query)).scalars().all()
+            rows = (await conn.execute(self._load_stream, stream)).scalars().all()
         return [Envelope.from_json(body) for body in rows]
 
 
