@@ -10,6 +10,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
+
 from bench import auth, fairness, jobs, render, soak, stacks, versus
 
 # set by scripts/localstack.sh, which `make bench` runs the bench under
@@ -47,6 +49,12 @@ async def localstack(endpoint: str) -> None:
                 result = await _throughput_and_cpu(stack)
             print(f"postgres + localstack, {workers} worker(s):", result, flush=True)
             print(_per_job(stacks.aws_requests(Path(counted)), jobs.THROUGHPUT_JOBS), flush=True)
+    # the issue's pattern for the CPU and request targets: side-by-side's burst, polled every 10 ms
+    with tempfile.TemporaryDirectory() as counted:
+        async with stacks.postgres_stack(1, endpoint, Path(counted)) as stack:
+            result = await _burst_and_cpu(stack, versus.POLL_10)
+        print("postgres + localstack, 1 worker:", result, flush=True)
+        print(_per_job(stacks.aws_requests(Path(counted)), versus.JOBS), flush=True)
 
 
 async def _throughput_and_cpu(stack: stacks.Stack) -> str:
@@ -60,6 +68,23 @@ async def _throughput_and_cpu(stack: stacks.Stack) -> str:
     )
     # the setup (creating the todos) is inside the window; it is small beside 200 jobs
     return f"{result}\n  CPU per job: {per_job}"
+
+
+async def _burst_and_cpu(stack: stacks.Stack, following: versus.Following) -> str:
+    """Side-by-side's burst of jobs followed as `following` says, and the CPU each process spent
+    on it per job."""
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await jobs.create_todos(session, stack.url, versus.TODOS)
+        before = stack.cpu_seconds()
+        rate, p50_ms = await versus.burst(session, stack.url, following)
+        after = stack.cpu_seconds()
+    spent = {name: (after[name] - before[name]) / versus.JOBS * 1000 for name in after}
+    per_job = ", ".join(f"{name} {ms:.1f} ms" for name, ms in spent.items())
+    return (
+        f"{versus.JOBS} jobs of {versus.TODOS} todos at once, {following.name}: {rate:.1f} jobs/s, "
+        f"p50 {p50_ms:.0f} ms\n  CPU per job: {sum(spent.values()):.1f} ms ({per_job})"
+    )
 
 
 def _per_job(requests: dict[str, dict[str, int]], job_count: int) -> str:

@@ -71,7 +71,7 @@ async def measure(base_url: str, followings: tuple[Following, ...]) -> dict[str,
         figures |= await _rates(session, base_url)
         await create_todos(session, base_url, TODOS)
         for following in followings:
-            rate, p50 = await _burst(session, base_url, following)
+            rate, p50 = await burst(session, base_url, following)
             figures[f"jobs/s, {following.name}"] = rate
             figures[f"burst p50 ms, {following.name}"] = p50
         for following in (POLL_5, WATCH) if WATCH in followings else (POLL_5,):
@@ -93,7 +93,7 @@ async def _delete(session: aiohttp.ClientSession, base_url: str, todo_id: int) -
         response.raise_for_status()
 
 
-async def _burst(
+async def burst(
     session: aiohttp.ClientSession, base_url: str, following: Following
 ) -> tuple[float, float]:
     """JOBS jobs submitted at once by CLIENTS clients, each followed to SUCCESS: jobs/s from the

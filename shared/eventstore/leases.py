@@ -65,9 +65,7 @@ async def renew(
 ) -> bool:
     """Extend the lease on `name` to now + ttl only if `holder` still has it (run out or not:
     nobody else took it); False once another holder took it or it was released."""
-    extended = await conn.execute(
-        _extend(table), {"lease": name, "by": holder, "until": now + ttl}
-    )
+    extended = await conn.execute(_extend(table), {"lease": name, "by": holder, "until": now + ttl})
     return extended.rowcount == 1
 
 
