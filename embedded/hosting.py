@@ -5,9 +5,9 @@ todo_api asks the job tracker in process, whichever process folds the jobs: a st
 HTTP request, not two. Beside the tracker it calls the tracker's own views; in a process without
 it, the views of a tracker reader (`create_reader_app`: the tracker's tables, blob store and job
 changes, no consumer) on the same database, which hears the folding process's changes for its
-event streams. Each service serves its metrics
-on a port of its own (loopback unless METRICS_HOST is set): METRICS_PORT (9400 unless set) for
-todo_api, the next two for job_tracker and calendar_worker (METRICS_PORT=0: the OS picks).
+event streams. Each service serves its metrics on a port of its own (loopback unless
+METRICS_HOST is set): METRICS_PORT (9400 unless set) for todo_api, the next two for job_tracker
+and calendar_worker (METRICS_PORT=0: the OS picks).
 """
 
 from __future__ import annotations
