@@ -2,10 +2,12 @@
 for the next change of its job.
 
 A change is only a wake-up: the watcher reads the row again, which is the one truth, so a lost
-or doubled wake-up costs a read at most, never a wrong state. Two adapters answer it:
-`InProcessJobChanges` (SQLite, one process: watchers are woken after the commit) and
-`pg_job_changes.PgJobChanges` (PostgreSQL, any number of replicas: `pg_notify` in the fold's
-transaction, so it is sent only on commit, heard by each process's listener connection).
+or doubled wake-up costs a read at most, never a wrong state. Three adapters answer it:
+`file_job_changes.FileJobChanges` (a SQLite file, every process that opens it: woken after the
+commit here, told by loopback datagram there), `InProcessJobChanges` (a SQLite database in
+memory, one process) and `pg_job_changes.PgJobChanges` (PostgreSQL, any number of replicas:
+`pg_notify` in the fold's transaction, so it is sent only on commit, heard by each process's
+listener connection).
 """
 
 from __future__ import annotations
