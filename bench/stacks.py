@@ -71,7 +71,7 @@ async def embedded_stack(
 async def postgres_stack(
     workers: int, aws_endpoint: str | None = None, requests_dir: Path | None = None
 ) -> AsyncIterator[Stack]:
-    """todo_api, job_tracker and `workers` calendar workers on PostgreSQL.
+    """todo_api (as services.edge), job_tracker and `workers` calendar workers on PostgreSQL.
 
     The AWS side is `aws_endpoint` (LocalStack, say) or, when None, a moto server started here.
     With `requests_dir`, each service writes its AWS request counts there when it stops.
@@ -97,7 +97,13 @@ async def postgres_stack(
                 return Service(module, own_env, Path(logs) / f"{name}.log")
 
             tracker = service("services.job_tracker", "job_tracker")
-            api = service("services.todo_api", "todo_api", JOB_TRACKER_URL=tracker.url)
+            # as docker-compose.yml runs it: the job routes read from the tracker's tables
+            api = service(
+                "services.edge",
+                "todo_api",
+                JOB_TRACKER_URL=tracker.url,
+                JOB_TRACKER_DATABASE_SCHEMA=schema,
+            )
             pool = [
                 service("services.calendar_worker", f"calendar_worker-{n}") for n in range(workers)
             ]

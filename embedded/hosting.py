@@ -21,14 +21,10 @@ from pathlib import Path
 from aiohttp import web
 
 from services.calendar_worker.app import create_app as create_worker
-from services.job_tracker import in_flight as tracker_in_flight
-from services.job_tracker import job_events as tracker_job_events
-from services.job_tracker import ops_views as tracker_ops_views
-from services.job_tracker import views as tracker_views
+from services.edge.app import end_tracker_streams, in_process_tracker, start_without_site
 from services.job_tracker.app import create_app as create_tracker
 from services.job_tracker.app import create_reader_app as create_tracker_reader
 from services.todo_api.app import create_app as create_todo_api
-from services.todo_api.in_process_tracker import InProcessTracker
 from shared.app.app_keys import metrics_url_key
 from shared.settings import Settings
 
@@ -78,25 +74,6 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
     return runner, int(runner.addresses[0][1])
 
 
-async def start_without_site(app: web.Application) -> web.AppRunner:
-    """Run `app`'s start-up (its resources) without serving it: its views are called in process."""
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    return runner
-
-
-def in_process_tracker(tracker_app: web.Application) -> InProcessTracker:
-    """todo_api's Tracker port answered by `tracker_app`'s own views, in this process."""
-    return InProcessTracker(
-        status_view=functools.partial(tracker_views.job_status, tracker_app),
-        result_view=functools.partial(tracker_views.job_result, tracker_app),
-        history_view=functools.partial(tracker_views.job_history, tracker_app),
-        in_flight_view=functools.partial(tracker_in_flight.jobs_in_flight, tracker_app),
-        events_view=functools.partial(tracker_job_events.job_events, tracker_app),
-        overview_of=functools.partial(tracker_ops_views.overview_of, tracker_app),
-    )
-
-
 @contextlib.asynccontextmanager
 async def hosting(
     base: Settings, var_dir: Path, services: tuple[str, ...], peers: Mapping[str, Address]
@@ -127,7 +104,7 @@ async def hosting(
                 _todo_api_settings(base, var_dir, known), tracker=in_process_tracker(tracker_app)
             )
             # the tracker's event streams are served on todo_api's port: they end with it
-            app.on_shutdown.append(functools.partial(_end_tracker_streams, tracker_app))
+            app.on_shutdown.append(functools.partial(end_tracker_streams, tracker_app))
             runner, port = await start_site(app, base.http_host, base.http_port)
             runners.append(runner)
             addresses["todo_api"] = Address(f"http://{base.http_host}:{port}", app[metrics_url_key])
@@ -136,10 +113,6 @@ async def hosting(
         # todo_api first: it stops taking requests before what it asks goes away
         for runner in reversed(runners):
             await runner.cleanup()
-
-
-async def _end_tracker_streams(tracker_app: web.Application, _api_app: web.Application) -> None:
-    tracker_job_events.end_streams(tracker_app)
 
 
 def _todo_api_settings(base: Settings, var_dir: Path, known: Mapping[str, Address]) -> Settings:

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     # where todo_api forwards the job status and result routes, giving one public base URL
     job_tracker_url: str | None = None
+    # the job tracker's schema on DATABASE_URL's PostgreSQL server: `python -m services.edge`
+    # answers the job routes from its tables in todo_api's process, with no hop to the tracker
+    # (unset: the routes go to JOB_TRACKER_URL)
+    job_tracker_database_schema: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]*$")
     # how long the tracker may stay silent while todo_api waits for its answer or its file's next
     # bytes; a transfer as a whole has no limit, so a slow client still gets a large file
     job_tracker_read_timeout_ms: int = Field(default=30000, ge=100, le=600000)
@@ -213,6 +217,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "JOB_RETENTION_DAYS must be at least RESULT_TTL_DAYS: a job is kept while its "
                 "calendar can be downloaded"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _tracker_schema_on_postgres(self) -> Settings:
+        if self.job_tracker_database_schema is not None and self.is_sqlite:
+            raise ValueError(
+                "JOB_TRACKER_DATABASE_SCHEMA names a PostgreSQL schema: DATABASE_URL must be "
+                "PostgreSQL's"
             )
         return self
 

@@ -106,9 +106,12 @@ def stack(stack_env: dict[str, str], stack_settings: Settings, tmp_path: Path) -
 
 
 @contextlib.contextmanager
-def running_processes(env: dict[str, str], settings: Settings, folder: Path) -> Iterator[Stack]:
+def running_processes(
+    env: dict[str, str], settings: Settings, folder: Path, api_module: str = "services.todo_api"
+) -> Iterator[Stack]:
     """The three services as processes with the environment `env` (`settings` as service_env
-    gives it, and maybe more), their logs in `folder`; each must stop cleanly."""
+    gives it, and maybe more), their logs in `folder`, the public one run as `api_module`; each
+    must stop cleanly."""
     tracker = Service("services.job_tracker", env, folder / "job_tracker.log")
     worker = Service("services.calendar_worker", env, folder / "calendar_worker.log")
     # todo_api wired to the others as docker-compose.yml wires it: the tracker's routes, and
@@ -120,7 +123,7 @@ def running_processes(env: dict[str, str], settings: Settings, folder: Path) -> 
         "JOB_TRACKER_METRICS_URL": tracker.metrics_url,
         "CALENDAR_WORKER_METRICS_URL": worker.metrics_url,
     }
-    api = Service("services.todo_api", api_env, folder / "todo_api.log")
+    api = Service(api_module, api_env, folder / "todo_api.log")
     running = Stack(api, tracker, worker, settings)
     for service in running.services:
         service.start()

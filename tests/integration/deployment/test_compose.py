@@ -75,8 +75,8 @@ class TestOurContainers:
         assert sorted(module_of(spec) for spec in ours.values()) == [
             "scripts.create_topology",
             "services.calendar_worker",
+            "services.edge",
             "services.job_tracker",
-            "services.todo_api",
         ]
 
     def test_run_modules_that_exist(self, ours: dict[str, dict[str, Any]]) -> None:
@@ -141,11 +141,16 @@ class TestStartupOrder:
                 assert host in compose["services"]
                 assert spec["depends_on"][host]["condition"] == "service_healthy"
 
-    def test_todo_api_forwards_the_job_routes_to_job_tracker(
+    def test_todo_api_reads_the_job_routes_from_job_trackers_tables(
         self, apps: dict[str, dict[str, Any]]
     ) -> None:
         tracker = next(name for name, spec in apps.items() if "job_tracker" in module_of(spec))
-        assert host_of(env_of(apps[PUBLIC])["JOB_TRACKER_URL"]) == tracker
+        public, tracker_env = env_of(apps[PUBLIC]), env_of(apps[tracker])
+        assert module_of(apps[PUBLIC]) == "services.edge"
+        assert public["DATABASE_URL"] == tracker_env["DATABASE_URL"]
+        assert public["JOB_TRACKER_DATABASE_SCHEMA"] == tracker_env["DATABASE_SCHEMA"]
+        # which the operations page probes
+        assert host_of(public["JOB_TRACKER_URL"]) == tracker
 
 
 class TestHealthAndPorts:
