@@ -10,6 +10,7 @@ from typing import Any
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 
+from shared.aws.form_bodies import encode_form_once
 from shared.settings import Settings
 
 # reads must outlast SQS long polls (at most 20 s); connects fail fast so outages show quickly
@@ -51,6 +52,8 @@ def _session() -> AioSession:
     # one session per process: each new one parses botocore's service models again (~30 MB)
     session = get_session()
     session.register("before-send", _count_request)
+    # SNS speaks the query protocol: its form body encoded once, not once per reading
+    session.register("before-sign.sns", encode_form_once)
     return session
 
 
