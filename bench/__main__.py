@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import tempfile
 from collections import Counter
 from collections.abc import Callable
@@ -55,6 +56,26 @@ async def localstack(endpoint: str) -> None:
             result = await _burst_and_cpu(stack, versus.POLL_10)
         print("postgres + localstack, 1 worker:", result, flush=True)
         print(_per_job(stacks.aws_requests(Path(counted)), versus.JOBS), flush=True)
+    print(await _latency_beside_practical(endpoint), flush=True)
+
+
+async def _latency_beside_practical(endpoint: str) -> str:
+    """The p50 target's ratio: one job at a time polled every 5 ms, on PostgreSQL + LocalStack
+    and on the practical's design, in alternating rounds."""
+    if not versus.has_practical():
+        return f"localstack beside the practical: skipped, not at {versus.PRACTICAL_DIR}"
+    ours: list[float] = []
+    theirs: list[float] = []
+    for _ in range(versus.ROUNDS):
+        async with versus.practical() as practical_url:
+            theirs.append(await versus.latency_p50(practical_url))
+        async with stacks.postgres_stack(1, endpoint) as stack:
+            ours.append(await versus.latency_p50(stack.url))
+    p50, base = statistics.median(ours), statistics.median(theirs)
+    return (
+        f"p50 one job at a time, polled every 5 ms, medians of {versus.ROUNDS} alternating rounds: "
+        f"postgres + localstack {p50:.1f} ms, practical {base:.1f} ms ({p50 / base:.2f}x)"
+    )
 
 
 async def _throughput_and_cpu(stack: stacks.Stack) -> str:

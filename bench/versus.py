@@ -116,6 +116,14 @@ async def burst(
     return JOBS / (time.perf_counter() - started), statistics.median(samples) * 1000
 
 
+async def latency_p50(base_url: str) -> float:
+    """TODOS todos, then LATENCY_JOBS jobs one at a time, each polled every 5 ms: their p50 in ms
+    from POST to SUCCESS seen (the latency row of the side-by-side table)."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        await create_todos(session, base_url, TODOS)
+        return await _latency(session, base_url, POLL_5)
+
+
 async def _latency(session: aiohttp.ClientSession, base_url: str, following: Following) -> float:
     follower = _follower(session, following, asyncio.Semaphore(1))
     samples: list[float] = []
@@ -178,6 +186,10 @@ def _succeeded(status: str, task_url: str) -> None:
         raise RuntimeError(f"job {status}: {task_url}")
 
 
+def has_practical() -> bool:
+    return (PRACTICAL_DIR / "start.sh").is_file()
+
+
 @contextlib.asynccontextmanager
 async def practical() -> AsyncIterator[str]:
     """The practical's design, started on an empty database by its own script, stopped after."""
@@ -230,7 +242,7 @@ def _make_run(processes: int) -> Callable[[], contextlib.AbstractAsyncContextMan
 
 async def side_by_side(layouts: tuple[int, ...]) -> str:
     """ROUNDS alternating rounds; the medians, and each `make run` figure over the practical's."""
-    if not (PRACTICAL_DIR / "start.sh").is_file():
+    if not has_practical():
         return f"side by side: skipped, the practical's design is not at {PRACTICAL_DIR}"
     runs: dict[str, list[dict[str, float]]] = {}
     for _ in range(ROUNDS):
