@@ -83,9 +83,10 @@ def create_app(
 
 def create_reader_app(settings: Settings, *, adapters: Adapters | None = None) -> web.Application:
     """The tracker's reads without its consumer, its expiry or a server: its tables, blob store and
-    job changes, for views called in process by a service beside it (`make run`'s todo_api, on
-    the tracker's SQLite file while the tracker folds in a process of its own). Start it with an
-    AppRunner's setup; the folding tracker must have made or upgraded the tables first."""
+    job changes, for views called in process by a service beside it (todo_api, on the tracker's
+    SQLite file in `make run` or its PostgreSQL schema under services.edge, while the tracker
+    folds in processes of its own). Start it with an AppRunner's setup; the folding tracker must
+    have made or upgraded the tables first (a reader refuses another schema version)."""
     app = web.Application()
     app[settings_key] = settings
     if adapters is not None:

@@ -1,7 +1,8 @@
-"""The Tracker port answered by the job tracker's own views in this process (the embedded mode).
+"""The Tracker port answered by the job tracker's own views in this process (`make run`, and
+`python -m services.edge`).
 
-The views come from whoever wires the process (embedded/run.py): todo_api imports nothing of the
-job tracker, it only calls what it is handed.
+The views come from whoever wires the process (services/edge/app.py): todo_api imports nothing of
+the job tracker, it only calls what it is handed.
 """
 
 from __future__ import annotations

@@ -2,10 +2,11 @@
 base URL, a job's state for a cancel, the tenant's jobs in flight for the cap on them, and the
 jobs figures of the operations page.
 
-Two adapters answer it: `tracker_proxy.HttpTracker` asks JOB_TRACKER_URL (services started on
-their own), `in_process_tracker.InProcessTracker` calls the tracker's own views in this process
-(the embedded mode, which saves a request per status poll). todo_api imports nothing of the
-tracker: embedded/run.py alone hands it the tracker's views. Both adapters are held to the same
+Two adapters answer it: `tracker_proxy.HttpTracker` asks JOB_TRACKER_URL (todo_api started on
+its own), `in_process_tracker.InProcessTracker` calls the tracker's own views in this process
+(`make run`, and `python -m services.edge` on the tracker's PostgreSQL schema: a request per
+status poll saved). todo_api imports nothing of the tracker: services/edge/app.py hands it the
+tracker's views. Both adapters are held to the same
 answers by one contract test.
 
 The tracker answers as the request's principal, its tenant's jobs only: HttpTracker forwards the
