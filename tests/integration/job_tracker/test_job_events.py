@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from embedded.hosting import in_process_tracker
+from services.edge.app import in_process_tracker
 from services.job_tracker.app_keys import job_changes_key
 from services.job_tracker.pg_job_changes import PgJobChanges, asyncpg_connect
 from services.job_tracker.projection import record_job_event

@@ -17,7 +17,7 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
-from embedded.hosting import in_process_tracker
+from services.edge.app import in_process_tracker
 from services.todo_api.app import create_app
 from services.todo_api.app_keys import store_key
 from services.todo_api.jobs_cap import RETRY_AFTER_S

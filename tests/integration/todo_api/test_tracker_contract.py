@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
-from embedded.hosting import in_process_tracker
+from services.edge.app import in_process_tracker
 from services.job_tracker import in_flight as tracker_in_flight
 from services.job_tracker import views as tracker_views
 from services.todo_api.app import create_app as create_todo_api
