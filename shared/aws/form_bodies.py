@@ -4,7 +4,7 @@ botocore keeps a query request's body as a dict and encodes it with urllib's `ur
 it is read: once for the signature's payload hash, once more for sending. Both encode every byte
 in a Python loop, and a calendar request's message carries its todos (tens of kilobytes): under
 load that was a fifth of todo_api's CPU. Encoding it here, once and with a table, gives the same
-bytes (tests/unit/test_form_bodies.py holds it to `urlencode`), which both then read as they are.
+bytes as `urlencode` (a unit test holds it to that), which both then read as they are.
 """
 
 from __future__ import annotations
