@@ -85,15 +85,15 @@ def create_reader_app(settings: Settings, *, adapters: Adapters | None = None) -
     """The tracker's reads without its consumer, its expiry or a server: its tables, blob store and
     job changes, for views called in process by a service beside it (todo_api, on the tracker's
     SQLite file in `make run` or its PostgreSQL schema under services.edge, while the tracker
-    folds in processes of its own). Start it with an AppRunner's setup; the folding tracker must
-    have made or upgraded the tables first (a reader refuses another schema version)."""
+    folds in processes of its own). Start it with an AppRunner's setup: it waits until the
+    tracker has made its tables, creates none, and refuses another schema version."""
     app = web.Application()
     app[settings_key] = settings
     if adapters is not None:
         app[adapters_key] = adapters
     # the blob store's clients count requests here; nothing serves these figures
     app[metrics_key] = Metrics()
-    app.cleanup_ctx.extend([database_ctx(SCHEMA), job_changes_ctx, aws_ctx])
+    app.cleanup_ctx.extend([database_ctx(SCHEMA, owned=False), job_changes_ctx, aws_ctx])
     app.on_shutdown.append(_end_streams)
     return app
 

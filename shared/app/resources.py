@@ -26,7 +26,14 @@ from shared.app.metrics_listener import metrics_listener_ctx
 from shared.aws.blob_expiry import BlobExpiry, ExpiringBlobs, KeptBlobs
 from shared.clock import utcnow
 from shared.contracts.topology import DUPLICATE_WINDOW_S, ROUTED_TYPES, Names, QueueSpec
-from shared.eventstore.database import create_engine, ensure_schema, is_unreachable, server_address
+from shared.eventstore.database import (
+    TablesMissingError,
+    check_schema,
+    create_engine,
+    ensure_schema,
+    is_unreachable,
+    server_address,
+)
 from shared.eventstore.expiry import (
     ExpiringRows,
     ExpiryJob,
@@ -85,14 +92,18 @@ def service_app(
     return app
 
 
-def database_ctx(schema: ServiceSchema) -> CleanupCtx:
+def database_ctx(schema: ServiceSchema, *, owned: bool = True) -> CleanupCtx:
+    """The service's store at `store_key`: its own tables (`owned`), or another process's read
+    (`owned=False`: waited for, never created)."""
+
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         given = app.get(adapters_key, NO_ADAPTERS).store
         if given is not None:
             app[store_key] = given
             yield
             return
-        store = await open_store(app[settings_key], schema)
+        opened = open_store if owned else open_reader_store
+        store = await opened(app[settings_key], schema)
         app[store_key] = store
         yield
         await store.engine.dispose()
@@ -121,6 +132,32 @@ async def open_store(settings: Settings, schema: ServiceSchema) -> EventStore:
     is_transient = _never if settings.is_sqlite else is_unreachable
     try:
         await wait_for(create_tables, what=server_address(settings), is_transient=is_transient)
+    except BaseException:
+        await engine.dispose()
+        raise
+    return EventStore(engine, schema.store, routed=ROUTED_TYPES)
+
+
+async def open_reader_store(settings: Settings, schema: ServiceSchema) -> EventStore:
+    """A store over the tables another process owns and makes: waited for while the database or
+    the tables are not there yet (the owner starting beside this process), refused at once at
+    another schema version. Nothing is created."""
+    engine = create_engine(settings)
+
+    async def check_tables() -> None:
+        await check_schema(engine, schema.metadata, owner=schema.owner, version=schema.version)
+
+    where = f"{schema.owner}'s tables on {server_address(settings)}"
+    if settings.database_schema:
+        where += f" (schema {settings.database_schema})"
+    # a SQLite file is local: only its tables' absence (the owner not started yet) is waited out
+    away = _never if settings.is_sqlite else is_unreachable
+
+    def is_transient(exc: BaseException) -> bool:
+        return isinstance(exc, TablesMissingError) or away(exc)
+
+    try:
+        await wait_for(check_tables, what=where, is_transient=is_transient)
     except BaseException:
         await engine.dispose()
         raise

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, Table, select, text
+from sqlalchemy import Column, Integer, MetaData, Table, inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -35,6 +35,10 @@ UNREACHABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
 
 class SchemaMismatchError(RuntimeError):
     """The database holds tables of another schema version than this code."""
+
+
+class TablesMissingError(RuntimeError):
+    """The owner's tables are not in the database (yet): a reader of them waits for the owner."""
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -114,6 +118,24 @@ async def ensure_schema(
                 f"{owner} tables are at schema version {found}, this code needs {version}; "
                 "migrate or rebuild them from the event log"
             )
+
+
+async def check_schema(
+    engine: AsyncEngine, metadata: MetaData, *, owner: str, version: int
+) -> None:
+    """Refuse a database without the owner's tables at `version`, creating nothing: a reader of
+    another process's tables (a mistyped schema, say) must not make empty ones and read them."""
+    versions = _version_table(metadata, owner)
+    async with engine.connect() as conn:
+        # the version row is written in the transaction that creates the tables: both or neither
+        there = await conn.run_sync(lambda sync: inspect(sync).has_table(versions.name))
+        found = (await conn.execute(select(versions.c.version))).scalar() if there else None
+    if found is None:
+        raise TablesMissingError(f"{owner}'s tables are not there (yet)")
+    if found != version:
+        raise SchemaMismatchError(
+            f"{owner} tables are at schema version {found}, this code reads version {version}"
+        )
 
 
 def _create_missing_indexes(conn: Connection, metadata: MetaData) -> None:
