@@ -4,12 +4,13 @@ waits for the owner to make them, creates none itself, and refuses another schem
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 from sqlalchemy import inspect
 
 from services.job_tracker.tables import SCHEMA as TRACKER_SCHEMA
-from shared.app.resources import ServiceSchema, open_reader_store, open_store
+from shared.app.resources import open_reader_store, open_store
 from shared.eventstore.database import SchemaMismatchError, create_engine
 from shared.settings import Settings
 
@@ -48,12 +49,7 @@ async def test_waits_for_the_owners_tables_and_creates_none(database: Settings) 
 async def test_refuses_tables_of_another_version_at_once(database: Settings) -> None:
     owner = await open_store(database, TRACKER_SCHEMA)
     await owner.engine.dispose()
-    newer = ServiceSchema(
-        owner=TRACKER_SCHEMA.owner,
-        version=TRACKER_SCHEMA.version + 1,
-        metadata=TRACKER_SCHEMA.metadata,
-        store=TRACKER_SCHEMA.store,
-    )
+    newer = dataclasses.replace(TRACKER_SCHEMA, version=TRACKER_SCHEMA.version + 1)
 
     with pytest.raises(SchemaMismatchError, match="reads version"):
         await asyncio.wait_for(open_reader_store(database, newer), START_S)
