@@ -40,6 +40,8 @@ from tests.support.polling import eventually
 Client = TestClient[web.Request, web.Application]
 OPS = "/api/v1/ops"
 JOB_WAIT_S = 30
+# a report with a silent service comes back this soon: far below the client's read timeout (30 s)
+GIVEN_UP_WITHIN_S = 10.0
 
 
 @pytest.fixture
@@ -279,7 +281,9 @@ class TestAServiceAway:
         worker = services(report)["calendar_worker"]
         assert worker["status"] == "not ready"
         assert worker["error"] == "unreachable: no answer within 0.3 s"
-        assert took_s < 2
+        # given up on at the probe's timeout, not the HTTP client's read timeout (30 s); the bound
+        # is wide because a stalled host once held everything in this test for 3.9 s
+        assert took_s < GIVEN_UP_WITHIN_S
 
     async def test_a_service_that_is_not_ready_passes_its_reason_and_checks_on(
         self, base: Settings, tracker_url: str
