@@ -29,7 +29,9 @@ from tests.support.scrapes import Scrape
 WINDOW = timedelta(seconds=30)
 CALENDARS = ExpiringBlobs("calendars/", WINDOW, "blobs/calendars")
 SNAPSHOTS = ExpiringBlobs("snapshots/", WINDOW * 2, "blobs/snapshots")
-WAIT_S = 5
+# how long a deletion may take to show: returned from as soon as it shows, so generous (a
+# clean-clone run once missed 5 s while the host stalled)
+WAIT_S = 30
 
 
 @pytest.fixture
