@@ -42,7 +42,7 @@ T = TypeVar("T")
 
 # a write that blocks the loop stalls it for the whole hold (seconds); one that waits on the loop
 # leaves it free (milliseconds, more on a busy machine): this bound tells the two apart
-STALL_BOUND_S = 1.0
+STALL_BOUND_S = 2.0
 # how long the outside writer holds the lock while a write waits: within every patience
 HOLD_S = 3.0
 # `replay rebuild` holding the lock through its swap, and when the service's write comes in
