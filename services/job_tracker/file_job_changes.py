@@ -39,7 +39,7 @@ class FileJobChanges:
         # before any watcher reads its row: a change committed after that read is heard
         self._neighbours.listen()
 
-    async def changed_in(self, conn: AsyncConnection, task_id: UUID) -> None:
+    async def changed_in(self, conn: AsyncConnection, task_ids: Collection[UUID]) -> None:
         # nothing is said before the commit: a rolled-back fold changed nothing
         return None
 

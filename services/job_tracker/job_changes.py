@@ -22,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 class JobChanges(Protocol):
-    async def changed_in(self, conn: AsyncConnection, task_id: UUID) -> None:
-        """Called inside the transaction that changed the job's row."""
+    async def changed_in(self, conn: AsyncConnection, task_ids: Collection[UUID]) -> None:
+        """Called once inside the transaction that changed the jobs' rows, last before it
+        commits."""
         ...
 
     def committed(self, task_ids: Collection[UUID]) -> None:
@@ -112,7 +113,7 @@ class InProcessJobChanges:
     def __init__(self) -> None:
         self._watchers = Watchers()
 
-    async def changed_in(self, conn: AsyncConnection, task_id: UUID) -> None:
+    async def changed_in(self, conn: AsyncConnection, task_ids: Collection[UUID]) -> None:
         # nothing is said before the commit: a rolled-back fold changed nothing
         return None
 

@@ -1,10 +1,12 @@
 """The job changes port on PostgreSQL: heard by every replica on the database.
 
-The fold sends `pg_notify(channel, task_id)` inside its transaction, so the notification leaves
-only if the change commits. Each process keeps one listener connection of its own (asyncpg,
-outside the engine's pool) and wakes its watchers of the job named. A connection that is lost or
-stops answering its ping is replaced after a backoff; once listening again, every watcher reads
-its row again, which holds whatever changed while no one listened.
+The fold's transaction sends `pg_notify(channel, payload)` last, so the notification leaves only
+if the change commits; the payload names every job it changed, separated by spaces (a fold of
+one job names one, as the notifications of older code did). Each process keeps one listener
+connection of its own (asyncpg, outside the engine's pool) and wakes the watchers of the jobs
+named. A connection that is lost or stops answering its ping is replaced after a backoff; once
+listening again, every watcher reads its row again, which holds whatever changed while no one
+listened.
 
 The channel is named after the schema (`current_schema()`), so services or tests sharing a
 database but not a schema do not wake each other.
@@ -36,7 +38,10 @@ PING_EVERY_S = 5.0
 PING_TIMEOUT_S = 3.0
 RECONNECT_FIRST_S = 0.1
 RECONNECT_MAX_S = 5.0
-NOTIFY = text("SELECT pg_notify(:channel, :task_id)")
+NOTIFY = text("SELECT pg_notify(:channel, :task_ids)")
+# the jobs one notification names at most: 100 ids of 36 characters and their spaces stay well
+# under PostgreSQL's 8000-byte payload limit
+IDS_PER_NOTIFICATION = 100
 
 Connect = Callable[[], Awaitable[asyncpg.Connection]]
 
@@ -90,8 +95,11 @@ class PgJobChanges:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def changed_in(self, conn: AsyncConnection, task_id: UUID) -> None:
-        await conn.execute(NOTIFY, {"channel": self.channel, "task_id": str(task_id)})
+    async def changed_in(self, conn: AsyncConnection, task_ids: Collection[UUID]) -> None:
+        named = sorted(str(task_id) for task_id in task_ids)
+        for start in range(0, len(named), IDS_PER_NOTIFICATION):
+            payload = " ".join(named[start : start + IDS_PER_NOTIFICATION])
+            await conn.execute(NOTIFY, {"channel": self.channel, "task_ids": payload})
 
     def committed(self, task_ids: Collection[UUID]) -> None:
         # this process hears its own notification on its listener connection, as the others do
@@ -141,9 +149,10 @@ class PgJobChanges:
         raise ConnectionResetError("the listener connection was closed")
 
     def _heard(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
-        try:
-            task_id = UUID(payload)
-        except ValueError:
-            logger.warning("job changes: ignored a notification that names no job: %r", payload)
-            return
-        self._watchers.wake(task_id)
+        for name in payload.split():
+            try:
+                task_id = UUID(name)
+            except ValueError:
+                logger.warning("job changes: ignored a notification's name of no job: %r", name)
+                continue
+            self._watchers.wake(task_id)

@@ -91,19 +91,19 @@ class SqlJobBook:
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[JobRecords]:
         async with self._store.transaction() as conn:
-            records = SqlJobRecords(self._store, conn, self._changes)
+            records = SqlJobRecords(self._store, conn)
             yield records
+            if self._changes is not None and records.changed:
+                # once for the whole transaction: a group of folds costs one round trip here
+                await self._changes.changed_in(conn, records.changed)
         if self._changes is not None and records.changed:
             self._changes.committed(records.changed)
 
 
 class SqlJobRecords:
-    def __init__(
-        self, store: EventStore, conn: AsyncConnection, changes: JobChanges | None = None
-    ) -> None:
+    def __init__(self, store: EventStore, conn: AsyncConnection) -> None:
         self._store = store
         self._conn = conn
-        self._changes = changes
         # the jobs whose rows this transaction wrote
         self.changed: set[UUID] = set()
 
@@ -127,17 +127,12 @@ class SqlJobRecords:
         statement = insert_on_conflict(self._conn, jobs)
         added = (await self._conn.execute(statement, job_values(job))).rowcount == 1
         if added:
-            await self._changed(job.task_id)
+            self.changed.add(job.task_id)
         return added
 
     async def replace(self, job: Job) -> None:
         await self._conn.execute(UPDATE_JOB, {"key": str(job.task_id), **job_values(job)})
-        await self._changed(job.task_id)
-
-    async def _changed(self, task_id: UUID) -> None:
-        if self._changes is not None:
-            await self._changes.changed_in(self._conn, task_id)
-        self.changed.add(task_id)
+        self.changed.add(job.task_id)
 
     async def record_key(self, envelope: Envelope) -> None:
         change = key_change(envelope.data)

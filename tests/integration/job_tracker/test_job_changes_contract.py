@@ -18,7 +18,11 @@ import pytest
 from services.job_tracker.file_job_changes import FileJobChanges
 from services.job_tracker.job_changes import JobChanges
 from services.job_tracker.jobs import Job
-from services.job_tracker.pg_job_changes import PgJobChanges
+from services.job_tracker.pg_job_changes import (
+    IDS_PER_NOTIFICATION,
+    PgJobChanges,
+    asyncpg_connect,
+)
 from services.job_tracker.records import SqlJobBook
 from services.job_tracker.tables import SCHEMA
 from shared.app.resources import open_store
@@ -88,3 +92,49 @@ async def test_a_rolled_back_change_wakes_no_one(store: EventStore, changes: Job
 
         assert await later.wait(WAIT_S) is True
         assert await never.wait(0) is False
+
+
+async def test_one_transaction_that_changes_several_jobs_wakes_the_watchers_of_each(
+    store: EventStore, changes: JobChanges
+) -> None:
+    book = SqlJobBook(store, changes)
+    first, second = uuid4(), uuid4()
+    with changes.watching(first) as first_woken, changes.watching(second) as second_woken:
+        async with book.transaction() as records:
+            assert await records.add(Job(task_id=first))
+            assert await records.add(Job(task_id=second))
+
+        assert await first_woken.wait(WAIT_S) is True
+        assert await second_woken.wait(WAIT_S) is True
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+@pytest.mark.parametrize("jobs", [3, IDS_PER_NOTIFICATION + 1])
+async def test_on_postgresql_a_transaction_sends_one_notification_per_hundred_jobs_it_changed(
+    store: EventStore, jobs: int
+) -> None:
+    listening = await PgJobChanges.on(store.engine)
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    listener = await asyncpg_connect(store.engine.url)()
+    await listener.add_listener(listening.channel, lambda *args: heard.put_nowait(args[-1]))
+    try:
+        book = SqlJobBook(store, listening)
+        changed = [uuid4() for _ in range(jobs)]
+        async with book.transaction() as records:
+            for task_id in changed:
+                assert await records.add(Job(task_id=task_id))
+        # a second transaction's notification follows the first's: once it is heard, every
+        # notification of the first has been
+        marker = uuid4()
+        await write_job(book, marker)
+        payloads = []
+        async with asyncio.timeout(WAIT_S):
+            while not payloads or payloads[-1] != str(marker):
+                payloads.append(await heard.get())
+    finally:
+        await listener.close()
+
+    *notifications, _marker = payloads
+    assert len(notifications) == -(-jobs // IDS_PER_NOTIFICATION)
+    named = [name for payload in notifications for name in payload.split()]
+    assert sorted(named) == sorted(str(task_id) for task_id in changed)
