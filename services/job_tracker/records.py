@@ -9,7 +9,6 @@ tests use to it, on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict
@@ -17,7 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from sqlalchemy import Select, Table, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.job_tracker.job_changes import JobChanges
@@ -29,19 +28,13 @@ from shared.clock import utcnow
 from shared.contracts.envelope import Envelope
 from shared.eventstore.store import EventStore
 from shared.eventstore.upsert import insert_on_conflict
-from shared.messaging.inbox import record_processed
+from shared.messaging.inbox import record_processed_unless_logged
 
 # the inbox's name for this consumer
 CONSUMER = "job_tracker"
 # built once, given their values at execution: compiled once and cached
 SELECT_JOB_FOR_UPDATE = select(jobs).where(jobs.c.task_id == bindparam("key")).with_for_update()
 UPDATE_JOB = update(jobs).where(jobs.c.task_id == bindparam("key"))
-
-
-@functools.cache
-def _logged(events: Table) -> Select[Any]:
-    # built once per table: compiled once and cached
-    return select(events.c.position).where(events.c.event_id == bindparam("id"))
 
 
 class JobRecords(Protocol):
@@ -108,12 +101,12 @@ class SqlJobRecords:
         self.changed: set[UUID] = set()
 
     async def mark_handled_if_new(self, event_id: UUID) -> bool:
-        if not await record_processed(self._conn, self._store.tables.inbox, CONSUMER, event_id):
-            return False
         # the inbox forgets an event after the duplicate window; the log keeps every one, so an
         # operator's republish of an old event is skipped rather than refused by its unique id
-        found = await self._conn.execute(_logged(self._store.tables.events), {"id": str(event_id)})
-        return found.first() is None
+        tables = self._store.tables
+        return await record_processed_unless_logged(
+            self._conn, tables.inbox, tables.events, CONSUMER, event_id
+        )
 
     async def append_to_log(self, envelope: Envelope) -> None:
         await self._store.insert(self._conn, [as_kept(envelope)], publish=False)

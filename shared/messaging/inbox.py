@@ -12,7 +12,7 @@ import functools
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import Insert, Table, inspect, text
+from sqlalchemy import Insert, Table, bindparam, exists, inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,6 +27,17 @@ async def record_processed(
     """Write the inbox row; False when this consumer already handled the event."""
     row = {"consumer": consumer, "event_id": str(event_id), "handled_at": utcnow()}
     statement = _insert_once(inbox, conn.dialect.name)
+    return (await conn.execute(statement, row)).rowcount == 1
+
+
+async def record_processed_unless_logged(
+    conn: AsyncConnection, inbox: Table, log: Table, consumer: str, event_id: UUID
+) -> bool:
+    """Write the inbox row unless `log`, a table that keeps every event the consumer has handled,
+    holds the event; False when the consumer handled it (an inbox row, or a log row that outlived
+    its inbox row). One statement, where a write and a read would take two round trips."""
+    row = {"consumer": consumer, "event_id": str(event_id), "handled_at": utcnow()}
+    statement = _insert_unless_logged(inbox, log, conn.dialect.name)
     return (await conn.execute(statement, row)).rowcount == 1
 
 
@@ -54,6 +65,20 @@ def add_handled_at(conn: Connection, inbox: Table, now: datetime) -> None:
     )
     for index in inbox.indexes:
         index.create(conn, checkfirst=True)
+
+
+@functools.cache
+def _insert_unless_logged(inbox: Table, log: Table, dialect_name: str) -> Insert:
+    event_id = bindparam("event_id", type_=inbox.c.event_id.type)
+    row = select(
+        bindparam("consumer", type_=inbox.c.consumer.type),
+        event_id,
+        bindparam("handled_at", type_=inbox.c.handled_at.type),
+    ).where(~exists().where(log.c.event_id == event_id))
+    # the SELECT has a WHERE: without one, SQLite could read ON CONFLICT as a join's ON
+    return insert_on_conflict(dialect_name, inbox).from_select(
+        ["consumer", "event_id", "handled_at"], row
+    )
 
 
 @functools.cache
