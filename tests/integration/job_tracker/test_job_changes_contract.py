@@ -127,7 +127,7 @@ async def test_on_postgresql_a_transaction_sends_one_notification_per_hundred_jo
         # notification of the first has been
         marker = uuid4()
         await write_job(book, marker)
-        payloads = []
+        payloads: list[str] = []
         async with asyncio.timeout(WAIT_S):
             while not payloads or payloads[-1] != str(marker):
                 payloads.append(await heard.get())
