@@ -3,10 +3,12 @@
 EMBEDDED_PROCESSES picks the layout (LAYOUTS). The children share the transport file, which
 wakes a receive in one process as soon as another sends (shared/neighbours.py); each
 service keeps its own SQLite file, written by its own process (todo_api's process reads the
-tracker's too: embedded/hosting.py). Children start with `spawn`
-(no copy of this process's threads), report where their services answer through a pipe, and
-run until SIGINT or SIGTERM. A stop reaches every child; a child that ends on its own stops the
-others, and this process exits 1 naming it: never half a system.
+tracker's too, and the tracker's publishes todo_api's outbox: embedded/hosting.py). Children
+start with `spawn` (no copy of this process's threads), report where their services answer
+through a pipe, and, once every child has, are told so through it (ALL_UP): then a part that
+uses another process's tables starts (todo_api's relay). They run until SIGINT or SIGTERM. A
+stop reaches every child; a child that ends on its own stops the others, and this process exits
+1 naming it: never half a system.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
-from embedded.hosting import SERVICES, Address, hosting
+from embedded.hosting import SERVICES, Address, hosting, todo_api_relay
 from shared.app.heap import freeze_long_lived
 from shared.observability.logs import configure_logging
 from shared.observability.tracing import configure_tracing
@@ -39,6 +41,8 @@ LAYOUTS: Mapping[int, tuple[tuple[str, ...], ...]] = {
 }
 # how long a child may take to stop once asked before it is killed
 STOP_PATIENCE_S = 20.0
+# what this process says to each child once every one has reported
+ALL_UP = "all up"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -88,6 +92,10 @@ async def run_processes(base: Settings, var_dir: Path, layout: tuple[tuple[str, 
             children += started
             for child in started:
                 addresses |= await _report_of(child)
+        for child in children:
+            # a child gone meanwhile is seen by its sentinel below
+            with contextlib.suppress(OSError):
+                child.reports.send(ALL_UP)
         _say_up(addresses, len(children))
         await _until_stopped(stop, children)
         ended = stop.ended
@@ -213,10 +221,41 @@ async def _host(
     reports: Connection,
 ) -> None:
     stop = asyncio.Event()
+    all_up = asyncio.Event()
     _on_stop_signals(stop.set)
-    # the parent never writes: the pipe turns readable only when the parent is gone
-    asyncio.get_running_loop().add_reader(reports.fileno(), stop.set)
+    asyncio.get_running_loop().add_reader(
+        reports.fileno(), _hear_parent, reports, all_up.set, stop.set
+    )
     async with hosting(base, var_dir, services, peers) as addresses:
         freeze_long_lived()
         reports.send(addresses)
-        await stop.wait()
+        if not await _first_of(all_up, stop):
+            return
+        async with todo_api_relay(base, var_dir, services) as relay_metrics:
+            if relay_metrics is not None:
+                logger.info("todo_api's outbox is published from here; metrics: %s", relay_metrics)
+            await stop.wait()
+
+
+def _hear_parent(reports: Connection, all_up: Callable[[], None], gone: Callable[[], None]) -> None:
+    """The parent said ALL_UP, or it is gone (the pipe's end of file)."""
+    try:
+        said = reports.recv()
+    except (EOFError, OSError):
+        # readable for good now: heard once is enough
+        asyncio.get_running_loop().remove_reader(reports.fileno())
+        gone()
+        return
+    if said == ALL_UP:
+        all_up()
+
+
+async def _first_of(wanted: asyncio.Event, stop: asyncio.Event) -> bool:
+    """Wait until `wanted` or `stop` is set; True if `wanted` came first."""
+    waits = [asyncio.create_task(event.wait()) for event in (wanted, stop)]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    return wanted.is_set() and not stop.is_set()

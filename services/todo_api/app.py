@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 from aiohttp import ClientSession, web
 
@@ -44,7 +45,15 @@ from services.todo_api.tracker import Tracker
 from services.todo_api.tracker_proxy import HttpTracker, events_timeout, tracker_timeout
 from services.todo_api.upgrade import upgrade_ctx
 from shared.app.app_keys import Adapters
-from shared.app.resources import aws_ctx, database_ctx, expiry_ctx, relay_ctx, service_app
+from shared.app.resources import (
+    aws_ctx,
+    database_ctx,
+    expiry_ctx,
+    relay_ctx,
+    relay_elsewhere_ctx,
+    relay_nudged_ctx,
+    service_app,
+)
 from shared.auth.middleware import BearerVerifier
 from shared.auth.rate_buckets import RateBuckets, expiring_buckets
 from shared.auth.service_auth import service_authentication
@@ -61,12 +70,14 @@ def create_app(
     verifier: BearerVerifier | None = None,
     clock: Clock = time.time,
     pause: Pause = asyncio.sleep,
+    relay_elsewhere: Path | None = None,
 ) -> web.Application:
     """The todo API; it asks the job tracker through `tracker`, or (None) over HTTP at
     JOB_TRACKER_URL. With AUTH_MODE=required, requests need an API key or a token that
     `verifier` accepts (None: OIDC_ISSUER's tokens when it is set, else API keys only). The
     rate limits' buckets refill by `clock` (seconds since the epoch); a principal already refused
-    waits by `pause` before it is checked again."""
+    waits by `pause` before it is checked again. With `relay_elsewhere`, another process's
+    `create_relay_app(relay_elsewhere)` publishes the outbox, nudged by this one's commits."""
     app = service_app(settings, adapters)
     app[sign_in_key] = SignIn(settings)
     app.on_response_prepare.append(send_page_headers)
@@ -96,7 +107,7 @@ def create_app(
             database_ctx(SCHEMA),
             records_ctx,
             aws_ctx,
-            relay_ctx,
+            relay_ctx if relay_elsewhere is None else relay_elsewhere_ctx(relay_elsewhere),
             tracker_ctx(tracker),
             # buckets full again are as good as none; key uses past their window; snapshots in
             # a folder that keeps them (the embedded mode: todo_api writes them, so it deletes)
@@ -119,6 +130,18 @@ def create_app(
     required = settings.auth_mode == "required"
     routes = documented_cap(documented_limits(ROUTES, limits), settings)
     setup_routes(app, documented_routes(routes) if required else routes)
+    return app
+
+
+def create_relay_app(settings: Settings, nudged_by: Path) -> web.Application:
+    """todo_api's outbox relay alone, for a process beside the one taking requests, which runs
+    `create_app(relay_elsewhere=nudged_by)`: todo_api's tables (that process makes them; here
+    they are waited for), the broker, and the relay, which publishes at once what that process
+    commits. Never served: its metrics have their own listener, as every app's do."""
+    app = service_app(settings)
+    app.cleanup_ctx.extend(
+        [database_ctx(SCHEMA, owned=False), aws_ctx, relay_ctx, relay_nudged_ctx(nudged_by)]
+    )
     return app
 
 

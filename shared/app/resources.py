@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import MetaData
@@ -47,6 +48,7 @@ from shared.messaging.outbox import SqlOutbox
 from shared.messaging.publisher import SnsPublisher
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.relay_lease import RelayLease
+from shared.messaging.relay_nudges import RelayNudges
 from shared.messaging.transports import open_clients
 from shared.observability.metrics import Metrics, http_metrics
 from shared.observability.tracing import request_tracing, send_trace_headers
@@ -202,6 +204,35 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
     await relay.flush(SHUTDOWN_GRACE_S)
     await relay.release()
     logger.info("stopped %r", relay)
+
+
+def relay_elsewhere_ctx(nudges_at: Path) -> CleanupCtx:
+    """No relay in this process: another one's (`relay_nudged_ctx(nudges_at)`) publishes the
+    service's outbox. Each commit that queues events nudges it, and the backlog is still this
+    service's metric (the operations page reads it here)."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        store = app[store_key]
+        nudges = RelayNudges(nudges_at)
+        store.on_outbox_commit(nudges.tell)
+        app[metrics_key].watch_outbox(SqlOutbox(store).backlog)
+        yield
+        nudges.close()
+
+    return ctx
+
+
+def relay_nudged_ctx(nudges_at: Path) -> CleanupCtx:
+    """The relay at `relay_key` (after `relay_ctx`) also publishes at once what another process
+    commits, which runs `relay_elsewhere_ctx(nudges_at)`."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        nudges = RelayNudges(nudges_at)
+        nudges.listen(app[relay_key].notify)
+        yield
+        nudges.close()
+
+    return ctx
 
 
 def consumer_ctx(spec: QueueSpec, make_handle: Callable[[web.Application], Handle]) -> CleanupCtx:

@@ -1,12 +1,14 @@
 """`make run` in several processes (EMBEDDED_PROCESSES): the system answers as in one; a stop
 reaches every process; a process that dies takes the whole run down with a message naming it;
-children whose parent is killed stop on their own. Never half a system."""
+children whose parent is killed stop on their own. Never half a system. todo_api's outbox is
+published from the tracker's process, nudged at once by todo_api's commits."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -15,12 +17,19 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.support.polling import eventually
 from tests.support.processes import Service, process_tree
+from tests.support.scrapes import Scrape
 from tests.support.todo_http import TODOS
 
 STOP_S = 30
 LAYOUT_CHILDREN = {"2": 2, "3": 3}
 KEEPALIVE_S = 60
+# a relay finds new rows by its poll only this late: a job done sooner was published on a nudge
+RELAY_POLL_S = 60
+JOB_S = 20
+RELAY_METRICS = re.compile(r"todo_api's outbox is published from here; metrics: (\S+)")
+TODO_API_METRICS = re.compile(r"metrics of todo_api, job_tracker, calendar_worker: (\S+),")
 
 
 @pytest.fixture(params=sorted(LAYOUT_CHILDREN))
@@ -39,6 +48,7 @@ def supervised(tmp_path: Path, layout: str) -> Iterator[Service]:
         "LOG_LEVEL": "INFO",
         # an event stream that is not told of a change reads its job again only this late
         "JOB_EVENTS_KEEPALIVE_MS": str(KEEPALIVE_S * 1000),
+        "RELAY_POLL_INTERVAL_MS": str(RELAY_POLL_S * 1000),
     }
     service = Service("embedded", env, tmp_path / "embedded.log")
     service.start()
@@ -100,6 +110,45 @@ async def test_a_job_runs_across_the_processes_and_a_stop_ends_them_all(
     assert code == 0, supervised.log()
     assert gone(children, STOP_S)
     assert f"in {LAYOUT_CHILDREN[layout]} processes" in supervised.log_path.read_text()
+
+
+async def test_todo_apis_outbox_is_published_from_the_trackers_process_at_each_commit(
+    supervised: Service,
+) -> None:
+    async with aiohttp.ClientSession(supervised.url) as http:
+        async with http.post(TODOS, json={"title": "relayed"}) as created:
+            assert created.status == 201
+        async with http.post(f"{TODOS}/ical") as asked:
+            task_url = (await asked.json())["task_url"]
+
+        async def succeeded() -> bool:
+            return await _status(http, task_url) == "SUCCESS"
+
+        await eventually(succeeded, JOB_S, interval_s=0.05)
+        log = supervised.log_path.read_text()
+        relay = await _scrape(http, _found(RELAY_METRICS, log))
+        todo_api = await _scrape(http, _found(TODO_API_METRICS, log))
+
+    assert relay.value("relay_events_published_total") == 1
+    # the process taking requests publishes nothing, and still shows what waits to be
+    assert todo_api.value("relay_events_published_total") is None
+    assert todo_api.value("outbox_backlog_events") == 0
+
+
+async def _status(http: aiohttp.ClientSession, task_url: str) -> str:
+    async with http.get(task_url) as answer:
+        return str((await answer.json())["task_status"])
+
+
+def _found(pattern: re.Pattern[str], log: str) -> str:
+    match = pattern.search(log)
+    assert match is not None, log[-4000:]
+    return match.group(1)
+
+
+async def _scrape(http: aiohttp.ClientSession, url: str) -> Scrape:
+    async with http.get(f"{url}/metrics") as answer:
+        return Scrape.parse(await answer.text())
 
 
 async def test_a_stream_on_todo_api_hears_the_tracker_fold_in_its_own_process(

@@ -1,0 +1,50 @@
+"""Nudges for an outbox relay that runs in another process than the commits it publishes.
+
+`make run` publishes todo_api's outbox from the tracker's process, so the process taking
+requests spends no turn of its loop on publishing (embedded/hosting.py). Each commit that queues
+events there tells the relay's process at once, over loopback (shared/neighbours.py), through a
+wake folder both processes name; without the nudge the rows would wait for the relay's next poll.
+A nudge lost (a full buffer) costs at most that poll (RELAY_POLL_INTERVAL_MS): the outbox table
+stays the one truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+
+from shared.neighbours import Neighbours, wake_folder
+
+NUDGE = "outbox"
+
+
+class RelayNudges:
+    """One outbox's nudges between processes that name the same `path` (a file need not exist
+    there: its wake folder is made beside it)."""
+
+    def __init__(self, path: Path) -> None:
+        self._neighbours = Neighbours(wake_folder(path), self._on_told)
+        self._nudge: Callable[[], None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def tell(self) -> None:
+        """A commit queued events: nudge the relay's process (never raises)."""
+        self._neighbours.tell([NUDGE])
+
+    def listen(self, nudge: Callable[[], None]) -> None:
+        """Call `nudge` on the running loop at each nudge from another process."""
+        self._loop = asyncio.get_running_loop()
+        self._nudge = nudge
+        self._neighbours.listen()
+
+    def close(self) -> None:
+        self._neighbours.close()
+
+    def _on_told(self, names: list[str]) -> None:
+        # the listener's thread: the relay belongs to the loop
+        if NUDGE not in names or self._loop is None or self._nudge is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop has closed: the process is stopping
+            self._loop.call_soon_threadsafe(self._nudge)
