@@ -209,8 +209,27 @@ def child_main(
 ) -> None:
     """A child process: host `services` until asked to stop (or until the parent is gone)."""
     configure_logging(base)
+    # before any thread starts (the span exporter's, the loop's): each inherits the policy
+    _take_turns_as_batch()
     configure_tracing(base)
     asyncio.run(_host(base, var_dir, services, peers, reports))
+
+
+def _take_turns_as_batch() -> None:
+    """Run as SCHED_BATCH, a policy any process may take (Linux; elsewhere nothing changes).
+
+    The children hand work to one another by loopback datagrams (the transport's wake-ups, job
+    changes, the relay's nudges). Linux places a woken process on its waker's core and lets it
+    preempt the waker: each datagram stalled its sender for milliseconds while the receiver ran.
+    A SCHED_BATCH process woken preempts no one; it runs on a free core or at the next tick. In
+    `make bench ARGS=side-by-side`'s patterns this gave 14-32% more jobs/s and a p50 10-20% lower
+    (README, Performance)."""
+    if not hasattr(os, "sched_setscheduler"):
+        return
+    try:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except OSError as exc:
+        logger.info("running with the default scheduling policy (%s)", exc)
 
 
 async def _host(

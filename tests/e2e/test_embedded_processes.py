@@ -219,3 +219,13 @@ def test_a_ctrl_c_reaching_every_process_at_once_is_a_clean_stop(supervised: Ser
     assert code == 0, supervised.log()
     assert gone(children, STOP_S)
     assert "stopping TaskOverflow" not in supervised.log_path.read_text()
+
+
+def test_the_children_run_as_batch_so_a_woken_one_does_not_preempt_its_waker(
+    supervised: Service,
+) -> None:
+    children = children_of(supervised)
+
+    for child in children:
+        threads = [int(task.name) for task in Path(f"/proc/{child}/task").iterdir()]
+        assert {os.sched_getscheduler(thread) for thread in threads} == {os.SCHED_BATCH}
