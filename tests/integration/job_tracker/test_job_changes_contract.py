@@ -59,9 +59,11 @@ async def changes(store: EventStore) -> AsyncIterator[JobChanges]:
     await listening.stop()
 
 
-async def write_job(book: SqlJobBook, task_id: UUID) -> None:
+async def write_job(book: SqlJobBook, *task_ids: UUID) -> None:
+    """One transaction that adds a job row for each id."""
     async with book.transaction() as records:
-        assert await records.add(Job(task_id=task_id))
+        for task_id in task_ids:
+            assert await records.add(Job(task_id=task_id))
 
 
 async def write_then_fail(book: SqlJobBook, task_id: UUID) -> None:
@@ -100,9 +102,7 @@ async def test_one_transaction_that_changes_several_jobs_wakes_the_watchers_of_e
     book = SqlJobBook(store, changes)
     first, second = uuid4(), uuid4()
     with changes.watching(first) as first_woken, changes.watching(second) as second_woken:
-        async with book.transaction() as records:
-            assert await records.add(Job(task_id=first))
-            assert await records.add(Job(task_id=second))
+        await write_job(book, first, second)
 
         assert await first_woken.wait(WAIT_S) is True
         assert await second_woken.wait(WAIT_S) is True
@@ -120,9 +120,7 @@ async def test_on_postgresql_a_transaction_sends_one_notification_per_hundred_jo
     try:
         book = SqlJobBook(store, listening)
         changed = [uuid4() for _ in range(jobs)]
-        async with book.transaction() as records:
-            for task_id in changed:
-                assert await records.add(Job(task_id=task_id))
+        await write_job(book, *changed)
         # a second transaction's notification follows the first's: once it is heard, every
         # notification of the first has been
         marker = uuid4()
