@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     # sizes both from the database's connection limit and the most tasks that can run at once
     db_pool_size: int = Field(default=16, ge=1, le=1000)
     db_pool_overflow: int = Field(default=4, ge=0, le=1000)
+    # how long PostgreSQL may stay silent (answering a statement, freeing a pooled connection)
+    # before the request gives up and answers 503, and how long opening a connection may take:
+    # far longer than any statement of these services takes, short enough that an outage shows
+    # within seconds
+    database_timeout_ms: int = Field(default=5000, ge=100, le=600000)
+    database_connect_timeout_ms: int = Field(default=3000, ge=100, le=600000)
     aws_endpoint_url: str | None = None
     aws_region: str = "us-east-1"
     # unset: botocore's usual chain (env, profile, role); emulators accept any value

@@ -13,13 +13,16 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from shared.messaging.provisioning import bootstrap
 from shared.settings import Settings
-from tests.support.environment import POSTGRES_URL, fresh_schema
+from tests.support.environment import POSTGRES_URL, STALLED_HOST_DATABASE_TIMEOUTS, fresh_schema
 from tests.support.spans import recorded_spans
 
 # tests never talk to real AWS: no instance metadata lookups, and an endpoint that refuses at once
 # unless a test points the settings at moto or LocalStack
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+# see STALLED_HOST_DATABASE_TIMEOUTS; the tests of database outages set the default back
+for _name, _value in STALLED_HOST_DATABASE_TIMEOUTS.items():
+    os.environ.setdefault(_name, _value)
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.job_tracker.job_changes import Wakeup, Watchers
-from shared.eventstore.database import CONNECT_TIMEOUT_S
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +37,8 @@ PING_EVERY_S = 5.0
 PING_TIMEOUT_S = 3.0
 RECONNECT_FIRST_S = 0.1
 RECONNECT_MAX_S = 5.0
+# the listener's connection is no request's: one that does not open this soon is tried again
+CONNECT_TIMEOUT_S = 3.0
 NOTIFY = text("SELECT pg_notify(:channel, :task_ids)")
 # the jobs one notification names at most: 100 ids of 36 characters and their spaces stay well
 # under PostgreSQL's 8000-byte payload limit

@@ -18,10 +18,7 @@ from shared.eventstore import sqlite_on_loop
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
-CONNECT_TIMEOUT_S = 3.0
-# far longer than any statement of these services should take; a silent server shows after it
-COMMAND_TIMEOUT_S = 5.0
-# a request that cannot get a connection this soon answers 503 (SQLAlchemy would wait 30 s)
+# a request that cannot get an SQLite connection this soon answers 503 (SQLAlchemy waits 30 s)
 POOL_TIMEOUT_S = 5.0
 # the advisory lock's id, one for every service and schema in the database: creating tables is
 # rare and quick, so serialising all of it costs nothing and needs no agreement on per-schema ids
@@ -46,11 +43,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
     url = make_url(settings.database_url)
     if settings.is_sqlite:
         return _sqlite_engine(url.database, settings)
-    # asyncpg waits 60 s for a connection and forever for an answer: a silent server would hang
-    # requests, where an outage must answer 503 within seconds
+    # asyncpg waits 60 s for a connection and forever for an answer, SQLAlchemy 30 s for a pooled
+    # connection: a silent server would hang requests, where an outage must answer 503 soon
+    silence_s = settings.database_timeout_ms / 1000
     connect_args: dict[str, Any] = {
-        "timeout": CONNECT_TIMEOUT_S,
-        "command_timeout": COMMAND_TIMEOUT_S,
+        "timeout": settings.database_connect_timeout_ms / 1000,
+        "command_timeout": silence_s,
     }
     if settings.database_schema:
         connect_args["server_settings"] = {"search_path": settings.database_schema}
@@ -61,7 +59,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # polls) so that connections are not opened and closed per request
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_overflow,
-        pool_timeout=POOL_TIMEOUT_S,
+        pool_timeout=silence_s,
         # no ping per checkout (a round trip each time): a connection that died in an outage
         # fails its next statement, SQLAlchemy then replaces every connection of the pool
         pool_pre_ping=False,

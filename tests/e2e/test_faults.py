@@ -23,6 +23,7 @@ from tests.support.api_client import ApiClient
 from tests.support.cluster import (
     MEDIUM_JOB_TODOS,
     OUTAGE_ANSWER_S,
+    OUTAGE_ENV,
     SHUTDOWN_BOUND_S,
     SLOW_JOB_TODOS,
     Cluster,
@@ -249,7 +250,9 @@ async def test_a_database_outage_answers_503_at_once_and_heals_without_a_restart
     cluster: Cluster, http: aiohttp.ClientSession, fault: str
 ) -> None:
     database = cluster.proxy(POSTGRES_URL)
-    api = cluster.service("todo_api", DATABASE_URL=proxied_url(POSTGRES_URL, database))
+    api = cluster.service(
+        "todo_api", DATABASE_URL=proxied_url(POSTGRES_URL, database), **OUTAGE_ENV
+    )
     await cluster.start(api)
     client = ApiClient(http, api.url)
     todo = await client.create_todo(title="Stored before the outage")

@@ -12,7 +12,7 @@ import pytest
 
 from shared.app.readiness import CHECK_TIMEOUT_S
 from tests.support.api_client import ApiClient
-from tests.support.cluster import Cluster
+from tests.support.cluster import OUTAGE_ENV, Cluster
 from tests.support.environment import POSTGRES_URL
 from tests.support.faults import proxied_url
 from tests.support.polling import eventually
@@ -119,8 +119,8 @@ class TestReadinessThroughADatabaseOutage:
     ) -> None:
         database = cluster.proxy(POSTGRES_URL)
         proxied = proxied_url(POSTGRES_URL, database)
-        api = cluster.service("todo_api", DATABASE_URL=proxied)
-        tracker = cluster.service("job_tracker", DATABASE_URL=proxied)
+        api = cluster.service("todo_api", DATABASE_URL=proxied, **OUTAGE_ENV)
+        tracker = cluster.service("job_tracker", DATABASE_URL=proxied, **OUTAGE_ENV)
         await cluster.start(api, tracker)
         for service in (api, tracker):
             assert await ready_within_bound(http, service) == (200, READY)

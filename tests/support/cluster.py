@@ -35,12 +35,12 @@ from shared.contracts.streams import render_stream_id
 from shared.contracts.task_ids import issue_task_id
 from shared.contracts.tenancy import ANONYMOUS_TENANT
 from shared.contracts.topology import Names
-from shared.eventstore.database import COMMAND_TIMEOUT_S
 from shared.messaging.claim_check import check_in
 from shared.messaging.publisher import Outgoing, SnsPublisher
 from shared.messaging.transports import open_clients
 from shared.settings import Settings
 from tests.support.api_client import ApiClient
+from tests.support.environment import OUTAGE_DATABASE_TIMEOUTS
 from tests.support.factories import calendar_envelope, calendar_requested, todo_snapshots
 from tests.support.faults import FaultProxy, target_of
 from tests.support.polling import eventually
@@ -53,10 +53,15 @@ MEDIUM_JOB_TODOS = 20_000
 JOB_TIMEOUT_S = 90.0
 # the grace a service gives in-flight work and its outbox flush, plus process exit slack
 SHUTDOWN_BOUND_S = SHUTDOWN_GRACE_S + 5.0
-# a refused connection is noticed at once; a silent one when asyncpg's command timeout expires,
-# after which SQLAlchemy spends up to 2 s closing the dead connection gracefully
+# a refused connection is noticed at once; a silent one when the database timeout expires,
+# after which SQLAlchemy spends up to 2 s closing the dead connection gracefully. A service
+# measured by them is given the services' default timeout (`OUTAGE_ENV`)
 SQLALCHEMY_CLOSE_S = 2.0
-OUTAGE_ANSWER_S = {"block": 3.0, "stall": COMMAND_TIMEOUT_S + SQLALCHEMY_CLOSE_S + 2.0}
+OUTAGE_ENV = OUTAGE_DATABASE_TIMEOUTS
+OUTAGE_ANSWER_S = {
+    "block": 3.0,
+    "stall": int(OUTAGE_ENV["DATABASE_TIMEOUT_MS"]) / 1000 + SQLALCHEMY_CLOSE_S + 2.0,
+}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,12 +12,24 @@ from urllib.parse import urlparse
 import asyncpg
 import pytest
 
+from shared.settings import Settings
 from tests.support.threads import in_a_thread
 
 POSTGRES_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# the database timeouts of every test process and service the tests start: beyond the stalls
+# of a shared host, which otherwise answer 503 in a test about something else
+STALLED_HOST_DATABASE_TIMEOUTS = {
+    "DATABASE_TIMEOUT_MS": "30000",
+    "DATABASE_CONNECT_TIMEOUT_MS": "30000",
+}
+# the services' own defaults, which the tests of database outages keep: they measure them
+OUTAGE_DATABASE_TIMEOUTS = {
+    name.upper(): str(Settings.model_fields[name].default)
+    for name in ("database_timeout_ms", "database_connect_timeout_ms")
+}
 
 
 def postgres_reachable() -> bool:

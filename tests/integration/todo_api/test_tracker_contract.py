@@ -42,7 +42,7 @@ from tests.support.stores import service_store
 from tests.support.tracker_jobs import CALENDAR, Client, Tracker, running_tracker
 
 JOBS = "/api/v1/todos/ical"
-OVERVIEW_TIMEOUT_S = 5.0
+OVERVIEW_TIMEOUT_S = 30.0
 
 
 @dataclass
