@@ -23,7 +23,6 @@ from tests.support.api_client import ApiClient
 from tests.support.cluster import (
     MEDIUM_JOB_TODOS,
     OUTAGE_ANSWER_S,
-    OUTAGE_ENV,
     SHUTDOWN_BOUND_S,
     SLOW_JOB_TODOS,
     Cluster,
@@ -38,7 +37,7 @@ from tests.support.cluster import (
     tracker_log,
     types,
 )
-from tests.support.environment import POSTGRES_URL
+from tests.support.environment import OUTAGE_DATABASE_TIMEOUTS, POSTGRES_URL
 from tests.support.faults import FaultProxy, proxied_url, target_of
 
 # ---------------------------------------------------------------------------------------------
@@ -251,7 +250,7 @@ async def test_a_database_outage_answers_503_at_once_and_heals_without_a_restart
 ) -> None:
     database = cluster.proxy(POSTGRES_URL)
     api = cluster.service(
-        "todo_api", DATABASE_URL=proxied_url(POSTGRES_URL, database), **OUTAGE_ENV
+        "todo_api", DATABASE_URL=proxied_url(POSTGRES_URL, database), **OUTAGE_DATABASE_TIMEOUTS
     )
     await cluster.start(api)
     client = ApiClient(http, api.url)

@@ -12,8 +12,8 @@ import pytest
 
 from shared.app.readiness import CHECK_TIMEOUT_S
 from tests.support.api_client import ApiClient
-from tests.support.cluster import OUTAGE_ENV, Cluster
-from tests.support.environment import POSTGRES_URL
+from tests.support.cluster import Cluster
+from tests.support.environment import OUTAGE_DATABASE_TIMEOUTS, POSTGRES_URL
 from tests.support.faults import proxied_url
 from tests.support.polling import eventually
 from tests.support.processes import Service, Stack
@@ -119,8 +119,8 @@ class TestReadinessThroughADatabaseOutage:
     ) -> None:
         database = cluster.proxy(POSTGRES_URL)
         proxied = proxied_url(POSTGRES_URL, database)
-        api = cluster.service("todo_api", DATABASE_URL=proxied, **OUTAGE_ENV)
-        tracker = cluster.service("job_tracker", DATABASE_URL=proxied, **OUTAGE_ENV)
+        api = cluster.service("todo_api", DATABASE_URL=proxied, **OUTAGE_DATABASE_TIMEOUTS)
+        tracker = cluster.service("job_tracker", DATABASE_URL=proxied, **OUTAGE_DATABASE_TIMEOUTS)
         await cluster.start(api, tracker)
         for service in (api, tracker):
             assert await ready_within_bound(http, service) == (200, READY)

@@ -55,12 +55,11 @@ JOB_TIMEOUT_S = 90.0
 SHUTDOWN_BOUND_S = SHUTDOWN_GRACE_S + 5.0
 # a refused connection is noticed at once; a silent one when the database timeout expires,
 # after which SQLAlchemy spends up to 2 s closing the dead connection gracefully. A service
-# measured by them is given the services' default timeout (`OUTAGE_ENV`)
+# measured by them is given the services' default timeouts (`OUTAGE_DATABASE_TIMEOUTS`)
 SQLALCHEMY_CLOSE_S = 2.0
-OUTAGE_ENV = OUTAGE_DATABASE_TIMEOUTS
 OUTAGE_ANSWER_S = {
     "block": 3.0,
-    "stall": int(OUTAGE_ENV["DATABASE_TIMEOUT_MS"]) / 1000 + SQLALCHEMY_CLOSE_S + 2.0,
+    "stall": int(OUTAGE_DATABASE_TIMEOUTS["DATABASE_TIMEOUT_MS"]) / 1000 + SQLALCHEMY_CLOSE_S + 2.0,
 }
 
 
