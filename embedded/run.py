@@ -15,7 +15,9 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
+import threading
 from pathlib import Path
 
 from embedded.hosting import SERVICES, hosting
@@ -31,17 +33,60 @@ from shared.observability.tracing import configure_tracing
 from shared.settings import Settings
 
 logger = logging.getLogger("embedded")
+# connections the demo queues' endpoint lets wait to be accepted (socketserver's default is 5)
+LISTEN_BACKLOG = 128
+
+
+class PortTakenError(Exception):
+    """A port `make run` is told to listen on is taken (another `make run`, say)."""
 
 
 def start_aws_emulator(port: int) -> str:
-    from moto.server import ThreadedMotoServer
+    """moto in server mode on loopback, serving from a thread; its URL.
+
+    The socket is bound here, by this module: moto's ThreadedMotoServer binds inside its thread
+    and, when the port is taken, waits forever for a server that never comes (and werkzeug, left
+    to bind, exits the process with a message that names no setting)."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
 
     # werkzeug logs every request the emulator serves
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    host, bound = server.get_host_and_port()
-    return f"http://{host}:{bound}"
+    app = DomainDispatcherApplication(create_backend_app)
+    with _listening_socket(port) as listening:
+        # werkzeug serves on a duplicate of the descriptor
+        server = make_server(
+            "127.0.0.1",
+            port,
+            app,
+            threaded=True,
+            request_handler=MotoRequestHandler,
+            fd=listening.fileno(),
+        )
+    threading.Thread(target=server.serve_forever, name="aws-emulator", daemon=True).start()
+    bound = server.socket.getsockname()[1]
+    return f"http://127.0.0.1:{bound}"
+
+
+def _listening_socket(port: int) -> socket.socket:
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # as werkzeug's own servers: a port left in TIME_WAIT by the last run is free to take
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind(("127.0.0.1", port))
+        listening.listen(LISTEN_BACKLOG)
+    except OSError as exc:
+        listening.close()
+        raise PortTakenError(
+            f"EMBEDDED_AWS_PORT {port} (the demo queues' SQS endpoint) cannot be listened on: "
+            f"{exc.strerror or exc}. Is another `make run` up? Stop it, or set EMBEDDED_AWS_PORT "
+            "to a free port (0: any)"
+        ) from None
+    return listening
 
 
 async def prepare_messaging(base: Settings, aws_port: int) -> Settings:
@@ -111,4 +156,9 @@ def main() -> None:
     var_dir = base.var_dir.resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
     aws_port = int(os.environ.get("EMBEDDED_AWS_PORT", "4566"))
-    sys.exit(asyncio.run(run(base.model_copy(update={"var_dir": var_dir}), var_dir, aws_port)))
+    try:
+        status = asyncio.run(run(base.model_copy(update={"var_dir": var_dir}), var_dir, aws_port))
+    except PortTakenError as taken:
+        logger.error("%s", taken)
+        status = 1
+    sys.exit(status)
