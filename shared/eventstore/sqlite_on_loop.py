@@ -9,8 +9,8 @@ a statement finishes without suspending, except to wait for a lock.
 While another process (an operator tool) holds the file's write lock, a statement that needs it
 is refused at once (no busy timeout) and tried again after a pause on the loop
 (`shared/eventstore/sqlite_locks.py`), so the other tasks of the process go on meanwhile. Writers
-inside this process rarely meet that way: the event store queues its write transactions on an
-asyncio lock (`shared/eventstore/store.py`).
+inside this process rarely meet that way: the event store's write transactions take turns
+(`shared/eventstore/write_turns.py`).
 
 What it stands on (the adapter's contract test pins each point):
 - SQLAlchemy's dialect interface: a subclass of the pysqlite dialect

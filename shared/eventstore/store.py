@@ -7,7 +7,6 @@ shared/messaging/inbox.py's, and operators' queries of the whole log shared/even
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import CALENDAR_EVENT_TYPES, AnyEvent
 from shared.contracts.tenancy import Origin
 from shared.eventstore.leases import lease_table
+from shared.eventstore.write_turns import WriteTurns
 
 # marks a transaction's connection once it has queued an event in the outbox
 _QUEUED = "taskoverflow.outbox_queued"
@@ -145,8 +145,8 @@ class EventStore:
             if engine.dialect.name == "postgresql"
             else engine
         )
-        # SQLite has one writer at a time; queueing here avoids its immediate SQLITE_BUSY on upgrade
-        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        # SQLite has one writer at a time: a process's write transactions take turns
+        self._write_turns = WriteTurns(engine) if engine.dialect.name == "sqlite" else None
 
     def on_outbox_commit(self, listener: Callable[[], None]) -> None:
         """Call `listener` after each commit that queued events to publish (the relay's nudge)."""
@@ -155,27 +155,23 @@ class EventStore:
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """One write transaction: commit on success, roll back on any error."""
-        async with self._serialised():
-            async with self.engine.begin() as conn:
-                conn.info.pop(_QUEUED, None)
-                yield conn
-                queued = conn.info.pop(_QUEUED, False)
-            # committed: whoever publishes the outbox need not wait for its next poll
-            if queued:
-                for listener in self._outbox_listeners:
-                    listener()
+        async with self._write_connection() as conn, conn.begin():
+            conn.info.pop(_QUEUED, None)
+            yield conn
+            queued = conn.info.pop(_QUEUED, False)
+        # committed: whoever publishes the outbox need not wait for its next poll
+        if queued:
+            for listener in self._outbox_listeners:
+                listener()
 
     def reading(self) -> AsyncConnection:
         """A connection for reads of one statement each, outside any transaction."""
         return self._reader.connect()
 
-    @contextlib.asynccontextmanager
-    async def _serialised(self) -> AsyncIterator[None]:
-        if self._write_lock is None:
-            yield
-            return
-        async with self._write_lock:
-            yield
+    def _write_connection(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        if self._write_turns is None:
+            return self.engine.connect()
+        return self._write_turns.turn()
 
     async def append(
         self,
