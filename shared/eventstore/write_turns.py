@@ -72,8 +72,11 @@ class WriteTurns:
 
     async def _take_connection(self) -> AsyncConnection:
         conn, self._handed = self._handed, None
-        if conn is not None and not conn.invalidated:
-            return conn
+        if conn is not None:
+            if not conn.invalidated:
+                return conn
+            # invalidated since it was handed on (its file lost, say): no use to anyone
+            await conn.close()
         return await self._engine.connect()
 
     async def _give_back_handed(self) -> None:

@@ -1,6 +1,7 @@
 """SQLite's write turns (shared/eventstore/write_turns.py) on a real file: one at a time, the
 connection handed from each turn to the next one waiting, and none held once the turns are over,
-whatever ended them (an error, a waiter cancelled after it was handed the connection)."""
+whatever ended them (an error, a waiter cancelled after it was handed the connection, a handed
+connection invalidated before the next turn took it)."""
 
 from __future__ import annotations
 
@@ -165,3 +166,34 @@ async def test_a_waiter_cancelled_after_it_was_handed_the_connection_leaves_none
     async with turns.turn() as conn:
         await write(conn, 3)
     assert await numbers(engine) == [1, 3]
+
+
+async def test_a_connection_invalidated_while_handed_on_is_closed_and_replaced(
+    engine: AsyncEngine,
+) -> None:
+    turns = WriteTurns(engine)
+    used: list[AsyncConnection] = []
+    next_started = asyncio.Event()
+
+    async def next_one() -> None:
+        next_started.set()
+        async with turns.turn() as conn:
+            used.append(conn)
+            await write(conn, 2)
+
+    async with turns.turn() as conn:
+        await write(conn, 1)
+        following = asyncio.create_task(next_one())
+        await next_started.wait()
+        await until(lambda: turns.waiting == 1)
+    handed = turns.handed
+    assert handed is conn
+    # before the next turn runs: what a lost database file or a failed statement would do
+    await handed.invalidate()
+    await following
+
+    assert used[0] is not handed
+    assert handed.closed
+    assert held(engine) == 0
+    assert turns.handed is None
+    assert await numbers(engine) == [1, 2]
