@@ -52,6 +52,23 @@ async def write(conn: AsyncConnection, number: int) -> None:
         await conn.execute(text("INSERT INTO turns VALUES (:n)"), {"n": number})
 
 
+async def waiting_writer(
+    turns: WriteTurns, number: int, used: list[AsyncConnection]
+) -> asyncio.Task[None]:
+    """A task writing `number` in a turn of its own (its connection noted in `used`), returned
+    once it waits for that turn."""
+
+    async def writer() -> None:
+        async with turns.turn() as conn:
+            used.append(conn)
+            await write(conn, number)
+
+    waiting_before = turns.waiting
+    task = asyncio.create_task(writer())
+    await until(lambda: turns.waiting == waiting_before + 1)
+    return task
+
+
 async def numbers(engine: AsyncEngine) -> list[int]:
     async with engine.connect() as conn:
         return list((await conn.execute(text("SELECT number FROM turns"))).scalars())
@@ -141,19 +158,10 @@ async def test_a_waiter_cancelled_after_it_was_handed_the_connection_leaves_none
     engine: AsyncEngine,
 ) -> None:
     turns = WriteTurns(engine)
-    waiter: asyncio.Task[None] | None = None
-    cancelled_waiter_started = asyncio.Event()
-
-    async def waiting_one() -> None:
-        cancelled_waiter_started.set()
-        async with turns.turn() as conn:
-            await write(conn, 2)
 
     async with turns.turn() as conn:
         await write(conn, 1)
-        waiter = asyncio.create_task(waiting_one())
-        await cancelled_waiter_started.wait()
-        await until(lambda: turns.waiting == 1)
+        waiter = await waiting_writer(turns, 2, [])
         # cancelled while it waits: this turn still counts it, and hands it the connection
         waiter.cancel()
 
@@ -173,19 +181,10 @@ async def test_a_connection_invalidated_while_handed_on_is_closed_and_replaced(
 ) -> None:
     turns = WriteTurns(engine)
     used: list[AsyncConnection] = []
-    next_started = asyncio.Event()
-
-    async def next_one() -> None:
-        next_started.set()
-        async with turns.turn() as conn:
-            used.append(conn)
-            await write(conn, 2)
 
     async with turns.turn() as conn:
         await write(conn, 1)
-        following = asyncio.create_task(next_one())
-        await next_started.wait()
-        await until(lambda: turns.waiting == 1)
+        following = await waiting_writer(turns, 2, used)
     handed = turns.handed
     assert handed is conn
     # before the next turn runs: what a lost database file or a failed statement would do
