@@ -15,13 +15,14 @@ import uuid
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import BindParameter, Executable, bindparam, select, update
+from sqlalchemy import BindParameter, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.todo_api.tables import list_versions
 from shared.clock import utcnow
+from shared.eventstore.direct_writes import DirectWrite
 from shared.eventstore.store import EventStore
-from shared.eventstore.upsert import insert_on_conflict
+from shared.eventstore.upsert import ConflictInsert, insert_on_conflict
 
 
 class ListVersion(NamedTuple):
@@ -56,13 +57,18 @@ async def advance_list_version(conn: AsyncConnection, tenant: str, changed_at: d
     """Move the tenant's version on, in the transaction of the change it stands for; the list's
     first change makes its row."""
     row = _new_row(tenant, 1, changed_at)
-    await conn.execute(_advance(conn.dialect.name), {f"new_{k}": v for k, v in row.items()})
+    await _advance(conn.dialect.name).run(conn, {f"new_{k}": v for k, v in row.items()})
 
 
 @functools.cache
-def _advance(dialect: str) -> Executable:
+def _advance(dialect: str) -> DirectWrite:
     # built once per dialect, given its values at execution: compiled once and cached (the
-    # parameters are named apart from the columns, which SQLAlchemy keeps for its own)
+    # parameters are named apart from the columns, which SQLAlchemy keeps for its own); on
+    # SQLite run on its own connection
+    return DirectWrite(_advance_statement(dialect))
+
+
+def _advance_statement(dialect: str) -> ConflictInsert:
     new: dict[str, BindParameter[Any]] = {
         column: bindparam(f"new_{column}") for column in ("tenant", "list_id", "changed_at")
     }

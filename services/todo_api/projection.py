@@ -24,6 +24,7 @@ from shared.clock import utcnow
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import AnyEvent, TodoCreated, TodoDeleted, TodoSnapshot, TodoUpdated
 from shared.contracts.todo_refs import encode_refs
+from shared.eventstore.direct_writes import DirectWrite
 from shared.eventstore.upsert import NEW_ROW, insert_on_conflict
 
 SNAPSHOTS: TypeAdapter[list[TodoSnapshot]] = TypeAdapter(list[TodoSnapshot])
@@ -57,9 +58,12 @@ def list_row(tenant: str, todo: TodoSnapshot, stream_version: int) -> dict[str, 
 SNAPSHOT_COLUMNS = [todos.c[name] for name in TodoSnapshot.model_fields]
 
 # built once, given their values at execution: compiled once and cached (a statement made per
-# call has its cache key worked out again each time, a sixth of a create's CPU)
+# call has its cache key worked out again each time, a sixth of a create's CPU); on SQLite run on
+# its own connection (shared/eventstore/direct_writes.py)
 UPSERT_TODO = {
-    dialect: insert_on_conflict(dialect, todos, index_elements=[todos.c.id], set_=NEW_ROW)
+    dialect: DirectWrite(
+        insert_on_conflict(dialect, todos, index_elements=[todos.c.id], set_=NEW_ROW)
+    )
     for dialect in ("postgresql", "sqlite")
 }
 DELETE_TODO = delete(todos).where(todos.c.id == bindparam("key"))
@@ -76,7 +80,7 @@ async def project(conn: AsyncConnection, envelopes: Iterable[Envelope]) -> None:
             await conn.execute(DELETE_TODO, {"key": change.todo_id})
         else:
             row = list_row(envelope.tenant, change.row, envelope.stream_version)
-            await conn.execute(UPSERT_TODO[conn.dialect.name], row)
+            await UPSERT_TODO[conn.dialect.name].run(conn, row)
 
 
 @dataclass
@@ -126,7 +130,7 @@ class TodoFold:
         return self.todos.keys()
 
 
-BUMP_TODO_ID = (
+BUMP_TODO_ID = DirectWrite(
     update(todo_ids)
     .where(todo_ids.c.name == "todo")
     .values(last_id=todo_ids.c.last_id + 1)
@@ -136,7 +140,8 @@ BUMP_TODO_ID = (
 
 async def next_todo_id(conn: AsyncConnection) -> int:
     """Hand out the next id; the row lock serialises concurrent creates until commit."""
-    return int((await conn.execute(BUMP_TODO_ID)).scalar_one())
+    [(last_id,)] = await BUMP_TODO_ID.run(conn)
+    return int(last_id)
 
 
 async def seed_todo_ids(conn: AsyncConnection) -> None:

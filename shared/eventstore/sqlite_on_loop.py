@@ -157,11 +157,11 @@ class OnLoopCursor:
         return self
 
     async def _run(self, statement: Callable[[], object]) -> None:
-        # one statement at a time on a connection, also while one of them waits for a lock
-        async with self._connection.statements:
-            await _waiting(self._connection.sqlite, statement)
-            if self._cursor.description is not None and not self.server_side:
-                self._rows = collections.deque(self._cursor.fetchall())
+        await self._connection.run(statement, after=self._read_rows)
+
+    def _read_rows(self) -> None:
+        if self._cursor.description is not None and not self.server_side:
+            self._rows = collections.deque(self._cursor.fetchall())
 
     def fetchone(self) -> Any:
         if self.server_side:
@@ -220,6 +220,16 @@ class OnLoopConnection:
 
     def cursor(self, server_side: bool = False) -> OnLoopCursor:
         return OnLoopCursor(self, server_side=server_side)
+
+    async def run(self, statement: Callable[[], T], after: Callable[[], None] | None = None) -> T:
+        """Run `statement` (a call on `sqlite`), waiting on the loop for a lock another
+        connection holds, then `after` (reading its rows, say): one statement at a time on this
+        connection, also while one waits."""
+        async with self.statements:
+            done = await _waiting(self.sqlite, statement)
+            if after is not None:
+                after()
+            return done
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> OnLoopCursor:
         return self.cursor().execute(sql, parameters)

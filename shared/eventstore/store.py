@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import CALENDAR_EVENT_TYPES, AnyEvent
 from shared.contracts.tenancy import Origin
+from shared.eventstore.direct_writes import DirectWrite
 from shared.eventstore.leases import lease_table
 from shared.eventstore.write_turns import WriteTurns
 
@@ -130,9 +131,10 @@ class EventStore:
         self.tables = tables
         self._routed = None if routed is None else frozenset(routed)
         self._outbox_listeners: list[Callable[[], None]] = []
-        # built once: a statement given its values at execution is compiled once and cached
-        self._insert_event = tables.events.insert()
-        self._insert_outbox = tables.outbox.insert()
+        # built once: a statement given its values at execution is compiled once and cached;
+        # these two run on SQLite's own connection there (direct_writes.py)
+        self._insert_event = DirectWrite(tables.events.insert())
+        self._insert_outbox = DirectWrite(tables.outbox.insert())
         self._load_stream = (
             select(tables.events.c.body)
             .where(tables.events.c.stream_id == bindparam("stream"))
@@ -220,15 +222,14 @@ class EventStore:
             body = envelope.to_json()
             stored = body if kept is None else _kept_body(kept, envelope, body)
             try:
-                result = await conn.execute(self._insert_event, _event_columns(envelope, stored))
+                position = await self._insert_event.insert(conn, _event_columns(envelope, stored))
             except IntegrityError as exc:
                 raise ConcurrencyError(
                     f"{envelope.stream_id} version {envelope.stream_version} exists"
                 ) from exc
             if publish and (self._routed is None or envelope.type in self._routed):
-                position = result.inserted_primary_key[0]  # type: ignore[index]
                 row = {"position": position, "type": envelope.type, "body": body}
-                await conn.execute(self._insert_outbox, row)
+                await self._insert_outbox.run(conn, row)
                 conn.info[_QUEUED] = True
 
     async def load(self, stream_id: str, conn: AsyncConnection | None = None) -> list[Envelope]:

@@ -1,0 +1,152 @@
+"""Direct writes (shared/eventstore/direct_writes.py): on SQLite run on its own connection, they
+store what SQLAlchemy would have stored, inside the caller's transaction, and fail as SQLAlchemy
+fails; on PostgreSQL the same calls go through SQLAlchemy. Each body runs on both."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    bindparam,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.eventstore.database import create_engine
+from shared.eventstore.direct_writes import DirectWrite, on_loop_connection
+from shared.settings import Settings
+
+metadata = MetaData()
+things = Table(
+    "direct_write_things",
+    metadata,
+    Column("position", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(40), nullable=False, unique=True),
+    Column("count", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("ref", Uuid, nullable=True),
+    Column("detail", JSON, nullable=True),
+)
+INSERT = DirectWrite(insert(things))
+BUMP = DirectWrite(
+    update(things)
+    .where(things.c.name == bindparam("key"))
+    .values(count=things.c.count + 1)
+    .returning(things.c.count, things.c.name)
+)
+AT = datetime(2026, 12, 7, 11, 30, 5, 123456, tzinfo=UTC)
+
+
+def row(name: str, **changes: object) -> dict[str, object]:
+    return {
+        "name": name,
+        "count": 1,
+        "at": AT,
+        "ref": uuid.UUID(int=7),
+        "detail": {"todos": [1, 2], "note": 'é\n"quoted"'},
+    } | changes
+
+
+@pytest.fixture
+async def engine(database: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database)
+    async with engine.begin() as conn:
+        if database.database_schema:
+            # the test's own PostgreSQL schema, dropped after it
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{database.database_schema}"'))
+        await conn.run_sync(metadata.create_all)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def stored(engine: AsyncEngine, name: str) -> dict[str, object]:
+    async with engine.connect() as conn:
+        found = (await conn.execute(select(things).where(things.c.name == name))).mappings()
+        return dict(found.one())
+
+
+async def test_on_sqlite_they_run_on_its_own_connection(
+    engine: AsyncEngine, database: Settings
+) -> None:
+    async with engine.begin() as conn:
+        assert (on_loop_connection(conn) is not None) == database.is_sqlite
+
+
+async def test_a_row_reads_back_as_one_written_through_sqlalchemy(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await INSERT.run(conn, row("direct"))
+        await conn.execute(insert(things), row("through sqlalchemy"))
+        # a value left out takes its default, as through SQLAlchemy
+        await INSERT.run(conn, row("without the optional ones", ref=None, detail=None))
+
+    direct, usual = await stored(engine, "direct"), await stored(engine, "through sqlalchemy")
+    assert direct.pop("position") != usual.pop("position")
+    assert direct.pop("name") != usual.pop("name")
+    assert direct == usual
+    # SQLite's DateTime reads back without its zone, through SQLAlchemy as here
+    assert isinstance(direct["at"], datetime)
+    assert direct["at"].replace(tzinfo=UTC) == AT
+    without = await stored(engine, "without the optional ones")
+    assert (without["ref"], without["detail"]) == (None, None)
+
+
+async def test_insert_answers_the_new_rows_key(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        first = await INSERT.insert(conn, row("first"))
+        second = await INSERT.insert(conn, row("second"))
+
+    assert second > first
+    assert (await stored(engine, "second"))["position"] == second
+
+
+async def test_returning_rows_come_back_and_a_write_that_matches_none_returns_none(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.begin() as conn:
+        await INSERT.run(conn, row("counted"))
+        assert await BUMP.run(conn, {"key": "counted"}) == [(2, "counted")]
+        assert await BUMP.run(conn, {"key": "counted"}) == [(3, "counted")]
+        assert await BUMP.run(conn, {"key": "nobody"}) == []
+
+
+async def test_they_are_part_of_the_callers_transaction(engine: AsyncEngine) -> None:
+    async def write_then_fail() -> None:
+        async with engine.begin() as conn:
+            await INSERT.run(conn, row("rolled back"))
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError, match="rolled back"):
+        await write_then_fail()
+    async with engine.begin() as conn:
+        await INSERT.run(conn, row("committed"))
+
+    async with engine.connect() as conn:
+        names = (await conn.execute(select(things.c.name))).scalars().all()
+    assert names == ["committed"]
+
+
+async def test_a_taken_key_fails_as_through_sqlalchemy(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await INSERT.run(conn, row("taken"))
+
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as conn:
+            await INSERT.insert(conn, row("taken"))
+    assert (await stored(engine, "taken"))["count"] == 1
