@@ -10,7 +10,8 @@ While another process (an operator tool) holds the file's write lock, a statemen
 is refused at once (no busy timeout) and tried again after a pause on the loop
 (`shared/eventstore/sqlite_locks.py`), so the other tasks of the process go on meanwhile. Writers
 inside this process rarely meet that way: the event store's write transactions take turns
-(`shared/eventstore/write_turns.py`).
+(`shared/eventstore/write_turns.py`). The hottest writes skip SQLAlchemy's execution
+(`shared/eventstore/direct_writes.py`) and run through `OnLoopConnection.run`, with the same wait.
 
 What it stands on (the adapter's contract test pins each point):
 - SQLAlchemy's dialect interface: a subclass of the pysqlite dialect
