@@ -45,8 +45,9 @@ class _Compiled:
 
     def arguments(self, parameters: Mapping[str, Any]) -> list[Any]:
         values = self.compiled.construct_params(dict(parameters))
+        # None too, as SQLAlchemy does: a JSON column's processor makes it JSON's null
         return [
-            value if process is None or value is None else process(value)
+            value if process is None else process(value)
             for process, value in zip(
                 self.processors, (values[name] for name in self.names), strict=True
             )

@@ -93,8 +93,9 @@ async def test_a_row_reads_back_as_one_written_through_sqlalchemy(engine: AsyncE
     async with engine.begin() as conn:
         await INSERT.run(conn, row("direct"))
         await conn.execute(insert(things), row("through sqlalchemy"))
-        # a value left out takes its default, as through SQLAlchemy
-        await INSERT.run(conn, row("without the optional ones", ref=None, detail=None))
+        # None is stored as through SQLAlchemy (JSON's null in a JSON column)
+        await INSERT.run(conn, row("direct, without", ref=None, detail=None))
+        await conn.execute(insert(things), row("usual, without", ref=None, detail=None))
 
     direct, usual = await stored(engine, "direct"), await stored(engine, "through sqlalchemy")
     assert direct.pop("position") != usual.pop("position")
@@ -103,8 +104,13 @@ async def test_a_row_reads_back_as_one_written_through_sqlalchemy(engine: AsyncE
     # SQLite's DateTime reads back without its zone, through SQLAlchemy as here
     assert isinstance(direct["at"], datetime)
     assert direct["at"].replace(tzinfo=UTC) == AT
-    without = await stored(engine, "without the optional ones")
+    without = await stored(engine, "direct, without")
     assert (without["ref"], without["detail"]) == (None, None)
+    async with engine.connect() as conn:
+        null_columns = text(
+            "SELECT ref IS NULL, detail IS NULL FROM direct_write_things WHERE name LIKE '%without'"
+        )
+        assert len(set((await conn.execute(null_columns)).all())) == 1
 
 
 async def test_insert_answers_the_new_rows_key(engine: AsyncEngine) -> None:
