@@ -30,6 +30,7 @@ from services.job_tracker.ops_views import overview_of
 from services.todo_api.app import create_app as create_todo_api
 from services.todo_api.in_process_tracker import InProcessTracker
 from shared.app.app_keys import metrics_url_key
+from shared.app.readiness import CHECK_TIMEOUT_S
 from shared.aws.clients import aws_client
 from shared.contracts.ops_report import JobsOverview
 from shared.contracts.topology import JOB_TRACKER, QUEUES, Names
@@ -40,6 +41,8 @@ from tests.support.polling import eventually
 Client = TestClient[web.Request, web.Application]
 OPS = "/api/v1/ops"
 JOB_WAIT_S = 30
+# how long beyond its own timeouts a probed part may take to answer on a stalled host
+STALLED_HOST_MARGIN_S = 8.0
 # a report with a silent service comes back this soon: far below the client's read timeout (30 s)
 GIVEN_UP_WITHIN_S = 10.0
 
@@ -321,7 +324,12 @@ class TestAServiceAway:
     async def test_with_the_broker_away_the_queues_are_unknown_and_todo_api_not_ready(
         self, base: Settings
     ) -> None:
-        async with todo_api(base, aws_endpoint_url=closed_url()) as client:
+        # todo_api's own readiness answers once its broker check has given up (CHECK_TIMEOUT_S):
+        # the page waits for it with room for a stalled host, not the default's one second more
+        probe_ms = int((CHECK_TIMEOUT_S + STALLED_HOST_MARGIN_S) * 1000)
+        async with todo_api(
+            base, aws_endpoint_url=closed_url(), ops_probe_timeout_ms=probe_ms
+        ) as client:
             report = await ops(client)
 
         for line in report["queues"]:
