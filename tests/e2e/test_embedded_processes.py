@@ -6,6 +6,7 @@ published from the tracker's process, nudged at once by todo_api's commits."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -227,5 +228,9 @@ def test_the_children_run_as_batch_so_a_woken_one_does_not_preempt_its_waker(
     children = children_of(supervised)
 
     for child in children:
-        threads = [int(task.name) for task in Path(f"/proc/{child}/task").iterdir()]
-        assert {os.sched_getscheduler(thread) for thread in threads} == {os.SCHED_BATCH}
+        policies = set()
+        for task in Path(f"/proc/{child}/task").iterdir():
+            # a short-lived thread (a pool's) may end between the listing and the question
+            with contextlib.suppress(ProcessLookupError):
+                policies.add(os.sched_getscheduler(int(task.name)))
+        assert policies == {os.SCHED_BATCH}
