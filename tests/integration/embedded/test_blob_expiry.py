@@ -202,11 +202,18 @@ def test_the_windows_follow_the_settings_the_tracker_and_the_topology_use() -> N
 async def test_the_worker_deletes_old_calendars_and_todo_api_old_snapshots(
     service_settings: Settings, folder: FileBlobStore
 ) -> None:
+    # windows far longer than both waits, so the new blobs stay new however long the host stalls
+    # (with 1 s windows a clean-clone run saw the new snapshot expire before todo_api started)
+    window = timedelta(minutes=5)
     settings = service_settings.model_copy(
-        update={"result_expiry_s": 1, "snapshot_expiry_s": 1, "expiry_interval_ms": 20}
+        update={
+            "result_expiry_s": int(window.total_seconds()),
+            "snapshot_expiry_s": int(window.total_seconds()),
+            "expiry_interval_ms": 20,
+        }
     )
     adapters = Adapters(blobs=folder)
-    old = RESULT_SLACK + timedelta(minutes=1)
+    old = window + RESULT_SLACK + timedelta(minutes=5)
     await put(folder, "calendars/acme/old.ics", old)
     await put(folder, "calendars/acme/new.ics", timedelta(0))
     await put(folder, "snapshots/old.json", old)
