@@ -26,15 +26,18 @@ from services.job_tracker.tables import api_keys, jobs
 from shared.auth.key_table import key_change, refold_key
 from shared.clock import utcnow
 from shared.contracts.envelope import Envelope
+from shared.eventstore.direct_writes import DirectWrite
 from shared.eventstore.store import EventStore
-from shared.eventstore.upsert import insert_on_conflict
+from shared.eventstore.upsert import DIALECTS, insert_on_conflict
 from shared.messaging.inbox import record_processed_unless_logged
 
 # the inbox's name for this consumer
 CONSUMER = "job_tracker"
 # built once, given their values at execution: compiled once and cached
 SELECT_JOB_FOR_UPDATE = select(jobs).where(jobs.c.task_id == bindparam("key")).with_for_update()
-UPDATE_JOB = update(jobs).where(jobs.c.task_id == bindparam("key"))
+# every fold writes its job: directly on SQLite
+UPDATE_JOB = DirectWrite(update(jobs).where(jobs.c.task_id == bindparam("key")))
+ADD_JOB = {dialect: DirectWrite(insert_on_conflict(dialect, jobs)) for dialect in DIALECTS}
 
 
 class JobRecords(Protocol):
@@ -117,14 +120,13 @@ class SqlJobRecords:
         return None if row is None else row_to_job(row)
 
     async def add(self, job: Job) -> bool:
-        statement = insert_on_conflict(self._conn, jobs)
-        added = (await self._conn.execute(statement, job_values(job))).rowcount == 1
+        added = await ADD_JOB[self._conn.dialect.name].count(self._conn, job_values(job)) == 1
         if added:
             self.changed.add(job.task_id)
         return added
 
     async def replace(self, job: Job) -> None:
-        await self._conn.execute(UPDATE_JOB, {"key": str(job.task_id), **job_values(job)})
+        await UPDATE_JOB.count(self._conn, {"key": str(job.task_id), **job_values(job)})
         self.changed.add(job.task_id)
 
     async def record_key(self, envelope: Envelope) -> None:

@@ -25,7 +25,7 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.events import AnyEvent, TodoCreated, TodoDeleted, TodoSnapshot, TodoUpdated
 from shared.contracts.todo_refs import encode_refs
 from shared.eventstore.direct_writes import DirectWrite
-from shared.eventstore.upsert import NEW_ROW, insert_on_conflict
+from shared.eventstore.upsert import DIALECTS, NEW_ROW, insert_on_conflict
 
 SNAPSHOTS: TypeAdapter[list[TodoSnapshot]] = TypeAdapter(list[TodoSnapshot])
 
@@ -64,7 +64,7 @@ UPSERT_TODO = {
     dialect: DirectWrite(
         insert_on_conflict(dialect, todos, index_elements=[todos.c.id], set_=NEW_ROW)
     )
-    for dialect in ("postgresql", "sqlite")
+    for dialect in DIALECTS
 }
 DELETE_TODO = delete(todos).where(todos.c.id == bindparam("key"))
 

@@ -4,7 +4,8 @@ machinery; on any other database, through SQLAlchemy as every other statement.
 On a SQLite file a write takes microseconds, and SQLAlchemy's execution around it (the compiled
 cache's key, the execution context, the result, the hop into its greenlet) 50-80 µs on an idle
 core: most of a todo's create. A `DirectWrite` is one such statement (an event's insert, its
-outbox row, the todo list's row, the id counter, the list's version), compiled by SQLAlchemy once
+outbox row, the todo list's row, the id counter, the list's version, the tracker's inbox row and
+job row), compiled by SQLAlchemy once
 for each set of parameter names it is given, and run on the transaction's sqlite3 connection with
 SQLAlchemy's own bind processing of each value (a datetime is stored as SQLAlchemy stores it).
 It runs inside the caller's transaction like any statement, and a database error comes out as
@@ -73,6 +74,14 @@ class DirectWrite:
             return [tuple(row) for row in result.all()] if result.returns_rows else []
         cursor = await self._direct(direct, conn.dialect, given)
         return cursor.fetchall() if cursor.description is not None else []
+
+    async def count(self, conn: AsyncConnection, parameters: Mapping[str, Any]) -> int:
+        """Run it in `conn`'s transaction; how many rows it wrote (an insert that met its key
+        and did nothing: 0)."""
+        direct = on_loop_connection(conn)
+        if direct is None:
+            return (await conn.execute(self.statement, dict(parameters))).rowcount
+        return (await self._direct(direct, conn.dialect, parameters)).rowcount
 
     async def insert(self, conn: AsyncConnection, parameters: Mapping[str, Any]) -> Any:
         """Insert one row in `conn`'s transaction; its primary key (an insert's statement)."""

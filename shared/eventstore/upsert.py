@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 NEW_ROW: Final = "new row"
 
 ConflictInsert = postgresql.Insert | sqlite.Insert
+# the dialects that have it: a statement cached per dialect is built for each
+DIALECTS: Final = ("postgresql", "sqlite")
 
 
 def insert_on_conflict(

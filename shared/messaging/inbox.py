@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.clock import utcnow
+from shared.eventstore.direct_writes import DirectWrite
 from shared.eventstore.expiry import ExpiringRows
 from shared.eventstore.upsert import insert_on_conflict
 
@@ -37,8 +38,7 @@ async def record_processed_unless_logged(
     holds the event; False when the consumer handled it (an inbox row, or a log row that outlived
     its inbox row). One statement, where a write and a read would take two round trips."""
     row = {"consumer": consumer, "event_id": str(event_id), "handled_at": utcnow()}
-    statement = _insert_unless_logged(inbox, log, conn.dialect.name)
-    return (await conn.execute(statement, row)).rowcount == 1
+    return await _insert_unless_logged(inbox, log, conn.dialect.name).count(conn, row) == 1
 
 
 def expiring_inbox(inbox: Table, window: timedelta) -> ExpiringRows:
@@ -68,7 +68,8 @@ def add_handled_at(conn: Connection, inbox: Table, now: datetime) -> None:
 
 
 @functools.cache
-def _insert_unless_logged(inbox: Table, log: Table, dialect_name: str) -> Insert:
+def _insert_unless_logged(inbox: Table, log: Table, dialect_name: str) -> DirectWrite:
+    # on every fold's path: written directly on SQLite
     event_id = bindparam("event_id", type_=inbox.c.event_id.type)
     row = select(
         bindparam("consumer", type_=inbox.c.consumer.type),
@@ -76,8 +77,10 @@ def _insert_unless_logged(inbox: Table, log: Table, dialect_name: str) -> Insert
         bindparam("handled_at", type_=inbox.c.handled_at.type),
     ).where(~exists().where(log.c.event_id == event_id))
     # the SELECT has a WHERE: without one, SQLite could read ON CONFLICT as a join's ON
-    return insert_on_conflict(dialect_name, inbox).from_select(
-        ["consumer", "event_id", "handled_at"], row
+    return DirectWrite(
+        insert_on_conflict(dialect_name, inbox).from_select(
+            ["consumer", "event_id", "handled_at"], row
+        )
     )
 
 

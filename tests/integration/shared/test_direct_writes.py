@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.eventstore.database import create_engine
 from shared.eventstore.direct_writes import DirectWrite, on_loop_connection
+from shared.eventstore.upsert import insert_on_conflict
 from shared.settings import Settings
 
 metadata = MetaData()
@@ -130,6 +131,20 @@ async def test_returning_rows_come_back_and_a_write_that_matches_none_returns_no
         assert await BUMP.run(conn, {"key": "counted"}) == [(2, "counted")]
         assert await BUMP.run(conn, {"key": "counted"}) == [(3, "counted")]
         assert await BUMP.run(conn, {"key": "nobody"}) == []
+
+
+async def test_count_answers_how_many_rows_were_written(engine: AsyncEngine) -> None:
+    once = DirectWrite(insert_on_conflict(engine.dialect.name, things))
+    recount = DirectWrite(update(things).where(things.c.count == bindparam("key")))
+    async with engine.begin() as conn:
+        assert await once.count(conn, row("counted")) == 1
+        # its unique name taken: nothing written
+        assert await once.count(conn, row("counted", count=2)) == 0
+        await INSERT.run(conn, row("second"))
+        assert await recount.count(conn, {"key": 1, "count": 5}) == 2
+        assert await recount.count(conn, {"key": 1, "count": 6}) == 0
+
+    assert (await stored(engine, "second"))["count"] == 5
 
 
 async def test_they_are_part_of_the_callers_transaction(engine: AsyncEngine) -> None:
