@@ -155,12 +155,14 @@ class TestCancelWhileRendering:
     async def test_a_cancel_while_the_file_is_stored_leaves_no_outcome(
         self, ports: WorkerPorts, book: MemoryRenderBook
     ) -> None:
-        slow = dataclasses.replace(ports, blobs=SlowBlobStore(), quick_render_todos=0)
+        blobs = SlowBlobStore()
+        slow = dataclasses.replace(ports, blobs=blobs, quick_render_todos=0)
         requested = request((todo_snapshot(1),))
         rendering = asyncio.create_task(build_calendar(requested, delivery(), slow))
-        await eventually(lambda: _storing(slow), timeout_s=5, interval_s=0.01)
+        await eventually(lambda: _storing(slow), timeout_s=30, interval_s=0.01)
 
         await cancel_calendar(cancel_of(requested), delivery(message_id="c-1"), slow)
+        blobs.stored.set()
         await rendering
 
         assert await render_types(slow, requested) == ["CalendarStarted", "CalendarRevoked"]
@@ -177,9 +179,15 @@ async def _storing(ports: WorkerPorts) -> bool:
 
 
 class SlowBlobStore(InMemoryBlobStore):
+    """A put that is under way until `stored` is set."""
+
     storing = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stored = asyncio.Event()
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         self.storing = True
-        await asyncio.sleep(0.5)
+        await self.stored.wait()
         await super().put(key, data, content_type)

@@ -19,8 +19,9 @@ import pytest
 from botocore.exceptions import ClientError
 from rich.console import Console
 
-from embedded.transport import messages, queues
+from embedded.transport import messages, queues, sqs_client
 from embedded.transport.clients import provision_embedded, transport_path
+from embedded.transport.wakeups import Wakeups
 from scripts.replay.redrive import Method, redrive
 from scripts.replay.status import service_status
 from scripts.replay.targets import SERVICES
@@ -178,16 +179,18 @@ class TestFanOut:
 
 
 class TestVisibility:
+    # the checks while hidden follow the receive at once: a stalled host rarely outlasts this
+    HIDE_S = 5
+
     async def test_a_received_message_is_hidden_then_comes_back_counted(self, bus: Bus) -> None:
         url = await bus.queue(CALENDAR_WORKER)
         await bus.publish("CalendarRequested")
 
-        first = await bus.receive(url, hide_s=1)
+        first = await bus.receive(url, hide_s=self.HIDE_S)
         hidden = await bus.receive(url)
         depth_while_hidden = await bus.depth(url)
-        await asyncio.sleep(1.3)
-        # LocalStack returns expired messages to the queue on a timer of its own: wait for it
-        again = await bus.receive(url, wait_s=2)
+        # returns once it is back (LocalStack returns expired messages on a timer of its own)
+        again = await bus.receive(url, wait_s=20)
 
         assert len(first) == 1
         assert hidden == []
@@ -199,14 +202,14 @@ class TestVisibility:
     async def test_extending_the_timeout_keeps_the_message_hidden(self, bus: Bus) -> None:
         url = await bus.queue(CALENDAR_WORKER)
         await bus.publish("CalendarRequested")
-        [message] = await bus.receive(url, hide_s=1)
+        [message] = await bus.receive(url, hide_s=self.HIDE_S)
 
         await bus.sqs.change_message_visibility(
-            QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=5
+            QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=600
         )
-        await asyncio.sleep(1.3)
 
-        assert await bus.receive(url) == []
+        # waits past the first timeout; the message coming back would end it early
+        assert await bus.receive(url, wait_s=self.HIDE_S + 2) == []
 
     async def test_a_zero_timeout_makes_it_visible_at_once(self, bus: Bus) -> None:
         url = await bus.queue(CALENDAR_WORKER)
@@ -532,10 +535,24 @@ class TestEmbeddedOnly:
         assert message["Body"] == "survivor"
 
     @embedded_only
-    async def test_a_waiting_receive_is_woken_by_a_publish_at_once(self, bus: Bus) -> None:
+    async def test_a_waiting_receive_is_woken_by_a_publish_at_once(
+        self, bus: Bus, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # the re-read of the file pushed beyond the wait: only the wake-up ends it early
+        monkeypatch.setattr(sqs_client, "CROSS_PROCESS_POLL_S", 10 * sqs_client.MAX_WAIT_TIME_S)
+        waiting_started = asyncio.Event()
+        wait = Wakeups.wait
+
+        async def noted_wait(
+            wakeups: Wakeups, waiter: asyncio.Future[None], timeout_s: float
+        ) -> None:
+            waiting_started.set()
+            await wait(wakeups, waiter, timeout_s)
+
+        monkeypatch.setattr(Wakeups, "wait", noted_wait)
         url = await bus.queue(CALENDAR_WORKER)
-        waiting = asyncio.create_task(bus.receive(url, wait_s=10))
-        await asyncio.sleep(0.3)
+        waiting = asyncio.create_task(bus.receive(url, wait_s=sqs_client.MAX_WAIT_TIME_S))
+        await asyncio.wait_for(waiting_started.wait(), 30)
 
         published_at = time.perf_counter()
         await bus.publish("CalendarRequested")
@@ -543,7 +560,8 @@ class TestEmbeddedOnly:
         woken_after_s = time.perf_counter() - published_at
 
         assert len(received) == 1
-        assert woken_after_s < 0.02
+        # unwoken, it would return at the end of its 20 s wait
+        assert woken_after_s < sqs_client.MAX_WAIT_TIME_S / 2
 
     @embedded_only
     async def test_a_receive_reads_an_index_in_order_and_sorts_nothing(self, bus: Bus) -> None:

@@ -24,13 +24,14 @@ from shared.eventstore.database import (
 from shared.settings import Settings
 from tests.support.environment import POSTGRES_URL, require_postgres
 from tests.support.faults import FaultProxy, proxied_url, target_of
+from tests.support.polling import eventually
 
 SERVICES = (API_SCHEMA, WORKER_SCHEMA, TRACKER_SCHEMA)
 # without the advisory lock, a handful of rounds is enough to hit a catalogue conflict
 ROUNDS = 20
 REPLICAS = 2
-# connection refused, then the first back-off (0.5 s at most), then several more
-OUTAGE_S = 2.0
+# waited for: the refused attempts of a host that may stall for seconds
+OUTAGE_WAIT_S = 30
 
 
 @pytest.fixture
@@ -125,15 +126,20 @@ class TestOpenStore:
         caplog.set_level(logging.WARNING, logger="shared.retry")
 
         opening = asyncio.create_task(open_store(settings, TRACKER_SCHEMA))
-        await asyncio.sleep(OUTAGE_S)
+
+        def waits() -> list[str]:
+            return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+        async def refused_twice() -> bool:
+            return database_proxy.refused >= 2 and len(waits()) >= 2
+
+        await eventually(refused_twice, timeout_s=OUTAGE_WAIT_S)
         assert not opening.done()
         database_proxy.unblock()
-        store = await asyncio.wait_for(opening, timeout=15)
+        store = await asyncio.wait_for(opening, timeout=OUTAGE_WAIT_S)
         await store.engine.dispose()
 
-        waits = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-        assert len(waits) >= 2, waits
-        assert all(f"PostgreSQL at {database_proxy.address}/test" in w for w in waits), waits
+        assert all(f"PostgreSQL at {database_proxy.address}/test" in w for w in waits()), waits()
         assert database_proxy.refused >= 2, database_proxy
 
     async def test_a_stop_while_waiting_cancels_the_wait(self, database_proxy: FaultProxy) -> None:

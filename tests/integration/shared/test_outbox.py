@@ -86,7 +86,7 @@ async def test_a_stopped_relay_publishes_what_it_holds_and_returns(store: EventS
     async with store.transaction() as conn:
         await store.append(conn, todo_stream_id(1), 0, [deleted(1)], origin=ANONYMOUS_ORIGIN)
     relay.notify()
-    await eventually(lambda: _sent(bus, 1), timeout_s=5)
+    await eventually(lambda: _sent(bus, 1), timeout_s=30)
 
     relay.stop()
 
@@ -121,7 +121,7 @@ async def _append(store: EventStore, relay: OutboxRelay, count: int) -> None:
 
 class TestBatchWindow:
     # long enough that half of it tells "at once" from "after the window" on a stalled host
-    WINDOW_S = 2.0
+    WINDOW_S = 15.0
 
     async def published(
         self, store: EventStore, rounds: list[list[int]]
@@ -142,9 +142,9 @@ class TestBatchWindow:
             expected += sum(commits)
             for count in commits:
                 await _append(store, relay, count)
-            await eventually(functools.partial(_sent, bus, expected), timeout_s=10)
+            await eventually(functools.partial(_sent, bus, expected), timeout_s=self.WINDOW_S + 30)
         relay.stop()
-        await asyncio.wait_for(running, timeout=5)
+        await asyncio.wait_for(running, timeout=30)
         return bus.batches
 
     async def test_after_several_events_the_next_publish_waits_the_window(

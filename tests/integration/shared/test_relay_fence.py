@@ -230,8 +230,9 @@ async def test_the_lease_is_renewed_while_a_publish_waits_for_sns(
 async def test_a_publish_sns_does_not_answer_is_given_up_while_the_lease_is_still_held(
     store: EventStore, wire: Wire
 ) -> None:
-    # given up after 2 s, while the lease, renewed meanwhile, has seconds left
-    lease = RelayLease(store, ttl_s=4.0)
+    # given up after 6 s, while the lease, renewed every 4 s, has 8 s or more left: room for
+    # a stalled host between the give-up and the look at the lease
+    lease = RelayLease(store, ttl_s=12.0)
     relay = fenced_relay(store, lease, wire.publisher(held=True))
     ids = await append(store, 3)
     wire.sns_proxy.holding = True

@@ -46,7 +46,7 @@ from tests.support.stores import service_store
 from tests.support.todo_http import TODOS
 
 WINDOW = timedelta(seconds=60)
-WAIT_S = 5
+WAIT_S = 30
 
 
 @pytest.fixture
