@@ -26,8 +26,9 @@ from tests.support.sse import next_event
 # its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
 pytestmark = pytest.mark.localstack
 
-# far below the tracker's read timeout (30 s), which a forwarded poll would wait out
-ANSWER_S = 5.0
+# the four answers, with room for a stalled host: still far below the tracker's read timeout
+# (30 s), which a forwarded poll would wait out
+ANSWER_S = 15.0
 
 
 @pytest.fixture

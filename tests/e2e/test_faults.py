@@ -23,6 +23,7 @@ from tests.support.api_client import ApiClient
 from tests.support.cluster import (
     MEDIUM_JOB_TODOS,
     OUTAGE_ANSWER_S,
+    OUTAGE_TIMEOUTS,
     SHUTDOWN_BOUND_S,
     SLOW_JOB_TODOS,
     Cluster,
@@ -37,11 +38,14 @@ from tests.support.cluster import (
     tracker_log,
     types,
 )
-from tests.support.environment import OUTAGE_DATABASE_TIMEOUTS, POSTGRES_URL
+from tests.support.environment import POSTGRES_URL
 from tests.support.faults import FaultProxy, proxied_url, target_of
 
 # ---------------------------------------------------------------------------------------------
 # the fault injector itself
+
+# a loopback round trip through the proxy, with room for a stalled host
+ROUND_TRIP_S = 15.0
 
 
 async def echo_server() -> tuple[asyncio.Server, int]:
@@ -60,7 +64,7 @@ async def echo_server() -> tuple[asyncio.Server, int]:
 
 
 async def round_trip(port: int, payload: bytes) -> bytes:
-    async with asyncio.timeout(3):
+    async with asyncio.timeout(ROUND_TRIP_S):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             writer.write(payload)
@@ -98,10 +102,10 @@ class TestFaultProxy:
         with FaultProxy("127.0.0.1", port) as proxy:
             reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
             writer.write(b"x")
-            async with asyncio.timeout(3):
+            async with asyncio.timeout(ROUND_TRIP_S):
                 assert await reader.readexactly(1) == b"x"
             proxy.block()
-            async with asyncio.timeout(3):
+            async with asyncio.timeout(ROUND_TRIP_S):
                 assert await read_or_reset(reader) == b""
             writer.close()
             assert proxy.reset == 1
@@ -118,7 +122,7 @@ class TestFaultProxy:
                 async with asyncio.timeout(0.5):
                     await reader.read(4)
             proxy.unblock()
-            async with asyncio.timeout(3):
+            async with asyncio.timeout(ROUND_TRIP_S):
                 assert await reader.readexactly(4) == b"held"
             writer.close()
         server.close()
@@ -250,7 +254,7 @@ async def test_a_database_outage_answers_503_at_once_and_heals_without_a_restart
 ) -> None:
     database = cluster.proxy(POSTGRES_URL)
     api = cluster.service(
-        "todo_api", DATABASE_URL=proxied_url(POSTGRES_URL, database), **OUTAGE_DATABASE_TIMEOUTS
+        "todo_api", DATABASE_URL=proxied_url(POSTGRES_URL, database), **OUTAGE_TIMEOUTS[fault]
     )
     await cluster.start(api)
     client = ApiClient(http, api.url)

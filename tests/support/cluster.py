@@ -40,7 +40,10 @@ from shared.messaging.publisher import Outgoing, SnsPublisher
 from shared.messaging.transports import open_clients
 from shared.settings import Settings
 from tests.support.api_client import ApiClient
-from tests.support.environment import OUTAGE_DATABASE_TIMEOUTS
+from tests.support.environment import (
+    OUTAGE_DATABASE_TIMEOUTS,
+    STALLED_HOST_DATABASE_TIMEOUTS,
+)
 from tests.support.factories import calendar_envelope, calendar_requested, todo_snapshots
 from tests.support.faults import FaultProxy, target_of
 from tests.support.polling import eventually
@@ -53,14 +56,21 @@ MEDIUM_JOB_TODOS = 20_000
 JOB_TIMEOUT_S = 90.0
 # the grace a service gives in-flight work and its outbox flush, plus process exit slack
 SHUTDOWN_BOUND_S = SHUTDOWN_GRACE_S + 5.0
-# a refused connection is noticed at once; a silent one when the database timeout expires,
-# after which SQLAlchemy spends up to 2 s closing the dead connection gracefully. A service
-# measured by them is given the services' default timeouts (`OUTAGE_DATABASE_TIMEOUTS`)
+# a refused connection is noticed at once: a service measured by it keeps the tests' database
+# timeouts (`STALLED_HOST_DATABASE_TIMEOUTS`, 30 s), so an answer within 15 s waited for none of
+# them. A silent one when the database timeout expires, after which SQLAlchemy spends up to 2 s
+# closing the dead connection gracefully: a service measured by it is given the services'
+# default timeouts (`OUTAGE_DATABASE_TIMEOUTS`), and an answer within 15 s waited for those, not
+# the tests' 30 s. Both leave room for a stalled host
 SQLALCHEMY_CLOSE_S = 2.0
+STALLED_HOST_S = 8.0
 OUTAGE_ANSWER_S = {
-    "block": 3.0,
-    "stall": int(OUTAGE_DATABASE_TIMEOUTS["DATABASE_TIMEOUT_MS"]) / 1000 + SQLALCHEMY_CLOSE_S + 2.0,
+    "block": 15.0,
+    "stall": int(OUTAGE_DATABASE_TIMEOUTS["DATABASE_TIMEOUT_MS"]) / 1000
+    + SQLALCHEMY_CLOSE_S
+    + STALLED_HOST_S,
 }
+OUTAGE_TIMEOUTS = {"block": STALLED_HOST_DATABASE_TIMEOUTS, "stall": OUTAGE_DATABASE_TIMEOUTS}
 
 
 # ---------------------------------------------------------------------------------------------

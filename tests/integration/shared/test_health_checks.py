@@ -21,6 +21,7 @@ from embedded.transport.clients import provision_embedded
 from services.calendar_worker.app import create_app as create_worker
 from services.job_tracker.app import create_app as create_tracker
 from services.todo_api.app import create_app as create_todo_api
+from shared.app import readiness
 from shared.app.app_keys import metrics_key
 from shared.observability.metrics import Metrics
 from shared.settings import Settings
@@ -32,6 +33,8 @@ Client = TestClient[web.Request, web.Application]
 Factory = Callable[[Settings], web.Application]
 READY_PATH = "/api/v1/ready"
 PROBES = 5
+# the checks' timeout where they must answer: no host stall outlasts it
+PATIENT_CHECK_TIMEOUT_S = 15.0
 # the services behind the load balancer's target groups (terraform/main.tf, local.public)
 BEHIND_THE_LOAD_BALANCER: dict[str, Factory] = {
     "todo_api": create_todo_api,
@@ -105,6 +108,10 @@ class TestTheLoadBalancersCheckThroughAnOutage:
 
 
 class TestReadinessAsksForTheTopicByArn:
+    @pytest.fixture(autouse=True)
+    def patient_readiness(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(readiness, "CHECK_TIMEOUT_S", PATIENT_CHECK_TIMEOUT_S)
+
     @pytest.mark.parametrize("service", sorted(PUBLISHERS))
     async def test_repeated_probes_list_the_topics_at_most_once(
         self, service: str, module_topology: Settings, tmp_path: Path

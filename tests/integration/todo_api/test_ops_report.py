@@ -29,8 +29,8 @@ from services.job_tracker.jobs import Status
 from services.job_tracker.ops_views import overview_of
 from services.todo_api.app import create_app as create_todo_api
 from services.todo_api.in_process_tracker import InProcessTracker
+from shared.app import readiness
 from shared.app.app_keys import metrics_url_key
-from shared.app.readiness import CHECK_TIMEOUT_S
 from shared.aws.clients import aws_client
 from shared.contracts.ops_report import JobsOverview
 from shared.contracts.topology import JOB_TRACKER, QUEUES, Names
@@ -45,13 +45,27 @@ JOB_WAIT_S = 30
 STALLED_HOST_MARGIN_S = 8.0
 # a report with a silent service comes back this soon: far below the client's read timeout (30 s)
 GIVEN_UP_WITHIN_S = 10.0
+# the readiness checks' own timeout (CHECK_TIMEOUT_S), for the test that waits for it to give up
+PRODUCT_CHECK_TIMEOUT_S = readiness.CHECK_TIMEOUT_S
+# parts that must answer get timeouts no host stall outlasts; the page's outlasts the checks'
+PATIENT_CHECK_TIMEOUT_S = 15.0
+PATIENT_PROBE_TIMEOUT_MS = 20_000
+# metrics_port 0: each app's metrics listener on a port the OS picks
+BASE_CHANGES = {
+    "sqs_wait_time_s": 1,
+    "metrics_port": 0,
+    "ops_probe_timeout_ms": PATIENT_PROBE_TIMEOUT_MS,
+}
+
+
+@pytest.fixture(autouse=True)
+def patient_readiness(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(readiness, "CHECK_TIMEOUT_S", PATIENT_CHECK_TIMEOUT_S)
 
 
 @pytest.fixture
 def base(module_topology: Settings, tmp_path: Path) -> Settings:
-    # each app's metrics listener on a port the OS picks
-    changes = {"sqs_wait_time_s": 1, "var_dir": tmp_path, "metrics_port": 0}
-    return module_topology.model_copy(update=changes)
+    return module_topology.model_copy(update={**BASE_CHANGES, "var_dir": tmp_path})
 
 
 @dataclass(frozen=True)
@@ -204,8 +218,7 @@ class TestAJobAndADeadLetter:
         # queues of their own: a receive cut short when another test's consumer stopped may
         # still take a message on the module's queues, hiding it for a visibility timeout
         await bootstrap(aws_settings)
-        changes = {"sqs_wait_time_s": 1, "var_dir": tmp_path, "metrics_port": 0}
-        return aws_settings.model_copy(update=changes)
+        return aws_settings.model_copy(update={**BASE_CHANGES, "var_dir": tmp_path})
 
     async def test_a_finished_job_and_a_planted_dead_letter_show(
         self, base: Settings, tracker_url: str, worker_url: str
@@ -322,11 +335,12 @@ class TestAServiceAway:
         assert lines["todo_api"]["status"] == "ready"
 
     async def test_with_the_broker_away_the_queues_are_unknown_and_todo_api_not_ready(
-        self, base: Settings
+        self, base: Settings, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         # todo_api's own readiness answers once its broker check has given up (CHECK_TIMEOUT_S):
         # the page waits for it with room for a stalled host, not the default's one second more
-        probe_ms = int((CHECK_TIMEOUT_S + STALLED_HOST_MARGIN_S) * 1000)
+        monkeypatch.setattr(readiness, "CHECK_TIMEOUT_S", PRODUCT_CHECK_TIMEOUT_S)
+        probe_ms = int((PRODUCT_CHECK_TIMEOUT_S + STALLED_HOST_MARGIN_S) * 1000)
         async with todo_api(
             base, aws_endpoint_url=closed_url(), ops_probe_timeout_ms=probe_ms
         ) as client:
