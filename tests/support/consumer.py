@@ -16,7 +16,9 @@ from shared.messaging.consumer import ConsumerOptions, Delivery, SqsConsumer
 from shared.settings import Settings
 from tests.support.polling import eventually
 
-VISIBILITY_S = 2
+# a held message is renewed every third of this: a stalled host loses seconds, not the message;
+# failed messages come back sooner anyway (the consumer's retry delay, 1 s then 2 s)
+VISIBILITY_S = 12
 MAX_RECEIVES = 2
 
 

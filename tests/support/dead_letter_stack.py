@@ -31,7 +31,9 @@ from tests.support.factories import calendar_envelope, calendar_ready, calendar_
 from tests.support.replay_stack import Ran, open_service_store, run_replay
 
 MAX_RECEIVES = 2
-VISIBILITY_S = 2
+# renewed every third of this while handled: a stalled host loses seconds, not the message (a
+# failed one comes back sooner anyway, after the consumer's retry delay of 1 s, then 2 s)
+VISIBILITY_S = 12
 
 
 def typed(event_type: str) -> dict[str, Any]:

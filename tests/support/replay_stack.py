@@ -44,7 +44,9 @@ from shared.messaging.relay import OutboxRelay
 from shared.messaging.relay_lease import RelayLease
 from shared.settings import EMBEDDED_DATABASE_URL, Settings
 
-VISIBILITY_S = 2
+# renewed every third of this while handled: a stalled host loses seconds, not the message (a
+# failed one comes back sooner anyway, after the consumer's retry delay of 1 s, then 2 s)
+VISIBILITY_S = 12
 MAX_RECEIVES = 2
 
 

@@ -18,6 +18,9 @@ from shared.observability.metrics import (
 )
 from tests.support.scrapes import Scrape
 
+# how long a slow read and its unwind take unless the test ends them: far beyond any host stall
+READ_S = 10.0
+
 
 async def ok(_request: web.Request) -> web.Response:
     return web.Response(text="ok")
@@ -147,17 +150,29 @@ class TestReadAtScrape:
     ) -> None:
         monkeypatch.setattr("shared.observability.metrics.SCRAPE_READ_TIMEOUT_S", 0.05)
         metrics = Metrics()
+        let_unwind, unwound = asyncio.Event(), asyncio.Event()
+        # a scrape that waited for the read or its unwind answers only once this lets it end
+        asyncio.get_running_loop().call_later(READ_S, let_unwind.set)
 
         async def read() -> Samples:
-            await asyncio.sleep(10)
+            try:
+                await asyncio.sleep(READ_S)
+            finally:
+                # like a database connection closing itself after a cancel
+                await asyncio.shield(let_unwind.wait())
+                unwound.set()
             return {}
 
         metrics.read_at_scrape("calendar_jobs", "Jobs by state", ["state"], read)
         started = time.monotonic()
         text = (await metrics.exposition()).decode()
+        answered_s = time.monotonic() - started
 
-        assert time.monotonic() - started < 1.0
+        assert not unwound.is_set()
+        assert answered_s < READ_S / 2
         assert "calendar_jobs{" not in text
+        let_unwind.set()
+        await asyncio.wait_for(unwound.wait(), READ_S)
 
 
 def test_two_apps_keep_separate_counts() -> None:

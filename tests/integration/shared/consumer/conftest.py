@@ -1,4 +1,5 @@
-"""The queue the consumer tests read: the job tracker's, with a short visibility timeout."""
+"""The queue the consumer tests read: the job tracker's, with the tests' visibility timeout and
+few receives before the DLQ."""
 
 from __future__ import annotations
 

@@ -60,6 +60,27 @@ class TestSlots:
         assert int(attributes["Attributes"]["ApproximateNumberOfMessages"]) == 2
 
 
+class Renewals:
+    """An SQS client that counts the visibility renewals made through it."""
+
+    def __init__(self, sqs: Any, wanted: int) -> None:
+        self._sqs = sqs
+        self.wanted = wanted
+        self.count = 0
+        self.enough = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sqs, name)
+
+    async def change_message_visibility(self, **request: Any) -> Any:
+        answer = await self._sqs.change_message_visibility(**request)
+        if request["VisibilityTimeout"] == VISIBILITY_S:
+            self.count += 1
+            if self.count >= self.wanted:
+                self.enough.set()
+        return answer
+
+
 class TestLongHandlers:
     async def test_a_handler_longer_than_the_visibility_timeout_is_not_run_twice(
         self, deployed: Deployed, sqs: Any, aws_settings: Settings
@@ -68,18 +89,22 @@ class TestLongHandlers:
             QueueUrl=deployed.queue_urls[JOB_TRACKER.name], MessageBody=good_event().to_json()
         )
         calls: list[str] = []
+        # renewed every third of the timeout: the fourth renewal comes a third of a timeout
+        # after the message would have shown again without them
+        renewals = Renewals(sqs, wanted=4)
 
         async def slow(_envelope: Envelope, delivery: Delivery) -> None:
             calls.append(delivery.message_id)
-            await asyncio.sleep(VISIBILITY_S * 2.5)
+            await asyncio.wait_for(renewals.enough.wait(), VISIBILITY_S * 3)
 
-        consumer = consumer_for(sqs, aws_settings, slow)
+        consumer = consumer_for(renewals, aws_settings, slow)
 
         async def handled() -> bool:
-            return consumer.handled == 1
+            return consumer.handled >= 1
 
-        await run_for(consumer, handled, limit_s=20)
+        await run_for(consumer, handled, limit_s=VISIBILITY_S * 4)
 
+        assert renewals.count >= 4
         assert len(calls) == 1
 
 

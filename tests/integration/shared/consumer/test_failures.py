@@ -16,8 +16,6 @@ from shared.messaging.consumer import BusyError, Delivery
 from shared.messaging.provisioning import Deployed
 from shared.settings import Settings
 from tests.support.consumer import (
-    MAX_RECEIVES,
-    VISIBILITY_S,
     consumer_for,
     dlq_bodies,
     good_event,
@@ -28,6 +26,8 @@ from tests.support.polling import eventually
 
 # its AWS endpoint is the fixture's: `make test-localstack` runs it against LocalStack too
 pytestmark = pytest.mark.localstack
+
+OUTAGE_S = 12
 
 
 class TestPoisonMessages:
@@ -105,8 +105,9 @@ class TestOutages:
         url = deployed.queue_urls[JOB_TRACKER.name]
         for _ in range(3):
             await sqs.send_message(QueueUrl=url, MessageBody=good_event().to_json())
-        # the redrive policy allows MAX_RECEIVES receives of VISIBILITY_S each: outlast them all
-        outage_ends = asyncio.get_running_loop().time() + VISIBILITY_S * MAX_RECEIVES * 3
+        # a consumer that gave each failed receive back (seen again after 1 s, then 2 s) would
+        # use up the MAX_RECEIVES receives and dead-letter the messages well within this
+        outage_ends = asyncio.get_running_loop().time() + OUTAGE_S
         receive_counts: list[int] = []
 
         async def database_down_for_a_while(_envelope: Envelope, delivery: Delivery) -> None:
