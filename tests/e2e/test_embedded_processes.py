@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,8 @@ KEEPALIVE_S = 60
 # a relay finds new rows by its poll only this late: a job done sooner was published on a nudge
 RELAY_POLL_S = 60
 JOB_S = 20
+# how often a stop may land inside another process's write before the test gives up
+STOP_TRIES = 50
 RELAY_METRICS = re.compile(r"todo_api's outbox is published from here; metrics: (\S+)")
 TODO_API_METRICS = re.compile(r"metrics of todo_api, job_tracker, calendar_worker: (\S+),")
 
@@ -160,7 +163,8 @@ async def test_a_stream_on_todo_api_hears_the_tracker_fold_in_its_own_process(
     async with aiohttp.ClientSession(supervised.url) as http:
         async with http.post(TODOS, json={"title": "watched"}) as created:
             assert created.status == 201
-        os.kill(folding, signal.SIGSTOP)
+        # it also runs todo_api's relay, which writes todo_api's file (its lease, its outbox)
+        stop_outside_writes(folding, Path(supervised.env["VAR_DIR"]) / "todo_api.db")
         try:
             async with http.post(f"{TODOS}/ical") as asked:
                 task_url = (await asked.json())["task_url"]
@@ -178,6 +182,43 @@ async def test_a_stream_on_todo_api_hears_the_tracker_fold_in_its_own_process(
 
     assert first == "PENDING"
     assert statuses[-1] == "SUCCESS"
+
+
+def stop_outside_writes(pid: int, database: Path) -> None:
+    """Stop `pid` at a moment it holds no write lock on the SQLite file `database`: stopped inside
+    a write, it would keep every other writer of the file waiting until they answer 503."""
+    for _ in range(STOP_TRIES):
+        os.kill(pid, signal.SIGSTOP)
+        # the signal is delivered asynchronously: every thread is stopped before the lock is asked
+        while not all(_stopped(task) for task in Path(f"/proc/{pid}/task").iterdir()):
+            time.sleep(0.001)
+        if not _write_locked(database):
+            return
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} held the write lock of {database} at every stop")
+
+
+def _stopped(task: Path) -> bool:
+    try:
+        # the state follows the command's closing parenthesis
+        return (task / "stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+    except FileNotFoundError:
+        return True
+
+
+def _write_locked(database: Path) -> bool:
+    probe = sqlite3.connect(database, timeout=0, isolation_level=None)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc):
+            raise
+        return True
+    finally:
+        probe.close()
 
 
 async def _next_status(stream: aiohttp.ClientResponse) -> str:
