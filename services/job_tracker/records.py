@@ -26,6 +26,7 @@ from services.job_tracker.tables import api_keys, jobs
 from shared.auth.key_table import key_change, refold_key
 from shared.clock import utcnow
 from shared.contracts.envelope import Envelope
+from shared.eventstore.direct_reads import DirectRead
 from shared.eventstore.direct_writes import DirectWrite
 from shared.eventstore.store import EventStore
 from shared.eventstore.upsert import DIALECTS, insert_on_conflict
@@ -34,7 +35,9 @@ from shared.messaging.inbox import record_processed_unless_logged
 # the inbox's name for this consumer
 CONSUMER = "job_tracker"
 # built once, given their values at execution: compiled once and cached
-SELECT_JOB_FOR_UPDATE = select(jobs).where(jobs.c.task_id == bindparam("key")).with_for_update()
+SELECT_JOB_FOR_UPDATE = DirectRead(
+    select(jobs).where(jobs.c.task_id == bindparam("key")).with_for_update()
+)
 # every fold writes its job: directly on SQLite
 UPDATE_JOB = DirectWrite(update(jobs).where(jobs.c.task_id == bindparam("key")))
 ADD_JOB = {dialect: DirectWrite(insert_on_conflict(dialect, jobs)) for dialect in DIALECTS}
@@ -115,9 +118,8 @@ class SqlJobRecords:
         await self._store.insert(self._conn, [as_kept(envelope)], publish=False)
 
     async def locked_job(self, task_id: UUID) -> Job | None:
-        found = await self._conn.execute(SELECT_JOB_FOR_UPDATE, {"key": str(task_id)})
-        row = found.mappings().first()
-        return None if row is None else row_to_job(row)
+        found = await SELECT_JOB_FOR_UPDATE.mappings(self._conn, {"key": str(task_id)})
+        return row_to_job(found[0]) if found else None
 
     async def add(self, job: Job) -> bool:
         added = await ADD_JOB[self._conn.dialect.name].count(self._conn, job_values(job)) == 1

@@ -14,12 +14,12 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Select, bindparam, delete, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.job_tracker.jobs import Job, Status
 from services.job_tracker.records import row_to_job
 from services.job_tracker.tables import jobs, lost_results
 from shared.clock import utcnow
+from shared.eventstore.direct_reads import DirectRead
 from shared.eventstore.expiry import ExpiringRows
 from shared.eventstore.store import EventStore
 from shared.eventstore.upsert import insert_on_conflict
@@ -30,7 +30,7 @@ TRACKED_JOBS: Select[Any] = select(jobs, lost_results.c.noticed_at.label(_LOST_A
     lost_results, lost_results.c.task_id == jobs.c.task_id
 )
 # a tenant's job: another tenant's is not found, as if it did not exist
-FIND_TRACKED = TRACKED_JOBS.where(jobs.c.task_id == bindparam("key"))
+FIND_TRACKED = DirectRead(TRACKED_JOBS.where(jobs.c.task_id == bindparam("key")))
 FORGET_LOST = delete(lost_results).where(lost_results.c.task_id == bindparam("key"))
 
 
@@ -61,11 +61,11 @@ def tracked_job(row: Mapping[Any, Any]) -> TrackedJob:
     return TrackedJob(row_to_job(fields), lost)
 
 
-async def find_tracked(conn: AsyncConnection, task_id: UUID) -> TrackedJob | None:
+async def find_tracked(store: EventStore, task_id: UUID) -> TrackedJob | None:
     """The job with this id, whoever's it is (None: none yet). One read: a job that arrives
     between two reads could otherwise be missing from the first and present in the second."""
-    row = (await conn.execute(FIND_TRACKED, {"key": str(task_id)})).mappings().first()
-    return None if row is None else tracked_job(row)
+    found = await FIND_TRACKED.mappings(store, {"key": str(task_id)})
+    return tracked_job(found[0]) if found else None
 
 
 async def note_lost(store: EventStore, task_id: UUID) -> None:

@@ -190,8 +190,7 @@ async def _job(app: web.Application, request: web.Request) -> tuple[UUID, Tracke
     tenant whose job is not here yet; else 404 (an id issued to another tenant too)."""
     task_id = issued_task_id(app, request)
     tenant = request[principal_key].tenant
-    async with app[store_key].reading() as conn:
-        tracked = await find_tracked(conn, task_id)
+    tracked = await find_tracked(app[store_key], task_id)
     if tracked is None:
         return task_id, TrackedJob(Job(task_id=task_id, tenant=tenant))
     if tracked.job.tenant != tenant:

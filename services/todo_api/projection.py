@@ -19,12 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.todo_api.feed_secret_projection import refold_feed_secrets
 from services.todo_api.key_projection import refold_keys
 from services.todo_api.list_version import advance_every_list_version
-from services.todo_api.tables import store, todo_ids, todos
+from services.todo_api.tables import store as store_tables
+from services.todo_api.tables import todo_ids, todos
 from shared.clock import utcnow
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import AnyEvent, TodoCreated, TodoDeleted, TodoSnapshot, TodoUpdated
 from shared.contracts.todo_refs import encode_refs
+from shared.eventstore.direct_reads import DirectRead
 from shared.eventstore.direct_writes import DirectWrite
+from shared.eventstore.store import EventStore
 from shared.eventstore.upsert import DIALECTS, NEW_ROW, insert_on_conflict
 
 SNAPSHOTS: TypeAdapter[list[TodoSnapshot]] = TypeAdapter(list[TodoSnapshot])
@@ -168,8 +171,8 @@ async def after_rebuild(conn: AsyncConnection, fold: TodoFold) -> None:
     them, and so are the calendar feed URLs."""
     await raise_todo_counter(conn, fold)
     await advance_every_list_version(conn, utcnow())
-    await refold_keys(conn, store)
-    await refold_feed_secrets(conn, store)
+    await refold_keys(conn, store_tables)
+    await refold_feed_secrets(conn, store_tables)
 
 
 async def list_todos(
@@ -207,28 +210,32 @@ class ListSnapshot(NamedTuple):
     refs: str
 
 
-SNAPSHOT_OF_LIST = (
+# the two reads of a calendar request and a todo's GET: on SQLite run on the store's own
+# connection (shared/eventstore/direct_reads.py)
+SNAPSHOT_OF_LIST = DirectRead(
     select(*SNAPSHOT_COLUMNS, todos.c.stream_version)
     .where(todos.c.tenant == bindparam("tenant"))
     .order_by(todos.c.id)
 )
 
 
-async def snapshot_todos(conn: AsyncConnection, *, tenant: str) -> ListSnapshot:
+async def snapshot_todos(store: EventStore, *, tenant: str) -> ListSnapshot:
     """The tenant's whole list in id order, with each todo's stream version, in one read."""
-    rows = (await conn.execute(SNAPSHOT_OF_LIST, {"tenant": tenant})).all()
+    rows = await SNAPSHOT_OF_LIST.rows(store, {"tenant": tenant})
     names = list(TodoSnapshot.model_fields)
     listed = SNAPSHOTS.validate_python([dict(zip(names, row[:-1], strict=True)) for row in rows])
     refs = encode_refs((todo.id, row[-1]) for todo, row in zip(listed, rows, strict=True))
     return ListSnapshot(listed, refs)
 
 
-GET_TODO = select(*SNAPSHOT_COLUMNS).where(
-    todos.c.id == bindparam("id"), todos.c.tenant == bindparam("tenant")
+GET_TODO = DirectRead(
+    select(*SNAPSHOT_COLUMNS).where(
+        todos.c.id == bindparam("id"), todos.c.tenant == bindparam("tenant")
+    )
 )
 
 
-async def get_todo(conn: AsyncConnection, todo_id: int, *, tenant: str) -> TodoSnapshot | None:
+async def get_todo(store: EventStore, todo_id: int, *, tenant: str) -> TodoSnapshot | None:
     """The tenant's todo; None when there is none with that id, or it is another tenant's."""
-    row = (await conn.execute(GET_TODO, {"id": todo_id, "tenant": tenant})).mappings().first()
-    return TodoSnapshot.model_validate(dict(row)) if row else None
+    found = await GET_TODO.mappings(store, {"id": todo_id, "tenant": tenant})
+    return TodoSnapshot.model_validate(found[0]) if found else None

@@ -158,8 +158,7 @@ class SqlTodoBook:
                 await advance_list_version(conn, self._principal.tenant, records.changed_at)
 
     async def snapshot(self) -> ListSnapshot:
-        async with self._store.reading() as conn:
-            return await snapshot_todos(conn, tenant=self._principal.tenant)
+        return await snapshot_todos(self._store, tenant=self._principal.tenant)
 
     async def calendar_job(self, task_id: UUID) -> list[AnyEvent]:
         stream = await self._store.load(calendar_stream_id(task_id))

@@ -63,8 +63,7 @@ async def list_view(request: web.Request) -> web.Response:
 
 async def get_view(request: web.Request) -> web.Response:
     todo_id = _todo_id(request)
-    async with request.app[store_key].reading() as conn:
-        todo = await get_todo(conn, todo_id, tenant=request[principal_key].tenant)
+    todo = await get_todo(request.app[store_key], todo_id, tenant=request[principal_key].tenant)
     if todo is None:
         raise not_found(TODO_NOT_FOUND)
     return json_response(todo)

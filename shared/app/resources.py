@@ -108,7 +108,7 @@ def database_ctx(schema: ServiceSchema, *, owned: bool = True) -> CleanupCtx:
         store = await opened(app[settings_key], schema)
         app[store_key] = store
         yield
-        await store.engine.dispose()
+        await store.close()
 
     return ctx
 

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine.interfaces import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import UpdateBase
+from sqlalchemy.sql.expression import ClauseElement, UpdateBase
 
 from shared.eventstore.sqlite_on_loop import OnLoopConnection
 
@@ -37,7 +37,9 @@ Row = tuple[Any, ...]
 
 
 @dataclass(frozen=True)
-class _Compiled:
+class Compiled:
+    """A statement compiled for SQLite, with how each of its bound values is stored."""
+
     compiled: SQLCompiler
     sql: str
     # the bind names in the order of the statement's `?`, and how each value is stored
@@ -54,13 +56,36 @@ class _Compiled:
             )
         ]
 
+    def error(self, arguments: list[Any], exc: sqlite3.Error, dialect: Dialect) -> StatementError:
+        """sqlite3's error as SQLAlchemy raises it (`IntegrityError` for a taken key)."""
+        return DBAPIError.instance(self.sql, arguments, exc, sqlite3.Error, dialect=dialect)
+
+
+def compile_for_sqlite(
+    statement: ClauseElement, dialect: Dialect, names: tuple[str, ...] = ()
+) -> Compiled:
+    """`statement` compiled once for SQLite; `names`: the columns an insert or update is given."""
+    compiled = statement.compile(dialect=dialect, column_keys=list(names))
+    # the dialect's paramstyle is positional (qmark): the names in the order of `?`
+    assert isinstance(compiled, SQLCompiler)
+    assert compiled.positiontup is not None
+    binds = [compiled.binds[name] for name in compiled.positiontup]
+    return Compiled(
+        compiled,
+        compiled.string,
+        tuple(compiled.positiontup),
+        # the dialect's own type, as SQLAlchemy processes a value: a datetime to the text SQLite
+        # stores, a UUID to its hex
+        tuple(bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds),
+    )
+
 
 class DirectWrite:
     """One write statement: directly on SQLite's connection, through SQLAlchemy elsewhere."""
 
     def __init__(self, statement: UpdateBase) -> None:
         self.statement = statement
-        self._compiled: dict[tuple[str, ...], _Compiled] = {}
+        self._compiled: dict[tuple[str, ...], Compiled] = {}
 
     async def run(
         self, conn: AsyncConnection, parameters: Mapping[str, Any] | None = None
@@ -94,34 +119,17 @@ class DirectWrite:
     async def _direct(
         self, connection: OnLoopConnection, dialect: Dialect, parameters: Mapping[str, Any]
     ) -> sqlite3.Cursor:
-        compiled = self._compiled_for(dialect, tuple(parameters))
+        names = tuple(parameters)
+        compiled = self._compiled.get(names)
+        if compiled is None:
+            compiled = self._compiled[names] = compile_for_sqlite(self.statement, dialect, names)
         arguments = compiled.arguments(parameters)
         cursor = connection.sqlite.cursor()
         try:
             await connection.run(lambda: cursor.execute(compiled.sql, arguments))
         except sqlite3.Error as exc:
-            raise DBAPIError.instance(
-                compiled.sql, arguments, exc, sqlite3.Error, dialect=dialect
-            ) from exc
+            raise compiled.error(arguments, exc, dialect) from exc
         return cursor
-
-    def _compiled_for(self, dialect: Dialect, names: tuple[str, ...]) -> _Compiled:
-        found = self._compiled.get(names)
-        if found is None:
-            compiled = self.statement.compile(dialect=dialect, column_keys=list(names))
-            # the dialect's paramstyle is positional (qmark): the names in the order of `?`
-            assert isinstance(compiled, SQLCompiler)
-            assert compiled.positiontup is not None
-            binds = [compiled.binds[name] for name in compiled.positiontup]
-            found = self._compiled[names] = _Compiled(
-                compiled,
-                compiled.string,
-                tuple(compiled.positiontup),
-                # the dialect's own type, as SQLAlchemy processes a value: a datetime to the
-                # text SQLite stores, a UUID to its hex
-                tuple(bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds),
-            )
-        return found
 
 
 def on_loop_connection(conn: AsyncConnection) -> OnLoopConnection | None:

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import CALENDAR_EVENT_TYPES, AnyEvent
 from shared.contracts.tenancy import Origin
+from shared.eventstore.direct_reads import DirectRead, ReadConnections
 from shared.eventstore.direct_writes import DirectWrite
 from shared.eventstore.leases import lease_table
 from shared.eventstore.write_turns import WriteTurns
@@ -129,13 +130,15 @@ class EventStore:
         """
         self.engine = engine
         self.tables = tables
+        # on a SQLite file: connections of its own for the hottest reads (direct_reads.py)
+        self.direct_reads = ReadConnections.of(engine)
         self._routed = None if routed is None else frozenset(routed)
         self._outbox_listeners: list[Callable[[], None]] = []
         # built once: a statement given its values at execution is compiled once and cached;
         # these two run on SQLite's own connection there (direct_writes.py)
         self._insert_event = DirectWrite(tables.events.insert())
         self._insert_outbox = DirectWrite(tables.outbox.insert())
-        self._load_stream = (
+        self._load_stream = DirectRead(
             select(tables.events.c.body)
             .where(tables.events.c.stream_id == bindparam("stream"))
             .order_by(tables.events.c.stream_version)
@@ -169,6 +172,12 @@ class EventStore:
     def reading(self) -> AsyncConnection:
         """A connection for reads of one statement each, outside any transaction."""
         return self._reader.connect()
+
+    async def close(self) -> None:
+        """Close its connections: the direct reads' and the engine's pool."""
+        if self.direct_reads is not None:
+            self.direct_reads.close()
+        await self.engine.dispose()
 
     def _write_connection(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
         if self._write_turns is None:
@@ -235,12 +244,8 @@ class EventStore:
     async def load(self, stream_id: str, conn: AsyncConnection | None = None) -> list[Envelope]:
         """The stream's events in version order, inside `conn`'s transaction when given."""
         stream = {"stream": stream_id}
-        if conn is None:
-            async with self.reading() as own:
-                rows = (await own.execute(self._load_stream, stream)).scalars().all()
-        else:
-            rows = (await conn.execute(self._load_stream, stream)).scalars().all()
-        return [Envelope.from_json(body) for body in rows]
+        rows = await self._load_stream.rows(self if conn is None else conn, stream)
+        return [Envelope.from_json(body) for (body,) in rows]
 
 
 def _kept_body(kept: Keep, envelope: Envelope, body: str) -> str:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Protocol
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.eventstore.direct_reads import DirectRead
 from shared.eventstore.store import EventStore
 from shared.messaging.publisher import Outgoing
 
@@ -46,15 +47,25 @@ class SqlOutbox:
         self._store = store
         self._table = store.tables.outbox
         self._fence = fence
+        outbox = self._table
+        # the relay's read when no entry is set aside: run directly on SQLite (direct_reads.py)
+        self._next = DirectRead(
+            select(outbox.c.position, outbox.c.type, outbox.c.body)
+            .order_by(outbox.c.position)
+            .limit(bindparam("limit"))
+        )
 
     async def pending(self, limit: int = 100, skip: Collection[int] = ()) -> list[Outgoing]:
+        if not skip:
+            rows = await self._next.rows(self._store, {"limit": limit})
+            return [Outgoing(position, type_, body) for position, type_, body in rows]
         outbox = self._table
-        query = select(outbox.c.position, outbox.c.type, outbox.c.body)
-        if skip:
-            query = query.where(outbox.c.position.not_in(list(skip)))
+        query = select(outbox.c.position, outbox.c.type, outbox.c.body).where(
+            outbox.c.position.not_in(list(skip))
+        )
         async with self._store.reading() as conn:
-            rows = (await conn.execute(query.order_by(outbox.c.position).limit(limit))).all()
-        return [Outgoing(position, type_, body) for position, type_, body in rows]
+            found = (await conn.execute(query.order_by(outbox.c.position).limit(limit))).all()
+        return [Outgoing(position, type_, body) for position, type_, body in found]
 
     async def mark_published(self, positions: Sequence[int]) -> None:
         outbox = self._table
