@@ -50,14 +50,26 @@ class Wakeups:
     def notify_here(self, queues: Iterable[str]) -> None:
         with self._lock:
             woken = [waiter for queue in queues for waiter in self._waiters.pop(queue, ())]
+        running = _running_loop()
         for waiter in woken:
+            loop = waiter.get_loop()
+            if loop is running:
+                _resolve(waiter)
+                continue
             # a waiter of a loop that has closed since wants nothing any more
             with contextlib.suppress(RuntimeError):
-                waiter.get_loop().call_soon_threadsafe(_resolve, waiter)
+                loop.call_soon_threadsafe(_resolve, waiter)
 
     def close(self) -> None:
         if self._neighbours is not None:
             self._neighbours.close()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:

@@ -60,9 +60,8 @@ class FileJobChanges:
         self._neighbours.close()
 
     def _on_told(self, names: list[str]) -> None:
-        # the listener's thread: the watchers belong to the loop
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(self.hear, names)
+        # on the loop that listened: the watchers'
+        self.hear(names)
 
     def hear(self, names: Iterable[str]) -> None:
         """Wake the watchers of the jobs a datagram names (all of them after a lost one)."""

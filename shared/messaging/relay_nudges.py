@@ -10,8 +10,6 @@ stays the one truth.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,7 +25,6 @@ class RelayNudges:
     def __init__(self, path: Path) -> None:
         self._neighbours = Neighbours(wake_folder(path), self._on_told)
         self._nudge: Callable[[], None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     def tell(self) -> None:
         """A commit queued events: nudge the relay's process (never raises)."""
@@ -35,7 +32,6 @@ class RelayNudges:
 
     def listen(self, nudge: Callable[[], None]) -> None:
         """Call `nudge` on the running loop at each nudge from another process."""
-        self._loop = asyncio.get_running_loop()
         self._nudge = nudge
         self._neighbours.listen()
 
@@ -43,8 +39,6 @@ class RelayNudges:
         self._neighbours.close()
 
     def _on_told(self, names: list[str]) -> None:
-        # the listener's thread: the relay belongs to the loop
-        if NUDGE not in names or self._loop is None or self._nudge is None:
-            return
-        with contextlib.suppress(RuntimeError):  # the loop has closed: the process is stopping
-            self._loop.call_soon_threadsafe(self._nudge)
+        # on the loop that listened: the relay's
+        if NUDGE in names and self._nudge is not None:
+            self._nudge()
