@@ -9,27 +9,21 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import (
-    JSON,
     Column,
-    DateTime,
     Integer,
     MetaData,
-    String,
     Table,
-    Uuid,
     bindparam,
     func,
     insert,
     select,
-    text,
 )
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -37,22 +31,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared.eventstore.database import create_engine
 from shared.eventstore.direct_reads import DirectRead, ReadConnections
 from shared.settings import Settings
+from tests.support.direct_things import DETAIL, REF, row, things, things_engine
 
-metadata = MetaData()
-things = Table(
-    "direct_read_things",
-    metadata,
-    Column("position", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(40), nullable=False, unique=True),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("ref", Uuid, nullable=True),
-    Column("detail", JSON, nullable=True),
-)
 BY_NAME = DirectRead(select(things).where(things.c.name == bindparam("key")))
 IN_ORDER = DirectRead(
     select(things.c.name, things.c.at).order_by(things.c.position).limit(bindparam("limit"))
 )
-AT = datetime(2026, 12, 7, 17, 30, 5, 123456, tzinfo=UTC)
 
 
 @dataclass
@@ -64,15 +48,6 @@ class Source:
 
     def reading(self) -> AsyncConnection:
         return self.engine.connect()
-
-
-def row(name: str, **changes: object) -> dict[str, object]:
-    return {
-        "name": name,
-        "at": AT,
-        "ref": uuid.UUID(int=9),
-        "detail": {"todos": [1, 2], "note": 'é\n"quoted"'},
-    } | changes
 
 
 @pytest.fixture
@@ -89,19 +64,13 @@ async def sqlite_source(tmp_path: Path) -> AsyncIterator[Source]:
 
 @contextlib.asynccontextmanager
 async def opened(database: Settings) -> AsyncIterator[Source]:
-    engine = create_engine(database)
-    async with engine.begin() as conn:
-        if database.database_schema:
-            # the test's own PostgreSQL schema, dropped after it
-            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{database.database_schema}"'))
-        await conn.run_sync(metadata.create_all)
-    reads = ReadConnections.of(engine)
-    try:
-        yield Source(engine, reads)
-    finally:
-        if reads is not None:
-            reads.close()
-        await engine.dispose()
+    async with things_engine(database) as engine:
+        reads = ReadConnections.of(engine)
+        try:
+            yield Source(engine, reads)
+        finally:
+            if reads is not None:
+                reads.close()
 
 
 async def through_sqlalchemy(engine: AsyncEngine, name: str) -> dict[str, object]:
@@ -131,8 +100,8 @@ async def test_rows_come_back_as_through_sqlalchemy(source: Source) -> None:
         assert outside == inside == await through_sqlalchemy(source.engine, name)
     [full] = await BY_NAME.rows(source, {"key": "full"})
     # values as their types read them: a datetime, a UUID, JSON decoded
-    assert (full[1], full[3], full[4]) == ("full", uuid.UUID(int=9), row("full")["detail"])
-    assert isinstance(full[2], datetime)
+    assert (full[1], full[4], full[5]) == ("full", REF, DETAIL)
+    assert isinstance(full[3], datetime)
     assert await BY_NAME.rows(source, {"key": "nobody"}) == []
 
 

@@ -4,20 +4,11 @@ fails; on PostgreSQL the same calls go through SQLAlchemy. Each body runs on bot
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import (
-    JSON,
-    Column,
-    DateTime,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Uuid,
     bindparam,
     insert,
     select,
@@ -27,22 +18,11 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.eventstore.database import create_engine
 from shared.eventstore.direct_writes import DirectWrite, on_loop_connection
 from shared.eventstore.upsert import insert_on_conflict
 from shared.settings import Settings
+from tests.support.direct_things import AT, row, things, things_engine
 
-metadata = MetaData()
-things = Table(
-    "direct_write_things",
-    metadata,
-    Column("position", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(40), nullable=False, unique=True),
-    Column("count", Integer, nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("ref", Uuid, nullable=True),
-    Column("detail", JSON, nullable=True),
-)
 INSERT = DirectWrite(insert(things))
 BUMP = DirectWrite(
     update(things)
@@ -50,31 +30,12 @@ BUMP = DirectWrite(
     .values(count=things.c.count + 1)
     .returning(things.c.count, things.c.name)
 )
-AT = datetime(2026, 12, 7, 11, 30, 5, 123456, tzinfo=UTC)
-
-
-def row(name: str, **changes: object) -> dict[str, object]:
-    return {
-        "name": name,
-        "count": 1,
-        "at": AT,
-        "ref": uuid.UUID(int=7),
-        "detail": {"todos": [1, 2], "note": 'é\n"quoted"'},
-    } | changes
 
 
 @pytest.fixture
 async def engine(database: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database)
-    async with engine.begin() as conn:
-        if database.database_schema:
-            # the test's own PostgreSQL schema, dropped after it
-            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{database.database_schema}"'))
-        await conn.run_sync(metadata.create_all)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
+    async with things_engine(database) as made:
+        yield made
 
 
 async def stored(engine: AsyncEngine, name: str) -> dict[str, object]:
@@ -109,7 +70,7 @@ async def test_a_row_reads_back_as_one_written_through_sqlalchemy(engine: AsyncE
     assert (without["ref"], without["detail"]) == (None, None)
     async with engine.connect() as conn:
         null_columns = text(
-            "SELECT ref IS NULL, detail IS NULL FROM direct_write_things WHERE name LIKE '%without'"
+            "SELECT ref IS NULL, detail IS NULL FROM direct_things WHERE name LIKE '%without'"
         )
         assert len(set((await conn.execute(null_columns)).all())) == 1
 
