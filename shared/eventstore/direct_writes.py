@@ -5,9 +5,9 @@ On a SQLite file a write takes microseconds, and SQLAlchemy's execution around i
 cache's key, the execution context, the result, the hop into its greenlet) 50-80 µs on an idle
 core: most of a todo's create. A `DirectWrite` is one such statement (an event's insert, its
 outbox row, the todo list's row, the id counter, the list's version, the tracker's inbox row and
-job row), compiled by SQLAlchemy once
-for each set of parameter names it is given, and run on the transaction's sqlite3 connection with
-SQLAlchemy's own bind processing of each value (a datetime is stored as SQLAlchemy stores it).
+job row), compiled by SQLAlchemy once for each set of parameter names it is given, and run on the
+transaction's sqlite3 connection with SQLAlchemy's own bind processing of each value (a datetime
+is stored as SQLAlchemy stores it). The reads beside them are in `direct_reads.py`.
 It runs inside the caller's transaction like any statement, and a database error comes out as
 SQLAlchemy's exception (`IntegrityError` for a taken key), as from `conn.execute`.
 
