@@ -97,9 +97,11 @@ class Neighbours:
                 if _running_loop() is loop:
                     _stop_reading(loop, listener)
                 else:
-                    with contextlib.suppress(RuntimeError):  # it closed meanwhile
+                    try:
                         loop.call_soon_threadsafe(_stop_reading, loop, listener)
-                    listener = None
+                        listener = None
+                    except RuntimeError:
+                        pass  # it closed meanwhile, and its selector with it: close it here
         for sock in (listener, sender):
             if sock is not None:
                 sock.close()
