@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -33,6 +34,13 @@ SERVICE_FIELDS = frozenset(
     }
 )
 STOP_TIMEOUT_S = 20.0
+# where Linux takes a client socket's local port from
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+# a chosen port is at least this, clear of well-known services' ports
+FIRST_CHOSEN_PORT = 20000
+PORT_PROBES = 50
+# `make run`: every service in one command, each listener on its own port
+EMBEDDED_MODULE = "embedded"
 
 
 def service_env(settings: Settings) -> dict[str, str]:
@@ -55,7 +63,18 @@ def process_tree(pid: int) -> list[int]:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
+    """A loopback port free now, below the kernel's ephemeral range: between this probe and the
+    service's own bind, no client socket's connect can take it (one in that range can)."""
+    low_ephemeral = int(EPHEMERAL_RANGE.read_text().split()[0]) if EPHEMERAL_RANGE.exists() else 0
+    below = range(FIRST_CHOSEN_PORT, low_ephemeral)
+    for port in random.sample(below, k=min(PORT_PROBES, len(below))):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as probe:  # no such range here: one the OS picks
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
@@ -70,19 +89,26 @@ class Service:
     process: subprocess.Popen[bytes] | None = None
     stopping: bool = False
 
+    def metrics_port_setting(self) -> str:
+        """METRICS_PORT for the process. `make run` takes it as the first of several consecutive
+        ports, and only the first was found free (its neighbours are often a client socket's by
+        then), so it gets 0: each of its listeners on a port the OS picks."""
+        return "0" if self.module == EMBEDDED_MODULE else str(self.metrics_port)
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     @property
     def metrics_url(self) -> str:
-        """Its metrics listener (the embedded process's own choice if its env names one)."""
+        """Its metrics listener (a service's own; `make run` picks its listeners' ports)."""
+        assert self.module != EMBEDDED_MODULE, "make run's metrics ports are its own to pick"
         return f"http://127.0.0.1:{self.metrics_port}"
 
     def start(self) -> None:
         env = {
             **os.environ,
-            "METRICS_PORT": str(self.metrics_port),
+            "METRICS_PORT": self.metrics_port_setting(),
             **self.env,
             "HTTP_PORT": str(self.port),
             "HTTP_HOST": "127.0.0.1",
