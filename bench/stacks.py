@@ -60,8 +60,6 @@ async def embedded_stack(
     with tempfile.TemporaryDirectory() as var_dir:
         env = {**BENCH_ENV, "VAR_DIR": var_dir, "EMBEDDED_AWS_PORT": "0", "TRANSPORT": transport}
         env |= settings or {}
-        # the three metrics listeners on ports the OS picks
-        env["METRICS_PORT"] = "0"
         service = Service("embedded", env, Path(var_dir) / "embedded.log")
         async with _running([service]):
             yield Stack(service.url, [service], Path(var_dir))
