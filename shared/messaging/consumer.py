@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import time
@@ -22,6 +23,7 @@ from shared.messaging.dead_letters.failures import (
     sendable_attributes,
 )
 from shared.messaging.delete_batcher import DeleteBatcher
+from shared.messaging.heartbeat import Heartbeat
 from shared.observability import log_context
 from shared.observability.metrics import ConsumerMetrics, Metrics
 from shared.observability.tracing import consuming, record_failure
@@ -244,25 +246,28 @@ class SqsConsumer:
         delivery = self._delivery(message)
         # each message is handled in a task of its own: its log lines say which message it is
         log_context.bind(message_id=delivery.message_id)
-        heartbeat = asyncio.create_task(self._keep_invisible(delivery))
+        heartbeat = Heartbeat(
+            functools.partial(self._set_visibility, delivery, self.options.visibility_timeout_s),
+            interval_s=max(1.0, self.options.visibility_timeout_s / 3),
+        )
         try:
             envelope = decode(message.get("Body", ""))
         except PoisonMessageError as exc:
             self.poisoned += 1
             self._metrics.failure(last_attempt=delivery.is_last_attempt)
             self._log_poison(delivery, exc)
+            await heartbeat.stop()
             if not await self._dead_letter(message, delivery, public_reason(exc, unreadable=True)):
                 await self._retry_later(delivery)
-            heartbeat.cancel()
             return
         try:
             with consuming(self.options.service, self.options.name, envelope, delivery.message_id):
-                await self._handle_until_settled(envelope, delivery, message)
+                await self._handle_until_settled(envelope, delivery, message, heartbeat)
         finally:
             heartbeat.cancel()
 
     async def _handle_until_settled(
-        self, envelope: Envelope, delivery: Delivery, message: dict[str, Any]
+        self, envelope: Envelope, delivery: Delivery, message: dict[str, Any], heartbeat: Heartbeat
     ) -> None:
         """Run the handler; while a dependency is down (or the job busy elsewhere), hold it."""
         hold = _Hold(self, delivery)
@@ -273,11 +278,13 @@ class SqsConsumer:
                 except Exception as exc:
                     if not (is_outage(exc) or isinstance(exc, BusyError)):
                         self._note_failure(delivery, exc)
+                        await heartbeat.stop()
                         if not await self._dead_letter(message, delivery, public_reason(exc)):
                             await self._retry_later(delivery)
                         return
                     if self._stopping:
                         # another consumer takes it at once; this one is going away
+                        await heartbeat.stop()
                         await self._release(delivery)
                         return
                     await self._pause(hold.next_pause_s(exc))
@@ -333,14 +340,6 @@ class SqsConsumer:
                 delivery.receive_count,
                 exc,
             )
-
-    async def _keep_invisible(self, delivery: Delivery) -> None:
-        """Extend the visibility timeout while a long handler is still working."""
-        interval_s = max(1.0, self.options.visibility_timeout_s / 3)
-        while True:
-            await asyncio.sleep(interval_s)
-            with contextlib.suppress(Exception):
-                await self._set_visibility(delivery, self.options.visibility_timeout_s)
 
     async def _retry_later(self, delivery: Delivery) -> None:
         """Make the message visible again after an exponential, jittered delay."""

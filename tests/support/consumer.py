@@ -33,12 +33,15 @@ def good_event() -> Envelope:
 
 
 def consumer_for(
-    sqs: Any, settings: Settings, handle: Callable[[Envelope, Delivery], Awaitable[None]]
+    sqs: Any,
+    settings: Settings,
+    handle: Callable[[Envelope, Delivery], Awaitable[None]],
+    visibility_timeout_s: int = VISIBILITY_S,
 ) -> SqsConsumer:
     options = ConsumerOptions(
         name="test",
         wait_time_s=1,
-        visibility_timeout_s=VISIBILITY_S,
+        visibility_timeout_s=visibility_timeout_s,
         max_receive_count=MAX_RECEIVES,
         concurrency=4,
         outage_backoff_max_s=1.0,

@@ -97,6 +97,82 @@ class TestRetries:
         assert attempts == [1, 2]
         assert await dlq_bodies(sqs, aws_settings) == []
 
+    async def test_a_renewal_under_way_when_the_handler_fails_lands_before_the_retry_delay(
+        self, deployed: Deployed, sqs: Any, aws_settings: Settings
+    ) -> None:
+        """Else the renewal undoes the retry: a whole timeout instead of a second."""
+        await sqs.send_message(
+            QueueUrl=deployed.queue_urls[JOB_TRACKER.name], MessageBody=good_event().to_json()
+        )
+        gated = GatedRenewals(sqs, RENEWED_S)
+        attempts: list[int] = []
+
+        async def fails_during_a_renewal(_envelope: Envelope, delivery: Delivery) -> None:
+            attempts.append(delivery.receive_count)
+            if len(attempts) == 1:
+                await gated.renewal_held.wait()
+                gated.gate.set()
+                raise RuntimeError("a bug that the next attempt does not meet")
+
+        consumer = consumer_for(gated, aws_settings, fails_during_a_renewal, RENEWED_S)
+
+        async def handled() -> bool:
+            return consumer.handled == 1
+
+        await run_for(consumer, handled, limit_s=20)
+        await asyncio.wait(gated.sent)
+
+        # the renewal, then the first retry's delay of a second: the message came back then
+        assert gated.applied == [RENEWED_S, 1]
+        assert attempts == [1, 2]
+
+
+# a visibility timeout renewed every second, so a renewal comes soon
+RENEWED_S = 3
+
+
+class GatedRenewals:
+    """The SQS client, but a renewal (the visibility set to `renewed_s`) is slow on the wire: it
+    waits at a gate, then for any other visibility change sent meanwhile to reach SQS first. Once
+    sent it arrives, whatever becomes of its sender (cancelling it does not call it back).
+    `applied` lists each change SQS took, in order."""
+
+    def __init__(self, sqs: Any, renewed_s: int) -> None:
+        self._sqs = sqs
+        self._renewed_s = renewed_s
+        self.renewal_held = asyncio.Event()
+        self.gate = asyncio.Event()
+        self.applied: list[int] = []
+        # every change sent; `_others`: those that are not renewals
+        self.sent: set[asyncio.Future[Any]] = set()
+        self._others: set[asyncio.Future[Any]] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sqs, name)
+
+    async def change_message_visibility(self, **request: Any) -> Any:
+        seconds = request["VisibilityTimeout"]
+        if seconds == self._renewed_s:
+            self.renewal_held.set()
+            renewal = asyncio.ensure_future(self._renew(request))
+            self.sent.add(renewal)
+            return await asyncio.shield(renewal)
+        other = asyncio.ensure_future(self._apply(request))
+        self.sent.add(other)
+        self._others.add(other)
+        return await other
+
+    async def _renew(self, request: dict[str, Any]) -> Any:
+        await self.gate.wait()
+        if self._others:
+            await asyncio.wait(self._others)
+        return await self._apply(request)
+
+    async def _apply(self, request: dict[str, Any]) -> Any:
+        answer = await self._sqs.change_message_visibility(**request)
+        self.applied.append(request["VisibilityTimeout"])
+        return answer
+
 
 class TestOutages:
     async def test_an_outage_longer_than_every_receive_together_dead_letters_nothing(
