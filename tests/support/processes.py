@@ -62,19 +62,25 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
+# every port free_port gave out in this session: two services built before either binds would
+# otherwise both find the same port free, and a stopped one's may not be released yet
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A loopback port free now, below the kernel's ephemeral range: between this probe and the
-    service's own bind, no client socket's connect can take it (one in that range can)."""
+    """A loopback port free now, below the kernel's ephemeral range (no client socket's connect
+    can take it before the service binds it), and never one handed out before in this session."""
     low_ephemeral = int(EPHEMERAL_RANGE.read_text().split()[0]) if EPHEMERAL_RANGE.exists() else 0
-    below = range(FIRST_CHOSEN_PORT, low_ephemeral)
+    below = [port for port in range(FIRST_CHOSEN_PORT, low_ephemeral) if port not in _HANDED_OUT]
     for port in random.sample(below, k=min(PORT_PROBES, len(below))):
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
-    with socket.socket() as probe:  # no such range here: one the OS picks
+        _HANDED_OUT.add(port)
+        return port
+    with socket.socket() as probe:  # no such range here, or it is used up: one the OS picks
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 

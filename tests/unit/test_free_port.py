@@ -3,6 +3,9 @@
 import socket
 from pathlib import Path
 
+import pytest
+
+from tests.support import processes
 from tests.support.processes import EPHEMERAL_RANGE, FIRST_CHOSEN_PORT, Service, free_port
 
 
@@ -13,6 +16,16 @@ def test_a_chosen_port_is_below_the_ephemeral_range_and_free() -> None:
         assert FIRST_CHOSEN_PORT <= port < low_ephemeral
         with socket.socket() as listener:
             listener.bind(("127.0.0.1", port))
+
+
+def test_ports_handed_out_before_any_is_bound_are_all_different(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stack's services are all built before the first binds: a port found free twice would
+    start one of them on a taken port (a thousand random picks would repeat one almost surely)."""
+    monkeypatch.setattr(processes, "_HANDED_OUT", set())
+    ports = [free_port() for _ in range(1000)]
+    assert len(set(ports)) == len(ports)
 
 
 def test_make_run_picks_its_own_metrics_ports(tmp_path: Path) -> None:
