@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.job_tracker.jobs import Job, Status, evolve, owned
-from services.job_tracker.records import JobBook, JobRecords, job_values, row_to_job
+from services.job_tracker.records import Folded, JobBook, JobRecords, job_values, row_to_job
 from services.job_tracker.tables import jobs
 from shared.clock import utcnow
 from shared.contracts.envelope import Envelope
@@ -54,11 +54,10 @@ async def record_job_events(
     timed: list[Job] = []
     async with book.transaction() as records:
         for task_id, n in by_job:
-            envelope = envelopes[n]
-            if not await records.mark_handled_if_new(envelope.event_id):
+            folded = await _fold(records, task_id, envelopes[n])
+            if folded is None:
                 continue
-            await records.append_to_log(envelope)
-            before, after = await _fold(records, task_id, envelope)
+            before, after = folded
             recorded[n] = True
             if _timed(after) and not _timed(before):
                 timed.append(after)
@@ -69,20 +68,24 @@ async def record_job_events(
     return recorded
 
 
-async def _fold(records: JobRecords, task_id: UUID, envelope: Envelope) -> tuple[Job | None, Job]:
-    """Write the job after the envelope's event; the job before (None: no row yet) and after."""
-    # the row is read under a lock and written back: two statements on the database
+async def _fold(
+    records: JobRecords, task_id: UUID, envelope: Envelope
+) -> tuple[Job | None, Job] | None:
+    """Fold the envelope's event into its job, unless it was handled before (None): the job
+    before (None: no row yet) and after. The row is read under its lock first, so the log
+    stores a job's events in the order they fold (a new row excepted, which has no lock)."""
     found = await records.locked_job(task_id)
-    if found is None:
-        job = next_job(None, task_id, envelope)
-        if await records.add(job):
-            return None, job
+    job = next_job(found, task_id, envelope)
+    folded = await records.fold_in(envelope, job, new_row=found is None)
+    if folded is Folded.DUPLICATE:
+        return None
+    if folded is Folded.ROW_TAKEN:
         # another transaction created the row since the read: fold into its row instead
         found = await records.locked_job(task_id)
         # the row just made is far from its retention: only the expiry deletes rows
         assert found is not None, "a jobs row just made is not deleted"
-    job = next_job(found, task_id, envelope)
-    await records.replace(job)
+        job = next_job(found, task_id, envelope)
+        await records.replace(job)
     return found, job
 
 

@@ -13,24 +13,27 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict
 from datetime import datetime
+from enum import Enum
 from typing import Any, Protocol
 from uuid import UUID
 
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.job_tracker.job_changes import JobChanges
 from services.job_tracker.jobs import Job, Status
 from services.job_tracker.kept_events import as_kept
+from services.job_tracker.pg_fold import fold_writes, job_parameters
 from services.job_tracker.tables import api_keys, jobs
 from shared.auth.key_table import key_change, refold_key
 from shared.clock import utcnow
 from shared.contracts.envelope import Envelope
 from shared.eventstore.direct_reads import DirectRead
 from shared.eventstore.direct_writes import DirectWrite
-from shared.eventstore.store import EventStore
+from shared.eventstore.store import ConcurrencyError, EventStore, event_columns
 from shared.eventstore.upsert import DIALECTS, insert_on_conflict
-from shared.messaging.inbox import record_processed_unless_logged
+from shared.messaging.inbox import inbox_row, record_processed_unless_logged
 
 # the inbox's name for this consumer
 CONSUMER = "job_tracker"
@@ -41,6 +44,18 @@ SELECT_JOB_FOR_UPDATE = DirectRead(
 # every fold writes its job: directly on SQLite
 UPDATE_JOB = DirectWrite(update(jobs).where(jobs.c.task_id == bindparam("key")))
 ADD_JOB = {dialect: DirectWrite(insert_on_conflict(dialect, jobs)) for dialect in DIALECTS}
+
+
+class Folded(Enum):
+    """What `fold_in` wrote."""
+
+    # the event was handled before: nothing
+    DUPLICATE = "duplicate"
+    # the event marked handled and logged, and the job written
+    WRITTEN = "written"
+    # the event marked handled and logged, but the new job's row was made by another transaction
+    # since the read: the fold reads that row and folds into it (`replace`)
+    ROW_TAKEN = "row taken"
 
 
 class JobRecords(Protocol):
@@ -59,8 +74,10 @@ class JobRecords(Protocol):
         """The job, locked until the transaction ends; None while it has no row."""
         ...
 
-    async def add(self, job: Job) -> bool:
-        """Write a new job; False when another transaction created its row first."""
+    async def fold_in(self, envelope: Envelope, job: Job, *, new_row: bool) -> Folded:
+        """Unless the event was handled (`mark_handled_if_new`): mark it handled, store it in the
+        log (`append_to_log`) and write `job`, the job after it, as a new row (`new_row`: the
+        read found none) or over its row."""
         ...
 
     async def replace(self, job: Job) -> None:
@@ -121,14 +138,47 @@ class SqlJobRecords:
         found = await SELECT_JOB_FOR_UPDATE.mappings(self._conn, {"key": str(task_id)})
         return row_to_job(found[0]) if found else None
 
-    async def add(self, job: Job) -> bool:
-        added = await ADD_JOB[self._conn.dialect.name].count(self._conn, job_values(job)) == 1
-        if added:
-            self.changed.add(job.task_id)
-        return added
+    async def fold_in(self, envelope: Envelope, job: Job, *, new_row: bool) -> Folded:
+        if self._conn.dialect.name == "postgresql":
+            new, written = await self._fold_in_one_statement(envelope, job, new_row)
+        elif new := await self.mark_handled_if_new(envelope.event_id):
+            await self.append_to_log(envelope)
+            written = await self._add(job) if new_row else await self._replaced(job)
+        if not new:
+            return Folded.DUPLICATE
+        if not written:
+            # a row found under its lock is there until the transaction ends
+            assert new_row, f"job {job.task_id}: its locked row was not written"
+            return Folded.ROW_TAKEN
+        self.changed.add(job.task_id)
+        return Folded.WRITTEN
+
+    async def _fold_in_one_statement(
+        self, envelope: Envelope, job: Job, new_row: bool
+    ) -> tuple[bool, bool]:
+        kept = as_kept(envelope)
+        values = {
+            **inbox_row(CONSUMER, envelope.event_id),
+            **event_columns(kept, kept.to_json()),
+            **job_parameters(job_values(job)),
+        }
+        try:
+            return await fold_writes(self._conn, self._store.tables, jobs, values, new_row=new_row)
+        except IntegrityError as exc:
+            # the event's id is not in the log, so its stream's version is (as an append says)
+            raise ConcurrencyError(
+                f"{envelope.stream_id} version {envelope.stream_version} exists"
+            ) from exc
+
+    async def _add(self, job: Job) -> bool:
+        return await ADD_JOB[self._conn.dialect.name].count(self._conn, job_values(job)) == 1
+
+    async def _replaced(self, job: Job) -> bool:
+        values = {"key": str(job.task_id), **job_values(job)}
+        return await UPDATE_JOB.count(self._conn, values) == 1
 
     async def replace(self, job: Job) -> None:
-        await UPDATE_JOB.count(self._conn, {"key": str(job.task_id), **job_values(job)})
+        await self._replaced(job)
         self.changed.add(job.task_id)
 
     async def record_key(self, envelope: Envelope) -> None:

@@ -231,7 +231,7 @@ class EventStore:
             body = envelope.to_json()
             stored = body if kept is None else _kept_body(kept, envelope, body)
             try:
-                position = await self._insert_event.insert(conn, _event_columns(envelope, stored))
+                position = await self._insert_event.insert(conn, event_columns(envelope, stored))
             except IntegrityError as exc:
                 raise ConcurrencyError(
                     f"{envelope.stream_id} version {envelope.stream_version} exists"
@@ -253,7 +253,8 @@ def _kept_body(kept: Keep, envelope: Envelope, body: str) -> str:
     return body if as_kept is envelope else as_kept.to_json()
 
 
-def _event_columns(envelope: Envelope, body: str) -> dict[str, object]:
+def event_columns(envelope: Envelope, body: str) -> dict[str, object]:
+    """The log row of `envelope`, stored as `body`."""
     return {
         "event_id": str(envelope.event_id),
         "stream_id": envelope.stream_id,

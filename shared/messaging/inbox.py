@@ -26,7 +26,7 @@ async def record_processed(
     conn: AsyncConnection, inbox: Table, consumer: str, event_id: UUID
 ) -> bool:
     """Write the inbox row; False when this consumer already handled the event."""
-    row = {"consumer": consumer, "event_id": str(event_id), "handled_at": utcnow()}
+    row = inbox_row(consumer, event_id)
     statement = _insert_once(inbox, conn.dialect.name)
     return (await conn.execute(statement, row)).rowcount == 1
 
@@ -37,8 +37,13 @@ async def record_processed_unless_logged(
     """Write the inbox row unless `log`, a table that keeps every event the consumer has handled,
     holds the event; False when the consumer handled it (an inbox row, or a log row that outlived
     its inbox row). One statement, where a write and a read would take two round trips."""
-    row = {"consumer": consumer, "event_id": str(event_id), "handled_at": utcnow()}
+    row = inbox_row(consumer, event_id)
     return await _insert_unless_logged(inbox, log, conn.dialect.name).count(conn, row) == 1
+
+
+def inbox_row(consumer: str, event_id: UUID) -> dict[str, object]:
+    """The inbox row of `consumer` handling the event now."""
+    return {"consumer": consumer, "event_id": str(event_id), "handled_at": utcnow()}
 
 
 def expiring_inbox(inbox: Table, window: timedelta) -> ExpiringRows:

@@ -20,7 +20,7 @@ from uuid import UUID
 from services.calendar_worker.records import RenderRecords
 from services.job_tracker.jobs import Job
 from services.job_tracker.kept_events import as_kept
-from services.job_tracker.records import JobRecords
+from services.job_tracker.records import Folded, JobRecords
 from services.todo_api.projection import ListSnapshot, TodoFold
 from services.todo_api.records import KeyUses, TodoRecords, seen_by
 from services.todo_api.snapshots import kept_in_log
@@ -90,11 +90,14 @@ class MemoryJobRecords:
     async def locked_job(self, task_id: UUID) -> Job | None:
         return self.state.jobs.get(task_id)
 
-    async def add(self, job: Job) -> bool:
-        if job.task_id in self.state.jobs:
-            return False
+    async def fold_in(self, envelope: Envelope, job: Job, *, new_row: bool) -> Folded:
+        if not await self.mark_handled_if_new(envelope.event_id):
+            return Folded.DUPLICATE
+        await self.append_to_log(envelope)
+        if new_row and job.task_id in self.state.jobs:
+            return Folded.ROW_TAKEN
         self.state.jobs[job.task_id] = job
-        return True
+        return Folded.WRITTEN
 
     async def replace(self, job: Job) -> None:
         self.state.jobs[job.task_id] = job

@@ -12,10 +12,11 @@ from uuid import UUID
 
 from services.job_tracker.file_job_changes import FileJobChanges
 from services.job_tracker.jobs import Job
-from services.job_tracker.records import SqlJobBook
+from services.job_tracker.records import Folded, SqlJobBook
 from services.job_tracker.tables import SCHEMA
 from shared.app.resources import open_store
 from shared.settings import Settings
+from tests.support.factories import revoked_envelope
 
 
 async def write_job(database_file: Path, task_id: UUID) -> None:
@@ -23,7 +24,10 @@ async def write_job(database_file: Path, task_id: UUID) -> None:
     changes = FileJobChanges(database_file)
     try:
         async with SqlJobBook(store, changes).transaction() as records:
-            assert await records.add(Job(task_id=task_id))
+            folded = await records.fold_in(
+                revoked_envelope(task_id), Job(task_id=task_id), new_row=True
+            )
+            assert folded is Folded.WRITTEN
     finally:
         changes.close()
         await store.engine.dispose()

@@ -4,6 +4,7 @@ events bring them."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from services.job_tracker.app import create_app
 from services.job_tracker.app_keys import job_changes_key
 from services.job_tracker.jobs import Job
 from services.job_tracker.projection import record_job_event, record_key_event
-from services.job_tracker.records import JobRecords, SqlJobBook
+from services.job_tracker.records import Folded, JobRecords, SqlJobBook
 from services.job_tracker.tables import SCHEMA
 from shared.app.app_keys import Adapters, blobs_key
 from shared.app.resources import open_store
@@ -173,7 +174,7 @@ async def running_tracker(
 
 
 # the step of a job event's or a key event's transaction after which a ParkedBook waits
-ParkedAfter = Literal["append_to_log", "record_key"]
+ParkedAfter = Literal["record_key"]
 
 
 class ParkedBook:
@@ -202,13 +203,12 @@ class ParkedRecords:
 
     async def append_to_log(self, envelope: Envelope) -> None:
         await self.records.append_to_log(envelope)
-        await self._parked("append_to_log")
 
     async def locked_job(self, task_id: UUID) -> Job | None:
         return await self.records.locked_job(task_id)
 
-    async def add(self, job: Job) -> bool:
-        return await self.records.add(job)
+    async def fold_in(self, envelope: Envelope, job: Job, *, new_row: bool) -> Folded:
+        return await self.records.fold_in(envelope, job, new_row=new_row)
 
     async def replace(self, job: Job) -> None:
         await self.records.replace(job)
@@ -220,3 +220,39 @@ class ParkedRecords:
     async def _parked(self, step: ParkedAfter) -> None:
         if step == self.after:
             await self.meanwhile()
+
+
+class MeetingBook:
+    """The tracker's records, each transaction waiting after its first locked read until as many
+    others as `meeting` counts have read too (for at most `timeout_s`, when given: a read that
+    waits for another's row lock cannot meet it)."""
+
+    def __init__(
+        self, book: SqlJobBook, meeting: asyncio.Barrier, timeout_s: float | None = None
+    ) -> None:
+        self._book, self._meeting, self._timeout_s = book, meeting, timeout_s
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[JobRecords]:
+        async with self._book.transaction() as records:
+            yield MeetingRecords(records, self._meeting, self._timeout_s)  # type: ignore[misc]
+
+
+@dataclass
+class MeetingRecords:
+    records: JobRecords
+    meeting: asyncio.Barrier
+    timeout_s: float | None
+    _met: bool = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.records, name)
+
+    async def locked_job(self, task_id: UUID) -> Job | None:
+        job = await self.records.locked_job(task_id)
+        if not self._met:
+            self._met = True
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.timeout_s):
+                    await self.meeting.wait()
+        return job

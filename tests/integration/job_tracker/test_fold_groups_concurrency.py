@@ -10,52 +10,18 @@ writers take turns)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from uuid import UUID
 
-from services.job_tracker.jobs import Job, Status
+from services.job_tracker.jobs import Status
 from services.job_tracker.projection import record_job_events
-from services.job_tracker.records import JobRecords, SqlJobBook
+from services.job_tracker.records import SqlJobBook
 from services.job_tracker.tables import SCHEMA, jobs
 from shared.app.resources import open_store
 from shared.contracts.envelope import Envelope
 from shared.settings import Settings
 from tests.support.factories import job_events
+from tests.support.tracker_jobs import MeetingBook
 
 LOCK_MEETING_S = 1.0
-
-
-class MeetingRecords:
-    """The database's records, waiting after the transaction's first lock for the other's."""
-
-    def __init__(self, records: JobRecords, meeting: asyncio.Barrier) -> None:
-        self._records = records
-        self._meeting = meeting
-        self._locked = False
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._records, name)
-
-    async def locked_job(self, task_id: UUID) -> Job | None:
-        job = await self._records.locked_job(task_id)
-        if not self._locked:
-            self._locked = True
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(LOCK_MEETING_S):
-                    await self._meeting.wait()
-        return job
-
-
-class MeetingBook:
-    def __init__(self, book: SqlJobBook, meeting: asyncio.Barrier) -> None:
-        self._book = book
-        self._meeting = meeting
-
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[JobRecords]:
-        async with self._book.transaction() as records:
-            yield MeetingRecords(records, self._meeting)  # type: ignore[misc]
 
 
 async def test_two_groups_of_the_same_jobs_in_opposite_orders_both_commit(
@@ -64,7 +30,7 @@ async def test_two_groups_of_the_same_jobs_in_opposite_orders_both_commit(
     store = await open_store(database, SCHEMA)
     try:
         meeting = asyncio.Barrier(2)
-        book = MeetingBook(SqlJobBook(store), meeting)
+        book = MeetingBook(SqlJobBook(store), meeting, LOCK_MEETING_S)
         [first_requested, first_ready, second_requested, second_ready] = job_events(2)
         one_way: list[Envelope] = [first_requested, second_ready]
         other_way: list[Envelope] = [second_requested, first_ready]

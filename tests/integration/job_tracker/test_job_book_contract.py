@@ -4,14 +4,14 @@ in-memory fake the unit tests of record_job_event use (tests/support/fakes.py)."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
 from services.job_tracker.jobs import Job, Status
-from services.job_tracker.records import JobBook, SqlJobBook
+from services.job_tracker.records import Folded, JobBook, SqlJobBook
 from services.job_tracker.tables import SCHEMA
-from shared.contracts.envelope import wrap
+from shared.contracts.envelope import Envelope, wrap
 from shared.contracts.events import CalendarStarted
 from shared.contracts.streams import render_stream_id
 from shared.contracts.tenancy import ANONYMOUS_ORIGIN
@@ -29,8 +29,11 @@ async def book(backend: Settings | None) -> AsyncIterator[JobBook]:
         yield SqlJobBook(store)
 
 
-def started() -> CalendarStarted:
-    return CalendarStarted(task_id=uuid4(), attempt=1)
+def started(task_id: UUID, attempt: int = 1) -> Envelope:
+    """A job's CalendarStarted, as delivered (the records store what they are given)."""
+    event = CalendarStarted(task_id=task_id, attempt=attempt)
+    stream_id = render_stream_id(task_id)
+    return wrap(event, stream_id=stream_id, stream_version=attempt, origin=ANONYMOUS_ORIGIN)
 
 
 class TestJobBook:
@@ -46,41 +49,53 @@ class TestJobBook:
 
         assert (first, again, later) == (True, False, False)
 
-    async def test_a_job_added_is_found_and_replaced(self, book: JobBook) -> None:
+    async def test_a_job_folded_in_is_found_and_replaced(self, book: JobBook) -> None:
         job = Job(task_id=uuid4())
         async with book.transaction() as records:
             missing = await records.locked_job(job.task_id)
-            added = await records.add(job)
+            added = await records.fold_in(started(job.task_id), job, new_row=True)
         async with book.transaction() as records:
-            twice = await records.add(job)
+            # a second event that found no row either, read before the first's commit
+            taken = await records.fold_in(started(job.task_id, attempt=2), job, new_row=True)
             await records.replace(Job(task_id=job.task_id, status=Status.STARTED, attempt=1))
         async with book.transaction() as records:
             found = await records.locked_job(job.task_id)
 
-        assert (missing, added, twice) == (None, True, False)
+        assert (missing, added, taken) == (None, Folded.WRITTEN, Folded.ROW_TAKEN)
         assert found == Job(task_id=job.task_id, status=Status.STARTED, attempt=1)
 
-    async def test_a_transaction_that_raises_leaves_nothing(self, book: JobBook) -> None:
-        event = started()
-        envelope = wrap(
-            event,
-            stream_id=render_stream_id(event.task_id),
-            stream_version=1,
-            origin=ANONYMOUS_ORIGIN,
+    async def test_an_event_folded_in_again_writes_nothing(self, book: JobBook) -> None:
+        task_id = uuid4()
+        envelope = started(task_id)
+        started_job = Job(task_id=task_id, status=Status.STARTED, attempt=1)
+        async with book.transaction() as records:
+            first = await records.fold_in(envelope, started_job, new_row=True)
+        async with book.transaction() as records:
+            again = await records.fold_in(envelope, Job(task_id=task_id), new_row=False)
+            found = await records.locked_job(task_id)
+            handled = not await records.mark_handled_if_new(envelope.event_id)
+
+        assert (first, again, found, handled) == (
+            Folded.WRITTEN,
+            Folded.DUPLICATE,
+            started_job,
+            True,
         )
+
+    async def test_a_transaction_that_raises_leaves_nothing(self, book: JobBook) -> None:
+        task_id = uuid4()
+        envelope = started(task_id)
 
         async def fail_halfway() -> None:
             async with book.transaction() as records:
-                await records.mark_handled_if_new(envelope.event_id)
-                await records.append_to_log(envelope)
-                await records.add(Job(task_id=event.task_id))
+                await records.fold_in(envelope, Job(task_id=task_id), new_row=True)
                 raise RuntimeError("the fold failed")
 
         with pytest.raises(RuntimeError):
             await fail_halfway()
         async with book.transaction() as records:
             first = await records.mark_handled_if_new(envelope.event_id)
-            found = await records.locked_job(event.task_id)
+            found = await records.locked_job(task_id)
 
         assert (first, found) == (True, None)
 
@@ -93,7 +108,7 @@ class TestJobBook:
             progress_total=2000,
         )
         async with book.transaction() as records:
-            await records.add(rendering)
+            await records.fold_in(started(rendering.task_id), rendering, new_row=True)
         async with book.transaction() as records:
             found = await records.locked_job(rendering.task_id)
             await records.replace(Job(task_id=rendering.task_id, status=Status.REVOKED))
@@ -106,7 +121,7 @@ class TestJobBook:
     async def test_a_jobs_tenant_is_kept(self, book: JobBook) -> None:
         theirs = Job(task_id=uuid4(), tenant="acme")
         async with book.transaction() as records:
-            await records.add(theirs)
+            await records.fold_in(started(theirs.task_id), theirs, new_row=True)
         async with book.transaction() as records:
             found = await records.locked_job(theirs.task_id)
 

@@ -23,11 +23,12 @@ from services.job_tracker.pg_job_changes import (
     PgJobChanges,
     asyncpg_connect,
 )
-from services.job_tracker.records import SqlJobBook
+from services.job_tracker.records import Folded, SqlJobBook
 from services.job_tracker.tables import SCHEMA
 from shared.app.resources import open_store
 from shared.eventstore.store import EventStore
 from shared.settings import Settings
+from tests.support.factories import revoked_envelope
 
 WAIT_S = 10.0
 
@@ -63,12 +64,18 @@ async def write_job(book: SqlJobBook, *task_ids: UUID) -> None:
     """One transaction that adds a job row for each id."""
     async with book.transaction() as records:
         for task_id in task_ids:
-            assert await records.add(Job(task_id=task_id))
+            folded = await records.fold_in(
+                revoked_envelope(task_id), Job(task_id=task_id), new_row=True
+            )
+            assert folded is Folded.WRITTEN
 
 
 async def write_then_fail(book: SqlJobBook, task_id: UUID) -> None:
     async with book.transaction() as records:
-        assert await records.add(Job(task_id=task_id))
+        folded = await records.fold_in(
+            revoked_envelope(task_id), Job(task_id=task_id), new_row=True
+        )
+        assert folded is Folded.WRITTEN
         raise RolledBackError
 
 

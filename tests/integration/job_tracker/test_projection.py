@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from uuid import uuid4
@@ -27,8 +28,11 @@ from shared.eventstore.queries import EventQueries
 from shared.eventstore.store import EventStore
 from shared.settings import Settings
 from tests.support.environment import POSTGRES_URL
-from tests.support.factories import NOW, cancel_envelope, task_of
-from tests.support.tracker_jobs import ParkedBook
+from tests.support.factories import NOW, task_of
+from tests.support.tracker_jobs import MeetingBook
+
+# two folds meet after their reads, then both write: a fold that cannot meet the other fails
+RACE_TIMEOUT_S = 30.0
 
 
 @pytest.fixture
@@ -112,29 +116,24 @@ async def postgres_store(postgres_schema: str) -> AsyncIterator[EventStore]:
     await store.engine.dispose()
 
 
-async def test_two_folds_that_commit_out_of_log_order_leave_the_row_a_rebuild_makes(
+async def test_two_events_of_a_new_job_both_read_before_either_writes_each_fold(
     postgres_store: EventStore,
 ) -> None:
-    """The client's cancel is stored first and folded last: the ready render, stored after it,
-    folds in between. The row and a fold of the log in position order must agree."""
+    """Neither finds a row, so neither holds a lock: the second's insert meets the first's row,
+    and it folds into that row instead. The row has both events, as a fold of the log makes it,
+    and the log holds them in the order they folded."""
     requested, _, _, ready = job_history(succeed=True)
     task_id = task_of(requested)
-    cancelled = cancel_envelope(task_id)
-    book = SqlJobBook(postgres_store)
-    assert await record_job_event(requested, book)
+    book = MeetingBook(SqlJobBook(postgres_store), asyncio.Barrier(2))
 
-    async def fold_the_outcome_meanwhile() -> None:
-        assert await record_job_event(ready, book)
+    async with asyncio.timeout(RACE_TIMEOUT_S):
+        outcomes = await asyncio.gather(
+            record_job_event(requested, book), record_job_event(ready, book)
+        )
 
-    parked = ParkedBook(book, fold_the_outcome_meanwhile, after="append_to_log")
-    assert await record_job_event(cancelled, parked)
-
+    assert list(outcomes) == [True, True]
     log = [envelope for _, envelope in await EventQueries(postgres_store).read_all()]
-    assert [envelope.type for envelope in log] == [
-        "CalendarRequested",
-        "CalendarCancelled",
-        "CalendarReady",
-    ]
+    assert sorted(envelope.type for envelope in log) == ["CalendarReady", "CalendarRequested"]
     rebuilt = JobFold()
     for envelope in log:
         rebuilt.apply(envelope)
@@ -142,4 +141,25 @@ async def test_two_folds_that_commit_out_of_log_order_leave_the_row_a_rebuild_ma
         live = await find_job(conn, task_id)
     assert live is not None
     assert live == rebuilt.jobs[task_id]
-    assert live.status is Status.SUCCESS
+    assert (live.status, live.requested_at, live.result_key) == (Status.SUCCESS, NOW, "k")
+
+
+async def test_two_deliveries_of_one_event_both_read_before_either_writes_fold_it_once(
+    postgres_store: EventStore,
+) -> None:
+    requested = job_history(succeed=True)[0]
+    book = MeetingBook(SqlJobBook(postgres_store), asyncio.Barrier(2))
+
+    async with asyncio.timeout(RACE_TIMEOUT_S):
+        outcomes = await asyncio.gather(
+            record_job_event(requested, book), record_job_event(requested, book)
+        )
+
+    assert sorted(outcomes) == [False, True]
+    assert await stored_events(postgres_store) == 1
+    async with postgres_store.engine.connect() as conn:
+        handled = await conn.scalar(select(func.count()).select_from(postgres_store.tables.inbox))
+        live = await find_job(conn, task_of(requested))
+    assert handled == 1
+    assert live is not None
+    assert live.requested_at == NOW
