@@ -30,6 +30,8 @@ COUNT_MARK = "#"
 class FileJobChanges:
     """Changes heard by every process that opens one SQLite file with this adapter."""
 
+    notify_channel = None
+
     def __init__(self, database_file: Path) -> None:
         self._watchers = Watchers()
         self._loop = asyncio.get_running_loop()

@@ -6,7 +6,8 @@ inbox row goes in unless this consumer handled the event (an inbox row, or a log
 outlived it); the log row and the job row are written only from that row, so a duplicate writes
 nothing. A new job's row is inserted unless another transaction made it since the fold's read,
 which the statement reports so the fold reads that row and folds into it. The log row is written
-last, so its position follows the order in which folds write the job's row.
+last, so its position follows the order in which folds write the job's row. Where the job
+changes port is PostgreSQL's, the statement also notifies its channel of the row it wrote.
 
 Two deliveries of one event racing both find it new at the read; the second's inbox insert waits
 for the first's commit, then inserts nothing, so its log and job rows are not written either.
@@ -18,7 +19,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, exists, func, select, update
+from sqlalchemy import Select, String, Table, bindparam, exists, func, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -26,6 +27,7 @@ from shared.eventstore.store import StoreTables
 
 # the job's columns are bound under their names with this prefix: the log's share some names
 JOB = "job_"
+CHANNEL = "notify_channel"
 
 
 async def fold_writes(
@@ -35,11 +37,14 @@ async def fold_writes(
     values: Mapping[str, Any],
     *,
     new_row: bool,
+    notify_channel: str | None,
 ) -> tuple[bool, bool]:
     """Run the fold's writes; (whether the event was new, whether the job's row was written).
-    `values`: the inbox's and log's columns by name, the job's as `job_<column>`."""
-    statement = _fold_statement(tables, jobs, new_row)
-    marked, written = (await conn.execute(statement, dict(values))).one()
+    `values`: the inbox's and log's columns by name, the job's as `job_<column>`. A row written
+    is notified on `notify_channel` (None: not here), named by its task id."""
+    statement = _fold_statement(tables, jobs, new_row, notifies=notify_channel is not None)
+    parameters = dict(values) if notify_channel is None else {**values, CHANNEL: notify_channel}
+    marked, written, *_notified = (await conn.execute(statement, parameters)).one()
     return bool(marked), bool(written)
 
 
@@ -49,7 +54,9 @@ def job_parameters(job_values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @functools.cache
-def _fold_statement(tables: StoreTables, jobs: Table, new_row: bool) -> Select[Any]:
+def _fold_statement(
+    tables: StoreTables, jobs: Table, new_row: bool, *, notifies: bool
+) -> Select[Any]:
     # built once for each shape: given its values at execution, it is compiled once
     inbox, log = tables.inbox, tables.events
     event_id = bindparam("event_id", type_=inbox.c.event_id.type)
@@ -109,5 +116,11 @@ def _fold_statement(tables: StoreTables, jobs: Table, new_row: bool) -> Select[A
         .cte("logged")
     )
     counted = select(select(func.count()).select_from(marked).scalar_subquery(), writes)
+    if notifies:
+        # sent on commit only, as a NOTIFY of the transaction's own would be
+        notify = func.pg_notify(bindparam(CHANNEL, type_=String), written.c.task_id)
+        notified = select(notify.label("notified")).select_from(written).cte("notified")
+        # a read CTE runs only where it is read: counting its rows calls pg_notify for each
+        counted = counted.add_columns(select(func.count()).select_from(notified).scalar_subquery())
     # the log's insert is read by nothing; a data-modifying CTE runs whether read or not
     return counted.add_cte(logged)

@@ -1,9 +1,9 @@
 """The job changes port on PostgreSQL: heard by every replica on the database.
 
-The fold's transaction sends `pg_notify(channel, payload)` last, so the notification leaves only
-if the change commits; the payload names every job it changed, separated by spaces (a fold of
-one job names one, as the notifications of older code did). Each process keeps one listener
-connection of its own (asyncpg, outside the engine's pool) and wakes the watchers of the jobs
+A fold's statement sends `pg_notify(channel, task_id)` for the job row it writes (`pg_fold.py`),
+and the fold's transaction sends one for any other row it changed, naming them all, separated by
+spaces. Either leaves only if the change commits. Each process keeps one listener connection of
+its own (asyncpg, outside the engine's pool) and wakes the watchers of the jobs
 named. A connection that is lost or stops answering its ping is replaced after a backoff; once
 listening again, every watcher reads its row again, which holds whatever changed while no one
 listened.
@@ -86,6 +86,10 @@ class PgJobChanges:
     @classmethod
     async def on(cls, engine: AsyncEngine, connect: Connect | None = None) -> PgJobChanges:
         return cls(await channel_of(engine), connect or asyncpg_connect(engine.url))
+
+    @property
+    def notify_channel(self) -> str:
+        return self.channel
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="job-changes-listener")

@@ -107,21 +107,28 @@ class SqlJobBook:
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[JobRecords]:
         async with self._store.transaction() as conn:
-            records = SqlJobRecords(self._store, conn)
+            channel = None if self._changes is None else self._changes.notify_channel
+            records = SqlJobRecords(self._store, conn, channel)
             yield records
-            if self._changes is not None and records.changed:
+            if self._changes is not None and (unnotified := records.changed - records.notified):
                 # once for the whole transaction: a group of folds costs one round trip here
-                await self._changes.changed_in(conn, records.changed)
+                await self._changes.changed_in(conn, unnotified)
         if self._changes is not None and records.changed:
             self._changes.committed(records.changed)
 
 
 class SqlJobRecords:
-    def __init__(self, store: EventStore, conn: AsyncConnection) -> None:
+    """`notify_channel`: where a fold's statement notifies the row it writes (PostgreSQL)."""
+
+    def __init__(
+        self, store: EventStore, conn: AsyncConnection, notify_channel: str | None = None
+    ) -> None:
         self._store = store
         self._conn = conn
-        # the jobs whose rows this transaction wrote
+        self._notify_channel = notify_channel
+        # the jobs whose rows this transaction wrote, and those of them already notified
         self.changed: set[UUID] = set()
+        self.notified: set[UUID] = set()
 
     async def mark_handled_if_new(self, event_id: UUID) -> bool:
         # the inbox forgets an event after the duplicate window; the log keeps every one, so an
@@ -141,6 +148,8 @@ class SqlJobRecords:
     async def fold_in(self, envelope: Envelope, job: Job, *, new_row: bool) -> Folded:
         if self._conn.dialect.name == "postgresql":
             new, written = await self._fold_in_one_statement(envelope, job, new_row)
+            if written and self._notify_channel is not None:
+                self.notified.add(job.task_id)
         elif new := await self.mark_handled_if_new(envelope.event_id):
             await self.append_to_log(envelope)
             written = await self._add(job) if new_row else await self._replaced(job)
@@ -163,7 +172,14 @@ class SqlJobRecords:
             **job_parameters(job_values(job)),
         }
         try:
-            return await fold_writes(self._conn, self._store.tables, jobs, values, new_row=new_row)
+            return await fold_writes(
+                self._conn,
+                self._store.tables,
+                jobs,
+                values,
+                new_row=new_row,
+                notify_channel=self._notify_channel,
+            )
         except IntegrityError as exc:
             # the event's id is not in the log, so its stream's version is (as an append says)
             raise ConcurrencyError(

@@ -9,7 +9,7 @@ notifications), so once the second job's watcher is woken the first one's would 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -23,7 +23,7 @@ from services.job_tracker.pg_job_changes import (
     PgJobChanges,
     asyncpg_connect,
 )
-from services.job_tracker.records import Folded, SqlJobBook
+from services.job_tracker.records import Folded, SqlJobBook, SqlJobRecords
 from services.job_tracker.tables import SCHEMA
 from shared.app.resources import open_store
 from shared.eventstore.store import EventStore
@@ -115,31 +115,65 @@ async def test_one_transaction_that_changes_several_jobs_wakes_the_watchers_of_e
         assert await second_woken.wait(WAIT_S) is True
 
 
-@pytest.mark.parametrize("database", ["postgres"], indirect=True)
-@pytest.mark.parametrize("jobs", [3, IDS_PER_NOTIFICATION + 1])
-async def test_on_postgresql_a_transaction_sends_one_notification_per_hundred_jobs_it_changed(
-    store: EventStore, jobs: int
-) -> None:
-    listening = await PgJobChanges.on(store.engine)
+async def heard_until(
+    store: EventStore, listening: PgJobChanges, send: Callable[[], Awaitable[None]]
+) -> list[str]:
+    """The payloads heard on the channel while `send` commits, then a marker job's change."""
     heard: asyncio.Queue[str] = asyncio.Queue()
     listener = await asyncpg_connect(store.engine.url)()
     await listener.add_listener(listening.channel, lambda *args: heard.put_nowait(args[-1]))
     try:
-        book = SqlJobBook(store, listening)
-        changed = [uuid4() for _ in range(jobs)]
-        await write_job(book, *changed)
+        await send()
         # a second transaction's notification follows the first's: once it is heard, every
         # notification of the first has been
         marker = uuid4()
-        await write_job(book, marker)
+        await write_job(SqlJobBook(store, listening), marker)
         payloads: list[str] = []
         async with asyncio.timeout(WAIT_S):
             while not payloads or payloads[-1] != str(marker):
                 payloads.append(await heard.get())
     finally:
         await listener.close()
+    return payloads[:-1]
 
-    *notifications, _marker = payloads
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_on_postgresql_each_fold_notifies_the_job_row_it_wrote_in_its_statement(
+    store: EventStore,
+) -> None:
+    listening = await PgJobChanges.on(store.engine)
+    changed = [uuid4() for _ in range(3)]
+
+    async def fold_three() -> None:
+        async with SqlJobBook(store, listening).transaction() as records:
+            for task_id in changed:
+                job = Job(task_id=task_id)
+                assert await records.fold_in(revoked_envelope(task_id), job, new_row=True) is (
+                    Folded.WRITTEN
+                )
+            # told already: nothing is left for the transaction's own notification
+            assert isinstance(records, SqlJobRecords)
+            assert records.changed == records.notified == set(changed)
+
+    notifications = await heard_until(store, listening, fold_three)
+
+    assert sorted(notifications) == sorted(str(task_id) for task_id in changed)
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+@pytest.mark.parametrize("jobs", [3, IDS_PER_NOTIFICATION + 1])
+async def test_on_postgresql_a_transaction_tells_of_other_changes_a_hundred_jobs_at_a_time(
+    store: EventStore, jobs: int
+) -> None:
+    listening = await PgJobChanges.on(store.engine)
+    changed = [uuid4() for _ in range(jobs)]
+
+    async def tell() -> None:
+        async with store.transaction() as conn:
+            await listening.changed_in(conn, changed)
+
+    notifications = await heard_until(store, listening, tell)
+
     assert len(notifications) == -(-jobs // IDS_PER_NOTIFICATION)
     named = [name for payload in notifications for name in payload.split()]
     assert sorted(named) == sorted(str(task_id) for task_id in changed)
