@@ -150,9 +150,9 @@ class SqlJobRecords:
             new, written = await self._fold_in_one_statement(envelope, job, new_row)
             if written and self._notify_channel is not None:
                 self.notified.add(job.task_id)
-        elif new := await self.mark_handled_if_new(envelope.event_id):
-            await self.append_to_log(envelope)
-            written = await self._add(job) if new_row else await self._replaced(job)
+        else:
+            new = await self.mark_handled_if_new(envelope.event_id)
+            written = new and await self._logged_and_written(envelope, job, new_row)
         if not new:
             return Folded.DUPLICATE
         if not written:
@@ -185,6 +185,12 @@ class SqlJobRecords:
             raise ConcurrencyError(
                 f"{envelope.stream_id} version {envelope.stream_version} exists"
             ) from exc
+
+    async def _logged_and_written(self, envelope: Envelope, job: Job, new_row: bool) -> bool:
+        """The statements of one fold one by one: the log row, then the job row (False: the new
+        row was made by another transaction since the read)."""
+        await self.append_to_log(envelope)
+        return await self._add(job) if new_row else await self._replaced(job)
 
     async def _add(self, job: Job) -> bool:
         return await ADD_JOB[self._conn.dialect.name].count(self._conn, job_values(job)) == 1
