@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.todo_api.tables import list_versions
 from shared.clock import utcnow
+from shared.eventstore.direct_reads import DirectRead
 from shared.eventstore.direct_writes import DirectWrite
 from shared.eventstore.store import EventStore
 from shared.eventstore.upsert import ConflictInsert, insert_on_conflict
@@ -92,6 +93,22 @@ async def read_list_version(conn: AsyncConnection, tenant: str) -> ListVersion |
     query = select(list_versions).where(list_versions.c.tenant == tenant)
     row = (await conn.execute(query)).first()
     return None if row is None else ListVersion(row.list_id, int(row.version), row.changed_at)
+
+
+# what names a list as it stands: its id and version (None: no version row yet)
+ListKey = tuple[str, int]
+# on SQLite run on the store's own connection (shared/eventstore/direct_reads.py)
+LIST_KEY = DirectRead(
+    select(list_versions.c.list_id, list_versions.c.version).where(
+        list_versions.c.tenant == bindparam("tenant")
+    )
+)
+
+
+async def read_list_key(store: EventStore, tenant: str) -> ListKey | None:
+    """The tenant's list id and version, read outside any transaction."""
+    found = await LIST_KEY.rows(store, {"tenant": tenant})
+    return None if not found else (str(found[0][0]), int(found[0][1]))
 
 
 async def list_version_of(store: EventStore, tenant: str) -> ListVersion:

@@ -27,8 +27,9 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.todo_api.list_snapshots import ListSnapshots
 from services.todo_api.list_version import advance_list_version
-from services.todo_api.projection import ListSnapshot, next_todo_id, project, snapshot_todos
+from services.todo_api.projection import ListSnapshot, next_todo_id, project
 from services.todo_api.snapshots import kept_in_log
 from shared.auth.principal import ANONYMOUS, Principal
 from shared.contracts.envelope import Envelope
@@ -140,6 +141,8 @@ class SqlTodoBook:
     def __init__(self, store: EventStore) -> None:
         self._store = store
         self._principal = ANONYMOUS
+        # shared by every principal's view of this book (acting_as copies the reference)
+        self._lists = ListSnapshots()
 
     def acting_as(self, principal: Principal) -> Self:
         acting = copy.copy(self)
@@ -158,7 +161,7 @@ class SqlTodoBook:
                 await advance_list_version(conn, self._principal.tenant, records.changed_at)
 
     async def snapshot(self) -> ListSnapshot:
-        return await snapshot_todos(self._store, tenant=self._principal.tenant)
+        return await self._lists.of(self._store, self._principal.tenant)
 
     async def calendar_job(self, task_id: UUID) -> list[AnyEvent]:
         stream = await self._store.load(calendar_stream_id(task_id))
