@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol
@@ -209,10 +209,15 @@ class SqlJobRecords:
             await refold_key(self._conn, api_keys, self._store.tables, change.key_id)
 
 
+JOB_FIELDS = tuple(field.name for field in fields(Job))
+
+
 def job_values(job: Job, updated_at: datetime | None = None) -> dict[str, object]:
     """The jobs row of a job, last updated at `updated_at` (default: now)."""
     updated_at = updated_at or utcnow()
-    return {**asdict(job), "task_id": str(job.task_id), "updated_at": updated_at}
+    # a job's fields are all immutable values: no deep copy (asdict's was 6% of a fold's CPU)
+    values = {name: getattr(job, name) for name in JOB_FIELDS}
+    return {**values, "task_id": str(job.task_id), "updated_at": updated_at}
 
 
 def row_to_job(row: Mapping[Any, Any]) -> Job:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import asdict
 from functools import reduce
 from uuid import uuid4
 
@@ -11,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.job_tracker.jobs import Job, Status, evolve
+from services.job_tracker.records import job_values, row_to_job
 from shared.contracts.events import (
     AnyEvent,
     CalendarCancelled,
@@ -183,3 +185,26 @@ class TestAnyOrder:
         reordered = data.draw(st.permutations(history))
 
         assert fold(list(reordered)) == fold(history)
+
+
+def test_a_job_s_row_holds_every_field_of_the_job_as_it_is() -> None:
+    job = Job(
+        task_id=uuid4(),
+        tenant="acme",
+        status=Status.SUCCESS,
+        attempt=2,
+        todo_count=3,
+        requested_at=NOW,
+        result_key="calendars/x.ics",
+        size_bytes=10,
+        sha256="s",
+        error=None,
+        finished_at=NOW,
+        progress_done=3,
+        progress_total=3,
+    )
+
+    row = job_values(job, NOW)
+
+    assert row == {**asdict(job), "task_id": str(job.task_id), "updated_at": NOW}
+    assert row_to_job(row) == job
