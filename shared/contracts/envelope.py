@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, model_validator
 
 from shared.clock import utcnow
 from shared.contracts.events import AnyEvent
@@ -50,7 +50,9 @@ class Envelope(BaseModel):
     # context, whose place in the head `stored_traceparent` counts on
     tenant: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
     actor: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
-    data: AnyEvent
+    # serialized as the event's own class, which it always is once validated: the same JSON
+    # as the discriminated union's serializer at about half its cost for a large event
+    data: SerializeAsAny[AnyEvent]
 
     @model_validator(mode="after")
     def _type_matches_data(self) -> Envelope:
