@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.todo_api.projection import seed_todo_ids
+from services.todo_api.tables import SCHEMA as TODO_API_SCHEMA
 from shared.app.resources import ServiceSchema, open_store
 from shared.contracts.events import TodoDeleted
 from shared.eventstore.database import create_engine, ensure_schema
@@ -38,6 +40,16 @@ async def service_store(settings: Settings, schema: ServiceSchema) -> AsyncItera
         yield store
     finally:
         await store.engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def todo_api_store(settings: Settings) -> AsyncIterator[EventStore]:
+    """todo_api's store on `settings`' database, with the todo id counter its app makes at
+    start-up."""
+    async with service_store(settings, TODO_API_SCHEMA) as store:
+        async with store.engine.begin() as conn:
+            await seed_todo_ids(conn)
+        yield store
 
 
 def deleted(todo_id: int) -> TodoDeleted:

@@ -25,7 +25,6 @@ from services.todo_api.key_use_expiry import (
     expiring_key_uses,
     key_use_window,
 )
-from services.todo_api.projection import seed_todo_ids
 from services.todo_api.records import SqlTodoBook
 from services.todo_api.tables import OWNER, SCHEMA, key_uses_by_time
 from shared.app.app_keys import metrics_key, store_key
@@ -42,7 +41,7 @@ from tests.support.environment import POSTGRES_URL
 from tests.support.polling import eventually
 from tests.support.query_plans import plan_of
 from tests.support.scrapes import Scrape
-from tests.support.stores import service_store
+from tests.support.stores import service_store, todo_api_store
 from tests.support.todo_http import TODOS
 
 WINDOW = timedelta(seconds=60)
@@ -51,18 +50,14 @@ WAIT_S = 30
 
 @pytest.fixture
 async def store(database: Settings) -> AsyncIterator[EventStore]:
-    async with service_store(database, SCHEMA) as store:
-        async with store.engine.begin() as conn:
-            await seed_todo_ids(conn)
+    async with todo_api_store(database) as store:
         yield store
 
 
 @pytest.fixture
 async def postgres_store(postgres_schema: str) -> AsyncIterator[EventStore]:
     settings = Settings(database_url=POSTGRES_URL, database_schema=postgres_schema)
-    async with service_store(settings, SCHEMA) as store:
-        async with store.engine.begin() as conn:
-            await seed_todo_ids(conn)
+    async with todo_api_store(settings) as store:
         yield store
 
 

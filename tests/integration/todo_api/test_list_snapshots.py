@@ -13,15 +13,15 @@ from sqlalchemy import update
 from scripts.replay.projections import PROJECTIONS
 from scripts.replay.rebuild import rebuild
 from services.todo_api.list_snapshots import ListSnapshots
-from services.todo_api.projection import ListSnapshot, seed_todo_ids, snapshot_todos
+from services.todo_api.projection import ListSnapshot, snapshot_todos
 from services.todo_api.records import SqlTodoBook
-from services.todo_api.tables import SCHEMA, todos
+from services.todo_api.tables import todos
 from shared.auth.principal import Principal
 from shared.contracts.events import TodoCreated, TodoDeleted, TodoUpdated
 from shared.eventstore.store import EventStore
 from shared.settings import Settings
 from tests.support.factories import NOW, todo_snapshot
-from tests.support.stores import service_store
+from tests.support.stores import todo_api_store
 from tests.support.tenants import ACME, GLOBEX
 
 QUIET = Console(quiet=True)
@@ -29,9 +29,7 @@ QUIET = Console(quiet=True)
 
 @pytest.fixture
 async def store(database: Settings) -> AsyncIterator[EventStore]:
-    async with service_store(database, SCHEMA) as store:
-        async with store.engine.begin() as conn:
-            await seed_todo_ids(conn)
+    async with todo_api_store(database) as store:
         yield store
 
 
@@ -110,7 +108,7 @@ async def test_a_change_made_by_another_replica_is_in_the_next_one_handed_out(
     before = titles(await lists.of(store, "acme"))
 
     # another process on the same database: an engine and a store of its own
-    async with service_store(database, SCHEMA) as elsewhere:
+    async with todo_api_store(database) as elsewhere:
         await create(elsewhere, ACME, "made elsewhere")
 
     assert before == ["a"]
