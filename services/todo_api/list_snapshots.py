@@ -17,6 +17,7 @@ keep their own, all held to the version in the database.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
@@ -59,13 +60,14 @@ class ListSnapshots:
         self._read_list = read_list
         self._kept: OrderedDict[str, _Kept] = OrderedDict()
         self._todos_kept = 0
+        # tests and tools run loops in several threads over one store
+        self._lock = threading.Lock()
 
     async def of(self, store: EventStore, tenant: str) -> ListSnapshot:
         """The tenant's list in id order, no older than a change committed before the call."""
         key = await read_list_key(store, tenant)
-        kept = self._kept.get(tenant)
-        if kept is not None and key is not None and kept.key == key:
-            self._kept.move_to_end(tenant)
+        kept = self._kept_under(tenant, key)
+        if kept is not None:
             # a list of its own for each caller: the todos themselves are frozen
             return ListSnapshot(list(kept.todos), kept.refs)
         listed = await self._read_list(store, tenant)
@@ -74,14 +76,23 @@ class ListSnapshots:
             self._keep(tenant, _Kept(key, tuple(listed.todos), listed.refs))
         return listed
 
+    def _kept_under(self, tenant: str, key: ListKey | None) -> _Kept | None:
+        with self._lock:
+            kept = self._kept.get(tenant)
+            if kept is None or kept.key != key:
+                return None
+            self._kept.move_to_end(tenant)
+            return kept
+
     def _keep(self, tenant: str, kept: _Kept) -> None:
-        self._forget(tenant)
-        if len(kept.todos) > self._max_list:
-            return
-        self._kept[tenant] = kept
-        self._todos_kept += len(kept.todos)
-        while self._todos_kept > self._max_todos:
-            self._forget(next(iter(self._kept)))
+        with self._lock:
+            self._forget(tenant)
+            if len(kept.todos) > self._max_list:
+                return
+            self._kept[tenant] = kept
+            self._todos_kept += len(kept.todos)
+            while self._todos_kept > self._max_todos:
+                self._forget(next(iter(self._kept)))
 
     def _forget(self, tenant: str) -> None:
         gone = self._kept.pop(tenant, None)
