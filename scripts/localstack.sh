@@ -91,9 +91,12 @@ start_localstack() {
   mkdir -p "$(dirname "$LOG")" var/localstack
   echo "localstack: starting on $ENDPOINT (log: $LOG)"
   # loopback only: no DNS server (it would bind port 53 and look up localstack.cloud), no
-  # analytics, no certificate download
+  # analytics, no certificate download. IN_MEMORY_CLIENT: SNS hands a message to its SQS
+  # subscribers in process instead of over HTTP to itself (README, Performance: a publish costs
+  # LocalStack about 2 ms less CPU, and each SNS-to-SQS hop about 2 ms less time)
   GATEWAY_LISTEN="$HOST:$PORT" SERVICES=sns,sqs,s3 EAGER_SERVICE_LOADING=1 DNS_ADDRESS=0 \
     DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 LOCALSTACK_VOLUME_DIR="$PWD/var/localstack" \
+    IN_MEMORY_CLIENT=${LOCALSTACK_IN_MEMORY_CLIENT:-1} \
     "$VENV/bin/python" -m localstack.runtime.main >"$LOG" 2>&1 &
   LOCALSTACK_PID=$!
   trap stop_localstack EXIT
