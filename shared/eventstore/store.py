@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 from uuid import UUID
 
 from sqlalchemy import (
@@ -39,7 +40,7 @@ from shared.eventstore.direct_writes import DirectWrite
 from shared.eventstore.leases import lease_table
 from shared.eventstore.write_turns import WriteTurns
 
-# marks a transaction's connection once it has queued an event in the outbox
+# a transaction's connection holds here the outbox rows it has queued
 _QUEUED = "taskoverflow.outbox_queued"
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY
 Position = BigInteger().with_variant(Integer(), "sqlite")
@@ -49,6 +50,18 @@ Position = BigInteger().with_variant(Integer(), "sqlite")
 Keep = Callable[[Envelope], Envelope]
 # the other way: stored envelopes as they were published (a service whose log keeps less)
 PublishedForm = Callable[["EventStore", Sequence[Envelope]], Awaitable[list[Envelope]]]
+
+
+class OutboxRow(NamedTuple):
+    """One event an append queued to publish: its log position, type and envelope JSON."""
+
+    position: int
+    type: str
+    body: str
+
+
+# told, after each commit that queued events, the outbox rows it committed
+OutboxListener = Callable[[Sequence[OutboxRow]], None]
 
 
 class ConcurrencyError(Exception):
@@ -133,7 +146,7 @@ class EventStore:
         # on a SQLite file: connections of its own for the hottest reads (direct_reads.py)
         self.direct_reads = ReadConnections.of(engine)
         self._routed = None if routed is None else frozenset(routed)
-        self._outbox_listeners: list[Callable[[], None]] = []
+        self._outbox_listeners: list[OutboxListener] = []
         # built once: a statement given its values at execution is compiled once and cached;
         # these two run on SQLite's own connection there (direct_writes.py)
         self._insert_event = DirectWrite(tables.events.insert())
@@ -153,8 +166,9 @@ class EventStore:
         # SQLite has one writer at a time: a process's write transactions take turns
         self._write_turns = WriteTurns(engine) if engine.dialect.name == "sqlite" else None
 
-    def on_outbox_commit(self, listener: Callable[[], None]) -> None:
-        """Call `listener` after each commit that queued events to publish (the relay's nudge)."""
+    def on_outbox_commit(self, listener: OutboxListener) -> None:
+        """Call `listener` after each commit that queued events to publish, with the outbox rows
+        it committed (the relay's nudge)."""
         self._outbox_listeners.append(listener)
 
     @contextlib.asynccontextmanager
@@ -163,11 +177,11 @@ class EventStore:
         async with self._write_connection() as conn, conn.begin():
             conn.info.pop(_QUEUED, None)
             yield conn
-            queued = conn.info.pop(_QUEUED, False)
+            queued: list[OutboxRow] = conn.info.pop(_QUEUED, [])
         # committed: whoever publishes the outbox need not wait for its next poll
         if queued:
             for listener in self._outbox_listeners:
-                listener()
+                listener(queued)
 
     def reading(self) -> AsyncConnection:
         """A connection for reads of one statement each, outside any transaction."""
@@ -239,7 +253,9 @@ class EventStore:
             if publish and (self._routed is None or envelope.type in self._routed):
                 row = {"position": position, "type": envelope.type, "body": body}
                 await self._insert_outbox.run(conn, row)
-                conn.info[_QUEUED] = True
+                # the transaction's rows, told to the listeners once it commits (no code here
+                # rolls back to a savepoint, so each row listed is a row committed)
+                conn.info.setdefault(_QUEUED, []).append(OutboxRow(position, envelope.type, body))
 
     async def load(self, stream_id: str, conn: AsyncConnection | None = None) -> list[Envelope]:
         """The stream's events in version order, inside `conn`'s transaction when given."""

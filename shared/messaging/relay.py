@@ -6,10 +6,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from shared.eventstore.store import OutboxRow
 from shared.messaging.outbox import LeaseLostError, Outbox
 from shared.messaging.publisher import Outgoing, Publisher, Refused, outgoing_batches
 from shared.observability.metrics import Metrics, RelayMetrics
@@ -22,6 +25,8 @@ MAX_BACKOFF_S = 5.0
 # an entry SNS refuses on its own waits this long at first, then doubled, at most the longest
 FIRST_REFUSED_BACKOFF_S = 2.0
 MAX_REFUSED_BACKOFF_S = 300.0
+# how many positions a relay remembers having published (see RecentPositions)
+RECENT_POSITIONS = 10_000
 
 
 @dataclass
@@ -56,6 +61,27 @@ class RefusedEntries:
         for position in positions:
             self.retry_at.pop(position, None)
             self.attempts.pop(position, None)
+
+
+class RecentPositions:
+    """The positions published last: a row a commit told the relay of, which a read had
+    already found and published before the telling arrived, is not sent twice."""
+
+    def __init__(self, size: int = RECENT_POSITIONS) -> None:
+        self._size = size
+        self._order: deque[int] = deque()
+        self._known: set[int] = set()
+
+    def add(self, positions: Iterable[int]) -> None:
+        for position in positions:
+            if position not in self._known:
+                self._order.append(position)
+                self._known.add(position)
+        while len(self._order) > self._size:
+            self._known.discard(self._order.popleft())
+
+    def __contains__(self, position: object) -> bool:
+        return position in self._known
 
 
 class Lease(Protocol):
@@ -100,6 +126,11 @@ class OutboxRelay:
         self._refused = RefusedEntries()
         self._metrics = metrics or Metrics().relay
         self._wake = asyncio.Event()
+        # the rows commits in this process queued since the last turn (notify)
+        self._told: list[Outgoing] = []
+        # when the last read that left nothing behind in the outbox began (None: unknown)
+        self._emptied_at: float | None = None
+        self._recent = RecentPositions()
         self._stopped = asyncio.Event()
         self._stopping = False
         self.published = 0
@@ -111,8 +142,11 @@ class OutboxRelay:
             f"set_aside={len(self._refused.retry_at)} lease_held={self._lease.held}>"
         )
 
-    def notify(self) -> None:
-        """Something was just committed: publish now instead of at the next poll."""
+    def notify(self, committed: Sequence[OutboxRow] = ()) -> None:
+        """Something was just committed: publish now instead of at the next poll. `committed`:
+        the rows a commit in this process queued, which the next turn may send as they are,
+        without reading them back (see _publish_turn)."""
+        self._told.extend(Outgoing(*row) for row in committed)
         self._wake.set()
 
     def stop(self) -> None:
@@ -127,11 +161,13 @@ class OutboxRelay:
         while not self._stopping:
             # cleared before reading the outbox, so a commit during the read is never missed
             self._wake.clear()
+            told, self._told = self._told, []
             try:
                 before = self.published
-                drained = await self._publish_read()
+                drained = await self._publish_turn(told)
                 failures_in_a_row = 0
             except Exception as exc:
+                self._emptied_at = None
                 self.failures += 1
                 self._metrics.failures.inc()
                 failures_in_a_row += 1
@@ -165,23 +201,61 @@ class OutboxRelay:
         await self._publish_read()
         return self.published - before
 
+    async def _publish_turn(self, told: list[Outgoing]) -> bool:
+        """One turn: the rows this process's commits told of, sent as they are when a read would
+        find nothing else (_told_suffice); otherwise one read of the outbox. True when that was
+        all there was (or the outbox is not ours)."""
+        if not (told and self._told_suffice()):
+            return await self._publish_read()
+        if not await self._lease.hold():
+            self._emptied_at = None
+            return True
+        # a read that began after their commit may have published them before they were told
+        unsent = sorted(
+            (message for message in told if message.position not in self._recent),
+            key=lambda message: message.position,
+        )
+        if not await self._publish_all(unsent):
+            self._emptied_at = None
+        return True
+
+    def _told_suffice(self) -> bool:
+        """Whether a read now would find only rows told since: the last read left the outbox
+        empty (nothing set aside either) less than a poll interval ago. What another process
+        commits meanwhile, or an entry refused since whose wait ends, waits for the next read at
+        most a poll interval, as it would while this relay idles."""
+        if self._emptied_at is None:
+            return False
+        return time.monotonic() - self._emptied_at < self._poll_interval_s
+
     async def _publish_read(self) -> bool:
         """Publish one read of the outbox; True when it was all there was (or not ours)."""
         if not await self._lease.hold():
+            self._emptied_at = None
             return True
+        began = time.monotonic()
         messages = await self._outbox.pending(self._batch, skip=self._refused.waiting())
+        if not await self._publish_all(messages):
+            self._emptied_at = None
+            return True
+        drained = len(messages) < self._batch
+        self._emptied_at = began if drained and not self._refused.retry_at else None
+        return drained
+
+    async def _publish_all(self, messages: list[Outgoing]) -> bool:
+        """Publish `messages` in batches; False when the lease was lost on the way."""
         for index, batch in enumerate(outgoing_batches(messages)):
             # asked again before each batch: a lease lost during the last one ends the read
             if index and not await self._lease.hold():
-                return True
+                return False
             try:
                 await self._publish(batch)
             except LeaseLostError as exc:
                 # another relay holds the outbox now and publishes these rows itself: what this
                 # one just sent goes out twice (inboxes absorb it), nothing more does
                 logger.warning("outbox relay: lease lost during a publish (%s); standing by", exc)
-                return True
-        return len(messages) < self._batch
+                return False
+        return True
 
     async def _publish(self, batch: list[Outgoing]) -> int:
         started = time.perf_counter()
@@ -190,6 +264,7 @@ class OutboxRelay:
         accepted = [message.position for message in batch if message.position not in refused]
         if accepted:
             await self._outbox.mark_published(accepted)
+            self._recent.add(accepted)
             self._refused.forget(accepted)
             self.published += len(accepted)
             self._metrics.published.inc(len(accepted))

@@ -10,9 +10,10 @@ stays the one truth.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from shared.eventstore.store import OutboxRow
 from shared.neighbours import Neighbours, wake_folder
 
 NUDGE = "outbox"
@@ -26,8 +27,9 @@ class RelayNudges:
         self._neighbours = Neighbours(wake_folder(path), self._on_told)
         self._nudge: Callable[[], None] | None = None
 
-    def tell(self) -> None:
-        """A commit queued events: nudge the relay's process (never raises)."""
+    def tell(self, _committed: Sequence[OutboxRow] = ()) -> None:
+        """A commit queued events: nudge the relay's process (never raises). The rows stay
+        here: that relay reads them from the outbox."""
         self._neighbours.tell([NUDGE])
 
     def listen(self, nudge: Callable[[], None]) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -160,3 +162,82 @@ class TestBatchWindow:
         (first, _), (second, _) = await self.published(store, [[1], [1]])
 
         assert second - first < self.WINDOW_S / 2
+
+
+class ReadHook(SqlOutbox):
+    """The outbox table, with something done around the relay's reads: `before` and `after`,
+    one time each, on the read they are set for (counted from 1)."""
+
+    def __init__(self, store: EventStore) -> None:
+        super().__init__(store, fence=None)
+        self.reads = 0
+        self.before: dict[int, Callable[[], Awaitable[None]]] = {}
+        self.after: dict[int, Callable[[], Awaitable[None]]] = {}
+
+    async def pending(self, limit: int = 100, skip: Collection[int] = ()) -> list[Outgoing]:
+        self.reads += 1
+        if hook := self.before.pop(self.reads, None):
+            await hook()
+        found = await super().pending(limit, skip)
+        if hook := self.after.pop(self.reads, None):
+            await hook()
+        return found
+
+
+class TestRowsToldByCommits:
+    """Each commit tells the relay of its process the rows it queued (on_outbox_commit); once a
+    read found the outbox empty, they go out as told: one read fewer before each publish."""
+
+    IDLE_S = 600.0
+
+    @staticmethod
+    async def commit(store: EventStore) -> None:
+        async with store.transaction() as conn:
+            stream = f"{TODO_PREFIX}{uuid4()}"
+            await store.append(conn, stream, 0, [deleted(1)], origin=ANONYMOUS_ORIGIN)
+
+    @contextlib.asynccontextmanager
+    async def running(self, store: EventStore, outbox: ReadHook, bus: InMemoryBus) -> Any:
+        relay = OutboxRelay(outbox, bus, lease=RelayLease(store), poll_interval_s=self.IDLE_S)
+        store.on_outbox_commit(relay.notify)
+        task = asyncio.create_task(relay.run())
+        try:
+            await eventually(lambda: _at_least(outbox.reads, 1), timeout_s=30)
+            yield relay
+        finally:
+            relay.stop()
+            await asyncio.wait_for(task, timeout=30)
+
+    async def test_a_commit_goes_out_as_told_once_without_a_read(self, store: EventStore) -> None:
+        outbox, bus = ReadHook(store), InMemoryBus()
+        async with self.running(store, outbox, bus):
+            await self.commit(store)
+            await eventually(lambda: _sent(bus, 1), timeout_s=30)
+            await self.commit(store)
+            await eventually(lambda: _sent(bus, 2), timeout_s=30)
+
+        assert outbox.reads == 1
+        assert await SqlOutbox(store).backlog() == 0
+
+    @pytest.mark.parametrize("when", ["before", "after"])
+    async def test_a_commit_that_lands_during_a_read_goes_out_once(
+        self, store: EventStore, when: str
+    ) -> None:
+        """Committed as the second read begins, the read finds it and publishes it before the
+        relay is told; committed as it ends, the read misses it and the telling sends it."""
+        outbox, bus = ReadHook(store), InMemoryBus()
+        getattr(outbox, when)[2] = functools.partial(self.commit, store)
+        async with self.running(store, outbox, bus) as relay:
+            relay.notify()
+            await eventually(lambda: _sent(bus, 1), timeout_s=30)
+            # a later commit's turn comes after the telling of the first one
+            await self.commit(store)
+            await eventually(lambda: _sent(bus, 2), timeout_s=30)
+
+        bodies = [message.body for message in bus.sent]
+        assert len(set(bodies)) == 2
+        assert await SqlOutbox(store).backlog() == 0
+
+
+async def _at_least(value: int, least: int) -> bool:
+    return value >= least

@@ -4,7 +4,7 @@ SQLite and PostgreSQL alike."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from uuid import uuid4
 
 import pytest
@@ -16,7 +16,7 @@ from shared.contracts.streams import todo_stream_id
 from shared.contracts.tenancy import ANONYMOUS_ORIGIN
 from shared.eventstore.database import SchemaMismatchError, create_engine, ensure_schema
 from shared.eventstore.queries import EventQueries
-from shared.eventstore.store import ConcurrencyError, EventStore, store_tables
+from shared.eventstore.store import ConcurrencyError, EventStore, OutboxRow, store_tables
 from shared.messaging.inbox import record_processed
 from shared.messaging.outbox import SqlOutbox
 from shared.settings import Settings
@@ -179,26 +179,29 @@ class TestTransactions:
 
 
 class TestOutboxListeners:
-    async def test_a_commit_that_queued_events_calls_the_listeners_after_it(
+    async def test_a_commit_that_queued_events_tells_the_listeners_its_rows_after_it(
         self, store: EventStore
     ) -> None:
-        calls: list[int] = []
-        store.on_outbox_commit(lambda: calls.append(len(calls)))
+        calls: list[list[OutboxRow]] = []
+        store.on_outbox_commit(lambda rows: calls.append(list(rows)))
 
         async with store.transaction() as conn:
             await store.append(conn, todo_stream_id(1), 0, [created(1)], origin=ANONYMOUS_ORIGIN)
             await store.append(conn, todo_stream_id(2), 0, [created(2)], origin=ANONYMOUS_ORIGIN)
             assert calls == [], "called before the commit"
 
-        assert calls == [0]
+        # the rows as the outbox holds them, which the relay may send without reading them back
+        stored = await SqlOutbox(store).pending()
+        assert calls == [[OutboxRow(row.position, row.type, row.body) for row in stored]]
+        assert [row.type for row in calls[0]] == ["TodoCreated", "TodoCreated"]
 
     async def test_a_rollback_or_a_commit_without_outbox_rows_calls_nobody(
         self, store: EventStore
     ) -> None:
-        calls: list[None] = []
-        store.on_outbox_commit(lambda: calls.append(None))
+        calls: list[Sequence[OutboxRow]] = []
+        store.on_outbox_commit(calls.append)
         unrouted = EventStore(store.engine, store.tables, routed=set())
-        unrouted.on_outbox_commit(lambda: calls.append(None))
+        unrouted.on_outbox_commit(calls.append)
 
         async def append_then_fail() -> None:
             async with store.transaction() as conn:
