@@ -182,8 +182,9 @@ class OutboxRelay:
                 # and carries more of them instead of costing a request per event or two
                 await self._pause(self._batch_window_s)
             elif drained:
-                # the outbox is empty: what commits next nudges the relay
-                await self._idle(self._poll_interval_s)
+                # the outbox is empty: what commits next nudges the relay, and it reads again a
+                # poll interval after its last read (another process's commits, no nudge here)
+                await self._idle(self._until_next_read())
 
     async def _pause(self, seconds: float) -> None:
         """Gather for `seconds`, nudges or not (the next read takes all of it); stop cuts it."""
@@ -218,6 +219,11 @@ class OutboxRelay:
         if not await self._publish_all(unsent):
             self._emptied_at = None
         return True
+
+    def _until_next_read(self) -> float:
+        if self._emptied_at is None:
+            return self._poll_interval_s
+        return max(0.0, self._poll_interval_s - (time.monotonic() - self._emptied_at))
 
     def _told_suffice(self) -> bool:
         """Whether a read now would find only rows told since: the last read left the outbox
